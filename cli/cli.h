@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* cli/: the only module that talks to the user. */
+#pragma once
+
+#include "common.h"
+#include "config.h"
+
+enum cli_verb_bit {
+	V_EXEC = 1u << 0,
+	V_RUN = 1u << 1,
+	V_SHELL = 1u << 2,
+	V_TEST = 1u << 3,
+	V_INSTANCE = 1u << 4,
+	V_PULL = 1u << 5,
+	V_BUILD = 1u << 6,
+	V_INSPECT = 1u << 7,
+	V_SIGN = 1u << 8,
+	V_VERIFY = 1u << 9,
+	V_KEY = 1u << 10,
+	V_CACHE = 1u << 11,
+	V_SIF = 1u << 12,
+	V_VERSION = 1u << 13,
+	V_HELP = 1u << 14,
+	V_MOUNT = 1u << 15,
+	V_REGISTRY = 1u << 16,
+	V_ACTIONS = V_EXEC | V_RUN | V_SHELL | V_TEST | V_INSTANCE,
+};
+
+enum cli_arg { A_NONE, A_REQ, A_LIST, A_OPT };
+
+enum cli_opt_id {
+#define OPT(id, s, l, a, m, env, extra, verbs, help) id,
+#include "options.def"
+#undef OPT
+	O_COUNT
+};
+
+struct cli_opt {
+	enum cli_opt_id id;
+	char short_name;
+	const char *long_name;
+	enum cli_arg arg;
+	const char *metavar;
+	const char *env;
+	const char *extra_env;
+	unsigned verbs;
+	const char *help;
+};
+
+extern const struct cli_opt cli_opts[O_COUNT];
+
+struct cli_args {
+	bool set[O_COUNT];
+	char *val[O_COUNT];       /* A_REQ/A_OPT: the value (NULL for a bare A_OPT) */
+	char **list[O_COUNT];     /* A_LIST: NULL-terminated, comma lists split */
+	size_t nlist[O_COUNT];
+	const char *source[O_COUNT]; /* "command line" or the env var's name */
+	char **pos;               /* positional arguments (not owned) */
+	int npos;
+};
+
+struct cli_verb {
+	const char *name;
+	unsigned bit;
+	int (*run)(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
+	bool interspersed; /* false: options end at the first positional (exec IMAGE cmd -x) */
+	const char *usage;
+	const char *summary;
+	const char *description;
+	const char *examples;
+};
+
+/* Parse argv (starting after the verb) for verb V, then fill what the command
+ * line left unset from the environment.  Returns 0, or < 0 with err set and a
+ * one-line message (unknown flag with a suggestion, missing value). */
+int cli_parse(const struct cli_verb *v, int argc, char **argv, struct cli_args *a,
+	      struct sifu_err *err);
+/* Pure: read an option's value from environment-like lookup (tests pass their own). */
+typedef const char *(*cli_getenv_fn)(const char *name);
+int cli_apply_env(const struct cli_verb *v, struct cli_args *a, cli_getenv_fn get,
+		  struct sifu_err *err);
+void cli_args_free(struct cli_args *a);
+/* Levenshtein distance, for "did you mean". Pure. */
+size_t cli_edit_distance(const char *a, const char *b);
+/* The closest of CANDIDATES (NULL-terminated) to WORD, or NULL if none is near. */
+const char *cli_suggest(const char *word, const char *const *candidates);
+/* Parse "1M", "512k", "2G", "4096" into bytes. Pure. */
+int cli_parse_size(const char *s, uint64_t *out);
+bool cli_parse_bool(const char *s, bool *out);
+
+void cli_print_verb_help(FILE *f, const struct cli_verb *v);
+void cli_print_verb_markdown(FILE *f, const struct cli_verb *v);
+void cli_print_main_help(FILE *f);
+void cli_print_main_markdown(FILE *f);
+
+const struct cli_verb *cli_find_verb(const char *name);
+extern const struct cli_verb cli_verbs[];
+extern const size_t cli_nverbs;
+
+/* One error line, "sifu: <message>", then the hint; with --debug the chain. */
+void cli_report(const char *verb, const struct sifu_err *err);
+/* Verbs defined in their own files. */
+int cli_not_built(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
+int cmd_version(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
+int cmd_help(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);

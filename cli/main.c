@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "cli.h"
+
+#include <libgen.h>
+
+#define EXIT_SIFU 255
+
+static bool debug_chain;
+
+void cli_report(const char *verb, const struct sifu_err *err)
+{
+	char line[2 * SIFU_ERR_MSG_MAX];
+	sifu_err_format(err, line, sizeof(line));
+	bool color = sifu_log_color();
+	/* one line: what is wrong, then what to do */
+	fprintf(stderr, "%ssifu: %s%s%s%s%s\n", color ? "\033[31m" : "", line,
+		err->hint[0] ? " (" : "", err->hint, err->hint[0] ? ")" : "",
+		color ? "\033[0m" : "");
+
+	if (debug_chain && err->depth > 1) {
+		fprintf(stderr, "sifu debug: error chain (outermost first, code '%s'):\n",
+			sifu_errcode_name(err->code));
+		for (unsigned i = err->depth; i-- > 0;)
+			fprintf(stderr, "sifu debug:   %s\n", err->chain[i]);
+		if (err->errnum)
+			fprintf(stderr, "sifu debug:   errno %d (%s)\n", err->errnum,
+				strerror(err->errnum));
+	}
+}
+
+static int usage_error(struct sifu_err *err)
+{
+	cli_report(NULL, err);
+	return EXIT_SIFU;
+}
+
+static int run_verb(const struct cli_verb *v, int argc, char **argv)
+{
+	struct sifu_err err = {0};
+	struct cli_args args;
+	int r;
+	if (v->bit == V_HELP) { /* help takes its words as they are */
+		memset(&args, 0, sizeof(args));
+		args.pos = sifu_xcalloc((size_t)argc + 1, sizeof(char *));
+		memcpy(args.pos, argv, (size_t)argc * sizeof(char *));
+		args.npos = argc;
+		r = 0;
+	} else {
+		r = cli_parse(v, argc, argv, &args, &err);
+	}
+	if (r == 1) {
+		cli_print_verb_help(stdout, v);
+		cli_args_free(&args);
+		return 0;
+	}
+	if (r < 0) {
+		cli_args_free(&args);
+		return usage_error(&err);
+	}
+	r = v->run ? v->run(v, &args, &err) : cli_not_built(v, &args, &err);
+	cli_args_free(&args);
+	if (r < 0) {
+		cli_report(v->name, &err);
+		return EXIT_SIFU;
+	}
+	return r; /* a payload's exit status, or 0 */
+}
+
+static int unknown_verb(const char *word)
+{
+	const char *names[64];
+	size_t n = 0;
+	for (size_t i = 0; i < cli_nverbs && n + 1 < ARRAY_SIZE(names); i++)
+		names[n++] = cli_verbs[i].name;
+	names[n] = NULL;
+	struct sifu_err err = {0};
+	sifu_err_set(&err, SIFU_E_USAGE, EINVAL, "unknown verb '%s'", word);
+	const char *s = cli_suggest(word, names);
+	if (s)
+		sifu_err_hint(&err, "did you mean 'sifu %s'?  'sifu --help' lists the verbs.", s);
+	else
+		sifu_err_hint(&err, "'sifu --help' lists the verbs");
+	return usage_error(&err);
+}
+
+static void setup_output(void)
+{
+	const char *nc = getenv("NO_COLOR");
+	sifu_log_set_color(isatty(2) && !(nc && *nc));
+}
+
+int main(int argc, char **argv)
+{
+	setup_output();
+	const char *self = strrchr(argv[0], '/');
+	self = self ? self + 1 : argv[0];
+	/* `#!/usr/bin/env run-singularity` makes the kernel run
+	 * `run-singularity ./image.sif args...`: that is `sifu run`. */
+	if (!strcmp(self, "run-singularity"))
+		return run_verb(cli_find_verb("run"), argc - 1, argv + 1);
+
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-d") || !strcmp(a, "--debug")) {
+			sifu_log_set_level(SIFU_LOG_DEBUG);
+			debug_chain = true;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet") || !strcmp(a, "-s") ||
+			   !strcmp(a, "--silent")) {
+			sifu_log_set_level(SIFU_LOG_QUIET);
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			sifu_log_set_level(SIFU_LOG_VERBOSE);
+		} else if (!strcmp(a, "--no-color") || !strcmp(a, "--nocolor")) {
+			sifu_log_set_color(false);
+		} else if (!strcmp(a, "--version")) {
+			printf("sifu version %s\n", SIFU_VERSION);
+			return 0;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			cli_print_main_help(stdout);
+			return 0;
+		} else {
+			static const char *const g[] = {"debug", "quiet", "verbose", "no-color",
+							"version", "help", "silent", NULL};
+			struct sifu_err err = {0};
+			sifu_err_set(&err, SIFU_E_USAGE, EINVAL, "unknown global flag %s", a);
+			const char *s = cli_suggest(a + strspn(a, "-"), g);
+			if (s)
+				sifu_err_hint(&err, "did you mean --%s?", s);
+			else
+				sifu_err_hint(&err, "global flags go before the verb; see 'sifu --help'");
+			return usage_error(&err);
+		}
+	}
+	if (i >= argc) {
+		cli_print_main_help(stderr);
+		return EXIT_SIFU;
+	}
+	const struct cli_verb *v = cli_find_verb(argv[i]);
+	if (!v)
+		return unknown_verb(argv[i]);
+	return run_verb(v, argc - i - 1, argv + i + 1);
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* common/: errors, cleanup helpers, logging, progress display, safe path helpers.
+ * Small and boring on purpose; every other module builds on it. */
+#pragma once
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <dirent.h>
+
+/* ---------------------------------------------------------------- errors --
+ * Functions that can fail return an int < 0 and fill a struct sifu_err passed
+ * last.  A callee sets the innermost message; callers may wrap it with more
+ * context (sifu_err_wrap), building a chain that --debug prints in full and
+ * that the CLI otherwise reduces to its outermost line. */
+
+enum sifu_errcode {
+	SIFU_E_OK = 0,
+	SIFU_E_SYS,         /* a system call failed; errno is in .errnum */
+	SIFU_E_CORRUPT,     /* input violates its format */
+	SIFU_E_RANGE,       /* an offset or size points outside its container */
+	SIFU_E_UNSUPPORTED, /* valid input we do not handle */
+	SIFU_E_USAGE,       /* bad arguments from the user */
+	SIFU_E_NOTFOUND,    /* a named thing does not exist */
+	SIFU_E_DENIED,      /* the kernel or a policy said no */
+	SIFU_E_UNAVAILABLE, /* feature not built yet */
+	SIFU_E_VERIFY,      /* a digest or signature did not match */
+};
+
+#define SIFU_ERR_MSG_MAX 1024
+#define SIFU_ERR_CHAIN_MAX 8
+
+struct sifu_err {
+	enum sifu_errcode code;
+	int errnum;          /* errno, or 0 */
+	unsigned depth;      /* number of messages in chain */
+	/* chain[0] is the innermost cause, chain[depth-1] the outermost context */
+	char chain[SIFU_ERR_CHAIN_MAX][SIFU_ERR_MSG_MAX];
+	char hint[SIFU_ERR_MSG_MAX]; /* what the user can do, or "" */
+};
+
+/* Set the innermost error. Returns -errnum if errnum, else -EINVAL-ish code,
+ * so callers can write `return sifu_err_set(err, ...)`. err may be NULL. */
+int sifu_err_set(struct sifu_err *err, enum sifu_errcode code, int errnum,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Shorthand for a failed system call: captures errno. */
+int sifu_err_sys(struct sifu_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Add an outer context line to an error already set. */
+int sifu_err_wrap(struct sifu_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Attach a remedy line ("run … to …"). */
+void sifu_err_hint(struct sifu_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void sifu_err_clear(struct sifu_err *err);
+/* The one line shown to users: outermost context joined with the innermost
+ * cause (and strerror when a system call failed). */
+void sifu_err_format(const struct sifu_err *err, char *buf, size_t len);
+const char *sifu_errcode_name(enum sifu_errcode code);
+
+/* --------------------------------------------------------------- cleanup -- */
+
+static inline void sifu_freep(void *p) { free(*(void **)p); }
+static inline void sifu_closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+static inline void sifu_fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+static inline void sifu_closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+void sifu_pid_killp(pid_t *pid); /* SIGKILL and reap, if > 0 */
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(sifu_freep)
+#define _cleanup_close_ _cleanup_(sifu_closep)
+#define _cleanup_fclose_ _cleanup_(sifu_fclosep)
+#define _cleanup_closedir_ _cleanup_(sifu_closedirp)
+#define _cleanup_pid_ _cleanup_(sifu_pid_killp)
+
+#define TAKE_PTR(p)                          \
+	({                                   \
+		__typeof__(p) _tp_tmp = (p); \
+		(p) = NULL;                  \
+		_tp_tmp;                     \
+	})
+#define TAKE_FD(fd)                \
+	({                         \
+		int _tf_tmp = (fd); \
+		(fd) = -1;          \
+		_tf_tmp;            \
+	})
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---------------------------------------------------------------- memory -- */
+/* Allocation failure is not recoverable in a CLI tool; these abort. */
+void *sifu_xmalloc(size_t n);
+void *sifu_xcalloc(size_t n, size_t size);
+void *sifu_xrealloc(void *p, size_t n);
+char *sifu_xstrdup(const char *s);
+char *sifu_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --------------------------------------------------------------- logging -- */
+
+enum sifu_loglevel {
+	SIFU_LOG_QUIET = 0, /* errors only */
+	SIFU_LOG_WARN = 1,
+	SIFU_LOG_INFO = 2,  /* default */
+	SIFU_LOG_VERBOSE = 3,
+	SIFU_LOG_DEBUG = 4,
+};
+
+/* Modules never print; they may log at debug/verbose level through this
+ * sink, which the CLI configures (stderr by default). */
+void sifu_log_set_level(enum sifu_loglevel lvl);
+enum sifu_loglevel sifu_log_get_level(void);
+void sifu_log_set_color(bool on);
+bool sifu_log_color(void);
+void sifu_log(enum sifu_loglevel lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define sifu_debug(...) sifu_log(SIFU_LOG_DEBUG, __VA_ARGS__)
+#define sifu_verbose(...) sifu_log(SIFU_LOG_VERBOSE, __VA_ARGS__)
+/* Monotonic time in nanoseconds, for --debug phase timings. */
+uint64_t sifu_now_ns(void);
+
+/* -------------------------------------------------------------- progress -- */
+/* A bar with bytes, rate and ETA on a TTY; sparse plain lines (every 10 s or
+ * 25%) otherwise; silent at SIFU_LOG_QUIET. total may be 0 (unknown). */
+struct sifu_progress;
+struct sifu_progress *sifu_progress_new(const char *label, uint64_t total);
+void sifu_progress_update(struct sifu_progress *p, uint64_t done);
+void sifu_progress_done(struct sifu_progress *p);
+/* pure helpers, unit-tested */
+void sifu_fmt_bytes(uint64_t n, char *buf, size_t len);
+void sifu_fmt_duration(uint64_t secs, char *buf, size_t len);
+
+/* ------------------------------------------------------------ safe paths -- */
+/* Resolve PATH (absolute or relative) beneath the directory ROOTFD as if ROOTFD
+ * were "/": symlinks and ".." never leave it.  Uses openat2(RESOLVE_IN_ROOT |
+ * RESOLVE_NO_MAGICLINKS) and, where the kernel lacks it, a component-by-component
+ * walk with O_NOFOLLOW that expands symlinks itself.  Returns an fd opened with
+ * FLAGS (O_CLOEXEC added) or -errno. */
+int sifu_path_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
+/* Create every missing directory of PATH under ROOTFD (one component at a time
+ * with mkdirat and O_PATH|O_NOFOLLOW) and return an O_PATH fd on the last one. */
+int sifu_path_mkdir_in_root(int rootfd, const char *path, mode_t mode);
+/* Force the fallback walk (tests; SIFU_NO_OPENAT2=1 in the environment). */
+void sifu_path_force_fallback(bool on);
+/* Lexically normalise PATH: collapse "//", ".", and ".." (never above "/" for
+ * absolute paths; for relative paths a leading ".." is an error, -EINVAL).
+ * Pure; writes to OUT (size LEN). */
+int sifu_path_normalize(const char *path, char *out, size_t len);
+/* "/proc/self/fd/N" for mounting onto an fd. */
+void sifu_path_fd(int fd, char buf[static 32]);

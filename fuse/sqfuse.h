@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* fuse/: the in-process, multithreaded, read-only SquashFS FUSE server.
+ *
+ * The image is a byte range (offset, size) of a file (a SIF partition, or a
+ * whole .sqfs at offset 0) read through an I/O backend and a shared chunk
+ * cache with metadata preload and per-file read-ahead.  The caller mounts a
+ * /dev/fuse fd itself (mount(2) inside a user namespace: no fusermount3) and
+ * hands the fd to sqf_server_start(); the server answers on threads of the
+ * calling process until sqf_server_stop(). */
+#pragma once
+
+#include "common.h"
+
+enum sqf_prefetch { SQF_PREFETCH_NONE, SQF_PREFETCH_META, SQF_PREFETCH_ALL };
+
+struct sqf_options {
+	uint64_t chunk_size;    /* aligned chunk, default 1 MiB */
+	uint64_t cache_size;    /* LRU bound in bytes */
+	uint64_t readahead_max; /* per-file window bound; 0 disables */
+	enum sqf_prefetch prefetch;
+	bool owner_self;        /* present every file as owned by uid/gid below */
+	uid_t uid;
+	gid_t gid;
+	unsigned threads;       /* FUSE worker threads; 0 = default */
+};
+
+/* Defaults that need no tuning. */
+void sqf_options_default(struct sqf_options *o);
+
+struct sqf_image;
+
+/* Open the SquashFS at [offset, offset+size) of FD (dup'ed; the caller keeps
+ * its own).  Validates the superblock; with SQF_PREFETCH_META or ALL preloads
+ * the metadata tables. */
+int sqf_image_open(int fd, uint64_t offset, uint64_t size, const struct sqf_options *o,
+		   struct sqf_image **out, struct sifu_err *err);
+void sqf_image_close(struct sqf_image *img);
+
+struct sqf_stats {
+	uint64_t backend_bytes, backend_requests;
+	uint64_t cache_hits, cache_misses, readahead_hits;
+};
+void sqf_image_stats(const struct sqf_image *img, struct sqf_stats *st);
+
+struct sqf_server;
+
+/* Serve IMG on FUSE_FD, an open /dev/fuse already mounted by the caller
+ * (mount(2) with "fd=N,rootmode=40000,user_id=U,group_id=G").  Returns once
+ * the server threads run; the caller keeps ownership of IMG. */
+int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out,
+		     struct sifu_err *err);
+/* Stop serving, join the threads, free the server (not the image). */
+void sqf_server_stop(struct sqf_server *srv);
+
+/* Extract the whole image below DIRFD (the no-FUSE fallback, --unsquash):
+ * regular files, dirs, symlinks, hard links; device nodes are skipped. */
+int sqf_extract(struct sqf_image *img, int dirfd, struct sifu_err *err);
