@@ -51,11 +51,11 @@ extern const struct cli_opt cli_opts[O_COUNT];
 
 struct cli_args {
 	bool set[O_COUNT];
-	char *val[O_COUNT];       /* A_REQ/A_OPT: the value (NULL for a bare A_OPT) */
-	char **list[O_COUNT];     /* A_LIST: NULL-terminated, comma lists split */
+	char *val[O_COUNT];   /* A_REQ/A_OPT: the value (NULL for a bare A_OPT) */
+	char **list[O_COUNT]; /* A_LIST: NULL-terminated, comma lists split */
 	size_t nlist[O_COUNT];
 	const char *source[O_COUNT]; /* "command line" or the env var's name */
-	char **pos;               /* positional arguments (not owned) */
+	char **pos;                  /* positional arguments (not owned) */
 	int npos;
 };
 
@@ -74,11 +74,11 @@ struct cli_verb {
  * line left unset from the environment.  Returns 0, or < 0 with err set and a
  * one-line message (unknown flag with a suggestion, missing value). */
 int cli_parse(const struct cli_verb *v, int argc, char **argv, struct cli_args *a,
-	      struct sifu_err *err);
+              struct sifu_err *err);
 /* Pure: read an option's value from environment-like lookup (tests pass their own). */
 typedef const char *(*cli_getenv_fn)(const char *name);
 int cli_apply_env(const struct cli_verb *v, struct cli_args *a, cli_getenv_fn get,
-		  struct sifu_err *err);
+                  struct sifu_err *err);
 void cli_args_free(struct cli_args *a);
 /* Levenshtein distance, for "did you mean". Pure. */
 size_t cli_edit_distance(const char *a, const char *b);

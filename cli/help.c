@@ -5,22 +5,21 @@
 static const struct {
 	const char *flags, *help;
 } global_opts[] = {
-	{"-d, --debug", "print debugging information, error chains and phase timings"},
-	{"-q, --quiet", "only print errors"},
-	{"-v, --verbose", "print additional information"},
-	{"    --no-color", "print without color"},
-	{"    --version", "print the version and exit"},
-	{"-h, --help", "help for sifu, or for a verb: sifu VERB --help"},
+    {"-d, --debug", "print debugging information, error chains and phase timings"},
+    {"-q, --quiet", "only print errors"},
+    {"-v, --verbose", "print additional information"},
+    {"    --no-color", "print without color"},
+    {"    --version", "print the version and exit"},
+    {"-h, --help", "help for sifu, or for a verb: sifu VERB --help"},
 };
 
 static void opt_flags(const struct cli_opt *o, char *buf, size_t len)
 {
-	const char *arg = o->arg == A_NONE ? ""
-			  : o->arg == A_OPT ? "[=" : " ";
+	const char *arg = o->arg == A_NONE ? "" : o->arg == A_OPT ? "[=" : " ";
 	char meta[64] = "";
 	if (o->arg != A_NONE)
 		snprintf(meta, sizeof(meta), "%s%s%s", arg, o->metavar ? o->metavar : "VALUE",
-			 o->arg == A_OPT ? "]" : "");
+		         o->arg == A_OPT ? "]" : "");
 	if (o->short_name)
 		snprintf(buf, len, "-%c, --%s%s", o->short_name, o->long_name, meta);
 	else
@@ -35,7 +34,7 @@ static void opt_envs(const struct cli_opt *o, char *buf, size_t len)
 	size_t n = 0;
 	if (o->env)
 		n += (size_t)snprintf(buf, len, "SIFU_%s, APPTAINER_%s, SINGULARITY_%s", o->env,
-				      o->env, o->env);
+		                      o->env, o->env);
 	if (o->extra_env && n < len) {
 		const char *p = o->extra_env;
 		while (*p && n + 3 < len) {
@@ -77,16 +76,16 @@ void cli_print_verb_help(FILE *f, const struct cli_verb *v)
 void cli_print_main_help(FILE *f)
 {
 	fprintf(f, "sifu: run Singularity/Apptainer (SIF) containers with no privileges\n\n"
-		   "Usage:\n  sifu [global options] VERB [options] [args]\n\nVerbs:\n");
+	           "Usage:\n  sifu [global options] VERB [options] [args]\n\nVerbs:\n");
 	for (size_t i = 0; i < cli_nverbs; i++)
 		fprintf(f, "  %-10s %s\n", cli_verbs[i].name, cli_verbs[i].summary);
 	fprintf(f, "\nGlobal options:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++)
 		fprintf(f, "  %-18s %s\n", global_opts[i].flags, global_opts[i].help);
 	fprintf(f, "\nExamples:\n"
-		   "  $ sifu exec ubuntu.sif head -n 4 /etc/os-release\n"
-		   "  $ ./ubuntu.sif                 # a SIF is its own launcher\n\n"
-		   "Run 'sifu VERB --help' for more about a verb; 'man sifu' for the manual.\n");
+	           "  $ sifu exec ubuntu.sif head -n 4 /etc/os-release\n"
+	           "  $ ./ubuntu.sif                 # a SIF is its own launcher\n\n"
+	           "Run 'sifu VERB --help' for more about a verb; 'man sifu' for the manual.\n");
 }
 
 static void md_escape(FILE *f, const char *s)
@@ -164,16 +163,17 @@ void cli_print_main_markdown(FILE *f)
 {
 	fprintf(f, "SIFU 1 \"\" \"sifu %s\" \"sifu manual\"\n", SIFU_VERSION);
 	fprintf(f, "=================================================\n\n");
-	fprintf(f, "# NAME\n\nsifu - run Singularity/Apptainer (SIF) containers with no privileges\n\n"
-		   "# SYNOPSIS\n\n**sifu** \\[global options\\] *VERB* \\[options\\] \\[args\\]\n\n"
-		   "# DESCRIPTION\n\n"
-		   "sifu runs SIF images, bare SquashFS images and sandbox directories without\n"
-		   "setuid helpers, daemons or root: a user namespace, and the image served by a\n"
-		   "FUSE server inside sifu itself, with read-ahead built for slow shared file\n"
-		   "systems. Its command line follows apptainer(1) and singularity(1).\n\n"
-		   "Invoked as **run-singularity** it behaves as **sifu run**, so a SIF file\n"
-		   "starting with `#!/usr/bin/env run-singularity` runs as a program.\n\n"
-		   "# VERBS\n\n");
+	fprintf(f,
+	        "# NAME\n\nsifu - run Singularity/Apptainer (SIF) containers with no privileges\n\n"
+	        "# SYNOPSIS\n\n**sifu** \\[global options\\] *VERB* \\[options\\] \\[args\\]\n\n"
+	        "# DESCRIPTION\n\n"
+	        "sifu runs SIF images, bare SquashFS images and sandbox directories without\n"
+	        "setuid helpers, daemons or root: a user namespace, and the image served by a\n"
+	        "FUSE server inside sifu itself, with read-ahead built for slow shared file\n"
+	        "systems. Its command line follows apptainer(1) and singularity(1).\n\n"
+	        "Invoked as **run-singularity** it behaves as **sifu run**, so a SIF file\n"
+	        "starting with `#!/usr/bin/env run-singularity` runs as a program.\n\n"
+	        "# VERBS\n\n");
 	for (size_t i = 0; i < cli_nverbs; i++) {
 		fprintf(f, "**%s**\n:   ", cli_verbs[i].name);
 		md_escape(f, cli_verbs[i].summary);
@@ -187,15 +187,15 @@ void cli_print_main_markdown(FILE *f)
 		fprintf(f, "**%s**\n:   %s\n\n", fl, global_opts[i].help);
 	}
 	fprintf(f, "# ENVIRONMENT\n\n"
-		   "Every flag of a verb can be given as an environment variable SIFU\\_*FLAG*,\n"
-		   "APPTAINER\\_*FLAG* or SINGULARITY\\_*FLAG* (upper case, dashes as\n"
-		   "underscores); the command line wins, then SIFU\\_, then APPTAINER\\_, then\n"
-		   "SINGULARITY\\_. Each verb's page lists its variables.\n\n"
-		   "# EXIT STATUS\n\n"
-		   "The payload's exit status for exec, run, shell and test (128+N when it was\n"
-		   "killed by signal N); 0 on success otherwise; 255 when sifu itself fails.\n\n"
-		   "# EXAMPLES\n\n"
-		   "    $ sifu exec ubuntu.sif head -n 4 /etc/os-release\n"
-		   "    $ ./ubuntu.sif\n\n"
-		   "# SEE ALSO\n\nsifu-exec(1), sifu-run(1), sifu-shell(1), sifu-sif(1)\n");
+	           "Every flag of a verb can be given as an environment variable SIFU\\_*FLAG*,\n"
+	           "APPTAINER\\_*FLAG* or SINGULARITY\\_*FLAG* (upper case, dashes as\n"
+	           "underscores); the command line wins, then SIFU\\_, then APPTAINER\\_, then\n"
+	           "SINGULARITY\\_. Each verb's page lists its variables.\n\n"
+	           "# EXIT STATUS\n\n"
+	           "The payload's exit status for exec, run, shell and test (128+N when it was\n"
+	           "killed by signal N); 0 on success otherwise; 255 when sifu itself fails.\n\n"
+	           "# EXAMPLES\n\n"
+	           "    $ sifu exec ubuntu.sif head -n 4 /etc/os-release\n"
+	           "    $ ./ubuntu.sif\n\n"
+	           "# SEE ALSO\n\nsifu-exec(1), sifu-run(1), sifu-shell(1), sifu-sif(1)\n");
 }

@@ -14,17 +14,17 @@ void cli_report(const char *verb, const struct sifu_err *err)
 	bool color = sifu_log_color();
 	/* one line: what is wrong, then what to do */
 	fprintf(stderr, "%ssifu: %s%s%s%s%s\n", color ? "\033[31m" : "", line,
-		err->hint[0] ? " (" : "", err->hint, err->hint[0] ? ")" : "",
-		color ? "\033[0m" : "");
+	        err->hint[0] ? " (" : "", err->hint, err->hint[0] ? ")" : "",
+	        color ? "\033[0m" : "");
 
 	if (debug_chain && err->depth > 1) {
 		fprintf(stderr, "sifu debug: error chain (outermost first, code '%s'):\n",
-			sifu_errcode_name(err->code));
+		        sifu_errcode_name(err->code));
 		for (unsigned i = err->depth; i-- > 0;)
 			fprintf(stderr, "sifu debug:   %s\n", err->chain[i]);
 		if (err->errnum)
 			fprintf(stderr, "sifu debug:   errno %d (%s)\n", err->errnum,
-				strerror(err->errnum));
+			        strerror(err->errnum));
 	}
 }
 
@@ -106,7 +106,7 @@ int main(int argc, char **argv)
 			sifu_log_set_level(SIFU_LOG_DEBUG);
 			debug_chain = true;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet") || !strcmp(a, "-s") ||
-			   !strcmp(a, "--silent")) {
+		           !strcmp(a, "--silent")) {
 			sifu_log_set_level(SIFU_LOG_QUIET);
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			sifu_log_set_level(SIFU_LOG_VERBOSE);
@@ -119,15 +119,16 @@ int main(int argc, char **argv)
 			cli_print_main_help(stdout);
 			return 0;
 		} else {
-			static const char *const g[] = {"debug", "quiet", "verbose", "no-color",
-							"version", "help", "silent", NULL};
+			static const char *const g[] = {"debug",   "quiet", "verbose", "no-color",
+			                                "version", "help",  "silent",  NULL};
 			struct sifu_err err = {0};
 			sifu_err_set(&err, SIFU_E_USAGE, EINVAL, "unknown global flag %s", a);
 			const char *s = cli_suggest(a + strspn(a, "-"), g);
 			if (s)
 				sifu_err_hint(&err, "did you mean --%s?", s);
 			else
-				sifu_err_hint(&err, "global flags go before the verb; see 'sifu --help'");
+				sifu_err_hint(&err,
+				              "global flags go before the verb; see 'sifu --help'");
 			return usage_error(&err);
 		}
 	}

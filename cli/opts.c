@@ -107,8 +107,7 @@ static void list_add(struct cli_args *a, enum cli_opt_id id, const char *value)
 	}
 }
 
-static void set_value(struct cli_args *a, enum cli_opt_id id, const char *value,
-		      const char *source)
+static void set_value(struct cli_args *a, enum cli_opt_id id, const char *value, const char *source)
 {
 	a->set[id] = true;
 	a->source[id] = source;
@@ -160,16 +159,15 @@ static int unknown_flag(const struct cli_verb *v, const char *flag, struct sifu_
 	return -EINVAL;
 }
 
-static int missing_value(const struct cli_verb *v, const struct cli_opt *o,
-			 struct sifu_err *err)
+static int missing_value(const struct cli_verb *v, const struct cli_opt *o, struct sifu_err *err)
 {
 	sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: flag --%s needs a value (%s)", v->name,
-		     o->long_name, o->metavar ? o->metavar : "VALUE");
+	             o->long_name, o->metavar ? o->metavar : "VALUE");
 	return -EINVAL;
 }
 
-static int parse_long(const struct cli_verb *v, char **argv, int argc, int *i,
-		      struct cli_args *a, struct sifu_err *err)
+static int parse_long(const struct cli_verb *v, char **argv, int argc, int *i, struct cli_args *a,
+                      struct sifu_err *err)
 {
 	const char *arg = argv[*i] + 2;
 	const char *eq = strchr(arg, '=');
@@ -183,8 +181,8 @@ static int parse_long(const struct cli_verb *v, char **argv, int argc, int *i,
 		bool b = true;
 		if (eq && !cli_parse_bool(eq + 1, &b)) {
 			sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				     "%s: --%s takes true or false, not '%s'", v->name,
-				     o->long_name, eq + 1);
+			             "%s: --%s takes true or false, not '%s'", v->name,
+			             o->long_name, eq + 1);
 			return -EINVAL;
 		}
 		if (b)
@@ -205,8 +203,8 @@ static int parse_long(const struct cli_verb *v, char **argv, int argc, int *i,
 	return 0;
 }
 
-static int parse_short(const struct cli_verb *v, char **argv, int argc, int *i,
-		       struct cli_args *a, struct sifu_err *err)
+static int parse_short(const struct cli_verb *v, char **argv, int argc, int *i, struct cli_args *a,
+                       struct sifu_err *err)
 {
 	const char *p = argv[*i] + 1;
 	for (; *p; p++) {
@@ -237,10 +235,13 @@ static int parse_short(const struct cli_verb *v, char **argv, int argc, int *i,
 	return 0;
 }
 
-static const char *real_getenv(const char *name) { return getenv(name); }
+static const char *real_getenv(const char *name)
+{
+	return getenv(name);
+}
 
 int cli_parse(const struct cli_verb *v, int argc, char **argv, struct cli_args *a,
-	      struct sifu_err *err)
+              struct sifu_err *err)
 {
 	memset(a, 0, sizeof(*a));
 	a->pos = sifu_xcalloc((size_t)argc + 1, sizeof(char *));
@@ -258,7 +259,7 @@ int cli_parse(const struct cli_verb *v, int argc, char **argv, struct cli_args *
 			continue;
 		}
 		int r = arg[1] == '-' ? parse_long(v, argv, argc, &i, a, err)
-				      : parse_short(v, argv, argc, &i, a, err);
+		                      : parse_short(v, argv, argc, &i, a, err);
 		if (r != 0)
 			return r; /* 1: help asked for */
 	}
@@ -266,14 +267,14 @@ int cli_parse(const struct cli_verb *v, int argc, char **argv, struct cli_args *
 }
 
 static int env_one(const struct cli_verb *v, struct cli_args *a, const struct cli_opt *o,
-		   const char *name, const char *value, struct sifu_err *err)
+                   const char *name, const char *value, struct sifu_err *err)
 {
 	if (o->arg == A_NONE) {
 		bool b;
 		if (!cli_parse_bool(value, &b)) {
 			sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				     "%s=%s: expected true or false (for --%s)", name, value,
-				     o->long_name);
+			             "%s=%s: expected true or false (for --%s)", name, value,
+			             o->long_name);
 			return -EINVAL;
 		}
 		if (b)
@@ -287,7 +288,7 @@ static int env_one(const struct cli_verb *v, struct cli_args *a, const struct cl
 }
 
 int cli_apply_env(const struct cli_verb *v, struct cli_args *a, cli_getenv_fn get,
-		  struct sifu_err *err)
+                  struct sifu_err *err)
 {
 	static const char *const prefixes[] = {"SIFU_", "APPTAINER_", "SINGULARITY_"};
 	for (size_t i = 0; i < O_COUNT; i++) {

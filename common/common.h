@@ -34,13 +34,13 @@ enum sifu_errcode {
 	SIFU_E_VERIFY,      /* a digest or signature did not match */
 };
 
-#define SIFU_ERR_MSG_MAX 1024
+#define SIFU_ERR_MSG_MAX   1024
 #define SIFU_ERR_CHAIN_MAX 8
 
 struct sifu_err {
 	enum sifu_errcode code;
-	int errnum;          /* errno, or 0 */
-	unsigned depth;      /* number of messages in chain */
+	int errnum;     /* errno, or 0 */
+	unsigned depth; /* number of messages in chain */
 	/* chain[0] is the innermost cause, chain[depth-1] the outermost context */
 	char chain[SIFU_ERR_CHAIN_MAX][SIFU_ERR_MSG_MAX];
 	char hint[SIFU_ERR_MSG_MAX]; /* what the user can do, or "" */
@@ -48,17 +48,15 @@ struct sifu_err {
 
 /* Set the innermost error. Returns -errnum if errnum, else -EINVAL-ish code,
  * so callers can write `return sifu_err_set(err, ...)`. err may be NULL. */
-int sifu_err_set(struct sifu_err *err, enum sifu_errcode code, int errnum,
-		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int sifu_err_set(struct sifu_err *err, enum sifu_errcode code, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Shorthand for a failed system call: captures errno. */
-int sifu_err_sys(struct sifu_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int sifu_err_sys(struct sifu_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Add an outer context line to an error already set. */
-int sifu_err_wrap(struct sifu_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int sifu_err_wrap(struct sifu_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Attach a remedy line ("run … to …"). */
 void sifu_err_hint(struct sifu_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void sifu_err_clear(struct sifu_err *err);
 /* The one line shown to users: outermost context joined with the innermost
  * cause (and strerror when a system call failed). */
@@ -67,7 +65,10 @@ const char *sifu_errcode_name(enum sifu_errcode code);
 
 /* --------------------------------------------------------------- cleanup -- */
 
-static inline void sifu_freep(void *p) { free(*(void **)p); }
+static inline void sifu_freep(void *p)
+{
+	free(*(void **)p);
+}
 static inline void sifu_closep(int *fd)
 {
 	if (*fd >= 0) {
@@ -88,12 +89,12 @@ static inline void sifu_closedirp(DIR **d)
 }
 void sifu_pid_killp(pid_t *pid); /* SIGKILL and reap, if > 0 */
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(sifu_freep)
-#define _cleanup_close_ _cleanup_(sifu_closep)
-#define _cleanup_fclose_ _cleanup_(sifu_fclosep)
+#define _cleanup_(f)       __attribute__((cleanup(f)))
+#define _cleanup_free_     _cleanup_(sifu_freep)
+#define _cleanup_close_    _cleanup_(sifu_closep)
+#define _cleanup_fclose_   _cleanup_(sifu_fclosep)
 #define _cleanup_closedir_ _cleanup_(sifu_closedirp)
-#define _cleanup_pid_ _cleanup_(sifu_pid_killp)
+#define _cleanup_pid_      _cleanup_(sifu_pid_killp)
 
 #define TAKE_PTR(p)                          \
 	({                                   \
@@ -101,8 +102,8 @@ void sifu_pid_killp(pid_t *pid); /* SIGKILL and reap, if > 0 */
 		(p) = NULL;                  \
 		_tp_tmp;                     \
 	})
-#define TAKE_FD(fd)                \
-	({                         \
+#define TAKE_FD(fd)                 \
+	({                          \
 		int _tf_tmp = (fd); \
 		(fd) = -1;          \
 		_tf_tmp;            \
@@ -123,7 +124,7 @@ char *sifu_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 enum sifu_loglevel {
 	SIFU_LOG_QUIET = 0, /* errors only */
 	SIFU_LOG_WARN = 1,
-	SIFU_LOG_INFO = 2,  /* default */
+	SIFU_LOG_INFO = 2, /* default */
 	SIFU_LOG_VERBOSE = 3,
 	SIFU_LOG_DEBUG = 4,
 };
@@ -134,9 +135,8 @@ void sifu_log_set_level(enum sifu_loglevel lvl);
 enum sifu_loglevel sifu_log_get_level(void);
 void sifu_log_set_color(bool on);
 bool sifu_log_color(void);
-void sifu_log(enum sifu_loglevel lvl, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-#define sifu_debug(...) sifu_log(SIFU_LOG_DEBUG, __VA_ARGS__)
+void sifu_log(enum sifu_loglevel lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define sifu_debug(...)   sifu_log(SIFU_LOG_DEBUG, __VA_ARGS__)
 #define sifu_verbose(...) sifu_log(SIFU_LOG_VERBOSE, __VA_ARGS__)
 /* Monotonic time in nanoseconds, for --debug phase timings. */
 uint64_t sifu_now_ns(void);

@@ -5,16 +5,16 @@
 #include <sys/wait.h>
 
 static const char *const code_names[] = {
-	[SIFU_E_OK] = "ok",
-	[SIFU_E_SYS] = "system error",
-	[SIFU_E_CORRUPT] = "corrupt",
-	[SIFU_E_RANGE] = "out of range",
-	[SIFU_E_UNSUPPORTED] = "unsupported",
-	[SIFU_E_USAGE] = "usage",
-	[SIFU_E_NOTFOUND] = "not found",
-	[SIFU_E_DENIED] = "denied",
-	[SIFU_E_UNAVAILABLE] = "not available",
-	[SIFU_E_VERIFY] = "verification failed",
+    [SIFU_E_OK] = "ok",
+    [SIFU_E_SYS] = "system error",
+    [SIFU_E_CORRUPT] = "corrupt",
+    [SIFU_E_RANGE] = "out of range",
+    [SIFU_E_UNSUPPORTED] = "unsupported",
+    [SIFU_E_USAGE] = "usage",
+    [SIFU_E_NOTFOUND] = "not found",
+    [SIFU_E_DENIED] = "denied",
+    [SIFU_E_UNAVAILABLE] = "not available",
+    [SIFU_E_VERIFY] = "verification failed",
 };
 
 const char *sifu_errcode_name(enum sifu_errcode code)
@@ -31,8 +31,8 @@ static int err_return(const struct sifu_err *err)
 	return -EINVAL;
 }
 
-static int err_vset(struct sifu_err *err, enum sifu_errcode code, int errnum,
-		    const char *fmt, va_list ap)
+static int err_vset(struct sifu_err *err, enum sifu_errcode code, int errnum, const char *fmt,
+                    va_list ap)
 {
 	if (!err)
 		return errnum > 0 ? -errnum : -EINVAL;
@@ -44,8 +44,7 @@ static int err_vset(struct sifu_err *err, enum sifu_errcode code, int errnum,
 	return err_return(err);
 }
 
-int sifu_err_set(struct sifu_err *err, enum sifu_errcode code, int errnum,
-		 const char *fmt, ...)
+int sifu_err_set(struct sifu_err *err, enum sifu_errcode code, int errnum, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -71,8 +70,7 @@ int sifu_err_wrap(struct sifu_err *err, const char *fmt, ...)
 		return -EINVAL;
 	if (err->depth == 0) /* wrapping nothing: make it the cause */
 		err->depth = 1, err->chain[0][0] = '\0', err->code = SIFU_E_SYS;
-	unsigned slot = err->depth < SIFU_ERR_CHAIN_MAX ? err->depth++
-						       : SIFU_ERR_CHAIN_MAX - 1;
+	unsigned slot = err->depth < SIFU_ERR_CHAIN_MAX ? err->depth++ : SIFU_ERR_CHAIN_MAX - 1;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err->chain[slot], sizeof(err->chain[slot]), fmt, ap);
@@ -93,8 +91,8 @@ void sifu_err_hint(struct sifu_err *err, const char *fmt, ...)
 void sifu_err_clear(struct sifu_err *err)
 {
 	if (err)
-		memset(err, 0, offsetof(struct sifu_err, chain)),
-			err->chain[0][0] = '\0', err->hint[0] = '\0';
+		memset(err, 0, offsetof(struct sifu_err, chain)), err->chain[0][0] = '\0',
+		                                                  err->hint[0] = '\0';
 }
 
 void sifu_err_format(const struct sifu_err *err, char *buf, size_t len)

@@ -14,7 +14,10 @@
 
 static int force_fallback = -1; /* -1: look at SIFU_NO_OPENAT2 once */
 
-void sifu_path_force_fallback(bool on) { force_fallback = on; }
+void sifu_path_force_fallback(bool on)
+{
+	force_fallback = on;
+}
 
 static bool use_fallback(void)
 {
@@ -78,9 +81,9 @@ int sifu_path_normalize(const char *path, char *out, size_t len)
 static int open_openat2(int rootfd, const char *path, int flags, mode_t mode)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	long r;
 	do

@@ -27,10 +27,10 @@ void sifu_fmt_duration(uint64_t secs, char *buf, size_t len)
 {
 	if (secs >= 3600)
 		snprintf(buf, len, "%lluh%02llum", (unsigned long long)(secs / 3600),
-			 (unsigned long long)(secs % 3600 / 60));
+		         (unsigned long long)(secs % 3600 / 60));
 	else if (secs >= 60)
 		snprintf(buf, len, "%llum%02llus", (unsigned long long)(secs / 60),
-			 (unsigned long long)(secs % 60));
+		         (unsigned long long)(secs % 60));
 	else
 		snprintf(buf, len, "%llus", (unsigned long long)secs);
 }
@@ -58,8 +58,7 @@ static void progress_draw(struct sifu_progress *p, bool final)
 	sifu_fmt_bytes((uint64_t)rate, rt, sizeof(rt));
 	if (p->total && rate > 0 && p->done < p->total) {
 		char d[16];
-		sifu_fmt_duration((uint64_t)((double)(p->total - p->done) / rate), d,
-				  sizeof(d));
+		sifu_fmt_duration((uint64_t)((double)(p->total - p->done) / rate), d, sizeof(d));
 		snprintf(eta, sizeof(eta), " ETA %s", d);
 	}
 	if (p->tty) {
@@ -70,12 +69,11 @@ static void progress_draw(struct sifu_progress *p, bool final)
 				bar[i] = i < fill ? '=' : ' ';
 			bar[30] = '\0';
 		}
-		fprintf(stderr, "\r%-24.24s [%s] %s/%s %s/s%s\033[K%s", p->label,
-			bar, done, p->total ? tot : "?", rt, eta, final ? "\n" : "");
+		fprintf(stderr, "\r%-24.24s [%s] %s/%s %s/s%s\033[K%s", p->label, bar, done,
+		        p->total ? tot : "?", rt, eta, final ? "\n" : "");
 	} else {
-		fprintf(stderr, "%s: %s%s%s (%s/s)%s\n", p->label, done,
-			p->total ? " of " : "", p->total ? tot : "", rt,
-			final ? " done" : "");
+		fprintf(stderr, "%s: %s%s%s (%s/s)%s\n", p->label, done, p->total ? " of " : "",
+		        p->total ? tot : "", rt, final ? " done" : "");
 	}
 }
 

@@ -84,11 +84,11 @@ load helpers
 @test "man pages are built and name the options and variables" {
 	man_dir="$(dirname "$SIFU")/../docs"
 	[ -f "$man_dir/sifu.1" ]
-	run man -l "$man_dir/sifu-exec.1"
+	MANWIDTH=1000 run man -l "$man_dir/sifu-exec.1"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"--bind"* ]]
 	[[ "$output" == *"SINGULARITY_BINDPATH"* ]]
-	run man -l "$man_dir/sifu.1"
+	MANWIDTH=1000 run man -l "$man_dir/sifu.1"
 	[[ "$output" == *"run-singularity"* ]]
 }
 

@@ -16,8 +16,7 @@ static const char *fake_getenv(const char *name)
 	return NULL;
 }
 
-static int parse(const char *verb, char **argv, int argc, struct cli_args *a,
-		 struct sifu_err *err)
+static int parse(const char *verb, char **argv, int argc, struct cli_args *a, struct sifu_err *err)
 {
 	const struct cli_verb *v = cli_find_verb(verb);
 	assert_non_null(v);
@@ -152,7 +151,8 @@ static void test_every_env_option_documented(void **state)
 					char esc[160];
 					size_t k = 0;
 					for (const char *c = "APPTAINER_"; *c; c++)
-						esc[k++] = *c == '_' ? '\\' : *c, *c == '_' ? esc[k++] = '_' : 0;
+						esc[k++] = *c == '_' ? '\\' : *c,
+						*c == '_' ? esc[k++] = '_' : 0;
 					esc[k] = 0;
 					p = strstr(buf, esc);
 				}
@@ -166,13 +166,13 @@ static void test_every_env_option_documented(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exec_stops_at_image),
-		cmocka_unit_test(test_unknown_flag_suggests),
-		cmocka_unit_test(test_missing_value),
-		cmocka_unit_test(test_env_precedence),
-		cmocka_unit_test(test_suggest),
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_every_env_option_documented),
+	    cmocka_unit_test(test_exec_stops_at_image),
+	    cmocka_unit_test(test_unknown_flag_suggests),
+	    cmocka_unit_test(test_missing_value),
+	    cmocka_unit_test(test_env_precedence),
+	    cmocka_unit_test(test_suggest),
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_every_env_option_documented),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

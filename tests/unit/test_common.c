@@ -44,15 +44,15 @@ static void test_normalize(void **state)
 		const char *in, *want;
 		int r;
 	} cases[] = {
-		{"/", "/", 0},
-		{"//a//b/", "/a/b", 0},
-		{"/a/./b/../c", "/a/c", 0},
-		{"/../../etc", "/etc", 0},
-		{"a/b/..", "a", 0},
-		{"a/../..", NULL, -EINVAL},
-		{".", ".", 0},
-		{"", ".", 0},
-		{"/a/b/../../..", "/", 0},
+	    {"/", "/", 0},
+	    {"//a//b/", "/a/b", 0},
+	    {"/a/./b/../c", "/a/c", 0},
+	    {"/../../etc", "/etc", 0},
+	    {"a/b/..", "a", 0},
+	    {"a/../..", NULL, -EINVAL},
+	    {".", ".", 0},
+	    {"", ".", 0},
+	    {"/a/b/../../..", "/", 0},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		int r = sifu_path_normalize(cases[i].in, out, sizeof(out));
@@ -131,8 +131,14 @@ static void check_in_root(bool fallback)
 	sifu_path_force_fallback(false);
 }
 
-static void test_in_root_openat2(void **state) { check_in_root(false); }
-static void test_in_root_fallback(void **state) { check_in_root(true); }
+static void test_in_root_openat2(void **state)
+{
+	check_in_root(false);
+}
+static void test_in_root_fallback(void **state)
+{
+	check_in_root(true);
+}
 
 static void test_fmt(void **state)
 {
@@ -150,12 +156,12 @@ static void test_fmt(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_err_chain),
-		cmocka_unit_test(test_err_chain_overflow),
-		cmocka_unit_test(test_normalize),
-		cmocka_unit_test_setup_teardown(test_in_root_openat2, make_tree, drop_tree),
-		cmocka_unit_test_setup_teardown(test_in_root_fallback, make_tree, drop_tree),
-		cmocka_unit_test(test_fmt),
+	    cmocka_unit_test(test_err_chain),
+	    cmocka_unit_test(test_err_chain_overflow),
+	    cmocka_unit_test(test_normalize),
+	    cmocka_unit_test_setup_teardown(test_in_root_openat2, make_tree, drop_tree),
+	    cmocka_unit_test_setup_teardown(test_in_root_fallback, make_tree, drop_tree),
+	    cmocka_unit_test(test_fmt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
