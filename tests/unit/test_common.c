@@ -153,6 +153,41 @@ static void test_fmt(void **state)
 	assert_string_equal(b, "1h02m");
 }
 
+static void test_progress_plain_lines(void **state)
+{
+	/* not a TTY: sparse plain lines, a final "done" line; silent when quiet */
+	char path[] = "/tmp/sifu-progress-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	assert_true(dup2(fd, 2) == 2);
+	sifu_log_set_level(SIFU_LOG_INFO);
+	struct sifu_progress *p = sifu_progress_new("layer 1", 4u << 20);
+	for (uint64_t d = 0; d <= (4u << 20); d += 64u << 10)
+		sifu_progress_update(p, d);
+	sifu_progress_done(p);
+	sifu_log_set_level(SIFU_LOG_QUIET);
+	p = sifu_progress_new("quiet", 100);
+	sifu_progress_update(p, 50);
+	sifu_progress_done(p);
+	sifu_log_set_level(SIFU_LOG_INFO);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	char buf[4096] = "";
+	assert_true(pread(fd, buf, sizeof(buf) - 1, 0) > 0);
+	close(fd);
+	unlink(path);
+	assert_non_null(strstr(buf, "layer 1: 4.0 MiB of 4.0 MiB"));
+	assert_non_null(strstr(buf, " done\n"));
+	assert_null(strstr(buf, "quiet"));
+	/* sparse: one line per quarter plus the final one, not one per update */
+	int lines = 0;
+	for (char *c = buf; *c; c++)
+		lines += *c == '\n';
+	assert_true(lines >= 2 && lines <= 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +197,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_in_root_openat2, make_tree, drop_tree),
 	    cmocka_unit_test_setup_teardown(test_in_root_fallback, make_tree, drop_tree),
 	    cmocka_unit_test(test_fmt),
+	    cmocka_unit_test(test_progress_plain_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
