@@ -229,6 +229,8 @@ int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstyp
 	w->in_partition = false;
 	if (!arch)
 		arch = sif_host_goarch();
+	if (parttype == SIF_PART_PRIMSYS)
+		primary = true; /* the header's architecture must follow it */
 	const char *code = sif_arch_code(arch);
 	if (!code)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "unknown architecture '%s'", arch);
