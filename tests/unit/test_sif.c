@@ -12,6 +12,9 @@
 
 #include "sif.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #define FIX SIFU_SOURCE_ROOT "/tests/fixtures/sif/"
 
 static char tmpdir[256];
@@ -393,6 +396,101 @@ static void test_edit(void **state)
 	close(ofd);
 }
 
+
+/* The digests Apptainer signs, checked against the reference images'
+ * signatures (values in the signed JSON of one-group-signed-pgp.sif). */
+static void test_digests(void **state)
+{
+	struct sifu_err err = {0};
+	_cleanup_sif_ struct sif_image *img = NULL;
+	assert_int_equal(sif_open_path(FIX "one-group-signed-pgp.sif", false, &img, &err), 0);
+	char d[200];
+	assert_int_equal(sif_digest_header(img, SIF_HASH_SHA256, d, sizeof(d), &err), 0);
+	assert_string_equal(d, "sha256:635fa0a14a8ef0c0351ed3e985799ed1d4f75ce973dea3cc76c99710795cc3f1");
+	assert_int_equal(sif_digest_descriptor(img, sif_get(img, 1), SIF_HASH_SHA256, d, sizeof(d), &err), 0);
+	assert_string_equal(d, "sha256:3634ad01db0dd5482ecf685267b53d6201690438ca27c3d7ea91c971a1f41f92");
+	assert_int_equal(sif_digest_object(img, sif_get(img, 1), SIF_HASH_SHA256, d, sizeof(d), &err), 0);
+	assert_string_equal(d, "sha256:004dfc8da678c309de28b5386a1e9efd57f536b150c40d29b31506aa0fb17ec2");
+	assert_int_equal(sif_digest_descriptor(img, sif_get(img, 2), SIF_HASH_SHA256, d, sizeof(d), &err), 0);
+	assert_string_equal(d, "sha256:04b5f87c9692a54f80d10fb6af00c779763aeca29d610348854bd97cd8bf66fd");
+	assert_true(sif_digest_header(img, SIF_HASH_BLAKE2S, d, sizeof(d), &err) < 0);
+
+	/* the clear-signed text's JSON line checks out against the image */
+	char *obj;
+	size_t len;
+	const struct sif_descr *sig = sif_get(img, 3);
+	assert_int_equal(sif_read_object(img, sig, 1 << 20, &obj, &len, &err), 0);
+	char *json = strstr(obj, "\n\n{");
+	assert_non_null(json);
+	json += 2;
+	*strchr(json, '\n') = '\0';
+	uint32_t ids[8];
+	size_t nids = 8;
+	if (sif_check_metadata(img, sig, json, strlen(json), ids, &nids, &err) < 0)
+		fail_msg("%s", err.chain[0]);
+	assert_int_equal(nids, 2);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(ids[1], 2);
+	free(obj);
+}
+
+static void flip(uint8_t *buf, size_t off) { buf[off] ^= 0x01; }
+
+static void test_dsse_verify(void **state)
+{
+	struct sifu_err err = {0};
+	size_t len;
+	_cleanup_free_ uint8_t *buf = slurp(FIX "one-group-signed-dsse.sif", &len);
+	struct sif_image *img;
+	assert_int_equal(sif_open_mem(buf, len, &img, &err), 0);
+	uint32_t ids[8];
+	size_t nids = 8;
+	if (sif_verify_dsse(img, sif_get(img, 3), FIX "ed25519-public.pem", ids, &nids, &err) < 0)
+		fail_msg("ed25519: %s", err.chain[0]);
+	assert_int_equal(nids, 2);
+	nids = 8;
+	if (sif_verify_dsse(img, sif_get(img, 3), FIX "rsa-public.pem", ids, &nids, &err) < 0)
+		fail_msg("rsa: %s", err.chain[0]);
+	sif_close(img);
+
+	/* one flipped bit anywhere signed breaks it: header fields, descriptor
+	 * integrity fields, object data */
+	static const size_t offs[] = {
+		0, 31, 32 + 3, 42, 48, 63,                         /* launch, magic, version, id */
+		4096 + SIF_D_DATATYPE, 4096 + SIF_D_SIZE, 4096 + SIF_D_CTIME, 4096 + SIF_D_NAME,
+		4096 + SIF_D_EXTRA + 9, 4681 + SIF_D_LINK, 4681 + SIF_D_EXTRA,
+		32768, 32771, 36864, 36864 + 4095,
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(offs); i++) {
+		flip(buf, offs[i]);
+		int r = sif_open_mem(buf, len, &img, &err);
+		if (r == 0) {
+			nids = 8;
+			r = sif_verify_dsse(img, sif_get(img, 3), FIX "ed25519-public.pem", ids, &nids,
+					    &err);
+			sif_close(img);
+		}
+		if (r >= 0)
+			fail_msg("flipping byte %zu went unnoticed", offs[i]);
+		flip(buf, offs[i]);
+	}
+	/* the wrong key */
+	assert_int_equal(sif_open_mem(buf, len, &img, &err), 0);
+	assert_true(sif_verify_dsse(img, sif_get(img, 3), FIX "rsa-private.pem", ids, &nids, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_USAGE);
+	char other[512];
+	snprintf(other, sizeof(other), "%s/other.pem", tmpdir);
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	FILE *f = fopen(other, "we");
+	assert_true(k && f && PEM_write_PUBKEY(f, k));
+	fclose(f);
+	EVP_PKEY_free(k);
+	assert_true(sif_verify_dsse(img, sif_get(img, 3), other, ids, &nids, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_VERIFY);
+	assert_non_null(strstr(err.chain[0], "no signature made by the key"));
+	sif_close(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +503,8 @@ int main(void)
 		cmocka_unit_test(test_find_rootfs),
 		cmocka_unit_test(test_writer),
 		cmocka_unit_test(test_edit),
+		cmocka_unit_test(test_digests),
+		cmocka_unit_test(test_dsse_verify),
 	};
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
