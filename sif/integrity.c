@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <sys/mman.h>
 
 static const EVP_MD *md_of(int32_t alg)
 {
@@ -379,4 +380,198 @@ out:
 	json_decref(e);
 	EVP_PKEY_free(key);
 	return r;
+}
+
+/* ------------------------------------------------------- DSSE signing */
+
+static char *b64enc(const unsigned char *in, size_t n, bool pad)
+{
+	char *out = sifu_xmalloc(4 * ((n + 2) / 3) + 1);
+	int l = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+	if (!pad)
+		while (l > 0 && out[l - 1] == '=')
+			out[--l] = '\0';
+	return out;
+}
+
+static void ssh_string(unsigned char **p, const void *data, size_t n)
+{
+	uint32_t be = htobe32((uint32_t)n);
+	memcpy(*p, &be, 4);
+	memcpy(*p + 4, data, n);
+	*p += 4 + n;
+}
+
+static void ssh_mpint(unsigned char **p, const BIGNUM *bn)
+{
+	unsigned char buf[1024 + 1];
+	int n = BN_num_bytes(bn);
+	buf[0] = 0;
+	BN_bn2bin(bn, buf + 1);
+	bool lead = n > 0 && (buf[1] & 0x80);
+	ssh_string(p, lead ? buf : buf + 1, (size_t)n + lead);
+}
+
+/* The key id sylabs/sif puts in DSSE signatures: the SSH SHA-256
+ * fingerprint of the public key ("SHA256:" + unpadded base64). */
+int sif_ssh_fingerprint(EVP_PKEY *key, char *out, size_t len, struct sifu_err *err)
+{
+	unsigned char wire[2048], *p = wire;
+	int id = EVP_PKEY_get_base_id(key);
+	if (id == EVP_PKEY_ED25519) {
+		unsigned char raw[32];
+		size_t rl = sizeof(raw);
+		if (!EVP_PKEY_get_raw_public_key(key, raw, &rl))
+			return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "unreadable Ed25519 key");
+		ssh_string(&p, "ssh-ed25519", 11);
+		ssh_string(&p, raw, rl);
+	} else if (id == EVP_PKEY_RSA) {
+		BIGNUM *n = NULL, *e = NULL;
+		if (!EVP_PKEY_get_bn_param(key, "n", &n) || !EVP_PKEY_get_bn_param(key, "e", &e) ||
+		    BN_num_bytes(n) > 1000) {
+			BN_free(n), BN_free(e);
+			return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "unsupported RSA key");
+		}
+		ssh_string(&p, "ssh-rsa", 7);
+		ssh_mpint(&p, e);
+		ssh_mpint(&p, n);
+		BN_free(n), BN_free(e);
+	} else if (id == EVP_PKEY_EC) {
+		char group[64];
+		unsigned char pt[200];
+		size_t gl = 0, pl = 0;
+		if (!EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof(group), &gl) ||
+		    !EVP_PKEY_get_octet_string_param(key, "encoded-pub-key", pt, sizeof(pt), &pl))
+			return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "unreadable EC key");
+		const char *curve = !strcmp(group, "prime256v1") ? "nistp256"
+				    : !strcmp(group, "secp384r1") ? "nistp384"
+				    : !strcmp(group, "secp521r1") ? "nistp521" : NULL;
+		if (!curve)
+			return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "EC curve %s", group);
+		char name[32];
+		snprintf(name, sizeof(name), "ecdsa-sha2-%s", curve);
+		ssh_string(&p, name, strlen(name));
+		ssh_string(&p, curve, strlen(curve));
+		ssh_string(&p, pt, pl);
+	} else {
+		return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
+				    "key type is not Ed25519, RSA or ECDSA");
+	}
+	unsigned char h[32];
+	EVP_Digest(wire, (size_t)(p - wire), h, NULL, EVP_sha256(), NULL);
+	_cleanup_free_ char *b = b64enc(h, sizeof(h), false);
+	snprintf(out, len, "SHA256:%s", b);
+	return 0;
+}
+
+/* Go's encoding/json of sylabs/sif's metadata: compact, fields in order. */
+static char *metadata_json(const struct sif_image *img, uint32_t link, int32_t alg,
+			   struct sifu_err *err)
+{
+	const struct sif_descr *objs[4096];
+	struct sif_descr probe = {.link = link};
+	size_t n = covered(img, &probe, objs, ARRAY_SIZE(objs));
+	if (!n) {
+		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "nothing to sign: no %s %u",
+			     (link & SIF_GROUP_MASK) == SIF_GROUP_MASK ? "object group" : "object",
+			     link & ~SIF_GROUP_MASK);
+		return NULL;
+	}
+	char hd[200];
+	if (sif_digest_header(img, alg, hd, sizeof(hd), err) < 0)
+		return NULL;
+	size_t cap = 128 + n * 512, o = 0;
+	char *j = sifu_xmalloc(cap);
+	o += (size_t)snprintf(j + o, cap - o, "{\"version\":1,\"header\":{\"digest\":\"%s\"},"
+			      "\"objects\":[", hd);
+	for (size_t i = 0; i < n; i++) {
+		char dd[200], od[200];
+		if (sif_digest_descriptor(img, objs[i], alg, dd, sizeof(dd), err) < 0 ||
+		    sif_digest_object(img, objs[i], alg, od, sizeof(od), err) < 0) {
+			free(j);
+			return NULL;
+		}
+		o += (size_t)snprintf(j + o, cap - o, "%s{\"relativeId\":%u,\"descriptorDigest\":"
+				      "\"%s\",\"objectDigest\":\"%s\"}", i ? "," : "",
+				      objs[i]->id - sif_group_min_id(img, objs[i]->groupid), dd, od);
+	}
+	snprintf(j + o, cap - o, "]}");
+	return j;
+}
+
+int sif_dsse_envelope(const struct sif_image *img, uint32_t link, const char *const *keys,
+		      size_t nkeys, char **out, size_t *outlen, struct sifu_err *err)
+{
+	static const char type[] = "application/vnd.sylabs.sif-metadata+json";
+	_cleanup_free_ char *meta = metadata_json(img, link, SIF_HASH_SHA256, err);
+	if (!meta)
+		return -EINVAL;
+	size_t mlen;
+	_cleanup_free_ char *msg = pae(type, (const unsigned char *)meta, strlen(meta), &mlen);
+	_cleanup_free_ char *p64 = b64enc((const unsigned char *)meta, strlen(meta), true);
+	size_t cap = strlen(p64) + 256 + nkeys * 1600, o = 0;
+	char *env = sifu_xmalloc(cap);
+	o += (size_t)snprintf(env + o, cap - o, "{\"payloadType\":\"%s\",\"payload\":\"%s\","
+			      "\"signatures\":[", type, p64);
+	for (size_t i = 0; i < nkeys; i++) {
+		FILE *f = fopen(keys[i], "re");
+		EVP_PKEY *k = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+		if (f)
+			fclose(f);
+		if (!k) {
+			free(env);
+			return f ? sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s is not an unencrypted PEM "
+						"private key", keys[i])
+				 : sifu_err_sys(err, "open %s", keys[i]);
+		}
+		char kid[80];
+		int id = EVP_PKEY_get_base_id(k);
+		EVP_MD_CTX *c = EVP_MD_CTX_new();
+		unsigned char sig[1024];
+		size_t slen = sizeof(sig);
+		int r = sif_ssh_fingerprint(k, kid, sizeof(kid), err);
+		if (r == 0 && (EVP_DigestSignInit(c, NULL, id == EVP_PKEY_ED25519 ? NULL : EVP_sha256(),
+						  NULL, k) != 1 ||
+			       EVP_DigestSign(c, sig, &slen, (const unsigned char *)msg, mlen) != 1))
+			r = sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "signing with %s failed",
+					 keys[i]);
+		EVP_MD_CTX_free(c);
+		EVP_PKEY_free(k);
+		if (r < 0) {
+			free(env);
+			return r;
+		}
+		_cleanup_free_ char *s64 = b64enc(sig, slen, true);
+		o += (size_t)snprintf(env + o, cap - o, "%s{\"keyid\":\"%s\",\"sig\":\"%s\"}",
+				      i ? "," : "", kid, s64);
+	}
+	o += (size_t)snprintf(env + o, cap - o, "]}");
+	*out = env;
+	*outlen = o;
+	return 0;
+}
+
+int sif_sign_dsse(const char *path, uint32_t link, const char *const *keys, size_t nkeys,
+		  uint32_t *sigid, struct sifu_err *err)
+{
+	_cleanup_sif_ struct sif_image *img = NULL;
+	int r = sif_open_path(path, false, &img, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *env = NULL;
+	size_t len;
+	if ((r = sif_dsse_envelope(img, link, keys, nkeys, &env, &len, err)) < 0)
+		return r;
+	_cleanup_close_ int mfd = memfd_create("sif-signature", MFD_CLOEXEC);
+	if (mfd < 0)
+		return sifu_err_sys(err, "memfd_create");
+	if (write(mfd, env, len) != (ssize_t)len || lseek(mfd, 0, SEEK_SET) != 0)
+		return sifu_err_sys(err, "write the signature");
+	struct sif_add_opts o;
+	sif_add_opts_init(&o);
+	o.datatype = SIF_DT_SIGNATURE;
+	o.groupid = 0;
+	o.link = link;
+	o.hashtype = SIF_HASH_SHA256; /* DSSE signatures carry no key fingerprint here */
+	return sif_add_object(path, mfd, &o, sigid, err);
 }

@@ -286,3 +286,15 @@ int sif_check_metadata(const struct sif_image *img, const struct sif_descr *sig,
  * (Ed25519, RSA PKCS#1 v1.5/SHA-256, ECDSA/SHA-256), then its metadata. */
 int sif_verify_dsse(const struct sif_image *img, const struct sif_descr *sig,
 		    const char *pubkey_pem, uint32_t *ids, size_t *nids, struct sifu_err *err);
+/* DSSE signing with unencrypted PEM private keys (Ed25519, RSA, ECDSA):
+ * the envelope over the metadata of LINK's objects (SIF_GROUP_MASK|group, or
+ * an object id), one signature per key, as sylabs/sif writes it. */
+int sif_dsse_envelope(const struct sif_image *img, uint32_t link, const char *const *keys,
+		      size_t nkeys, char **out, size_t *outlen, struct sifu_err *err);
+/* "SHA256:..." SSH fingerprint of a public key (the DSSE key id). */
+typedef struct evp_pkey_st EVP_PKEY;
+int sif_ssh_fingerprint(EVP_PKEY *key, char *out, size_t len, struct sifu_err *err);
+/* Sign LINK's objects in the image at PATH with the PEM keys and add the
+ * envelope as a Signature object linked to them (its id in *sigid). */
+int sif_sign_dsse(const char *path, uint32_t link, const char *const *keys, size_t nkeys,
+		  uint32_t *sigid, struct sifu_err *err);

@@ -491,6 +491,44 @@ static void test_dsse_verify(void **state)
 	sif_close(img);
 }
 
+/* Ed25519 and RSA PKCS#1 v1.5 are deterministic: signing one-group.sif with
+ * the reference keys must give the reference envelope, byte for byte. */
+static void test_dsse_sign_matches_reference(void **state)
+{
+	struct sifu_err err = {0};
+	_cleanup_sif_ struct sif_image *ref = NULL, *img = NULL;
+	assert_int_equal(sif_open_path(FIX "one-group-signed-dsse.sif", false, &ref, &err), 0);
+	assert_int_equal(sif_open_path(FIX "one-group.sif", false, &img, &err), 0);
+	char *want, *got;
+	size_t wl, gl;
+	assert_int_equal(sif_read_object(ref, sif_get(ref, 3), 1 << 20, &want, &wl, &err), 0);
+	const char *keys[] = {FIX "ed25519-private.pem", FIX "rsa-private.pem"};
+	if (sif_dsse_envelope(img, SIF_GROUP_MASK | 1, keys, 2, &got, &gl, &err) < 0)
+		fail_msg("%s", err.chain[0]);
+	assert_int_equal(gl, wl);
+	assert_memory_equal(got, want, wl);
+	free(want);
+	free(got);
+	assert_true(sif_dsse_envelope(img, SIF_GROUP_MASK | 7, keys, 2, &got, &gl, &err) < 0);
+	const char *bad[] = {FIX "rsa-public.pem"};
+	assert_true(sif_dsse_envelope(img, SIF_GROUP_MASK | 1, bad, 1, &got, &gl, &err) < 0);
+
+	/* and the whole signed image is the reference file */
+	char path[512], cmd[1200];
+	snprintf(path, sizeof(path), "%s/signed.sif", tmpdir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s && chmod u+w %s", FIX "one-group.sif", path, path);
+	assert_int_equal(system(cmd), 0);
+	uint32_t id;
+	if (sif_sign_dsse(path, SIF_GROUP_MASK | 1, keys, 2, &id, &err) < 0)
+		fail_msg("%s", err.chain[0]);
+	assert_int_equal(id, 3);
+	size_t al, bl;
+	_cleanup_free_ uint8_t *a = slurp(path, &al);
+	_cleanup_free_ uint8_t *b = slurp(FIX "one-group-signed-dsse.sif", &bl);
+	assert_int_equal(al, bl);
+	assert_memory_equal(a, b, al);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_edit),
 		cmocka_unit_test(test_digests),
 		cmocka_unit_test(test_dsse_verify),
+		cmocka_unit_test(test_dsse_sign_matches_reference),
 	};
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
