@@ -273,3 +273,36 @@ set32() { put "$T/c.sif" "$1" "$(le 4 "$2")"; }
 	grep -q 'FS (Squashfs/\*System/amd64)' out.txt
 	grep -q 'Def.FILE' out.txt
 }
+
+@test "inspect reads the SIF metadata objects and says what it cannot read yet" {
+	printf 'Bootstrap: docker\nFrom: alpine\n' >"$T/t.def"
+	printf '{"org.label-schema.schema-version":"1.0","MAINTAINER":"me"}' >"$T/l.json"
+	head -c 4096 /dev/urandom >"$T/root.sqfs"
+	"$SIFU" sif new "$T/i.sif"
+	"$SIFU" sif add "$T/i.sif" "$T/t.def" --datatype 1 --groupid 1
+	"$SIFU" sif add "$T/i.sif" "$T/l.json" --datatype 3 --groupid 1
+	"$SIFU" sif add "$T/i.sif" "$T/root.sqfs" --datatype 4 --partfs 1 --parttype 2 --partarch 2 --groupid 1
+	run_sifu inspect "$T/i.sif"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "MAINTAINER: me" ]
+	[ "${lines[1]}" = "org.label-schema.schema-version: 1.0" ]
+	run_sifu inspect --deffile "$T/i.sif"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(cat "$T/t.def")" ]
+	run_sifu inspect --json --labels --deffile "$T/i.sif"
+	[ "$(printf '%s' "$output" | jq -r .data.type)" = container ]
+	[ "$(printf '%s' "$output" | jq -r .data.attributes.labels.MAINTAINER)" = me ]
+	# the runscript lives only inside the image's file system
+	run_sifu inspect --runscript "$T/i.sif"
+	assert_sifu_error
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"/.singularity.d/runscript lives inside the image's file system, which this build cannot read yet"* ]]
+	# Apptainer's inspect-metadata.json object answers it
+	printf '{"attributes":{"runscript":"#!/bin/sh\\necho hi\\n","labels":{"A":"b"}},"type":"container"}' >"$T/m.json"
+	"$SIFU" sif add "$T/i.sif" "$T/m.json" --datatype 6 --groupid 1 --filename inspect-metadata.json
+	run_sifu inspect --runscript "$T/i.sif"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "echo hi" ]
+	run_sifu inspect "$T/i.sif"
+	[ "$output" = "A: b" ]
+}
