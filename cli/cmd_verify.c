@@ -161,13 +161,6 @@ int cmd_verify(const struct cli_verb *v, struct cli_args *a, struct sifu_err *er
 		fprintf(stderr, "sifu: verify: %s\n", rep.problems[i]);
 	if (r == 0 && !a->set[O_JSON])
 		printf("Verified signature(s) of %s\n", path);
-	bool legacy_hint = rep.legacy_seen && !o.legacy;
 	sif_verify_report_free(&rep);
-	if (r < 0) {
-		if (legacy_hint)
-			fprintf(stderr, "hint: this image carries legacy signatures; "
-					"--legacy-insecure checks them\n");
-		return 255;
-	}
-	return 0;
+	return r < 0 ? 255 : 0;
 }

@@ -176,7 +176,7 @@ void sif_descr_signed_bytes(const uint8_t raw[SIF_DESCR_SIZE], uint32_t relid,
 {
 	uint8_t *p = out;
 	memcpy(p, raw + SIF_D_DATATYPE, 4), p += 4;
-	*p++ = raw[SIF_D_USED] ? 1 : 0; /* Go's bool round trip */
+	*p++ = raw[SIF_D_USED]; /* as stored: 1 in every image the reference writes */
 	put_le32(p, relid), p += 4;
 	memcpy(p, raw + SIF_D_LINK, 4), p += 4;
 	memcpy(p, raw + SIF_D_SIZE, 8), p += 8;
@@ -881,6 +881,34 @@ static size_t find_sigs(struct vctx *v, uint32_t link, bool legacy, const struct
 	return n;
 }
 
+/* Any legacy signature in the image, whatever it is linked to? */
+static bool image_has_legacy(struct vctx *v)
+{
+	const struct sif_image *img = v->ic.img;
+	for (int64_t i = 0; i < img->h.dtotal; i++) {
+		const struct sif_descr *d = &img->d[i];
+		if (!d->used || d->datatype != SIF_DT_SIGNATURE)
+			continue;
+		_cleanup_free_ char *b = NULL;
+		size_t len;
+		struct sifu_err e = {0};
+		if (sif_read_object(img, d, SIG_MAX, &b, &len, &e) == 0 &&
+		    sig_kind(b, len) == SIF_SIG_LEGACY)
+			return true;
+	}
+	return false;
+}
+
+static size_t count_sigs(struct vctx *v, uint32_t link, bool legacy)
+{
+	const struct sif_descr **sigs = sifu_xcalloc((size_t)v->ic.img->h.dtotal + 1, sizeof(*sigs));
+	bool seen = v->r->legacy_seen;
+	size_t n = find_sigs(v, link, legacy, sigs);
+	v->r->legacy_seen = seen;
+	free(sigs);
+	return n;
+}
+
 static void run_task(struct vctx *v, const struct task *t, bool legacy)
 {
 	const struct sif_image *img = v->ic.img;
@@ -889,6 +917,8 @@ static void run_task(struct vctx *v, const struct task *t, bool legacy)
 	bool seen_before = v->r->legacy_seen;
 	v->r->legacy_seen = false;
 	size_t n = find_sigs(v, link, legacy, sigs);
+	if (!n && !legacy && !v->r->legacy_seen)
+		v->r->legacy_seen = image_has_legacy(v);
 	if (!n) {
 		const char *what = t->gid ? "object group" : "object";
 		uint32_t id = t->gid ? t->gid : t->object;
@@ -959,12 +989,23 @@ static int verify_tasks(struct vctx *v)
 			run_task(v, &t, true);
 			free(t.ids);
 		} else {
+			/* Apptainer checks the primary partition's own signature; an
+			 * image whose legacy signature covers the primary's group is
+			 * checked through that group instead of failing. */
 			const struct sif_descr *p = sif_primary(img);
-			if (!p)
+			uint32_t pg = p ? plain_group(p->groupid) : 0;
+			if (!p) {
 				problem(r, "%s has no primary partition to check a legacy signature of "
 					"(use --sif-id or --group-id)", v->path);
-			else
+			} else if (!count_sigs(v, p->id, true) && pg &&
+				   count_sigs(v, SIF_GROUP_MASK | pg, true)) {
+				struct task t;
+				group_task(img, pg, &t);
+				run_task(v, &t, true);
+				free(t.ids);
+			} else {
 				objs[no++] = p->id;
+			}
 		}
 		for (size_t i = 0; i < no; i++) {
 			struct task t = {.object = objs[i], .ids = &objs[i], .nids = 1};
