@@ -218,6 +218,7 @@ struct ictx {
 	uint8_t *dtab;            /* raw descriptor table */
 	struct obj_cache *cache;  /* one per descriptor, table order */
 	uint8_t *buf;
+	size_t buflen;
 };
 
 static void ictx_free(struct ictx *c)
@@ -270,12 +271,15 @@ static int object_digest(struct ictx *c, const struct sif_descr *d, const struct
 	if (img->mem) {
 		EVP_DigestUpdate(md, img->mem + d->offset, (size_t)d->size);
 	} else {
-		if (!c->buf)
-			c->buf = sifu_xmalloc(READ_CHUNK);
+		size_t bufsz = (uint64_t)d->size < READ_CHUNK ? (size_t)d->size + 1 : READ_CHUNK;
+		if (c->buflen < bufsz) {
+			free(c->buf);
+			c->buf = sifu_xmalloc(c->buflen = bufsz);
+		}
 		posix_fadvise(img->fd, d->offset, d->size, POSIX_FADV_SEQUENTIAL);
 		uint64_t off = (uint64_t)d->offset, left = (uint64_t)d->size;
 		while (left) {
-			size_t want = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
+			size_t want = left < c->buflen ? (size_t)left : c->buflen;
 			if ((r = read_at(img, off, c->buf, want, err)) < 0)
 				break;
 			EVP_DigestUpdate(md, c->buf, want);
