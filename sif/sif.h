@@ -266,7 +266,7 @@ int sif_set_primary(const char *path, uint32_t id, struct sifu_err *err);
 int sif_create_empty(const char *path, const char *launch, struct sifu_err *err);
 
 /* ================================================================== *
- * Signatures: sign and verify (sif/integrity.c, sif/dsse.c, sif/pgp.c)
+ * Signatures: sign and verify (sif/signature.c, sif/dsse.c, sif/pgp.c)
  * Interoperable with Apptainer/SingularityCE (sylabs/sif pkg/integrity):
  * the signed message is JSON metadata {"version":1,"header":{"digest":…},
  * "objects":[{"relativeId","descriptorDigest","objectDigest"}…]} over the
@@ -289,9 +289,6 @@ int sif_create_empty(const char *path, const char *launch, struct sifu_err *err)
 void sif_header_signed_bytes(const uint8_t raw[SIF_HDR_SIZE], uint8_t out[SIF_HDR_SIGNED_LEN]);
 void sif_descr_signed_bytes(const uint8_t raw[SIF_DESCR_SIZE], uint32_t relid,
 			    uint8_t out[SIF_DESCR_SIGNED_LEN]);
-
-/* Smallest object id in group GID (plain number), 0 if the group is empty. */
-uint32_t sif_group_min_id(const struct sif_image *img, uint32_t gid);
 
 /* The metadata JSON (Go's encoding, no trailing newline) for the objects
  * IDS (sorted, all in group GID; NULL/0 = every object of the group),

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* sif/integrity.c: the signed metadata of a SIF image, signing and
+/* sif/signature.c: the signed metadata of a SIF image, signing and
  * verification, interoperable with Apptainer/SingularityCE.
  *
  * Facts from the reference (sylabs/sif v2, pkg/integrity and pkg/sif):
@@ -191,7 +191,7 @@ static uint32_t plain_group(uint32_t raw)
 	return raw & ~SIF_GROUP_MASK;
 }
 
-uint32_t sif_group_min_id(const struct sif_image *img, uint32_t gid)
+static uint32_t group_min_id(const struct sif_image *img, uint32_t gid)
 {
 	uint32_t min = 0;
 	for (int64_t i = 0; i < img->h.dtotal; i++) {
@@ -335,7 +335,7 @@ static int metadata_build(struct ictx *c, uint32_t gid, const uint32_t *ids, siz
 			  const struct hash_alg *alg, char **out, size_t *outlen,
 			  struct sifu_err *err)
 {
-	uint32_t minid = sif_group_min_id(c->img, gid);
+	uint32_t minid = group_min_id(c->img, gid);
 	if (!minid)
 		return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "object group %u does not exist", gid);
 	char dig[2 * EVP_MAX_MD_SIZE + 16];
@@ -497,7 +497,7 @@ int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **s
 			groups[ng++] = plain_group(d->groupid);
 		}
 	} else if (o->group_id) {
-		if (!sif_group_min_id(img, o->group_id)) {
+		if (!group_min_id(img, o->group_id)) {
 			free(groups);
 			return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
 					    "%s has no object group %u", path, o->group_id);
@@ -698,7 +698,7 @@ static void check_metadata(struct vctx *v, struct sif_verify_sig *s, const struc
 {
 	struct sif_verify_report *r = v->r;
 	const struct sif_image *img = v->ic.img;
-	uint32_t minid = sif_group_min_id(img, t->gid);
+	uint32_t minid = group_min_id(img, t->gid);
 	json_t *objs = json_object_get(m, "objects");
 	size_t nobj = json_array_size(objs);
 	size_t before = r->nproblems;
@@ -971,7 +971,7 @@ static int verify_tasks(struct vctx *v)
 			return 0;
 		}
 	}
-	if (o->group_id && !sif_group_min_id(img, o->group_id)) {
+	if (o->group_id && !group_min_id(img, o->group_id)) {
 		problem(r, "%s has no object group %u", v->path, o->group_id);
 		return 0;
 	}
