@@ -248,6 +248,54 @@ static size_t descr_index(const struct ictx *c, const struct sif_descr *d)
 	return (size_t)(d - c->img->d);
 }
 
+/* Feed object D's bytes into MD, in large sequential reads; the kernel is
+ * asked for the next chunk while this one is hashed, so reading and hashing
+ * overlap and the object streams at storage speed. */
+static int hash_object(struct ictx *c, const struct sif_descr *d, EVP_MD_CTX *md,
+		       struct sifu_err *err)
+{
+	const struct sif_image *img = c->img;
+	if (d->offset < 0 || d->size < 0 || (uint64_t)d->offset > img->file_size ||
+	    (uint64_t)d->size > img->file_size - (uint64_t)d->offset)
+		return sifu_err_set(err, SIFU_E_RANGE, ERANGE, "object %u lies past the end of the image",
+				    d->id);
+	if (img->mem) {
+		EVP_DigestUpdate(md, img->mem + d->offset, (size_t)d->size);
+		return 0;
+	}
+	size_t bufsz = (uint64_t)d->size < READ_CHUNK ? (size_t)d->size + 1 : READ_CHUNK;
+	if (c->buflen < bufsz) {
+		free(c->buf);
+		c->buf = sifu_xmalloc(c->buflen = bufsz);
+	}
+	posix_fadvise(img->fd, d->offset, d->size, POSIX_FADV_SEQUENTIAL);
+	uint64_t off = (uint64_t)d->offset, left = (uint64_t)d->size;
+	while (left) {
+		size_t want = left < c->buflen ? (size_t)left : c->buflen;
+		int r = read_at(img, off, c->buf, want, err);
+		if (r < 0)
+			return r;
+		if (left > want)
+			posix_fadvise(img->fd, (off_t)(off + want),
+				      (off_t)(left - want < READ_CHUNK ? left - want : READ_CHUNK),
+				      POSIX_FADV_WILLNEED);
+		EVP_DigestUpdate(md, c->buf, want);
+		off += want, left -= want;
+	}
+	return 0;
+}
+
+static EVP_MD_CTX *md_new(const struct hash_alg *alg, struct sifu_err *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md || !EVP_DigestInit_ex(md, EVP_get_digestbyname(alg->evp), NULL)) {
+		EVP_MD_CTX_free(md);
+		sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "no %s in libcrypto", alg->name);
+		return NULL;
+	}
+	return md;
+}
+
 static int object_digest(struct ictx *c, const struct sif_descr *d, const struct hash_alg *alg,
 			 struct digest *out, struct sifu_err *err)
 {
@@ -257,35 +305,10 @@ static int object_digest(struct ictx *c, const struct sif_descr *d, const struct
 		*out = oc->d[ai];
 		return 0;
 	}
-	const struct sif_image *img = c->img;
-	if (d->offset < 0 || d->size < 0 || (uint64_t)d->offset > img->file_size ||
-	    (uint64_t)d->size > img->file_size - (uint64_t)d->offset)
-		return sifu_err_set(err, SIFU_E_RANGE, ERANGE, "object %u lies past the end of the image",
-				    d->id);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!md || !EVP_DigestInit_ex(md, EVP_get_digestbyname(alg->evp), NULL)) {
-		EVP_MD_CTX_free(md);
-		return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "no %s in libcrypto", alg->name);
-	}
-	int r = 0;
-	if (img->mem) {
-		EVP_DigestUpdate(md, img->mem + d->offset, (size_t)d->size);
-	} else {
-		size_t bufsz = (uint64_t)d->size < READ_CHUNK ? (size_t)d->size + 1 : READ_CHUNK;
-		if (c->buflen < bufsz) {
-			free(c->buf);
-			c->buf = sifu_xmalloc(c->buflen = bufsz);
-		}
-		posix_fadvise(img->fd, d->offset, d->size, POSIX_FADV_SEQUENTIAL);
-		uint64_t off = (uint64_t)d->offset, left = (uint64_t)d->size;
-		while (left) {
-			size_t want = left < c->buflen ? (size_t)left : c->buflen;
-			if ((r = read_at(img, off, c->buf, want, err)) < 0)
-				break;
-			EVP_DigestUpdate(md, c->buf, want);
-			off += want, left -= want;
-		}
-	}
+	EVP_MD_CTX *md = md_new(alg, err);
+	if (!md)
+		return -ENOTSUP;
+	int r = hash_object(c, d, md, err);
 	if (r == 0) {
 		out->alg = alg;
 		EVP_DigestFinal_ex(md, out->v, &out->len);
@@ -820,22 +843,17 @@ static void verify_one(struct vctx *v, const struct sif_descr *sd, const struct 
 			return;
 		}
 		want.len = (unsigned)dl;
-		EVP_MD_CTX *md = EVP_MD_CTX_new();
-		EVP_DigestInit_ex(md, EVP_get_digestbyname(alg->evp), NULL);
-		bool fail = false;
+		EVP_MD_CTX *md = md_new(alg, &(struct sifu_err){0});
+		bool fail = !md;
 		for (size_t i = 0; i < t->nids && !fail; i++) {
-			const struct sif_descr *d = sif_get(v->ic.img, t->ids[i]);
-			_cleanup_free_ char *data = NULL;
-			size_t dlen;
 			struct sifu_err e = {0};
-			if (sif_read_object(v->ic.img, d, SIZE_MAX / 2, &data, &dlen, &e) < 0) {
-				problem(v->r, "object %u: cannot read it", d->id);
+			if (hash_object(&v->ic, sif_get(v->ic.img, t->ids[i]), md, &e) < 0) {
+				problem(v->r, "object %u: cannot read it", t->ids[i]);
 				fail = true;
-				break;
 			}
-			EVP_DigestUpdate(md, data, dlen);
 		}
-		EVP_DigestFinal_ex(md, got.v, &got.len);
+		if (md)
+			EVP_DigestFinal_ex(md, got.v, &got.len);
 		EVP_MD_CTX_free(md);
 		if (fail)
 			return;
