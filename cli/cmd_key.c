@@ -149,12 +149,39 @@ static int key_import(struct cli_args *a, struct sifu_err *err)
 	return 0;
 }
 
-static int key_export(struct cli_args *a, struct sifu_err *err)
+/* The keyring's only key (Apptainer's `key export FILE` asks which one;
+ * sifu takes the fingerprint, or the one key there is). */
+static int only_key(bool secret, char fpr[41], struct sifu_err *err)
 {
-	int r = want_args(a, 2, "export [--secret] [--armor] FINGERPRINT FILE", err);
+	struct sif_pgp_key *keys = NULL;
+	size_t n = 0;
+	int r = sif_pgp_list(secret, &keys, &n, err);
 	if (r < 0)
 		return r;
-	const char *fpr = a->pos[1], *out = a->pos[2];
+	if (n == 1)
+		snprintf(fpr, 41, "%s", keys[0].fpr);
+	free(keys);
+	if (n != 1) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "key export: the keyring holds %zu %skeys: "
+			     "say which (sifu key export [--secret] [--armor] FINGERPRINT FILE)",
+			     n, secret ? "secret " : "");
+		sifu_err_hint(err, "'sifu key list%s' shows the fingerprints", secret ? " --secret" : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int key_export(struct cli_args *a, struct sifu_err *err)
+{
+	char only[41] = "";
+	int r;
+	if (a->npos == 2) {
+		if ((r = only_key(a->set[O_SECRET], only, err)) < 0)
+			return r;
+	} else if ((r = want_args(a, 2, "export [--secret] [--armor] [FINGERPRINT] FILE", err)) < 0) {
+		return r;
+	}
+	const char *fpr = *only ? only : a->pos[1], *out = *only ? a->pos[1] : a->pos[2];
 	/* a temporary name beside FILE, renamed on success: no half-written key */
 	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
 	int fd = mkostemp(tmp, O_CLOEXEC);

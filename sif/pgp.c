@@ -77,7 +77,21 @@ int sif_pgp_home(char **out, struct sifu_err *err)
 
 static int gpg_fail(struct sifu_err *err, gpgme_error_t e, const char *what)
 {
-	return sifu_err_set(err, SIFU_E_SYS, EIO, "%s: %s", what, gpgme_strerror(e));
+	switch (gpg_err_code(e)) {
+	case GPG_ERR_BAD_PASSPHRASE:
+	case GPG_ERR_NO_PASSPHRASE:
+	case GPG_ERR_CANCELED:
+		sifu_err_set(err, SIFU_E_DENIED, EACCES, "%s: %s", what, gpgme_strerror(e));
+		sifu_err_hint(err, "give the key's passphrase on the terminal or in $SIFU_PASSPHRASE");
+		return -EACCES;
+	case GPG_ERR_ENOENT:
+		sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOENT, "%s: %s", what, gpgme_strerror(e));
+		sifu_err_hint(err, "install GnuPG (Debian: gnupg, gpg-agent)");
+		return -ENOENT;
+	default:
+		return sifu_err_set(err, SIFU_E_UNSUPPORTED, EIO, "%s: GnuPG says: %s", what,
+				    gpgme_strerror(e));
+	}
 }
 
 static gpgme_error_t passphrase_cb(void *hook, const char *uid_hint, const char *info,

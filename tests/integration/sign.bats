@@ -204,3 +204,24 @@ teardown() {
 	run_sifu key frobnicate
 	assert_sifu_error
 }
+
+@test "a passphrase-protected key signs with the right passphrase only; export of the one key" {
+	export SIFU_PASSPHRASE=s3cret
+	run_sifu key newpair --name "Sifu Pass" --email pass@example.org --password < /dev/null
+	[ "$status" -eq 0 ]
+	cp "$F/one-group.sif" "$T/img.sif"
+	SIFU_PASSPHRASE=wrong run "$SIFU" sign "$T/img.sif" < /dev/null
+	assert_sifu_error
+	[[ "$output" == *"Bad passphrase"* ]]
+	# nothing was added
+	[ "$("$SIFU" sif list "$T/img.sif" | grep -c Signature)" -eq 0 ]
+	run_sifu sign "$T/img.sif" < /dev/null
+	[ "$status" -eq 0 ]
+	run_sifu verify "$T/img.sif"
+	[ "$status" -eq 0 ]
+	# with one key in the keyring, export needs no fingerprint
+	run_sifu key export "$T/pub.gpg"
+	[ "$status" -eq 0 ]
+	[ -s "$T/pub.gpg" ]
+	[ ! -e "$T/pub.gpg".sifu-tmp-* ]
+}
