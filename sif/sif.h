@@ -305,3 +305,150 @@ int sif_ssh_fingerprint(EVP_PKEY *key, char *out, size_t len, struct sifu_err *e
  * envelope as a Signature object linked to them (its id in *sigid). */
 int sif_sign_dsse(const char *path, uint32_t link, const char *const *keys, size_t nkeys,
 		  uint32_t *sigid, struct sifu_err *err);
+/* ================================================================== *
+ * Signatures: sign and verify (sif/signature.c, sif/dsse.c, sif/pgp.c)
+ * Interoperable with Apptainer/SingularityCE (sylabs/sif pkg/integrity):
+ * the signed message is JSON metadata {"version":1,"header":{"digest":…},
+ * "objects":[{"relativeId","descriptorDigest","objectDigest"}…]} over the
+ * header's launch/magic/version/id and, per object, the descriptor's
+ * datatype, used, relative id, link, size, ctime, uid, gid, name, extra
+ * and the object's bytes.  It travels clear-signed (OpenPGP) or in a DSSE
+ * envelope (PEM keys); the Signature object is linked to the group and
+ * carries the hash type and the signer's fingerprint in its extra field.
+ * ================================================================== */
+
+#define SIF_DSSE_PAYLOAD_TYPE "application/vnd.sylabs.sif-metadata+json"
+
+/* The bytes of the header the metadata digests (launch, magic, version, id). */
+#define SIF_HDR_SIGNED_LEN (32 + 10 + 3 + 16)
+/* The bytes of a descriptor it digests. */
+#define SIF_DESCR_SIGNED_LEN (4 + 1 + 4 + 4 + 8 + 8 + 8 + 8 + SIF_NAME_LEN + SIF_EXTRA_LEN)
+
+/* Pure: the digested header/descriptor bytes of raw on-disk structures.
+ * relid is the object's id minus the smallest id of its group. */
+void sif_header_signed_bytes(const uint8_t raw[SIF_HDR_SIZE], uint8_t out[SIF_HDR_SIGNED_LEN]);
+void sif_descr_signed_bytes(const uint8_t raw[SIF_DESCR_SIZE], uint32_t relid,
+			    uint8_t out[SIF_DESCR_SIGNED_LEN]);
+
+/* The metadata JSON (Go's encoding, no trailing newline) for the objects
+ * IDS (sorted, all in group GID; NULL/0 = every object of the group),
+ * digested with HASHTYPE (enum sif_hashtype: SHA256/384/512).  Reads each
+ * object once. */
+int sif_metadata_json(const struct sif_image *img, uint32_t gid, const uint32_t *ids,
+		      size_t nids, int hashtype, char **out, size_t *outlen,
+		      struct sifu_err *err);
+
+/* ---- DSSE (PEM keys, OpenSSL) ---- */
+struct sif_pemkey;
+/* Load a PEM private (for signing) or public key: RSA, ECDSA or Ed25519. */
+int sif_pemkey_load(const char *path, bool private_key, struct sif_pemkey **out,
+		    struct sifu_err *err);
+void sif_pemkey_free(struct sif_pemkey *k);
+/* "SHA256:<base64 of the SHA-256 of the DER public key, unpadded>" */
+const char *sif_pemkey_id(const struct sif_pemkey *k);
+/* Pure: DSSE pre-authentication encoding. */
+char *sif_dsse_pae(const char *type, const void *body, size_t len, size_t *outlen);
+/* A DSSE envelope over BODY signed by every key (in order), byte for byte
+ * as the reference stores it (compact JSON, no trailing newline). */
+int sif_dsse_sign(struct sif_pemkey *const *keys, size_t nkeys, const void *body, size_t len,
+		  char **out, size_t *outlen, struct sifu_err *err);
+/* Is DATA a DSSE envelope of SIF metadata? */
+bool sif_dsse_is_envelope(const void *data, size_t len);
+/* Verify ENV against KEYS: at least one signature must verify with one key.
+ * On success the payload (malloc'ed) and the ids of the keys that verified
+ * (comma separated, malloc'ed).  keyids_out gets the envelope's key ids
+ * when nothing verified, for the error message. */
+int sif_dsse_verify(const void *env, size_t len, struct sif_pemkey *const *keys, size_t nkeys,
+		    char **payload, size_t *plen, char **signers, struct sifu_err *err);
+
+/* ---- OpenPGP (GPGME) ----
+ * sifu's keyring is a GnuPG home at $XDG_CONFIG_HOME/sifu/keys/gnupg
+ * ($SIFU_KEYSDIR overrides keys/); public keys from Apptainer's and
+ * Singularity's keyrings (~/.apptainer/keys/pgp-public,
+ * ~/.singularity/sypgp/pgp-public) are read when a signer is not found. */
+struct sif_pgp_key {
+	char fpr[41];
+	char uid[256];
+	char algo[32];
+	unsigned bits;
+	bool secret;
+	long created;
+};
+int sif_pgp_home(char **out, struct sifu_err *err);
+/* Keys of the keyring (secret: only those with a secret part). */
+int sif_pgp_list(bool secret, struct sif_pgp_key **keys, size_t *n, struct sifu_err *err);
+/* New key pair (Ed25519/Cv25519 … RSA 4096 like Apptainer: "rsa4096");
+ * passphrase NULL or "" for none. */
+int sif_pgp_newpair(const char *name, const char *email, const char *comment,
+		    const char *passphrase, struct sif_pgp_key *out, struct sifu_err *err);
+/* Import keys (armored or binary) from FILE; *count how many were new/changed. */
+int sif_pgp_import(const char *file, unsigned *count, struct sifu_err *err);
+/* Export the key FPR (public, or secret too) into FD. */
+int sif_pgp_export(const char *fpr, bool secret, bool armor, int fd, struct sifu_err *err);
+int sif_pgp_remove(const char *fpr, struct sifu_err *err);
+/* Clear-sign MSG with the secret key FPR (NULL: the first one). */
+int sif_pgp_clearsign(const char *fpr, const void *msg, size_t len, char **out, size_t *outlen,
+		      uint8_t fpr_out[20], struct sifu_err *err);
+/* Verify a clear-signed message; the plaintext and the signer's primary-key
+ * fingerprint (40 hex).  A missing key is SIFU_E_NOTFOUND. */
+int sif_pgp_verify(const void *data, size_t len, char **plain, size_t *plen, char fpr[41],
+		   struct sifu_err *err);
+/* Is DATA an OpenPGP clear-signed message?  legacy: its text starts "SIFHASH:\n". */
+bool sif_pgp_is_clearsigned(const void *data, size_t len, bool *legacy);
+/* Stop the gpg-agent GPGME may have started for sifu's GnuPG home. */
+void sif_pgp_cleanup(void);
+
+/* ---- signing an image ---- */
+struct sif_sign_opts {
+	struct sif_pemkey *const *keys; /* DSSE when nkeys > 0 */
+	size_t nkeys;
+	const char *pgp_fpr;     /* OpenPGP key (NULL: the first secret key) */
+	uint32_t group_id;       /* 0: every group (unless object ids) */
+	const uint32_t *object_ids; /* objects to sign (one signature per group) */
+	size_t nobject_ids;
+	int hashtype;            /* metadata digests; 0 = SHA256 */
+	int64_t time;            /* INT64_MIN: sif_add_object's default */
+};
+/* Adds one Signature object per group; the ids in *sig_ids (malloc'ed). */
+int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **sig_ids,
+		   size_t *nsig, struct sifu_err *err);
+
+/* ---- verifying an image ---- */
+struct sif_verify_opts {
+	struct sif_pemkey *const *keys; /* DSSE public keys */
+	size_t nkeys;
+	uint32_t group_id;       /* 0: every group */
+	uint32_t sif_id;         /* 0: none; else only this object */
+	bool all;                /* with legacy: every object's own signature */
+	bool legacy;             /* --legacy-insecure: only legacy signatures */
+};
+
+enum sif_sig_kind { SIF_SIG_UNKNOWN, SIF_SIG_DSSE, SIF_SIG_PGP, SIF_SIG_LEGACY };
+
+struct sif_verify_sig {
+	uint32_t sig_id;
+	enum sif_sig_kind kind;
+	uint32_t link;           /* raw link of the signature object */
+	int32_t hashtype;
+	char signer[512];        /* fingerprint or DSSE key ids that verified */
+	char expected[512];      /* fingerprint/key ids the signature names */
+	uint32_t *covered;       /* object ids verified by this signature */
+	size_t ncovered;
+	bool ok;
+};
+
+struct sif_verify_report {
+	struct sif_verify_sig *sigs;
+	size_t nsigs;
+	char **problems;         /* one line each */
+	size_t nproblems;
+	bool legacy_seen;        /* legacy signatures present (and not asked for) */
+};
+void sif_verify_report_free(struct sif_verify_report *r);
+
+/* Verify the image at PATH.  0 when every selected signature verifies and
+ * covers what it must; < 0 (SIFU_E_VERIFY, first problem in err) otherwise.
+ * REPORT (may be NULL) receives every signature and every problem.  This is
+ * what `sifu exec|run|shell --verify` calls. */
+int sif_verify_image(const char *path, const struct sif_verify_opts *o,
+		     struct sif_verify_report *report, struct sifu_err *err);
