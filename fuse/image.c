@@ -62,6 +62,8 @@ static int ctx_new(struct sqf_image *img, struct sqf_ctx **out)
 					    s->block_size, SQFS_COMP_FLAG_UNCOMPRESS);
 	if (r == 0)
 		r = sqfs_compressor_create(&cfg, &c->cmp);
+	if (r == SQFS_ERROR_UNSUPPORTED && s->compression_id == SQFS_COMP_LZO)
+		r = sqf_lzo_create(&c->cmp);
 	if (r == 0 && (s->flags & SQFS_FLAG_COMPRESSOR_OPTIONS))
 		r = c->cmp->read_options(c->cmp, file);
 	if (r != 0) {
