@@ -91,13 +91,15 @@ check_image() {
 @test "fuse: gensquashfs and tar2sqfs images match the source tree" {
 	local img="$BATS_TEST_TMPDIR/g.sqfs"
 	# gensquashfs packs a directory scan: no hard-link detection, owners
-	# from --set-uid (none: 0)
+	# from --set-uid (none: 0), root mtime 0, empty xattr values dropped
 	gensquashfs -D "$FT/src" -k -x -c zstd -q "$img"
-	tree_py listing "$FT/src" no-links no-owner >"$BATS_TEST_TMPDIR/want.list"
-	check_image "$img" "$BATS_TEST_TMPDIR/want.list" no-links no-owner
+	tree_py listing "$FT/src" no-links no-owner no-dir-mtime no-empty-xattr >"$BATS_TEST_TMPDIR/want.list"
+	check_image "$img" "$BATS_TEST_TMPDIR/want.list" no-links no-owner no-dir-mtime no-empty-xattr
 	rm "$img"
-	tar --xattrs --xattrs-include='*' -C "$FT/src" -cf - . | tar2sqfs -q -c gzip "$img"
-	check_image "$img" "$FT/src.list" no-dir-mtime
+	# tar has no sockets
+	tar --xattrs --xattrs-include='*' -C "$FT/src" -cf - . 2>/dev/null | tar2sqfs -q -c gzip "$img"
+	tree_py listing "$FT/src" no-dir-mtime | grep -v "^'socket' " >"$BATS_TEST_TMPDIR/want.list"
+	check_image "$img" "$BATS_TEST_TMPDIR/want.list" no-dir-mtime
 }
 
 @test "fuse: squashfuse_ll shows the same tree as sifu" {
@@ -105,14 +107,16 @@ check_image() {
 	local img="$BATS_TEST_TMPDIR/s.sqfs"
 	mksquashfs "$FT/src" "$img" -comp zstd -noappend -quiet -no-progress >/dev/null
 	mount_img "$img" "$MNT"
-	tree_py listing "$MNT" >"$BATS_TEST_TMPDIR/sifu.list"
+	# squashfuse_ll 0.1.105 lists an empty xattr value but answers ENODATA,
+	# and swaps the trusted./security. prefixes of a file with both
+	tree_py listing "$MNT" no-empty-xattr user-xattr-only >"$BATS_TEST_TMPDIR/sifu.list"
 	umount_img "$MNT"
 	mkdir -p "$MNT.sq"
 	squashfuse_ll -f "$img" "$MNT.sq" &
 	local sq=$!
 	for _ in $(seq 100); do mountpoint -q "$MNT.sq" && break; sleep 0.05; done
-	tree_py listing "$MNT.sq" >"$BATS_TEST_TMPDIR/squashfuse.list" || true
-	fusermount3 -u "$MNT.sq" || umount "$MNT.sq"
+	tree_py listing "$MNT.sq" no-empty-xattr user-xattr-only >"$BATS_TEST_TMPDIR/squashfuse.list" || true
+	fusermount3 -u "$MNT.sq" || umount -l "$MNT.sq"
 	wait "$sq" || true
 	diff -u "$BATS_TEST_TMPDIR/squashfuse.list" "$BATS_TEST_TMPDIR/sifu.list"
 }

@@ -4,10 +4,14 @@
 
   mktree DIR          build a tree with every file type SquashFS can hold
   listing DIR [opts]  print one line per path: type, mode, owner, mtime, size,
-                      link target, device, hard-link group, xattrs, sha256
+                      link target, device, hard-link group, xattrs, sha256;
+                      opts leave out what a writer or reader cannot keep:
+                      no-owner no-links no-xattr no-dir-mtime no-empty-xattr
+                      user-xattr-only
   hammer MNT SRC SECS N   N processes read random ranges of random files
                       under MNT for SECS seconds, comparing with SRC
 """
+import errno
 import hashlib
 import os
 import random
@@ -138,7 +142,18 @@ def listing(root, opts):
                 for x in names:
                     if x.startswith("security.selinux") or x.startswith("system."):
                         continue
-                    f.append("x%s=%s" % (x, os.getxattr(p, x, follow_symlinks=False).hex()))
+                    if "user-xattr-only" in opts and not x.startswith("user."):
+                        continue
+                    try:
+                        v = os.getxattr(p, x, follow_symlinks=False)
+                    except OSError as e:
+                        # squashfuse_ll lists an empty value but cannot get it
+                        if "no-empty-xattr" in opts and e.errno == errno.ENODATA:
+                            continue
+                        raise
+                    if v == b"" and "no-empty-xattr" in opts:
+                        continue  # gensquashfs drops empty values
+                    f.append("x%s=%s" % (x, v.hex()))
             if stat.S_ISREG(fmt) and os.access(p, os.R_OK):
                 h = hashlib.sha256()
                 with open(p, "rb") as fh:
