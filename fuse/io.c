@@ -135,6 +135,7 @@ struct chunk {
 };
 
 #define RA_QUEUE_MAX 64
+#define IMAGE_RA_CHUNKS 4
 /* counters are read without the lock (stats) and bumped on lock-free paths */
 #define COUNT(x, n) __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
 
@@ -150,6 +151,7 @@ struct sqf_cache {
 	struct chunk *q_head, *q_tail;
 	unsigned qlen;
 	uint64_t bytes;
+	uint64_t last_miss;
 	bool stopping;
 	pthread_t *workers;
 	unsigned nworkers;
@@ -253,6 +255,8 @@ static struct chunk *chunk_new(struct sqf_cache *c, uint64_t idx, enum chunk_sta
 	return ch;
 }
 
+static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last);
+
 /* Called with the lock held and ch->state == CH_LOADING; returns locked. */
 static void chunk_load(struct sqf_cache *c, struct chunk *ch)
 {
@@ -300,6 +304,12 @@ static struct chunk *chunk_get(struct sqf_cache *c, uint64_t idx, int *errp)
 		COUNT(c->st_misses, 1);
 		ch = chunk_new(c, idx, CH_LOADING);
 		ch->refs++;
+		/* Misses on consecutive chunks (many small files read in the
+		 * order they were packed, e.g. a Python import): fetch the next
+		 * few in the background, as one stream of large requests. */
+		if (c->nworkers && idx == c->last_miss + 1)
+			queue_locked(c, idx + 1, idx + IMAGE_RA_CHUNKS);
+		c->last_miss = idx;
 		chunk_load(c, ch);
 	} else if (ch->state == CH_QUEUED) {
 		/* queued for read-ahead but not started: load it ourselves */
@@ -366,18 +376,15 @@ int sqf_cache_read(struct sqf_cache *c, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len)
+/* Queue chunks [first, last] for the read-ahead pool.  Lock held. */
+static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last)
 {
-	if (c->nworkers == 0 || len == 0 || off >= c->be->size)
-		return;
-	if (len > c->be->size - off)
-		len = c->be->size - off;
-	uint64_t first = off / c->chunk, last = (off + len - 1) / c->chunk;
-	pthread_mutex_lock(&c->lock);
 	/* never let read-ahead push out more than half the cache */
 	uint64_t ra_max = c->bound / c->chunk / 2;
 	if (ra_max > RA_QUEUE_MAX)
 		ra_max = RA_QUEUE_MAX;
+	if (last >= c->nchunks)
+		last = c->nchunks - 1;
 	for (uint64_t i = first; i <= last && c->qlen < ra_max && !c->stopping; i++) {
 		if (c->pin && i * c->chunk >= c->pin_off &&
 		    (i + 1) * c->chunk <= c->pin_off + c->pin_len)
@@ -395,6 +402,16 @@ void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len)
 		c->qlen++;
 		pthread_cond_signal(&c->qcond);
 	}
+}
+
+void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len)
+{
+	if (c->nworkers == 0 || len == 0 || off >= c->be->size)
+		return;
+	if (len > c->be->size - off)
+		len = c->be->size - off;
+	pthread_mutex_lock(&c->lock);
+	queue_locked(c, off / c->chunk, (off + len - 1) / c->chunk);
 	pthread_mutex_unlock(&c->lock);
 }
 
