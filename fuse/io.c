@@ -154,7 +154,7 @@ struct sqf_cache {
 	uint64_t last_miss;
 	bool stopping;
 	pthread_t *workers;
-	unsigned nworkers;
+	unsigned nworkers, maxworkers; /* started on first use: cheap start-up */
 	/* pinned region */
 	uint8_t *pin;
 	uint64_t pin_off, pin_len;
@@ -256,6 +256,7 @@ static struct chunk *chunk_new(struct sqf_cache *c, uint64_t idx, enum chunk_sta
 }
 
 static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last);
+static void *ra_worker(void *arg);
 
 /* Called with the lock held and ch->state == CH_LOADING; returns locked. */
 static void chunk_load(struct sqf_cache *c, struct chunk *ch)
@@ -307,7 +308,7 @@ static struct chunk *chunk_get(struct sqf_cache *c, uint64_t idx, int *errp)
 		/* Misses on consecutive chunks (many small files read in the
 		 * order they were packed, e.g. a Python import): fetch the next
 		 * few in the background, as one stream of large requests. */
-		if (c->nworkers && idx == c->last_miss + 1)
+		if (c->maxworkers && idx == c->last_miss + 1)
 			queue_locked(c, idx + 1, idx + IMAGE_RA_CHUNKS);
 		c->last_miss = idx;
 		chunk_load(c, ch);
@@ -385,6 +386,11 @@ static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last)
 		ra_max = RA_QUEUE_MAX;
 	if (last >= c->nchunks)
 		last = c->nchunks - 1;
+	while (c->nworkers < c->maxworkers && !c->stopping &&
+	       sqf_thread_create(&c->workers[c->nworkers], ra_worker, c) == 0)
+		c->nworkers++;
+	if (c->nworkers == 0)
+		return;
 	for (uint64_t i = first; i <= last && c->qlen < ra_max && !c->stopping; i++) {
 		if (c->pin && i * c->chunk >= c->pin_off &&
 		    (i + 1) * c->chunk <= c->pin_off + c->pin_len)
@@ -406,7 +412,7 @@ static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last)
 
 void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len)
 {
-	if (c->nworkers == 0 || len == 0 || off >= c->be->size)
+	if (c->maxworkers == 0 || len == 0 || off >= c->be->size)
 		return;
 	if (len > c->be->size - off)
 		len = c->be->size - off;
@@ -454,11 +460,7 @@ struct sqf_cache *sqf_cache_new(struct sqf_backend *be, uint64_t chunk_size, uin
 	pthread_cond_init(&c->cond, NULL);
 	pthread_cond_init(&c->qcond, NULL);
 	c->workers = sifu_xcalloc(workers ? workers : 1, sizeof(pthread_t));
-	for (unsigned i = 0; i < workers; i++) {
-		if (sqf_thread_create(&c->workers[i], ra_worker, c) != 0)
-			break;
-		c->nworkers++;
-	}
+	c->maxworkers = workers;
 	return c;
 }
 
