@@ -25,6 +25,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+/* TEMPORARY until the fuse branch is merged: its stub lacks these. */
+int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out,
+		     struct sifu_err *err) __attribute__((weak));
+void sqf_server_stop(struct sqf_server *srv) __attribute__((weak));
+void sqf_image_close(struct sqf_image *img) __attribute__((weak));
+int sqf_extract(struct sqf_image *img, int dirfd, struct sifu_err *err) __attribute__((weak));
+
 static const int fwd_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
 void ns_phase(struct ns_launch *l, const char *what)
@@ -265,6 +272,14 @@ static int open_host_objects(struct ns_launch *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	l->dev_fd = l->proc_fd = l->sys_fd = l->overlay_fd = l->workdir_fd = -1;
+	if (l->kind == NS_ROOT_DIR) {
+		/* reopen: a bind source must be a mount of this namespace */
+		int fd = open(l->image_abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return sifu_err_sys(err, "reopening the sandbox %s", c->image);
+		close(l->image_fd);
+		l->image_fd = fd;
+	}
 	if (!(c->no_mount & NS_NOMOUNT_PROC))
 		l->proc_fd = open_host("/proc", false, NULL);
 	if (!(c->no_mount & NS_NOMOUNT_SYS))
@@ -339,22 +354,30 @@ static int open_overlay(struct ns_launch *l, struct sifu_err *err)
 
 /* --------------------------------------------------------- staging, FUSE -- */
 
+/* The staging tmpfs becomes the launcher's root (pivot_root, the host's root
+ * below /oldroot) so that it is no longer mounted on a host directory: a
+ * recursive bind of that directory (/tmp) would otherwise carry it along.
+ * The host objects were opened before, as fds. */
 static int mount_stage(struct ns_launch *l, struct sifu_err *err)
 {
 	static const char *const cands[] = {"/tmp", "/var/tmp", "/mnt", "/run", "/dev"};
+	static const char *const dirs[] = {"img", "root", "upper", "work", "etc", "ov", "oldroot",
+					   "proc"};
 	for (size_t i = 0; i < ARRAY_SIZE(cands); i++) {
-		if (mount("sifu", cands[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") == 0) {
-			snprintf(l->stage, sizeof(l->stage), "%s", cands[i]);
-			static const char *const dirs[] = {"img", "root", "upper", "work", "etc",
-							   "ov"};
-			for (size_t j = 0; j < ARRAY_SIZE(dirs); j++) {
-				char p[NS_STAGE_MAX + 16];
-				snprintf(p, sizeof(p), "%s/%s", l->stage, dirs[j]);
-				if (mkdir(p, 0755) < 0)
-					return sifu_err_sys(err, "staging: mkdir %s", p);
-			}
-			return 0;
-		}
+		if (mount("sifu", cands[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+			continue;
+		if (chdir(cands[i]) < 0)
+			return sifu_err_sys(err, "staging: chdir %s", cands[i]);
+		for (size_t j = 0; j < ARRAY_SIZE(dirs); j++)
+			if (mkdir(dirs[j], 0755) < 0)
+				return sifu_err_sys(err, "staging: mkdir %s", dirs[j]);
+		if (syscall(SYS_pivot_root, ".", "oldroot") < 0 || chdir("/") < 0)
+			return sifu_err_sys(err, "staging: pivot_root");
+		l->stage[0] = '\0'; /* staging paths are now "/img", "/root", ... */
+		/* /proc/self/fd/N names the fds that mounts are made through */
+		if (mount("/oldroot/proc", "/proc", NULL, MS_BIND | MS_REC, NULL) < 0)
+			return sifu_err_sys(err, "staging: /proc");
+		return 0;
 	}
 	return sifu_err_sys(err, "cannot mount the staging tmpfs");
 }
@@ -367,7 +390,7 @@ static bool fuse_wanted(struct ns_launch *l)
 /* mount(2) "fuse" on a /dev/fuse fd; failure is not fatal (extraction). */
 static int mount_fuse(struct ns_launch *l, struct sifu_err *err)
 {
-	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	int fd = open("/oldroot/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		sifu_err_sys(err, "cannot open /dev/fuse");
 		sifu_err_hint(err, errno == ENOENT ? "load the fuse module (modprobe fuse)"

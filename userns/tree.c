@@ -318,6 +318,79 @@ static int mount_passwd(const struct tree *t, struct sifu_err *err)
 
 /* ------------------------------------------------------------ the root -- */
 
+/* Mount points missing from the image are made in the overlay's upper
+ * directory BEFORE overlayfs is mounted: through the overlay, a directory of
+ * the image owned by an id outside the user namespace (root) refuses us.
+ * The path is resolved in the image first, so a symlink in it (/var/run ->
+ * /run) is followed as the container will follow it. */
+static int upper_point(int lowerfd, const char *lowerpath, int upperfd, const char *dst, bool dir)
+{
+	_cleanup_close_ int e = sifu_path_open_in_root(lowerfd, dst, O_PATH, 0);
+	if (e >= 0)
+		return 0;
+	char norm[PATH_MAX], prefix[PATH_MAX] = "/";
+	if (sifu_path_normalize(dst, norm, sizeof(norm)) < 0)
+		return -EINVAL;
+	/* the longest prefix that exists in the image */
+	const char *rest = norm + 1;
+	for (;;) {
+		const char *slash = strchr(rest, '/');
+		if (!slash)
+			break;
+		char try[PATH_MAX];
+		snprintf(try, sizeof(try), "%.*s", (int)(slash - norm), norm);
+		_cleanup_close_ int pfd = sifu_path_open_in_root(lowerfd, try, O_PATH | O_DIRECTORY, 0);
+		if (pfd < 0)
+			break;
+		char link[32], real[PATH_MAX];
+		sifu_path_fd(pfd, link);
+		ssize_t n = readlink(link, real, sizeof(real) - 1);
+		size_t ll = strlen(lowerpath);
+		if (n < (ssize_t)ll || strncmp(real, lowerpath, ll) != 0)
+			return -EXDEV;
+		real[n] = '\0';
+		snprintf(prefix, sizeof(prefix), "%s", real[ll] ? real + ll : "/");
+		rest = slash + 1;
+	}
+	char full[PATH_MAX];
+	snprintf(full, sizeof(full), "%s/%s", strcmp(prefix, "/") ? prefix : "", rest);
+	char *base = strrchr(full, '/');
+	*base++ = '\0';
+	_cleanup_close_ int dfd = sifu_path_mkdir_in_root(upperfd, *full ? full : "/", 0755);
+	if (dfd < 0)
+		return dfd;
+	_cleanup_close_ int d = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return -errno;
+	int r = dir ? mkdirat(d, base, 0755) : openat(d, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (r < 0 && errno != EEXIST)
+		return -errno;
+	if (!dir && r >= 0)
+		close(r);
+	return 0;
+}
+
+static void upper_points(struct ns_launch *l, const char *lower, const char *upper)
+{
+	_cleanup_close_ int lfd = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (lfd < 0 || ufd < 0)
+		return;
+	struct {
+		const char *dst;
+		bool dir, on;
+	} sys[] = {{"/proc", true, l->proc_fd >= 0}, {"/sys", true, l->sys_fd >= 0},
+		   {"/dev", true, l->dev_fd >= 0},
+		   {"/etc/passwd", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)},
+		   {"/etc/group", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)}};
+	for (size_t i = 0; i < ARRAY_SIZE(sys); i++)
+		if (sys[i].on && upper_point(lfd, lower, ufd, sys[i].dst, sys[i].dir) < 0)
+			sifu_verbose("cannot make the mount point %s", sys[i].dst);
+	for (size_t i = 0; i < l->nhb; i++)
+		if (upper_point(lfd, lower, ufd, l->hb[i].dst, l->hb[i].dir) < 0)
+			sifu_verbose("cannot make the mount point %s", l->hb[i].dst);
+}
+
 static int overlay_dirs(struct ns_launch *l, char *upper, char *work, size_t len,
 			struct sifu_err *err)
 {
@@ -360,6 +433,7 @@ static int mount_overlay(struct tree *t, struct sifu_err *err)
 	} else {
 		snprintf(lower, sizeof(lower), "%s", img);
 	}
+	upper_points(l, img, upper);
 	char opts[512];
 	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, upper,
 		 work);
@@ -404,7 +478,7 @@ static int mount_root(struct tree *t, struct sifu_err *err)
 				     "skipped", strerror(-r));
 		if (mount(img, t->root, NULL, MS_BIND | MS_REC, NULL) < 0)
 			return sifu_err_sys(err, "binding the image root");
-		t->root_writable = c->writable;
+		t->root_writable = false; /* as Apptainer: no new mount points in -w */
 	}
 	t->rootfd = open(t->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return t->rootfd < 0 ? sifu_err_sys(err, "open %s", t->root) : 0;
