@@ -11,6 +11,8 @@
 
 #include "common.h"
 
+#include <sys/types.h>
+
 enum sqf_prefetch { SQF_PREFETCH_NONE, SQF_PREFETCH_META, SQF_PREFETCH_ALL };
 
 struct sqf_options {
@@ -49,7 +51,16 @@ struct sqf_server;
  * the server threads run; the caller keeps ownership of IMG. */
 int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out,
 		     struct sifu_err *err);
-/* Stop serving, join the threads, free the server (not the image). */
+/* `sifu mount`: mount IMG on MOUNTPOINT the ordinary libfuse way (mount(2)
+ * as root, fusermount3 otherwise) and serve it; sqf_server_stop unmounts. */
+int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *fsname,
+		     struct sqf_server **out, struct sifu_err *err);
+/* An eventfd that becomes readable when the server ends on its own (the
+ * file system was unmounted or the connection aborted): poll it. */
+int sqf_server_done_fd(const struct sqf_server *srv);
+/* Stop serving, join the threads, free the server (not the image).  With
+ * sqf_server_start the /dev/fuse fd is the caller's: its file description is
+ * switched to O_NONBLOCK, and the server works on a duplicate it closes. */
 void sqf_server_stop(struct sqf_server *srv);
 
 /* Extract the whole image below DIRFD (the no-FUSE fallback, --unsquash):

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* sifu mount IMAGE DIR: serve an image on a directory in the foreground
+ * (debugging, benchmarks), then print the server's I/O counters. */
+#include "cli.h"
+#include "sif.h"
+#include "sqfuse.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+/* Shared with the actions (cmd_action.c declares it the same way). */
+int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err *err);
+int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
+
+static int size_opt(struct cli_args *a, enum cli_opt_id id, uint64_t *out, bool zero_ok,
+		    struct sifu_err *err)
+{
+	if (!a->set[id])
+		return 0;
+	uint64_t v;
+	if (cli_parse_size(a->val[id], &v) < 0 || (!zero_ok && v == 0)) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--%s: '%s' is not a size",
+			     cli_opts[id].long_name, a->val[id]);
+		sifu_err_hint(err, "give a number with an optional K, M or G suffix, e.g. 4M");
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err *err)
+{
+	sqf_options_default(o);
+	if (size_opt(a, O_CHUNK_SIZE, &o->chunk_size, false, err) < 0 ||
+	    size_opt(a, O_CACHE_SIZE, &o->cache_size, false, err) < 0 ||
+	    size_opt(a, O_READAHEAD, &o->readahead_max, true, err) < 0)
+		return -EINVAL;
+	if (o->chunk_size < 4096 || o->chunk_size > (64u << 20) ||
+	    (o->chunk_size & (o->chunk_size - 1)))
+		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+				    "--chunk-size must be a power of two between 4K and 64M"), -EINVAL;
+	if (a->set[O_PREFETCH]) {
+		const char *m = a->val[O_PREFETCH];
+		if (!strcmp(m, "none"))
+			o->prefetch = SQF_PREFETCH_NONE;
+		else if (!strcmp(m, "meta"))
+			o->prefetch = SQF_PREFETCH_META;
+		else if (!strcmp(m, "all"))
+			o->prefetch = SQF_PREFETCH_ALL;
+		else {
+			sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--prefetch: unknown mode '%s'", m);
+			sifu_err_hint(err, "use none, meta or all");
+			return -EINVAL;
+		}
+	}
+	if (O_OWNER_SELF < O_COUNT && a->set[O_OWNER_SELF])
+		o->owner_self = true;
+	return 0;
+}
+
+/* Find the SquashFS in IMAGE: a SIF's root file system, or the whole file. */
+static int locate(int fd, const char *path, uint64_t *off, uint64_t *size, struct sifu_err *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return sifu_err_sys(err, "cannot stat %s", path);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s is not an image file", path);
+	if (sif_fd_is_sif(fd)) {
+		struct sif_rootfs_loc loc;
+		int r = sif_find_rootfs(fd, &loc, err);
+		if (r < 0)
+			return sifu_err_wrap(err, "%s", path);
+		if (loc.fstype != SIF_FS_SQUASH)
+			return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
+					    "%s: the root file system is not SquashFS (fstype %u)", path,
+					    loc.fstype);
+		*off = loc.offset;
+		*size = loc.size;
+		return 0;
+	}
+	*off = 0;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static void print_stats(const struct sqf_image *img, uint64_t ns)
+{
+	struct sqf_stats s;
+	sqf_image_stats(img, &s);
+	char b[32];
+	sifu_fmt_bytes(s.backend_bytes, b, sizeof(b));
+	fprintf(stderr,
+		"sifu: read %s in %" PRIu64 " requests from the image; cache: %" PRIu64
+		" hits, %" PRIu64 " misses, %" PRIu64 " read-ahead hits (served %.1f s)\n",
+		b, s.backend_requests, s.cache_hits, s.cache_misses, s.readahead_hits, ns / 1e9);
+}
+
+int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+{
+	if (a->npos != 2) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "mount needs an image and a directory");
+		sifu_err_hint(err, "usage: %s", v->usage);
+		return -EINVAL;
+	}
+	const char *image = a->pos[0], *dir = a->pos[1];
+	struct sqf_options o;
+	int r = cli_fuse_options(a, &o, err);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		sifu_err_set(err, SIFU_E_USAGE, ENOTDIR, "%s is not a directory", dir);
+		sifu_err_hint(err, "create it first: mkdir -p %s", dir);
+		return -ENOTDIR;
+	}
+	_cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		sifu_err_sys(err, "cannot open %s", image);
+		return -ENOENT;
+	}
+	uint64_t off = 0, size = 0;
+	if ((r = locate(fd, image, &off, &size, err)) < 0)
+		return r;
+	struct sqf_image *img;
+	uint64_t t0 = sifu_now_ns();
+	if ((r = sqf_image_open(fd, off, size, &o, &img, err)) < 0)
+		return sifu_err_wrap(err, "%s", image);
+	sifu_debug("fuse: image opened in %.1f ms", (sifu_now_ns() - t0) / 1e6);
+
+	sigset_t mask, old;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, &old); /* before the threads start */
+	_cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	struct sqf_server *srv = NULL;
+	if (sfd < 0)
+		r = sifu_err_sys(err, "cannot create a signalfd");
+	else
+		r = sqf_server_mount(img, dir, image, &srv, err);
+	if (r < 0) {
+		sqf_image_close(img);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return r;
+	}
+	sifu_log(SIFU_LOG_INFO, "serving %s on %s; Ctrl-C or 'fusermount3 -u %s' to stop",
+		 image, dir, dir);
+	struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
+			      {.fd = sqf_server_done_fd(srv), .events = POLLIN}};
+	while (poll(p, 2, -1) < 0 && errno == EINTR)
+		;
+	if (p[0].revents) {
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			sifu_debug("fuse: signal %u, unmounting", si.ssi_signo);
+	}
+	sqf_server_stop(srv);
+	print_stats(img, sifu_now_ns() - t0);
+	sqf_image_close(img);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}

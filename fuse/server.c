@@ -1,0 +1,587 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* FUSE low-level operations and the worker threads.
+ *
+ * Node ids are SquashFS inode references (+2, the root is FUSE_ROOT_ID): an
+ * image never changes, so an id needs no table, forget is a no-op, and hard
+ * links share one node.  Everything is cached by the kernel for as long as
+ * the mount lives (timeouts of a year, keep_cache, cached symlinks and
+ * readdir, negative entries). */
+#define FUSE_USE_VERSION 314
+#include "sqf_priv.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+
+#define FOREVER (365.0 * 24 * 3600)
+
+struct sqf_server {
+	struct sqf_image *img;
+	struct fuse_session *se;
+	pthread_t *threads;
+	unsigned nthreads;
+	int stopfd;      /* eventfd: tells workers to leave */
+	int donefd;      /* eventfd: a worker saw the kernel side go away */
+	bool mounted;    /* by sqf_server_mount: unmount on stop */
+	unsigned live;   /* workers still running */
+	pthread_mutex_t lock;
+};
+
+/* An open file: the inode (decoded once) and the read-ahead state. */
+struct open_file {
+	sqfs_inode_generic_t *ino;
+	pthread_mutex_t lock;
+	uint64_t next;   /* where a sequential reader reads next */
+	uint64_t window; /* current read-ahead window, 0 = not streaming */
+	uint64_t ahead;  /* file offset up to which read-ahead was queued */
+};
+
+static struct sqf_image *IMG(fuse_req_t req) { return fuse_req_userdata(req); }
+
+static uint64_t to_ref(struct sqf_image *img, fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? sqf_root_ref(img) : (uint64_t)ino - 2;
+}
+
+static fuse_ino_t to_ino(struct sqf_image *img, uint64_t ref)
+{
+	return ref == sqf_root_ref(img) ? FUSE_ROOT_ID : (fuse_ino_t)(ref + 2);
+}
+
+static int get_inode(fuse_req_t req, fuse_ino_t ino, sqfs_inode_generic_t **out)
+{
+	return sqf_inode_read(IMG(req), to_ref(IMG(req), ino), out);
+}
+
+static int fill_entry(struct sqf_image *img, uint64_t ref, struct fuse_entry_param *e)
+{
+	sqfs_inode_generic_t *ino;
+	memset(e, 0, sizeof(*e));
+	int r = sqf_inode_read(img, ref, &ino);
+	if (r < 0)
+		return r;
+	r = sqf_inode_stat(img, ino, &e->attr);
+	sqfs_free(ino);
+	if (r < 0)
+		return r;
+	e->ino = to_ino(img, ref);
+	e->generation = 1;
+	e->attr_timeout = FOREVER;
+	e->entry_timeout = FOREVER;
+	return 0;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* An immutable image: cache everything, always readdirplus. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sqf_image *img = IMG(req);
+	uint64_t ref;
+	struct fuse_entry_param e;
+	int r = sqf_lookup(img, to_ref(img, parent), name, &ref);
+	if (r == -ENOENT) {
+		/* a negative entry the kernel may keep: the image never changes */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = FOREVER;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (r == 0)
+		r = fill_entry(img, ref, &e);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	sqfs_inode_generic_t *i;
+	struct stat st;
+	int r = get_inode(req, ino, &i);
+	if (r == 0) {
+		r = sqf_inode_stat(IMG(req), i, &st);
+		sqfs_free(i);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, FOREVER);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	sqfs_inode_generic_t *i;
+	char *target = NULL;
+	int r = get_inode(req, ino, &i);
+	if (r == 0) {
+		r = sqf_readlink(i, &target);
+		sqfs_free(i);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	sqfs_inode_generic_t *i;
+	int r = get_inode(req, ino, &i);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (i->base.type != SQFS_INODE_FILE && i->base.type != SQFS_INODE_EXT_FILE) {
+		sqfs_free(i);
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	struct open_file *of = sifu_xcalloc(1, sizeof(*of));
+	of->ino = i;
+	pthread_mutex_init(&of->lock, NULL);
+	fi->fh = (uintptr_t)of;
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) != 0) {
+		pthread_mutex_destroy(&of->lock);
+		sqfs_free(i);
+		free(of);
+	}
+}
+
+/* Sequential detection with a growing window: a read that starts where the
+ * last one ended doubles the window (up to readahead_max) and queues the
+ * stored blocks behind it; anything else resets it.  The kernel's own
+ * read-ahead stops at 128 KiB on unprivileged mounts, so this is where
+ * streaming from slow storage gets its depth. */
+static void file_readahead(struct sqf_image *img, struct open_file *of, uint64_t off, size_t size)
+{
+	uint64_t max = img->opt.readahead_max;
+	if (max == 0)
+		return;
+	uint64_t chunk = sqf_cache_chunk_size(img->cache);
+	uint64_t from = 0, len = 0;
+	pthread_mutex_lock(&of->lock);
+	uint64_t end = off + size;
+	if (off == of->next || (off < of->next && end > of->next)) {
+		of->window = of->window ? of->window * 2 : chunk;
+		if (of->window > max)
+			of->window = max;
+		uint64_t target = end + of->window;
+		from = of->ahead > end ? of->ahead : end;
+		if (target > from) {
+			len = target - from;
+			of->ahead = target;
+		}
+	} else if (off != 0 || of->next != 0) {
+		of->window = 0;
+		of->ahead = end;
+	}
+	if (end > of->next)
+		of->next = end;
+	pthread_mutex_unlock(&of->lock);
+	if (len)
+		sqf_readahead(img, of->ino, from, len);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct sqf_image *img = IMG(req);
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	file_readahead(img, of, (uint64_t)off, size);
+	void *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t n = sqf_read(img, of->ino, (uint64_t)off, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	if (of) {
+		sqfs_free(of->ino);
+		pthread_mutex_destroy(&of->lock);
+		free(of);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sqf_dir *d;
+	int r = sqf_dir_get(IMG(req), to_ref(IMG(req), ino), &d);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->keep_cache = 1;
+	fi->cache_readdir = 1;
+	if (fuse_reply_open(req, fi) != 0)
+		sqf_dir_put(IMG(req), d);
+}
+
+static mode_t dirent_mode(uint16_t type)
+{
+	static const mode_t fmt[] = {0, S_IFDIR, S_IFREG, S_IFLNK, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK};
+	return type < 8 ? fmt[type] : 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct sqf_image *img = IMG(req);
+	struct sqf_dir *d = (struct sqf_dir *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	/* offsets: 0 ".", 1 "..", k+2 the k-th entry; the cookie of an entry
+	 * is the offset of the next one */
+	for (uint64_t pos = (uint64_t)off; pos < d->n + 2; pos++) {
+		char name[260];
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof(e));
+		if (pos < 2) {
+			memcpy(name, pos ? ".." : ".", pos ? 3 : 2);
+			e.attr.st_mode = S_IFDIR;
+			e.attr.st_ino = 1; /* 0 would hide it: readdir(3) skips d_ino 0 */
+		} else {
+			const struct sqf_dirent *de = &d->ents[pos - 2];
+			memcpy(name, de->name, de->namelen + 1u);
+			if (plus) {
+				int r = fill_entry(img, de->ref, &e);
+				if (r < 0) {
+					/* a broken inode: list the name, let lookup fail */
+					memset(&e, 0, sizeof(e));
+					e.attr.st_mode = dirent_mode(de->type);
+					e.attr.st_ino = de->inum;
+				}
+			} else {
+				e.attr.st_mode = dirent_mode(de->type);
+				e.attr.st_ino = de->inum;
+			}
+		}
+		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
+							 (off_t)pos + 1)
+				: fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
+						    (off_t)pos + 1);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	sqf_dir_put(IMG(req), (struct sqf_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct sqf_image *img = IMG(req);
+	struct statvfs sv;
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = sv.f_frsize = img->super.block_size;
+	sv.f_blocks = (img->super.bytes_used + img->super.block_size - 1) / img->super.block_size;
+	sv.f_files = img->super.inode_count;
+	sv.f_namemax = 256;
+	sv.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	sqfs_inode_generic_t *i;
+	int r = get_inode(req, ino, &i);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	void *buf = size ? malloc(size) : NULL;
+	ssize_t n = size && !buf ? -ENOMEM : sqf_getxattr(IMG(req), i, name, buf, size);
+	sqfs_free(i);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	sqfs_inode_generic_t *i;
+	int r = get_inode(req, ino, &i);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n = size && !buf ? -ENOMEM : sqf_listxattr(IMG(req), i, buf, size);
+	sqfs_free(i);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static const struct fuse_lowlevel_ops sqf_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+};
+
+/* ------------------------------------------------------------- workers
+ * Our own loop instead of fuse_session_loop_mt: that one blocks in read()
+ * with no way to wake it, so "stop" would need the mount gone first.  Here
+ * every worker polls the (non-blocking) /dev/fuse fd and an eventfd. */
+
+static void *worker(void *arg)
+{
+	struct sqf_server *srv = arg;
+	struct fuse_buf buf = {0};
+	struct pollfd pfd[2] = {{.fd = fuse_session_fd(srv->se), .events = POLLIN},
+				{.fd = srv->stopfd, .events = POLLIN}};
+	bool gone = false;
+	while (!fuse_session_exited(srv->se)) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			gone = true;
+			break;
+		}
+		int r = fuse_session_receive_buf(srv->se, &buf);
+		if (r == -EINTR || r == -EAGAIN)
+			continue;
+		if (r <= 0) {
+			gone = true; /* ENODEV: unmounted, or the connection aborted */
+			break;
+		}
+		fuse_session_process_buf(srv->se, &buf);
+	}
+	free(buf.mem);
+	pthread_mutex_lock(&srv->lock);
+	bool last = --srv->live == 0;
+	pthread_mutex_unlock(&srv->lock);
+	if (gone || last) {
+		uint64_t one = 1;
+		if (write(srv->donefd, &one, sizeof(one)) < 0) {
+			/* the counter cannot overflow here */
+		}
+	}
+	return NULL;
+}
+
+static int server_new(struct sqf_image *img, const char *fsname, struct sqf_server **out,
+		      struct sifu_err *err)
+{
+	struct sqf_server *srv = sifu_xcalloc(1, sizeof(*srv));
+	srv->img = img;
+	srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	srv->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&srv->lock, NULL);
+	char fsopt[512];
+	snprintf(fsopt, sizeof(fsopt), "-oro,default_permissions,subtype=sifu,fsname=%s", fsname);
+	char *argv[] = {"sifu", fsopt, NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(2, argv);
+	if (srv->stopfd < 0 || srv->donefd < 0) {
+		sifu_err_sys(err, "cannot create an eventfd");
+		goto fail;
+	}
+	srv->se = fuse_session_new(&args, &sqf_ops, sizeof(sqf_ops), img);
+	if (!srv->se) {
+		sifu_err_set(err, SIFU_E_SYS, EINVAL, "cannot create the FUSE session");
+		goto fail;
+	}
+	*out = srv;
+	return 0;
+fail:
+	if (srv->stopfd >= 0)
+		close(srv->stopfd);
+	if (srv->donefd >= 0)
+		close(srv->donefd);
+	free(srv);
+	return -EINVAL;
+}
+
+static int server_run(struct sqf_server *srv, struct sifu_err *err)
+{
+	int fd = fuse_session_fd(srv->se);
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return sifu_err_sys(err, "cannot make /dev/fuse non-blocking");
+	unsigned n = srv->img->opt.threads ? srv->img->opt.threads : 8;
+	srv->threads = sifu_xcalloc(n, sizeof(pthread_t));
+	for (unsigned i = 0; i < n; i++) {
+		pthread_mutex_lock(&srv->lock);
+		srv->live++;
+		pthread_mutex_unlock(&srv->lock);
+		int e = sqf_thread_create(&srv->threads[i], worker, srv);
+		if (e != 0) {
+			pthread_mutex_lock(&srv->lock);
+			srv->live--;
+			pthread_mutex_unlock(&srv->lock);
+			if (i == 0)
+				return sifu_err_set(err, SIFU_E_SYS, e, "cannot start the FUSE threads");
+			break;
+		}
+		srv->nthreads++;
+	}
+	return 0;
+}
+
+static void server_free(struct sqf_server *srv)
+{
+	if (srv->se)
+		fuse_session_destroy(srv->se);
+	close(srv->stopfd);
+	close(srv->donefd);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv->threads);
+	free(srv);
+}
+
+int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out,
+		     struct sifu_err *err)
+{
+	struct sqf_server *srv;
+	int r = server_new(img, "sifu", &srv, err);
+	if (r < 0)
+		return r;
+	/* The session closes its fd on destroy; give it its own. */
+	int fd = fcntl(fuse_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0) {
+		r = sifu_err_sys(err, "cannot duplicate the /dev/fuse fd");
+		server_free(srv);
+		return r;
+	}
+	char mnt[32];
+	snprintf(mnt, sizeof(mnt), "/dev/fd/%d", fd);
+	if (fuse_session_mount(srv->se, mnt) != 0) {
+		close(fd);
+		server_free(srv);
+		return sifu_err_set(err, SIFU_E_SYS, EINVAL, "libfuse refused /dev/fuse fd %d", fuse_fd);
+	}
+	if ((r = server_run(srv, err)) < 0) {
+		server_free(srv);
+		return r;
+	}
+	*out = srv;
+	return 0;
+}
+
+int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *fsname,
+		     struct sqf_server **out, struct sifu_err *err)
+{
+	struct sqf_server *srv;
+	char safe[256];
+	size_t k = 0;
+	/* fsname goes into a comma-separated option string */
+	for (const char *p = fsname; *p && k + 1 < sizeof(safe); p++)
+		safe[k++] = (*p == ',' || *p == '\\' || *p == ' ') ? '_' : *p;
+	safe[k] = 0;
+	int r = server_new(img, safe, &srv, err);
+	if (r < 0)
+		return r;
+	if (fuse_session_mount(srv->se, mountpoint) != 0) {
+		server_free(srv);
+		r = sifu_err_set(err, SIFU_E_DENIED, EPERM, "cannot mount FUSE on %s", mountpoint);
+		sifu_err_hint(err, "check that %s is an empty directory you own, /dev/fuse is usable, and fusermount3 is installed",
+			      mountpoint);
+		return r;
+	}
+	srv->mounted = true;
+	if ((r = server_run(srv, err)) < 0) {
+		fuse_session_unmount(srv->se);
+		server_free(srv);
+		return r;
+	}
+	*out = srv;
+	return 0;
+}
+
+int sqf_server_done_fd(const struct sqf_server *srv) { return srv->donefd; }
+
+void sqf_server_stop(struct sqf_server *srv)
+{
+	if (!srv)
+		return;
+	uint64_t one = 1;
+	if (write(srv->stopfd, &one, sizeof(one)) < 0) {
+		/* an eventfd write of 1 cannot fail here */
+	}
+	for (unsigned i = 0; i < srv->nthreads; i++)
+		pthread_join(srv->threads[i], NULL);
+	/* Unmount only once nobody serves: libfuse closes the fd first (a
+	 * synchronous umount would otherwise wait on us), then detaches. */
+	if (srv->mounted)
+		fuse_session_unmount(srv->se);
+	server_free(srv);
+}

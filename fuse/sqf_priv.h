@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* fuse/ internals shared by its files, the unit test and the fuzz target.
+ * Not for other modules: they use sqfuse.h. */
+#pragma once
+
+#include "sqfuse.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqfs/compressor.h>
+#include <sqfs/data_reader.h>
+#include <sqfs/dir.h>
+#include <sqfs/error.h>
+#include <sqfs/id_table.h>
+#include <sqfs/inode.h>
+#include <sqfs/io.h>
+#include <sqfs/meta_reader.h>
+#include <sqfs/super.h>
+#include <sqfs/xattr.h>
+#include <sqfs/xattr_reader.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------ backends --
+ * A backend reads bytes [off, off+len) of the image (offset 0 = superblock).
+ * It is called without locks from many threads and must be thread-safe.
+ * An HTTP range backend only has to fill in this struct. */
+struct sqf_backend {
+	int (*pread)(struct sqf_backend *b, void *buf, size_t len, uint64_t off); /* 0 or -errno */
+	void (*destroy)(struct sqf_backend *b);
+	uint64_t size;
+};
+int sqf_backend_fd(int fd, uint64_t offset, uint64_t size, struct sqf_backend **out,
+		   struct sifu_err *err);
+/* Borrows DATA (tests, the fuzz target). */
+struct sqf_backend *sqf_backend_mem(const void *data, size_t size);
+
+/* --------------------------------------------------------- chunk cache --
+ * Aligned chunks of chunk_size bytes, an LRU bounded in bytes, one backend
+ * read in flight per chunk (others wait for it), a read-ahead worker pool,
+ * and an optional pinned region (the metadata tables) read once at open in a
+ * few large parallel reads. */
+struct sqf_cache;
+struct sqf_cache *sqf_cache_new(struct sqf_backend *be, uint64_t chunk_size, uint64_t bound,
+				unsigned workers);
+void sqf_cache_free(struct sqf_cache *c);
+int sqf_cache_read(struct sqf_cache *c, void *buf, size_t len, uint64_t off);
+/* Queue the chunks covering [off, off+len) for the read-ahead workers. */
+void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len);
+/* Read [off, off+len) into a private buffer now, served from memory after. */
+int sqf_cache_pin(struct sqf_cache *c, uint64_t off, uint64_t len);
+void sqf_cache_stats(struct sqf_cache *c, struct sqf_stats *st);
+uint64_t sqf_cache_chunk_size(const struct sqf_cache *c);
+/* Bytes of cached chunks now held (tests check the bound). */
+uint64_t sqf_cache_bytes(struct sqf_cache *c);
+
+/* --------------------------------------------------------------- image -- */
+
+/* Per-thread decoder state: libsquashfs readers keep state and buffers, so
+ * each worker borrows a private set from a pool for the length of a call. */
+struct sqf_ctx {
+	struct sqf_ctx *next;
+	sqfs_compressor_t *cmp;
+	sqfs_meta_reader_t *inodes, *dirs;
+	sqfs_data_reader_t *data;
+	sqfs_xattr_reader_t *xattr; /* NULL when the image has no xattrs */
+};
+
+struct sqf_file {
+	sqfs_file_t base; /* first: libsquashfs casts */
+	struct sqf_image *img;
+};
+
+struct sqf_dirent {
+	uint64_t ref;   /* inode reference: metadata block << 16 | offset */
+	uint32_t inum;  /* inode number */
+	uint16_t type;  /* SQFS_INODE_* (basic) */
+	uint16_t namelen;
+	const char *name; /* not NUL-terminated inside names[], but followed by one */
+};
+
+/* A whole directory listing, sorted by name as SquashFS stores it, so a
+ * lookup is a binary search; shared and cached (LRU) across threads. */
+struct sqf_dir {
+	uint64_t ref;
+	size_t n;
+	struct sqf_dirent *ents;
+	char *names;
+	size_t bytes;
+	bool sorted;
+	unsigned refs;
+	struct sqf_dir *hnext, *lprev, *lnext;
+	bool in_cache;
+};
+
+struct sqf_dircache {
+	pthread_mutex_t lock;
+	struct sqf_dir **buckets;
+	size_t nbuckets;
+	struct sqf_dir *lru_head, *lru_tail;
+	size_t bytes, bound;
+};
+
+struct sqf_image {
+	struct sqf_options opt;
+	struct sqf_backend *be;
+	struct sqf_cache *cache;
+	struct sqf_file file;
+	sqfs_super_t super;
+	sqfs_id_table_t *ids;
+	uint64_t dir_limit; /* end bound of the directory table */
+	bool has_xattr;
+	pthread_mutex_t ctx_lock;
+	struct sqf_ctx *ctx_free;
+	struct sqf_dircache dirs;
+	pthread_t prefetch_thread;
+	bool prefetch_running;
+	volatile bool closing;
+};
+
+int sqf_ctx_get(struct sqf_image *img, struct sqf_ctx **out);
+void sqf_ctx_put(struct sqf_image *img, struct sqf_ctx *ctx);
+
+/* Open over an existing backend (takes ownership of BE, also on failure). */
+int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
+			   struct sqf_image **out, struct sifu_err *err);
+
+/* All return 0 or -errno (EIO for anything corrupt). */
+int sqf_inode_read(struct sqf_image *img, uint64_t ref, sqfs_inode_generic_t **out);
+int sqf_inode_stat(struct sqf_image *img, const sqfs_inode_generic_t *ino, struct stat *st);
+int sqf_dir_get(struct sqf_image *img, uint64_t ref, struct sqf_dir **out);
+void sqf_dir_put(struct sqf_image *img, struct sqf_dir *d);
+/* Index of NAME in D, or -1. */
+ssize_t sqf_dir_find(const struct sqf_dir *d, const char *name, size_t namelen);
+/* Lookup NAME in directory REF: fills *child_ref. -ENOENT when absent. */
+int sqf_lookup(struct sqf_image *img, uint64_t dir_ref, const char *name, uint64_t *child_ref);
+/* Symlink target into a malloc'd NUL-terminated string. */
+int sqf_readlink(const sqfs_inode_generic_t *ino, char **out);
+/* Read file data: returns bytes read (0 at/after EOF) or -errno. */
+ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
+		 void *buf, size_t len);
+/* Extended attributes: "prefix.key\0" list, or one value.  With size 0,
+ * return the size needed; -ERANGE when SIZE is too small; -ENODATA. */
+ssize_t sqf_listxattr(struct sqf_image *img, const sqfs_inode_generic_t *ino, char *buf,
+		      size_t size);
+ssize_t sqf_getxattr(struct sqf_image *img, const sqfs_inode_generic_t *ino, const char *name,
+		     void *buf, size_t size);
+/* Queue read-ahead for the stored blocks behind file bytes [off, off+len). */
+void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
+		   uint64_t len);
+uint64_t sqf_root_ref(const struct sqf_image *img);
+bool sqf_name_ok(const char *name, size_t len);
+/* pthread_create with every signal blocked in the new thread */
+int sqf_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
