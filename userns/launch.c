@@ -25,13 +25,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-/* TEMPORARY until the fuse branch is merged: its stub lacks these. */
-int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out,
-		     struct sifu_err *err) __attribute__((weak));
-void sqf_server_stop(struct sqf_server *srv) __attribute__((weak));
-void sqf_image_close(struct sqf_image *img) __attribute__((weak));
-int sqf_extract(struct sqf_image *img, int dirfd, struct sifu_err *err) __attribute__((weak));
-
 static const int fwd_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
 void ns_phase(struct ns_launch *l, const char *what)
