@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The payload's environment, built as Apptainer builds it (see its "Environment
  * Variable Precedence"): host variables pass except the ones it resets; the
- * image's /.singularity.d/env/NN-*.sh are sourced over them; then --env-file,
+ * image's /.singularity.d/env/[0-9]*.sh are sourced over them; then --env-file,
  * APPTAINERENV_/SINGULARITYENV_ and --env override, in that order.  Pure. */
 #include "userns.h"
 
@@ -218,7 +218,7 @@ static void sh_quote(struct ns_strv *parts, const char *v)
 char *ns_env_script(const struct ns_env *e)
 {
 	struct ns_strv parts = {0};
-	ns_strv_push(&parts, "for f in /.singularity.d/env/NN-*.sh; do if [ -f \"$f\" ]; then . \"$f\"; "
+	ns_strv_push(&parts, "for f in /.singularity.d/env/*.sh; do if [ -f \"$f\" ]; then . \"$f\"; "
 			     "fi; done\n");
 	for (size_t i = 0; i < e->nov; i++) {
 		const struct ns_env_override *o = &e->ov[i];
@@ -228,7 +228,10 @@ char *ns_env_script(const struct ns_env *e)
 		sh_quote(&parts, o->value);
 		ns_strv_push_take(&parts, sifu_xstrdup(o->op == NS_ENV_PREPEND_PATH ? ":\"$PATH\"\n" : "\n"));
 	}
-	ns_strv_push(&parts, "unset f\nexec \"$@\"\n");
+	/* as Apptainer: a command that is not there is sifu's failure (255) */
+	ns_strv_push(&parts, "unset f\n[ -n \"$(command -v \"$1\")\" ] || { echo \"sifu: cannot run "
+			     "'$1' in the container: not found (not in the image, or not on its "
+			     "PATH)\" >&2; exit 255; }\nexec \"$@\"\n");
 	size_t total = 1;
 	for (size_t i = 0; i < parts.n; i++)
 		total += strlen(parts.v[i]);

@@ -52,5 +52,7 @@ int ns_tree_build(struct ns_launch *l, struct sifu_err *err);
 int ns_payload_exec(struct ns_launch *l, struct sifu_err *err);
 /* payload.c: with --pid, PID 1's loop: fork the payload, reap, forward. */
 int ns_init_run(struct ns_launch *l, int errfd, struct sifu_err *err);
+/* launch.c: forwarded signals back to default and unblocked (payload) */
+void ns_signals_default(void);
 /* launch.c: --debug phase timings */
 void ns_phase(struct ns_launch *l, const char *what);

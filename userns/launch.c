@@ -27,6 +27,22 @@
 
 static const int fwd_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
+/* The payload starts with the forwarded signals unblocked and at their
+ * default action: a launcher started in the background of a script has
+ * SIGINT and SIGQUIT ignored, and a shell cannot trap what it inherits
+ * ignored, so a forwarded signal would be lost. */
+void ns_signals_default(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < ARRAY_SIZE(fwd_signals); i++) {
+		signal(fwd_signals[i], SIG_DFL);
+		sigaddset(&set, fwd_signals[i]);
+	}
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 void ns_phase(struct ns_launch *l, const char *what)
 {
 	uint64_t now = sifu_now_ns();
@@ -495,9 +511,7 @@ static void child_main(struct child_ctx *x)
 			child_fail(x->err_fd, &err);
 		_exit(r);
 	}
-	sigset_t set;
-	fwd_mask(&set);
-	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	ns_signals_default();
 	ns_payload_exec(l, &err);
 	child_fail(x->err_fd, &err);
 }

@@ -176,7 +176,7 @@ int ns_init_run(struct ns_launch *l, int errfd, struct sifu_err *err)
 		return sifu_err_sys(err, "init: fork");
 	if (pid == 0) {
 		close(sfd);
-		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		ns_signals_default();
 		ns_payload_exec(l, err);
 		return -1; /* the caller reports err on errfd */
 	}

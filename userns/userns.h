@@ -87,7 +87,7 @@ int ns_env_build(const struct ns_env_spec *s, struct ns_env *out, struct sifu_er
 void ns_env_free(struct ns_env *e);
 /* Parse an env file (K=V lines, '#' comments, optional "export ", quotes). */
 int ns_env_file_parse(const char *text, struct ns_strv *out, struct sifu_err *err);
-/* A /bin/sh script that sources /.singularity.d/env/NN-*.sh, applies the
+/* A /bin/sh script that sources /.singularity.d/env/[0-9]*.sh, applies the
  * overrides, then runs "$@". */
 char *ns_env_script(const struct ns_env *e);
 /* The final environment when there is no shell to source scripts with. */
