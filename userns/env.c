@@ -228,10 +228,11 @@ char *ns_env_script(const struct ns_env *e)
 		sh_quote(&parts, o->value);
 		ns_strv_push_take(&parts, sifu_xstrdup(o->op == NS_ENV_PREPEND_PATH ? ":\"$PATH\"\n" : "\n"));
 	}
-	/* as Apptainer: a command that is not there is sifu's failure (255) */
-	ns_strv_push(&parts, "unset f\n[ -n \"$(command -v \"$1\")\" ] || { echo \"sifu: cannot run "
-			     "'$1' in the container: not found (not in the image, or not on its "
-			     "PATH)\" >&2; exit 255; }\nexec \"$@\"\n");
+	/* as Apptainer: a command that is not there is sifu's failure (255);
+	 * checked without a subshell (no fork), and only where /dev/null is */
+	ns_strv_push(&parts, "unset f\nif [ -e /dev/null ] && ! command -v \"$1\" >/dev/null 2>&1; then "
+			     "echo \"sifu: cannot run '$1' in the container: not found (not in the "
+			     "image, or not on its PATH)\" >&2; exit 255; fi\nexec \"$@\"\n");
 	size_t total = 1;
 	for (size_t i = 0; i < parts.n; i++)
 		total += strlen(parts.v[i]);
