@@ -247,6 +247,43 @@ char *ns_env_script(const struct ns_env *e)
 	return s;
 }
 
+/* $NAME and ${NAME} expanded from ENV, as the shell would (no shell is
+ * there when this is used); anything else is literal. */
+static char *expand(const struct ns_strv *env, const char *v)
+{
+	size_t cap = strlen(v) + 1, o = 0;
+	char *r = sifu_xmalloc(cap);
+	for (const char *p = v; *p;) {
+		const char *val = NULL;
+		size_t skip = 1;
+		if (*p == '$') {
+			bool brace = p[1] == '{';
+			const char *n = p + 1 + brace;
+			size_t k = 0;
+			while (n[k] == '_' || (n[k] >= 'A' && n[k] <= 'Z') || (n[k] >= 'a' && n[k] <= 'z') ||
+			       (k && n[k] >= '0' && n[k] <= '9'))
+				k++;
+			if (k && (!brace || n[k] == '}')) {
+				char key[256];
+				snprintf(key, sizeof(key), "%.*s", (int)k, n);
+				val = ns_env_get(env, key);
+				val = val ? val : "";
+				skip = 1 + brace + k + brace;
+			}
+		}
+		size_t add = val ? strlen(val) : 1;
+		if (o + add + 1 > cap) {
+			cap = 2 * (o + add + 1);
+			r = sifu_xrealloc(r, cap);
+		}
+		memcpy(r + o, val ? val : p, add);
+		o += add;
+		p += skip;
+	}
+	r[o] = '\0';
+	return r;
+}
+
 void ns_env_apply(const struct ns_env *e, struct ns_strv *out)
 {
 	for (size_t i = 0; i < e->base.n; i++)
@@ -255,7 +292,8 @@ void ns_env_apply(const struct ns_env *e, struct ns_strv *out)
 		const struct ns_env_override *o = &e->ov[i];
 		const char *path = ns_env_get(out, "PATH");
 		if (o->op == NS_ENV_SET) {
-			ns_env_set(out, o->key, o->value);
+			_cleanup_free_ char *v = expand(out, o->value);
+			ns_env_set(out, o->key, v);
 		} else {
 			_cleanup_free_ char *np =
 				o->op == NS_ENV_PREPEND_PATH

@@ -308,10 +308,11 @@ static int open_host_objects(struct ns_launch *l, struct sifu_err *err)
 	add_default(l, NS_NOMOUNT_LOCALTIME, "/etc/localtime", "/etc/localtime");
 	add_default(l, NS_NOMOUNT_HOSTS, "/etc/hosts", "/etc/hosts");
 	add_default(l, NS_NOMOUNT_RESOLV, "/etc/resolv.conf", "/etc/resolv.conf");
+	bool tmp_bound = !c->contain && !(c->no_mount & NS_NOMOUNT_TMP);
 	bool home_bound = !c->no_home && !c->contain && !(c->no_mount & NS_NOMOUNT_HOME);
 	if (!c->contain && !(c->no_mount & NS_NOMOUNT_CWD) && !ns_cwd_is_skipped(l->cwd) &&
 	    !(home_bound && under(l->cwd, l->home_dst) && !strcmp(l->home_dst, l->host_home)) &&
-	    !under(l->cwd, "/tmp") && !under(l->cwd, "/var/tmp"))
+	    !(tmp_bound && (under(l->cwd, "/tmp") || under(l->cwd, "/var/tmp"))))
 		add_default(l, NS_NOMOUNT_CWD, l->cwd, l->cwd);
 	for (size_t i = 0; i < c->nbinds; i++) {
 		int fd = open_host(c->binds[i].src, true, err);

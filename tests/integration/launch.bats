@@ -392,8 +392,9 @@ no_sifu_left() {
 	run_sifu exec "$IMG/nosh.sqfs" echo hello
 	[ "$status" -eq 0 ]
 	[ "$output" = hello ]
-	run_sifu exec --env X=1 "$IMG/nosh.sqfs" cat /proc/self/environ
+	run_sifu exec --env X=1 --env 'Y=${X}2' "$IMG/nosh.sqfs" cat /proc/self/environ
 	[[ "$output" == *X=1* ]]
+	[[ "$output" == *Y=12* ]]
 	run_sifu run "$IMG/nosh.sqfs"
 	assert_sifu_error
 }

@@ -273,6 +273,25 @@ static void test_env_script(void **state)
 	ns_env_free(&e);
 }
 
+static void test_env_apply_expands(void **state)
+{
+	char *host[] = {"U=you", NULL};
+	char *opts[] = {"PATH=$PATH:/end", "G=${U}-$U-$NOPE-$-${open", "PS1=$ ", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, host);
+	s.env_opts = opts;
+	struct ns_env e;
+	struct ns_strv out = {0};
+	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	ns_env_apply(&e, &out);
+	assert_string_equal(ns_env_get(&out, "PATH"),
+			    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/end");
+	assert_string_equal(ns_env_get(&out, "G"), "you-you--$-${open");
+	assert_string_equal(ns_env_get(&out, "PS1"), "$ ");
+	ns_strv_free(&out);
+	ns_env_free(&e);
+}
+
 static void test_env_errors(void **state)
 {
 	struct sifu_err err = {0};
@@ -339,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_env_precedence),
 		cmocka_unit_test(test_env_path_edits),
 		cmocka_unit_test(test_env_script),
+		cmocka_unit_test(test_env_apply_expands),
 		cmocka_unit_test(test_env_errors),
 		cmocka_unit_test(test_env_file_parse),
 		cmocka_unit_test(test_strv_env),
