@@ -451,3 +451,13 @@ no_sifu_left() {
 	[ "$status" -eq 255 ]
 	[[ "$output" == *"refuses to run"* ]]
 }
+
+@test "user namespaces disabled: the cause and the remedy in one line" {
+	# user.max_user_namespaces is per user namespace: set it to 0 in one
+	# made for the test, and run sifu there
+	require_feature "nested user namespaces" unshare -U -r true
+	run unshare -U -r sh -c "echo 0 >/proc/sys/user/max_user_namespaces && exec '$SIFU' exec '$(img)' true"
+	assert_sifu_error
+	[[ "$output" == *"refused to create a user namespace"*"user.max_user_namespaces"* ]]
+	[ "${#lines[@]}" -eq 1 ]
+}
