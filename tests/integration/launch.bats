@@ -461,3 +461,37 @@ no_sifu_left() {
 	[[ "$output" == *"refused to create a user namespace"*"user.max_user_namespaces"* ]]
 	[ "${#lines[@]}" -eq 1 ]
 }
+
+@test "shell on a terminal: the prompt, the tty and job control" {
+	command -v script >/dev/null || skip "script (util-linux) not installed"
+	run sh -c "printf 'case \$- in *m*) echo JOB\$((1+1))CTL;; esac; tty; exit 7\n' | script -qec '$SIFU shell $(img)' /dev/null"
+	[ "$status" -eq 7 ]
+	[[ "$output" == *"Sifu> "* ]]
+	[[ "$output" == *JOB2CTL* ]]
+	[[ "$output" == *"/dev/pts/"* ]]
+}
+
+@test "host files, --pwd, -H src:dst, --no-mount cwd" {
+	run_sifu exec "$(img)" cat /etc/hosts
+	[ "$output" = "$(cat /etc/hosts)" ]
+	run_sifu exec "$(img)" cat /etc/resolv.conf
+	[ "$output" = "$(cat /etc/resolv.conf)" ]
+	run_sifu exec --pwd /etc "$(img)" pwd
+	[ "$output" = /etc ]
+	run_sifu exec --pwd /nonexistent "$(img)" pwd
+	assert_sifu_error
+	mkdir -p "$BATS_TEST_TMPDIR/h" && echo mine >"$BATS_TEST_TMPDIR/h/file"
+	run_sifu exec -H "$BATS_TEST_TMPDIR/h:/home/other" "$(img)" sh -c 'echo $HOME; cat ~/file'
+	[ "${lines[0]}" = /home/other ]
+	[ "${lines[1]}" = mine ]
+	local d
+	d=$(mktemp -d "$HOME/.sifu-cwd.XXXXXX")
+	mkdir -p "$d/sub" && cd "$d/sub"
+	run_sifu exec -H "$BATS_TEST_TMPDIR/h:/home/other" "$(img)" pwd
+	local with=$output
+	run_sifu exec -H "$BATS_TEST_TMPDIR/h:/home/other" --no-mount cwd "$(img)" pwd
+	local without=$output
+	cd / && rm -rf "$d"
+	[ "$with" = "$d/sub" ]
+	[ "$without" = /home/other ]
+}
