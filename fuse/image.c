@@ -7,6 +7,7 @@
  * read-only or behind a lock. */
 #include "sqf_priv.h"
 
+#include <endian.h>
 #include <fcntl.h>
 #include <sys/sysmacros.h>
 
@@ -40,6 +41,34 @@ static void file_destroy(sqfs_object_t *o) {} /* embedded in the image */
 
 /* ---------------------------------------------------------- reader pool */
 
+/* A table of COUNT entries of ESIZE bytes in 8 KiB metadata blocks, indexed
+ * by a list of u64 block positions at START: the index must fit in the image.
+ * Checked before libsquashfs sizes its buffers from COUNT (a corrupt count
+ * would otherwise mean gigabytes of allocation and reads). */
+static bool table_fits(const struct sqf_image *img, uint64_t start, uint64_t count, uint64_t esize)
+{
+	uint64_t blocks = (count * esize + SQF_META_BLOCK - 1) / SQF_META_BLOCK;
+	uint64_t end = img->super.bytes_used;
+	/* and each block (>= 3 bytes) lies before its index */
+	return start < end && blocks * 8 <= end - start && blocks * 3 <= start;
+}
+
+static bool xattr_header_ok(struct sqf_image *img)
+{
+	uint8_t hdr[16];
+	if (img->super.xattr_id_table_start > img->be->size - sizeof(hdr) ||
+	    sqf_cache_read(img->cache, hdr, sizeof(hdr), img->super.xattr_id_table_start) < 0)
+		return false;
+	uint64_t kv_start;
+	uint32_t ids;
+	memcpy(&kv_start, hdr, sizeof(kv_start));
+	memcpy(&ids, hdr + 8, sizeof(ids));
+	kv_start = le64toh(kv_start);
+	ids = le32toh(ids);
+	return kv_start < img->super.xattr_id_table_start &&
+	       table_fits(img, img->super.xattr_id_table_start + sizeof(hdr), ids, 16);
+}
+
 static void ctx_free(struct sqf_ctx *c)
 {
 	if (!c)
@@ -62,6 +91,8 @@ static int ctx_new(struct sqf_image *img, struct sqf_ctx **out)
 					    s->block_size, SQFS_COMP_FLAG_UNCOMPRESS);
 	if (r == 0)
 		r = sqfs_compressor_create(&cfg, &c->cmp);
+	if (r == SQFS_ERROR_UNSUPPORTED && s->compression_id == SQFS_COMP_LZO)
+		r = sqf_lzo_create(&c->cmp);
 	if (r == 0 && (s->flags & SQFS_FLAG_COMPRESSOR_OPTIONS))
 		r = c->cmp->read_options(c->cmp, file);
 	if (r != 0) {
@@ -79,9 +110,10 @@ static int ctx_new(struct sqf_image *img, struct sqf_ctx **out)
 	/* A broken fragment or xattr table must not take down the whole
 	 * image: files that need them answer EIO, the rest is served. */
 	if (!(s->flags & SQFS_FLAG_NO_FRAGMENTS) && s->fragment_entry_count > 0 &&
-	    sqfs_data_reader_load_fragment_table(c->data, s) != 0)
+	    (!table_fits(img, s->fragment_table_start, s->fragment_entry_count, 16) ||
+	     sqfs_data_reader_load_fragment_table(c->data, s) != 0))
 		sifu_debug("fuse: fragment table unreadable; files with tail ends will fail");
-	if (img->has_xattr) {
+	if (img->has_xattr && xattr_header_ok(img)) {
 		c->xattr = sqfs_xattr_reader_create(0);
 		if (c->xattr && sqfs_xattr_reader_load(c->xattr, s, file, c->cmp) != 0) {
 			sifu_debug("fuse: xattr table unreadable");

@@ -149,5 +149,7 @@ void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint6
 		   uint64_t len);
 uint64_t sqf_root_ref(const struct sqf_image *img);
 bool sqf_name_ok(const char *name, size_t len);
+/* An LZO decompressor object for libsquashfs readers (lzo.c). */
+int sqf_lzo_create(sqfs_compressor_t **out);
 /* pthread_create with every signal blocked in the new thread */
 int sqf_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);

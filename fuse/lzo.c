@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* LZO for images made by `mksquashfs -comp lzo`.  Debian's libsquashfs is
+ * built without LZO (liblzo2 is GPL, libsquashfs LGPL), so we plug our own
+ * decompressor object into its readers: they only ever call do_block.
+ * Built only where liblzo2 is found (HAVE_LZO from fuse/meson.build). */
+#include "sqf_priv.h"
+
+
+#if HAVE_LZO
+#include <lzo/lzo1x.h>
+
+static sqfs_s32 lzo_do_block(sqfs_compressor_t *cmp, const sqfs_u8 *in, sqfs_u32 size,
+			     sqfs_u8 *out, sqfs_u32 outsize)
+{
+	lzo_uint len = outsize;
+	/* the _safe variant checks both buffers: the input is untrusted */
+	int r = lzo1x_decompress_safe(in, size, out, &len, NULL);
+	if (r != LZO_E_OK || len > outsize)
+		return SQFS_ERROR_COMPRESSOR;
+	return (sqfs_s32)len;
+}
+
+static void lzo_get_configuration(const sqfs_compressor_t *cmp, sqfs_compressor_config_t *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->id = SQFS_COMP_LZO;
+	cfg->flags = SQFS_COMP_FLAG_UNCOMPRESS;
+}
+
+static int lzo_write_options(sqfs_compressor_t *cmp, sqfs_file_t *file)
+{
+	return SQFS_ERROR_UNSUPPORTED;
+}
+
+/* The options (algorithm, level) only matter to the compressor: every LZO1X
+ * variant decompresses with lzo1x_decompress.  Nothing to read. */
+static int lzo_read_options(sqfs_compressor_t *cmp, sqfs_file_t *file) { return 0; }
+
+static void lzo_destroy(sqfs_object_t *o) { free(o); }
+
+int sqf_lzo_create(sqfs_compressor_t **out)
+{
+	static bool inited;
+	if (!__atomic_load_n(&inited, __ATOMIC_ACQUIRE)) {
+		if (lzo_init() != LZO_E_OK)
+			return SQFS_ERROR_UNSUPPORTED;
+		__atomic_store_n(&inited, true, __ATOMIC_RELEASE);
+	}
+	sqfs_compressor_t *c = sifu_xcalloc(1, sizeof(*c));
+	c->base.destroy = lzo_destroy;
+	c->get_configuration = lzo_get_configuration;
+	c->write_options = lzo_write_options;
+	c->read_options = lzo_read_options;
+	c->do_block = lzo_do_block;
+	*out = c;
+	return 0;
+}
+#else
+int sqf_lzo_create(sqfs_compressor_t **out) { return SQFS_ERROR_UNSUPPORTED; }
+#endif

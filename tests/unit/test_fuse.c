@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* fuse/: the chunk cache and the decoder layer, without FUSE.  Images come
+ * from tests/fuzz/corpus/squashfs (made by make_squashfs_corpus.sh). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "sqf_priv.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+
+#define CORPUS SIFU_SOURCE_ROOT "/tests/fuzz/corpus/squashfs/"
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	uint8_t *p = sifu_xmalloc((size_t)st.st_size);
+	assert_int_equal(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return p;
+}
+
+/* ---------------------------------------------------------- the cache */
+
+struct counting {
+	struct sqf_backend b;
+	uint8_t *data;
+	unsigned reads;
+	int fail_next; /* fail this many reads */
+	pthread_mutex_t lock;
+};
+
+static int counting_pread(struct sqf_backend *b, void *buf, size_t len, uint64_t off)
+{
+	struct counting *c = (struct counting *)b;
+	pthread_mutex_lock(&c->lock);
+	c->reads++;
+	bool fail = c->fail_next > 0 && c->fail_next--;
+	pthread_mutex_unlock(&c->lock);
+	if (fail)
+		return -EIO;
+	if (off > b->size || len > b->size - off)
+		return -EIO;
+	usleep(200); /* let threads pile up on a chunk in flight */
+	memcpy(buf, c->data + off, len);
+	return 0;
+}
+
+static void counting_init(struct counting *c, size_t size)
+{
+	memset(c, 0, sizeof(*c));
+	c->b.pread = counting_pread;
+	c->b.size = size;
+	c->data = sifu_xmalloc(size);
+	for (size_t i = 0; i < size; i++)
+		c->data[i] = (uint8_t)(i * 7 + i / 4096);
+	pthread_mutex_init(&c->lock, NULL);
+}
+
+static void test_cache_reads_and_bounds(void **state)
+{
+	struct counting be;
+	counting_init(&be, 10 * 4096 + 123);
+	struct sqf_cache *c = sqf_cache_new(&be.b, 4096, 4 * 4096, 0);
+	uint8_t buf[3 * 4096 + 10];
+	/* across chunk edges, up to the last odd-sized chunk */
+	for (uint64_t off = 0; off + sizeof(buf) <= be.b.size; off += 1000) {
+		assert_int_equal(sqf_cache_read(c, buf, sizeof(buf), off), 0);
+		assert_memory_equal(buf, be.data + off, sizeof(buf));
+		assert_true(sqf_cache_bytes(c) <= 4 * 4096 + 4096); /* bound (+ one in use) */
+	}
+	assert_int_equal(sqf_cache_read(c, buf, 200, be.b.size - 123), -EIO); /* past the end */
+	assert_int_equal(sqf_cache_read(c, buf, 123, be.b.size - 123), 0);
+	assert_memory_equal(buf, be.data + be.b.size - 123, 123);
+	struct sqf_stats st;
+	sqf_cache_stats(c, &st);
+	assert_true(st.cache_hits > 0 && st.cache_misses > 0);
+	assert_int_equal(st.backend_requests, be.reads);
+	sqf_cache_free(c);
+	free(be.data);
+}
+
+static void test_cache_failure_is_not_sticky(void **state)
+{
+	struct counting be;
+	counting_init(&be, 8192);
+	struct sqf_cache *c = sqf_cache_new(&be.b, 4096, 1 << 20, 0);
+	uint8_t buf[100];
+	be.fail_next = 1;
+	assert_int_equal(sqf_cache_read(c, buf, sizeof(buf), 10), -EIO);
+	assert_int_equal(sqf_cache_read(c, buf, sizeof(buf), 10), 0);
+	assert_memory_equal(buf, be.data + 10, sizeof(buf));
+	sqf_cache_free(c);
+	free(be.data);
+}
+
+struct reader_arg {
+	struct sqf_cache *c;
+	struct counting *be;
+	unsigned seed;
+	int bad;
+};
+
+static void *reader(void *p)
+{
+	struct reader_arg *a = p;
+	uint8_t buf[9000];
+	for (int i = 0; i < 300; i++) {
+		uint64_t off = (uint64_t)rand_r(&a->seed) % (a->be->b.size - sizeof(buf));
+		size_t len = 1 + (size_t)rand_r(&a->seed) % sizeof(buf);
+		if (sqf_cache_read(a->c, buf, len, off) != 0 || memcmp(buf, a->be->data + off, len))
+			a->bad++;
+	}
+	return NULL;
+}
+
+static void test_cache_threads_one_fetch_per_chunk(void **state)
+{
+	struct counting be;
+	counting_init(&be, 64 * 4096);
+	/* big enough to hold everything: every chunk must be fetched once */
+	struct sqf_cache *c = sqf_cache_new(&be.b, 4096, 1 << 20, 2);
+	pthread_t th[8];
+	struct reader_arg args[8];
+	for (int i = 0; i < 8; i++) {
+		args[i] = (struct reader_arg){c, &be, (unsigned)i + 1, 0};
+		pthread_create(&th[i], NULL, reader, &args[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(args[i].bad, 0);
+	}
+	assert_true(be.reads <= 64);
+	sqf_cache_free(c);
+
+	/* and a tiny cache: constant eviction, still the right bytes */
+	c = sqf_cache_new(&be.b, 4096, 4 * 4096, 2);
+	for (int i = 0; i < 8; i++) {
+		args[i] = (struct reader_arg){c, &be, (unsigned)i + 100, 0};
+		pthread_create(&th[i], NULL, reader, &args[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(args[i].bad, 0);
+	}
+	sqf_cache_free(c);
+	free(be.data);
+}
+
+static void test_cache_readahead_and_pin(void **state)
+{
+	struct counting be;
+	counting_init(&be, 32 * 4096);
+	struct sqf_cache *c = sqf_cache_new(&be.b, 4096, 1 << 20, 2);
+	sqf_cache_prefetch(c, 0, 8 * 4096);
+	uint8_t buf[4096];
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(sqf_cache_read(c, buf, sizeof(buf), (uint64_t)i * 4096), 0);
+		assert_memory_equal(buf, be.data + i * 4096, sizeof(buf));
+	}
+	struct sqf_stats st;
+	sqf_cache_stats(c, &st);
+	/* each chunk was either read ahead or stolen from the queue */
+	assert_int_equal(st.readahead_hits + st.cache_misses, 8);
+	assert_int_equal(be.reads, 8);
+	/* a pinned region: served from memory, no more backend reads */
+	assert_int_equal(sqf_cache_pin(c, 16 * 4096, 10 * 4096 + 5), 0);
+	unsigned before = be.reads;
+	assert_int_equal(sqf_cache_read(c, buf, 100, 20 * 4096 + 7), 0);
+	assert_memory_equal(buf, be.data + 20 * 4096 + 7, 100);
+	assert_int_equal(be.reads, before);
+	sqf_cache_free(c);
+	free(be.data);
+}
+
+/* ----------------------------------------------------------- the image */
+
+static struct sqf_image *open_fixture(const char *name, uint8_t **data, enum sqf_prefetch pf)
+{
+	size_t len;
+	char path[512];
+	snprintf(path, sizeof(path), CORPUS "%s", name);
+	*data = slurp(path, &len);
+	struct sqf_options o;
+	sqf_options_default(&o);
+	o.prefetch = pf;
+	o.chunk_size = 4096;
+	struct sqf_image *img = NULL;
+	struct sifu_err err = {0};
+	assert_int_equal(sqf_image_open_backend(sqf_backend_mem(*data, len), &o, &img, &err), 0);
+	return img;
+}
+
+static uint64_t lookup_path(struct sqf_image *img, const char *path)
+{
+	uint64_t ref = sqf_root_ref(img);
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *save = NULL, *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save))
+		assert_int_equal(sqf_lookup(img, ref, c, &ref), 0);
+	return ref;
+}
+
+static sqfs_inode_generic_t *inode_at(struct sqf_image *img, const char *path)
+{
+	sqfs_inode_generic_t *ino;
+	assert_int_equal(sqf_inode_read(img, lookup_path(img, path), &ino), 0);
+	return ino;
+}
+
+static void check_tree(struct sqf_image *img, bool xattrs)
+{
+	/* root listing, sorted */
+	struct sqf_dir *d;
+	assert_int_equal(sqf_dir_get(img, sqf_root_ref(img), &d), 0);
+	assert_int_equal(d->n, 4);
+	assert_true(d->sorted);
+	const char *names[] = {"dir", "empty", "hello", "zeros"};
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(d->ents[i].name, names[i]);
+	assert_int_equal(sqf_dir_find(d, "hello", 5), 2);
+	assert_int_equal(sqf_dir_find(d, "hell", 4), -1);
+	sqf_dir_put(img, d);
+	uint64_t ref;
+	assert_int_equal(sqf_lookup(img, sqf_root_ref(img), "nope", &ref), -ENOENT);
+	assert_int_equal(sqf_lookup(img, sqf_root_ref(img), "..", &ref), -ENOENT);
+	assert_int_equal(sqf_lookup(img, lookup_path(img, "hello"), "x", &ref), -ENOTDIR);
+
+	/* a small file in a fragment, its hard link, stat */
+	sqfs_inode_generic_t *ino = inode_at(img, "hello");
+	struct stat st;
+	assert_int_equal(sqf_inode_stat(img, ino, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 13);
+	assert_int_equal(st.st_nlink, 2);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mtime, 1700000000);
+	char buf[20000];
+	assert_int_equal(sqf_read(img, ino, 0, buf, sizeof(buf)), 13);
+	assert_memory_equal(buf, "hello, world\n", 13);
+	assert_int_equal(sqf_read(img, ino, 7, buf, 3), 3);
+	assert_memory_equal(buf, "wor", 3);
+	assert_int_equal(sqf_read(img, ino, 13, buf, 3), 0);
+	ssize_t n = sqf_listxattr(img, ino, buf, sizeof(buf));
+	if (xattrs) {
+		assert_int_equal(n, sizeof("user.greeting"));
+		assert_string_equal(buf, "user.greeting");
+		assert_int_equal(sqf_getxattr(img, ino, "user.greeting", buf, sizeof(buf)), 2);
+		assert_memory_equal(buf, "hi", 2);
+		assert_int_equal(sqf_getxattr(img, ino, "user.greeting", NULL, 0), 2);
+		assert_int_equal(sqf_getxattr(img, ino, "user.greeting", buf, 1), -ERANGE);
+		assert_int_equal(sqf_listxattr(img, ino, buf, 3), -ERANGE);
+	} else {
+		assert_int_equal(n, 0);
+	}
+	assert_int_equal(sqf_getxattr(img, ino, "user.other", buf, sizeof(buf)), -ENODATA);
+	uint32_t inum = (uint32_t)st.st_ino;
+	sqfs_free(ino);
+	ino = inode_at(img, "dir/hello-link");
+	assert_int_equal(sqf_inode_stat(img, ino, &st), 0);
+	assert_int_equal(st.st_ino, inum);
+	sqfs_free(ino);
+
+	/* blocks plus a tail, read at odd offsets */
+	ino = inode_at(img, "dir/numbers");
+	assert_int_equal(sqf_inode_stat(img, ino, &st), 0);
+	assert_int_equal(st.st_size, 13893);
+	static char want[14000];
+	size_t w = 0;
+	for (int i = 1; i <= 3000; i++)
+		w += (size_t)snprintf(want + w, sizeof(want) - w, "%d\n", i);
+	assert_int_equal(w, 13893);
+	for (uint64_t off = 0; off < 13893; off += 1111) {
+		ssize_t got = sqf_read(img, ino, off, buf, 5000);
+		assert_int_equal(got, off + 5000 <= 13893 ? 5000 : 13893 - off);
+		assert_memory_equal(buf, want + off, (size_t)got);
+	}
+	sqf_readahead(img, ino, 0, 13893); /* harmless without workers or with */
+	sqfs_free(ino);
+
+	/* zeros (sparse blocks) */
+	ino = inode_at(img, "zeros");
+	assert_int_equal(sqf_read(img, ino, 0, buf, 5000), 5000);
+	for (int i = 0; i < 5000; i++)
+		assert_int_equal(buf[i], 0);
+	sqfs_free(ino);
+
+	/* symlink */
+	ino = inode_at(img, "dir/sym");
+	char *target;
+	assert_int_equal(sqf_readlink(ino, &target), 0);
+	assert_string_equal(target, "../hello");
+	assert_int_equal(sqf_inode_stat(img, ino, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(st.st_size, 8);
+	free(target);
+	sqfs_free(ino);
+
+	/* empty dir */
+	assert_int_equal(sqf_dir_get(img, lookup_path(img, "empty"), &d), 0);
+	assert_int_equal(d->n, 0);
+	sqf_dir_put(img, d);
+}
+
+static void test_image_every_compressor(void **state)
+{
+	const char *imgs[] = {"tree-gzip.sqfs", "tree-xz.sqfs", "tree-lzo.sqfs", "tree-lz4.sqfs",
+			      "tree-zstd.sqfs", "tree-nofrag.sqfs"};
+	for (size_t i = 0; i < ARRAY_SIZE(imgs); i++) {
+		for (int pf = SQF_PREFETCH_NONE; pf <= SQF_PREFETCH_ALL; pf++) {
+			uint8_t *data;
+			struct sqf_image *img = open_fixture(imgs[i], &data, (enum sqf_prefetch)pf);
+			check_tree(img, strcmp(imgs[i], "tree-nofrag.sqfs") != 0);
+			struct sqf_stats st;
+			sqf_image_stats(img, &st);
+			assert_true(st.backend_requests > 0);
+			sqf_image_close(img);
+			free(data);
+		}
+	}
+}
+
+static void test_image_owner_self(void **state)
+{
+	size_t len;
+	uint8_t *data = slurp(CORPUS "tree-zstd.sqfs", &len);
+	struct sqf_options o;
+	sqf_options_default(&o);
+	o.owner_self = true;
+	o.uid = 4242;
+	o.gid = 4343;
+	struct sqf_image *img;
+	struct sifu_err err = {0};
+	assert_int_equal(sqf_image_open_backend(sqf_backend_mem(data, len), &o, &img, &err), 0);
+	sqfs_inode_generic_t *ino = inode_at(img, "hello");
+	struct stat st;
+	assert_int_equal(sqf_inode_stat(img, ino, &st), 0);
+	assert_int_equal(st.st_uid, 4242);
+	assert_int_equal(st.st_gid, 4343);
+	sqfs_free(ino);
+	sqf_image_close(img);
+	free(data);
+}
+
+static void test_image_rejects_garbage(void **state)
+{
+	size_t len;
+	uint8_t *data = slurp(CORPUS "tree-gzip.sqfs", &len);
+	struct sqf_image *img;
+	struct sifu_err err = {0};
+	/* truncated */
+	assert_true(sqf_image_open_backend(sqf_backend_mem(data, 200), NULL, &img, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_RANGE);
+	/* bad magic */
+	uint8_t *bad = sifu_xmalloc(len);
+	memcpy(bad, data, len);
+	bad[0] ^= 1;
+	sifu_err_clear(&err);
+	assert_true(sqf_image_open_backend(sqf_backend_mem(bad, len), NULL, &img, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_CORRUPT);
+	/* root inode reference out of range */
+	memcpy(bad, data, len);
+	memset(bad + 32, 0x7f, 8);
+	sifu_err_clear(&err);
+	assert_true(sqf_image_open_backend(sqf_backend_mem(bad, len), NULL, &img, &err) < 0);
+	/* unknown compressor */
+	memcpy(bad, data, len);
+	bad[20] = 42;
+	sifu_err_clear(&err);
+	assert_true(sqf_image_open_backend(sqf_backend_mem(bad, len), NULL, &img, &err) < 0);
+	free(bad);
+	free(data);
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	chmod(p, 0700);
+	return remove(p);
+}
+
+static void test_extract(void **state)
+{
+	uint8_t *data;
+	struct sqf_image *img = open_fixture("tree-lz4.sqfs", &data, SQF_PREFETCH_META);
+	char dir[] = "/tmp/sifu-test-fuse-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	struct sifu_err err = {0};
+	assert_int_equal(sqf_extract(img, dfd, &err), 0);
+	struct stat a, b;
+	assert_int_equal(fstatat(dfd, "hello", &a, 0), 0);
+	assert_int_equal(fstatat(dfd, "dir/hello-link", &b, 0), 0);
+	assert_int_equal(a.st_ino, b.st_ino); /* hard link kept */
+	assert_int_equal(a.st_mtime, 1700000000);
+	char buf[64];
+	ssize_t n = readlinkat(dfd, "dir/sym", buf, sizeof(buf));
+	assert_int_equal(n, 8);
+	assert_memory_equal(buf, "../hello", 8);
+	assert_int_equal(fstatat(dfd, "dir/numbers", &a, 0), 0);
+	assert_int_equal(a.st_size, 13893);
+	assert_int_equal(fstatat(dfd, "zeros", &a, 0), 0);
+	assert_int_equal(a.st_size, 5000);
+	/* a second extraction onto existing files must not overwrite them */
+	assert_true(sqf_extract(img, dfd, &err) < 0);
+	close(dfd);
+	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	sqf_image_close(img);
+	free(data);
+}
+
+static void test_name_ok(void **state)
+{
+	assert_true(sqf_name_ok("a", 1));
+	assert_true(sqf_name_ok("...", 3));
+	assert_false(sqf_name_ok(".", 1));
+	assert_false(sqf_name_ok("..", 2));
+	assert_false(sqf_name_ok("a/b", 3));
+	assert_false(sqf_name_ok("a\0b", 3));
+	assert_false(sqf_name_ok("", 0));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache_reads_and_bounds),
+		cmocka_unit_test(test_cache_failure_is_not_sticky),
+		cmocka_unit_test(test_cache_threads_one_fetch_per_chunk),
+		cmocka_unit_test(test_cache_readahead_and_pin),
+		cmocka_unit_test(test_image_every_compressor),
+		cmocka_unit_test(test_image_owner_self),
+		cmocka_unit_test(test_image_rejects_garbage),
+		cmocka_unit_test(test_extract),
+		cmocka_unit_test(test_name_ok),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
