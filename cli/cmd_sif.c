@@ -60,6 +60,18 @@ static void fmt_group(uint32_t raw, char *buf, size_t len)
 		snprintf(buf, len, "NONE");
 }
 
+/* A JSON string from bytes of the file: invalid UTF-8 becomes '?'. */
+static json_t *jstr(const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n);
+	if (j)
+		return j;
+	_cleanup_free_ char *c = sifu_xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		c[i] = (s[i] > 0 && s[i] < 0x7f) ? s[i] : '?';
+	return json_stringn(c, n);
+}
+
 static bool is_time_set(int64_t t) { return t != SIF_TIME_ZERO; }
 
 static int cmd_header(const struct sif_image *img, bool json)
@@ -74,8 +86,8 @@ static int cmd_header(const struct sif_image *img, bool json)
 	const char *arch = sif_arch_goarch(h->arch);
 	if (json) {
 		json_t *o = json_object();
-		json_object_set_new(o, "launch_script", json_stringn(launch, ll));
-		json_object_set_new(o, "version", json_string(h->version));
+		json_object_set_new(o, "launch_script", jstr(launch, ll));
+		json_object_set_new(o, "version", jstr(h->version, strlen(h->version)));
 		json_object_set_new(o, "primary_arch", json_string(arch));
 		json_object_set_new(o, "id", sif_uuid_is_nil(h->id) ? json_null() : json_string(id));
 		json_object_set_new(o, "created_at", is_time_set(h->ctime) ? json_integer(h->ctime) : json_null());
@@ -166,7 +178,7 @@ static json_t *descr_json(const struct sif_descr *d)
 	json_object_set_new(o, "data_type_code", json_integer(d->datatype));
 	json_object_set_new(o, "created_at", is_time_set(d->ctime) ? json_integer(d->ctime) : json_null());
 	json_object_set_new(o, "modified_at", is_time_set(d->mtime) ? json_integer(d->mtime) : json_null());
-	json_object_set_new(o, "name", json_stringn(d->name, strlen(d->name)));
+	json_object_set_new(o, "name", jstr(d->name, strlen(d->name)));
 	switch (d->datatype) {
 	case SIF_DT_PARTITION: {
 		struct sif_partinfo p;
@@ -204,7 +216,7 @@ static json_t *descr_json(const struct sif_descr *d)
 	case SIF_DT_OCI_ROOT_INDEX: {
 		char dig[400];
 		sif_descr_oci_digest(d, dig, sizeof(dig));
-		json_object_set_new(o, "digest", json_stringn(dig, strlen(dig)));
+		json_object_set_new(o, "digest", jstr(dig, strlen(dig)));
 		break;
 	}
 	}

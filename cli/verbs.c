@@ -71,9 +71,14 @@ const struct cli_verb cli_verbs[] = {
 	 "  $ sifu build tool.sif tool.def\n  $ sifu build --sandbox dir/ docker://alpine\n"},
 	{"inspect", V_INSPECT, cmd_inspect, true, "sifu inspect [options] IMAGE",
 	 "Show metadata for an image",
-	 "Shows the labels (by default), definition file, runscript, test script,\n"
-	 "environment or help of IMAGE.\n",
-	 "  $ sifu inspect ubuntu.sif\n  $ sifu inspect --runscript --json ubuntu.sif\n"},
+	 "Shows the labels (by default), definition file, runscript, start script,\n"
+	 "test script, environment or help of IMAGE, as Apptainer does; --json\n"
+	 "for scripts, --all for everything. The answers come from the SIF's\n"
+	 "metadata objects (inspect-metadata.json, the definition file and labels\n"
+	 "objects). What lives only inside the image's own /.singularity.d cannot\n"
+	 "be read by this build yet, and inspect says so.\n",
+	 "  $ sifu inspect ubuntu.sif\n  $ sifu inspect --deffile tool.sif\n"
+	 "  $ sifu inspect --all --json tool.sif\n"},
 	{"sign", V_SIGN, cmd_sign, true, "sifu sign [options] IMAGE",
 	 "Add digital signature(s) to an image",
 	 "Signs the objects of IMAGE with an OpenPGP key from the keyring, or with a\n"
@@ -94,8 +99,27 @@ const struct cli_verb cli_verbs[] = {
 	 "  $ sifu cache list\n  $ sifu cache clean --force\n"},
 	{"sif", V_SIF, cmd_sif, true, "sifu sif list|info|header|dump|new|add|del|setprim ...",
 	 "Manipulate Singularity Image Format (SIF) images",
-	 "Low-level access to SIF files, with the same commands and output as siftool.\n",
-	 "  $ sifu sif list image.sif\n  $ sifu sif dump 1 image.sif > part.img\n"},
+	 "Low-level access to SIF files, with siftool's commands, arguments, flags\n"
+	 "and output, so either tool works in a script:\n\n"
+	 "  header IMAGE         the global header\n"
+	 "  list IMAGE           the objects: id, group, link, position, type\n"
+	 "  info ID IMAGE        everything object ID's descriptor holds\n"
+	 "  dump ID IMAGE        object ID's bytes, to standard output\n"
+	 "  new IMAGE            a new, empty image (mode 0755, run-singularity line)\n"
+	 "  add IMAGE FILE ...   add FILE as an object (--datatype N and its flags)\n"
+	 "  del ID IMAGE         delete object ID\n"
+	 "  setprim ID IMAGE     make system partition ID the primary one\n\n"
+	 "--json prints list, header and info as JSON. A damaged image is refused\n"
+	 "with one line naming the field and its offset. add, del and setprim change\n"
+	 "the image in place, as siftool does, and refuse a change that would leave a\n"
+	 "link pointing at nothing.\n",
+	 "  $ sifu sif list image.sif\n"
+	 "  $ sifu sif info 2 image.sif\n"
+	 "  $ sifu sif dump 1 image.sif > recipe.def\n"
+	 "  $ sifu sif new tool.sif\n"
+	 "  $ sifu sif add tool.sif rootfs.sqfs --datatype 4 --partfs 1 --parttype 2 --partarch 2 --groupid 1\n"
+	 "  $ sifu sif add tool.sif tool.def --datatype 1 --groupid 1\n"
+	 "  $ sifu sif setprim 2 tool.sif\n"},
 	{"mount", V_MOUNT, cmd_mount, true, "sifu mount [options] IMAGE DIR",
 	 "Mount an image's file system on a directory (debugging, benchmarks)",
 	 "Serves IMAGE (a SIF or a bare SquashFS) on DIR in the foreground until\n"

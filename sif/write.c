@@ -229,6 +229,8 @@ int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstyp
 	w->in_partition = false;
 	if (!arch)
 		arch = sif_host_goarch();
+	if (parttype == SIF_PART_PRIMSYS)
+		primary = true; /* the header's architecture must follow it */
 	const char *code = sif_arch_code(arch);
 	if (!code)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "unknown architecture '%s'", arch);
@@ -488,6 +490,14 @@ static int fill_extra(struct sif_descr *d, const struct sif_add_opts *o, const c
 	return 0;
 }
 
+static bool group_in(const struct sif_image *img, uint32_t raw)
+{
+	for (int64_t i = 0; i < img->h.dtotal; i++)
+		if (img->d[i].used && img->d[i].groupid == raw)
+			return true;
+	return false;
+}
+
 int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, uint32_t *id,
 		   struct sifu_err *err)
 {
@@ -521,26 +531,41 @@ int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, ui
 					  : (o->datatype == SIF_DT_PARTITION ? SIF_PART_ALIGN : 0);
 	int64_t unaligned = img->h.dataoff + img->h.datasize;
 	int64_t off = align_up(unaligned, align);
-	char dig[72] = "";
-	int64_t n = 0;
-	bool oci = o->datatype == SIF_DT_OCI_BLOB || o->datatype == SIF_DT_OCI_ROOT_INDEX;
-	if ((r = copy_in(img->fd, (uint64_t)off, srcfd, oci, dig, &n, err)) < 0)
-		return sifu_err_wrap(err, "add to %s", path);
-	if (fdatasync(img->fd) < 0)
-		return sifu_err_sys(err, "sync %s", path);
-
 	int64_t t = o->time != INT64_MIN ? o->time : mod_time(&img->h);
 	nd.datatype = o->datatype;
 	nd.used = 1;
 	nd.id = newid;
 	nd.groupid = SIF_GROUP_MASK | o->groupid;
 	nd.link = o->link;
+	nd.ctime = nd.mtime = t;
+	struct sif_header nh = img->h;
+	if ((r = fill_extra(&nd, o, "", &nh, err)) < 0)
+		return r;
+	/* links and extra fields are checked before a byte is written */
+	if (o->link && ((o->link & SIF_GROUP_MASK) == SIF_GROUP_MASK
+				? !group_in(img, o->link) && nd.groupid != o->link
+				: !sif_get(img, o->link)))
+		return sifu_err_set(err, SIFU_E_USAGE, ENOENT, "object %u field LinkedID: links to %s "
+				    "%u, which does not exist",
+				    newid, (o->link & SIF_GROUP_MASK) == SIF_GROUP_MASK ? "group" : "object",
+				    o->link & ~SIF_GROUP_MASK);
+
+	char dig[72] = "";
+	int64_t n = 0;
+	bool oci = o->datatype == SIF_DT_OCI_BLOB || o->datatype == SIF_DT_OCI_ROOT_INDEX;
+	if ((r = copy_in(img->fd, (uint64_t)off, srcfd, oci, dig, &n, err)) < 0 ||
+	    (fdatasync(img->fd) < 0 && (r = sifu_err_sys(err, "sync %s", path)) < 0)) {
+		/* leave the file as it was: drop what was appended */
+		if (ftruncate(img->fd, (off_t)img->file_size) < 0)
+			sifu_debug("sif: could not truncate %s back after a failed add", path);
+		return sifu_err_wrap(err, "add to %s", path);
+	}
+	if (oci)
+		memcpy(nd.extra, dig, strlen(dig));
 	nd.offset = off;
 	nd.size = n;
 	nd.padded = off - unaligned + n;
-	nd.ctime = nd.mtime = t;
-	if ((r = fill_extra(&nd, o, dig, &img->h, err)) < 0)
-		return r;
+	img->h = nh;
 	img->d[idx] = nd;
 	img->h.dfree--;
 	img->h.datasize += nd.padded;
@@ -548,8 +573,11 @@ int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, ui
 	struct stat st;
 	if (fstat(img->fd, &st) < 0)
 		return sifu_err_sys(err, "stat %s", path);
-	if ((r = commit_change(path, img, idx, (uint64_t)st.st_size, err)) < 0)
+	if ((r = commit_change(path, img, idx, (uint64_t)st.st_size, err)) < 0) {
+		if (ftruncate(img->fd, (off_t)img->file_size) < 0)
+			sifu_debug("sif: could not truncate %s back after a failed add", path);
 		return r;
+	}
 	*id = newid;
 	return 0;
 }

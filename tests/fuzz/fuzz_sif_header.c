@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Fuzz the SIF header and descriptor parser: the input is a whole image
  * file.  An accepted image must then survive everything the CLI does with
- * a descriptor (names, extra fields, formatting, reading each object). */
+ * a descriptor (names, extra fields, formatting, reading each object), and
+ * a signature object's content is run through the signed-metadata check. */
 #include "sif.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,6 +36,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sif_read_object(img, d, 1 << 20, &obj, &len, &err) == 0) {
 			if (len != (size_t)d->size)
 				abort();
+			/* a signature's content as signed metadata: digests and set checks */
+			if (d->datatype == SIF_DT_SIGNATURE) {
+				uint32_t ids[4];
+				size_t nids = 4;
+				(void)sif_check_metadata(img, d, obj, len, ids, &nids, &err);
+			}
 			free(obj);
 		}
 	}
