@@ -443,8 +443,9 @@ static void fwd_mask(sigset_t *set)
 }
 
 /* Forward what another process sent; a terminal's own signals (SI_KERNEL)
- * already reached the payload, which shares our process group. */
-static int supervise(pid_t child, int sfd, bool forward_kernel, struct sifu_err *err)
+ * already reached the payload (and --pid's init), which share our process
+ * group: forwarding them too would deliver each one twice. */
+static int supervise(pid_t child, int sfd, struct sifu_err *err)
 {
 	for (;;) {
 		struct signalfd_siginfo si;
@@ -454,7 +455,7 @@ static int supervise(pid_t child, int sfd, bool forward_kernel, struct sifu_err 
 		if (n != (ssize_t)sizeof(si))
 			return sifu_err_sys(err, "signalfd");
 		if (si.ssi_signo != SIGCHLD) {
-			if (forward_kernel || si.ssi_code != SI_KERNEL)
+			if (si.ssi_code != SI_KERNEL)
 				kill(child, (int)si.ssi_signo);
 			continue;
 		}
@@ -619,7 +620,7 @@ static int run_child(struct ns_launch *l, struct parent_fds *f, int *status, str
 		r = await_exec(f->ep[0], child, err);
 	if (r == 0) {
 		ns_phase(l, "payload exec'd");
-		r = supervise(child, f->sfd, l->c->pid && !l->c->no_init, err);
+		r = supervise(child, f->sfd, err);
 		if (r >= 0)
 			*status = r;
 	} else {

@@ -495,3 +495,16 @@ no_sifu_left() {
 	[ "$with" = "$d/sub" ]
 	[ "$without" = /home/other ]
 }
+
+@test "Ctrl-C on the terminal reaches the payload once (also through --pid's init)" {
+	command -v script >/dev/null || skip "script (util-linux) not installed"
+	local d=$BATS_TEST_TMPDIR payload
+	payload="n=0; trap 'n=\$((n+1))' INT; touch $d/rdy; while [ ! -e $d/go ]; do sleep 0.05; done; echo count=\$n"
+	printf '%s\n' "$payload" >"$d/payload.sh"
+	for opt in "" "--pid"; do
+		rm -f "$d/rdy" "$d/go"
+		run sh -c "(while [ ! -e $d/rdy ]; do sleep 0.05; done; printf '\003'; sleep 0.5; touch $d/go; sleep 0.3) | script -qec '$SIFU exec $opt $(img) sh $d/payload.sh' /dev/null"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *count=1* ]]
+	done
+}
