@@ -143,6 +143,27 @@ static int refuse_privileged(struct sifu_err *err)
 	return 0;
 }
 
+/* Ubuntu 23.10+: unshare() succeeds but the new namespace has no
+ * capabilities, so the first privileged step fails instead. */
+static bool apparmor_restricts(void)
+{
+	char c = '0';
+	int fd = open("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = '0';
+	close(fd);
+	return c == '1';
+}
+
+static void hint_apparmor(struct sifu_err *err)
+{
+	sifu_err_hint(err, "an AppArmor policy restricts unprivileged user namespaces "
+			   "(Ubuntu 23.10+): ask the administrator for an AppArmor profile "
+			   "for sifu, or sysctl kernel.apparmor_restrict_unprivileged_userns=0");
+}
+
 static int userns_refused(int e, struct sifu_err *err)
 {
 	errno = e;
@@ -150,10 +171,8 @@ static int userns_refused(int e, struct sifu_err *err)
 	if (e == ENOSPC) {
 		sifu_err_hint(err, "user namespaces are disabled: ask the administrator to set "
 				   "sysctl user.max_user_namespaces to a positive number");
-	} else if (access("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", F_OK) == 0) {
-		sifu_err_hint(err, "an AppArmor policy restricts unprivileged user namespaces "
-				   "(Ubuntu 23.10+): ask the administrator for an AppArmor profile "
-				   "for sifu, or sysctl kernel.apparmor_restrict_unprivileged_userns=0");
+	} else if (apparmor_restricts()) {
+		hint_apparmor(err);
 	} else {
 		sifu_err_hint(err, "ask the administrator to enable unprivileged user namespaces "
 				   "(sysctl kernel.unprivileged_userns_clone=1 where it exists, "
@@ -173,7 +192,7 @@ static int write_file(const char *path, const char *s, struct sifu_err *err)
 	return 0;
 }
 
-static int enter_userns(struct ns_launch *l, struct sifu_err *err)
+static int enter_userns_maps(struct ns_launch *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	int flags = CLONE_NEWUSER | CLONE_NEWNS;
@@ -195,6 +214,14 @@ static int enter_userns(struct ns_launch *l, struct sifu_err *err)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return sifu_err_sys(err, "making the mount namespace private");
 	return 0;
+}
+
+static int enter_userns(struct ns_launch *l, struct sifu_err *err)
+{
+	int r = enter_userns_maps(l, err);
+	if (r < 0 && err->code == SIFU_E_SYS && err->errnum == EPERM && apparmor_restricts())
+		hint_apparmor(err);
+	return r;
 }
 
 /* -------------------------------------------------- host objects (fds) -- */
@@ -628,10 +655,14 @@ static int run_child(struct ns_launch *l, struct parent_fds *f, int *status, str
 		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
+	if (r >= 0)
+		ns_phase(l, "payload exited");
 	if (srv)
 		sqf_server_stop(srv);
 	if (img)
 		sqf_image_close(img);
+	if (r >= 0)
+		ns_phase(l, "FUSE server stopped");
 	return r < 0 ? r : 0;
 }
 
