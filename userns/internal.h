@@ -41,10 +41,13 @@ struct ns_launch {
 	char stage[NS_STAGE_MAX];
 	int fuse_fd;
 	struct ns_env env;
-	/* what the payload runs */
-	char *env_script;
 };
 
+/* prep.c: the caller's ids, names and home; the image's kind and location;
+ * the refusal to run set-user-ID or with file capabilities. */
+void ns_who(struct ns_launch *l);
+int ns_open_image(struct ns_launch *l, struct sifu_err *err);
+int ns_refuse_privileged(struct sifu_err *err);
 /* tree.c: build the container's mount tree under the staging dir and
  * pivot into it.  Runs in the payload child. */
 int ns_tree_build(struct ns_launch *l, struct sifu_err *err);

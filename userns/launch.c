@@ -10,14 +10,10 @@
  * a lock held by another thread, and CLONE_NEWPID needs no unshare() that
  * would forbid creating threads later. */
 #include "internal.h"
-#include "sif.h"
 
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/auxv.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -49,98 +45,6 @@ void ns_phase(struct ns_launch *l, const char *what)
 	sifu_debug("timing: %-22s %7.3f ms  (total %7.3f ms)", what, (double)(now - l->tlast) / 1e6,
 		   (double)(now - l->t0) / 1e6);
 	l->tlast = now;
-}
-
-/* ------------------------------------------------------------- who am I -- */
-
-static void who(struct ns_launch *l)
-{
-	const struct ns_config *c = l->c;
-	l->uid = getuid();
-	l->gid = getgid();
-	l->cuid = c->fakeroot ? 0 : l->uid;
-	l->cgid = c->fakeroot ? 0 : l->gid;
-	struct passwd *pw = getpwuid(l->uid);
-	const char *h = getenv("HOME");
-	l->user = sifu_xstrdup(pw ? pw->pw_name : getenv("USER") ? getenv("USER") : "sifu");
-	l->gecos = sifu_xstrdup(pw && pw->pw_gecos ? pw->pw_gecos : "");
-	l->shell = sifu_xstrdup(pw && pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
-	l->host_home = sifu_xstrdup(pw && pw->pw_dir ? pw->pw_dir : h ? h : "/");
-	struct group *gr = getgrgid(l->gid);
-	l->group = sifu_xstrdup(gr ? gr->gr_name : l->user);
-	char buf[4096];
-	l->cwd = sifu_xstrdup(getcwd(buf, sizeof(buf)) ? buf : "/");
-}
-
-/* ------------------------------------------------------------ the image -- */
-
-static bool is_squashfs(int fd)
-{
-	char m[4];
-	return pread(fd, m, 4, 0) == 4 && !memcmp(m, "hsqs", 4);
-}
-
-static int open_image(struct ns_launch *l, struct sifu_err *err)
-{
-	const char *p = l->c->image;
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == EISDIR)
-		fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		sifu_err_sys(err, "cannot open image %s", p);
-		if (errno == ENOENT)
-			sifu_err_hint(err, "check the path; 'sifu pull' makes a SIF from a registry");
-		return -errno;
-	}
-	l->image_fd = fd;
-	char rp[4096];
-	l->image_abs = sifu_xstrdup(realpath(p, rp) ? rp : p);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return sifu_err_sys(err, "stat %s", p);
-	if (S_ISDIR(st.st_mode)) {
-		l->kind = NS_ROOT_DIR;
-		return 0;
-	}
-	l->kind = NS_ROOT_FUSE;
-	if (is_squashfs(fd)) {
-		l->offset = 0;
-		l->size = (uint64_t)st.st_size;
-		return 0;
-	}
-	if (sif_fd_is_sif(fd)) {
-		struct sif_rootfs_loc loc;
-		if (sif_find_rootfs(fd, &loc, err) < 0)
-			return sifu_err_wrap(err, "image %s", p);
-		if (loc.fstype != SIF_FS_SQUASH) {
-			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-				     "image %s: the root file system is not SquashFS (type %u)", p,
-				     loc.fstype);
-			sifu_err_hint(err, "sifu runs SquashFS SIF images; rebuild it with 'sifu build'");
-			return -ENOTSUP;
-		}
-		l->offset = loc.offset;
-		l->size = loc.size;
-		return 0;
-	}
-	sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
-		     "%s is not a SIF, a SquashFS image or a directory", p);
-	sifu_err_hint(err, "give a .sif or .sqfs file, or a sandbox directory");
-	return -EINVAL;
-}
-
-/* ------------------------------------------------ refusals and the kernel -- */
-
-static int refuse_privileged(struct sifu_err *err)
-{
-	/* AT_SECURE: set-user-ID, set-group-ID or file capabilities */
-	if (getauxval(AT_SECURE) || geteuid() != getuid() || getegid() != getgid()) {
-		sifu_err_set(err, SIFU_E_DENIED, EPERM,
-			     "sifu refuses to run set-user-ID, set-group-ID or with file capabilities");
-		sifu_err_hint(err, "install sifu as a plain executable (chmod u-s,g-s; setcap -r)");
-		return -EPERM;
-	}
-	return 0;
 }
 
 /* Ubuntu 23.10+: unshare() succeeds but the new namespace has no
@@ -669,11 +573,11 @@ static int run_child(struct ns_launch *l, struct parent_fds *f, int *status, str
 static int prepare(struct ns_launch *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
-	int r = refuse_privileged(err);
+	int r = ns_refuse_privileged(err);
 	if (r == 0)
 		r = home_dst_init(l, err);
 	if (r == 0)
-		r = open_image(l, err);
+		r = ns_open_image(l, err);
 	if (r < 0)
 		return r;
 	ns_phase(l, "image identified");
@@ -730,7 +634,6 @@ static void launch_free(struct ns_launch *l)
 	free(l->home_dst);
 	free(l->cwd);
 	free(l->image_abs);
-	free(l->env_script);
 	ns_env_free(&l->env);
 }
 
@@ -773,7 +676,7 @@ int ns_launch(const struct ns_config *c, int *status, struct sifu_err *err)
 	struct ns_launch l = {.c = c, .image_fd = -1, .fuse_fd = -1, .dev_fd = -1, .proc_fd = -1,
 			      .sys_fd = -1, .overlay_fd = -1, .workdir_fd = -1};
 	l.t0 = l.tlast = sifu_now_ns();
-	who(&l);
+	ns_who(&l);
 	struct parent_fds f = {{-1, -1}, {-1, -1}, -1};
 	int r = prepare(&l, err);
 	if (r == 0)
