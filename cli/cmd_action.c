@@ -55,32 +55,53 @@ static void add_bind(struct cmd_action *x, struct ns_bind *b)
 	x->binds[x->nbinds++] = *b;
 }
 
+static int flush_mount(char **cur, const char *cwd, struct cmd_action *x, struct sifu_err *err)
+{
+	int r = 0;
+	if (*cur) {
+		struct ns_bind b;
+		r = ns_mount_parse(*cur, cwd, &b, err);
+		if (r == 0)
+			add_bind(x, &b);
+	}
+	free(*cur);
+	*cur = NULL;
+	return r;
+}
+
 /* The option table splits values at commas; a --mount spec is itself comma
- * separated, so a new spec starts at "type=" (or at a second source). */
+ * separated, so a new spec starts at "type=" (or at a second source), and
+ * at a newline (APPTAINER_MOUNT holds one spec per line). */
 static int parse_mounts(struct cli_args *a, const char *cwd, struct cmd_action *x,
 			struct sifu_err *err)
 {
 	char *cur = NULL;
 	int r = 0;
-	for (size_t i = 0; r == 0 && i <= a->nlist[O_MOUNT]; i++) {
-		const char *item = i < a->nlist[O_MOUNT] ? a->list[O_MOUNT][i] : NULL;
-		bool starts = item && (!strncmp(item, "type=", 5) ||
-				       (cur && (!strncmp(item, "src=", 4) || !strncmp(item, "source=", 7)) &&
-					(strstr(cur, "src=") || strstr(cur, "source="))));
-		if (cur && (!item || starts)) {
-			struct ns_bind b;
-			r = ns_mount_parse(cur, cwd, &b, err);
-			if (r == 0)
-				add_bind(x, &b);
-			free(cur);
-			cur = NULL;
-		}
-		if (item && r == 0) {
-			char *n = cur ? sifu_xasprintf("%s,%s", cur, item) : sifu_xstrdup(item);
-			free(cur);
-			cur = n;
+	for (size_t i = 0; r == 0 && i < a->nlist[O_MOUNT]; i++) {
+		const char *item = a->list[O_MOUNT][i];
+		while (r == 0 && *item) {
+			size_t n = strcspn(item, "\n");
+			bool starts = !strncmp(item, "type=", 5) ||
+				      (cur && (!strncmp(item, "src=", 4) || !strncmp(item, "source=", 7)) &&
+				       (strstr(cur, "src=") || strstr(cur, "source=")));
+			if (starts)
+				r = flush_mount(&cur, cwd, x, err);
+			if (n) {
+				char *nc = cur ? sifu_xasprintf("%s,%.*s", cur, (int)n, item)
+					       : sifu_xasprintf("%.*s", (int)n, item);
+				free(cur);
+				cur = nc;
+			}
+			item += n;
+			if (*item == '\n') {
+				item++;
+				if (r == 0)
+					r = flush_mount(&cur, cwd, x, err);
+			}
 		}
 	}
+	if (r == 0)
+		r = flush_mount(&cur, cwd, x, err);
 	free(cur);
 	return r;
 }

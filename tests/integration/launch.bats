@@ -135,6 +135,12 @@ no_sifu_left() {
 	run_sifu exec --mount "type=bind,src=$IMG/data,dst=/mnt" "$(img)" ls /mnt
 	[ "$status" -eq 0 ]
 	[ "$(echo $output)" = "bar foo" ]
+	# [B]: "Multiple bind mounts set via this environment variable should be
+	# separated by newlines"
+	APPTAINER_MOUNT="type=bind,src=$IMG/data,dst=/m1
+type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
+	[ "$status" -eq 0 ]
+	[[ "$output" == *bar*optfile* ]]
 }
 
 @test "Apptainer docs [B]: --mount ...,ro refuses touch /mnt/test" {
