@@ -293,19 +293,20 @@ char *ns_group_edit(const char *group, const char *name, unsigned gid, const cha
 
 bool ns_cwd_is_skipped(const char *cwd)
 {
-	static const char *const sys[] = {"/etc", "/bin", "/sbin", "/usr", "/lib", "/lib32",
-					  "/lib64", "/libx32", "/var", "/proc", "/sys", "/dev",
-					  "/boot", "/run", "/.singularity.d", NULL};
-	if (!cwd || cwd[0] != '/' || cwd[1] == '\0')
+	/* Apptainer's rule: these directories themselves, and anything below the
+	 * virtual file systems */
+	static const char *const exact[] = {"/",    "/etc", "/bin", "/mnt", "/usr", "/var",
+					    "/opt", "/sbin", "/lib", "/lib64", NULL};
+	static const char *const below[] = {"/sys", "/proc", "/dev", NULL};
+	if (!cwd || cwd[0] != '/')
 		return true;
-	for (const char *const *s = sys; *s; s++) {
-		size_t n = strlen(*s);
-		if (!strncmp(cwd, *s, n) && (cwd[n] == '\0' || cwd[n] == '/')) {
-			/* /var/tmp is bound itself; paths below it still get their own bind */
-			if (!strcmp(*s, "/var") && !strncmp(cwd, "/var/tmp/", 9))
-				return false;
+	for (const char *const *s = exact; *s; s++)
+		if (!strcmp(cwd, *s))
 			return true;
-		}
+	for (const char *const *s = below; *s; s++) {
+		size_t n = strlen(*s);
+		if (!strncmp(cwd, *s, n) && (cwd[n] == '\0' || cwd[n] == '/'))
+			return true;
 	}
 	return false;
 }

@@ -56,8 +56,9 @@ char *ns_passwd_edit(const char *passwd, const char *name, unsigned uid, unsigne
  * or replaced.  Returns a new string. */
 char *ns_group_edit(const char *group, const char *name, unsigned gid, const char *user);
 
-/* Apptainer's rule: the current directory is not bound when it is "/" or
- * lies in a system directory (/etc, /usr, /bin, …, /proc, /sys, /dev). */
+/* Apptainer's rule: the current directory is not bound when it is "/" or a
+ * system directory itself (/etc, /usr, /opt, …) or lies below /proc, /sys
+ * or /dev. */
 bool ns_cwd_is_skipped(const char *cwd);
 
 /* The environment: what the payload starts with (base) and what is applied

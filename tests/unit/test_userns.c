@@ -122,12 +122,17 @@ static void test_cwd_skip(void **state)
 {
 	assert_true(ns_cwd_is_skipped("/"));
 	assert_true(ns_cwd_is_skipped("/etc"));
-	assert_true(ns_cwd_is_skipped("/usr/share/doc"));
+	assert_true(ns_cwd_is_skipped("/opt"));
+	assert_true(ns_cwd_is_skipped("/lib64"));
 	assert_true(ns_cwd_is_skipped("/proc/1"));
+	assert_true(ns_cwd_is_skipped("/dev"));
 	assert_true(ns_cwd_is_skipped("relative"));
+	/* below a system directory (other than the virtual ones) it is bound */
+	assert_false(ns_cwd_is_skipped("/usr/share/doc"));
+	assert_false(ns_cwd_is_skipped("/opt/app"));
 	assert_false(ns_cwd_is_skipped("/home/alice/work"));
-	assert_false(ns_cwd_is_skipped("/scratch/job"));
 	assert_false(ns_cwd_is_skipped("/etcetera"));
+	assert_false(ns_cwd_is_skipped("/devel"));
 	assert_false(ns_cwd_is_skipped("/var/tmp/job"));
 }
 
