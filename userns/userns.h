@@ -1,11 +1,145 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* userns/: the unprivileged launcher — namespaces, id maps, the mount tree,
- * passwd/group, environment, the supervisor, exec. */
+ * passwd/group, environment, the supervisor, exec.
+ *
+ * One process per run (see DESIGN.md, "The shape"): ns_launch() unshares a
+ * user and a mount namespace, maps the caller's ids, mounts the image through
+ * the in-process FUSE server, forks the payload and supervises it.  The pure
+ * parts (bind specs, id maps, passwd/group editing, the environment) are
+ * separate functions without system calls, unit-tested. */
 #pragma once
 
 #include "common.h"
+#include "sqfuse.h"
 
 /* Does this kernel let an unprivileged process create a user namespace?
  * Fills err with the cause and the remedy when it does not.  Probes by doing
  * it (in a short-lived child), never by reading version numbers. */
 int ns_probe_userns(struct sifu_err *err);
+
+/* ------------------------------------------------------------ pure parts -- */
+
+/* A string vector, NULL-terminated. */
+struct ns_strv {
+	char **v;
+	size_t n, cap;
+};
+void ns_strv_push(struct ns_strv *s, const char *str);      /* copies */
+void ns_strv_push_take(struct ns_strv *s, char *str);        /* takes */
+void ns_strv_free(struct ns_strv *s);
+/* Environment-style access ("KEY=VALUE" entries). */
+const char *ns_env_get(const struct ns_strv *env, const char *key);
+void ns_env_set(struct ns_strv *env, const char *key, const char *value);
+void ns_env_unset(struct ns_strv *env, const char *key);
+
+struct ns_bind {
+	char *src;  /* host path */
+	char *dst;  /* container path (absolute) */
+	bool ro;
+};
+void ns_bind_free(struct ns_bind *b);
+/* "src[:dst[:opts]]", opts "ro" or "rw" (comma- or colon-free: the CLI has
+ * split comma lists already).  dst defaults to src; both must be absolute
+ * a relative src is taken from CWD (when not NULL). */
+int ns_bind_parse(const char *spec, const char *cwd, struct ns_bind *out, struct sifu_err *err);
+/* "type=bind,src=…,dst=…[,ro|readonly]" (Docker/Apptainer --mount form). */
+int ns_mount_parse(const char *spec, const char *cwd, struct ns_bind *out, struct sifu_err *err);
+
+/* One line of /proc/PID/uid_map or gid_map: "INSIDE OUTSIDE COUNT\n". */
+int ns_idmap_format(char *buf, size_t len, unsigned inside, unsigned outside, unsigned count);
+
+/* The image's /etc/passwd (may be NULL or "") with the entry for NAME or UID
+ * replaced or added.  Returns a new string. */
+char *ns_passwd_edit(const char *passwd, const char *name, unsigned uid, unsigned gid,
+		     const char *gecos, const char *home, const char *shell);
+/* The image's /etc/group with the group GID (named NAME) listing USER added
+ * or replaced.  Returns a new string. */
+char *ns_group_edit(const char *group, const char *name, unsigned gid, const char *user);
+
+/* Apptainer's rule: the current directory is not bound when it is "/" or a
+ * system directory itself (/etc, /usr, /opt, …) or lies below /proc, /sys
+ * or /dev. */
+bool ns_cwd_is_skipped(const char *cwd);
+
+/* The environment: what the payload starts with (base) and what is applied
+ * after the image's /.singularity.d/env scripts (overrides, in order). */
+enum ns_env_op { NS_ENV_SET, NS_ENV_PREPEND_PATH, NS_ENV_APPEND_PATH };
+struct ns_env_override {
+	enum ns_env_op op;
+	char *key, *value;
+};
+struct ns_env {
+	struct ns_strv base;
+	struct ns_env_override *ov;
+	size_t nov;
+};
+struct ns_env_spec {
+	char *const *host;      /* the host environment */
+	bool cleanenv;
+	const char *env_file;   /* contents of --env-file, or NULL */
+	char *const *env_opts;  /* --env K=V items, NULL-terminated, or NULL */
+	const char *home;       /* $HOME inside */
+	const char *container;  /* APPTAINER_CONTAINER */
+	const char *name;       /* APPTAINER_NAME */
+	const char *command;    /* exec run shell test */
+	const char *bind;       /* APPTAINER_BIND (comma list), or "" */
+};
+int ns_env_build(const struct ns_env_spec *s, struct ns_env *out, struct sifu_err *err);
+void ns_env_free(struct ns_env *e);
+/* Parse an env file (K=V lines, '#' comments, optional "export ", quotes). */
+int ns_env_file_parse(const char *text, struct ns_strv *out, struct sifu_err *err);
+/* A /bin/sh script that sources /.singularity.d/env/[0-9]*.sh, applies the
+ * overrides, then runs "$@". */
+char *ns_env_script(const struct ns_env *e);
+/* The final environment when there is no shell to source scripts with. */
+void ns_env_apply(const struct ns_env *e, struct ns_strv *out);
+
+/* -------------------------------------------------------------- the launch -- */
+
+enum ns_action { NS_EXEC, NS_RUN, NS_SHELL, NS_TEST };
+
+/* --no-mount names */
+enum {
+	NS_NOMOUNT_HOME = 1u << 0,
+	NS_NOMOUNT_CWD = 1u << 1,
+	NS_NOMOUNT_TMP = 1u << 2,
+	NS_NOMOUNT_PROC = 1u << 3,
+	NS_NOMOUNT_SYS = 1u << 4,
+	NS_NOMOUNT_DEV = 1u << 5,
+	NS_NOMOUNT_HOSTS = 1u << 6,
+	NS_NOMOUNT_LOCALTIME = 1u << 7,
+	NS_NOMOUNT_RESOLV = 1u << 8,
+	NS_NOMOUNT_PASSWD = 1u << 9,
+};
+/* Parse one --no-mount word into the mask (unknown words are an error;
+ * "hostfs" and "bind-paths" are accepted: sifu has no system bind paths). */
+int ns_nomount_parse(const char *word, unsigned *mask, struct sifu_err *err);
+
+struct ns_config {
+	const char *image;          /* SIF, bare SquashFS or sandbox directory */
+	enum ns_action action;
+	char *const *args;          /* exec: COMMAND ARGS; others: ARGS */
+	int nargs;
+	struct ns_bind *binds;      /* --bind and --mount, in order */
+	size_t nbinds;
+	const char *bind_list;      /* APPTAINER_BIND inside */
+	const char *home_spec;      /* -H src[:dst], or NULL */
+	bool no_home;
+	unsigned no_mount;
+	bool contain, pid, ipc, net, no_init;
+	const char *hostname;
+	bool cleanenv;
+	char *const *env_opts;
+	const char *env_file;       /* path */
+	const char *pwd;
+	const char *workdir;
+	bool writable_tmpfs, writable, fakeroot, unsquash;
+	char *const *overlays;      /* NULL-terminated, or NULL */
+	const char *shell;          /* --shell */
+	struct sqf_options sqf;
+	char *const *host_env;
+};
+
+/* Run the action; on success *status is the payload's exit status (128+N
+ * after signal N).  < 0 with err set for sifu's own failures. */
+int ns_launch(const struct ns_config *c, int *status, struct sifu_err *err);

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* What exec, run, shell and test share: turning parsed options into an
+ * ns_config for userns/'s launcher. */
+#include "cli.h"
+#include "cmd_action.h"
+#include "userns.h"
+
+extern char **environ;
+
+static int size_opt(struct cli_args *a, enum cli_opt_id id, uint64_t *out, struct sifu_err *err)
+{
+	if (!a->set[id])
+		return 0;
+	if (cli_parse_size(a->val[id], out) < 0) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--%s %s: not a size", cli_opts[id].long_name,
+			     a->val[id]);
+		sifu_err_hint(err, "write a size like 1M, 512k or 64M");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int fuse_opts(struct cli_args *a, struct sqf_options *o, struct sifu_err *err)
+{
+	sqf_options_default(o);
+	/* one FUSE thread per CPU (2..8): a run's start-up should not pay for
+	 * threads the machine cannot run at once; read-ahead has its own */
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	o->threads = n < 2 ? 2 : n > 8 ? 8 : (unsigned)n;
+	int r = size_opt(a, O_CHUNK_SIZE, &o->chunk_size, err);
+	if (r == 0)
+		r = size_opt(a, O_CACHE_SIZE, &o->cache_size, err);
+	if (r == 0)
+		r = size_opt(a, O_READAHEAD, &o->readahead_max, err);
+	if (r < 0 || !a->set[O_PREFETCH])
+		return r;
+	const char *p = a->val[O_PREFETCH];
+	if (!strcmp(p, "none"))
+		o->prefetch = SQF_PREFETCH_NONE;
+	else if (!strcmp(p, "meta"))
+		o->prefetch = SQF_PREFETCH_META;
+	else if (!strcmp(p, "all"))
+		o->prefetch = SQF_PREFETCH_ALL;
+	else {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--prefetch %s: unknown mode", p);
+		sifu_err_hint(err, "modes are none, meta and all");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void add_bind(struct cmd_action *x, struct ns_bind *b)
+{
+	x->binds = sifu_xrealloc(x->binds, (x->nbinds + 1) * sizeof(*x->binds));
+	x->binds[x->nbinds++] = *b;
+}
+
+static int flush_mount(char **cur, const char *cwd, struct cmd_action *x, struct sifu_err *err)
+{
+	int r = 0;
+	if (*cur) {
+		struct ns_bind b;
+		r = ns_mount_parse(*cur, cwd, &b, err);
+		if (r == 0)
+			add_bind(x, &b);
+	}
+	free(*cur);
+	*cur = NULL;
+	return r;
+}
+
+/* The option table splits values at commas; a --mount spec is itself comma
+ * separated, so a new spec starts at "type=" (or at a second source), and
+ * at a newline (APPTAINER_MOUNT holds one spec per line). */
+static int parse_mounts(struct cli_args *a, const char *cwd, struct cmd_action *x,
+			struct sifu_err *err)
+{
+	char *cur = NULL;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < a->nlist[O_MOUNT]; i++) {
+		const char *item = a->list[O_MOUNT][i];
+		while (r == 0 && *item) {
+			size_t n = strcspn(item, "\n");
+			bool starts = !strncmp(item, "type=", 5) ||
+				      (cur && (!strncmp(item, "src=", 4) || !strncmp(item, "source=", 7)) &&
+				       (strstr(cur, "src=") || strstr(cur, "source=")));
+			if (starts)
+				r = flush_mount(&cur, cwd, x, err);
+			if (n) {
+				char *nc = cur ? sifu_xasprintf("%s,%.*s", cur, (int)n, item)
+					       : sifu_xasprintf("%.*s", (int)n, item);
+				free(cur);
+				cur = nc;
+			}
+			item += n;
+			if (*item == '\n') {
+				item++;
+				if (r == 0)
+					r = flush_mount(&cur, cwd, x, err);
+			}
+		}
+	}
+	if (r == 0)
+		r = flush_mount(&cur, cwd, x, err);
+	free(cur);
+	return r;
+}
+
+static int parse_binds(struct cli_args *a, const char *cwd, struct cmd_action *x,
+		       struct sifu_err *err)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < a->nlist[O_BIND]; i++) {
+		struct ns_bind b;
+		int r = ns_bind_parse(a->list[O_BIND][i], cwd, &b, err);
+		if (r < 0)
+			return r;
+		len += strlen(a->list[O_BIND][i]) + 1;
+		add_bind(x, &b);
+	}
+	x->bind_list = sifu_xcalloc(1, len);
+	for (size_t i = 0; i < a->nlist[O_BIND]; i++) {
+		if (i)
+			strcat(x->bind_list, ",");
+		strcat(x->bind_list, a->list[O_BIND][i]);
+	}
+	return parse_mounts(a, cwd, x, err);
+}
+
+static int parse_nomount(struct cli_args *a, unsigned *mask, struct sifu_err *err)
+{
+	for (size_t i = 0; i < a->nlist[O_NO_MOUNT]; i++) {
+		int r = ns_nomount_parse(a->list[O_NO_MOUNT][i], mask, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void flags(struct cli_args *a, struct ns_config *c)
+{
+	bool all = a->set[O_CONTAINALL];
+	c->contain = all || a->set[O_CONTAIN];
+	c->pid = all || a->set[O_PID];
+	c->ipc = all || a->set[O_IPC];
+	c->cleanenv = all || a->set[O_CLEANENV];
+	c->net = a->set[O_NET];
+	c->no_init = a->set[O_NO_INIT];
+	c->no_home = a->set[O_NO_HOME];
+	c->writable_tmpfs = a->set[O_WRITABLE_TMPFS];
+	c->writable = a->set[O_WRITABLE];
+	c->fakeroot = a->set[O_FAKEROOT];
+	c->unsquash = a->set[O_UNSQUASH];
+	c->hostname = a->set[O_HOSTNAME] ? a->val[O_HOSTNAME] : NULL;
+	c->home_spec = a->set[O_HOME] ? a->val[O_HOME] : NULL;
+	c->env_file = a->set[O_ENV_FILE] ? a->val[O_ENV_FILE] : NULL;
+	c->pwd = a->set[O_PWD] ? a->val[O_PWD] : NULL;
+	c->workdir = a->set[O_WORKDIR] ? a->val[O_WORKDIR] : NULL;
+	c->shell = a->set[O_SHELL] ? a->val[O_SHELL] : NULL;
+	c->env_opts = a->list[O_ENV];
+	c->overlays = a->list[O_OVERLAY];
+}
+
+static int unsupported(struct cli_args *a, struct sifu_err *err)
+{
+	static const enum cli_opt_id ids[] = {O_APP, O_NV, O_VERIFY};
+	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+		if (a->set[ids[i]]) {
+			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--%s is not supported yet",
+				     cli_opts[ids[i]].long_name);
+			sifu_err_hint(err, "run without --%s", cli_opts[ids[i]].long_name);
+			return -ENOTSUP;
+		}
+	return 0;
+}
+
+int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action *x,
+		       struct sifu_err *err)
+{
+	memset(x, 0, sizeof(*x));
+	struct ns_config *c = &x->cfg;
+	int need = act == NS_EXEC ? 2 : 1;
+	if (a->npos < need) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "missing %s", need == 2 && a->npos == 1
+									 ? "the command to run"
+									 : "the image");
+		sifu_err_hint(err, "%s", act == NS_EXEC ? "sifu exec [options] IMAGE COMMAND [ARGS...]"
+							: "give the image: a SIF, a SquashFS file or a directory");
+		return -EINVAL;
+	}
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof(cwd)))
+		snprintf(cwd, sizeof(cwd), "/");
+	int r = unsupported(a, err);
+	if (r == 0)
+		r = parse_binds(a, cwd, x, err);
+	if (r == 0)
+		r = parse_nomount(a, &c->no_mount, err);
+	if (r == 0)
+		r = fuse_opts(a, &c->sqf, err);
+	if (r < 0)
+		return r;
+	flags(a, c);
+	c->image = a->pos[0];
+	c->action = act;
+	c->args = a->pos + 1;
+	c->nargs = a->npos - 1;
+	c->binds = x->binds;
+	c->nbinds = x->nbinds;
+	c->bind_list = x->bind_list;
+	c->host_env = environ;
+	return 0;
+}
+
+void cmd_action_free(struct cmd_action *x)
+{
+	for (size_t i = 0; i < x->nbinds; i++)
+		ns_bind_free(&x->binds[i]);
+	free(x->binds);
+	free(x->bind_list);
+}
+
+int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err)
+{
+	struct cmd_action x;
+	int status = 255;
+	int r = cmd_action_prepare(a, act, &x, err);
+	if (r == 0)
+		r = ns_launch(&x.cfg, &status, err);
+	cmd_action_free(&x);
+	return r < 0 ? r : status;
+}

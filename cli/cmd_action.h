@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Shared by cmd_exec.c, cmd_run.c, cmd_shell.c and cmd_test.c. */
+#pragma once
+
+#include "cli.h"
+#include "userns.h"
+
+struct cmd_action {
+	struct ns_config cfg;
+	struct ns_bind *binds;
+	size_t nbinds;
+	char *bind_list;
+};
+
+/* Options → ns_config (pure apart from getcwd). */
+int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action *x,
+		       struct sifu_err *err);
+void cmd_action_free(struct cmd_action *x);
+/* Launch; returns the payload's exit status, or < 0 with err set. */
+int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err);
+
+int cmd_exec(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
+int cmd_run(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
+int cmd_shell(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
+int cmd_test(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);

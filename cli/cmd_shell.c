@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "cmd_action.h"
+
+int cmd_shell(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+{
+	return cmd_action_run(a, NS_SHELL, err);
+}

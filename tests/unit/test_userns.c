@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The pure parts of userns/: bind and mount specs, id map lines, passwd and
+ * group editing, the cwd skip rule, --no-mount words, the environment. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "userns.h"
+
+static void test_bind_forms(void **state)
+{
+	struct sifu_err err = {0};
+	struct ns_bind b;
+	assert_int_equal(ns_bind_parse("/data", NULL, &b, &err), 0);
+	assert_string_equal(b.src, "/data");
+	assert_string_equal(b.dst, "/data");
+	assert_false(b.ro);
+	ns_bind_free(&b);
+	assert_int_equal(ns_bind_parse("/data:/mnt", NULL, &b, &err), 0);
+	assert_string_equal(b.dst, "/mnt");
+	ns_bind_free(&b);
+	assert_int_equal(ns_bind_parse("/data:/mnt:ro", NULL, &b, &err), 0);
+	assert_true(b.ro);
+	ns_bind_free(&b);
+	assert_int_equal(ns_bind_parse("/data:/mnt:rw", NULL, &b, &err), 0);
+	assert_false(b.ro);
+	ns_bind_free(&b);
+}
+
+static void test_bind_relative_source(void **state)
+{
+	struct sifu_err err = {0};
+	struct ns_bind b;
+	assert_int_equal(ns_bind_parse("data/../in", "/home/u/work", &b, &err), 0);
+	assert_string_equal(b.src, "/home/u/work/in");
+	assert_string_equal(b.dst, "/home/u/work/in"); /* defaulted: the same place */
+	ns_bind_free(&b);
+	assert_int_equal(ns_bind_parse("in:/data", "/w", &b, &err), 0);
+	assert_string_equal(b.src, "/w/in");
+	assert_string_equal(b.dst, "/data");
+	ns_bind_free(&b);
+}
+
+static void test_bind_errors(void **state)
+{
+	struct sifu_err err = {0};
+	struct ns_bind b;
+	assert_true(ns_bind_parse("/a:/b:bogus", NULL, &b, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_USAGE);
+	assert_non_null(strstr(err.hint, "ro and rw"));
+	assert_true(ns_bind_parse("/a:relative", NULL, &b, &err) < 0);
+	assert_true(ns_bind_parse(":/b", NULL, &b, &err) < 0);
+	assert_true(ns_bind_parse("/a:", NULL, &b, &err) < 0);
+	assert_true(ns_bind_parse("", NULL, &b, &err) < 0);
+}
+
+static void test_mount_spec(void **state)
+{
+	struct sifu_err err = {0};
+	struct ns_bind b;
+	assert_int_equal(ns_mount_parse("type=bind,src=/data,dst=/mnt", NULL, &b, &err), 0);
+	assert_string_equal(b.src, "/data");
+	assert_string_equal(b.dst, "/mnt");
+	assert_false(b.ro);
+	ns_bind_free(&b);
+	assert_int_equal(ns_mount_parse("type=bind,source=/data,dest=/mnt,ro", NULL, &b, &err), 0);
+	assert_true(b.ro);
+	ns_bind_free(&b);
+	/* type=bind is inferred, as Apptainer does; target= is dst= */
+	assert_int_equal(ns_mount_parse("src=/a,target=/b,readonly", NULL, &b, &err), 0);
+	assert_string_equal(b.dst, "/b");
+	assert_true(b.ro);
+	ns_bind_free(&b);
+	assert_true(ns_mount_parse("type=tmpfs,dst=/x", NULL, &b, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_UNSUPPORTED);
+	assert_true(ns_mount_parse("type=bind,src=/a", NULL, &b, &err) < 0);
+	assert_true(ns_mount_parse("type=bind,src=/a,dst=/b,colour=red", NULL, &b, &err) < 0);
+}
+
+static void test_idmap(void **state)
+{
+	char buf[64];
+	assert_int_equal(ns_idmap_format(buf, sizeof(buf), 1000, 1000, 1), 12);
+	assert_string_equal(buf, "1000 1000 1\n");
+	ns_idmap_format(buf, sizeof(buf), 0, 4242, 1);
+	assert_string_equal(buf, "0 4242 1\n");
+	assert_true(ns_idmap_format(buf, 4, 0, 4242, 1) < 0);
+}
+
+static void test_passwd_add_and_replace(void **state)
+{
+	const char *img = "root:x:0:0:root:/root:/bin/bash\n"
+			  "daemon:x:1:1::/:/usr/sbin/nologin\n"
+			  "old:x:1000:1000::/home/old:/bin/sh\n";
+	char *p = ns_passwd_edit(img, "alice", 1000, 100, "Alice", "/home/alice", "/bin/zsh");
+	/* the entry with the same uid is replaced, others kept in order */
+	assert_string_equal(p, "root:x:0:0:root:/root:/bin/bash\n"
+			       "daemon:x:1:1::/:/usr/sbin/nologin\n"
+			       "alice:x:1000:100:Alice:/home/alice:/bin/zsh\n");
+	free(p);
+	p = ns_passwd_edit(NULL, "bob", 5, 5, NULL, "/h", "/bin/sh");
+	assert_string_equal(p, "bob:x:5:5::/h:/bin/sh\n");
+	free(p);
+	/* same name, other uid: replaced too; no trailing newline in input */
+	p = ns_passwd_edit("bob:x:7:7::/x:/bin/sh", "bob", 5, 5, "", "/h", "/bin/sh");
+	assert_string_equal(p, "bob:x:5:5::/h:/bin/sh\n");
+	free(p);
+}
+
+static void test_group_edit(void **state)
+{
+	char *g = ns_group_edit("root:x:0:\nusers:x:100:\nstaff:x:50:\n", "users", 100, "alice");
+	assert_string_equal(g, "root:x:0:\nstaff:x:50:\nusers:x:100:alice\n");
+	free(g);
+	g = ns_group_edit("", "g", 9, "u");
+	assert_string_equal(g, "g:x:9:u\n");
+	free(g);
+}
+
+static void test_cwd_skip(void **state)
+{
+	assert_true(ns_cwd_is_skipped("/"));
+	assert_true(ns_cwd_is_skipped("/etc"));
+	assert_true(ns_cwd_is_skipped("/opt"));
+	assert_true(ns_cwd_is_skipped("/lib64"));
+	assert_true(ns_cwd_is_skipped("/proc/1"));
+	assert_true(ns_cwd_is_skipped("/dev"));
+	assert_true(ns_cwd_is_skipped("relative"));
+	/* below a system directory (other than the virtual ones) it is bound */
+	assert_false(ns_cwd_is_skipped("/usr/share/doc"));
+	assert_false(ns_cwd_is_skipped("/opt/app"));
+	assert_false(ns_cwd_is_skipped("/home/alice/work"));
+	assert_false(ns_cwd_is_skipped("/etcetera"));
+	assert_false(ns_cwd_is_skipped("/devel"));
+	assert_false(ns_cwd_is_skipped("/var/tmp/job"));
+}
+
+static void test_nomount(void **state)
+{
+	struct sifu_err err = {0};
+	unsigned m = 0;
+	assert_int_equal(ns_nomount_parse("tmp", &m, &err), 0);
+	assert_int_equal(ns_nomount_parse("dev", &m, &err), 0);
+	assert_int_equal(ns_nomount_parse("hostfs", &m, &err), 0);
+	assert_int_equal(m, NS_NOMOUNT_TMP | NS_NOMOUNT_DEV);
+	assert_true(ns_nomount_parse("tpm", &m, &err) < 0);
+}
+
+/* ------------------------------------------------------------ environment -- */
+
+static const char *ov_get(const struct ns_env *e, const char *key)
+{
+	const char *v = NULL;
+	for (size_t i = 0; i < e->nov; i++)
+		if (e->ov[i].op == NS_ENV_SET && !strcmp(e->ov[i].key, key))
+			v = e->ov[i].value; /* the last one wins */
+	return v;
+}
+
+static void spec_init(struct ns_env_spec *s, char **host)
+{
+	memset(s, 0, sizeof(*s));
+	s->host = host;
+	s->home = "/home/alice";
+	s->container = "/data/img.sif";
+	s->name = "img.sif";
+	s->command = "exec";
+	s->bind = "/a:/b";
+}
+
+static void test_env_host_filtering(void **state)
+{
+	char *host[] = {"FOO=bar", "PATH=/host/bin", "HOME=/elsewhere", "LD_LIBRARY_PATH=/x",
+			"APPTAINER_BIND=/q", "PS1=$ ", "TERM=xterm", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, host);
+	struct ns_env e;
+	struct sifu_err err = {0};
+	assert_int_equal(ns_env_build(&s, &e, &err), 0);
+	assert_string_equal(ns_env_get(&e.base, "FOO"), "bar");
+	assert_string_equal(ns_env_get(&e.base, "PATH"),
+			    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	assert_string_equal(ns_env_get(&e.base, "HOME"), "/home/alice");
+	assert_string_equal(ns_env_get(&e.base, "LD_LIBRARY_PATH"), "/.singularity.d/libs");
+	assert_null(ns_env_get(&e.base, "APPTAINER_BIND"));
+	assert_null(ns_env_get(&e.base, "PS1"));
+	assert_string_equal(ov_get(&e, "PS1"), "Sifu> ");
+	assert_string_equal(ov_get(&e, "APPTAINER_CONTAINER"), "/data/img.sif");
+	assert_string_equal(ov_get(&e, "SINGULARITY_NAME"), "img.sif");
+	assert_string_equal(ov_get(&e, "APPTAINER_COMMAND"), "exec");
+	assert_string_equal(ov_get(&e, "SINGULARITY_BIND"), "/a:/b");
+	assert_string_equal(ov_get(&e, "APPTAINER_ENVIRONMENT"),
+			    "/.singularity.d/env/91-environment.sh");
+	ns_env_free(&e);
+}
+
+static void test_env_cleanenv(void **state)
+{
+	char *host[] = {"FOO=bar", "TERM=xterm", "LANG=de_DE.UTF-8", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, host);
+	s.cleanenv = true;
+	struct ns_env e;
+	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	assert_null(ns_env_get(&e.base, "FOO"));
+	assert_string_equal(ns_env_get(&e.base, "TERM"), "xterm");
+	assert_string_equal(ns_env_get(&e.base, "LANG"), "C");
+	assert_string_equal(ns_env_get(&e.base, "HOME"), "/home/alice");
+	ns_env_free(&e);
+}
+
+/* env-file < SINGULARITYENV_ < APPTAINERENV_ < --env */
+static void test_env_precedence(void **state)
+{
+	char *host[] = {"A=host", "APPTAINERENV_B=apptainer", "SINGULARITYENV_B=singularity",
+			"SINGULARITYENV_C=singularity", "APPTAINERENV_D=apptainer", NULL};
+	char *opts[] = {"D=option", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, host);
+	s.env_file = "A=file\nB=file\nC=file\nD=file\nE='quoted'\n";
+	s.env_opts = opts;
+	struct ns_env e;
+	struct ns_strv out = {0};
+	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	ns_env_apply(&e, &out);
+	assert_string_equal(ns_env_get(&out, "A"), "file");
+	assert_string_equal(ns_env_get(&out, "B"), "apptainer");
+	assert_string_equal(ns_env_get(&out, "C"), "singularity");
+	assert_string_equal(ns_env_get(&out, "D"), "option");
+	assert_string_equal(ns_env_get(&out, "E"), "quoted");
+	assert_null(ns_env_get(&out, "APPTAINERENV_B"));
+	ns_strv_free(&out);
+	ns_env_free(&e);
+}
+
+static void test_env_path_edits(void **state)
+{
+	char *host[] = {"APPTAINERENV_PREPEND_PATH=/start", NULL};
+	char *opts[] = {"APPEND_PATH=/end", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, host);
+	s.env_opts = opts;
+	struct ns_env e;
+	struct ns_strv out = {0};
+	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	ns_env_apply(&e, &out);
+	assert_string_equal(ns_env_get(&out, "PATH"),
+			    "/start:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/end");
+	assert_null(ns_env_get(&out, "APPEND_PATH"));
+	char *script = ns_env_script(&e);
+	assert_non_null(strstr(script, "export PATH=\"/start\":\"$PATH\"\n"));
+	assert_non_null(strstr(script, "export PATH=\"$PATH\":\"/end\"\n"));
+	free(script);
+	ns_strv_free(&out);
+	ns_env_free(&e);
+}
+
+static void test_env_script(void **state)
+{
+	char *opts[] = {"X=$HOME/a", "Y=`id`$(id)\"q\"\\", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, NULL);
+	s.env_opts = opts;
+	struct ns_env e;
+	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	char *script = ns_env_script(&e);
+	/* the image's scripts first, in glob (numeric) order */
+	assert_true(strstr(script, "for f in /.singularity.d/env/*.sh") == script);
+	/* $NAME is evaluated in the container (Apptainer's "\$PATH"); nothing runs */
+	assert_non_null(strstr(script, "export X=\"$HOME/a\"\n"));
+	assert_non_null(strstr(script, "export Y=\"\\`id\\`\\$(id)\\\"q\\\"\\\\\"\n"));
+	assert_non_null(strstr(script, "export PS1=\"Sifu> \"\n"));
+	/* the overrides come after the sourcing, and exec is last */
+	assert_true(strstr(script, "export X=") > strstr(script, "done"));
+	assert_non_null(strstr(script, "exec \"$@\"\n"));
+	free(script);
+	ns_env_free(&e);
+}
+
+static void test_env_apply_expands(void **state)
+{
+	char *host[] = {"U=you", NULL};
+	char *opts[] = {"PATH=$PATH:/end", "G=${U}-$U-$NOPE-$-${open", "PS1=$ ", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, host);
+	s.env_opts = opts;
+	struct ns_env e;
+	struct ns_strv out = {0};
+	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	ns_env_apply(&e, &out);
+	assert_string_equal(ns_env_get(&out, "PATH"),
+			    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/end");
+	assert_string_equal(ns_env_get(&out, "G"), "you-you--$-${open");
+	assert_string_equal(ns_env_get(&out, "PS1"), "$ ");
+	ns_strv_free(&out);
+	ns_env_free(&e);
+}
+
+static void test_env_errors(void **state)
+{
+	struct sifu_err err = {0};
+	char *bad[] = {"NOEQUALS", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, NULL);
+	s.env_opts = bad;
+	struct ns_env e;
+	assert_true(ns_env_build(&s, &e, &err) < 0);
+	assert_non_null(strstr(err.chain[0], "NOEQUALS"));
+	char *bad2[] = {"1X=y", NULL};
+	s.env_opts = bad2;
+	assert_true(ns_env_build(&s, &e, &err) < 0);
+	s.env_opts = NULL;
+	s.env_file = "OK=1\nthis line is wrong\n";
+	assert_true(ns_env_build(&s, &e, &err) < 0);
+	assert_non_null(strstr(err.chain[0], "line 2"));
+}
+
+static void test_env_file_parse(void **state)
+{
+	struct ns_strv v = {0};
+	assert_int_equal(ns_env_file_parse("# c\n\nexport A=1\n  B=\"two words\"  \r\nC='3'\nD=\n", &v,
+					   NULL),
+			 0);
+	assert_int_equal(v.n, 4);
+	assert_string_equal(v.v[0], "A=1");
+	assert_string_equal(v.v[1], "B=two words");
+	assert_string_equal(v.v[2], "C=3");
+	assert_string_equal(v.v[3], "D=");
+	ns_strv_free(&v);
+}
+
+static void test_strv_env(void **state)
+{
+	struct ns_strv e = {0};
+	ns_env_set(&e, "A", "1");
+	ns_env_set(&e, "AB", "2");
+	ns_env_set(&e, "A", "3");
+	assert_int_equal(e.n, 2);
+	assert_string_equal(ns_env_get(&e, "A"), "3");
+	assert_string_equal(ns_env_get(&e, "AB"), "2");
+	ns_env_unset(&e, "A");
+	assert_null(ns_env_get(&e, "A"));
+	assert_string_equal(e.v[0], "AB=2");
+	assert_null(e.v[1]);
+	ns_strv_free(&e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bind_forms),
+		cmocka_unit_test(test_bind_relative_source),
+		cmocka_unit_test(test_bind_errors),
+		cmocka_unit_test(test_mount_spec),
+		cmocka_unit_test(test_idmap),
+		cmocka_unit_test(test_passwd_add_and_replace),
+		cmocka_unit_test(test_group_edit),
+		cmocka_unit_test(test_cwd_skip),
+		cmocka_unit_test(test_nomount),
+		cmocka_unit_test(test_env_host_filtering),
+		cmocka_unit_test(test_env_cleanenv),
+		cmocka_unit_test(test_env_precedence),
+		cmocka_unit_test(test_env_path_edits),
+		cmocka_unit_test(test_env_script),
+		cmocka_unit_test(test_env_apply_expands),
+		cmocka_unit_test(test_env_errors),
+		cmocka_unit_test(test_env_file_parse),
+		cmocka_unit_test(test_strv_env),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* userns/ internals shared by launch.c (the parent and supervisor), tree.c
+ * (the payload's mount tree) and payload.c (init, action dispatch, exec). */
+#pragma once
+
+#include "userns.h"
+
+#define NS_STAGE_MAX 64
+
+enum ns_root_kind { NS_ROOT_DIR, NS_ROOT_FUSE, NS_ROOT_EXTRACT };
+
+/* A host object bound into the container: opened on the host side (after
+ * the mount namespace is unshared, so the fd names a mount in it). */
+struct ns_hostbind {
+	int fd;       /* O_PATH */
+	char *dst;    /* container path */
+	bool ro, dir;
+	bool user;    /* --bind/--mount: failures are errors, not warnings */
+};
+
+struct ns_launch {
+	const struct ns_config *c;
+	uint64_t t0, tlast;
+	/* who */
+	unsigned uid, gid;   /* host */
+	unsigned cuid, cgid; /* inside */
+	char *user, *group, *gecos, *shell, *host_home;
+	char *home_dst;      /* $HOME inside */
+	char *cwd;           /* host cwd */
+	/* the image */
+	int image_fd;
+	enum ns_root_kind kind;
+	uint64_t offset, size;
+	char *image_abs;
+	/* host side, opened in the new mount namespace */
+	struct ns_hostbind *hb;
+	size_t nhb;
+	int dev_fd, proc_fd, sys_fd, overlay_fd, workdir_fd;
+	bool overlay_ro;
+	/* staging */
+	char stage[NS_STAGE_MAX];
+	int fuse_fd;
+	struct ns_env env;
+};
+
+/* prep.c: the caller's ids, names and home; the image's kind and location;
+ * the refusal to run set-user-ID or with file capabilities. */
+void ns_who(struct ns_launch *l);
+int ns_open_image(struct ns_launch *l, struct sifu_err *err);
+int ns_refuse_privileged(struct sifu_err *err);
+/* tree.c: build the container's mount tree under the staging dir and
+ * pivot into it.  Runs in the payload child. */
+int ns_tree_build(struct ns_launch *l, struct sifu_err *err);
+/* payload.c: pick and exec the action (never returns on success). */
+int ns_payload_exec(struct ns_launch *l, struct sifu_err *err);
+/* payload.c: with --pid, PID 1's loop: fork the payload, reap, forward. */
+int ns_init_run(struct ns_launch *l, int errfd, struct sifu_err *err);
+/* launch.c: forwarded signals back to default and unblocked (payload) */
+void ns_signals_default(void);
+/* launch.c: --debug phase timings */
+void ns_phase(struct ns_launch *l, const char *what);

@@ -1,0 +1,700 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The launch: one process, two roles (DESIGN.md, "The shape").
+ *
+ *   parent: checks → user namespace + id maps → open host objects → staging
+ *           tmpfs → FUSE mount(2) → clone the payload (it waits) → open the
+ *           image and start the FUSE server on threads → "go" → supervise.
+ *
+ * The payload is cloned before any thread exists (the FUSE server's threads
+ * start afterwards), so the child of a single-threaded process never inherits
+ * a lock held by another thread, and CLONE_NEWPID needs no unshare() that
+ * would forbid creating threads later. */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+static const int fwd_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+/* The payload starts with the forwarded signals unblocked and at their
+ * default action: a launcher started in the background of a script has
+ * SIGINT and SIGQUIT ignored, and a shell cannot trap what it inherits
+ * ignored, so a forwarded signal would be lost. */
+void ns_signals_default(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < ARRAY_SIZE(fwd_signals); i++) {
+		signal(fwd_signals[i], SIG_DFL);
+		sigaddset(&set, fwd_signals[i]);
+	}
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+void ns_phase(struct ns_launch *l, const char *what)
+{
+	uint64_t now = sifu_now_ns();
+	sifu_debug("timing: %-22s %7.3f ms  (total %7.3f ms)", what, (double)(now - l->tlast) / 1e6,
+		   (double)(now - l->t0) / 1e6);
+	l->tlast = now;
+}
+
+/* Ubuntu 23.10+: unshare() succeeds but the new namespace has no
+ * capabilities, so the first privileged step fails instead. */
+static bool apparmor_restricts(void)
+{
+	char c = '0';
+	int fd = open("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = '0';
+	close(fd);
+	return c == '1';
+}
+
+static void hint_apparmor(struct sifu_err *err)
+{
+	sifu_err_hint(err, "an AppArmor policy restricts unprivileged user namespaces "
+			   "(Ubuntu 23.10+): ask the administrator for an AppArmor profile "
+			   "for sifu, or sysctl kernel.apparmor_restrict_unprivileged_userns=0");
+}
+
+static int userns_refused(int e, struct sifu_err *err)
+{
+	errno = e;
+	sifu_err_sys(err, "the kernel refused to create a user namespace");
+	if (e == ENOSPC) {
+		sifu_err_hint(err, "user namespaces are disabled: ask the administrator to set "
+				   "sysctl user.max_user_namespaces to a positive number");
+	} else if (apparmor_restricts()) {
+		hint_apparmor(err);
+	} else {
+		sifu_err_hint(err, "ask the administrator to enable unprivileged user namespaces "
+				   "(sysctl kernel.unprivileged_userns_clone=1 where it exists, "
+				   "user.max_user_namespaces > 0)");
+	}
+	return -e;
+}
+
+static int write_file(const char *path, const char *s, struct sifu_err *err)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sifu_err_sys(err, "open %s", path);
+	size_t n = strlen(s);
+	if (write(fd, s, n) != (ssize_t)n)
+		return sifu_err_sys(err, "write %s", path);
+	return 0;
+}
+
+static int enter_userns_maps(struct ns_launch *l, struct sifu_err *err)
+{
+	const struct ns_config *c = l->c;
+	int flags = CLONE_NEWUSER | CLONE_NEWNS;
+	flags |= c->ipc ? CLONE_NEWIPC : 0;
+	flags |= c->net ? CLONE_NEWNET : 0;
+	flags |= c->hostname ? CLONE_NEWUTS : 0;
+	if (unshare(flags) < 0)
+		return userns_refused(errno, err);
+	/* order: uid_map, setgroups=deny, gid_map (user_namespaces(7)) */
+	char map[64];
+	ns_idmap_format(map, sizeof(map), l->cuid, l->uid, 1);
+	if (write_file("/proc/self/uid_map", map, err) < 0)
+		return sifu_err_wrap(err, "mapping uid %u", l->uid);
+	if (write_file("/proc/self/setgroups", "deny", err) < 0)
+		return sifu_err_wrap(err, "denying setgroups");
+	ns_idmap_format(map, sizeof(map), l->cgid, l->gid, 1);
+	if (write_file("/proc/self/gid_map", map, err) < 0)
+		return sifu_err_wrap(err, "mapping gid %u", l->gid);
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return sifu_err_sys(err, "making the mount namespace private");
+	return 0;
+}
+
+static int enter_userns(struct ns_launch *l, struct sifu_err *err)
+{
+	int r = enter_userns_maps(l, err);
+	if (r < 0 && err->code == SIFU_E_SYS && err->errnum == EPERM && apparmor_restricts())
+		hint_apparmor(err);
+	return r;
+}
+
+/* -------------------------------------------------- host objects (fds) -- */
+
+static int open_host(const char *path, bool must, struct sifu_err *err)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0 && must) {
+		sifu_err_sys(err, "bind source %s", path);
+		sifu_err_hint(err, "the host path must exist");
+		return -errno;
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+static void add_hb(struct ns_launch *l, int fd, const char *dst, bool ro, bool user)
+{
+	struct stat st;
+	l->hb = sifu_xrealloc(l->hb, (l->nhb + 1) * sizeof(*l->hb));
+	struct ns_hostbind *b = &l->hb[l->nhb++];
+	b->fd = fd;
+	b->dst = sifu_xstrdup(dst);
+	b->ro = ro;
+	b->dir = fd < 0 || (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode));
+	b->user = user;
+}
+
+static void add_default(struct ns_launch *l, unsigned bit, const char *src, const char *dst)
+{
+	if (l->c->no_mount & bit)
+		return;
+	int fd = open_host(src, false, NULL);
+	if (fd >= 0)
+		add_hb(l, fd, dst, false, false);
+}
+
+/* $HOME inside: DEST of -H SRC[:DEST], /root with --fakeroot, else the host's. */
+static int home_dst_init(struct ns_launch *l, struct sifu_err *err)
+{
+	const struct ns_config *c = l->c;
+	const char *colon = c->home_spec ? strchr(c->home_spec, ':') : NULL;
+	l->home_dst = sifu_xstrdup(c->home_spec ? (colon ? colon + 1 : c->home_spec)
+				   : c->fakeroot   ? "/root"
+						   : l->host_home);
+	if (l->home_dst[0] != '/') {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--home %s: '%s' is not absolute",
+			     c->home_spec, l->home_dst);
+		sifu_err_hint(err, "write --home SRC[:DEST] with absolute paths");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* $HOME: SRC of -H, the host home, an empty one with --contain (fd -1). */
+static int add_home(struct ns_launch *l, struct sifu_err *err)
+{
+	const struct ns_config *c = l->c;
+	if (c->no_home || (c->no_mount & NS_NOMOUNT_HOME))
+		return 0;
+	if (c->contain && !c->home_spec) {
+		add_hb(l, -1, l->home_dst, false, false); /* an empty home */
+		return 0;
+	}
+	_cleanup_free_ char *src = sifu_xstrdup(l->host_home);
+	if (c->home_spec) {
+		const char *colon = strchr(c->home_spec, ':');
+		free(src);
+		src = colon ? strndup(c->home_spec, (size_t)(colon - c->home_spec))
+			    : sifu_xstrdup(c->home_spec);
+	}
+	int fd = open_host(src, c->home_spec != NULL, err);
+	if (fd >= 0)
+		add_hb(l, fd, l->home_dst, false, c->home_spec != NULL);
+	return fd == -ENOENT && !c->home_spec ? 0 : fd < 0 ? fd : 0;
+}
+
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0' || n == 1);
+}
+
+static int open_host_objects(struct ns_launch *l, struct sifu_err *err)
+{
+	const struct ns_config *c = l->c;
+	l->dev_fd = l->proc_fd = l->sys_fd = l->overlay_fd = l->workdir_fd = -1;
+	if (l->kind == NS_ROOT_DIR) {
+		/* reopen: a bind source must be a mount of this namespace */
+		int fd = open(l->image_abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return sifu_err_sys(err, "reopening the sandbox %s", c->image);
+		close(l->image_fd);
+		l->image_fd = fd;
+	}
+	if (!(c->no_mount & NS_NOMOUNT_PROC))
+		l->proc_fd = open_host("/proc", false, NULL);
+	if (!(c->no_mount & NS_NOMOUNT_SYS))
+		l->sys_fd = open_host("/sys", false, NULL);
+	if (!(c->no_mount & NS_NOMOUNT_DEV))
+		l->dev_fd = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int r = add_home(l, err);
+	if (r < 0)
+		return r;
+	if (!c->contain) {
+		add_default(l, NS_NOMOUNT_TMP, "/tmp", "/tmp");
+		add_default(l, NS_NOMOUNT_TMP, "/var/tmp", "/var/tmp");
+	} else if (!(c->no_mount & NS_NOMOUNT_TMP)) {
+		add_hb(l, -1, "/tmp", false, false);
+		add_hb(l, -1, "/var/tmp", false, false);
+	}
+	add_default(l, NS_NOMOUNT_LOCALTIME, "/etc/localtime", "/etc/localtime");
+	add_default(l, NS_NOMOUNT_HOSTS, "/etc/hosts", "/etc/hosts");
+	add_default(l, NS_NOMOUNT_RESOLV, "/etc/resolv.conf", "/etc/resolv.conf");
+	bool tmp_bound = !c->contain && !(c->no_mount & NS_NOMOUNT_TMP);
+	bool home_bound = !c->no_home && !c->contain && !(c->no_mount & NS_NOMOUNT_HOME);
+	if (!c->contain && !(c->no_mount & NS_NOMOUNT_CWD) && !ns_cwd_is_skipped(l->cwd) &&
+	    !(home_bound && under(l->cwd, l->home_dst) && !strcmp(l->home_dst, l->host_home)) &&
+	    !(tmp_bound && (under(l->cwd, "/tmp") || under(l->cwd, "/var/tmp"))))
+		add_default(l, NS_NOMOUNT_CWD, l->cwd, l->cwd);
+	for (size_t i = 0; i < c->nbinds; i++) {
+		int fd = open_host(c->binds[i].src, true, err);
+		if (fd < 0)
+			return fd;
+		add_hb(l, fd, c->binds[i].dst, c->binds[i].ro, true);
+	}
+	return 0;
+}
+
+static int open_dir_arg(const char *what, const char *path, int *out, struct sifu_err *err)
+{
+	*out = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*out < 0) {
+		sifu_err_sys(err, "%s %s", what, path);
+		sifu_err_hint(err, "give an existing directory");
+		return -errno;
+	}
+	return 0;
+}
+
+static int open_overlay(struct ns_launch *l, struct sifu_err *err)
+{
+	const struct ns_config *c = l->c;
+	int r = 0;
+	if (c->workdir)
+		r = open_dir_arg("--workdir", c->workdir, &l->workdir_fd, err);
+	if (r == 0 && c->overlays && c->overlays[0]) {
+		if (c->overlays[1]) {
+			sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "more than one --overlay");
+			sifu_err_hint(err, "sifu takes one overlay directory per run");
+			return -EINVAL;
+		}
+		_cleanup_free_ char *p = sifu_xstrdup(c->overlays[0]);
+		size_t n = strlen(p);
+		if (n > 3 && !strcmp(p + n - 3, ":ro")) {
+			p[n - 3] = '\0';
+			l->overlay_ro = true;
+		}
+		r = open_dir_arg("--overlay", p, &l->overlay_fd, err);
+	}
+	if (r == 0 && c->writable && l->kind != NS_ROOT_DIR) {
+		sifu_err_set(err, SIFU_E_USAGE, EROFS, "--writable needs a sandbox directory");
+		sifu_err_hint(err, "use --writable-tmpfs, or --overlay DIR for writes that persist");
+		return -EROFS;
+	}
+	return r;
+}
+
+/* --------------------------------------------------------- staging, FUSE -- */
+
+/* The staging tmpfs becomes the launcher's root (pivot_root, the host's root
+ * below /oldroot) so that it is no longer mounted on a host directory: a
+ * recursive bind of that directory (/tmp) would otherwise carry it along.
+ * The host objects were opened before, as fds. */
+static int mount_stage(struct ns_launch *l, struct sifu_err *err)
+{
+	static const char *const cands[] = {"/tmp", "/var/tmp", "/mnt", "/run", "/dev"};
+	static const char *const dirs[] = {"img", "root", "upper", "work", "etc", "ov", "oldroot",
+					   "proc"};
+	for (size_t i = 0; i < ARRAY_SIZE(cands); i++) {
+		if (mount("sifu", cands[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+			continue;
+		if (chdir(cands[i]) < 0)
+			return sifu_err_sys(err, "staging: chdir %s", cands[i]);
+		for (size_t j = 0; j < ARRAY_SIZE(dirs); j++)
+			if (mkdir(dirs[j], 0755) < 0)
+				return sifu_err_sys(err, "staging: mkdir %s", dirs[j]);
+		if (syscall(SYS_pivot_root, ".", "oldroot") < 0 || chdir("/") < 0)
+			return sifu_err_sys(err, "staging: pivot_root");
+		l->stage[0] = '\0'; /* staging paths are now "/img", "/root", ... */
+		/* /proc/self/fd/N names the fds that mounts are made through */
+		if (mount("/oldroot/proc", "/proc", NULL, MS_BIND | MS_REC, NULL) < 0)
+			return sifu_err_sys(err, "staging: /proc");
+		return 0;
+	}
+	return sifu_err_sys(err, "cannot mount the staging tmpfs");
+}
+
+static bool fuse_wanted(struct ns_launch *l)
+{
+	return l->kind == NS_ROOT_FUSE && !l->c->unsquash;
+}
+
+/* mount(2) "fuse" on a /dev/fuse fd; failure is not fatal (extraction). */
+static int mount_fuse(struct ns_launch *l, struct sifu_err *err)
+{
+	int fd = open("/oldroot/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		sifu_err_sys(err, "cannot open /dev/fuse");
+		sifu_err_hint(err, errno == ENOENT ? "load the fuse module (modprobe fuse)"
+						   : "ask the administrator to make /dev/fuse mode 0666");
+		return -errno;
+	}
+	char opts[256], tgt[NS_STAGE_MAX + 8];
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u,default_permissions",
+		 fd, l->cuid, l->cgid);
+	snprintf(tgt, sizeof(tgt), "%s/img", l->stage);
+	if (mount("sifu", tgt, "fuse.sifu", MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		sifu_err_sys(err, "the kernel refused a FUSE mount in the user namespace");
+		sifu_err_hint(err, "FUSE in user namespaces needs Linux >= 4.18 and the fuse module");
+		return -e;
+	}
+	l->fuse_fd = fd;
+	return 0;
+}
+
+/* ------------------------------------------------------- the supervisor -- */
+
+static int exit_status(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 255;
+}
+
+static void fwd_mask(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < ARRAY_SIZE(fwd_signals); i++)
+		sigaddset(set, fwd_signals[i]);
+	sigaddset(set, SIGCHLD);
+}
+
+/* Forward what another process sent; a terminal's own signals (SI_KERNEL)
+ * already reached the payload (and --pid's init), which share our process
+ * group: forwarding them too would deliver each one twice. */
+static int supervise(pid_t child, int sfd, struct sifu_err *err)
+{
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si))
+			return sifu_err_sys(err, "signalfd");
+		if (si.ssi_signo != SIGCHLD) {
+			if (si.ssi_code != SI_KERNEL)
+				kill(child, (int)si.ssi_signo);
+			continue;
+		}
+		int st;
+		pid_t p;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == child)
+				return exit_status(st);
+	}
+}
+
+/* ----------------------------------------------------------- the child -- */
+
+struct child_ctx {
+	struct ns_launch *l;
+	int go_fd, err_fd;
+	pid_t parent;
+};
+
+static void child_fail(int errfd, const struct sifu_err *e)
+{
+	const char *p = (const char *)e;
+	size_t left = sizeof(*e);
+	while (left) {
+		ssize_t n = write(errfd, p, left);
+		if (n <= 0)
+			break;
+		p += n;
+		left -= (size_t)n;
+	}
+	_exit(255);
+}
+
+static void child_main(struct child_ctx *x)
+{
+	struct sifu_err err = {0};
+	struct ns_launch *l = x->l;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != x->parent && !l->c->pid)
+		_exit(255);
+	if (l->fuse_fd >= 0)
+		close(l->fuse_fd);
+	char go = 0;
+	while (read(x->go_fd, &go, 1) < 0 && errno == EINTR)
+		;
+	if (go != 'G')
+		_exit(255);
+	close(x->go_fd);
+	ns_phase(l, "payload released");
+	if (ns_tree_build(l, &err) < 0)
+		child_fail(x->err_fd, &err);
+	if (l->c->pid && !l->c->no_init) {
+		int r = ns_init_run(l, x->err_fd, &err);
+		if (r < 0)
+			child_fail(x->err_fd, &err);
+		_exit(r);
+	}
+	ns_signals_default();
+	ns_payload_exec(l, &err);
+	child_fail(x->err_fd, &err);
+}
+
+static pid_t clone_child(struct child_ctx *x, struct sifu_err *err)
+{
+	/* raw clone: fork(2) semantics plus CLONE_NEWPID (the parent stays in
+	 * its PID namespace and may still create threads) */
+	unsigned long flags = SIGCHLD | (x->l->c->pid ? CLONE_NEWPID : 0);
+	fflush(NULL);
+	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	if (pid < 0)
+		return sifu_err_sys(err, "clone");
+	if (pid == 0)
+		child_main(x);
+	return pid;
+}
+
+/* ------------------------------------------------------------ the image -- */
+
+static int serve_image(struct ns_launch *l, struct sqf_image **img, struct sqf_server **srv,
+		       struct sifu_err *err)
+{
+	if (l->kind == NS_ROOT_DIR)
+		return 0;
+	struct sqf_options o = l->c->sqf;
+	int r = sqf_image_open(l->image_fd, l->offset, l->size, &o, img, err);
+	if (r < 0)
+		return sifu_err_wrap(err, "image %s", l->c->image);
+	ns_phase(l, "image opened");
+	if (l->kind == NS_ROOT_FUSE) {
+		r = sqf_server_start(*img, l->fuse_fd, srv, err);
+		if (r < 0)
+			return sifu_err_wrap(err, "starting the FUSE server");
+		ns_phase(l, "FUSE server started");
+		return 0;
+	}
+	char p[NS_STAGE_MAX + 8];
+	snprintf(p, sizeof(p), "%s/img", l->stage);
+	if (mount("sifu-extract", p, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+		return sifu_err_sys(err, "mounting a tmpfs for the extracted image");
+	_cleanup_close_ int dfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return sifu_err_sys(err, "open %s", p);
+	r = sqf_extract(*img, dfd, err);
+	if (r < 0)
+		return sifu_err_wrap(err, "extracting image %s", l->c->image);
+	ns_phase(l, "image extracted");
+	return 0;
+}
+
+/* Wait for the payload to exec (EOF on the CLOEXEC error pipe) or to report
+ * why it could not. */
+static int await_exec(int errfd, pid_t child, struct sifu_err *err)
+{
+	struct sifu_err ce;
+	size_t got = 0;
+	while (got < sizeof(ce)) {
+		ssize_t n = read(errfd, (char *)&ce + got, sizeof(ce) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got == 0)
+		return 0;
+	int st;
+	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+		;
+	if (got == sizeof(ce)) {
+		*err = ce;
+		return ce.errnum ? -ce.errnum : -EINVAL;
+	}
+	return sifu_err_set(err, SIFU_E_SYS, EIO, "the payload failed while starting");
+}
+
+struct parent_fds {
+	int go[2], ep[2], sfd;
+};
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static int run_child(struct ns_launch *l, struct parent_fds *f, int *status, struct sifu_err *err)
+{
+	struct sqf_image *img = NULL;
+	struct sqf_server *srv = NULL;
+	struct child_ctx x = {l, f->go[0], f->ep[1], getpid()};
+	pid_t child = clone_child(&x, err);
+	if (child < 0)
+		return child;
+	close_fd(&f->go[0]);
+	close_fd(&f->ep[1]);
+	int r = serve_image(l, &img, &srv, err);
+	if (r == 0 && write(f->go[1], "G", 1) != 1)
+		r = sifu_err_sys(err, "releasing the payload");
+	close_fd(&f->go[1]);
+	if (r == 0)
+		r = await_exec(f->ep[0], child, err);
+	if (r == 0) {
+		ns_phase(l, "payload exec'd");
+		r = supervise(child, f->sfd, err);
+		if (r >= 0)
+			*status = r;
+	} else {
+		kill(child, SIGKILL);
+		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (r >= 0)
+		ns_phase(l, "payload exited");
+	if (srv)
+		sqf_server_stop(srv);
+	if (img)
+		sqf_image_close(img);
+	if (r >= 0)
+		ns_phase(l, "FUSE server stopped");
+	return r < 0 ? r : 0;
+}
+
+static int prepare(struct ns_launch *l, struct sifu_err *err)
+{
+	const struct ns_config *c = l->c;
+	int r = ns_refuse_privileged(err);
+	if (r == 0)
+		r = home_dst_init(l, err);
+	if (r == 0)
+		r = ns_open_image(l, err);
+	if (r < 0)
+		return r;
+	ns_phase(l, "image identified");
+	_cleanup_free_ char *envfile = NULL;
+	if (c->env_file) {
+		FILE *f = fopen(c->env_file, "re");
+		if (!f) {
+			sifu_err_sys(err, "--env-file %s", c->env_file);
+			sifu_err_hint(err, "give a readable file of NAME=VALUE lines");
+			return -errno;
+		}
+		size_t len = 0;
+		envfile = NULL;
+		ssize_t n = getdelim(&envfile, &len, '\0', f);
+		fclose(f);
+		if (n < 0) {
+			free(envfile);
+			envfile = sifu_xstrdup("");
+		}
+	}
+	const char *cmdname[] = {"exec", "run", "shell", "test"};
+	const char *base = strrchr(l->image_abs, '/');
+	struct ns_env_spec es = {
+		.host = c->host_env,
+		.cleanenv = c->cleanenv,
+		.env_file = envfile,
+		.env_opts = c->env_opts,
+		.home = l->home_dst,
+		.container = l->image_abs,
+		.name = base ? base + 1 : l->image_abs,
+		.command = cmdname[c->action],
+		.bind = c->bind_list,
+	};
+	return ns_env_build(&es, &l->env, err);
+}
+
+static void launch_free(struct ns_launch *l)
+{
+	for (size_t i = 0; i < l->nhb; i++) {
+		if (l->hb[i].fd >= 0)
+			close(l->hb[i].fd);
+		free(l->hb[i].dst);
+	}
+	free(l->hb);
+	int *fds[] = {&l->image_fd, &l->dev_fd, &l->proc_fd, &l->sys_fd, &l->overlay_fd,
+		      &l->workdir_fd, &l->fuse_fd};
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		close_fd(fds[i]);
+	free(l->user);
+	free(l->group);
+	free(l->gecos);
+	free(l->shell);
+	free(l->host_home);
+	free(l->home_dst);
+	free(l->cwd);
+	free(l->image_abs);
+	ns_env_free(&l->env);
+}
+
+static int setup_ns(struct ns_launch *l, struct sifu_err *err)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return sifu_err_sys(err, "prctl(PR_SET_NO_NEW_PRIVS)");
+	int r = enter_userns(l, err);
+	if (r < 0)
+		return r;
+	ns_phase(l, "user namespace");
+	r = open_host_objects(l, err);
+	if (r == 0)
+		r = open_overlay(l, err);
+	if (r == 0)
+		r = mount_stage(l, err);
+	if (r < 0)
+		return r;
+	ns_phase(l, "host objects, staging");
+	if (fuse_wanted(l)) {
+		struct sifu_err ferr = {0};
+		if (mount_fuse(l, &ferr) < 0) {
+			char line[2 * SIFU_ERR_MSG_MAX];
+			sifu_err_format(&ferr, line, sizeof(line));
+			sifu_log(SIFU_LOG_WARN, "%s (%s); extracting the image to a private "
+						"temporary directory instead",
+				 line, ferr.hint);
+			l->kind = NS_ROOT_EXTRACT;
+		} else {
+			ns_phase(l, "FUSE mounted");
+		}
+	} else if (l->kind == NS_ROOT_FUSE) {
+		l->kind = NS_ROOT_EXTRACT; /* --unsquash */
+	}
+	return 0;
+}
+
+int ns_launch(const struct ns_config *c, int *status, struct sifu_err *err)
+{
+	struct ns_launch l = {.c = c, .image_fd = -1, .fuse_fd = -1, .dev_fd = -1, .proc_fd = -1,
+			      .sys_fd = -1, .overlay_fd = -1, .workdir_fd = -1};
+	l.t0 = l.tlast = sifu_now_ns();
+	ns_who(&l);
+	struct parent_fds f = {{-1, -1}, {-1, -1}, -1};
+	int r = prepare(&l, err);
+	if (r == 0)
+		r = setup_ns(&l, err);
+	sigset_t set, old;
+	fwd_mask(&set);
+	if (r == 0) {
+		sigprocmask(SIG_BLOCK, &set, &old);
+		f.sfd = signalfd(-1, &set, SFD_CLOEXEC);
+		if (f.sfd < 0 || pipe2(f.go, O_CLOEXEC) < 0 || pipe2(f.ep, O_CLOEXEC) < 0)
+			r = sifu_err_sys(err, "signalfd/pipe");
+		if (r == 0)
+			r = run_child(&l, &f, status, err);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	}
+	int *fds[] = {&f.go[0], &f.go[1], &f.ep[0], &f.ep[1], &f.sfd};
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		close_fd(fds[i]);
+	launch_free(&l);
+	return r;
+}

@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The container's mount tree, built by the payload child in the staging
+ * tmpfs (<stage>):
+ *
+ *   <stage>/img    the image: the FUSE mount, an extracted copy, or the sandbox
+ *   <stage>/root   overlayfs: lower = img, upper = a tmpfs (or --overlay DIR);
+ *                  missing mount points are made in the upper layer, so the
+ *                  image is never copied; then remounted read-only unless a
+ *                  writable mode was asked for
+ *   <stage>/etc    generated passwd and group
+ *
+ * Every bind goes from an O_PATH fd to an fd resolved inside the new root
+ * (openat2 RESOLVE_IN_ROOT), never through a path string the container could
+ * redirect with a symlink. */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+
+struct tree {
+	struct ns_launch *l;
+	int rootfd;
+	bool root_writable; /* mount points can be created */
+	char root[NS_STAGE_MAX + 8];
+};
+
+static void spath(const struct ns_launch *l, const char *sub, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", l->stage, sub);
+}
+
+/* ------------------------------------------------------------ mounting -- */
+
+/* Classic fallback (no open_tree, Linux < 5.2): bind, then remount the new
+ * mount read-only keeping the flags the kernel locked. */
+static int bind_classic(int src, const struct tree *t, const char *dst, int dstfd, bool ro)
+{
+	char s[32], d[32];
+	sifu_path_fd(src, s);
+	sifu_path_fd(dstfd, d);
+	if (mount(s, d, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return -errno;
+	if (!ro)
+		return 0;
+	_cleanup_close_ int top = sifu_path_open_in_root(t->rootfd, dst, O_PATH, 0);
+	struct statvfs sv;
+	if (top < 0 || fstatvfs(top, &sv) < 0)
+		return top < 0 ? top : -errno;
+	unsigned long fl = MS_REMOUNT | MS_BIND | MS_RDONLY;
+	fl |= (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) | (sv.f_flag & ST_NODEV ? MS_NODEV : 0) |
+	      (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
+	sifu_path_fd(top, d);
+	return mount(NULL, d, NULL, fl, NULL) < 0 ? -errno : 0;
+}
+
+static int bind_fd(int src, const struct tree *t, const char *dst, int dstfd, bool ro)
+{
+	_cleanup_close_ int m = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+							  AT_EMPTY_PATH | AT_RECURSIVE);
+	if (m < 0 && errno == ENOSYS)
+		return bind_classic(src, t, dst, dstfd, ro);
+	if (m < 0)
+		return -errno;
+	if (ro) {
+		struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
+		if (mount_setattr(m, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
+			return -errno;
+	}
+	if (move_mount(m, "", dstfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return -errno;
+	return 0;
+}
+
+/* An O_PATH fd on DST inside the root, created (as a directory or an empty
+ * file) in the writable layer when missing.  A symlink in the way of a file
+ * bind (/etc/resolv.conf -> ../run/…) is replaced by a file. */
+static int mount_point(const struct tree *t, const char *dst, bool dir)
+{
+	int fd = sifu_path_open_in_root(t->rootfd, dst, O_PATH, 0);
+	struct stat st;
+	if (fd >= 0) {
+		if (fstat(fd, &st) < 0 || !!S_ISDIR(st.st_mode) != dir) {
+			close(fd);
+			return -ENOTDIR;
+		}
+		return fd;
+	}
+	if (fd != -ENOENT || !t->root_writable)
+		return fd;
+	char parent[PATH_MAX];
+	if (sifu_path_normalize(dst, parent, sizeof(parent)) < 0)
+		return -EINVAL;
+	char *slash = strrchr(parent, '/');
+	const char *base = slash + 1;
+	_cleanup_free_ char *b = sifu_xstrdup(base);
+	slash[slash == parent ? 1 : 0] = '\0';
+	_cleanup_close_ int pfd = sifu_path_mkdir_in_root(t->rootfd, parent, 0755);
+	if (pfd < 0)
+		return pfd;
+	_cleanup_close_ int dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	int r;
+	if (dir) {
+		r = mkdirat(dfd, b, 0755);
+	} else {
+		r = openat(dfd, b, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (r < 0 && errno == EEXIST && unlinkat(dfd, b, 0) == 0)
+			r = openat(dfd, b, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (r >= 0)
+			close(r);
+	}
+	if (r < 0 && errno != EEXIST)
+		return -errno;
+	return sifu_path_open_in_root(t->rootfd, dst, O_PATH, 0);
+}
+
+static int mount_failed(const struct tree *t, bool user, const char *dst, int r,
+			struct sifu_err *err)
+{
+	if (!user) {
+		sifu_verbose("skipping the default mount %s: %s", dst, strerror(-r));
+		return 0;
+	}
+	errno = -r;
+	sifu_err_sys(err, "cannot bind onto %s in the container", dst);
+	if (r == -ENOENT || r == -EROFS)
+		sifu_err_hint(err, "create %s in the image (or drop --writable)", dst);
+	else if (r == -ENOTDIR)
+		sifu_err_hint(err, "a directory and a file cannot be bound onto each other");
+	return r;
+}
+
+static int bind_host(const struct tree *t, const struct ns_hostbind *b, struct sifu_err *err)
+{
+	_cleanup_close_ int dfd = mount_point(t, b->dst, b->dir);
+	if (dfd < 0)
+		return mount_failed(t, b->user, b->dst, dfd, err);
+	int r = bind_fd(b->fd, t, b->dst, dfd, b->ro);
+	return r < 0 ? mount_failed(t, b->user, b->dst, r, err) : 0;
+}
+
+/* Mount a new file system of TYPE onto DST inside the root. */
+static int mount_new(const struct tree *t, const char *dst, const char *type, unsigned long fl,
+		     const char *opts)
+{
+	_cleanup_close_ int dfd = mount_point(t, dst, true);
+	if (dfd < 0)
+		return dfd;
+	char d[32];
+	sifu_path_fd(dfd, d);
+	return mount(type, d, type, fl, opts) < 0 ? -errno : 0;
+}
+
+/* An empty directory for --contain's home, /tmp and /var/tmp: below
+ * --workdir when given, else a fresh tmpfs. */
+static int mount_empty(const struct tree *t, const char *dst, const char *wsub,
+		       struct sifu_err *err)
+{
+	const struct ns_launch *l = t->l;
+	int r;
+	if (l->workdir_fd >= 0) {
+		int wfd = sifu_path_mkdir_in_root(l->workdir_fd, wsub, 0700);
+		if (wfd < 0)
+			return mount_failed(t, true, dst, wfd, err);
+		struct ns_hostbind b = {.fd = wfd, .dst = (char *)dst, .dir = true, .user = true};
+		r = bind_host(t, &b, err);
+		close(wfd);
+		return r;
+	}
+	r = mount_new(t, dst, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+	return r < 0 ? mount_failed(t, false, dst, r, err) : 0;
+}
+
+/* ---------------------------------------------------------- /proc /dev -- */
+
+static int mount_proc(const struct tree *t, struct sifu_err *err)
+{
+	const struct ns_launch *l = t->l;
+	if (l->proc_fd < 0)
+		return 0;
+	/* a new PID namespace gets its own /proc; otherwise the host's */
+	if (l->c->pid && mount_new(t, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0)
+		return 0;
+	struct ns_hostbind b = {.fd = l->proc_fd, .dst = "/proc", .dir = true};
+	return bind_host(t, &b, err);
+}
+
+static int dev_node(const struct tree *t, int devfd, const char *name)
+{
+	char dst[64];
+	snprintf(dst, sizeof(dst), "/dev/%s", name);
+	_cleanup_close_ int src = openat(devfd, name, O_PATH | O_CLOEXEC);
+	if (src < 0)
+		return -errno;
+	_cleanup_close_ int d = mount_point(t, dst, false);
+	if (d < 0)
+		return d;
+	return bind_fd(src, t, dst, d, false);
+}
+
+/* --contain: a minimal /dev (null zero full random urandom tty, a private
+ * devpts, /dev/shm) instead of the host's. */
+static int mount_dev_minimal(const struct tree *t, struct sifu_err *err)
+{
+	int r = mount_new(t, "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755");
+	if (r < 0)
+		return mount_failed(t, false, "/dev", r, err);
+	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++)
+		if ((r = dev_node(t, t->l->dev_fd, nodes[i])) < 0)
+			sifu_verbose("no /dev/%s in the container: %s", nodes[i], strerror(-r));
+	mount_new(t, "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+	mount_new(t, "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	_cleanup_close_ int d = sifu_path_open_in_root(t->rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0);
+	if (d >= 0) {
+		symlinkat("pts/ptmx", d, "ptmx");
+		symlinkat("/proc/self/fd", d, "fd");
+		symlinkat("/proc/self/fd/0", d, "stdin");
+		symlinkat("/proc/self/fd/1", d, "stdout");
+		symlinkat("/proc/self/fd/2", d, "stderr");
+	}
+	return 0;
+}
+
+static int mount_system(const struct tree *t, struct sifu_err *err)
+{
+	const struct ns_launch *l = t->l;
+	int r = mount_proc(t, err);
+	if (r == 0 && l->sys_fd >= 0) {
+		struct ns_hostbind b = {.fd = l->sys_fd, .dst = "/sys", .dir = true};
+		r = bind_host(t, &b, err);
+	}
+	if (r == 0 && l->dev_fd >= 0) {
+		if (l->c->contain) {
+			r = mount_dev_minimal(t, err);
+		} else {
+			struct ns_hostbind b = {.fd = l->dev_fd, .dst = "/dev", .dir = true};
+			r = bind_host(t, &b, err);
+		}
+	}
+	return r;
+}
+
+/* ------------------------------------------------------- passwd, group -- */
+
+static char *read_in_root(int rootfd, const char *path)
+{
+	int fd = sifu_path_open_in_root(rootfd, path, O_RDONLY, 0);
+	if (fd < 0)
+		return NULL;
+	FILE *f = fdopen(fd, "re");
+	if (!f) {
+		close(fd);
+		return NULL;
+	}
+	char *buf = NULL;
+	size_t len = 0;
+	if (getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+static int write_stage_file(const struct ns_launch *l, const char *name, const char *text,
+			    int *out, struct sifu_err *err)
+{
+	char p[NS_STAGE_MAX + 32];
+	spath(l, name, p, sizeof(p));
+	int fd = open(p, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return sifu_err_sys(err, "staging: create %s", p);
+	size_t n = strlen(text);
+	if (write(fd, text, n) != (ssize_t)n) {
+		close(fd);
+		return sifu_err_sys(err, "staging: write %s", p);
+	}
+	close(fd);
+	*out = open(p, O_PATH | O_CLOEXEC);
+	return *out < 0 ? sifu_err_sys(err, "staging: open %s", p) : 0;
+}
+
+static int mount_passwd(const struct tree *t, struct sifu_err *err)
+{
+	const struct ns_launch *l = t->l;
+	if (l->c->no_mount & NS_NOMOUNT_PASSWD)
+		return 0;
+	_cleanup_free_ char *pw = read_in_root(t->rootfd, "/etc/passwd");
+	_cleanup_free_ char *gr = read_in_root(t->rootfd, "/etc/group");
+	_cleanup_free_ char *npw =
+		l->c->fakeroot ? ns_passwd_edit(pw, "root", 0, 0, "root", l->home_dst, "/bin/sh")
+			       : ns_passwd_edit(pw, l->user, l->cuid, l->cgid, l->gecos,
+						l->home_dst, l->shell);
+	_cleanup_free_ char *ngr = l->c->fakeroot ? ns_group_edit(gr, "root", 0, "root")
+						  : ns_group_edit(gr, l->group, l->cgid, l->user);
+	int fd = -1, r = write_stage_file(l, "etc/passwd", npw, &fd, err);
+	if (r < 0)
+		return r;
+	struct ns_hostbind b = {.fd = fd, .dst = "/etc/passwd"};
+	r = bind_host(t, &b, err);
+	close(fd);
+	if (r < 0 || (r = write_stage_file(l, "etc/group", ngr, &fd, err)) < 0)
+		return r;
+	b.fd = fd;
+	b.dst = "/etc/group";
+	r = bind_host(t, &b, err);
+	close(fd);
+	return r;
+}
+
+/* ------------------------------------------------------------ the root -- */
+
+/* Mount points missing from the image are made in the overlay's upper
+ * directory BEFORE overlayfs is mounted: through the overlay, a directory of
+ * the image owned by an id outside the user namespace (root) refuses us.
+ * The path is resolved in the image first, so a symlink in it (/var/run ->
+ * /run) is followed as the container will follow it. */
+static int upper_point(int lowerfd, const char *lowerpath, int upperfd, const char *dst, bool dir)
+{
+	_cleanup_close_ int e = sifu_path_open_in_root(lowerfd, dst, O_PATH, 0);
+	if (e >= 0)
+		return 0;
+	char norm[PATH_MAX], prefix[PATH_MAX] = "/";
+	if (sifu_path_normalize(dst, norm, sizeof(norm)) < 0)
+		return -EINVAL;
+	/* the longest prefix that exists in the image */
+	const char *rest = norm + 1;
+	for (;;) {
+		const char *slash = strchr(rest, '/');
+		if (!slash)
+			break;
+		char try[PATH_MAX];
+		snprintf(try, sizeof(try), "%.*s", (int)(slash - norm), norm);
+		_cleanup_close_ int pfd = sifu_path_open_in_root(lowerfd, try, O_PATH | O_DIRECTORY, 0);
+		if (pfd < 0)
+			break;
+		char link[32], real[PATH_MAX];
+		sifu_path_fd(pfd, link);
+		ssize_t n = readlink(link, real, sizeof(real) - 1);
+		size_t ll = strlen(lowerpath);
+		if (n < (ssize_t)ll || strncmp(real, lowerpath, ll) != 0)
+			return -EXDEV;
+		real[n] = '\0';
+		snprintf(prefix, sizeof(prefix), "%s", real[ll] ? real + ll : "/");
+		rest = slash + 1;
+	}
+	char full[PATH_MAX];
+	snprintf(full, sizeof(full), "%s/%s", strcmp(prefix, "/") ? prefix : "", rest);
+	char *base = strrchr(full, '/');
+	*base++ = '\0';
+	_cleanup_close_ int dfd = sifu_path_mkdir_in_root(upperfd, *full ? full : "/", 0755);
+	if (dfd < 0)
+		return dfd;
+	_cleanup_close_ int d = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return -errno;
+	int r = dir ? mkdirat(d, base, 0755) : openat(d, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (r < 0 && errno != EEXIST)
+		return -errno;
+	if (!dir && r >= 0)
+		close(r);
+	return 0;
+}
+
+static void upper_points(struct ns_launch *l, const char *lower, const char *upper)
+{
+	_cleanup_close_ int lfd = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (lfd < 0 || ufd < 0)
+		return;
+	struct {
+		const char *dst;
+		bool dir, on;
+	} sys[] = {{"/proc", true, l->proc_fd >= 0}, {"/sys", true, l->sys_fd >= 0},
+		   {"/dev", true, l->dev_fd >= 0},
+		   {"/etc/passwd", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)},
+		   {"/etc/group", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)}};
+	for (size_t i = 0; i < ARRAY_SIZE(sys); i++)
+		if (sys[i].on && upper_point(lfd, lower, ufd, sys[i].dst, sys[i].dir) < 0)
+			sifu_verbose("cannot make the mount point %s", sys[i].dst);
+	for (size_t i = 0; i < l->nhb; i++)
+		if (upper_point(lfd, lower, ufd, l->hb[i].dst, l->hb[i].dir) < 0)
+			sifu_verbose("cannot make the mount point %s", l->hb[i].dst);
+}
+
+static int overlay_dirs(struct ns_launch *l, char *upper, char *work, size_t len,
+			struct sifu_err *err)
+{
+	if (l->overlay_fd < 0 || l->overlay_ro) {
+		spath(l, "upper", upper, len);
+		spath(l, "work", work, len);
+		return 0;
+	}
+	/* --overlay DIR: DIR/upper holds the writes, DIR/work is overlayfs's */
+	char ov[NS_STAGE_MAX + 8];
+	spath(l, "ov", ov, sizeof(ov));
+	char s[32];
+	sifu_path_fd(l->overlay_fd, s);
+	if (mount(s, ov, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return sifu_err_sys(err, "binding the overlay directory");
+	snprintf(upper, len, "%s/upper", ov);
+	snprintf(work, len, "%s/work", ov);
+	if ((mkdir(upper, 0755) < 0 && errno != EEXIST) || (mkdir(work, 0700) < 0 && errno != EEXIST))
+		return sifu_err_sys(err, "--overlay: cannot create upper/ and work/ in %s",
+				    l->c->overlays[0]);
+	return 0;
+}
+
+static int mount_overlay(struct tree *t, struct sifu_err *err)
+{
+	struct ns_launch *l = t->l;
+	char img[NS_STAGE_MAX + 8], upper[NS_STAGE_MAX + 16], work[NS_STAGE_MAX + 16],
+		lower[2 * NS_STAGE_MAX + 16];
+	spath(l, "img", img, sizeof(img));
+	int r = overlay_dirs(l, upper, work, sizeof(upper), err);
+	if (r < 0)
+		return r;
+	if (l->overlay_fd >= 0 && l->overlay_ro) {
+		char ov[NS_STAGE_MAX + 8], s[32];
+		spath(l, "ov", ov, sizeof(ov));
+		sifu_path_fd(l->overlay_fd, s);
+		if (mount(s, ov, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return sifu_err_sys(err, "binding the overlay directory");
+		snprintf(lower, sizeof(lower), "%s:%s", ov, img);
+	} else {
+		snprintf(lower, sizeof(lower), "%s", img);
+	}
+	upper_points(l, img, upper);
+	char opts[512];
+	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, upper,
+		 work);
+	if (mount("overlay", t->root, "overlay", MS_NOSUID | MS_NODEV, opts) == 0)
+		return 0;
+	int e = errno;
+	/* kernels without userxattr (< 5.11) also refuse overlayfs in a user
+	 * namespace, so this is the last try */
+	opts[strlen(opts) - strlen(",userxattr")] = '\0';
+	if (mount("overlay", t->root, "overlay", MS_NOSUID | MS_NODEV, opts) == 0)
+		return 0;
+	errno = e;
+	return -e;
+}
+
+static int mount_root(struct tree *t, struct sifu_err *err)
+{
+	struct ns_launch *l = t->l;
+	const struct ns_config *c = l->c;
+	char img[NS_STAGE_MAX + 8], s[32];
+	spath(l, "img", img, sizeof(img));
+	spath(l, "root", t->root, sizeof(t->root));
+	if (l->kind == NS_ROOT_DIR) {
+		sifu_path_fd(l->image_fd, s);
+		if (mount(s, img, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return sifu_err_sys(err, "binding the sandbox %s", c->image);
+	}
+	bool wants_rw = c->writable_tmpfs || (l->overlay_fd >= 0 && !l->overlay_ro);
+	int r = -1;
+	if (!c->writable)
+		r = mount_overlay(t, err);
+	if (r == 0) {
+		t->root_writable = true;
+	} else if (r < 0 && wants_rw) {
+		errno = -r;
+		sifu_err_sys(err, "the kernel refused an overlay file system in the user namespace");
+		sifu_err_hint(err, "--writable-tmpfs and --overlay need Linux >= 5.11 with overlayfs");
+		return -errno;
+	} else {
+		if (r < 0 && r != -1)
+			sifu_verbose("no overlayfs (%s): mount points missing from the image are "
+				     "skipped", strerror(-r));
+		if (mount(img, t->root, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return sifu_err_sys(err, "binding the image root");
+		t->root_writable = false; /* as Apptainer: no new mount points in -w */
+	}
+	t->rootfd = open(t->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return t->rootfd < 0 ? sifu_err_sys(err, "open %s", t->root) : 0;
+}
+
+static int finish_root(struct tree *t, struct sifu_err *err)
+{
+	const struct ns_config *c = t->l->c;
+	bool rw = c->writable || c->writable_tmpfs || (t->l->overlay_fd >= 0 && !t->l->overlay_ro);
+	if (!rw && mount(NULL, t->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+			 NULL) < 0)
+		return sifu_err_sys(err, "making the image read-only");
+	if (chdir(t->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+		return sifu_err_sys(err, "pivot_root into the container");
+	if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		return sifu_err_sys(err, "detaching the host's root");
+	return 0;
+}
+
+/* ------------------------------------------------------- uts, network -- */
+
+static int setup_net_uts(const struct ns_config *c, struct sifu_err *err)
+{
+	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+		return sifu_err_sys(err, "--hostname %s", c->hostname);
+	if (!c->net)
+		return 0;
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return sifu_err_sys(err, "--net: loopback");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return sifu_err_sys(err, "--net: bringing up loopback");
+	return 0;
+}
+
+static int mount_binds(const struct tree *t, struct sifu_err *err)
+{
+	const struct ns_launch *l = t->l;
+	static const struct {
+		const char *dst, *wsub;
+	} empties[] = {{"/tmp", "tmp"}, {"/var/tmp", "var_tmp"}};
+	for (size_t i = 0; i < l->nhb; i++) {
+		const struct ns_hostbind *b = &l->hb[i];
+		int r = 0;
+		if (b->fd >= 0) {
+			r = bind_host(t, b, err);
+		} else {
+			const char *wsub = "home";
+			for (size_t j = 0; j < ARRAY_SIZE(empties); j++)
+				if (!strcmp(b->dst, empties[j].dst))
+					wsub = empties[j].wsub;
+			r = mount_empty(t, b->dst, wsub, err);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int ns_tree_build(struct ns_launch *l, struct sifu_err *err)
+{
+	struct tree t = {.l = l, .rootfd = -1};
+	int r = mount_root(&t, err);
+	if (r == 0) {
+		ns_phase(l, "root mounted");
+		r = mount_system(&t, err);
+	}
+	if (r == 0)
+		r = mount_passwd(&t, err);
+	if (r == 0)
+		r = mount_binds(&t, err);
+	if (r == 0)
+		r = setup_net_uts(l->c, err);
+	if (r == 0) {
+		ns_phase(l, "binds");
+		r = finish_root(&t, err);
+	}
+	if (t.rootfd >= 0)
+		close(t.rootfd);
+	if (r == 0)
+		ns_phase(l, "pivot_root");
+	return r;
+}
