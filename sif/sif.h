@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* sif/: the Singularity Image Format — read, validate, create, modify,
  * locate the primary partition; later sign and verify.  Binary compatible
- * with the reference Go implementation (sylabs/sif 2.x, `siftool`). */
+ * with the reference Go implementation (sylabs/sif 2.x, `siftool`).
+ *
+ * On-disk layout (all integers little endian, structures packed):
+ *   global header, 128 bytes at offset 0 (SIF_HDR_*)
+ *   descriptor table at DescriptorsOffset (4096 by default): DescriptorsTotal
+ *     descriptors of SIF_DESCR_SIZE (585) bytes each, unused ones all zero
+ *   data objects from DataOffset on; partitions aligned to 4096. */
 #pragma once
 
 #include "common.h"
@@ -29,7 +35,9 @@ struct sif_rootfs_loc {
 bool sif_fd_is_sif(int fd);
 
 /* Open FD as a SIF (validated) and return the primary system partition.
- * A file that is not a SIF is an SIFU_E_UNSUPPORTED error. */
+ * A file that is not a SIF is an SIFU_E_UNSUPPORTED error; a SIF without a
+ * primary partition SIFU_E_NOTFOUND.  loc->fstype may be any enum sif_fstype:
+ * the caller decides what it can mount. */
 int sif_find_rootfs(int fd, struct sif_rootfs_loc *out, struct sifu_err *err);
 
 /* ---- writing (contract used by pull/build; implemented by the sif work) ----
@@ -43,15 +51,19 @@ int sif_writer_create(const char *path, struct sif_writer **out, struct sifu_err
 /* Add a data object from memory (deffile, labels, generic JSON, …).
  * datatype is the sylabs/sif DataType (0x4001 deffile, 0x4002 env vars,
  * 0x4003 labels, 0x4004 partition, …); groupid is the plain group number
- * (1 for the primary group), link 0 for none. */
+ * (1 for the primary group, 0 for none), link 0 for none. */
 int sif_writer_add_data(struct sif_writer *w, uint32_t datatype, const void *data,
 			size_t len, uint32_t groupid, uint32_t link, const char *name,
 			struct sifu_err *err);
 /* Reserve the next partition: returns the file descriptor of the temporary
  * file and the (4096-aligned) absolute offset the caller writes the file
- * system at, with pwrite.  Ended by sif_writer_end_partition with its size. */
+ * system at, with pwrite.  Ended by sif_writer_end_partition with its size.
+ * The partition joins group 1. */
 int sif_writer_begin_partition(struct sif_writer *w, int *fd, uint64_t *offset,
 			       struct sifu_err *err);
+/* parttype: enum sif_parttype (primary=true makes it SIF_PART_PRIMSYS and
+ * sets the header's architecture); arch: a Go architecture name ("amd64"),
+ * or NULL for the host's. */
 int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstype,
 			     uint32_t parttype, const char *arch, bool primary,
 			     struct sifu_err *err);
@@ -59,3 +71,196 @@ int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstyp
 int sif_writer_commit(struct sif_writer *w, struct sifu_err *err);
 /* Remove the temporary file, free the writer (after a failure, or instead of commit). */
 void sif_writer_abort(struct sif_writer *w);
+/* Reproducible images: fix the times (seconds since the epoch; the writer
+ * otherwise uses $SOURCE_DATE_EPOCH or now) and the image id (16 bytes;
+ * all zero for none). Call before commit. */
+void sif_writer_set_time(struct sif_writer *w, int64_t t);
+void sif_writer_set_id(struct sif_writer *w, const uint8_t id[16]);
+/* The launch line; "" for none. Default SIF_LAUNCH. */
+int sif_writer_set_launch(struct sif_writer *w, const char *launch, struct sifu_err *err);
+
+/* ------------------------------------------------------------ the format -- */
+
+#define SIF_HDR_SIZE 128
+#define SIF_DESCR_SIZE 585
+#define SIF_DESCR_OFFSET_DEFAULT 4096
+#define SIF_DESCR_COUNT_DEFAULT 48
+#define SIF_GROUP_MASK 0xf0000000u
+#define SIF_NAME_LEN 128
+#define SIF_EXTRA_LEN 384
+#define SIF_LAUNCH_LEN 32
+#define SIF_PART_ALIGN 4096
+/* Go's zero time.Time as Unix seconds: what deterministic images store. */
+#define SIF_TIME_ZERO (-62135596800LL)
+/* Refuse descriptor tables larger than this (a sanity bound, not a format limit). */
+#define SIF_DESCR_MAX 65536
+
+/* Header field offsets, for error messages and tests. */
+enum {
+	SIF_HDR_LAUNCH = 0, SIF_HDR_MAGIC = 32, SIF_HDR_VERSION = 42, SIF_HDR_ARCH = 45,
+	SIF_HDR_ID = 48, SIF_HDR_CTIME = 64, SIF_HDR_MTIME = 72, SIF_HDR_DFREE = 80,
+	SIF_HDR_DTOTAL = 88, SIF_HDR_DOFF = 96, SIF_HDR_DSIZE = 104, SIF_HDR_DATAOFF = 112,
+	SIF_HDR_DATASIZE = 120,
+};
+/* Descriptor field offsets (relative to the descriptor). */
+enum {
+	SIF_D_DATATYPE = 0, SIF_D_USED = 4, SIF_D_ID = 5, SIF_D_GROUP = 9, SIF_D_LINK = 13,
+	SIF_D_OFFSET = 17, SIF_D_SIZE = 25, SIF_D_PADDED = 33, SIF_D_CTIME = 41,
+	SIF_D_MTIME = 49, SIF_D_UID = 57, SIF_D_GID = 65, SIF_D_NAME = 73, SIF_D_EXTRA = 201,
+};
+
+enum sif_datatype {
+	SIF_DT_DEFFILE = 0x4001,
+	SIF_DT_ENVVAR = 0x4002,
+	SIF_DT_LABELS = 0x4003,
+	SIF_DT_PARTITION = 0x4004,
+	SIF_DT_SIGNATURE = 0x4005,
+	SIF_DT_GENERIC_JSON = 0x4006,
+	SIF_DT_GENERIC = 0x4007,
+	SIF_DT_CRYPTO_MESSAGE = 0x4008,
+	SIF_DT_SBOM = 0x4009,
+	SIF_DT_OCI_ROOT_INDEX = 0x400a,
+	SIF_DT_OCI_BLOB = 0x400b,
+};
+
+enum sif_parttype {
+	SIF_PART_SYSTEM = 1,
+	SIF_PART_PRIMSYS = 2,
+	SIF_PART_DATA = 3,
+	SIF_PART_OVERLAY = 4,
+};
+
+enum sif_hashtype {
+	SIF_HASH_SHA256 = 1, SIF_HASH_SHA384, SIF_HASH_SHA512, SIF_HASH_BLAKE2S,
+	SIF_HASH_BLAKE2B,
+};
+
+struct sif_header {
+	char launch[SIF_LAUNCH_LEN + 1]; /* NUL-terminated copy */
+	uint8_t magic[10];
+	char version[4];
+	char arch[4];                    /* "00".."12", NUL-terminated */
+	uint8_t id[16];
+	int64_t ctime, mtime;
+	int64_t dfree, dtotal, doff, dsize, dataoff, datasize;
+};
+
+struct sif_descr {
+	int32_t datatype;
+	uint8_t used;       /* as stored; non-zero means in use */
+	uint32_t id;
+	uint32_t groupid;   /* raw: SIF_GROUP_MASK | group, or SIF_GROUP_MASK for none */
+	uint32_t link;      /* raw: object id, SIF_GROUP_MASK | group, or 0 */
+	int64_t offset, size, padded;
+	int64_t ctime, mtime, uid, gid;
+	char name[SIF_NAME_LEN + 1];      /* NUL-terminated copy */
+	uint8_t extra[SIF_EXTRA_LEN];
+};
+
+/* An opened, validated image. */
+struct sif_image {
+	int fd;                   /* -1 for an image read from memory */
+	uint64_t file_size;
+	struct sif_header h;
+	struct sif_descr *d;      /* h.dtotal entries, table order */
+	/* private */
+	const uint8_t *mem;
+	bool own_fd;
+};
+
+/* Pure encoders/decoders of the packed structures. */
+void sif_header_decode(const uint8_t buf[SIF_HDR_SIZE], struct sif_header *h);
+void sif_header_encode(const struct sif_header *h, uint8_t buf[SIF_HDR_SIZE]);
+void sif_descr_decode(const uint8_t buf[SIF_DESCR_SIZE], struct sif_descr *d);
+void sif_descr_encode(const struct sif_descr *d, uint8_t buf[SIF_DESCR_SIZE]);
+
+/* Check the header alone against the file size (pure). */
+int sif_check_header(const struct sif_header *h, uint64_t file_size, struct sifu_err *err);
+/* Check every descriptor, the free count, overlaps, ids, groups and links (pure). */
+int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
+			  uint64_t file_size, struct sifu_err *err);
+
+/* Open and validate. sif_open_fd borrows FD; sif_open_path opens PATH
+ * (O_RDONLY, or O_RDWR when writable). */
+int sif_open_fd(int fd, struct sif_image **out, struct sifu_err *err);
+int sif_open_path(const char *path, bool writable, struct sif_image **out,
+		  struct sifu_err *err);
+int sif_open_mem(const void *buf, size_t len, struct sif_image **out, struct sifu_err *err);
+void sif_close(struct sif_image *img);
+static inline void sif_closep(struct sif_image **p)
+{
+	if (*p)
+		sif_close(*p);
+}
+#define _cleanup_sif_ _cleanup_(sif_closep)
+
+/* The used descriptor with object id ID, or NULL. */
+const struct sif_descr *sif_get(const struct sif_image *img, uint32_t id);
+/* The primary system partition, or NULL. */
+const struct sif_descr *sif_primary(const struct sif_image *img);
+/* The first used descriptor of DATATYPE (in table order), or NULL. */
+const struct sif_descr *sif_first_of(const struct sif_image *img, int32_t datatype);
+/* Read an object's bytes (at most max; -EFBIG beyond), malloc'ed, NUL-terminated. */
+int sif_read_object(const struct sif_image *img, const struct sif_descr *d, size_t max,
+		    char **out, size_t *len, struct sifu_err *err);
+
+/* Extra fields */
+struct sif_partinfo { int32_t fstype, parttype; char arch[4]; };
+void sif_descr_partition(const struct sif_descr *d, struct sif_partinfo *p);
+/* hash type; fingerprint (20 bytes) and whether it is set */
+int32_t sif_descr_signature(const struct sif_descr *d, uint8_t fp[20], bool *has_fp);
+void sif_descr_crypto(const struct sif_descr *d, int32_t *format, int32_t *message);
+int32_t sif_descr_sbom(const struct sif_descr *d);
+/* digest string of an OCI blob / root index (into buf) */
+void sif_descr_oci_digest(const struct sif_descr *d, char *buf, size_t len);
+
+/* Names as siftool prints them (pure). */
+const char *sif_datatype_name(int32_t t);
+const char *sif_fstype_name(int32_t t);
+const char *sif_parttype_name(int32_t t);
+const char *sif_hash_name(int32_t t);   /* Go's crypto.Hash names: SHA-256 … */
+const char *sif_format_name(int32_t t);
+const char *sif_message_name(int32_t t);
+const char *sif_sbom_name(int32_t t);
+int32_t sif_sbom_parse(const char *name); /* 0 if unknown */
+/* "00".."12" <-> Go architecture names ("unknown" if none) */
+const char *sif_arch_goarch(const char *code);
+const char *sif_arch_code(const char *goarch); /* NULL if unknown */
+const char *sif_host_goarch(void);
+/* siftool's readableSize: "27 KiB", "4 B" */
+void sif_fmt_size(int64_t size, char *buf, size_t len);
+/* Go's time.Time.String() in UTC: "2020-05-22 19:30:59 +0000 UTC" */
+void sif_fmt_time(int64_t t, char *buf, size_t len);
+void sif_fmt_uuid(const uint8_t id[16], char buf[37]);
+bool sif_uuid_is_nil(const uint8_t id[16]);
+int sif_uuid_parse(const char *s, uint8_t id[16]);
+
+/* ---- modifying an existing image in place (as siftool does) ----
+ * Data goes at the end of the file first and is synced, then the descriptor,
+ * then the header: an interrupted add leaves the old image readable. */
+struct sif_add_opts {
+	int32_t datatype;
+	uint32_t groupid;     /* plain group number; 0 = none */
+	uint32_t link;        /* raw link (object id, or SIF_GROUP_MASK|group) */
+	int64_t alignment;    /* -1: default (4096 for partitions, else none) */
+	const char *name;     /* NULL: none */
+	int32_t fstype, parttype; const char *arch; /* partitions (Go arch name) */
+	int32_t hashtype; uint8_t entity[20];       /* signatures */
+	int32_t format, message;                    /* crypto messages */
+	int32_t sbom;                               /* SBOM */
+	int64_t time;         /* INT64_MIN: now (or Go-zero for deterministic images) */
+};
+void sif_add_opts_init(struct sif_add_opts *o);
+/* Add the contents of SRCFD (read to its end) to the image at PATH; the new
+ * object's id in *id. */
+int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, uint32_t *id,
+		   struct sifu_err *err);
+/* Delete object ID: its descriptor is zeroed; with compact, its data is cut
+ * off when it is the last object; with zero, its bytes are overwritten. */
+int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact,
+		      struct sifu_err *err);
+/* Make system partition ID the primary one (the old primary becomes a plain
+ * system partition) and set the header's architecture. */
+int sif_set_primary(const char *path, uint32_t id, struct sifu_err *err);
+/* Create an empty image at PATH (temporary name, rename, mode 0755). */
+int sif_create_empty(const char *path, const char *launch, struct sifu_err *err);
