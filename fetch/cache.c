@@ -170,6 +170,7 @@ int fetch_cache_commit(struct fetch_cache *c, const char *tmpname, int fd, const
 {
 	char got[FETCH_HEX_LEN + 1];
 	uint64_t got_size = 0;
+	_cleanup_free_ char *dst = sifu_xasprintf("%s/blobs/sha256/%s", c->dir, hex);
 	int r;
 	if (lseek(fd, 0, SEEK_SET) < 0 || (r = fetch_sha256_fd(fd, got, &got_size)) < 0) {
 		r = sifu_err_sys(err, "reading back %s", tmpname);
@@ -191,7 +192,6 @@ int fetch_cache_commit(struct fetch_cache *c, const char *tmpname, int fd, const
 		r = sifu_err_sys(err, "%s", tmpname);
 		goto fail;
 	}
-	_cleanup_free_ char *dst = sifu_xasprintf("%s/blobs/sha256/%s", c->dir, hex);
 	if (rename(tmpname, dst) < 0) {
 		r = sifu_err_sys(err, "renaming into %s", dst);
 		goto fail;

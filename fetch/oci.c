@@ -30,7 +30,7 @@ void fetch_platform_host(struct fetch_platform *p)
 			snprintf(p->variant, sizeof(p->variant), "%s", map[i].variant);
 			return;
 		}
-	snprintf(p->arch, sizeof(p->arch), "%s", m);
+	snprintf(p->arch, sizeof(p->arch), "%.31s", m);
 }
 
 int fetch_platform_parse(const char *s, struct fetch_platform *p, struct sifu_err *err)
