@@ -258,7 +258,8 @@ static int check_sum(struct fetch_sha256 *h, const char *want, const char *what,
 	if (fetch_digest_parse(want, hex, err) < 0)
 		return -EINVAL;
 	if (strcmp(got, hex) != 0) {
-		sifu_err_set(err, SIFU_E_VERIFY, 0, "layer %s: %s is sha256:%s", want, what, got);
+		sifu_err_set(err, SIFU_E_VERIFY, 0, "digest mismatch: %s of the layer is sha256:%s, "
+			     "not %s", what, got, want);
 		sifu_err_hint(err, "the blob is corrupt or was tampered with; "
 				   "`sifu cache clean` and pull again");
 		return -EBADMSG;
@@ -310,13 +311,22 @@ int fetch_layer_apply(int fd, const char *digest, const char *diff_id, struct sq
 		;
 	if ((r = (int)n) < 0)
 		goto out;
-	if ((r = check_sum(&s.csum, digest, "its content", err)) < 0)
+	if ((r = check_sum(&s.csum, digest, "the content", err)) < 0)
 		goto out;
-	if ((r = check_sum(&s.usum, diff_id, "its uncompressed content (diff_id)", err)) < 0)
+	if ((r = check_sum(&s.usum, diff_id, "the uncompressed tar (diff_id)", err)) < 0)
 		goto out;
 	if (st)
 		*st = (struct fetch_layer_stats){s.cbytes, s.ubytes, entries};
 out:
+	if (r < 0 && digest && err->code != SIFU_E_VERIFY) {
+		/* a damaged stream is most often a damaged blob: say so when the
+		 * digest proves it, rather than blaming the tar format */
+		while (ls_read_in(&s) > 0)
+			;
+		struct sifu_err derr = {0};
+		if (check_sum(&s.csum, digest, "the content", &derr) == -EBADMSG)
+			*err = derr;
+	}
 	if (a)
 		archive_read_free(a);
 	fetch_sha256_free(&s.csum);

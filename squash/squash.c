@@ -302,9 +302,12 @@ static int walk(struct sq_image *img, const char *path, struct sq_node **parent,
 	for (char *save = NULL, *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
 		if (strcmp(c, ".") == 0)
 			continue;
-		if (strcmp(c, "..") == 0)
-			return sifu_err_set(err, SIFU_E_CORRUPT, 0,
-					    "entry \"%s\" climbs out of the root with \"..\"", path);
+		if (strcmp(c, "..") == 0) {
+			sifu_err_set(err, SIFU_E_CORRUPT, 0,
+				     "entry \"%s\" climbs out of the root with \"..\"", path);
+			sifu_err_hint(err, "the layer is malformed or malicious; nothing was written");
+			return -EINVAL;
+		}
 		if (strlen(c) > SQ_NAME_MAX)
 			return sifu_err_set(err, SIFU_E_CORRUPT, 0,
 					    "entry \"%s\": a name longer than %d bytes", path,

@@ -9,7 +9,7 @@ plain, zstd), exercising whiteouts, an opaque directory, hard links, a setuid
 file, a fifo, a device node, xattrs, a symlink chain and files owned by
 other users.  --hostile replaces the top layer with a malicious one.
 """
-import gzip, hashlib, io, json, os, subprocess, sys, tarfile
+import gzip, hashlib, io, json, os, random, subprocess, sys, tarfile
 
 T0 = 1700000000
 
@@ -66,7 +66,7 @@ def layer1(busybox):
     e.append(ti("l3", tarfile.SYMTYPE, 0o777, linkname="/etc/os-release"))
     e.append(ti("abs-out", tarfile.SYMTYPE, 0o777, linkname="../../../../etc/shadow"))
     e.append(ti("owned", data=b"mine\n", uid=1000, gid=1000, mode=0o600))
-    e.append(ti("big", data=os.urandom(300000) + b"z" * 700000))
+    e.append(ti("big", data=random.Random(1).randbytes(300000) + b"z" * 700000))
     return e
 
 
