@@ -5,13 +5,21 @@ type, mode, owner, size, content digest, link target, device numbers,
 user.* xattrs and hard-link group, for comparing an unpacked image with
 what sifu wrote.  Paths given with --exclude are left out.
 
-    pull_tree.py DIR [--exclude NAME]... [--no-owner]
+    pull_tree.py DIR [--exclude NAME]... [--no-owner] [--rootless] [--lln FILE]
+
+--rootless: DIR was unpacked by `umoci unpack --rootless`, which keeps the
+image's owners in the user.rootlesscontainers xattr (absent: 0:0).
+--lln FILE: take modes and owners from `unsquashfs -lln` output, for a tree
+an unprivileged unsquashfs extracted (it can neither chown nor keep setuid).
 """
+import re
 import hashlib, os, stat, sys
 
 root = sys.argv[1]
 exclude = set()
 owner = True
+rootless = False
+lln = {}
 args = sys.argv[2:]
 while args:
     a = args.pop(0)
@@ -19,6 +27,38 @@ while args:
         exclude.add(args.pop(0))
     elif a == "--no-owner":
         owner = False
+    elif a == "--rootless":
+        rootless = True
+    elif a == "--lln":
+        for l in open(args.pop(0)):
+            m = re.match(r"^(\S+) +(\d+)/(\d+) .*? \d{4}-\d\d-\d\d \d\d:\d\d squashfs-root(/.*?)?(?: -> .*)?$", l.rstrip("\n"))
+            if m:
+                lln[os.path.normpath((m.group(4) or "/")[1:] or ".")] = (m.group(1), int(m.group(2)), int(m.group(3)))
+
+ROOTLESS = "user.rootlesscontainers"
+
+
+def rootless_owner(p):
+    """umoci --rootless keeps the image's owner in this xattr: a protobuf
+    with field 1 = uid and field 2 = gid (varints; absent means 0, and
+    4294967295 means "unchanged", i.e. the unpacking user: 0 in the image)."""
+    try:
+        b = os.getxattr(p, ROOTLESS, follow_symlinks=False)
+    except OSError:
+        return None
+    vals, i = {1: 0, 2: 0}, 0
+    while i < len(b):
+        key = b[i]; i += 1
+        v = shift = 0
+        while True:
+            c = b[i]; i += 1
+            v |= (c & 0x7F) << shift; shift += 7
+            if not c & 0x80:
+                break
+        vals[key >> 3] = v
+    noop = 0xFFFFFFFF  # "unchanged": the unpacking user, i.e. 0 in the image
+    return tuple(0 if vals[k] == noop else vals[k] for k in (1, 2))
+
 
 links = {}
 out = []
@@ -35,8 +75,13 @@ for dirpath, dirnames, filenames in os.walk(root):
         if name and stat.S_ISDIR(st.st_mode):
             continue  # listed when walked into
         line = [rel, stat.filemode(st.st_mode)]
+        uid, gid = st.st_uid, st.st_gid
+        if rootless:
+            uid, gid = rootless_owner(p) or (0, 0)
+        if rel in lln:
+            line[1], uid, gid = lln[rel]
         if owner:
-            line.append(f"{st.st_uid}:{st.st_gid}")
+            line.append(f"{uid}:{gid}")
         if stat.S_ISREG(st.st_mode):
             h = hashlib.sha256(open(p, "rb").read()).hexdigest()[:16]
             line += [str(st.st_size), h, str(int(st.st_mtime))]
@@ -48,7 +93,8 @@ for dirpath, dirnames, filenames in os.walk(root):
         elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
             line.append(f"{os.major(st.st_rdev)},{os.minor(st.st_rdev)}")
         try:
-            xs = sorted(x for x in os.listxattr(p, follow_symlinks=False) if x.startswith("user."))
+            xs = sorted(x for x in os.listxattr(p, follow_symlinks=False)
+                        if x.startswith("user.") and x != ROOTLESS)
             for x in xs:
                 line.append(f"{x}={os.getxattr(p, x, follow_symlinks=False)!r}")
         except OSError:
