@@ -251,6 +251,25 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	"$ROOT/scripts/registry" stop "$r"
 }
 
+@test "network faults: a 503 is retried, a blob cut mid-transfer resumes with Range" {
+	local r=$BATS_FILE_TMPDIR/reg-flaky
+	R=$("$ROOT/scripts/registry" start "$r")
+	skopeo copy -q --dest-tls-verify=false oci:"$BATS_FILE_TMPDIR/img":latest docker://"$R"/f/img:1
+	P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	python3 "$BATS_TEST_DIRNAME/flaky_proxy.py" "$P" "$R" "$PWD/proxy.log" 3>&- &
+	proxy=$!
+	for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$P))" 2>/dev/null && break; sleep 0.1; done
+	SIFU_CACHEDIR=$PWD/c run "$SIFU" -q pull --nohttps f.sif docker://127.0.0.1:"$P"/f/img:1
+	kill "$proxy"
+	"$ROOT/scripts/registry" stop "$r"
+	[ "$status" -eq 0 ] || { echo "$output"; cat proxy.log; false; }
+	grep -q '^CUT ' proxy.log
+	grep -q 'range=bytes=[1-9][0-9]*-$' proxy.log
+	[ "$(grep -c 'manifests/1' proxy.log)" -eq 2 ]
+	tree_of f.sif >got
+	diff -u "$BATS_FILE_TMPDIR/expected" got
+}
+
 @test "a full disk: a clear error and no partial SIF" {
 	require_feature "unprivileged user+mount namespaces" unshare -Urm true
 	run unshare -Urm sh -c "mount -t tmpfs -o size=600k tmpfs '$PWD' && cd '$PWD' && SIFU_CACHEDIR=$BATS_FILE_TMPDIR/cache '$SIFU' -q pull full.sif oci:'$BATS_FILE_TMPDIR/img'; echo status=\$?; ls -A"
