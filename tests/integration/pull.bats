@@ -172,6 +172,13 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	printf '{"auths":{"%s":{"auth":"%s"}}}' "$R" "$(printf alice:s3cret | base64)" >home/.docker/config.json
 	HOME=$PWD/home "$SIFU" -q pull --disable-cache t2.sif docker://"$R"/priv/img:1
 	siftool list t2.sif
+	# sifu registry login / logout
+	echo s3cret | HOME=$PWD/h2 "$SIFU" registry login -u alice --password-stdin docker://"$R"
+	HOME=$PWD/h2 "$SIFU" -q pull --disable-cache t3.sif docker://"$R"/priv/img:1
+	HOME=$PWD/h2 "$SIFU" registry logout docker://"$R"
+	HOME=$PWD/h2 run "$SIFU" -q pull --disable-cache t4.sif docker://"$R"/priv/img:1
+	assert_sifu_error
+	[ ! -e t4.sif ]
 	"$ROOT/scripts/registry" stop "$r"
 }
 
