@@ -457,9 +457,13 @@ static bool shadowed(struct sq_image *img, struct sq_node *n, const struct sq_en
 	return true;          /* duplicate in the same layer: the later one wins */
 }
 
-/* Look PATH up without creating or changing anything (hard link targets). */
-static struct sq_node *resolve(struct sq_image *img, const char *path)
+/* Look PATH up without creating or changing anything (hard link targets).
+ * *SHADOWED says an upper layer hides the path: its file in this layer was
+ * skipped, so a link to it has to be served later (see sq_image_add). */
+static struct sq_node *resolve(struct sq_image *img, const char *path, bool *shadowed)
 {
+	int L = img->layer;
+	*shadowed = false;
 	size_t plen = strlen(path);
 	if (plen >= SQ_PATH_MAX)
 		return NULL;
@@ -469,19 +473,28 @@ static struct sq_node *resolve(struct sq_image *img, const char *path)
 	for (char *save = NULL, *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
 		if (strcmp(c, ".") == 0)
 			continue;
-		if (strcmp(c, "..") == 0 || !is_dir(n))
+		if (strcmp(c, "..") == 0)
 			return NULL;
+		if (!is_dir(n) || L > n->opaque) {
+			*shadowed = n->layer < L || L > n->opaque;
+			return NULL;
+		}
 		n = lookup(img, n, c);
 		if (!n)
 			return NULL;
 	}
+	if (n->layer < L && (!n->ino || n->ino->type != SQ_DIR))
+		*shadowed = true;
 	return n;
 }
 
 static int add_hardlink(struct sq_image *img, struct sq_node *parent, const char *name,
 			const struct sq_entry *e, struct sifu_err *err)
 {
-	struct sq_node *t = resolve(img, e->target ? e->target : "");
+	bool shadowed;
+	struct sq_node *t = resolve(img, e->target ? e->target : "", &shadowed);
+	if (shadowed)
+		return SQ_DEFERRED;
 	if (!t || !t->ino || t->ino->type == SQ_DIR || t->layer != img->layer)
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
 				    "hard link \"%s\" points to \"%s\", which is not a file earlier "

@@ -77,9 +77,16 @@ void sq_image_next_layer(struct sq_image *img);
 /* Add one archive entry of the current layer.  Whiteouts are recognised by
  * name.  For a regular file that stays visible, READ is called until it
  * returns 0 and the bytes are compressed as they come; for a hidden one READ
- * is not called (the caller skips the data).  *USED (may be NULL) says which. */
+ * is not called (the caller skips the data).  *USED (may be NULL) says which.
+ * Returns 0, SQ_DEFERRED, or < 0 with ERR set. */
 int sq_image_add(struct sq_image *img, const struct sq_entry *e, sq_read_fn read, void *ctx,
 		 bool *used, struct sifu_err *err);
+/* sq_image_add's answer for a hard link whose target an upper layer
+ * replaced: the link itself is visible, but the data it shares was skipped.
+ * The caller adds the target's content under the link's name (a second pass
+ * over the layer, see fetch/layer.c). */
+#define SQ_DEFERRED 1
+
 /* Add a regular file from memory (small generated files). */
 int sq_image_add_buffer(struct sq_image *img, const char *path, uint32_t mode, const void *data,
 			size_t len, struct sifu_err *err);

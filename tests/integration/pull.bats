@@ -103,7 +103,10 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	grep -q '^-rwsr-xr-x 0/0 20 .* squashfs-root/bin/suid$' l
 	grep -q '^-rwxr-sr-x 0/50 .* squashfs-root/bin/sgid$' l
 	grep -q '^drwx------ 1000/1000 .* squashfs-root/home/user$' l
-	grep -q '^-rw-r----- 7/8 20 .* squashfs-root/hl1$' l
+	grep -q '^-rw-r----- 7/8 15 .* squashfs-root/hl3$' l
+	grep -q '^-rw-r----- 7/8 15 .* squashfs-root/hl4$' l
+	# an upper layer replaced hl1: its old hard link hl2 keeps the old content
+	grep -q '^-rw-r--r-- 0/0 40 .* squashfs-root/hl1$' l
 	grep -q '^-rw-r----- 7/8 20 .* squashfs-root/hl2$' l
 	grep -q '^crw-rw-rw- 0/0 1, 3 .* squashfs-root/dev-null$' l
 	grep -q '^prw------- 0/0 0 .* squashfs-root/fifo$' l
@@ -118,8 +121,9 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	! grep -q 'squashfs-root/owned' l
 	grep -q '^-rw-r--r-- 0/0 19 .* squashfs-root/gone$' l
 	# hard links share one inode; xattrs are there
-	unsquashfs -q -d x o.sif.part hl1 hl2 xattrfile >/dev/null 2>&1 || true
-	[ "$(stat -c %i x/hl1)" = "$(stat -c %i x/hl2)" ]
+	unsquashfs -q -d x o.sif.part hl2 hl3 hl4 xattrfile >/dev/null 2>&1 || true
+	[ "$(stat -c %i x/hl3)" = "$(stat -c %i x/hl4)" ]
+	[ "$(cat x/hl2)" = "hard linked content" ]
 	[ "$(getfattr --only-values -n user.sifu x/xattrfile)" = hello ]
 }
 

@@ -52,6 +52,8 @@ def layer1(busybox):
     e.append(ti("gone/deep", data=b"deep\n"))
     e.append(ti("hl1", data=b"hard linked content\n", mode=0o640, uid=7, gid=8))
     e.append(ti("hl2", tarfile.LNKTYPE, linkname="hl1"))
+    e.append(ti("hl3", data=b"three and four\n", mode=0o640, uid=7, gid=8))
+    e.append(ti("hl4", tarfile.LNKTYPE, linkname="hl3"))
     e.append(ti("bin/suid", data=b"#!/bin/sh\necho suid\n", mode=0o4755))
     e.append(ti("bin/sgid", data=b"#!/bin/sh\n", mode=0o2755, gid=50))
     e.append(ti("fifo", tarfile.FIFOTYPE, 0o600))
@@ -93,6 +95,7 @@ def layer3():
         ti("gone", data=b"gone is a file now\n"),
         ti("etc/motd", data=b"layer three\n"),
         ti(".wh.owned"),
+        ti("hl1", data=b"hl1 replaced; hl2 keeps the old content\n"),
     ]
 
 

@@ -251,6 +251,23 @@ static void test_hostile(void **state)
 	img_free(&m);
 }
 
+static void test_deferred_link(void **state)
+{
+	struct img m;
+	img_new(&m, 1);
+	add(&m, "t", SQ_REG, 0644, "new");
+	sq_image_next_layer(m.sq);
+	add(&m, "t", SQ_REG, 0644, "old"); /* hidden: its data is never read */
+	struct sq_entry e = {.path = "l", .type = SQ_HARDLINK, .target = "./t"};
+	struct sifu_err err = {0};
+	assert_int_equal(sq_image_add(m.sq, &e, NULL, NULL, NULL, &err), SQ_DEFERRED);
+	/* what fetch/ does next: the old content under the link's name */
+	assert_int_equal(sq_image_add_buffer(m.sq, "l", 0644, "old", 3, &err), 0);
+	finish(&m);
+	expect_tree(&m, "/ 40755 0:0\n/l 100644 0:0 \"old\"\n/t 100644 0:0 \"new\"\n");
+	img_free(&m);
+}
+
 static ssize_t short_read(void *ctx, void *buf, size_t len, struct sifu_err *err)
 {
 	int *calls = ctx;
@@ -338,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_replace_and_duplicates),
 		cmocka_unit_test(test_special_files),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_deferred_link),
 		cmocka_unit_test(test_size_mismatch),
 		cmocka_unit_test(test_compression_spec),
 		cmocka_unit_test(test_golden),
