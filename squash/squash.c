@@ -141,7 +141,7 @@ struct sq_image {
 	struct sq_node **hash;    /* open addressing on (parent, name) */
 	size_t hash_cap, hash_used;
 	int layer;
-	bool failed;
+	bool failed, finished;
 	struct sq_stats stats;
 };
 
@@ -387,6 +387,7 @@ static int stream_data(struct sq_image *img, struct sq_inode *in, const struct s
 	for (;;) {
 		ssize_t n = read ? read(ctx, buf, sizeof(buf), err) : 0;
 		if (n < 0) {
+			sqfs_block_processor_end_file(img->proc);
 			img->failed = true;
 			return (int)n;
 		}
@@ -990,6 +991,7 @@ int sq_image_finish(struct sq_image *img, uint64_t *size, struct sifu_err *err)
 	if (img->failed)
 		return sifu_err_set(err, SIFU_E_SYS, EIO, "squashfs: the image already failed");
 	int r = sqfs_block_processor_finish(img->proc);
+	img->finished = true;
 	if (r)
 		return sqfs_fail(img, r, err, "writing file data");
 	sqfs_file_t *f = &img->out->base;
@@ -1018,6 +1020,10 @@ void sq_image_free(struct sq_image *img)
 {
 	if (!img)
 		return;
+	/* libsquashfs 1.2 frees the pending fragment block only in finish, so an
+	 * abandoned image is finished (into a file about to be deleted) first */
+	if (img->proc && !img->finished)
+		sqfs_block_processor_finish(img->proc);
 	sqfs_destroy(img->proc);
 	sqfs_destroy(img->bwr);
 	sqfs_destroy(img->frag);
