@@ -4,6 +4,7 @@
  *   DIR/blobs/sha256/<hex>   verified blobs, read-only, never rewritten
  *   DIR/tmp/dl-XXXXXX        downloads in progress (renamed when verified)
  *   DIR/locks/<hex>.lock     fcntl lock held by whoever produces <hex>
+ *   DIR/sif/<manifest>-….sif images built for `exec docker://…`
  *
  * A producer takes the lock, looks again (another process may have finished
  * meanwhile), downloads into tmp/, verifies size and sha256 and renames into

@@ -158,3 +158,8 @@ struct fetch_pull_opts {
 /* Pull URI into a new SIF at OUT (temporary name, renamed on success). */
 int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
 	       struct sifu_err *err);
+/* For `sifu exec docker://…`: the SIF for URI from the cache
+ * ($CACHE/sif/<manifest digest>-….sif, made on first use, under a lock so
+ * concurrent runs build it once).  *PATH is malloc'ed. */
+int fetch_pull_cached(const char *uri, const struct fetch_pull_opts *o, char **path,
+		      struct sifu_err *err);

@@ -11,6 +11,7 @@
 #define CONFIG_MAX (16u << 20)
 
 struct image {
+	char manifest_hex[FETCH_HEX_LEN + 1]; /* of the platform's manifest */
 	struct fetch_manifest m;
 	struct fetch_config cfg;
 	char *config_json;
@@ -42,6 +43,7 @@ static int resolve(struct fetch_source *src, const struct fetch_pull_opts *o, st
 					: sifu_err_set(err, SIFU_E_CORRUPT, 0,
 						       "an index inside an index is not supported");
 	}
+	fetch_sha256_buf(man, len, im->manifest_hex);
 	if ((r = fetch_manifest_parse(man, len, &im->m, err)) < 0)
 		return r;
 	/* the config: small, read whole, verified */
@@ -199,8 +201,37 @@ static int write_sif(struct fetch_source *src, struct image *im, const char *out
 	return r;
 }
 
-int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
-	       struct sifu_err *err)
+static int cached_sif(struct fetch_cache *c, struct fetch_source *src, struct image *im,
+		      const struct fetch_pull_opts *o, char **path, struct sifu_err *err)
+{
+	if (c->temporary)
+		return sifu_err_set(err, SIFU_E_USAGE, 0, "running a docker:// image needs the cache");
+	char name[FETCH_HEX_LEN + 32];
+	snprintf(name, sizeof(name), "%s-c%d-%d", im->manifest_hex, o->squash.compressor,
+		 o->squash.level);
+	_cleanup_free_ char *dir = sifu_xasprintf("%s/sif", c->dir);
+	_cleanup_free_ char *p = sifu_xasprintf("%s/%s.sif", dir, name);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return sifu_err_sys(err, "%s", dir);
+	if (access(p, R_OK) != 0) {
+		_cleanup_close_ int lock = fetch_cache_lock(c, name, err);
+		if (lock < 0)
+			return lock;
+		/* someone else may have made it while we waited */
+		if (access(p, R_OK) != 0) {
+			int r = write_sif(src, im, p, o, err);
+			if (r < 0)
+				return r;
+		}
+	}
+	*path = TAKE_PTR(p);
+	return 0;
+}
+
+/* OUT NULL: the image goes to the cache as sif/<manifest>-<compression>.sif,
+ * made once under a lock, and *CACHED gets its path. */
+static int pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
+		char **cached, struct sifu_err *err)
 {
 	struct fetch_ref ref;
 	int r = fetch_ref_parse(uri, &ref, err);
@@ -209,7 +240,7 @@ int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o
 	struct fetch_cache cache = {.dirfd = -1};
 	struct fetch_source *src = NULL;
 	struct image im = {0};
-	bool need_cache = ref.transport != FETCH_OCI_DIR;
+	bool need_cache = ref.transport != FETCH_OCI_DIR || !out;
 	if (need_cache && (r = fetch_cache_open(o->cachedir, o->disable_cache, &cache, err)) < 0)
 		goto out;
 	switch (ref.transport) {
@@ -226,6 +257,10 @@ int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o
 		goto out;
 	if ((r = resolve(src, o, &im, err)) < 0)
 		goto out;
+	if (!out) {
+		r = cached_sif(&cache, src, &im, o, cached, err);
+		goto out;
+	}
 	if (ends_with(out, ".sqfs") || ends_with(out, ".squashfs"))
 		r = write_bare(src, &im, out, o, err);
 	else
@@ -242,4 +277,16 @@ out:
 		fetch_cache_close(&cache);
 	fetch_ref_free(&ref);
 	return r;
+}
+
+int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
+	       struct sifu_err *err)
+{
+	return pull(uri, out, o, NULL, err);
+}
+
+int fetch_pull_cached(const char *uri, const struct fetch_pull_opts *o, char **path,
+		      struct sifu_err *err)
+{
+	return pull(uri, NULL, o, path, err);
 }
