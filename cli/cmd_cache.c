@@ -7,15 +7,13 @@
 
 int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 
-static int cache_list(struct fetch_cache *c, bool all, struct sifu_err *err)
+static int cache_list_one(struct fetch_cache *c, bool sif, bool all, struct sifu_err *err)
 {
 	struct fetch_cache_entry *e = NULL;
 	size_t n = 0;
-	if (fetch_cache_list(c, &e, &n, err) < 0)
+	if (fetch_cache_list(c, sif, &e, &n, err) < 0)
 		return -EIO;
 	uint64_t total = 0;
-	if (all)
-		printf("%-20s %-12s %s\n", "NAME", "SIZE", "DATE CREATED");
 	for (size_t i = 0; i < n; i++) {
 		total += e[i].size;
 		if (!all)
@@ -25,13 +23,42 @@ static int cache_list(struct fetch_cache *c, bool all, struct sifu_err *err)
 		time_t t = (time_t)e[i].mtime;
 		struct tm tm;
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
-		printf("sha256:%.12s  %-12s %s\n", e[i].hex, sz, when);
+		if (sif)
+			printf("%-20.19s %-12s %s\n", e[i].name, sz, when);
+		else
+			printf("sha256:%-13.12s %-12s %s\n", e[i].name, sz, when);
 	}
 	char tot[32];
 	sifu_fmt_bytes(total, tot, sizeof(tot));
-	printf("There are %zu OCI blob file(s) using %s of space in %s\n", n, tot, c->dir);
+	printf("There are %zu %s file(s) using %s of space\n", n, sif ? "container" : "OCI blob",
+	       tot);
 	free(e);
 	return 0;
+}
+
+static bool want(struct cli_args *a, const char *type)
+{
+	if (!a->nlist[O_TYPE])
+		return true;
+	for (size_t i = 0; i < a->nlist[O_TYPE]; i++)
+		if (!strcmp(a->list[O_TYPE][i], type) || !strcmp(a->list[O_TYPE][i], "all"))
+			return true;
+	return false;
+}
+
+static int cache_list(struct fetch_cache *c, struct cli_args *a, struct sifu_err *err)
+{
+	bool all = a->set[O_ALL] || sifu_log_get_level() >= SIFU_LOG_VERBOSE;
+	if (all)
+		printf("%-20s %-12s %s\n", "NAME", "SIZE", "DATE CREATED");
+	int r = 0;
+	if (want(a, "sif"))
+		r = cache_list_one(c, true, all, err);
+	if (r == 0 && want(a, "blob"))
+		r = cache_list_one(c, false, all, err);
+	if (r == 0)
+		printf("Cache directory: %s\n", c->dir);
+	return r;
 }
 
 static bool confirm(void)
@@ -64,7 +91,7 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		return -EIO;
 	int r = 0;
 	if (strcmp(a->pos[0], "list") == 0) {
-		r = cache_list(&c, a->set[O_ALL] || sifu_log_get_level() >= SIFU_LOG_VERBOSE, err);
+		r = cache_list(&c, a, err);
 	} else if (!a->set[O_FORCE] && !a->set[O_DRY_RUN] && !confirm()) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "cache clean: not confirmed, nothing removed");
 		sifu_err_hint(err, "use --force to clean without asking");

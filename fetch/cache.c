@@ -205,34 +205,41 @@ fail:
 
 static int cmp_entry(const void *a, const void *b)
 {
-	return strcmp(((const struct fetch_cache_entry *)a)->hex,
-		      ((const struct fetch_cache_entry *)b)->hex);
+	return strcmp(((const struct fetch_cache_entry *)a)->name,
+		      ((const struct fetch_cache_entry *)b)->name);
 }
 
-int fetch_cache_list(struct fetch_cache *c, struct fetch_cache_entry **out, size_t *n,
+int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry **out, size_t *n,
 		     struct sifu_err *err)
 {
-	int fd = openat(c->dirfd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const char *sub = sif ? "sif" : "blobs/sha256";
+	*out = NULL;
+	*n = 0;
+	int fd = openat(c->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && sif)
+		return 0;
 	if (fd < 0)
-		return sifu_err_sys(err, "%s/blobs/sha256", c->dir);
+		return sifu_err_sys(err, "%s/%s", c->dir, sub);
 	_cleanup_closedir_ DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return sifu_err_sys(err, "%s/blobs/sha256", c->dir);
+		return sifu_err_sys(err, "%s/%s", c->dir, sub);
 	}
 	struct fetch_cache_entry *v = NULL;
 	size_t k = 0, cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		struct stat st;
-		if (strlen(de->d_name) != FETCH_HEX_LEN ||
+		size_t len = strlen(de->d_name);
+		if ((sif ? len < 5 || len >= sizeof(v->name) || strcmp(de->d_name + len - 4, ".sif")
+			 : len != FETCH_HEX_LEN) ||
 		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		if (k == cap) {
 			cap = cap ? cap * 2 : 64;
 			v = sifu_xrealloc(v, cap * sizeof(*v));
 		}
-		memcpy(v[k].hex, de->d_name, FETCH_HEX_LEN + 1);
+		memcpy(v[k].name, de->d_name, len + 1);
 		v[k].size = (uint64_t)st.st_size;
 		v[k].mtime = st.st_mtime;
 		k++;

@@ -131,12 +131,12 @@ int fetch_cache_tmp(struct fetch_cache *c, char **name, struct sifu_err *err);
 int fetch_cache_commit(struct fetch_cache *c, const char *tmpname, int fd, const char *hex,
 		       uint64_t size, struct sifu_err *err);
 struct fetch_cache_entry {
-	char hex[FETCH_HEX_LEN + 1];
+	char name[128]; /* blob: its sha256 hex; sif: the file name */
 	uint64_t size;
 	int64_t mtime;
 };
-/* List blobs (sorted by name). */
-int fetch_cache_list(struct fetch_cache *c, struct fetch_cache_entry **out, size_t *n,
+/* List blobs, or with SIF the cached images (sorted by name). */
+int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry **out, size_t *n,
 		     struct sifu_err *err);
 /* Remove every blob and stale temporary file; counts what went. */
 int fetch_cache_clean(struct fetch_cache *c, bool dry_run, size_t *nremoved, uint64_t *bytes,

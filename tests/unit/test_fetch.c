@@ -269,9 +269,12 @@ static void test_cache_commit(void **state)
 	close(lk);
 	struct fetch_cache_entry *e;
 	size_t n;
-	assert_int_equal(fetch_cache_list(&c, &e, &n, &err), 0);
+	assert_int_equal(fetch_cache_list(&c, false, &e, &n, &err), 0);
 	assert_int_equal(n, 1);
-	assert_string_equal(e[0].hex, good);
+	assert_string_equal(e[0].name, good);
+	free(e);
+	assert_int_equal(fetch_cache_list(&c, true, &e, &n, &err), 0);
+	assert_int_equal(n, 0);
 	free(e);
 	size_t removed;
 	uint64_t bytes;
@@ -378,6 +381,37 @@ static void test_layers(void **state)
 	assert_int_equal(err.code, SIFU_E_UNSUPPORTED);
 }
 
+/* exec docker://…: one SIF per manifest in the cache, made once */
+static void test_pull_cached(void **state)
+{
+	mk_tmpdir();
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/integration/pull_image.py %s/img",
+		 SIFU_SOURCE_ROOT, tmpdir);
+	if (system(cmd) != 0)
+		fail_msg("%s failed", cmd);
+	char uri[128], cache[128];
+	snprintf(uri, sizeof(uri), "oci:%s/img", tmpdir);
+	snprintf(cache, sizeof(cache), "%s/cache", tmpdir);
+	struct fetch_pull_opts o = {.cachedir = cache, .quiet = true};
+	fetch_platform_host(&o.platform);
+	struct sifu_err err = {0};
+	char *p1 = NULL, *p2 = NULL;
+	if (fetch_pull_cached(uri, &o, &p1, &err) != 0)
+		fail_msg("%s", err.chain[0]);
+	struct stat a, b;
+	assert_int_equal(stat(p1, &a), 0);
+	assert_non_null(strstr(p1, "/cache/sif/"));
+	assert_int_equal(fetch_pull_cached(uri, &o, &p2, &err), 0);
+	assert_string_equal(p1, p2);
+	assert_int_equal(stat(p2, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino); /* not made again */
+	free(p1);
+	free(p2);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_digest_parse),
 		cmocka_unit_test(test_cache_commit),
 		cmocka_unit_test(test_layers),
+		cmocka_unit_test(test_pull_cached),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
