@@ -1,8 +1,165 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* fetch/: image references, the OCI registry client, auth, the blob cache, layer streams. */
+/* fetch/: image references, OCI sources (registries, OCI layouts, OCI and
+ * docker archives), registry auth, the content-addressed blob cache and the
+ * layer streams that feed squash/. */
 #pragma once
 
 #include "common.h"
+#include "squash.h"
 
 /* True once this module is built; the CLI says "not available" until then. */
 bool fetch_available(void);
+
+/* ------------------------------------------------------------- digests -- */
+#define FETCH_HEX_LEN 64
+/* "sha256:<64 lowercase hex>" -> HEX.  Anything else (other algorithms,
+ * upper case, wrong length) is an error: digests name files in the cache. */
+int fetch_digest_parse(const char *digest, char hex[FETCH_HEX_LEN + 1], struct sifu_err *err);
+
+/* --------------------------------------------------------------- layers -- */
+/* Counts for one layer stream. */
+struct fetch_layer_stats {
+	uint64_t compressed, uncompressed, entries;
+};
+typedef void (*fetch_progress_fn)(void *ctx, uint64_t compressed_done);
+
+/* Stream the layer in FD (gzip, zstd or plain tar: sniffed from the bytes,
+ * never trusted from a media type) into IMG as its current layer.  DIGEST
+ * (sha256 of the bytes in FD) and DIFF_ID (sha256 of the uncompressed tar)
+ * are verified when not NULL; a mismatch is SIFU_E_VERIFY. */
+int fetch_layer_apply(int fd, const char *digest, const char *diff_id, struct sq_image *img,
+		      fetch_progress_fn progress, void *pctx, struct fetch_layer_stats *st,
+		      struct sifu_err *err);
+
+/* ---------------------------------------------------------- references -- */
+enum fetch_transport {
+	FETCH_DOCKER = 1, /* docker://  */
+	FETCH_OCI_DIR,    /* oci:DIR[:tag] */
+	FETCH_OCI_ARCHIVE,/* oci-archive:FILE[:tag] */
+	FETCH_DOCKER_ARCHIVE, /* docker-archive:FILE */
+};
+
+struct fetch_ref {
+	enum fetch_transport transport;
+	char *registry;   /* docker: "registry-1.docker.io", "127.0.0.1:5000" */
+	char *repository; /* docker: "library/alpine" */
+	char *tag;        /* may be NULL when a digest is given */
+	char *digest;     /* "sha256:…" or NULL */
+	char *path;       /* oci/oci-archive/docker-archive: the file or directory */
+};
+
+/* Parse a URI ("docker://alpine", "oci-archive:/x.tar", …).  Docker's rules:
+ * a first component with a '.' or ':' or equal to "localhost" is a registry;
+ * otherwise docker.io; a one-component name on docker.io gets "library/";
+ * tag "latest" when neither tag nor digest is given.  Pure. */
+int fetch_ref_parse(const char *uri, struct fetch_ref *ref, struct sifu_err *err);
+void fetch_ref_free(struct fetch_ref *ref);
+/* The file name Apptainer would choose: "alpine_latest.sif". Caller frees. */
+char *fetch_ref_default_name(const struct fetch_ref *ref);
+
+/* ------------------------------------------------------------- platform -- */
+struct fetch_platform {
+	char os[32], arch[32], variant[32];
+};
+/* This machine (linux/amd64, linux/arm64/v8, …). */
+void fetch_platform_host(struct fetch_platform *p);
+/* "linux/arm64/v8" or "arm64" (with --arch) into P.  Pure. */
+int fetch_platform_parse(const char *s, struct fetch_platform *p, struct sifu_err *err);
+
+/* ------------------------------------------------------------ OCI JSON -- */
+struct fetch_blob {
+	char digest[FETCH_HEX_LEN + 8];
+	uint64_t size;
+	char *media_type;
+};
+
+/* A resolved image: its manifest, config and layers (bottom first). */
+struct fetch_manifest {
+	struct fetch_blob config;
+	struct fetch_blob *layers;
+	size_t nlayers;
+};
+
+/* Is JSON an index / manifest list?  Then choose the manifest for PLATFORM:
+ * returns its descriptor in OUT.  Errors say which platforms exist. */
+int fetch_index_select(const char *json, size_t len, const struct fetch_platform *plat,
+		       struct fetch_blob *out, struct sifu_err *err);
+/* 1 if JSON is an index or manifest list, 0 if an image manifest, < 0 if
+ * neither (schema 1 is refused here, with a clear line). */
+int fetch_manifest_kind(const char *json, size_t len, struct sifu_err *err);
+int fetch_manifest_parse(const char *json, size_t len, struct fetch_manifest *m,
+			 struct sifu_err *err);
+void fetch_manifest_free(struct fetch_manifest *m);
+
+/* What sifu needs from an image config. */
+struct fetch_config {
+	char **env;        /* "K=V", NULL-terminated */
+	char **entrypoint; /* NULL-terminated or NULL */
+	char **cmd;
+	char *workdir;
+	char *labels_json; /* pretty JSON object, "{}" when none */
+	char **diff_ids;   /* "sha256:…", NULL-terminated */
+	size_t ndiff_ids;
+	char arch[32];
+};
+int fetch_config_parse(const char *json, size_t len, struct fetch_config *c,
+		       struct sifu_err *err);
+void fetch_config_free(struct fetch_config *c);
+/* The generated /.singularity.d files, as Apptainer writes them for OCI images. */
+char *fetch_runscript(const struct fetch_config *c);
+char *fetch_env_script(const struct fetch_config *c);
+
+/* ---------------------------------------------------------------- cache -- */
+struct fetch_cache {
+	char *dir;   /* $SIFU_CACHEDIR or $XDG_CACHE_HOME/sifu or ~/.cache/sifu */
+	int dirfd;   /* O_PATH on it */
+	bool temporary; /* --disable-cache: a private dir removed on close */
+};
+int fetch_cache_open(const char *dir, bool disable, struct fetch_cache *c, struct sifu_err *err);
+void fetch_cache_close(struct fetch_cache *c);
+/* The default directory (environment), caller frees. */
+char *fetch_cache_default_dir(void);
+/* Open the verified blob HEX for reading, or -ENOENT. */
+int fetch_cache_open_blob(struct fetch_cache *c, const char *hex);
+/* Serialise producers of one blob across processes (and NFS clients: fcntl
+ * locks).  Returns a lock fd to close. */
+int fetch_cache_lock(struct fetch_cache *c, const char *hex, struct sifu_err *err);
+/* A new temporary file in the cache (O_RDWR); *NAME is its name for commit. */
+int fetch_cache_tmp(struct fetch_cache *c, char **name, struct sifu_err *err);
+/* Verify the temporary file's sha256 (and SIZE unless UINT64_MAX) against
+ * HEX and rename it into place; on any failure the temporary is removed. */
+int fetch_cache_commit(struct fetch_cache *c, const char *tmpname, int fd, const char *hex,
+		       uint64_t size, struct sifu_err *err);
+struct fetch_cache_entry {
+	char name[128]; /* blob: its sha256 hex; sif: the file name */
+	uint64_t size;
+	int64_t mtime;
+};
+/* List blobs, or with SIF the cached images (sorted by name). */
+int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry **out, size_t *n,
+		     struct sifu_err *err);
+/* Remove every blob and stale temporary file; counts what went. */
+int fetch_cache_clean(struct fetch_cache *c, bool dry_run, size_t *nremoved, uint64_t *bytes,
+		      struct sifu_err *err);
+
+/* ----------------------------------------------------------------- pull -- */
+struct fetch_pull_opts {
+	const char *cachedir;    /* NULL: default */
+	bool disable_cache;
+	struct fetch_platform platform;
+	bool nohttps;            /* plain HTTP to the registry */
+	bool insecure;           /* TLS without verification */
+	const char *authfile;    /* docker config.json to read credentials from */
+	const char *username, *password; /* explicit credentials (env / prompt) */
+	struct sq_opts squash;
+	bool quiet;
+};
+
+/* Pull URI into a new SIF at OUT (temporary name, renamed on success). */
+int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
+	       struct sifu_err *err);
+/* For `sifu exec docker://…`: the SIF for URI from the cache
+ * ($CACHE/sif/<manifest digest>-….sif, made on first use, under a lock so
+ * concurrent runs build it once).  *PATH is malloc'ed. */
+int fetch_pull_cached(const char *uri, const struct fetch_pull_opts *o, char **path,
+		      struct sifu_err *err);

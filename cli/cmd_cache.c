@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* `sifu cache list|clean`, worded as Apptainer's. */
+#include "cli.h"
+#include "fetch.h"
+
+#include <time.h>
+
+int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
+
+static int cache_list_one(struct fetch_cache *c, bool sif, bool all, struct sifu_err *err)
+{
+	struct fetch_cache_entry *e = NULL;
+	size_t n = 0;
+	if (fetch_cache_list(c, sif, &e, &n, err) < 0)
+		return -EIO;
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		total += e[i].size;
+		if (!all)
+			continue;
+		char sz[32], when[32];
+		sifu_fmt_bytes(e[i].size, sz, sizeof(sz));
+		time_t t = (time_t)e[i].mtime;
+		struct tm tm;
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+		if (sif)
+			printf("%-20.19s %-12s %s\n", e[i].name, sz, when);
+		else
+			printf("sha256:%-13.12s %-12s %s\n", e[i].name, sz, when);
+	}
+	char tot[32];
+	sifu_fmt_bytes(total, tot, sizeof(tot));
+	printf("There are %zu %s file(s) using %s of space\n", n, sif ? "container" : "OCI blob",
+	       tot);
+	free(e);
+	return 0;
+}
+
+static bool want(struct cli_args *a, const char *type)
+{
+	if (!a->nlist[O_TYPE])
+		return true;
+	for (size_t i = 0; i < a->nlist[O_TYPE]; i++)
+		if (!strcmp(a->list[O_TYPE][i], type) || !strcmp(a->list[O_TYPE][i], "all"))
+			return true;
+	return false;
+}
+
+static int cache_list(struct fetch_cache *c, struct cli_args *a, struct sifu_err *err)
+{
+	bool all = a->set[O_ALL] || sifu_log_get_level() >= SIFU_LOG_VERBOSE;
+	if (all)
+		printf("%-20s %-12s %s\n", "NAME", "SIZE", "DATE CREATED");
+	int r = 0;
+	if (want(a, "sif"))
+		r = cache_list_one(c, true, all, err);
+	if (r == 0 && want(a, "blob"))
+		r = cache_list_one(c, false, all, err);
+	if (r == 0)
+		printf("Cache directory: %s\n", c->dir);
+	return r;
+}
+
+static bool confirm(void)
+{
+	if (!isatty(0))
+		return false;
+	fprintf(stderr, "This will delete everything in your cache (blobs and images).\n"
+			"Do you want to continue? [N/y] ");
+	char line[16];
+	return fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y');
+}
+
+int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+{
+	if (a->npos != 1 || (strcmp(a->pos[0], "list") != 0 && strcmp(a->pos[0], "clean") != 0)) {
+		sifu_err_set(err, SIFU_E_USAGE, 0, "cache takes one of: list, clean");
+		sifu_err_hint(err, "e.g. sifu cache list, or sifu cache clean --force");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < a->nlist[O_TYPE]; i++) {
+		const char *t = a->list[O_TYPE][i];
+		if (strcmp(t, "blob") && strcmp(t, "all") && strcmp(t, "sif")) {
+			sifu_err_set(err, SIFU_E_USAGE, 0, "unknown cache type \"%s\"", t);
+			sifu_err_hint(err, "use blob, sif or all");
+			return -EINVAL;
+		}
+	}
+	struct fetch_cache c;
+	if (fetch_cache_open(NULL, false, &c, err) < 0)
+		return -EIO;
+	int r = 0;
+	if (strcmp(a->pos[0], "list") == 0) {
+		r = cache_list(&c, a, err);
+	} else if (!a->set[O_FORCE] && !a->set[O_DRY_RUN] && !confirm()) {
+		sifu_err_set(err, SIFU_E_USAGE, 0, "cache clean: not confirmed, nothing removed");
+		sifu_err_hint(err, "use --force to clean without asking");
+		r = -ECANCELED;
+	} else {
+		size_t n;
+		uint64_t bytes;
+		r = fetch_cache_clean(&c, a->set[O_DRY_RUN], &n, &bytes, err);
+		if (r == 0) {
+			char b[32];
+			sifu_fmt_bytes(bytes, b, sizeof(b));
+			printf("%s %zu file(s), %s, from %s\n",
+			       a->set[O_DRY_RUN] ? "Would remove" : "Removed", n, b, c.dir);
+		}
+	}
+	fetch_cache_close(&c);
+	return r;
+}

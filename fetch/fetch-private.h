@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Shared inside fetch/ only. */
+#pragma once
+
+#include "fetch.h"
+
+#include <jansson.h>
+
+struct fetch_sha256 {
+	void *ctx; /* EVP_MD_CTX */
+};
+void fetch_sha256_init(struct fetch_sha256 *h);
+void fetch_sha256_update(struct fetch_sha256 *h, const void *p, size_t n);
+/* Finish into 64 hex chars + NUL; the context may be freed afterwards. */
+void fetch_sha256_final_hex(struct fetch_sha256 *h, char hex[FETCH_HEX_LEN + 1]);
+void fetch_sha256_free(struct fetch_sha256 *h);
+void fetch_sha256_buf(const void *p, size_t n, char hex[FETCH_HEX_LEN + 1]);
+/* sha256 of everything readable from FD (from its current offset). */
+int fetch_sha256_fd(int fd, char hex[FETCH_HEX_LEN + 1], uint64_t *size);
+
+/* Read a whole (small) file into memory, at most MAX bytes. */
+int fetch_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
+		       struct sifu_err *err);
+int fetch_read_fd(int fd, size_t max, char **out, size_t *len, struct sifu_err *err);
+
+/* A small growing buffer. */
+struct fetch_buf {
+	char *p;
+	size_t len, cap;
+};
+void fetch_buf_add(struct fetch_buf *b, const void *p, size_t n);
+void fetch_buf_printf(struct fetch_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse JSON with duplicate keys refused; the message names line/column. */
+json_t *fetch_json_parse(const char *s, size_t len, const char *what, struct sifu_err *err);
+
+/* An image source: where the manifest and the blobs come from. */
+struct fetch_source {
+	/* the manifest (or index) the reference names, into *out (malloc) */
+	int (*get_manifest)(struct fetch_source *s, const char *digest_or_null, char **out,
+			    size_t *len, struct sifu_err *err);
+	/* an fd positioned at the start of the blob (verified against DIGEST
+	 * by whoever reads it); SIZE is the descriptor's */
+	int (*open_blob)(struct fetch_source *s, const struct fetch_blob *b, struct sifu_err *err);
+	void (*free)(struct fetch_source *s);
+};
+
+int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_opts *o,
+			  struct fetch_cache *cache, struct fetch_source **out, struct sifu_err *err);
+int fetch_source_oci_dir(const struct fetch_ref *ref, struct fetch_source **out,
+			 struct sifu_err *err);
+int fetch_source_archive(const struct fetch_ref *ref, struct fetch_cache *cache,
+			 struct fetch_source **out, struct sifu_err *err);

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* `sifu pull`: a source's manifest and blobs -> one SquashFS written straight
+ * into the SIF's partition.  Layers are applied top-down (see squash.h), so
+ * nothing an upper layer deletes is ever compressed. */
+#include "fetch-private.h"
+#include "sif.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#define CONFIG_MAX (16u << 20)
+
+struct image {
+	char manifest_hex[FETCH_HEX_LEN + 1]; /* of the platform's manifest */
+	struct fetch_manifest m;
+	struct fetch_config cfg;
+	char *config_json;
+	size_t config_len;
+};
+
+static int resolve(struct fetch_source *src, const struct fetch_pull_opts *o, struct image *im,
+		   struct sifu_err *err)
+{
+	_cleanup_free_ char *man = NULL;
+	size_t len = 0;
+	int r = src->get_manifest(src, NULL, &man, &len, err);
+	if (r < 0)
+		return r;
+	int kind = fetch_manifest_kind(man, len, err);
+	if (kind < 0)
+		return kind;
+	if (kind == 1) {
+		struct fetch_blob pick = {0};
+		if ((r = fetch_index_select(man, len, &o->platform, &pick, err)) < 0)
+			return r;
+		free(pick.media_type);
+		free(man);
+		man = NULL;
+		if ((r = src->get_manifest(src, pick.digest, &man, &len, err)) < 0)
+			return r;
+		if ((kind = fetch_manifest_kind(man, len, err)) != 0)
+			return kind < 0 ? kind
+					: sifu_err_set(err, SIFU_E_CORRUPT, 0,
+						       "an index inside an index is not supported");
+	}
+	fetch_sha256_buf(man, len, im->manifest_hex);
+	if ((r = fetch_manifest_parse(man, len, &im->m, err)) < 0)
+		return r;
+	/* the config: small, read whole, verified */
+	_cleanup_close_ int fd = src->open_blob(src, &im->m.config, err);
+	if (fd < 0)
+		return fd;
+	if ((r = fetch_read_fd(fd, CONFIG_MAX, &im->config_json, &im->config_len, err)) < 0)
+		return sifu_err_wrap(err, "image config");
+	char hex[FETCH_HEX_LEN + 1], got[FETCH_HEX_LEN + 1];
+	if (fetch_digest_parse(im->m.config.digest, hex, err) < 0)
+		return -EINVAL;
+	fetch_sha256_buf(im->config_json, im->config_len, got);
+	if (strcmp(hex, got) != 0)
+		return sifu_err_set(err, SIFU_E_VERIFY, 0, "image config %s has the digest sha256:%s",
+				    im->m.config.digest, got);
+	if ((r = fetch_config_parse(im->config_json, im->config_len, &im->cfg, err)) < 0)
+		return r;
+	if (im->cfg.ndiff_ids != im->m.nlayers)
+		return sifu_err_set(err, SIFU_E_CORRUPT, 0,
+				    "the manifest has %zu layers but the config %zu diff_ids",
+				    im->m.nlayers, im->cfg.ndiff_ids);
+	return 0;
+}
+
+static int add_dir(struct sq_image *img, const char *path, struct sifu_err *err)
+{
+	struct sq_entry e = {.path = path, .type = SQ_DIR, .mode = 0755};
+	return sq_image_add(img, &e, NULL, NULL, NULL, err);
+}
+
+/* /.singularity.d as Apptainer lays it out for an OCI image; added first, so
+ * it wins over anything the layers have there. */
+static int add_singularity_d(struct sq_image *img, const struct fetch_config *c,
+			     struct sifu_err *err)
+{
+	_cleanup_free_ char *run = fetch_runscript(c);
+	_cleanup_free_ char *env = fetch_env_script(c);
+	struct sq_entry link = {.path = "singularity", .type = SQ_SYMLINK, .mode = 0777,
+				.target = ".singularity.d/runscript"};
+	int r;
+	if ((r = add_dir(img, ".singularity.d", err)) < 0 ||
+	    (r = add_dir(img, ".singularity.d/env", err)) < 0 ||
+	    (r = add_dir(img, ".singularity.d/actions", err)) < 0 ||
+	    (r = add_dir(img, ".singularity.d/libs", err)) < 0 ||
+	    (r = sq_image_add_buffer(img, ".singularity.d/runscript", 0755, run, strlen(run),
+				     err)) < 0 ||
+	    (r = sq_image_add_buffer(img, ".singularity.d/env/10-docker2singularity.sh", 0755,
+				     env, strlen(env), err)) < 0 ||
+	    (r = sq_image_add_buffer(img, ".singularity.d/labels.json", 0644, c->labels_json,
+				     strlen(c->labels_json), err)) < 0 ||
+	    (r = sq_image_add(img, &link, NULL, NULL, NULL, err)) < 0)
+		return r;
+	return 0;
+}
+
+struct lprog {
+	struct sifu_progress *p;
+};
+
+static void on_progress(void *ctx, uint64_t done)
+{
+	struct lprog *lp = ctx;
+	if (lp->p)
+		sifu_progress_update(lp->p, done);
+}
+
+static int write_layers(struct fetch_source *src, struct image *im, struct sq_image *img,
+			const struct fetch_pull_opts *o, struct sifu_err *err)
+{
+	int r = add_singularity_d(img, &im->cfg, err);
+	if (r < 0)
+		return r;
+	for (size_t k = im->m.nlayers; k-- > 0;) {
+		const struct fetch_blob *b = &im->m.layers[k];
+		sq_image_next_layer(img);
+		_cleanup_close_ int fd = src->open_blob(src, b, err);
+		if (fd < 0)
+			return fd;
+		char label[64];
+		snprintf(label, sizeof(label), "layer %zu/%zu %.19s", k + 1, im->m.nlayers,
+			 b->digest);
+		struct lprog lp = {o->quiet ? NULL : sifu_progress_new(label, b->size)};
+		struct fetch_layer_stats st;
+		r = fetch_layer_apply(fd, b->digest, im->cfg.diff_ids[k], img, on_progress, &lp,
+				      &st, err);
+		if (lp.p)
+			sifu_progress_done(lp.p);
+		if (r < 0)
+			return sifu_err_wrap(err, "layer %zu (%s)", k + 1, b->digest);
+		sifu_verbose("layer %zu: %llu bytes, %llu uncompressed, %llu entries", k + 1,
+			     (unsigned long long)st.compressed, (unsigned long long)st.uncompressed,
+			     (unsigned long long)st.entries);
+	}
+	return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* A bare SquashFS (OUT ends in .sqfs/.squashfs): temporary file + rename. */
+static int write_bare(struct fetch_source *src, struct image *im, const char *out,
+		      const struct fetch_pull_opts *o, struct sifu_err *err)
+{
+	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
+	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return sifu_err_sys(err, "creating %s", tmp);
+	struct sq_image *img = NULL;
+	uint64_t size;
+	int r = sq_image_create(fd, 0, &o->squash, &img, err);
+	if (r == 0)
+		r = write_layers(src, im, img, o, err);
+	if (r == 0)
+		r = sq_image_finish(img, &size, err);
+	sq_image_free(img);
+	if (r == 0 && (fsync(fd) < 0 || fchmod(fd, 0644) < 0 || rename(tmp, out) < 0))
+		r = sifu_err_sys(err, "writing %s", out);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+static int write_sif(struct fetch_source *src, struct image *im, const char *out,
+		     const struct fetch_pull_opts *o, struct sifu_err *err)
+{
+	struct sif_writer *w = NULL;
+	int r = sif_writer_create(out, &w, err);
+	if (r < 0)
+		return r;
+	int fd;
+	uint64_t off, size = 0;
+	struct sq_image *img = NULL;
+	r = sif_writer_begin_partition(w, &fd, &off, err);
+	if (r == 0)
+		r = sq_image_create(fd, off, &o->squash, &img, err);
+	if (r == 0)
+		r = write_layers(src, im, img, o, err);
+	if (r == 0)
+		r = sq_image_finish(img, &size, err);
+	sq_image_free(img);
+	const char *arch = im->cfg.arch[0] ? im->cfg.arch : NULL;
+	if (r == 0)
+		r = sif_writer_end_partition(w, size, SIF_FS_SQUASH, SIF_PART_PRIMSYS, arch, true,
+					     err);
+	if (r == 0)
+		r = sif_writer_add_data(w, SIF_DT_GENERIC_JSON, im->config_json, im->config_len, 1,
+					0, "oci-config.json", err);
+	if (r == 0)
+		r = sif_writer_commit(w, err);
+	else
+		sif_writer_abort(w);
+	return r;
+}
+
+static int cached_sif(struct fetch_cache *c, struct fetch_source *src, struct image *im,
+		      const struct fetch_pull_opts *o, char **path, struct sifu_err *err)
+{
+	if (c->temporary)
+		return sifu_err_set(err, SIFU_E_USAGE, 0, "running a docker:// image needs the cache");
+	char name[FETCH_HEX_LEN + 32];
+	snprintf(name, sizeof(name), "%s-c%d-%d", im->manifest_hex, o->squash.compressor,
+		 o->squash.level);
+	_cleanup_free_ char *dir = sifu_xasprintf("%s/sif", c->dir);
+	_cleanup_free_ char *p = sifu_xasprintf("%s/%s.sif", dir, name);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return sifu_err_sys(err, "%s", dir);
+	if (access(p, R_OK) != 0) {
+		_cleanup_close_ int lock = fetch_cache_lock(c, name, err);
+		if (lock < 0)
+			return lock;
+		/* someone else may have made it while we waited */
+		if (access(p, R_OK) != 0) {
+			int r = write_sif(src, im, p, o, err);
+			if (r < 0)
+				return r;
+		}
+	}
+	*path = TAKE_PTR(p);
+	return 0;
+}
+
+/* OUT NULL: the image goes to the cache as sif/<manifest>-<compression>.sif,
+ * made once under a lock, and *CACHED gets its path. */
+static int pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
+		char **cached, struct sifu_err *err)
+{
+	struct fetch_ref ref;
+	int r = fetch_ref_parse(uri, &ref, err);
+	if (r < 0)
+		return r;
+	struct fetch_cache cache = {.dirfd = -1};
+	struct fetch_source *src = NULL;
+	struct image im = {0};
+	bool need_cache = ref.transport != FETCH_OCI_DIR || !out;
+	if (need_cache && (r = fetch_cache_open(o->cachedir, o->disable_cache, &cache, err)) < 0)
+		goto out;
+	switch (ref.transport) {
+	case FETCH_DOCKER:
+		r = fetch_source_registry(&ref, o, &cache, &src, err);
+		break;
+	case FETCH_OCI_DIR:
+		r = fetch_source_oci_dir(&ref, &src, err);
+		break;
+	default:
+		r = fetch_source_archive(&ref, &cache, &src, err);
+	}
+	if (r < 0)
+		goto out;
+	if ((r = resolve(src, o, &im, err)) < 0)
+		goto out;
+	if (!out) {
+		r = cached_sif(&cache, src, &im, o, cached, err);
+		goto out;
+	}
+	if (ends_with(out, ".sqfs") || ends_with(out, ".squashfs"))
+		r = write_bare(src, &im, out, o, err);
+	else
+		r = write_sif(src, &im, out, o, err);
+out:
+	if (r < 0)
+		sifu_err_wrap(err, "pulling %s", uri);
+	fetch_manifest_free(&im.m);
+	fetch_config_free(&im.cfg);
+	free(im.config_json);
+	if (src)
+		src->free(src);
+	if (need_cache)
+		fetch_cache_close(&cache);
+	fetch_ref_free(&ref);
+	return r;
+}
+
+int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
+	       struct sifu_err *err)
+{
+	return pull(uri, out, o, NULL, err);
+}
+
+int fetch_pull_cached(const char *uri, const struct fetch_pull_opts *o, char **path,
+		      struct sifu_err *err)
+{
+	return pull(uri, NULL, o, path, err);
+}

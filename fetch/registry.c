@@ -1,0 +1,682 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The OCI distribution client (distribution-spec v1.1, "Pull"), over libcurl:
+ * manifests by tag or digest, blobs into the cache with Range resume,
+ * anonymous and credentialed bearer tokens (the WWW-Authenticate challenge of
+ * the Docker token spec), basic auth, retries with backoff.
+ *
+ * The Authorization header never follows a redirect to another host: libcurl
+ * (>= 7.58) drops custom Authorization headers when a redirect changes host,
+ * and CURLOPT_UNRESTRICTED_AUTH stays off. */
+#include "fetch-private.h"
+#include "config.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define MANIFEST_MAX (8u << 20)
+#define ERRBODY_MAX (64u << 10)
+#define TOKEN_MAX (1u << 20)
+
+static const char *const ACCEPT_MANIFESTS =
+	"Accept: application/vnd.oci.image.index.v1+json, "
+	"application/vnd.oci.image.manifest.v1+json, "
+	"application/vnd.docker.distribution.manifest.list.v2+json, "
+	"application/vnd.docker.distribution.manifest.v2+json";
+
+struct reg {
+	struct fetch_source base;
+	char *host, *repo, *tag, *digest;
+	char *base_url;
+	CURL *curl;
+	char *token;
+	time_t token_expiry;
+	bool use_basic;
+	char *user, *pass;
+	bool insecure, quiet;
+	int retries;
+	struct fetch_cache *cache;
+};
+
+/* --------------------------------------------------------------- requests */
+
+struct resp {
+	CURL *curl;
+	char *www_auth, *retry_after, *content_digest;
+	struct fetch_buf mem;
+	size_t mem_max;
+	int fd;             /* blob sink for 200/206, or -1 */
+	uint64_t range_from;
+	bool started;
+	bool overflow;
+	int write_errno;
+	uint64_t written;   /* bytes in fd */
+	struct sifu_progress *progress;
+};
+
+static void resp_reset_headers(struct resp *r)
+{
+	free(r->www_auth);
+	free(r->retry_after);
+	free(r->content_digest);
+	r->www_auth = r->retry_after = r->content_digest = NULL;
+}
+
+static void resp_clear(struct resp *r)
+{
+	resp_reset_headers(r);
+	free(r->mem.p);
+	memset(&r->mem, 0, sizeof(r->mem));
+	r->started = r->overflow = false;
+	r->write_errno = 0;
+}
+
+static char *header_value(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':')
+		return NULL;
+	const char *v = line + n + 1, *end = line + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	char *s = strndup(v, (size_t)(end - v));
+	if (!s)
+		abort();
+	return s;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ctx)
+{
+	struct resp *r = ctx;
+	size_t len = size * nitems;
+	char *v;
+	if (len > 5 && strncmp(buf, "HTTP/", 5) == 0)
+		resp_reset_headers(r); /* a new response: after a redirect, or a 100 */
+	else if ((v = header_value(buf, len, "WWW-Authenticate")))
+		free(r->www_auth), r->www_auth = v;
+	else if ((v = header_value(buf, len, "Retry-After")))
+		free(r->retry_after), r->retry_after = v;
+	else if ((v = header_value(buf, len, "Docker-Content-Digest")))
+		free(r->content_digest), r->content_digest = v;
+	return len;
+}
+
+static size_t on_body(char *buf, size_t size, size_t nitems, void *ctx)
+{
+	struct resp *r = ctx;
+	size_t len = size * nitems;
+	long status = 0;
+	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (r->fd >= 0 && (status == 200 || status == 206)) {
+		if (!r->started) {
+			r->started = true;
+			if (status == 200 && r->range_from > 0) {
+				/* the server ignored Range: start over */
+				if (ftruncate(r->fd, 0) < 0 || lseek(r->fd, 0, SEEK_SET) < 0) {
+					r->write_errno = errno;
+					return 0;
+				}
+				r->written = 0;
+			}
+		}
+		for (size_t off = 0; off < len;) {
+			ssize_t n = write(r->fd, buf + off, len - off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				r->write_errno = errno;
+				return 0;
+			}
+			off += (size_t)n;
+		}
+		r->written += len;
+		if (r->progress)
+			sifu_progress_update(r->progress, r->written);
+		return len;
+	}
+	size_t max = r->fd >= 0 ? ERRBODY_MAX : r->mem_max;
+	if (r->mem.len + len > max) {
+		r->overflow = true;
+		return 0;
+	}
+	fetch_buf_add(&r->mem, buf, len);
+	return len;
+}
+
+static char *b64(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = sifu_xmalloc(4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+	return out;
+}
+
+static void set_common(struct reg *g, struct resp *r, struct curl_slist *hdrs)
+{
+	CURL *c = g->curl;
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "sifu/" SIFU_VERSION);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+	/* a stalled transfer (under 1 byte/s for 60 s) is retried, and resumed */
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, g->insecure ? 0L : 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, g->insecure ? 0L : 2L);
+	const char *ca = getenv("SIFU_CA_BUNDLE");
+	if (!ca || !*ca)
+		ca = getenv("CURL_CA_BUNDLE");
+	if (!ca || !*ca)
+		ca = getenv("SSL_CERT_FILE");
+	if (ca && *ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+}
+
+static bool transient(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* "key=\"value\"" parameters of a challenge. */
+static char *challenge_param(const char *ch, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = ch; (p = strcasestr(p, key)) != NULL; p += kl) {
+		if (p != ch && p[-1] != ' ' && p[-1] != ',')
+			continue;
+		if (p[kl] != '=')
+			continue;
+		const char *v = p + kl + 1;
+		if (*v == '"') {
+			const char *e = strchr(v + 1, '"');
+			if (!e)
+				return NULL;
+			char *s = strndup(v + 1, (size_t)(e - v - 1));
+			if (!s)
+				abort();
+			return s;
+		}
+		size_t n = strcspn(v, ", ");
+		char *s = strndup(v, n);
+		if (!s)
+			abort();
+		return s;
+	}
+	return NULL;
+}
+
+/* The registry's error JSON as one line, with a hint for the usual cases. */
+static int http_error(struct reg *g, long status, const struct resp *r, const char *what,
+		      struct sifu_err *err)
+{
+	char detail[512] = "";
+	json_t *j = r->mem.len ? json_loadb(r->mem.p, r->mem.len, 0, NULL) : NULL;
+	json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
+	const char *code = json_string_value(json_object_get(e0, "code"));
+	const char *msg = json_string_value(json_object_get(e0, "message"));
+	if (code || msg)
+		snprintf(detail, sizeof(detail), ": %s%s%s", code ? code : "", code && msg ? ": " : "",
+			 msg ? msg : "");
+	enum sifu_errcode ec = status == 404 ? SIFU_E_NOTFOUND
+			       : (status == 401 || status == 403) ? SIFU_E_DENIED
+								  : SIFU_E_UNAVAILABLE;
+	sifu_err_set(err, ec, 0, "%s: %s answered HTTP %ld%s", what, g->host, status, detail);
+	if (status == 404 || status == 401 || status == 403)
+		sifu_err_hint(err, "the image does not exist or needs a login: check the name, or "
+				   "set SIFU_DOCKER_USERNAME/SIFU_DOCKER_PASSWORD (or --docker-login)");
+	else if (status == 429)
+		sifu_err_hint(err, "rate limited%s%s; try again later or log in", r->retry_after ?
+				   " for " : "", r->retry_after ? r->retry_after : "");
+	json_decref(j);
+	return -EIO;
+}
+
+static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *err);
+
+/* GET URL; body into memory (fd < 0) or appended to FD with Range resume.
+ * Handles auth challenges, retries and backoff.  *STATUS is the final one. */
+static int reg_get(struct reg *g, const char *url, const char *accept, int fd, uint64_t size,
+		   struct resp *r, const char *what, struct sifu_err *err)
+{
+	bool auth_tried = false;
+	unsigned delay = 1;
+	for (int attempt = 0;; attempt++) {
+		resp_clear(r);
+		r->curl = g->curl;
+		r->fd = fd;
+		r->mem_max = MANIFEST_MAX;
+		struct curl_slist *h = NULL;
+		if (accept)
+			h = curl_slist_append(h, accept);
+		_cleanup_free_ char *authz = NULL;
+		if (g->token && time(NULL) < g->token_expiry) {
+			authz = sifu_xasprintf("Authorization: Bearer %s", g->token);
+		} else if (g->use_basic && g->user) {
+			_cleanup_free_ char *up = sifu_xasprintf("%s:%s", g->user, g->pass ? g->pass : "");
+			_cleanup_free_ char *enc = b64(up);
+			authz = sifu_xasprintf("Authorization: Basic %s", enc);
+		}
+		if (authz)
+			h = curl_slist_append(h, authz);
+		char range[64];
+		r->range_from = 0;
+		if (fd >= 0) {
+			struct stat st;
+			r->range_from = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+			r->written = r->range_from;
+			if (size != UINT64_MAX && r->range_from >= size && r->range_from > 0) {
+				curl_slist_free_all(h);
+				return 0; /* already complete */
+			}
+			if (r->range_from > 0) {
+				snprintf(range, sizeof(range), "Range: bytes=%llu-",
+					 (unsigned long long)r->range_from);
+				h = curl_slist_append(h, range);
+				sifu_verbose("%s: resuming at byte %llu", what,
+					     (unsigned long long)r->range_from);
+			}
+			lseek(fd, 0, SEEK_END);
+		}
+		set_common(g, r, h);
+		curl_easy_setopt(g->curl, CURLOPT_URL, url);
+		CURLcode cc = curl_easy_perform(g->curl);
+		curl_slist_free_all(h);
+		long status = 0;
+		curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &status);
+		if (r->write_errno) {
+			errno = r->write_errno;
+			return sifu_err_sys(err, "%s: writing to the cache", what);
+		}
+		if (r->overflow)
+			return sifu_err_set(err, SIFU_E_RANGE, 0, "%s: response larger than allowed",
+					    what);
+		bool again = false;
+		if (cc != CURLE_OK) {
+			if (!transient(cc) || attempt >= g->retries) {
+				sifu_err_set(err, SIFU_E_UNAVAILABLE, 0, "%s: %s", what,
+					     curl_easy_strerror(cc));
+				if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
+					sifu_err_hint(err, "the registry's TLS certificate does not "
+							   "verify; --insecure skips the check (only for "
+							   "a registry you trust)");
+				else if (cc == CURLE_SSL_CONNECT_ERROR)
+					sifu_err_hint(err, "a plain-HTTP registry needs --nohttps");
+				return -EIO;
+			}
+			again = true;
+		} else if (status == 401 && r->www_auth && !auth_tried) {
+			auth_tried = true;
+			if (strncasecmp(r->www_auth, "Bearer", 6) == 0) {
+				int rr = fetch_token(g, r->www_auth, err);
+				if (rr < 0)
+					return rr;
+			} else if (strncasecmp(r->www_auth, "Basic", 5) == 0 && g->user) {
+				g->use_basic = true;
+			} else {
+				return http_error(g, status, r, what, err);
+			}
+			attempt--; /* a challenge is not a failure */
+			continue;
+		} else if (status == 429 || status >= 500) {
+			if (attempt >= g->retries)
+				return http_error(g, status, r, what, err);
+			again = true;
+			if (r->retry_after) {
+				long ra = strtol(r->retry_after, NULL, 10);
+				if (ra > 0)
+					delay = ra > 60 ? 60 : (unsigned)ra;
+			}
+		} else if (status == 200 || status == 206) {
+			return 0;
+		} else {
+			return http_error(g, status, r, what, err);
+		}
+		if (again) {
+			sifu_verbose("%s: retrying in %u s (attempt %d of %d)", what, delay,
+				     attempt + 2, g->retries + 1);
+			sleep(delay);
+			delay = delay * 2 > 30 ? 30 : delay * 2;
+		}
+	}
+}
+
+static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *err)
+{
+	_cleanup_free_ char *realm = challenge_param(challenge, "realm");
+	_cleanup_free_ char *service = challenge_param(challenge, "service");
+	_cleanup_free_ char *scope = challenge_param(challenge, "scope");
+	if (!realm || (strncmp(realm, "https://", 8) != 0 && strncmp(realm, "http://", 7) != 0))
+		return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
+				    "%s: token challenge without a usable realm", g->host);
+	if (!scope)
+		scope = sifu_xasprintf("repository:%s:pull", g->repo);
+	char *es = curl_easy_escape(g->curl, service ? service : "", 0);
+	char *esc = curl_easy_escape(g->curl, scope, 0);
+	_cleanup_free_ char *url = sifu_xasprintf("%s%sservice=%s&scope=%s", realm,
+						  strchr(realm, '?') ? "&" : "?", es, esc);
+	curl_free(es);
+	curl_free(esc);
+	struct resp r = {.fd = -1};
+	/* credentials go to the token realm (basic), as docker does */
+	bool saved_basic = g->use_basic;
+	free(g->token);
+	g->token = NULL;
+	g->use_basic = g->user != NULL;
+	int rc = reg_get(g, url, NULL, -1, UINT64_MAX, &r, "getting a registry token", err);
+	g->use_basic = saved_basic;
+	if (rc < 0) {
+		resp_clear(&r);
+		return rc;
+	}
+	json_t *j = json_loadb(r.mem.p ? r.mem.p : "", r.mem.len, 0, NULL);
+	const char *tok = json_string_value(json_object_get(j, "token"));
+	if (!tok)
+		tok = json_string_value(json_object_get(j, "access_token"));
+	json_t *exp = json_object_get(j, "expires_in");
+	if (tok && *tok) {
+		g->token = sifu_xstrdup(tok);
+		long long secs = json_is_integer(exp) ? json_integer_value(exp) : 60;
+		if (secs < 30)
+			secs = 30;
+		g->token_expiry = time(NULL) + secs - 10;
+	}
+	json_decref(j);
+	resp_clear(&r);
+	if (!g->token)
+		return sifu_err_set(err, SIFU_E_DENIED, 0, "%s: the token service gave no token",
+				    g->host);
+	return 0;
+}
+
+/* --------------------------------------------------------------- source */
+
+static int reg_get_manifest(struct fetch_source *s, const char *digest, char **out, size_t *len,
+			    struct sifu_err *err)
+{
+	struct reg *g = (struct reg *)s;
+	const char *refname = digest ? digest : g->digest ? g->digest : g->tag;
+	_cleanup_free_ char *url = sifu_xasprintf("%s/v2/%s/manifests/%s", g->base_url, g->repo,
+						  refname);
+	struct resp r = {.fd = -1};
+	int rc = reg_get(g, url, ACCEPT_MANIFESTS, -1, UINT64_MAX, &r, "manifest", err);
+	if (rc < 0) {
+		resp_clear(&r);
+		return sifu_err_wrap(err, "%s/%s:%s", g->host, g->repo, refname);
+	}
+	char got[FETCH_HEX_LEN + 1], hex[FETCH_HEX_LEN + 1];
+	fetch_sha256_buf(r.mem.p ? r.mem.p : "", r.mem.len, got);
+	const char *want = digest ? digest : g->digest ? g->digest : r.content_digest;
+	if (want && strncmp(want, "sha256:", 7) == 0) {
+		if (fetch_digest_parse(want, hex, err) < 0 || strcmp(hex, got) != 0) {
+			resp_clear(&r);
+			return sifu_err_set(err, SIFU_E_VERIFY, 0,
+					    "manifest %s: the registry sent content with digest "
+					    "sha256:%s",
+					    want, got);
+		}
+	}
+	*out = r.mem.p ? r.mem.p : sifu_xstrdup("");
+	*len = r.mem.len;
+	r.mem.p = NULL;
+	resp_clear(&r);
+	return 0;
+}
+
+static int download_blob(struct reg *g, const struct fetch_blob *b, const char *hex,
+			 struct sifu_err *err)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = fetch_cache_tmp(g->cache, &tmp, err);
+	if (fd < 0)
+		return fd;
+	_cleanup_free_ char *url = sifu_xasprintf("%s/v2/%s/blobs/%s", g->base_url, g->repo,
+						  b->digest);
+	char label[64];
+	snprintf(label, sizeof(label), "download %.19s", b->digest);
+	struct resp r = {.fd = fd};
+	r.progress = g->quiet ? NULL : sifu_progress_new(label, b->size);
+	int rc = reg_get(g, url, NULL, fd, b->size, &r, b->digest, err);
+	if (r.progress)
+		sifu_progress_done(r.progress);
+	resp_clear(&r);
+	if (rc < 0) {
+		unlink(tmp);
+		return rc;
+	}
+	return fetch_cache_commit(g->cache, tmp, fd, hex, b->size, err);
+}
+
+static int reg_open_blob(struct fetch_source *s, const struct fetch_blob *b, struct sifu_err *err)
+{
+	struct reg *g = (struct reg *)s;
+	char hex[FETCH_HEX_LEN + 1];
+	if (fetch_digest_parse(b->digest, hex, err) < 0)
+		return -EINVAL;
+	int fd = fetch_cache_open_blob(g->cache, hex);
+	if (fd >= 0)
+		return fd;
+	/* one producer per blob across processes; the others wait, then reuse */
+	_cleanup_close_ int lock = fetch_cache_lock(g->cache, hex, err);
+	if (lock < 0)
+		return lock;
+	fd = fetch_cache_open_blob(g->cache, hex);
+	if (fd >= 0)
+		return fd;
+	int r = download_blob(g, b, hex, err);
+	if (r < 0)
+		return r;
+	fd = fetch_cache_open_blob(g->cache, hex);
+	return fd >= 0 ? fd : sifu_err_sys(err, "cache blob %s", hex);
+}
+
+static void reg_free(struct fetch_source *s)
+{
+	struct reg *g = (struct reg *)s;
+	if (g->curl)
+		curl_easy_cleanup(g->curl);
+	free(g->host);
+	free(g->repo);
+	free(g->tag);
+	free(g->digest);
+	free(g->base_url);
+	free(g->token);
+	free(g->user);
+	if (g->pass)
+		explicit_bzero(g->pass, strlen(g->pass));
+	free(g->pass);
+	free(g);
+}
+
+/* ---------------------------------------------------------- credentials */
+
+static char *b64_decode(const char *s)
+{
+	size_t n = strlen(s);
+	unsigned char *out = sifu_xcalloc(1, n + 4);
+	int len = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+	if (len < 0) {
+		free(out);
+		return NULL;
+	}
+	while (n > 0 && s[n - 1] == '=') /* DecodeBlock counts the padding */
+		n--, len--;
+	out[len > 0 ? len : 0] = 0;
+	return (char *)out;
+}
+
+/* docker-credential-HELPER get: host on stdin, {"Username","Secret"} out. */
+static int cred_helper(const char *helper, const char *host, char **user, char **pass)
+{
+	int in[2], out[2];
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		close(in[0]), close(in[1]);
+		return -errno;
+	}
+	_cleanup_free_ char *prog = sifu_xasprintf("docker-credential-%s", helper);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execlp(prog, prog, "get", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	if (pid < 0) {
+		close(in[1]), close(out[0]);
+		return -EAGAIN;
+	}
+	ssize_t w = write(in[1], host, strlen(host));
+	(void)w;
+	close(in[1]);
+	char *buf = NULL;
+	size_t len = 0;
+	struct sifu_err e = {0};
+	int r = fetch_read_fd(out[0], 1 << 20, &buf, &len, &e);
+	close(out[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		free(buf);
+		return -ENOENT;
+	}
+	json_t *j = json_loadb(buf, len, 0, NULL);
+	free(buf);
+	const char *u = json_string_value(json_object_get(j, "Username"));
+	const char *p = json_string_value(json_object_get(j, "Secret"));
+	if (u && p) {
+		*user = sifu_xstrdup(u);
+		*pass = sifu_xstrdup(p);
+	}
+	json_decref(j);
+	return u && p ? 0 : -ENOENT;
+}
+
+static int creds_from_file(const char *path, const char *host, char **user, char **pass)
+{
+	char *buf;
+	size_t len;
+	struct sifu_err e = {0};
+	if (fetch_read_file_at(AT_FDCWD, path, 4 << 20, &buf, &len, &e) < 0)
+		return -ENOENT;
+	json_t *j = json_loadb(buf, len, 0, NULL);
+	free(buf);
+	if (!j)
+		return -ENOENT;
+	bool hub = strcmp(host, "registry-1.docker.io") == 0;
+	const char *keys[] = {host, NULL, NULL, hub ? "https://index.docker.io/v1/" : NULL,
+			      hub ? "docker.io" : NULL, hub ? "index.docker.io" : NULL};
+	_cleanup_free_ char *k1 = sifu_xasprintf("https://%s", host);
+	_cleanup_free_ char *k2 = sifu_xasprintf("http://%s", host);
+	keys[1] = k1, keys[2] = k2;
+	int r = -ENOENT;
+	json_t *helpers = json_object_get(j, "credHelpers");
+	for (size_t i = 0; i < ARRAY_SIZE(keys) && r < 0; i++) {
+		const char *h = keys[i] ? json_string_value(json_object_get(helpers, keys[i])) : NULL;
+		if (h)
+			r = cred_helper(h, host, user, pass);
+	}
+	json_t *auths = json_object_get(j, "auths");
+	for (size_t i = 0; i < ARRAY_SIZE(keys) && r < 0; i++) {
+		const char *a = keys[i] ? json_string_value(json_object_get(
+						  json_object_get(auths, keys[i]), "auth"))
+					: NULL;
+		char *dec = a ? b64_decode(a) : NULL;
+		char *colon = dec ? strchr(dec, ':') : NULL;
+		if (colon) {
+			*colon = 0;
+			*user = sifu_xstrdup(dec);
+			*pass = sifu_xstrdup(colon + 1);
+			r = 0;
+		}
+		free(dec);
+	}
+	const char *store = json_string_value(json_object_get(j, "credsStore"));
+	if (r < 0 && store)
+		r = cred_helper(store, host, user, pass);
+	json_decref(j);
+	return r;
+}
+
+static void find_creds(struct reg *g, const struct fetch_pull_opts *o)
+{
+	if (o->username) {
+		g->user = sifu_xstrdup(o->username);
+		g->pass = sifu_xstrdup(o->password ? o->password : "");
+		return;
+	}
+	const char *home = getenv("HOME");
+	const char *dc = getenv("DOCKER_CONFIG");
+	_cleanup_free_ char *f1 = home ? sifu_xasprintf("%s/.apptainer/docker-config.json", home)
+				       : NULL;
+	_cleanup_free_ char *f2 = dc ? sifu_xasprintf("%s/config.json", dc)
+				     : home ? sifu_xasprintf("%s/.docker/config.json", home) : NULL;
+	const char *files[] = {o->authfile, f1, f2};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (files[i] && creds_from_file(files[i], g->host, &g->user, &g->pass) == 0) {
+			sifu_debug("registry credentials for %s from %s", g->host, files[i]);
+			return;
+		}
+}
+
+int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_opts *o,
+			  struct fetch_cache *cache, struct fetch_source **out, struct sifu_err *err)
+{
+	static bool curl_ready;
+	if (!curl_ready) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		curl_ready = true;
+	}
+	struct reg *g = sifu_xcalloc(1, sizeof(*g));
+	g->base.get_manifest = reg_get_manifest;
+	g->base.open_blob = reg_open_blob;
+	g->base.free = reg_free;
+	g->host = sifu_xstrdup(ref->registry);
+	g->repo = sifu_xstrdup(ref->repository);
+	g->tag = ref->tag ? sifu_xstrdup(ref->tag) : NULL;
+	g->digest = ref->digest ? sifu_xstrdup(ref->digest) : NULL;
+	g->base_url = sifu_xasprintf("%s://%s", o->nohttps ? "http" : "https", ref->registry);
+	g->insecure = o->insecure;
+	g->quiet = o->quiet;
+	g->cache = cache;
+	const char *rt = getenv("SIFU_PULL_RETRIES");
+	g->retries = rt && *rt ? (int)strtol(rt, NULL, 10) : 5;
+	g->curl = curl_easy_init();
+	if (!g->curl) {
+		reg_free(&g->base);
+		return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "libcurl initialisation failed");
+	}
+	find_creds(g, o);
+	*out = &g->base;
+	return 0;
+}

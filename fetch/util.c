@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Digests, small-file reads, buffers and JSON for fetch/. */
+#include "fetch-private.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+
+void fetch_sha256_init(struct fetch_sha256 *h)
+{
+	h->ctx = EVP_MD_CTX_new();
+	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL))
+		abort();
+}
+
+void fetch_sha256_update(struct fetch_sha256 *h, const void *p, size_t n)
+{
+	EVP_DigestUpdate(h->ctx, p, n);
+}
+
+void fetch_sha256_final_hex(struct fetch_sha256 *h, char hex[FETCH_HEX_LEN + 1])
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	EVP_DigestFinal_ex(h->ctx, md, &len);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+void fetch_sha256_free(struct fetch_sha256 *h)
+{
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
+void fetch_sha256_buf(const void *p, size_t n, char hex[FETCH_HEX_LEN + 1])
+{
+	struct fetch_sha256 h;
+	fetch_sha256_init(&h);
+	fetch_sha256_update(&h, p, n);
+	fetch_sha256_final_hex(&h, hex);
+	fetch_sha256_free(&h);
+}
+
+int fetch_sha256_fd(int fd, char hex[FETCH_HEX_LEN + 1], uint64_t *size)
+{
+	struct fetch_sha256 h;
+	_cleanup_free_ char *buf = sifu_xmalloc(1 << 20);
+	uint64_t total = 0;
+	fetch_sha256_init(&h);
+	for (;;) {
+		ssize_t n = read(fd, buf, 1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = -errno;
+			fetch_sha256_free(&h);
+			return e;
+		}
+		if (n == 0)
+			break;
+		fetch_sha256_update(&h, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	fetch_sha256_final_hex(&h, hex);
+	fetch_sha256_free(&h);
+	if (size)
+		*size = total;
+	return 0;
+}
+
+int fetch_digest_parse(const char *digest, char hex[FETCH_HEX_LEN + 1], struct sifu_err *err)
+{
+	if (!digest || strncmp(digest, "sha256:", 7) != 0)
+		return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
+				    "digest \"%s\": only sha256 digests are supported",
+				    digest ? digest : "");
+	const char *h = digest + 7;
+	size_t i;
+	for (i = 0; h[i]; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+			break;
+	if (i != FETCH_HEX_LEN || h[i])
+		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "digest \"%s\" is malformed", digest);
+	memcpy(hex, h, FETCH_HEX_LEN + 1);
+	return 0;
+}
+
+int fetch_read_fd(int fd, size_t max, char **out, size_t *len, struct sifu_err *err)
+{
+	struct fetch_buf b = {0};
+	char tmp[65536];
+	for (;;) {
+		ssize_t n = read(fd, tmp, sizeof(tmp));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(b.p);
+			return sifu_err_sys(err, "read");
+		}
+		if (n == 0)
+			break;
+		if (b.len + (size_t)n > max) {
+			free(b.p);
+			return sifu_err_set(err, SIFU_E_RANGE, 0, "larger than %zu bytes", max);
+		}
+		fetch_buf_add(&b, tmp, (size_t)n);
+	}
+	fetch_buf_add(&b, "", 1);
+	*out = b.p;
+	*len = b.len - 1;
+	return 0;
+}
+
+int fetch_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
+		       struct sifu_err *err)
+{
+	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return sifu_err_sys(err, "%s", path);
+	int r = fetch_read_fd(fd, max, out, len, err);
+	if (r < 0)
+		return sifu_err_wrap(err, "%s", path);
+	return 0;
+}
+
+void fetch_buf_add(struct fetch_buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = sifu_xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+void fetch_buf_printf(struct fetch_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		abort();
+	fetch_buf_add(b, s, (size_t)n);
+	free(s);
+}
+
+json_t *fetch_json_parse(const char *s, size_t len, const char *what, struct sifu_err *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &je);
+	if (!j)
+		sifu_err_set(err, SIFU_E_CORRUPT, 0, "%s: bad JSON at line %d column %d: %s", what,
+			     je.line, je.column, je.text);
+	return j;
+}
+
+bool fetch_available(void)
+{
+	return true;
+}
