@@ -366,7 +366,7 @@ static char *expand_nested(struct pctx *c, const struct defaults *d, const char 
 	rb_init(&b);
 	size_t n = strlen(value);
 	for (size_t i = 0; i < n;) {
-		size_t at, ln;
+		size_t at = 0, ln = 0;
 		bool unterminated;
 		size_t m = match_template(value, n, i, &at, &ln, &unterminated);
 		if (m) {
@@ -388,6 +388,24 @@ static char *expand_nested(struct pctx *c, const struct defaults *d, const char 
 	return rb_take(&b);
 }
 
+/* Does S hold "{{ NAME }}" or "{{ NAME" anywhere?  Used on values that are
+ * rebuilt from pieces (joined header lines, unquoted paths): a template that
+ * only appears once the pieces are joined would expand when the stored
+ * definition is read again. */
+static bool has_template(const char *s, char *name, size_t namelen)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n; i++) {
+		size_t at = 0, ln = 0;
+		bool unterminated;
+		if (match_template(s, n, i, &at, &ln, &unterminated) || unterminated) {
+			snprintf(name, namelen, "%.*s", (int)(ln > 40 ? 40 : ln), s + at);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Expand the templates of one line; *out is NULL when nothing changed. */
 static int expand_line(struct pctx *c, const struct defaults *d, const struct line *l, char **out)
 {
@@ -400,7 +418,7 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 	rb_init(&b);
 	bool changed = false;
 	for (size_t i = 0; i < n;) {
-		size_t at, ln;
+		size_t at = 0, ln = 0;
 		bool unterminated;
 		size_t m = match_template(s, n, i, &at, &ln, &unterminated);
 		if (!m && unterminated && !comment_before(s, i)) {
@@ -444,6 +462,24 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 	if (!changed) {
 		free(b.p);
 		return 0;
+	}
+	/* Expanding must leave no template behind (a value naming an unknown or
+	 * self-referencing variable, or two values joining into "{{ x }}"):
+	 * Apptainer would leave it in, and the stored definition would expand
+	 * differently the next time. */
+	for (size_t i = 0; i < b.len; i++) {
+		size_t at = 0, ln = 0;
+		bool unterminated;
+		size_t m = match_template(b.p, b.len, i, &at, &ln, &unterminated);
+		if ((m || unterminated) && !comment_before(b.p, i)) {
+			int r = perr(c, l->no,
+			             "build variable values may use other variables one level deep; "
+			             "define every variable they name",
+			             "after expansion the line still contains the template '{{ %.*s'",
+			             (int)ln, b.p + at);
+			free(b.p);
+			return r;
+		}
 	}
 	*out = rb_take(&b);
 	return 0;
@@ -549,6 +585,14 @@ static int header_set(struct pctx *c, struct recipe_stage *st, char *key, char *
 			         "IncludeCmd, Product, User, Regcode, ProductPGP, RegisterURL, "
 			         "Modules, OtherURL<N>, ConfURL, Setopt; sections start with %%");
 		int r = perr(c, line, hint, "unknown header key '%s'", key);
+		free(key);
+		free(value);
+		return r;
+	}
+	char tname[48];
+	if (has_template(value, tname, sizeof(tname))) {
+		int r = perr(c, line, "write {{ NAME }} whole on one line, before any '#'",
+		             "header value of '%s' holds a broken template '{{ %s'", key, tname);
 		free(key);
 		free(value);
 		return r;
@@ -734,6 +778,12 @@ static int parse_file_lines(struct pctx *c, const struct line *body, size_t nbod
 		else if (w[0][0] == '\0' || (nw == 2 && w[1][0] == '\0'))
 			r = perr(c, body[i].no, "remove the empty quotes",
 			         "%s line has an empty path: expected 'SOURCE [DESTINATION]'", section);
+		char tname[48];
+		for (size_t k = 0; r == 0 && k < nw; k++)
+			if (has_template(w[k], tname, sizeof(tname)))
+				r = perr(c, body[i].no, "write {{ NAME }} whole, outside quotes",
+				         "%s path '%s' holds a broken template '{{ %s'", section, w[k],
+				         tname);
 		if (r < 0) {
 			for (size_t k = 0; k < nw; k++)
 				free(w[k]);
@@ -922,6 +972,10 @@ static int section(struct pctx *c, struct recipe_stage *st, size_t stage_idx,
 			pwarn(c, hdr->no, "%%%s: words after the app name '%.*s' are ignored", name,
 			      (int)k, args);
 		args[k] = '\0';
+		char tname[48];
+		if (has_template(args, tname, sizeof(tname)))
+			return perr(c, hdr->no, "write {{ NAME }} whole",
+			            "app name '%s' holds a broken template '{{ %s'", args, tname);
 		struct recipe_app *app = find_app(st, args, hdr->no);
 		if (!strcmp(name, "applabels"))
 			parse_label_lines(body, nbody, &app->labels, &app->nlabels);

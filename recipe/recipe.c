@@ -178,15 +178,14 @@ void recipe_script_shebang(const struct recipe_script *s, char **shebang, char *
 	struct rbuf sb;
 	rb_init(&sb);
 	if (!strncmp(t, "#!", 2)) {
-		/* Apptainer: the first line of the text, trimmed, is the shebang */
-		const char *nl = strchr(text, '\n');
-		const char *a = text;
-		size_t n = nl ? (size_t)(nl - text) : strlen(text);
-		while (n && (*a == ' ' || *a == '\t'))
-			a++, n--;
-		while (n && (a[n - 1] == ' ' || a[n - 1] == '\t' || a[n - 1] == '\r'))
+		/* the first non-blank line, trimmed, is the interpreter line; Apptainer
+		 * takes the very first line even when it is blank, which leaves a
+		 * script with no "#!" */
+		const char *nl = strchr(t, '\n');
+		size_t n = nl ? (size_t)(nl - t) : strlen(t);
+		while (n && (t[n - 1] == ' ' || t[n - 1] == '\t' || t[n - 1] == '\r'))
 			n--;
-		rb_add(&sb, a, n);
+		rb_add(&sb, t, n);
 		*body = sifu_xstrdup(nl ? nl + 1 : "");
 	} else {
 		rb_str(&sb, "#!/bin/sh");

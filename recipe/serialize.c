@@ -151,8 +151,6 @@ char *recipe_serialize(const struct recipe *r)
 	struct rbuf b;
 	rb_init(&b);
 	for (size_t i = 0; i < r->nstages; i++) {
-		if (i)
-			rb_str(&b, "\n");
 		put_stage(&b, &r->stages[i]);
 	}
 	return rb_take(&b);
