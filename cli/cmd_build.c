@@ -16,9 +16,9 @@ enum source_kind { SRC_URI, SRC_SANDBOX, SRC_IMAGE, SRC_DEFFILE };
 
 static bool is_uri(const char *s)
 {
-	static const char *const schemes[] = {"docker-archive:", "docker-daemon:", "oci-archive:",
-	                                      "oci:", "library:", "shub:", "docker:", "oras:",
-	                                      "http:", "https:"};
+	static const char *const schemes[] = {
+	    "docker-archive:", "docker-daemon:", "oci-archive:", "oci:",  "library:",
+	    "shub:",           "docker:",        "oras:",        "http:", "https:"};
 	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++)
 		if (!strncmp(s, schemes[i], strlen(schemes[i])))
 			return true;
@@ -69,8 +69,9 @@ static int load_build_args(struct cli_args *a, struct recipe_buildargs *ba, stru
 int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
 	if (a->npos != 2) {
-		sifu_err_set(err, SIFU_E_USAGE, 0, "build takes OUTPUT and SOURCE, got %d argument%s",
-		             a->npos, a->npos == 1 ? "" : "s");
+		sifu_err_set(err, SIFU_E_USAGE, 0,
+		             "build takes OUTPUT and SOURCE, got %d argument%s", a->npos,
+		             a->npos == 1 ? "" : "s");
 		sifu_err_hint(err, "e.g. sifu build tool.sif tool.def; see sifu build --help");
 		return -EINVAL;
 	}
@@ -85,8 +86,7 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	case SRC_IMAGE:
 		return sifu_err_set(err, SIFU_E_UNAVAILABLE, ENOSYS,
 		                    "converting %s is not available in this build yet", src);
-	case SRC_DEFFILE:
-		break;
+	case SRC_DEFFILE: break;
 	}
 
 	struct recipe_buildargs ba = {0};

@@ -20,16 +20,26 @@
 static const struct {
 	const char *key, *display;
 } header_keys[] = {
-    {"bootstrap", "Bootstrap"},     {"from", "From"},
-    {"stage", "Stage"},             {"fingerprints", "Fingerprints"},
-    {"include", "Include"},         {"includecmd", "IncludeCmd"},
-    {"mirrorurl", "MirrorURL"},     {"updateurl", "UpdateURL"},
-    {"osversion", "OSVersion"},     {"library", "Library"},
-    {"registry", "Registry"},       {"namespace", "Namespace"},
-    {"product", "Product"},         {"user", "User"},
-    {"regcode", "Regcode"},         {"productpgp", "ProductPGP"},
-    {"registerurl", "RegisterURL"}, {"modules", "Modules"},
-    {"confurl", "ConfURL"},         {"setopt", "Setopt"},
+    {"bootstrap", "Bootstrap"},
+    {"from", "From"},
+    {"stage", "Stage"},
+    {"fingerprints", "Fingerprints"},
+    {"include", "Include"},
+    {"includecmd", "IncludeCmd"},
+    {"mirrorurl", "MirrorURL"},
+    {"updateurl", "UpdateURL"},
+    {"osversion", "OSVersion"},
+    {"library", "Library"},
+    {"registry", "Registry"},
+    {"namespace", "Namespace"},
+    {"product", "Product"},
+    {"user", "User"},
+    {"regcode", "Regcode"},
+    {"productpgp", "ProductPGP"},
+    {"registerurl", "RegisterURL"},
+    {"modules", "Modules"},
+    {"confurl", "ConfURL"},
+    {"setopt", "Setopt"},
     {"otherurl", "OtherURL"},
 };
 
@@ -38,16 +48,25 @@ static const struct {
 	const char *agent;
 	const char *needs[2];
 } agents[] = {
-    {"docker", {"from"}},        {"docker-archive", {"from"}}, {"docker-daemon", {"from"}},
-    {"oci", {"from"}},           {"oci-archive", {"from"}},    {"localimage", {"from"}},
-    {"library", {"from"}},       {"shub", {"from"}},           {"oras", {"from"}},
-    {"scratch", {NULL}},         {"busybox", {NULL}},          {"arch", {NULL}},
+    {"docker", {"from"}},
+    {"docker-archive", {"from"}},
+    {"docker-daemon", {"from"}},
+    {"oci", {"from"}},
+    {"oci-archive", {"from"}},
+    {"localimage", {"from"}},
+    {"library", {"from"}},
+    {"shub", {"from"}},
+    {"oras", {"from"}},
+    {"scratch", {NULL}},
+    {"busybox", {NULL}},
+    {"arch", {NULL}},
     {"debootstrap", {"mirrorurl", "osversion"}},
-    {"yum", {"mirrorurl"}},      {"zypper", {NULL}},
+    {"yum", {"mirrorurl"}},
+    {"zypper", {NULL}},
 };
 
-static const char *const main_sections[] = {"help",        "setup", "files",     "labels",
-                                            "environment", "pre",   "post",      "runscript",
+static const char *const main_sections[] = {"help",        "setup",       "files",    "labels",
+                                            "environment", "pre",         "post",     "runscript",
                                             "test",        "startscript", "arguments"};
 static const char *const app_sections[] = {"appinstall", "apprun",  "appenv",  "applabels",
                                            "appfiles",   "apphelp", "apptest", "appstart"};
@@ -245,6 +264,18 @@ static bool is_stage_start(const char *s, size_t n)
 	return n >= 10 && !strncasecmp(s, "bootstrap:", 10);
 }
 
+/* "Bootstrap :" with any blanks, the header line Apptainer reads. */
+static bool is_bootstrap_line(const struct line *l)
+{
+	const char *colon = memchr(l->s, ':', l->n);
+	if (!colon || is_section_line(l))
+		return false;
+	const char *k = l->s;
+	size_t kn = (size_t)(colon - l->s);
+	trim(&k, &kn);
+	return kn == 9 && !strncasecmp(k, "bootstrap", 9);
+}
+
 static bool is_comment_or_blank(const struct line *l)
 {
 	const char *s = l->s;
@@ -253,7 +284,7 @@ static bool is_comment_or_blank(const struct line *l)
 	return n == 0 || s[0] == '#';
 }
 
-/* Split TEXT into lines; a trailing '\r' goes (as bufio.ScanLines). */
+/* Split TEXT into lines; trailing '\r's go (CRLF files parse like LF ones). */
 static int split_lines(struct pctx *c, const char *text, size_t len, struct line **out,
                        size_t *nout)
 {
@@ -264,14 +295,15 @@ static int split_lines(struct pctx *c, const char *text, size_t len, struct line
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && text[i] == '\0') {
 			free(v);
-			return perr(c, no, "a definition file is plain text", "NUL byte in the file");
+			return perr(c, no, "a definition file is plain text",
+			            "NUL byte in the file");
 		}
 		if (i < len && text[i] != '\n')
 			continue;
 		if (i == len && start == len)
 			break;
 		size_t ln = i - start;
-		if (ln && text[start + ln - 1] == '\r')
+		while (ln && text[start + ln - 1] == '\r') /* Apptainer drops one */
 			ln--;
 		if (n == cap)
 			cap *= 2, v = sifu_xrealloc(v, cap * sizeof(*v));
@@ -317,8 +349,7 @@ struct defaults {
 	size_t n;
 };
 
-static const char *arg_value(struct pctx *c, const struct defaults *d, const char *name,
-                             bool mark)
+static const char *arg_value(struct pctx *c, const struct defaults *d, const char *name, bool mark)
 {
 	size_t idx;
 	const char *v = c->ba ? lookup_kv(c->ba->v, c->ba->n, name, &idx) : NULL;
@@ -333,8 +364,8 @@ static const char *arg_value(struct pctx *c, const struct defaults *d, const cha
 /* Match "{{ \s* NAME \s* }}" at s[i]; returns the length matched, 0 if
  * none; *unterminated when "{{ NAME" runs into the end of the line or a
  * single '}'. */
-static size_t match_template(const char *s, size_t n, size_t i, size_t *name_at,
-                             size_t *name_len, bool *unterminated)
+static size_t match_template(const char *s, size_t n, size_t i, size_t *name_at, size_t *name_len,
+                             bool *unterminated)
 {
 	*unterminated = false;
 	if (i + 1 >= n || s[i] != '{' || s[i + 1] != '{')
@@ -424,7 +455,8 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 		if (!m && unterminated && !comment_before(s, i)) {
 			free(b.p);
 			return perr(c, l->no, "write a template as {{ NAME }} on one line",
-			            "unterminated template '{{ %.*s': expected '}}'", (int)ln, s + at);
+			            "unterminated template '{{ %.*s': expected '}}'", (int)ln,
+			            s + at);
 		}
 		if (!m || comment_before(s, i)) {
 			rb_add(&b, s + i, 1);
@@ -435,10 +467,11 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 		const char *v = arg_value(c, d, name, true);
 		if (!v) {
 			char hint[SIFU_ERR_MSG_MAX];
-			snprintf(hint, sizeof(hint),
-			         "give it with --build-arg %s=VALUE or --build-arg-file, or a default "
-			         "'%s=VALUE' in the %%arguments section",
-			         name, name);
+			snprintf(
+			    hint, sizeof(hint),
+			    "give it with --build-arg %s=VALUE or --build-arg-file, or a default "
+			    "'%s=VALUE' in the %%arguments section",
+			    name, name);
 			int r = perr(c, l->no, hint, "build variable '%s' is not defined", name);
 			free(name);
 			free(b.p);
@@ -472,11 +505,12 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 		bool unterminated;
 		size_t m = match_template(b.p, b.len, i, &at, &ln, &unterminated);
 		if ((m || unterminated) && !comment_before(b.p, i)) {
-			int r = perr(c, l->no,
-			             "build variable values may use other variables one level deep; "
-			             "define every variable they name",
-			             "after expansion the line still contains the template '{{ %.*s'",
-			             (int)ln, b.p + at);
+			int r =
+			    perr(c, l->no,
+			         "build variable values may use other variables one level deep; "
+			         "define every variable they name",
+			         "after expansion the line still contains the template '{{ %.*s'",
+			         (int)ln, b.p + at);
 			free(b.p);
 			return r;
 		}
@@ -589,6 +623,11 @@ static int header_set(struct pctx *c, struct recipe_stage *st, char *key, char *
 		free(value);
 		return r;
 	}
+	/* "a \" continued by nothing would keep its blank: a value never ends
+	 * in blanks */
+	size_t vl = strlen(value);
+	while (vl && is_blank((unsigned char)value[vl - 1]))
+		value[--vl] = '\0';
 	char tname[48];
 	if (has_template(value, tname, sizeof(tname))) {
 		int r = perr(c, line, "write {{ NAME }} whole on one line, before any '#'",
@@ -599,7 +638,9 @@ static int header_set(struct pctx *c, struct recipe_stage *st, char *key, char *
 	}
 	for (size_t i = 0; i < st->nheader; i++)
 		if (!strcmp(st->header[i].key, key)) {
-			pwarn(c, line, "header key '%s' given again (first at line %u): the last value is used",
+			pwarn(c, line,
+			      "header key '%s' given again (first at line %u): the last value is "
+			      "used",
 			      header_display(key) ? header_display(key) : key, st->header[i].line);
 			free(st->header[i].value);
 			st->header[i].value = value;
@@ -615,8 +656,7 @@ static int header_set(struct pctx *c, struct recipe_stage *st, char *key, char *
 /* Header lines: "Key: value", '#' comments (anywhere), blank lines, and
  * continuation lines ending in '\' (a literal "\n" just before it becomes a
  * newline), as Apptainer's doHeader. */
-static int parse_header(struct pctx *c, struct recipe_stage *st, const struct line *lines,
-                        size_t n)
+static int parse_header(struct pctx *c, struct recipe_stage *st, const struct line *lines, size_t n)
 {
 	char *ckey = NULL;
 	struct rbuf cval;
@@ -658,6 +698,22 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 			trim(&v, &vn);
 			key = xstrndup(k, kn);
 			lower(key);
+			size_t sp = strcspn(key, " \t\v\f\r");
+			if (key[sp]) { /* "From ubuntu:24.04": the ':' is the image's */
+				char q[80], hint[SIFU_ERR_MSG_MAX];
+				quote_line(q, sizeof(q), s, len);
+				key[sp] = '\0';
+				if (header_key_valid(key))
+					snprintf(hint, sizeof(hint), "a ':' is missing after '%s'",
+					         header_display(key));
+				else
+					snprintf(hint, sizeof(hint),
+					         "header lines are 'Key: value'; sections start "
+					         "with %%");
+				free(key);
+				return perr(c, l->no, hint,
+				            "expected 'Key: value' in the header, found '%s'", q);
+			}
 			rb_add(&val, v, vn);
 			kline = l->no;
 		} else {
@@ -673,7 +729,8 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 		}
 		if (val.len && val.p[val.len - 1] == '\\') {
 			val.p[--val.len] = '\0';
-			if (val.len >= 2 && val.p[val.len - 2] == '\\' && val.p[val.len - 1] == 'n') {
+			if (val.len >= 2 && val.p[val.len - 2] == '\\' &&
+			    val.p[val.len - 1] == 'n') {
 				val.len -= 2;
 				rb_add(&val, "\n", 1);
 			}
@@ -742,7 +799,8 @@ static int split_words(struct pctx *c, const struct line *l, char ***out, size_t
 					for (size_t k = 0; k < nv; k++)
 						free(v[k]);
 					free(v);
-					return perr(c, l->no, "close the quote, or quote the whole path",
+					return perr(c, l->no,
+					            "close the quote, or quote the whole path",
 					            "unterminated %c quote in a %%files line", q);
 				}
 				rb_add(&w, s + i + 1, (size_t)(end - (s + i + 1)));
@@ -772,18 +830,19 @@ static int parse_file_lines(struct pctx *c, const struct line *body, size_t nbod
 			return -EINVAL;
 		int r = 0;
 		if (nw > 2)
-			r = perr(c, body[i].no,
-			         "quote a path that contains spaces: \"my file\" /opt/",
-			         "%s line has %zu paths: expected 'SOURCE [DESTINATION]'", section, nw);
+			r = perr(
+			    c, body[i].no, "quote a path that contains spaces: \"my file\" /opt/",
+			    "%s line has %zu paths: expected 'SOURCE [DESTINATION]'", section, nw);
 		else if (w[0][0] == '\0' || (nw == 2 && w[1][0] == '\0'))
 			r = perr(c, body[i].no, "remove the empty quotes",
-			         "%s line has an empty path: expected 'SOURCE [DESTINATION]'", section);
+			         "%s line has an empty path: expected 'SOURCE [DESTINATION]'",
+			         section);
 		char tname[48];
 		for (size_t k = 0; r == 0 && k < nw; k++)
 			if (has_template(w[k], tname, sizeof(tname)))
 				r = perr(c, body[i].no, "write {{ NAME }} whole, outside quotes",
-				         "%s path '%s' holds a broken template '{{ %s'", section, w[k],
-				         tname);
+				         "%s path '%s' holds a broken template '{{ %s'", section,
+				         w[k], tname);
 		if (r < 0) {
 			for (size_t k = 0; k < nw; k++)
 				free(w[k]);
@@ -791,7 +850,8 @@ static int parse_file_lines(struct pctx *c, const struct line *body, size_t nbod
 			return r;
 		}
 		*files = sifu_xrealloc(*files, (*nfiles + 1) * sizeof(**files));
-		(*files)[(*nfiles)++] = (struct recipe_file){w[0], nw == 2 ? w[1] : NULL, body[i].no};
+		(*files)[(*nfiles)++] =
+		    (struct recipe_file){w[0], nw == 2 ? w[1] : NULL, body[i].no};
 		free(w);
 	}
 	return 0;
@@ -918,8 +978,9 @@ static int files_section(struct pctx *c, struct recipe_stage *st, size_t stage_i
 			         "name a stage with 'Stage: %s' in the header of an earlier stage; "
 			         "files can only come from stages above this one",
 			         from);
-			int r = perr(c, line, hint, "%%files from '%s': no earlier stage is named '%s'",
-			             from, from);
+			int r =
+			    perr(c, line, hint, "%%files from '%s': no earlier stage is named '%s'",
+			         from, from);
 			free(from);
 			return r;
 		}
@@ -995,9 +1056,10 @@ static int section(struct pctx *c, struct recipe_stage *st, size_t stage_idx,
 		if (near)
 			snprintf(hint, sizeof(hint), "did you mean '%%%s'?", near);
 		else
-			snprintf(hint, sizeof(hint),
-			         "sections are %%help %%setup %%files %%labels %%environment %%pre "
-			         "%%post %%runscript %%startscript %%test %%arguments and %%app* NAME");
+			snprintf(
+			    hint, sizeof(hint),
+			    "sections are %%help %%setup %%files %%labels %%environment %%pre "
+			    "%%post %%runscript %%startscript %%test %%arguments and %%app* NAME");
 		return perr(c, hdr->no, hint, "unknown section '%%%s'", name);
 	}
 	if (!strcmp(name, "files"))
@@ -1036,10 +1098,11 @@ static int check_stage(struct pctx *c, struct recipe_stage *st, size_t idx)
 		if (near)
 			snprintf(hint, sizeof(hint), "did you mean 'Bootstrap: %s'?", near);
 		else
-			snprintf(hint, sizeof(hint),
-			         "agents are docker, localimage, oras, scratch, busybox, debootstrap, "
-			         "library, shub, oci, oci-archive, docker-archive, docker-daemon, yum, "
-			         "zypper, arch");
+			snprintf(
+			    hint, sizeof(hint),
+			    "agents are docker, localimage, oras, scratch, busybox, debootstrap, "
+			    "library, shub, oci, oci-archive, docker-archive, docker-daemon, yum, "
+			    "zypper, arch");
 		return perr(c, st->line, hint, "unknown bootstrap agent '%s'", agent);
 	}
 	for (size_t j = 0; j < ARRAY_SIZE(agents[k].needs) && agents[k].needs[j]; j++) {
@@ -1049,9 +1112,9 @@ static int check_stage(struct pctx *c, struct recipe_stage *st, size_t idx)
 			char hint[SIFU_ERR_MSG_MAX];
 			if (!strcmp(key, "from"))
 				snprintf(hint, sizeof(hint), "add e.g. 'From: %s' to the header",
-				         !strcmp(agent, "docker") ? "ubuntu:24.04"
+				         !strcmp(agent, "docker")       ? "ubuntu:24.04"
 				         : !strcmp(agent, "localimage") ? "base.sif"
-				                                         : "SOURCE");
+				                                        : "SOURCE");
 			else
 				snprintf(hint, sizeof(hint), "add '%s: ...' to the header",
 				         header_display(key));
@@ -1067,8 +1130,8 @@ static int check_stage(struct pctx *c, struct recipe_stage *st, size_t idx)
 	for (size_t i = 0; i < idx; i++)
 		if (st->name && c->r->stages[i].name && !strcmp(c->r->stages[i].name, st->name))
 			return perr(c, st->line, "give each stage its own name",
-			            "stage name '%s' is already used by the stage at line %u", st->name,
-			            c->r->stages[i].line);
+			            "stage name '%s' is already used by the stage at line %u",
+			            st->name, c->r->stages[i].line);
 	return 0;
 }
 
@@ -1093,8 +1156,9 @@ static int parse_stage(struct pctx *c, const struct line *raw, size_t n, size_t 
 			lines[i].s = owned[i];
 			lines[i].n = strlen(owned[i]);
 			if (i > 0 && is_stage_start(lines[i].s, lines[i].n))
-				r = perr(c, lines[i].no, "a Bootstrap line cannot come from a template",
-				         "this line starts a new stage once its templates are expanded");
+				r = perr(
+				    c, lines[i].no, "a Bootstrap line cannot come from a template",
+				    "this line starts a new stage once its templates are expanded");
 		}
 	}
 
@@ -1131,20 +1195,16 @@ static int check_preamble(struct pctx *c, const struct line *lines, size_t n, bo
 		char q[80];
 		quote_line(q, sizeof(q), l->s, l->n);
 		if (is_section_line(l))
-			return perr(c, l->no,
-			            "a definition file starts with a header, e.g. 'Bootstrap: docker' "
-			            "and 'From: ubuntu:24.04'",
-			            "section '%s' before the header", q);
+			return perr(
+			    c, l->no,
+			    "a definition file starts with a header, e.g. 'Bootstrap: docker' "
+			    "and 'From: ubuntu:24.04'",
+			    "section '%s' before the header", q);
 		const char *colon = memchr(l->s, ':', l->n);
 		if (colon && any_stage) {
-			const char *k = l->s;
-			size_t kn = (size_t)(colon - l->s);
-			trim(&k, &kn);
-			if (kn && !strncasecmp(k, "bootstrap", kn) && kn == 9)
-				return perr(c, l->no, "write 'Bootstrap:' at the start of the line",
-				            "the Bootstrap line must start in the first column");
 			return perr(c, l->no, "move the Bootstrap line to the top of the header",
-			            "header line '%s' before Bootstrap: Bootstrap must come first", q);
+			            "header line '%s' before Bootstrap: Bootstrap must come first",
+			            q);
 		}
 		return perr(c, l->no,
 		            "a definition file starts with 'Bootstrap: AGENT', e.g. 'Bootstrap: "
@@ -1171,9 +1231,13 @@ int recipe_parse(const char *name, const char *text, size_t len, const struct re
 	struct line *lines = NULL;
 	size_t n = 0;
 	int ret = split_lines(&c, text, len, &lines, &n);
+	/* The first stage may start with an indented "Bootstrap :" line, which
+	 * Apptainer accepts in a single-stage file; later ones start only at
+	 * "bootstrap:" in column 0, as Apptainer splits them. */
 	size_t first = n, nstages = 0;
 	for (size_t i = 0; ret == 0 && i < n; i++)
-		if (is_stage_start(lines[i].s, lines[i].n)) {
+		if (is_stage_start(lines[i].s, lines[i].n) ||
+		    (first == n && is_bootstrap_line(&lines[i]))) {
 			if (first == n)
 				first = i;
 			nstages++;
@@ -1231,9 +1295,9 @@ void recipe_free(struct recipe *r)
 	for (size_t i = 0; i < r->nstages; i++) {
 		struct recipe_stage *st = &r->stages[i];
 		free_kvs(st->header, st->nheader);
-		struct recipe_script *scripts[] = {&st->help,      &st->setup,       &st->environment,
-		                                   &st->pre,       &st->post,        &st->runscript,
-		                                   &st->startscript, &st->test,      &st->arguments};
+		struct recipe_script *scripts[] = {&st->help,        &st->setup, &st->environment,
+		                                   &st->pre,         &st->post,  &st->runscript,
+		                                   &st->startscript, &st->test,  &st->arguments};
 		for (size_t k = 0; k < ARRAY_SIZE(scripts); k++)
 			script_free(scripts[k]);
 		free_kvs(st->labels, st->nlabels);

@@ -126,8 +126,8 @@ int recipe_buildargs_add_text(struct recipe_buildargs *ba, const char *name, con
 		i += n + 1;
 		no++;
 		if (memchr(s, '\0', n))
-			return sifu_err_set(err, SIFU_E_CORRUPT, 0, "%s:%u: NUL byte in a build-arg file",
-			                    name, no);
+			return sifu_err_set(err, SIFU_E_CORRUPT, 0,
+			                    "%s:%u: NUL byte in a build-arg file", name, no);
 		size_t tn = n;
 		const char *t = s;
 		trim2(&t, &tn);
@@ -136,9 +136,11 @@ int recipe_buildargs_add_text(struct recipe_buildargs *ba, const char *name, con
 		const char *k, *v;
 		size_t kn, vn;
 		if (!split_kv(t, tn, &k, &kn, &v, &vn)) {
-			ba->warnings = sifu_xrealloc(ba->warnings, (ba->nwarnings + 1) * sizeof(char *));
-			ba->warnings[ba->nwarnings++] = sifu_xasprintf(
-			    "%s:%u: skipping '%.*s': not KEY=VALUE", name, no, (int)(tn > 60 ? 60 : tn), t);
+			ba->warnings =
+			    sifu_xrealloc(ba->warnings, (ba->nwarnings + 1) * sizeof(char *));
+			ba->warnings[ba->nwarnings++] =
+			    sifu_xasprintf("%s:%u: skipping '%.*s': not KEY=VALUE", name, no,
+			                   (int)(tn > 60 ? 60 : tn), t);
 			continue;
 		}
 		ba_set(ba, k, kn, v, vn, no);

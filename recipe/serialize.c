@@ -33,8 +33,8 @@ static bool needs_quotes(const char *s)
 	if (!*s || *s == '#' || *s == '%')
 		return true;
 	for (; *s; s++)
-		if (*s == ' ' || *s == '\t' || *s == '\v' || *s == '\f' || *s == '\r' || *s == '"' ||
-		    *s == '\'')
+		if (*s == ' ' || *s == '\t' || *s == '\v' || *s == '\f' || *s == '\r' ||
+		    *s == '"' || *s == '\'')
 			return true;
 	return false;
 }

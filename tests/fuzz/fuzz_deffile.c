@@ -35,12 +35,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (recipe_parse("fuzz.def", text1, strlen(text1), &ba, &r2, &err) < 0) {
 		char line[2 * SIFU_ERR_MSG_MAX];
 		sifu_err_format(&err, line, sizeof(line));
-		fprintf(stderr, "serialised text does not parse: %s\n--- text ---\n%s", line, text1);
+		fprintf(stderr, "serialised text does not parse: %s\n--- text ---\n%s", line,
+		        text1);
 		abort();
 	}
 	char *text2 = recipe_serialize(r2);
 	if (strcmp(text1, text2)) {
-		fprintf(stderr, "round trip differs\n--- first ---\n%s--- second ---\n%s", text1, text2);
+		fprintf(stderr, "round trip differs\n--- first ---\n%s--- second ---\n%s", text1,
+		        text2);
 		abort();
 	}
 	free(text2);

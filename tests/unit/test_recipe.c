@@ -213,7 +213,8 @@ static void test_template_errors(void **state)
 	/* a value that expands to a template again (found by the fuzzer: the
 	 * stored definition grew at every round trip) */
 	parse_bad("Bootstrap: docker\nFrom: x\n%arguments\n t=a{{ t }}\n", NULL, msg, sizeof(msg));
-	assert_non_null(strstr(msg, "t.def:4: after expansion the line still contains the template"));
+	assert_non_null(
+	    strstr(msg, "t.def:4: after expansion the line still contains the template"));
 	parse_bad("Bootstrap: docker\nFrom: x\n%arguments\n a={{ zz }}\n%post\n {{a}}\n", NULL, msg,
 	          sizeof(msg));
 	assert_non_null(strstr(msg, "t.def:4: build variable 'zz' is not defined"));
@@ -231,7 +232,8 @@ static void test_build_args(void **state)
 	assert_true(recipe_buildargs_add(&ba, "novalue", &err) < 0);
 	assert_true(recipe_buildargs_add(&ba, "=x", &err) < 0);
 	const char file[] = "# comment\n\nA=1\n B = two words \nbad line\nA=3\n";
-	assert_int_equal(recipe_buildargs_add_text(&ba, "args.txt", file, sizeof(file) - 1, &err), 0);
+	assert_int_equal(recipe_buildargs_add_text(&ba, "args.txt", file, sizeof(file) - 1, &err),
+	                 0);
 	assert_int_equal(ba.n, 3);
 	assert_string_equal(ba.v[1].key, "B");
 	assert_string_equal(ba.v[1].value, "two words");
@@ -274,8 +276,8 @@ static void test_header_rules(void **state)
 	parse_bad("Bootstrap: docker\nFrmo: x\n", NULL, msg, sizeof(msg));
 	assert_non_null(strstr(msg, "t.def:2: unknown header key 'frmo' | did you mean 'From'?"));
 	parse_bad("Bootstrap: dokcer\nFrom: x\n", NULL, msg, sizeof(msg));
-	assert_non_null(
-	    strstr(msg, "t.def:1: unknown bootstrap agent 'dokcer' | did you mean 'Bootstrap: docker'?"));
+	assert_non_null(strstr(
+	    msg, "t.def:1: unknown bootstrap agent 'dokcer' | did you mean 'Bootstrap: docker'?"));
 	parse_bad("Bootstrap: docker\n\n%post\n", NULL, msg, sizeof(msg));
 	assert_non_null(strstr(msg, "t.def:1: 'Bootstrap: docker' needs a From: line"));
 	parse_bad("Bootstrap: debootstrap\nOSVersion: bookworm\n", NULL, msg, sizeof(msg));
@@ -360,10 +362,10 @@ static void roundtrip(struct recipe *r)
 			assert_string_equal(a->header[k].key, b->header[k].key);
 			assert_string_equal(a->header[k].value, b->header[k].value);
 		}
-		const struct recipe_script *sa[] = {&a->help, &a->setup, &a->post, &a->runscript,
-		                                    &a->test, &a->environment};
-		const struct recipe_script *sb[] = {&b->help, &b->setup, &b->post, &b->runscript,
-		                                    &b->test, &b->environment};
+		const struct recipe_script *sa[] = {&a->help,      &a->setup, &a->post,
+		                                    &a->runscript, &a->test,  &a->environment};
+		const struct recipe_script *sb[] = {&b->help,      &b->setup, &b->post,
+		                                    &b->runscript, &b->test,  &b->environment};
 		for (size_t k = 0; k < ARRAY_SIZE(sa); k++) {
 			assert_true(!sa[k]->text == !sb[k]->text);
 			if (sa[k]->text)
@@ -375,7 +377,8 @@ static void roundtrip(struct recipe *r)
 		for (size_t k = 0; k < a->nfiles; k++) {
 			assert_int_equal(a->files[k].nfiles, b->files[k].nfiles);
 			for (size_t j = 0; j < a->files[k].nfiles; j++) {
-				assert_string_equal(a->files[k].files[j].src, b->files[k].files[j].src);
+				assert_string_equal(a->files[k].files[j].src,
+				                    b->files[k].files[j].src);
 				assert_true(!a->files[k].files[j].dst == !b->files[k].files[j].dst);
 			}
 		}
@@ -388,7 +391,7 @@ static void roundtrip(struct recipe *r)
 
 static void test_roundtrip(void **state)
 {
-	const char *files[] = {"all-sections.def", "two-stage.def",   "apt-search.def",
+	const char *files[] = {"all-sections.def", "two-stage.def",       "apt-search.def",
 	                       "templates.def",    "scratch-busybox.def", "debootstrap.def",
 	                       "localimage.def"};
 	const char *args[] = {"extra=curl", NULL};
@@ -421,9 +424,9 @@ static void test_roundtrip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_all_sections),  cmocka_unit_test(test_two_stages),
-	    cmocka_unit_test(test_templates),     cmocka_unit_test(test_template_errors),
-	    cmocka_unit_test(test_build_args),    cmocka_unit_test(test_header_rules),
+	    cmocka_unit_test(test_all_sections),   cmocka_unit_test(test_two_stages),
+	    cmocka_unit_test(test_templates),      cmocka_unit_test(test_template_errors),
+	    cmocka_unit_test(test_build_args),     cmocka_unit_test(test_header_rules),
 	    cmocka_unit_test(test_sections_rules), cmocka_unit_test(test_shebang_args),
 	    cmocka_unit_test(test_roundtrip),
 	};
