@@ -774,7 +774,9 @@ static void script_add(struct recipe_script *sc, const char *args, const struct 
 }
 
 /* Split a %files line into words: blanks separate, "..." and '...' quote
- * (the quotes go, as in a shell). */
+ * (the quotes go), an unquoted word starting with '#' starts a comment, as
+ * in a shell.  (Apptainer takes the first two words whatever they are: for
+ * "/a # note" it copies /a to a file named "#".) */
 static int split_words(struct pctx *c, const struct line *l, char ***out, size_t *nout)
 {
 	const char *s = l->s;
@@ -785,7 +787,7 @@ static int split_words(struct pctx *c, const struct line *l, char ***out, size_t
 	for (size_t i = 0; i < n;) {
 		while (i < n && is_blank((unsigned char)s[i]))
 			i++;
-		if (i == n)
+		if (i == n || s[i] == '#') /* "/a /b  # why": a comment, as in a shell */
 			break;
 		struct rbuf w;
 		rb_init(&w);

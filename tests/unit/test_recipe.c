@@ -315,7 +315,24 @@ static void test_sections_rules(void **state)
 	assert_string_equal(s->files[1].files[1].src, "f");
 	recipe_free(r);
 
+	/* a comment after the paths */
+	r = parse_ok("Bootstrap: scratch\n%files\n /a # note\n /b /c #d e\n \"#x\" '#y'\n");
+	s = &r->stages[0];
+	assert_int_equal(s->files[0].nfiles, 3);
+	assert_null(s->files[0].files[0].dst);
+	assert_string_equal(s->files[0].files[1].dst, "/c");
+	assert_string_equal(s->files[0].files[2].src, "#x");
+	assert_string_equal(s->files[0].files[2].dst, "#y");
+	recipe_free(r);
+	/* an indented "Bootstrap :" first line, as Apptainer reads one stage */
+	r = parse_ok("# x\n  Bootstrap : docker\nFrom: a\n");
+	assert_string_equal(r->stages[0].bootstrap, "docker");
+	recipe_free(r);
+
 	char msg[4096];
+	parse_bad("Bootstrap: docker\nFrom ubuntu:24.04\n", NULL, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "t.def:2: expected 'Key: value' in the header, found 'From "
+	                            "ubuntu:24.04' | a ':' is missing after 'From'"));
 	parse_bad("Bootstrap: scratch\n%files\n a b c\n", NULL, msg, sizeof(msg));
 	assert_non_null(strstr(msg, "t.def:3: %files line has 3 paths"));
 	parse_bad("Bootstrap: scratch\n%psot\n", NULL, msg, sizeof(msg));
