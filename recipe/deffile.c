@@ -199,6 +199,7 @@ struct pctx {
 	struct sifu_err *err;
 	const struct recipe_buildargs *ba;
 	bool *ba_used;
+	size_t expanded; /* bytes of expanded lines so far */
 };
 
 static int perr(struct pctx *c, unsigned line, const char *hint, const char *fmt, ...)
@@ -322,15 +323,15 @@ static bool is_word(int c)
 	return isalnum(c) || c == '_';
 }
 
-/* A '#' at the start of the line or after a blank, not "#!", starts a
- * comment: templates after it are left alone. */
-static bool comment_before(const char *s, size_t pos)
+/* Where the comment of a line starts (N if none): a '#' at the start of the
+ * line or after a blank, not "#!".  Templates after it are left alone. */
+static size_t comment_start(const char *s, size_t n)
 {
-	for (size_t i = 0; i < pos; i++)
+	for (size_t i = 0; i < n; i++)
 		if (s[i] == '#' && (i == 0 || is_blank((unsigned char)s[i - 1])) &&
-		    (i + 1 >= pos || s[i + 1] != '!'))
-			return true;
-	return false;
+		    (i + 1 >= n || s[i + 1] != '!'))
+			return i;
+	return n;
 }
 
 static const char *lookup_kv(const struct recipe_kv *v, size_t n, const char *key, size_t *idx)
@@ -437,6 +438,9 @@ static bool has_template(const char *s, char *name, size_t namelen)
 	return false;
 }
 
+#define LINE_MAX_EXPANDED (4u << 20)
+#define FILE_MAX_EXPANDED (32u << 20)
+
 /* Expand the templates of one line; *out is NULL when nothing changed. */
 static int expand_line(struct pctx *c, const struct defaults *d, const struct line *l, char **out)
 {
@@ -448,17 +452,18 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 	struct rbuf b;
 	rb_init(&b);
 	bool changed = false;
+	size_t cstart = comment_start(s, n);
 	for (size_t i = 0; i < n;) {
 		size_t at = 0, ln = 0;
 		bool unterminated;
 		size_t m = match_template(s, n, i, &at, &ln, &unterminated);
-		if (!m && unterminated && !comment_before(s, i)) {
+		if (!m && unterminated && i < cstart) {
 			free(b.p);
 			return perr(c, l->no, "write a template as {{ NAME }} on one line",
 			            "unterminated template '{{ %.*s': expected '}}'", (int)ln,
 			            s + at);
 		}
-		if (!m || comment_before(s, i)) {
+		if (!m || i > cstart) {
 			rb_add(&b, s + i, 1);
 			i++;
 			continue;
@@ -489,6 +494,16 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 		rb_str(&b, val);
 		free(val);
 		free(name);
+		if (b.len > LINE_MAX_EXPANDED || c->expanded + b.len > FILE_MAX_EXPANDED) {
+			/* values used thousands of times */
+			free(b.p);
+			return perr(
+			    c, l->no, "use fewer or shorter template values",
+			    "the %s is longer than %u MiB once its templates are expanded",
+			    b.len > LINE_MAX_EXPANDED ? "line" : "file",
+			    (b.len > LINE_MAX_EXPANDED ? LINE_MAX_EXPANDED : FILE_MAX_EXPANDED) >>
+			        20);
+		}
 		changed = true;
 		i += m;
 	}
@@ -500,11 +515,12 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 	 * self-referencing variable, or two values joining into "{{ x }}"):
 	 * Apptainer would leave it in, and the stored definition would expand
 	 * differently the next time. */
-	for (size_t i = 0; i < b.len; i++) {
+	size_t bstart = comment_start(b.p, b.len);
+	for (size_t i = 0; i < bstart; i++) {
 		size_t at = 0, ln = 0;
 		bool unterminated;
 		size_t m = match_template(b.p, b.len, i, &at, &ln, &unterminated);
-		if ((m || unterminated) && !comment_before(b.p, i)) {
+		if (m || unterminated) {
 			int r =
 			    perr(c, l->no,
 			         "build variable values may use other variables one level deep; "
@@ -515,6 +531,7 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 			return r;
 		}
 	}
+	c->expanded += b.len;
 	*out = rb_take(&b);
 	return 0;
 }

@@ -218,6 +218,19 @@ static void test_template_errors(void **state)
 	parse_bad("Bootstrap: docker\nFrom: x\n%arguments\n a={{ zz }}\n%post\n {{a}}\n", NULL, msg,
 	          sizeof(msg));
 	assert_non_null(strstr(msg, "t.def:4: build variable 'zz' is not defined"));
+	/* expansion is bounded: a long value used many times */
+	char *big = malloc(100 * 1024 + 3);
+	memcpy(big, "a=", 2);
+	memset(big + 2, 'x', 100 * 1024);
+	big[100 * 1024 + 2] = '\0';
+	assert_int_equal(recipe_buildargs_add(&ba, big, &err), 0);
+	free(big);
+	char text[400] = "Bootstrap: docker\nFrom: x\n%post\n";
+	for (int i = 0; i < 50; i++)
+		strcat(text, "{{a}}"); /* lint: allow (test, sized buffer) */
+	parse_bad(text, &ba, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "t.def:4: the line is longer than 4 MiB"));
+	recipe_buildargs_free(&ba);
 	/* a template may not start a new stage */
 	assert_int_equal(recipe_buildargs_add(&ba, "v=bootstrap: docker", &err), 0);
 	parse_bad("Bootstrap: docker\nFrom: x\n%post\n{{ v }}\n", &ba, msg, sizeof(msg));
