@@ -9,7 +9,9 @@
  *
  * The format, as Apptainer parses it (pkg/build/types/parser/deffile.go):
  *  - A file holds one or more stages; a new stage starts at every line that
- *    begins, in column 0 and in any case, with "bootstrap:".
+ *    begins, in column 0 and in any case, with "bootstrap:" (the first one
+ *    may also be an indented "Bootstrap :" line).  Only comments and blank
+ *    lines may come before it.
  *  - Each stage is a header of "Key: value" lines (keys case-insensitive,
  *    '#' starts a comment, a value ending in '\' continues on the next
  *    line, a trailing literal "\n" before it becomes a newline), then
@@ -19,7 +21,11 @@
  *  - Repeated sections are concatenated; %files sections group by their
  *    arguments ("%files" vs "%files from build").
  *  - {{ NAME }} is replaced, before parsing, by a --build-arg value or the
- *    stage's %arguments default; not on comment lines.
+ *    stage's %arguments default; not after a '#' that starts a comment.
+ *    An undefined NAME is an error, and so is any template left over.
+ *  - Errors are "FILE:LINE: what is wrong" with a hint of what was expected;
+ *    where Apptainer accepts something odd, a warning goes to ->warnings.
+ * docs/build.md lists where sifu differs from Apptainer, and why.
  */
 #pragma once
 
