@@ -1144,11 +1144,19 @@ static int check_stage(struct pctx *c, struct recipe_stage *st, size_t idx)
 	st->bootstrap = agent;
 	st->from = recipe_header_get(st, "from");
 	st->name = recipe_header_get(st, "stage");
+	unsigned sline = st->line; /* errors about the name point at its line */
+	for (size_t i = 0; i < st->nheader; i++)
+		if (!strcmp(st->header[i].key, "stage"))
+			sline = st->header[i].line;
 	if (st->name && !*st->name)
-		return perr(c, st->line, "write e.g. 'Stage: build'", "Stage: has no value");
+		return perr(c, sline, "write e.g. 'Stage: build'", "Stage: has no value");
+	if (st->name && strpbrk(st->name, " \t\n\v\f\r"))
+		return perr(c, sline, "use one word, e.g. 'Stage: build'",
+		            "stage name '%s' has blanks: '%%files from' could not name it",
+		            st->name);
 	for (size_t i = 0; i < idx; i++)
 		if (st->name && c->r->stages[i].name && !strcmp(c->r->stages[i].name, st->name))
-			return perr(c, st->line, "give each stage its own name",
+			return perr(c, sline, "give each stage its own name",
 			            "stage name '%s' is already used by the stage at line %u",
 			            st->name, c->r->stages[i].line);
 	return 0;
