@@ -67,8 +67,13 @@ const struct cli_verb cli_verbs[] = {
 	 "Build a container image",
 	 "Builds OUTPUT (a SIF, or a directory with --sandbox) from SOURCE: a\n"
 	 "definition file, a URI, a SIF or a sandbox directory. Unprivileged: %post\n"
-	 "runs as root in a user namespace.\n",
-	 "  $ sifu build tool.sif tool.def\n  $ sifu build --sandbox dir/ docker://alpine\n"},
+	 "runs as root in a user namespace.\n\n"
+	 "A definition file is read whole first, its {{ templates }} filled from\n"
+	 "--build-arg, --build-arg-file and its %arguments defaults; any mistake is\n"
+	 "reported with its file and line before anything runs.\n",
+	 "  $ sifu build tool.sif tool.def\n"
+	 "  $ sifu build --build-arg VERSION=1.2 tool.sif tool.def\n"
+	 "  $ sifu build --sandbox dir/ docker://alpine\n"},
 	{"inspect", V_INSPECT, cmd_inspect, true, "sifu inspect [options] IMAGE",
 	 "Show metadata for an image",
 	 "Shows the labels (by default), definition file, runscript, start script,\n"

@@ -1,7 +1,203 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+/* Reading definition files and build-argument files, and the small helpers
+ * the builder needs from a parsed recipe. */
 #include "recipe.h"
+#include "recipe_int.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#define RECIPE_MAX_SIZE (16u << 20)
 
 bool recipe_available(void)
 {
 	return false;
+}
+
+/* Read a whole regular file of at most RECIPE_MAX_SIZE bytes. */
+static int read_small_file(const char *path, const char *what, char **out, size_t *outlen,
+                           struct sifu_err *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return sifu_err_sys(err, "%s %s", what, path);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return sifu_err_sys(err, "%s %s", what, path);
+	if (S_ISDIR(st.st_mode))
+		return sifu_err_set(err, SIFU_E_USAGE, EISDIR, "%s %s is a directory", what, path);
+	size_t cap = 4096, len = 0;
+	_cleanup_free_ char *buf = sifu_xmalloc(cap);
+	for (;;) {
+		if (len == cap) {
+			if (cap >= RECIPE_MAX_SIZE)
+				return sifu_err_set(err, SIFU_E_RANGE, EFBIG,
+				                    "%s %s is larger than %u MiB", what, path,
+				                    RECIPE_MAX_SIZE >> 20);
+			cap *= 2;
+			buf = sifu_xrealloc(buf, cap);
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sifu_err_sys(err, "reading %s %s", what, path);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*out = TAKE_PTR(buf);
+	*outlen = len;
+	return 0;
+}
+
+int recipe_load(const char *path, const struct recipe_buildargs *ba, struct recipe **out,
+                struct sifu_err *err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = read_small_file(path, "definition file", &text, &len, err);
+	if (r < 0)
+		return r;
+	return recipe_parse(path, text, len, ba, out, err);
+}
+
+/* ------------------------------------------------------ build arguments -- */
+
+static void ba_set(struct recipe_buildargs *ba, const char *k, size_t kn, const char *v, size_t vn,
+                   unsigned line)
+{
+	char *key = sifu_xmalloc(kn + 1), *val = sifu_xmalloc(vn + 1);
+	memcpy(key, k, kn), key[kn] = '\0';
+	memcpy(val, v, vn), val[vn] = '\0';
+	ba->v = sifu_xrealloc(ba->v, (ba->n + 1) * sizeof(*ba->v));
+	ba->v[ba->n++] = (struct recipe_kv){key, val, line};
+}
+
+static bool blank(int c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static void trim2(const char **s, size_t *n)
+{
+	while (*n && blank((unsigned char)**s))
+		(*s)++, (*n)--;
+	while (*n && blank((unsigned char)(*s)[*n - 1]))
+		(*n)--;
+}
+
+/* Apptainer's getKeyVal: split at the first '=', trim both sides, the key
+ * must not be empty.  Returns false when S is not such a pair. */
+static bool split_kv(const char *s, size_t n, const char **k, size_t *kn, const char **v,
+                     size_t *vn)
+{
+	const char *eq = memchr(s, '=', n);
+	if (!eq)
+		return false;
+	*k = s, *kn = (size_t)(eq - s);
+	*v = eq + 1, *vn = n - *kn - 1;
+	trim2(k, kn);
+	trim2(v, vn);
+	return *kn > 0;
+}
+
+int recipe_buildargs_add(struct recipe_buildargs *ba, const char *kv, struct sifu_err *err)
+{
+	const char *k, *v;
+	size_t kn, vn;
+	if (!split_kv(kv, strlen(kv), &k, &kn, &v, &vn)) {
+		sifu_err_set(err, SIFU_E_USAGE, 0, "--build-arg '%s' is not KEY=VALUE", kv);
+		sifu_err_hint(err, "write e.g. --build-arg VERSION=1.2");
+		return -EINVAL;
+	}
+	ba_set(ba, k, kn, v, vn, 0);
+	return 0;
+}
+
+int recipe_buildargs_add_text(struct recipe_buildargs *ba, const char *name, const char *text,
+                              size_t len, struct sifu_err *err)
+{
+	unsigned no = 0;
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t n = nl ? (size_t)(nl - (text + i)) : len - i;
+		const char *s = text + i;
+		i += n + 1;
+		no++;
+		if (memchr(s, '\0', n))
+			return sifu_err_set(err, SIFU_E_CORRUPT, 0,
+			                    "%s:%u: NUL byte in a build-arg file", name, no);
+		size_t tn = n;
+		const char *t = s;
+		trim2(&t, &tn);
+		if (tn == 0 || *t == '#')
+			continue;
+		const char *k, *v;
+		size_t kn, vn;
+		if (!split_kv(t, tn, &k, &kn, &v, &vn)) {
+			ba->warnings =
+			    sifu_xrealloc(ba->warnings, (ba->nwarnings + 1) * sizeof(char *));
+			ba->warnings[ba->nwarnings++] =
+			    sifu_xasprintf("%s:%u: skipping '%.*s': not KEY=VALUE", name, no,
+			                   (int)(tn > 60 ? 60 : tn), t);
+			continue;
+		}
+		ba_set(ba, k, kn, v, vn, no);
+	}
+	return 0;
+}
+
+int recipe_buildargs_load(struct recipe_buildargs *ba, const char *path, struct sifu_err *err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = read_small_file(path, "build-arg file", &text, &len, err);
+	if (r < 0)
+		return r;
+	return recipe_buildargs_add_text(ba, path, text, len, err);
+}
+
+void recipe_buildargs_free(struct recipe_buildargs *ba)
+{
+	for (size_t i = 0; i < ba->n; i++)
+		free(ba->v[i].key), free(ba->v[i].value);
+	free(ba->v);
+	for (size_t i = 0; i < ba->nwarnings; i++)
+		free(ba->warnings[i]);
+	free(ba->warnings);
+	memset(ba, 0, sizeof(*ba));
+}
+
+/* ------------------------------------------------------------ scripts -- */
+
+void recipe_script_shebang(const struct recipe_script *s, char **shebang, char **body)
+{
+	const char *text = s->text ? s->text : "";
+	const char *t = text;
+	while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
+		t++;
+	struct rbuf sb;
+	rb_init(&sb);
+	if (!strncmp(t, "#!", 2)) {
+		/* the first non-blank line, trimmed, is the interpreter line; Apptainer
+		 * takes the very first line even when it is blank, which leaves a
+		 * script with no "#!" */
+		const char *nl = strchr(t, '\n');
+		size_t n = nl ? (size_t)(nl - t) : strlen(t);
+		while (n && (t[n - 1] == ' ' || t[n - 1] == '\t' || t[n - 1] == '\r'))
+			n--;
+		rb_add(&sb, t, n);
+		*body = sifu_xstrdup(nl ? nl + 1 : "");
+	} else {
+		rb_str(&sb, "#!/bin/sh");
+		*body = sifu_xstrdup(text);
+	}
+	if (s->args && *s->args) {
+		const char *hash = strchr(s->args, '#');
+		size_t n = hash ? (size_t)(hash - s->args) : strlen(s->args);
+		rb_str(&sb, " ");
+		rb_add(&sb, s->args, n);
+	}
+	*shebang = rb_take(&sb);
 }
