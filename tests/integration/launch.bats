@@ -509,7 +509,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	printf '%s\n' "$payload" >"$d/payload.sh"
 	for opt in "" "--pid"; do
 		rm -f "$d/rdy" "$d/go"
-		run sh -c "(while [ ! -e $d/rdy ]; do sleep 0.05; done; printf '\003'; sleep 0.5; touch $d/go; sleep 0.3) | script -qec '$SIFU exec $opt $(img) sh $d/payload.sh' /dev/null"
+		run sh -c "(while [ ! -e $d/rdy ]; do sleep 0.05; done; printf '\003'; sleep 0.5; touch $d/go; sleep 0.3) | script -qec 'exec $SIFU exec $opt $(img) sh $d/payload.sh' /dev/null"
 		[ "$status" -eq 0 ]
 		[[ "$output" == *count=1* ]]
 	done
