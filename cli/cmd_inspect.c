@@ -18,7 +18,6 @@
 
 int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 
-#define INSPECT_META_NAME "inspect-metadata.json"
 #define META_MAX (16u << 20)
 
 /* THE HOOK: read PATH (absolute, inside the container) from the root file
@@ -60,7 +59,7 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 	/* 1. the metadata object Apptainer writes at build */
 	for (int64_t i = 0; i < c->img->h.dtotal; i++) {
 		const struct sif_descr *d = &c->img->d[i];
-		if (!d->used || d->datatype != SIF_DT_GENERIC_JSON || strcmp(d->name, INSPECT_META_NAME))
+		if (!d->used || d->datatype != SIF_DT_GENERIC_JSON || strcmp(d->name, SIF_INSPECT_METADATA_NAME))
 			continue;
 		_cleanup_free_ char *buf = NULL;
 		size_t len;
@@ -73,7 +72,7 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 			json_decref(m);
 			return sifu_err_set(err, SIFU_E_CORRUPT, EINVAL,
 					    "%s: object %u (%s) is not inspect metadata: %s", c->path,
-					    d->id, INSPECT_META_NAME, m ? "no attributes" : je.text);
+					    d->id, SIF_INSPECT_METADATA_NAME, m ? "no attributes" : je.text);
 		}
 		c->attrs = json_incref(at);
 		json_decref(m);

@@ -14,6 +14,13 @@
 
 #define SIF_MAGIC "SIF_MAGIC"
 #define SIF_LAUNCH "#!/usr/bin/env run-singularity\n"
+/* Name of the JSON.Generic object (SIF_DT_GENERIC_JSON) in which Apptainer
+ * stores `inspect --all --json`'s attributes at build time:
+ * {"attributes": {"labels": {...}, "deffile": "...", "runscript": "...",
+ *  "startscript", "test", "environment": {"/.singularity.d/env/NN-x.sh": "..."},
+ *  "helpfile", "apps": {...}}, "type": "container"}.  build/pull should write
+ * it (sif_writer_add_data, group 1) so `inspect` answers without mounting. */
+#define SIF_INSPECT_METADATA_NAME "inspect-metadata.json"
 
 /* Partition filesystem types (sylabs/sif FsType) */
 enum sif_fstype {
