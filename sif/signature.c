@@ -501,7 +501,7 @@ int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **s
 		return r;
 	/* Which groups, and which objects of each: computed before the first
 	 * signature is added (adding one changes nothing signed). */
-	uint32_t *groups = sifu_xcalloc((size_t)img->h.dtotal + 1, sizeof(uint32_t));
+	uint32_t *groups = sifu_xcalloc((size_t)img->h.dtotal + o->nobject_ids + 1, sizeof(uint32_t));
 	size_t ng = 0;
 	if (o->nobject_ids) {
 		for (size_t i = 0; i < o->nobject_ids; i++) {
@@ -994,7 +994,7 @@ static int verify_tasks(struct vctx *v)
 		return 0;
 	}
 	if (o->legacy) {
-		uint32_t objs[SIF_DESCR_MAX];
+		_cleanup_free_ uint32_t *objs = sifu_xcalloc((size_t)img->h.dtotal + 1, sizeof(uint32_t));
 		size_t no = 0;
 		if (o->all) {
 			for (int64_t i = 0; i < img->h.dtotal; i++) {
