@@ -223,6 +223,13 @@ teardown() {
 	run_sifu key export "$T/pub.gpg"
 	[ "$status" -eq 0 ]
 	[ -s "$T/pub.gpg" ]
+	# an existing file is kept unless --force
+	run_sifu key export --armor "$T/pub.gpg"
+	assert_sifu_error
+	[[ "$output" == *"already exists"* ]]
+	run_sifu key export --armor --force "$T/pub.gpg"
+	[ "$status" -eq 0 ]
+	grep -q 'BEGIN PGP PUBLIC KEY BLOCK' "$T/pub.gpg"
 	[ ! -e "$T/pub.gpg".sifu-tmp-* ]
 }
 
