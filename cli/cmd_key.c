@@ -182,6 +182,11 @@ static int key_export(struct cli_args *a, struct sifu_err *err)
 		return r;
 	}
 	const char *fpr = *only ? only : a->pos[1], *out = *only ? a->pos[1] : a->pos[2];
+	if (!a->set[O_FORCE] && access(out, F_OK) == 0) {
+		sifu_err_set(err, SIFU_E_USAGE, EEXIST, "key export: %s already exists", out);
+		sifu_err_hint(err, "give another file name, or --force to replace it");
+		return -EEXIST;
+	}
 	/* a temporary name beside FILE, renamed on success: no half-written key */
 	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
 	int fd = mkostemp(tmp, O_CLOEXEC);

@@ -86,17 +86,41 @@ const struct cli_verb cli_verbs[] = {
 	 "  $ sifu inspect --all --json tool.sif\n"},
 	{"sign", V_SIGN, cmd_sign, true, "sifu sign [options] IMAGE",
 	 "Add digital signature(s) to an image",
-	 "Signs the objects of IMAGE with an OpenPGP key from the keyring, or with a\n"
-	 "PEM key (--key) as a DSSE envelope, as Apptainer does.\n",
-	 "  $ sifu sign image.sif\n  $ sifu sign --key private.pem image.sif\n"},
+	 "Signs each object group of IMAGE (or --group-id N, or the objects of\n"
+	 "--sif-id N) as Apptainer and SingularityCE do: JSON metadata with the\n"
+	 "digests of the header, the descriptors and the objects, clear-signed with\n"
+	 "an OpenPGP key from sifu's keyring (the first secret key, or --keyidx N),\n"
+	 "or in a DSSE envelope with one signature per PEM private key (--key,\n"
+	 "repeatable: RSA, ECDSA, Ed25519). Either tool verifies the result.\n",
+	 "  $ sifu sign image.sif\n"
+	 "  $ sifu sign --key ed25519-private.pem --key rsa-private.pem image.sif\n"
+	 "  $ sifu sign --group-id 2 --keyidx 1 image.sif\n"},
 	{"verify", V_VERIFY, cmd_verify, true, "sifu verify [options] IMAGE",
 	 "Verify digital signature(s) within an image",
-	 "Checks every signature of IMAGE: that each digest matches and that a trusted\n"
-	 "key made it. Exits non-zero on any mismatch.\n",
-	 "  $ sifu verify image.sif\n  $ sifu verify --key public.pem image.sif\n"},
+	 "Checks every signature of every object group of IMAGE (or --group-id N,\n"
+	 "or --sif-id N): the signer must be trusted (a key in sifu's keyring for\n"
+	 "OpenPGP, a --key PUBLIC.pem for DSSE), every digest must match, and the\n"
+	 "signed set must be exactly the group. Prints which objects each signer\n"
+	 "covers; on failure one line per problem and exit status 255. Legacy\n"
+	 "(pre-3.6) signatures are checked only with --legacy-insecure (--all: every\n"
+	 "object's own signature).\n",
+	 "  $ sifu verify image.sif\n"
+	 "  $ sifu verify --key rsa-public.pem image.sif\n"
+	 "  $ sifu verify --json --group-id 1 image.sif\n"
+	 "  $ sifu verify --legacy-insecure --all old.sif\n"},
 	{"key", V_KEY, cmd_key, true, "sifu key newpair|list|import|export|remove [options]",
-	 "Manage OpenPGP keys", "Manages the keyrings used by sign and verify.\n",
-	 "  $ sifu key newpair\n  $ sifu key list\n"},
+	 "Manage OpenPGP keys",
+	 "Manages the OpenPGP keyring sign and verify use: a GnuPG home at\n"
+	 "$XDG_CONFIG_HOME/sifu/keys/gnupg. Public keys in ~/.apptainer/keys and\n"
+	 "~/.singularity/sypgp are read (never written) when a signer is missing.\n\n"
+	 "  newpair [--name N --email E --comment C --password --bit-length B]\n"
+	 "  list [--secret] [--json]\n"
+	 "  import KEYFILE            armored or binary, public or secret keys\n"
+	 "  export [--secret] [--armor] [FINGERPRINT] FILE\n"
+	 "  remove FINGERPRINT\n",
+	 "  $ sifu key newpair --name 'Ada Lovelace' --email ada@example.org\n"
+	 "  $ sifu key list\n"
+	 "  $ sifu key export --armor 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 ada.asc\n"},
 	{"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options]",
 	 "Manage the local cache",
 	 "Lists or cleans the blob and image cache ($SIFU_CACHEDIR, by default\n"

@@ -448,7 +448,15 @@ void sif_verify_report_free(struct sif_verify_report *r);
 
 /* Verify the image at PATH.  0 when every selected signature verifies and
  * covers what it must; < 0 (SIFU_E_VERIFY, first problem in err) otherwise.
- * REPORT (may be NULL) receives every signature and every problem.  This is
- * what `sifu exec|run|shell --verify` calls. */
+ * REPORT (may be NULL) receives every signature and every problem (free it
+ * with sif_verify_report_free).  This is what `sifu exec|run|shell
+ * --verify[=KEY]` calls before mounting:
+ *     struct sif_pemkey *k = NULL;          // --verify=KEY: a PEM public key
+ *     if (key && sif_pemkey_load(key, false, &k, err) < 0) return -1;
+ *     struct sif_verify_opts o = {.keys = &k, .nkeys = k ? 1 : 0};
+ *     int r = sif_verify_image(path, &o, NULL, err);   // OpenPGP: the keyring
+ *     sif_pemkey_free(k); sif_pgp_cleanup();
+ * The objects are read once, sequentially; a launcher that then mounts the
+ * image reads it again (from the page cache when it fits). */
 int sif_verify_image(const char *path, const struct sif_verify_opts *o,
 		     struct sif_verify_report *report, struct sifu_err *err);

@@ -501,7 +501,7 @@ int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **s
 		return r;
 	/* Which groups, and which objects of each: computed before the first
 	 * signature is added (adding one changes nothing signed). */
-	uint32_t *groups = sifu_xcalloc((size_t)img->h.dtotal + 1, sizeof(uint32_t));
+	uint32_t *groups = sifu_xcalloc((size_t)img->h.dtotal + o->nobject_ids + 1, sizeof(uint32_t));
 	size_t ng = 0;
 	if (o->nobject_ids) {
 		for (size_t i = 0; i < o->nobject_ids; i++) {
@@ -966,6 +966,53 @@ static void group_task(const struct sif_image *img, uint32_t gid, struct task *t
 	t->nids = group_objects(img, gid, &t->ids);
 }
 
+/* --legacy-insecure: Apptainer's legacy tasks. */
+static void legacy_tasks(struct vctx *v)
+{
+	const struct sif_image *img = v->ic.img;
+	const struct sif_verify_opts *o = v->o;
+	struct sif_verify_report *r = v->r;
+	_cleanup_free_ uint32_t *objs = sifu_xcalloc((size_t)img->h.dtotal + 1, sizeof(uint32_t));
+	size_t no = 0;
+	if (o->all) {
+		for (int64_t i = 0; i < img->h.dtotal; i++) {
+			const struct sif_descr *d = &img->d[i];
+			if (d->used && d->datatype != SIF_DT_SIGNATURE && plain_group(d->groupid))
+				objs[no++] = d->id;
+		}
+		qsort(objs, no, sizeof(uint32_t), cmp_u32);
+	} else if (o->sif_id) {
+		objs[no++] = o->sif_id;
+	} else if (o->group_id) {
+		struct task t;
+		group_task(img, o->group_id, &t);
+		run_task(v, &t, true);
+		free(t.ids);
+	} else {
+		/* Apptainer checks the primary partition's own signature; an
+		 * image whose legacy signature covers the primary's group is
+		 * checked through that group instead of failing. */
+		const struct sif_descr *p = sif_primary(img);
+		uint32_t pg = p ? plain_group(p->groupid) : 0;
+		if (!p) {
+			problem(r, "%s has no primary partition to check a legacy signature of "
+				"(use --sif-id or --group-id)", v->path);
+		} else if (!count_sigs(v, p->id, true) && pg &&
+			   count_sigs(v, SIF_GROUP_MASK | pg, true)) {
+			struct task t;
+			group_task(img, pg, &t);
+			run_task(v, &t, true);
+			free(t.ids);
+		} else {
+			objs[no++] = p->id;
+		}
+	}
+	for (size_t i = 0; i < no; i++) {
+		struct task t = {.object = objs[i], .ids = &objs[i], .nids = 1};
+		run_task(v, &t, true);
+	}
+}
+
 static int verify_tasks(struct vctx *v)
 {
 	const struct sif_image *img = v->ic.img;
@@ -994,45 +1041,7 @@ static int verify_tasks(struct vctx *v)
 		return 0;
 	}
 	if (o->legacy) {
-		uint32_t objs[SIF_DESCR_MAX];
-		size_t no = 0;
-		if (o->all) {
-			for (int64_t i = 0; i < img->h.dtotal; i++) {
-				const struct sif_descr *d = &img->d[i];
-				if (d->used && d->datatype != SIF_DT_SIGNATURE && plain_group(d->groupid))
-					objs[no++] = d->id;
-			}
-			qsort(objs, no, sizeof(uint32_t), cmp_u32);
-		} else if (o->sif_id) {
-			objs[no++] = o->sif_id;
-		} else if (o->group_id) {
-			struct task t;
-			group_task(img, o->group_id, &t);
-			run_task(v, &t, true);
-			free(t.ids);
-		} else {
-			/* Apptainer checks the primary partition's own signature; an
-			 * image whose legacy signature covers the primary's group is
-			 * checked through that group instead of failing. */
-			const struct sif_descr *p = sif_primary(img);
-			uint32_t pg = p ? plain_group(p->groupid) : 0;
-			if (!p) {
-				problem(r, "%s has no primary partition to check a legacy signature of "
-					"(use --sif-id or --group-id)", v->path);
-			} else if (!count_sigs(v, p->id, true) && pg &&
-				   count_sigs(v, SIF_GROUP_MASK | pg, true)) {
-				struct task t;
-				group_task(img, pg, &t);
-				run_task(v, &t, true);
-				free(t.ids);
-			} else {
-				objs[no++] = p->id;
-			}
-		}
-		for (size_t i = 0; i < no; i++) {
-			struct task t = {.object = objs[i], .ids = &objs[i], .nids = 1};
-			run_task(v, &t, true);
-		}
+		legacy_tasks(v);
 		return 0;
 	}
 	if (o->sif_id) {

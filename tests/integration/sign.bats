@@ -223,5 +223,31 @@ teardown() {
 	run_sifu key export "$T/pub.gpg"
 	[ "$status" -eq 0 ]
 	[ -s "$T/pub.gpg" ]
+	# an existing file is kept unless --force
+	run_sifu key export --armor "$T/pub.gpg"
+	assert_sifu_error
+	[[ "$output" == *"already exists"* ]]
+	run_sifu key export --armor --force "$T/pub.gpg"
+	[ "$status" -eq 0 ]
+	grep -q 'BEGIN PGP PUBLIC KEY BLOCK' "$T/pub.gpg"
 	[ ! -e "$T/pub.gpg".sifu-tmp-* ]
+}
+
+@test "ECDSA and RSA keys made here sign and verify; key ids are OpenSSH fingerprints" {
+	for spec in "EC -pkeyopt ec_paramgen_curve:P-256" "EC -pkeyopt ec_paramgen_curve:P-384" \
+		"EC -pkeyopt ec_paramgen_curve:P-521" "RSA -pkeyopt rsa_keygen_bits:2048"; do
+		# shellcheck disable=SC2086
+		openssl genpkey -algorithm $spec -out "$T/k.pem" 2>/dev/null
+		openssl pkey -in "$T/k.pem" -pubout -out "$T/k.pub"
+		want=$(ssh-keygen -i -m PKCS8 -f "$T/k.pub" | ssh-keygen -l -E sha256 -f - | awk '{print $2}')
+		cp "$F/one-group.sif" "$T/img.sif"
+		run_sifu sign --key "$T/k.pem" "$T/img.sif"
+		[ "$status" -eq 0 ]
+		run_sifu verify --key "$T/k.pub" "$T/img.sif"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"signed by: $want"* ]]
+		# the same metadata the reference signs
+		"$SIFU" sif dump 3 "$T/img.sif" | jq -r .payload | base64 -d > "$T/md"
+		"$SIFU" sif dump 3 "$F/one-group-signed-dsse.sif" | jq -r .payload | base64 -d | cmp - "$T/md"
+	done
 }

@@ -268,6 +268,63 @@ static void test_flip_every_signed_byte(void **state)
 	sif_pemkey_free(ed);
 }
 
+/* Metadata digested with SHA-384 and SHA-512 is written and accepted. */
+static void test_sign_verify_other_hashes(void **state)
+{
+	(void)state;
+	struct sifu_err err = {0};
+	struct sif_pemkey *priv = NULL, *pub = NULL;
+	assert_int_equal(sif_pemkey_load(FIX "ed25519-private.pem", true, &priv, &err), 0);
+	assert_int_equal(sif_pemkey_load(FIX "ed25519-public.pem", false, &pub, &err), 0);
+	size_t n;
+	char *orig = slurp(FIX "one-group.sif", &n);
+	char tmpl[] = "/tmp/sifu-test-integrity-XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	char path[128];
+	snprintf(path, sizeof(path), "%s/img.sif", tmpl);
+	const int types[] = {SIF_HASH_SHA384, SIF_HASH_SHA512};
+	const char *names[] = {"sha384:", "sha512:"};
+	for (size_t i = 0; i < 2; i++) {
+		spit(path, orig, n);
+		struct sif_sign_opts o = {.keys = &priv, .nkeys = 1, .hashtype = types[i],
+					  .time = INT64_MIN};
+		uint32_t *ids = NULL;
+		size_t nsig = 0;
+		assert_int_equal(sif_sign_image(path, &o, &ids, &nsig, &err), 0);
+		assert_int_equal(nsig, 1);
+		assert_int_equal(ids[0], 3);
+		free(ids);
+		struct sif_verify_report rep;
+		assert_int_equal(verify_with(path, pub, &rep), 0);
+		assert_int_equal(rep.sigs[0].ncovered, 2);
+		sif_verify_report_free(&rep);
+		/* the payload names the algorithm */
+		size_t el;
+		char *env = sig_object(path, 3, &el);
+		char *payload = NULL, *signers = NULL;
+		size_t pl;
+		assert_int_equal(sif_dsse_verify(env, el, &pub, 1, &payload, &pl, &signers, &err), 0);
+		assert_non_null(strstr(payload, names[i]));
+		assert_null(strstr(payload, "sha256:"));
+		free(payload);
+		free(signers);
+		free(env);
+	}
+	/* a hash the metadata cannot name is refused */
+	struct sif_sign_opts bad = {.keys = &priv, .nkeys = 1, .hashtype = SIF_HASH_BLAKE2B,
+				    .time = INT64_MIN};
+	uint32_t *ids = NULL;
+	size_t nsig = 0;
+	spit(path, orig, n);
+	assert_true(sif_sign_image(path, &bad, &ids, &nsig, &err) < 0);
+	free(ids);
+	unlink(path);
+	rmdir(tmpl);
+	free(orig);
+	sif_pemkey_free(priv);
+	sif_pemkey_free(pub);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_dsse_envelope_bytes),
 		cmocka_unit_test(test_clearsigned_detection),
 		cmocka_unit_test(test_verify_fixture),
+		cmocka_unit_test(test_sign_verify_other_hashes),
 		cmocka_unit_test(test_flip_every_signed_byte),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
