@@ -341,6 +341,10 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	[ -f "$BATS_TEST_TMPDIR/ov/upper/persist" ]
 	run_sifu exec "$(img)" cat /persist
 	[ "$status" -ne 0 ]
+	# DIR:ro: the same layer, read-only
+	run_sifu exec --overlay "$BATS_TEST_TMPDIR/ov:ro" "$(img)" sh -c 'cat /persist; touch /other'
+	[ "${lines[0]}" = kept ]
+	[[ "$output" == *"Read-only file system"* ]]
 }
 
 @test "--fakeroot: uid 0 inside, home at /root, no privilege outside" {
