@@ -290,7 +290,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 
 @test "signals sent to sifu reach the payload" {
 	local out=$BATS_TEST_TMPDIR/sig
-	for sig in INT TERM HUP QUIT USR1 USR2; do
+	for sig in INT TERM HUP QUIT USR1 USR2 WINCH; do
 		"$SIFU" exec "$(img)" sh -c "trap 'echo got-$sig >$out; exit 9' $sig; touch $out.ready; while :; do sleep 0.05; done" &
 		local pid=$!
 		while [ ! -e "$out.ready" ]; do sleep 0.02; done
