@@ -593,7 +593,10 @@ static int xattr_each(struct sqf_image *img, const sqfs_inode_generic_t *ino, xa
 	if (r < 0)
 		return r;
 	sqfs_xattr_id_t desc;
+	/* Linux caps a file's xattr names at 64 KiB and a value at 64 KiB:
+	 * anything far beyond is a corrupt descriptor, not a file to serve. */
 	if (!c->xattr || sqfs_xattr_reader_get_desc(c->xattr, idx, &desc) != 0 ||
+	    desc.count > 65536 || desc.size > (16u << 20) ||
 	    sqfs_xattr_reader_seek_kv(c->xattr, &desc) != 0) {
 		sqf_ctx_put(img, c);
 		return -EIO;

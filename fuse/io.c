@@ -135,6 +135,7 @@ struct chunk {
 };
 
 #define RA_QUEUE_MAX 64
+#define IMAGE_RA_CHUNKS 4
 /* counters are read without the lock (stats) and bumped on lock-free paths */
 #define COUNT(x, n) __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
 
@@ -150,9 +151,10 @@ struct sqf_cache {
 	struct chunk *q_head, *q_tail;
 	unsigned qlen;
 	uint64_t bytes;
+	uint64_t last_miss;
 	bool stopping;
 	pthread_t *workers;
-	unsigned nworkers;
+	unsigned nworkers, maxworkers; /* started on first use: cheap start-up */
 	/* pinned region */
 	uint8_t *pin;
 	uint64_t pin_off, pin_len;
@@ -253,6 +255,9 @@ static struct chunk *chunk_new(struct sqf_cache *c, uint64_t idx, enum chunk_sta
 	return ch;
 }
 
+static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last);
+static void *ra_worker(void *arg);
+
 /* Called with the lock held and ch->state == CH_LOADING; returns locked. */
 static void chunk_load(struct sqf_cache *c, struct chunk *ch)
 {
@@ -300,6 +305,12 @@ static struct chunk *chunk_get(struct sqf_cache *c, uint64_t idx, int *errp)
 		COUNT(c->st_misses, 1);
 		ch = chunk_new(c, idx, CH_LOADING);
 		ch->refs++;
+		/* Misses on consecutive chunks (many small files read in the
+		 * order they were packed, e.g. a Python import): fetch the next
+		 * few in the background, as one stream of large requests. */
+		if (c->maxworkers && idx == c->last_miss + 1)
+			queue_locked(c, idx + 1, idx + IMAGE_RA_CHUNKS);
+		c->last_miss = idx;
 		chunk_load(c, ch);
 	} else if (ch->state == CH_QUEUED) {
 		/* queued for read-ahead but not started: load it ourselves */
@@ -366,18 +377,20 @@ int sqf_cache_read(struct sqf_cache *c, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len)
+/* Queue chunks [first, last] for the read-ahead pool.  Lock held. */
+static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last)
 {
-	if (c->nworkers == 0 || len == 0 || off >= c->be->size)
-		return;
-	if (len > c->be->size - off)
-		len = c->be->size - off;
-	uint64_t first = off / c->chunk, last = (off + len - 1) / c->chunk;
-	pthread_mutex_lock(&c->lock);
 	/* never let read-ahead push out more than half the cache */
 	uint64_t ra_max = c->bound / c->chunk / 2;
 	if (ra_max > RA_QUEUE_MAX)
 		ra_max = RA_QUEUE_MAX;
+	if (last >= c->nchunks)
+		last = c->nchunks - 1;
+	while (c->nworkers < c->maxworkers && !c->stopping &&
+	       sqf_thread_create(&c->workers[c->nworkers], ra_worker, c) == 0)
+		c->nworkers++;
+	if (c->nworkers == 0)
+		return;
 	for (uint64_t i = first; i <= last && c->qlen < ra_max && !c->stopping; i++) {
 		if (c->pin && i * c->chunk >= c->pin_off &&
 		    (i + 1) * c->chunk <= c->pin_off + c->pin_len)
@@ -395,6 +408,16 @@ void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len)
 		c->qlen++;
 		pthread_cond_signal(&c->qcond);
 	}
+}
+
+void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len)
+{
+	if (c->maxworkers == 0 || len == 0 || off >= c->be->size)
+		return;
+	if (len > c->be->size - off)
+		len = c->be->size - off;
+	pthread_mutex_lock(&c->lock);
+	queue_locked(c, off / c->chunk, (off + len - 1) / c->chunk);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -437,11 +460,7 @@ struct sqf_cache *sqf_cache_new(struct sqf_backend *be, uint64_t chunk_size, uin
 	pthread_cond_init(&c->cond, NULL);
 	pthread_cond_init(&c->qcond, NULL);
 	c->workers = sifu_xcalloc(workers ? workers : 1, sizeof(pthread_t));
-	for (unsigned i = 0; i < workers; i++) {
-		if (sqf_thread_create(&c->workers[i], ra_worker, c) != 0)
-			break;
-		c->nworkers++;
-	}
+	c->maxworkers = workers;
 	return c;
 }
 

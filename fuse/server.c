@@ -20,7 +20,7 @@ struct sqf_server {
 	struct sqf_image *img;
 	struct fuse_session *se;
 	pthread_t *threads;
-	unsigned nthreads;
+	unsigned nthreads, maxthreads, idle; /* grown on demand, under lock */
 	int stopfd;      /* eventfd: tells workers to leave */
 	int donefd;      /* eventfd: a worker saw the kernel side go away */
 	bool mounted;    /* by sqf_server_mount: unmount on stop */
@@ -398,6 +398,20 @@ static const struct fuse_lowlevel_ops sqf_ops = {
  * with no way to wake it, so "stop" would need the mount gone first.  Here
  * every worker polls the (non-blocking) /dev/fuse fd and an eventfd. */
 
+static void *worker(void *arg);
+
+/* Start one more worker if every running one is busy.  Lock held. */
+static void maybe_grow(struct sqf_server *srv)
+{
+	if (srv->idle > 0 || srv->nthreads >= srv->maxthreads)
+		return;
+	if (sqf_thread_create(&srv->threads[srv->nthreads], worker, srv) == 0) {
+		srv->nthreads++;
+		srv->live++;
+		srv->idle++;
+	}
+}
+
 static void *worker(void *arg)
 {
 	struct sqf_server *srv = arg;
@@ -424,7 +438,14 @@ static void *worker(void *arg)
 			gone = true; /* ENODEV: unmounted, or the connection aborted */
 			break;
 		}
+		pthread_mutex_lock(&srv->lock);
+		srv->idle--;
+		maybe_grow(srv);
+		pthread_mutex_unlock(&srv->lock);
 		fuse_session_process_buf(srv->se, &buf);
+		pthread_mutex_lock(&srv->lock);
+		srv->idle++;
+		pthread_mutex_unlock(&srv->lock);
 	}
 	free(buf.mem);
 	pthread_mutex_lock(&srv->lock);
@@ -477,23 +498,22 @@ static int server_run(struct sqf_server *srv, struct sifu_err *err)
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return sifu_err_sys(err, "cannot make /dev/fuse non-blocking");
-	unsigned n = srv->img->opt.threads ? srv->img->opt.threads : 8;
-	srv->threads = sifu_xcalloc(n, sizeof(pthread_t));
-	for (unsigned i = 0; i < n; i++) {
-		pthread_mutex_lock(&srv->lock);
-		srv->live++;
-		pthread_mutex_unlock(&srv->lock);
-		int e = sqf_thread_create(&srv->threads[i], worker, srv);
-		if (e != 0) {
-			pthread_mutex_lock(&srv->lock);
-			srv->live--;
-			pthread_mutex_unlock(&srv->lock);
-			if (i == 0)
-				return sifu_err_set(err, SIFU_E_SYS, e, "cannot start the FUSE threads");
-			break;
-		}
+	/* Two to start (start-up time matters to `sifu exec`); more are
+	 * started while all are busy, up to the bound. */
+	srv->maxthreads = srv->img->opt.threads ? srv->img->opt.threads : 16;
+	srv->threads = sifu_xcalloc(srv->maxthreads, sizeof(pthread_t));
+	pthread_mutex_lock(&srv->lock);
+	unsigned start = srv->maxthreads < 2 ? srv->maxthreads : 2;
+	int e = 0;
+	while (srv->nthreads < start &&
+	       (e = sqf_thread_create(&srv->threads[srv->nthreads], worker, srv)) == 0) {
 		srv->nthreads++;
+		srv->live++;
+		srv->idle++;
 	}
+	pthread_mutex_unlock(&srv->lock);
+	if (srv->nthreads == 0)
+		return sifu_err_set(err, SIFU_E_SYS, e, "cannot start the FUSE threads");
 	return 0;
 }
 
@@ -577,7 +597,13 @@ void sqf_server_stop(struct sqf_server *srv)
 	if (write(srv->stopfd, &one, sizeof(one)) < 0) {
 		/* an eventfd write of 1 cannot fail here */
 	}
-	for (unsigned i = 0; i < srv->nthreads; i++)
+	/* no worker starts another once the stop eventfd is set: they leave
+	 * their loop at the next poll, so nthreads is final after this lock */
+	pthread_mutex_lock(&srv->lock);
+	srv->maxthreads = 0;
+	unsigned n = srv->nthreads;
+	pthread_mutex_unlock(&srv->lock);
+	for (unsigned i = 0; i < n; i++)
 		pthread_join(srv->threads[i], NULL);
 	/* Unmount only once nobody serves: libfuse closes the fd first (a
 	 * synchronous umount would otherwise wait on us), then detaches. */

@@ -7,7 +7,7 @@
 #   scripts/bench/fuse-bench.sh [-n RUNS] [-d DELAY_US] [-w WORKDIR] [TESTS...]
 #
 # TESTS: numpy walk seq conc rss numpy-lat walk-lat seq-lat (default: all).
-# Images are made once and cached in WORKDIR (default /var/tmp/sifu-bench):
+# Images are made once and cached in WORKDIR (default /var/tmp/sifu-fuse-bench):
 #   debian.sqfs  debootstrap --variant=minbase --include=python3,python3-numpy
 #                bookworm (cached in WORKDIR/debian-numpy), mksquashfs gzip
 #   big.sqfs     two 512 MiB files (base64 of random bytes: compresses ~25%)
@@ -19,7 +19,7 @@ set -euo pipefail
 
 RUNS=3
 DELAY=2000
-WORK=/var/tmp/sifu-bench
+WORK=/var/tmp/sifu-fuse-bench
 while getopts n:d:w: o; do
 	case $o in
 	n) RUNS=$OPTARG ;;

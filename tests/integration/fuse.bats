@@ -270,3 +270,19 @@ open(p, "wb").write(d)' "$img.range"
 	MPID=
 	grep -q 'read .* in .* requests from the image' "$MNT.log"
 }
+
+@test "fuse: a SIF's primary partition is mounted, at its offset" {
+	local img="$BATS_TEST_TMPDIR/p.sqfs" sif="$BATS_TEST_TMPDIR/p.sif"
+	mksquashfs "$FT/src" "$img" -comp xz -noappend -quiet -no-progress -e big-dir >/dev/null
+	printf 'Bootstrap: scratch\n' >"$BATS_TEST_TMPDIR/r.def"
+	"$SIFU" sif new "$sif"
+	"$SIFU" sif add "$sif" "$BATS_TEST_TMPDIR/r.def" --datatype 1 --groupid 1
+	"$SIFU" sif add "$sif" "$img" --datatype 4 --parttype 2 --partfs 1 --partarch 2 --groupid 1
+	tree_py listing "$FT/src" | grep -v "^'big-dir" >"$BATS_TEST_TMPDIR/want.list"
+	check_image "$sif" "$BATS_TEST_TMPDIR/want.list"
+	# a SIF without a system partition: one line, exit 255
+	"$SIFU" sif new "$sif.empty"
+	mkdir -p "$MNT"
+	run_sifu mount "$sif.empty" "$MNT"
+	assert_sifu_error
+}

@@ -11,7 +11,11 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #define CORPUS SIFU_SOURCE_ROOT "/tests/fuzz/corpus/squashfs/"
 
@@ -417,6 +421,94 @@ static void test_extract(void **state)
 	free(data);
 }
 
+/* The launcher's contract: it mounts a /dev/fuse fd itself with mount(2)
+ * inside a user namespace, then hands the fd to sqf_server_start.  Done in a
+ * child (unshare needs a single-threaded process); skipped where the kernel
+ * does not allow unprivileged user namespaces or FUSE mounts in them. */
+static int serve_in_userns(bool stop_first)
+{
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		return 77;
+	char map[64];
+	int fd = open("/proc/self/setgroups", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, "deny", 4) < 0)
+			return 77;
+		close(fd);
+	}
+	snprintf(map, sizeof(map), "0 %u 1", uid);
+	fd = open("/proc/self/uid_map", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, map, strlen(map)) < 0)
+		return 77;
+	close(fd);
+	snprintf(map, sizeof(map), "0 %u 1", gid);
+	fd = open("/proc/self/gid_map", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, map, strlen(map)) < 0)
+		return 77;
+	close(fd);
+	if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return 77;
+	char dir[] = "/tmp/sifu-test-fuse-mnt-XXXXXX";
+	if (!mkdtemp(dir))
+		return 1;
+	int fusefd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fusefd < 0)
+		return 77;
+	char opts[128];
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0,default_permissions",
+		 fusefd);
+	if (mount("sifu", dir, "fuse.sifu", MS_NOSUID | MS_NODEV | MS_RDONLY, opts) < 0)
+		return 77;
+	int imgfd = open(CORPUS "tree-zstd.sqfs", O_RDONLY | O_CLOEXEC);
+	struct sqf_image *img;
+	struct sqf_server *srv;
+	struct sifu_err err = {0};
+	if (imgfd < 0 || sqf_image_open(imgfd, 0, 0, NULL, &img, &err) < 0 ||
+	    sqf_server_start(img, fusefd, &srv, &err) < 0)
+		return 2;
+	char path[256], buf[64] = {0};
+	snprintf(path, sizeof(path), "%s/dir/hello-link", dir);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0 || read(f, buf, sizeof(buf)) != 13 || memcmp(buf, "hello, world\n", 13))
+		return 3;
+	close(f);
+	if (stop_first) {
+		sqf_server_stop(srv); /* the caller still holds its fd and the mount */
+		if (umount2(dir, MNT_DETACH) < 0)
+			return 4;
+	} else {
+		/* the kernel side goes first: the server must notice by itself */
+		if (umount2(dir, MNT_DETACH) < 0)
+			return 4;
+		close(fusefd);
+		struct pollfd p = {.fd = sqf_server_done_fd(srv), .events = POLLIN};
+		if (poll(&p, 1, 10000) != 1)
+			return 5;
+		sqf_server_stop(srv);
+	}
+	sqf_image_close(img);
+	rmdir(dir);
+	return 0;
+}
+
+static void test_server_on_callers_fd(void **state)
+{
+	for (int stop_first = 0; stop_first < 2; stop_first++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(serve_in_userns(stop_first));
+		int st;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st));
+		if (WEXITSTATUS(st) == 77)
+			skip();
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+}
+
 static void test_name_ok(void **state)
 {
 	assert_true(sqf_name_ok("a", 1));
@@ -439,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_image_owner_self),
 		cmocka_unit_test(test_image_rejects_garbage),
 		cmocka_unit_test(test_extract),
+		cmocka_unit_test(test_server_on_callers_fd),
 		cmocka_unit_test(test_name_ok),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
