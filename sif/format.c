@@ -497,29 +497,28 @@ static int check_one(const struct sif_header *h, const struct sif_descr *d, size
 	return 0;
 }
 
-static bool group_exists(const struct sif_header *h, const struct sif_descr *d, uint32_t raw)
+static int u32_cmp(const void *a, const void *b)
 {
-	for (int64_t j = 0; j < h->dtotal; j++)
-		if (d[j].used && d[j].groupid == raw)
-			return true;
-	return false;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
 }
 
-static const struct sif_descr *find_id(const struct sif_header *h, const struct sif_descr *d,
-				       uint32_t id)
+static bool has_u32(const uint32_t *v, size_t n, uint32_t key)
 {
-	for (int64_t j = 0; j < h->dtotal; j++)
-		if (d[j].used && d[j].id == id)
-			return &d[j];
-	return NULL;
+	return bsearch(&key, v, n, sizeof(*v), u32_cmp) != NULL;
 }
 
 int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
 			  uint64_t file_size, struct sifu_err *err)
 {
 	int64_t used = 0, primaries = 0;
-	_cleanup_free_ struct span *spans = sifu_xcalloc((size_t)h->dtotal + 1, sizeof(*spans));
-	size_t nspans = 0;
+	size_t cap = (size_t)h->dtotal + 1;
+	_cleanup_free_ struct span *spans = sifu_xcalloc(cap, sizeof(*spans));
+	/* sorted ids and group ids: duplicate and link checks in n log n, so a
+	 * huge descriptor table cannot make opening an image quadratic */
+	_cleanup_free_ uint32_t *ids = sifu_xcalloc(cap, sizeof(*ids));
+	_cleanup_free_ uint32_t *groups = sifu_xcalloc(cap, sizeof(*groups));
+	size_t nspans = 0, nids = 0;
 	for (size_t i = 0; i < (size_t)h->dtotal; i++) {
 		if (!d[i].used)
 			continue;
@@ -527,10 +526,8 @@ int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
 		int r = check_one(h, &d[i], i, file_size, err);
 		if (r < 0)
 			return r;
-		const struct sif_descr *dup = find_id(h, d, d[i].id);
-		if (dup != &d[i])
-			return corrupt(err, "descriptor %zu field ID (offset %" PRId64 "): object id %u "
-				       "is used twice", i, doffset(h, i, SIF_D_ID), d[i].id);
+		ids[nids] = d[i].id;
+		groups[nids++] = d[i].groupid;
 		if (d[i].datatype == SIF_DT_PARTITION) {
 			struct sif_partinfo p;
 			sif_descr_partition(&d[i], &p);
@@ -546,6 +543,24 @@ int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
 		return corrupt(err, "header field DescriptorsFree (offset %d): says %" PRId64
 			       " free, but %" PRId64 " of %" PRId64 " descriptors are unused",
 			       SIF_HDR_DFREE, h->dfree, h->dtotal - used, h->dtotal);
+	qsort(ids, nids, sizeof(*ids), u32_cmp);
+	qsort(groups, nids, sizeof(*groups), u32_cmp);
+	for (size_t k = 1; k < nids; k++) {
+		if (ids[k] != ids[k - 1])
+			continue;
+		/* name the second descriptor (in table order) that uses the id */
+		size_t first = SIZE_MAX;
+		for (size_t i = 0; i < (size_t)h->dtotal; i++) {
+			if (!d[i].used || d[i].id != ids[k])
+				continue;
+			if (first == SIZE_MAX) {
+				first = i;
+				continue;
+			}
+			return corrupt(err, "descriptor %zu field ID (offset %" PRId64 "): object id %u "
+				       "is used twice", i, doffset(h, i, SIF_D_ID), d[i].id);
+		}
+	}
 	qsort(spans, nspans, sizeof(*spans), span_cmp);
 	for (size_t k = 1; k < nspans; k++)
 		if (spans[k].start < spans[k - 1].end)
@@ -559,8 +574,8 @@ int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
 			continue;
 		uint32_t l = d[i].link;
 		bool ok = (l & SIF_GROUP_MASK) == SIF_GROUP_MASK
-				  ? group_exists(h, d, l)
-				  : (l != d[i].id && find_id(h, d, l) != NULL);
+				  ? has_u32(groups, nids, l)
+				  : (l != d[i].id && has_u32(ids, nids, l));
 		if (!ok)
 			return corrupt(err, "object %u field LinkedID (offset %" PRId64 "): links to %s %u, "
 				       "which %s", d[i].id, doffset(h, i, SIF_D_LINK),
