@@ -518,3 +518,12 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 		[[ "$output" == *count=1* ]]
 	done
 }
+
+@test "no usable /dev/fuse: extracts the image instead and says so on stderr" {
+	# hide the real /dev/fuse behind /dev/null in a namespace of the test's own
+	require_feature "nested user namespaces" unshare -U -r -m true
+	run unshare -U -r -m sh -c "mount --bind /dev/null /dev/fuse && exec '$SIFU' exec '$(img)' sh -c 'echo \$MYVAR'"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"sifu warning: "*"FUSE"*"extracting the image to a private temporary directory instead"* ]]
+	[ "${lines[-1]}" = Hello ]
+}
