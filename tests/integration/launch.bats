@@ -422,17 +422,25 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 }
 
 @test "kill -9 of the supervisor leaves no process and no mount behind" {
-	local mounts_before
-	mounts_before=$(wc -l </proc/mounts)
-	"$SIFU" exec "$(img)" sh -c "touch $BATS_TEST_TMPDIR/up; exec sleep 60" &
+	local d=$BATS_TEST_TMPDIR
+	"$SIFU" exec "$(img)" sh -c "readlink /proc/self/ns/mnt >$d/ns.tmp; mv $d/ns.tmp $d/ns; exec sleep 60" &
 	local pid=$!
-	while [ ! -e "$BATS_TEST_TMPDIR/up" ]; do sleep 0.02; done
+	while [ ! -e "$d/ns" ]; do sleep 0.02; done
+	local ns
+	ns=$(cat "$d/ns")
+	[ "$ns" != "$(readlink /proc/self/ns/mnt)" ]
 	kill -9 "$pid"
 	wait "$pid" || true
 	sleep 0.3
 	no_sifu_left
-	! grep -q 'fuse.sifu\|^sifu ' /proc/mounts
-	[ "$(wc -l </proc/mounts)" -eq "$mounts_before" ]
+	# the container's mounts live only in its mount namespace: gone when no
+	# process is left in it
+	local p left=0
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$ns" ] && left=$((left + 1))
+	done
+	[ "$left" -eq 0 ]
+	! grep -q "$IMG" /proc/mounts
 }
 
 @test "--unsquash extracts instead of mounting, and says so" {
