@@ -311,7 +311,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	run_sifu exec --pid --no-init "$(img)" sh -c 'echo $$'
 	[ "$output" -eq 1 ]
 	local out=$BATS_TEST_TMPDIR/pidsig
-	"$SIFU" exec --pid "$(img)" sh -c "trap 'echo got >$out; exit 5' USR1; (sleep 30 &); touch $out.ready; while :; do sleep 0.05; done" &
+	"$SIFU" exec --pid "$(img)" sh -c "trap 'echo got >$out; exit 5' USR1; (sleep 33.3 &); touch $out.ready; while :; do sleep 0.05; done" &
 	local pid=$!
 	while [ ! -e "$out.ready" ]; do sleep 0.02; done
 	kill -USR1 "$pid"
@@ -321,7 +321,8 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	[ "$(cat "$out")" = got ]
 	sleep 0.2
 	no_sifu_left
-	! pgrep -u "$(id -u)" -x "sleep" -f >/dev/null || ! pgrep -u "$(id -u)" -f "sleep 30" >/dev/null
+	# the orphaned sleep died with the PID namespace
+	! pgrep -u "$(id -u)" -f "sleep 33.3" >/dev/null
 }
 
 @test "--writable-tmpfs: writes work and vanish after the run" {
