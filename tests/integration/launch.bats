@@ -310,6 +310,12 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	[ "${lines[1]}" -le 4 ]
 	run_sifu exec --pid --no-init "$(img)" sh -c 'echo $$'
 	[ "$output" -eq 1 ]
+	# an orphan is re-parented to init, which reaps it: no zombie
+	run_sifu exec --pid "$(img)" sh -c '(sleep 0.1 &); sleep 0.6; ps -o stat,comm'
+	[ "$status" -eq 0 ]
+	[[ "${lines[1]}" == *sifu* ]]
+	! printf '%s\n' "$output" | grep -q '^Z'
+
 	local out=$BATS_TEST_TMPDIR/pidsig
 	"$SIFU" exec --pid "$(img)" sh -c "trap 'echo got >$out; exit 5' USR1; (sleep 33.3 &); touch $out.ready; while :; do sleep 0.05; done" &
 	local pid=$!
