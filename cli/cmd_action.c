@@ -23,10 +23,6 @@ static int size_opt(struct cli_args *a, enum cli_opt_id id, uint64_t *out, struc
 static int fuse_opts(struct cli_args *a, struct sqf_options *o, struct sifu_err *err)
 {
 	sqf_options_default(o);
-	/* one FUSE thread per CPU (2..8): a run's start-up should not pay for
-	 * threads the machine cannot run at once; read-ahead has its own */
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	o->threads = n < 2 ? 2 : n > 8 ? 8 : (unsigned)n;
 	int r = size_opt(a, O_CHUNK_SIZE, &o->chunk_size, err);
 	if (r == 0)
 		r = size_opt(a, O_CACHE_SIZE, &o->cache_size, err);

@@ -418,7 +418,7 @@ static int mount_overlay(struct tree *t, struct sifu_err *err)
 {
 	struct ns_launch *l = t->l;
 	char img[NS_STAGE_MAX + 8], upper[NS_STAGE_MAX + 16], work[NS_STAGE_MAX + 16],
-		lower[2 * NS_STAGE_MAX + 16];
+		lower[3 * NS_STAGE_MAX + 32];
 	spath(l, "img", img, sizeof(img));
 	int r = overlay_dirs(l, upper, work, sizeof(upper), err);
 	if (r < 0)
@@ -429,7 +429,8 @@ static int mount_overlay(struct tree *t, struct sifu_err *err)
 		sifu_path_fd(l->overlay_fd, s);
 		if (mount(s, ov, NULL, MS_BIND | MS_REC, NULL) < 0)
 			return sifu_err_sys(err, "binding the overlay directory");
-		snprintf(lower, sizeof(lower), "%s:%s", ov, img);
+		/* the same layout as a writable one: the layer is DIR/upper */
+		snprintf(lower, sizeof(lower), "%s/upper:%s", ov, img);
 	} else {
 		snprintf(lower, sizeof(lower), "%s", img);
 	}

@@ -290,7 +290,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 
 @test "signals sent to sifu reach the payload" {
 	local out=$BATS_TEST_TMPDIR/sig
-	for sig in INT TERM HUP QUIT USR1 USR2; do
+	for sig in INT TERM HUP QUIT USR1 USR2 WINCH; do
 		"$SIFU" exec "$(img)" sh -c "trap 'echo got-$sig >$out; exit 9' $sig; touch $out.ready; while :; do sleep 0.05; done" &
 		local pid=$!
 		while [ ! -e "$out.ready" ]; do sleep 0.02; done
@@ -310,8 +310,14 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	[ "${lines[1]}" -le 4 ]
 	run_sifu exec --pid --no-init "$(img)" sh -c 'echo $$'
 	[ "$output" -eq 1 ]
+	# an orphan is re-parented to init, which reaps it: no zombie
+	run_sifu exec --pid "$(img)" sh -c '(sleep 0.1 &); sleep 0.6; ps -o stat,comm'
+	[ "$status" -eq 0 ]
+	[[ "${lines[1]}" == *sifu* ]]
+	! printf '%s\n' "$output" | grep -q '^Z'
+
 	local out=$BATS_TEST_TMPDIR/pidsig
-	"$SIFU" exec --pid "$(img)" sh -c "trap 'echo got >$out; exit 5' USR1; (sleep 30 &); touch $out.ready; while :; do sleep 0.05; done" &
+	"$SIFU" exec --pid "$(img)" sh -c "trap 'echo got >$out; exit 5' USR1; (sleep 33.3 &); touch $out.ready; while :; do sleep 0.05; done" &
 	local pid=$!
 	while [ ! -e "$out.ready" ]; do sleep 0.02; done
 	kill -USR1 "$pid"
@@ -321,7 +327,8 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	[ "$(cat "$out")" = got ]
 	sleep 0.2
 	no_sifu_left
-	! pgrep -u "$(id -u)" -x "sleep" -f >/dev/null || ! pgrep -u "$(id -u)" -f "sleep 30" >/dev/null
+	# the orphaned sleep died with the PID namespace
+	! pgrep -u "$(id -u)" -f "sleep 33.3" >/dev/null
 }
 
 @test "--writable-tmpfs: writes work and vanish after the run" {
@@ -341,6 +348,10 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	[ -f "$BATS_TEST_TMPDIR/ov/upper/persist" ]
 	run_sifu exec "$(img)" cat /persist
 	[ "$status" -ne 0 ]
+	# DIR:ro: the same layer, read-only
+	run_sifu exec --overlay "$BATS_TEST_TMPDIR/ov:ro" "$(img)" sh -c 'cat /persist; touch /other'
+	[ "${lines[0]}" = kept ]
+	[[ "$output" == *"Read-only file system"* ]]
 }
 
 @test "--fakeroot: uid 0 inside, home at /root, no privilege outside" {
@@ -418,17 +429,25 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 }
 
 @test "kill -9 of the supervisor leaves no process and no mount behind" {
-	local mounts_before
-	mounts_before=$(wc -l </proc/mounts)
-	"$SIFU" exec "$(img)" sh -c "touch $BATS_TEST_TMPDIR/up; exec sleep 60" &
+	local d=$BATS_TEST_TMPDIR
+	"$SIFU" exec "$(img)" sh -c "readlink /proc/self/ns/mnt >$d/ns.tmp; mv $d/ns.tmp $d/ns; exec sleep 60" &
 	local pid=$!
-	while [ ! -e "$BATS_TEST_TMPDIR/up" ]; do sleep 0.02; done
+	while [ ! -e "$d/ns" ]; do sleep 0.02; done
+	local ns
+	ns=$(cat "$d/ns")
+	[ "$ns" != "$(readlink /proc/self/ns/mnt)" ]
 	kill -9 "$pid"
 	wait "$pid" || true
 	sleep 0.3
 	no_sifu_left
-	! grep -q 'fuse.sifu\|^sifu ' /proc/mounts
-	[ "$(wc -l </proc/mounts)" -eq "$mounts_before" ]
+	# the container's mounts live only in its mount namespace: gone when no
+	# process is left in it
+	local p left=0
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$ns" ] && left=$((left + 1))
+	done
+	[ "$left" -eq 0 ]
+	! grep -q "$IMG" /proc/mounts
 }
 
 @test "--unsquash extracts instead of mounting, and says so" {
@@ -513,4 +532,13 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 		[ "$status" -eq 0 ]
 		[[ "$output" == *count=1* ]]
 	done
+}
+
+@test "no usable /dev/fuse: extracts the image instead and says so on stderr" {
+	# hide the real /dev/fuse behind /dev/null in a namespace of the test's own
+	require_feature "nested user namespaces" unshare -U -r -m true
+	run unshare -U -r -m sh -c "mount --bind /dev/null /dev/fuse && exec '$SIFU' exec '$(img)' sh -c 'echo \$MYVAR'"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"sifu warning: "*"FUSE"*"extracting the image to a private temporary directory instead"* ]]
+	[ "${lines[-1]}" = Hello ]
 }
