@@ -129,6 +129,18 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	[ "$(getfattr --only-values -n user.sifu x/xattrfile)" = hello ]
 }
 
+@test "pull oras:// gets a SIF stored as an OCI artifact, byte for byte" {
+	"$SIFU" -q pull o.sif oci:"$BATS_FILE_TMPDIR/img"
+	python3 "$BATS_TEST_DIRNAME/pull_oras.py" o.sif art
+	skopeo copy -q --dest-tls-verify=false oci:art:latest docker://"$REGISTRY"/sif/art:1
+	"$SIFU" -q pull --nohttps got.sif oras://"$REGISTRY"/sif/art:1
+	cmp o.sif got.sif
+	[ -x got.sif ]
+	run_sifu -q pull --nohttps img.sif docker://"$REGISTRY"/sif/art:1
+	assert_sifu_error
+	[[ "$output" == *"oras://"* ]]
+}
+
 @test "/.singularity.d comes from the image config as Apptainer makes it" {
 	"$SIFU" -q pull o.sif oci:"$BATS_FILE_TMPDIR/img"
 	siftool dump 1 o.sif >p.sqfs

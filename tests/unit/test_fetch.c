@@ -87,6 +87,13 @@ static void test_local_refs_and_names(void **state)
 	assert_int_equal(fetch_ref_parse("docker-archive:/a:b/c.tar", &r, &err), 0);
 	assert_string_equal(r.path, "/a:b/c.tar");
 	fetch_ref_free(&r);
+	assert_int_equal(fetch_ref_parse("oras://ghcr.io/me/tool:1.0", &r, &err), 0);
+	assert_int_equal(r.transport, FETCH_ORAS);
+	assert_string_equal(r.repository, "me/tool");
+	n = fetch_ref_default_name(&r);
+	assert_string_equal(n, "tool_1.0.sif");
+	free(n);
+	fetch_ref_free(&r);
 	assert_int_equal(fetch_ref_parse("docker://ubuntu:24.04", &r, &err), 0);
 	n = fetch_ref_default_name(&r);
 	assert_string_equal(n, "ubuntu_24.04.sif");
