@@ -291,6 +291,26 @@ static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err 
 	return 0;
 }
 
+/* https://…/x.sif: the file, which must be a SIF, under a temporary name. */
+static int pull_http(const char *url, const char *out, const struct fetch_pull_opts *o,
+		     struct sifu_err *err)
+{
+	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
+	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return sifu_err_sys(err, "creating %s", tmp);
+	int r = fetch_http_download(url, o, fd, err);
+	if (r == 0 && !sif_fd_is_sif(fd)) {
+		r = sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "%s is not a SIF file", url);
+		sifu_err_hint(err, "https:// pulls SIF files; use docker:// for container images");
+	}
+	if (r == 0 && (fsync(fd) < 0 || fchmod(fd, 0755) < 0 || rename(tmp, out) < 0))
+		r = sifu_err_sys(err, "writing %s", out);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
 /* OUT NULL: the image goes to the cache as sif/<manifest>-<compression>.sif,
  * made once under a lock, and *CACHED gets its path. */
 static int pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
@@ -300,6 +320,12 @@ static int pull(const char *uri, const char *out, const struct fetch_pull_opts *
 	int r = fetch_ref_parse(uri, &ref, err);
 	if (r < 0)
 		return r;
+	if (ref.transport == FETCH_HTTP) {
+		r = out ? pull_http(uri, out, o, err)
+			: sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "https:// images need sifu pull first");
+		fetch_ref_free(&ref);
+		return r < 0 ? sifu_err_wrap(err, "pulling %s", uri) : 0;
+	}
 	struct fetch_cache cache = {.dirfd = -1};
 	struct fetch_source *src = NULL;
 	struct image im = {0};

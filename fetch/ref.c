@@ -153,6 +153,12 @@ int fetch_ref_parse(const char *uri, struct fetch_ref *ref, struct sifu_err *err
 	if (strncmp(uri, "docker://", 9) == 0) {
 		ref->transport = FETCH_DOCKER;
 		r = parse_docker(uri + 9, ref, err);
+	} else if (strncmp(uri, "https://", 8) == 0 || strncmp(uri, "http://", 7) == 0) {
+		ref->transport = FETCH_HTTP;
+		ref->path = sifu_xstrdup(uri);
+		r = strchr(uri + 8, '/') ? 0
+					  : sifu_err_set(err, SIFU_E_USAGE, 0, "\"%s\": no file in the URL",
+							 uri);
 	} else if (strncmp(uri, "oras://", 7) == 0) {
 		ref->transport = FETCH_ORAS;
 		r = parse_docker(uri + 7, ref, err);
@@ -203,6 +209,11 @@ char *fetch_ref_default_name(const struct fetch_ref *ref)
 		return sifu_xasprintf("%s_%.12s.sif", base, ref->digest + 7);
 	}
 	_cleanup_free_ char *p = sifu_xstrdup(ref->path);
+	if (ref->transport == FETCH_HTTP) {
+		p[strcspn(p, "?#")] = 0;
+		const char *b = strrchr(p, '/');
+		return sifu_xstrdup(b && b[1] ? b + 1 : "image.sif");
+	}
 	size_t n = strlen(p);
 	while (n > 1 && p[n - 1] == '/')
 		p[--n] = 0;

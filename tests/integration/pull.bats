@@ -141,6 +141,24 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	[[ "$output" == *"oras://"* ]]
 }
 
+@test "pull https:// (here http://) downloads a SIF; anything else is refused" {
+	mkdir www
+	"$SIFU" -q pull www/img.sif oci:"$BATS_FILE_TMPDIR/img"
+	echo "not a sif" >www/bad.sif
+	P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	(cd www && exec python3 -m http.server "$P" --bind 127.0.0.1 >/dev/null 2>&1 3>&-) &
+	srv=$!
+	for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$P))" 2>/dev/null && break; sleep 0.1; done
+	"$SIFU" -q pull http://127.0.0.1:"$P"/img.sif
+	run_sifu -q pull http://127.0.0.1:"$P"/bad.sif
+	kill "$srv"
+	cmp www/img.sif img.sif
+	assert_sifu_error
+	[[ "$output" == *"not a SIF"* ]]
+	[ ! -e bad.sif ]
+	! ls | grep -q sifu-tmp
+}
+
 @test "/.singularity.d comes from the image config as Apptainer makes it" {
 	"$SIFU" -q pull o.sif oci:"$BATS_FILE_TMPDIR/img"
 	siftool dump 1 o.sif >p.sqfs

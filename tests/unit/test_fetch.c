@@ -94,6 +94,12 @@ static void test_local_refs_and_names(void **state)
 	assert_string_equal(n, "tool_1.0.sif");
 	free(n);
 	fetch_ref_free(&r);
+	assert_int_equal(fetch_ref_parse("https://example.org/x/tool.sif?dl=1", &r, &err), 0);
+	assert_int_equal(r.transport, FETCH_HTTP);
+	n = fetch_ref_default_name(&r);
+	assert_string_equal(n, "tool.sif");
+	free(n);
+	fetch_ref_free(&r);
 	assert_int_equal(fetch_ref_parse("docker://ubuntu:24.04", &r, &err), 0);
 	n = fetch_ref_default_name(&r);
 	assert_string_equal(n, "ubuntu_24.04.sif");
