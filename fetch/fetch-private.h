@@ -51,3 +51,6 @@ int fetch_source_oci_dir(const struct fetch_ref *ref, struct fetch_source **out,
 			 struct sifu_err *err);
 int fetch_source_archive(const struct fetch_ref *ref, struct fetch_cache *cache,
 			 struct fetch_source **out, struct sifu_err *err);
+/* GET URL into FD (retries, Range resume; TLS as O says). */
+int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd,
+			struct sifu_err *err);

@@ -37,6 +37,8 @@ enum fetch_transport {
 	FETCH_OCI_DIR,    /* oci:DIR[:tag] */
 	FETCH_OCI_ARCHIVE,/* oci-archive:FILE[:tag] */
 	FETCH_DOCKER_ARCHIVE, /* docker-archive:FILE */
+	FETCH_ORAS,       /* oras://: a SIF stored as an OCI artifact (docker:// naming) */
+	FETCH_HTTP,       /* https://…/x.sif (path: the URL) */
 };
 
 struct fetch_ref {

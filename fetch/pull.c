@@ -228,6 +228,89 @@ static int cached_sif(struct fetch_cache *c, struct fetch_source *src, struct im
 	return 0;
 }
 
+#define MT_SIF_LAYER "application/vnd.sylabs.sif.layer.v1.sif"
+
+/* oras://: the artifact's one SIF layer, through the blob cache (verified
+ * there), copied to OUT under a temporary name. */
+static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err *err)
+{
+	_cleanup_free_ char *man = NULL;
+	size_t len;
+	int r = src->get_manifest(src, NULL, &man, &len, err);
+	if (r < 0)
+		return r;
+	json_t *j = fetch_json_parse(man, len, "artifact manifest", err);
+	if (!j)
+		return -EINVAL;
+	struct fetch_blob b = {0};
+	json_t *l;
+	size_t i;
+	r = -ENOENT;
+	json_array_foreach(json_object_get(j, "layers"), i, l) {
+		const char *mt = json_string_value(json_object_get(l, "mediaType"));
+		const char *dg = json_string_value(json_object_get(l, "digest"));
+		json_t *size = json_object_get(l, "size");
+		if (mt && dg && !strcmp(mt, MT_SIF_LAYER) && strlen(dg) < sizeof(b.digest) &&
+		    json_is_integer(size)) {
+			snprintf(b.digest, sizeof(b.digest), "%s", dg);
+			b.size = (uint64_t)json_integer_value(size);
+			r = 0;
+			break;
+		}
+	}
+	json_decref(j);
+	if (r < 0) {
+		sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "the artifact holds no SIF layer (%s)",
+			     MT_SIF_LAYER);
+		sifu_err_hint(err, "for a container image use docker:// instead of oras://");
+		return r;
+	}
+	_cleanup_close_ int in = src->open_blob(src, &b, err);
+	if (in < 0)
+		return in;
+	if (!sif_fd_is_sif(in))
+		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "the artifact's layer is not a SIF");
+	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
+	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return sifu_err_sys(err, "creating %s", tmp);
+	r = lseek(in, 0, SEEK_SET) < 0 ? -errno : 0;
+	char buf[1 << 16];
+	ssize_t n;
+	while (r == 0 && (n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 || write(fd, buf, (size_t)n) != n)
+			r = -EIO;
+	}
+	if (r == 0 && (fsync(fd) < 0 || fchmod(fd, 0755) < 0 || rename(tmp, out) < 0))
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		errno = -r;
+		return sifu_err_sys(err, "writing %s", out);
+	}
+	return 0;
+}
+
+/* https://…/x.sif: the file, which must be a SIF, under a temporary name. */
+static int pull_http(const char *url, const char *out, const struct fetch_pull_opts *o,
+		     struct sifu_err *err)
+{
+	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
+	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return sifu_err_sys(err, "creating %s", tmp);
+	int r = fetch_http_download(url, o, fd, err);
+	if (r == 0 && !sif_fd_is_sif(fd)) {
+		r = sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "%s is not a SIF file", url);
+		sifu_err_hint(err, "https:// pulls SIF files; use docker:// for container images");
+	}
+	if (r == 0 && (fsync(fd) < 0 || fchmod(fd, 0755) < 0 || rename(tmp, out) < 0))
+		r = sifu_err_sys(err, "writing %s", out);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
 /* OUT NULL: the image goes to the cache as sif/<manifest>-<compression>.sif,
  * made once under a lock, and *CACHED gets its path. */
 static int pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
@@ -237,6 +320,12 @@ static int pull(const char *uri, const char *out, const struct fetch_pull_opts *
 	int r = fetch_ref_parse(uri, &ref, err);
 	if (r < 0)
 		return r;
+	if (ref.transport == FETCH_HTTP) {
+		r = out ? pull_http(uri, out, o, err)
+			: sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "https:// images need sifu pull first");
+		fetch_ref_free(&ref);
+		return r < 0 ? sifu_err_wrap(err, "pulling %s", uri) : 0;
+	}
 	struct fetch_cache cache = {.dirfd = -1};
 	struct fetch_source *src = NULL;
 	struct image im = {0};
@@ -245,6 +334,7 @@ static int pull(const char *uri, const char *out, const struct fetch_pull_opts *
 		goto out;
 	switch (ref.transport) {
 	case FETCH_DOCKER:
+	case FETCH_ORAS:
 		r = fetch_source_registry(&ref, o, &cache, &src, err);
 		break;
 	case FETCH_OCI_DIR:
@@ -255,6 +345,11 @@ static int pull(const char *uri, const char *out, const struct fetch_pull_opts *
 	}
 	if (r < 0)
 		goto out;
+	if (ref.transport == FETCH_ORAS) {
+		r = out ? pull_oras(src, out, err)
+			: sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "oras:// images need sifu pull first");
+		goto out;
+	}
 	if ((r = resolve(src, o, &im, err)) < 0)
 		goto out;
 	if (!out) {

@@ -153,6 +153,15 @@ int fetch_ref_parse(const char *uri, struct fetch_ref *ref, struct sifu_err *err
 	if (strncmp(uri, "docker://", 9) == 0) {
 		ref->transport = FETCH_DOCKER;
 		r = parse_docker(uri + 9, ref, err);
+	} else if (strncmp(uri, "https://", 8) == 0 || strncmp(uri, "http://", 7) == 0) {
+		ref->transport = FETCH_HTTP;
+		ref->path = sifu_xstrdup(uri);
+		r = strchr(uri + 8, '/') ? 0
+					  : sifu_err_set(err, SIFU_E_USAGE, 0, "\"%s\": no file in the URL",
+							 uri);
+	} else if (strncmp(uri, "oras://", 7) == 0) {
+		ref->transport = FETCH_ORAS;
+		r = parse_docker(uri + 7, ref, err);
 	} else if (strncmp(uri, "oci-archive:", 12) == 0) {
 		ref->transport = FETCH_OCI_ARCHIVE;
 		split_path_tag(uri + 12, ref);
@@ -169,8 +178,8 @@ int fetch_ref_parse(const char *uri, struct fetch_ref *ref, struct sifu_err *err
 		const char *c = strstr(uri, ":");
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "\"%s\": %s", uri,
 			     c ? "unsupported transport" : "not an image URI");
-		sifu_err_hint(err, "use docker://NAME[:TAG], oci:DIR, oci-archive:FILE or "
-				   "docker-archive:FILE");
+		sifu_err_hint(err, "use docker://NAME[:TAG], oras://NAME[:TAG], oci:DIR, "
+				   "oci-archive:FILE or docker-archive:FILE");
 		r = -EINVAL;
 	}
 	if (r == 0 && ref->path && !*ref->path)
@@ -192,7 +201,7 @@ void fetch_ref_free(struct fetch_ref *ref)
 
 char *fetch_ref_default_name(const struct fetch_ref *ref)
 {
-	if (ref->transport == FETCH_DOCKER) {
+	if (ref->transport == FETCH_DOCKER || ref->transport == FETCH_ORAS) {
 		const char *base = strrchr(ref->repository, '/');
 		base = base ? base + 1 : ref->repository;
 		if (ref->tag)
@@ -200,6 +209,11 @@ char *fetch_ref_default_name(const struct fetch_ref *ref)
 		return sifu_xasprintf("%s_%.12s.sif", base, ref->digest + 7);
 	}
 	_cleanup_free_ char *p = sifu_xstrdup(ref->path);
+	if (ref->transport == FETCH_HTTP) {
+		p[strcspn(p, "?#")] = 0;
+		const char *b = strrchr(p, '/');
+		return sifu_xstrdup(b && b[1] ? b + 1 : "image.sif");
+	}
 	size_t n = strlen(p);
 	while (n > 1 && p[n - 1] == '/')
 		p[--n] = 0;

@@ -680,3 +680,27 @@ int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_o
 	*out = &g->base;
 	return 0;
 }
+
+int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd,
+			struct sifu_err *err)
+{
+	struct reg g = {0};
+	g.host = strndup(url, strcspn(url + 8, "/") + 8);
+	g.insecure = o->insecure;
+	const char *rt = getenv("SIFU_PULL_RETRIES");
+	g.retries = rt && *rt ? (int)strtol(rt, NULL, 10) : 5;
+	g.curl = curl_easy_init();
+	if (!g.host || !g.curl) {
+		free(g.host);
+		return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "libcurl initialisation failed");
+	}
+	struct resp r = {.fd = fd};
+	r.progress = o->quiet ? NULL : sifu_progress_new("download", 0);
+	int rc = reg_get(&g, url, NULL, fd, UINT64_MAX, &r, url, err);
+	if (r.progress)
+		sifu_progress_done(r.progress);
+	resp_clear(&r);
+	curl_easy_cleanup(g.curl);
+	free(g.host);
+	return rc;
+}

@@ -4,6 +4,7 @@
 # image made with debootstrap as three layers (the last one deleting the apt
 # lists, as Dockerfiles do), pushed to a local registry, then pulled
 #   (a) by sifu:                         sifu pull --nohttps OUT docker://…
+#                                        (its default gzip level 6, and level 9)
 #   (b) as Apptainer does:               skopeo copy + umoci unpack + mksquashfs
 #   (c) tar2sqfs on the flattened tree   (compression alone, no registry)
 # all with gzip and all cores, RUNS times each, medians reported.
@@ -69,9 +70,11 @@ t() { local s=$(date +%s.%N); "$@"; echo "$(date +%s.%N) - $s" | bc; }
 
 res=$W/results.txt; : >"$res"
 for i in $(seq "$RUNS"); do
-	rm -rf "$W/cache" "$W/sifu.sif"; drop
-	s=$(t peak_du "$W/peak.sifu" "$W/cache $W/sifu.sif" env SIFU_CACHEDIR="$W/cache" "$SIFU" -q pull --nohttps "$W/sifu.sif" docker://"$REG"/bench/numpy:1)
-	echo "sifu $s $(siftool info 1 "$W/sifu.sif" | awk '/Size:/{print $2}') $(cat "$W/peak.sifu")" >>"$res"
+	for lvl in 6 9; do
+		rm -rf "$W/cache" "$W/out"; mkdir -p "$W/out"; drop
+		s=$(t peak_du "$W/peak.sifu" "$W/cache $W/out" env SIFU_CACHEDIR="$W/cache" "$SIFU" -q pull --nohttps --compression gzip:$lvl "$W/out/sifu.sif" docker://"$REG"/bench/numpy:1)
+		echo "sifu-gzip$lvl $s $(siftool info 1 "$W/out/sifu.sif" | awk '/Size:/{print $2}') $(cat "$W/peak.sifu")" >>"$res"
+	done
 
 	rm -rf "$W/oci" "$W/bundle" "$W/apptainer.sqfs"; drop
 	a=$(t peak_du "$W/peak.app" "$W/oci $W/bundle $W/apptainer.sqfs" sh -c "
@@ -88,6 +91,6 @@ blobs=$(du -sbc "$W"/img/blobs/sha256/* | tail -1 | cut -f1)
 echo "compressed blobs: $blobs bytes; uncompressed layers: $(du -sbc "$W"/l?.tar | tail -1 | cut -f1) bytes"
 echo "tool seconds bytes-of-image peak-disk-bytes"
 cat "$res"
-for tool in sifu apptainer tar2sqfs; do
+for tool in sifu-gzip6 sifu-gzip9 apptainer tar2sqfs; do
 	printf '%s median %s s\n' "$tool" "$(awk -v t=$tool '$1==t{print $2}' "$res" | sort -n | awk '{a[NR]=$1}END{print a[int((NR+1)/2)]}')"
 done

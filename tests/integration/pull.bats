@@ -11,6 +11,8 @@ TREE=$BATS_TEST_DIRNAME/pull_tree.py
 
 setup_file() {
 	local d=$BATS_FILE_TMPDIR
+	# for sanitizer builds: see the file for the one leak that is not ours
+	export LSAN_OPTIONS="suppressions=$BATS_TEST_DIRNAME/lsan-libsquashfs.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 	export SIFU_CACHEDIR=$d/cache
 	python3 "$MKIMG" "$d/img"               # layers: gzip, plain, zstd
 	python3 "$MKIMG" "$d/img-gz" --no-zstd  # umoci 0.4 reads no zstd
@@ -125,6 +127,36 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	[ "$(stat -c %i x/hl3)" = "$(stat -c %i x/hl4)" ]
 	[ "$(cat x/hl2)" = "hard linked content" ]
 	[ "$(getfattr --only-values -n user.sifu x/xattrfile)" = hello ]
+}
+
+@test "pull oras:// gets a SIF stored as an OCI artifact, byte for byte" {
+	"$SIFU" -q pull o.sif oci:"$BATS_FILE_TMPDIR/img"
+	python3 "$BATS_TEST_DIRNAME/pull_oras.py" o.sif art
+	skopeo copy -q --dest-tls-verify=false oci:art:latest docker://"$REGISTRY"/sif/art:1
+	"$SIFU" -q pull --nohttps got.sif oras://"$REGISTRY"/sif/art:1
+	cmp o.sif got.sif
+	[ -x got.sif ]
+	run_sifu -q pull --nohttps img.sif docker://"$REGISTRY"/sif/art:1
+	assert_sifu_error
+	[[ "$output" == *"oras://"* ]]
+}
+
+@test "pull https:// (here http://) downloads a SIF; anything else is refused" {
+	mkdir www
+	"$SIFU" -q pull www/img.sif oci:"$BATS_FILE_TMPDIR/img"
+	echo "not a sif" >www/bad.sif
+	P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	(cd www && exec python3 -m http.server "$P" --bind 127.0.0.1 >/dev/null 2>&1 3>&-) &
+	srv=$!
+	for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$P))" 2>/dev/null && break; sleep 0.1; done
+	"$SIFU" -q pull http://127.0.0.1:"$P"/img.sif
+	run_sifu -q pull http://127.0.0.1:"$P"/bad.sif
+	kill "$srv"
+	cmp www/img.sif img.sif
+	assert_sifu_error
+	[[ "$output" == *"not a SIF"* ]]
+	[ ! -e bad.sif ]
+	! ls | grep -q sifu-tmp
 }
 
 @test "/.singularity.d comes from the image config as Apptainer makes it" {
