@@ -272,39 +272,6 @@ int sif_set_primary(const char *path, uint32_t id, struct sifu_err *err);
 /* Create an empty image at PATH (temporary name, rename, mode 0755). */
 int sif_create_empty(const char *path, const char *launch, struct sifu_err *err);
 
-/* ---- integrity (the digests Apptainer signs; see integrity.c) ----
- * Digests are written as "sha256:<hex>" (alg: enum sif_hashtype, SHA-2 only). */
-int sif_digest_header(const struct sif_image *img, int32_t alg, char *out, size_t len,
-		      struct sifu_err *err);
-int sif_digest_descriptor(const struct sif_image *img, const struct sif_descr *d, int32_t alg,
-			  char *out, size_t len, struct sifu_err *err);
-int sif_digest_object(const struct sif_image *img, const struct sif_descr *d, int32_t alg,
-		      char *out, size_t len, struct sifu_err *err);
-/* The smallest object id of a group (raw group id), 0 if none. */
-uint32_t sif_group_min_id(const struct sif_image *img, uint32_t raw_group);
-/* Check signed metadata JSON (as found in a signature object) against the
- * image: header digest, and every object the signature SIG covers (its
- * linked group or object) with matching descriptor and data digests, no more
- * and no fewer.  The covered ids go to ids (up to *nids; *nids = count). */
-int sif_check_metadata(const struct sif_image *img, const struct sif_descr *sig,
-		       const char *json, size_t len, uint32_t *ids, size_t *nids,
-		       struct sifu_err *err);
-/* Verify a DSSE signature object with the PEM public key at PUBKEY_PEM
- * (Ed25519, RSA PKCS#1 v1.5/SHA-256, ECDSA/SHA-256), then its metadata. */
-int sif_verify_dsse(const struct sif_image *img, const struct sif_descr *sig,
-		    const char *pubkey_pem, uint32_t *ids, size_t *nids, struct sifu_err *err);
-/* DSSE signing with unencrypted PEM private keys (Ed25519, RSA, ECDSA):
- * the envelope over the metadata of LINK's objects (SIF_GROUP_MASK|group, or
- * an object id), one signature per key, as sylabs/sif writes it. */
-int sif_dsse_envelope(const struct sif_image *img, uint32_t link, const char *const *keys,
-		      size_t nkeys, char **out, size_t *outlen, struct sifu_err *err);
-/* "SHA256:..." SSH fingerprint of a public key (the DSSE key id). */
-typedef struct evp_pkey_st EVP_PKEY;
-int sif_ssh_fingerprint(EVP_PKEY *key, char *out, size_t len, struct sifu_err *err);
-/* Sign LINK's objects in the image at PATH with the PEM keys and add the
- * envelope as a Signature object linked to them (its id in *sigid). */
-int sif_sign_dsse(const char *path, uint32_t link, const char *const *keys, size_t nkeys,
-		  uint32_t *sigid, struct sifu_err *err);
 /* ================================================================== *
  * Signatures: sign and verify (sif/signature.c, sif/dsse.c, sif/pgp.c)
  * Interoperable with Apptainer/SingularityCE (sylabs/sif pkg/integrity):
