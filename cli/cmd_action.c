@@ -115,10 +115,13 @@ static int parse_binds(struct cli_args *a, const char *cwd, struct cmd_action *x
 		add_bind(x, &b);
 	}
 	x->bind_list = sifu_xcalloc(1, len);
+	size_t off = 0;
 	for (size_t i = 0; i < a->nlist[O_BIND]; i++) {
+		size_t n = strlen(a->list[O_BIND][i]);
 		if (i)
-			strcat(x->bind_list, ",");
-		strcat(x->bind_list, a->list[O_BIND][i]);
+			x->bind_list[off++] = ',';
+		memcpy(x->bind_list + off, a->list[O_BIND][i], n);
+		off += n;
 	}
 	return parse_mounts(a, cwd, x, err);
 }
