@@ -4,6 +4,9 @@
 #include "cli.h"
 #include "cmd_action.h"
 #include "userns.h"
+#include "sif.h"
+
+#include <fcntl.h>
 
 extern char **environ;
 
@@ -162,7 +165,7 @@ static void flags(struct cli_args *a, struct ns_config *c)
 
 static int unsupported(struct cli_args *a, struct sifu_err *err)
 {
-	static const enum cli_opt_id ids[] = {O_APP, O_NV, O_VERIFY};
+	static const enum cli_opt_id ids[] = {O_APP, O_NV};
 	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
 		if (a->set[ids[i]]) {
 			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--%s is not supported yet",
@@ -219,11 +222,42 @@ void cmd_action_free(struct cmd_action *x)
 	free(x->bind_list);
 }
 
+/* --verify[=KEY]: refuse an image whose signatures do not verify, against a
+ * PEM public key (DSSE) or, without KEY, the OpenPGP keyring. */
+static int verify_before_launch(const char *image, const char *key, struct sifu_err *err)
+{
+	_cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sifu_err_sys(err, "--verify: %s", image);
+	if (!sif_fd_is_sif(fd)) {
+		sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
+			     "--verify: %s is not a SIF file, and only SIF images carry signatures",
+			     image);
+		sifu_err_hint(err, "run without --verify, or build and sign a SIF");
+		return -EINVAL;
+	}
+	struct sif_pemkey *k = NULL;
+	if (key && *key && sif_pemkey_load(key, false, &k, err) < 0)
+		return -EINVAL;
+	struct sif_verify_opts o = {.keys = &k, .nkeys = k ? 1 : 0};
+	int r = sif_verify_image(image, &o, NULL, err);
+	sif_pemkey_free(k);
+	sif_pgp_cleanup();
+	if (r < 0) {
+		sifu_err_wrap(err, "--verify: refusing to run %s", image);
+		if (!err->hint[0])
+			sifu_err_hint(err, "check it with 'sifu verify %s'", image);
+	}
+	return r;
+}
+
 int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err)
 {
 	struct cmd_action x;
 	int status = 255;
 	int r = cmd_action_prepare(a, act, &x, err);
+	if (r == 0 && a->set[O_VERIFY])
+		r = verify_before_launch(x.cfg.image, a->val[O_VERIFY], err);
 	if (r == 0)
 		r = ns_launch(&x.cfg, &status, err);
 	cmd_action_free(&x);
