@@ -74,7 +74,6 @@ static void ctx_free(struct sqf_ctx *c)
 	if (!c)
 		return;
 	sqfs_destroy(c->xattr);
-	sqfs_destroy(c->data);
 	sqfs_destroy(c->dirs);
 	sqfs_destroy(c->inodes);
 	sqfs_destroy(c->cmp);
@@ -102,17 +101,12 @@ static int ctx_new(struct sqf_image *img, struct sqf_ctx **out)
 	c->inodes = sqfs_meta_reader_create(file, c->cmp, s->inode_table_start,
 					    s->directory_table_start);
 	c->dirs = sqfs_meta_reader_create(file, c->cmp, s->directory_table_start, img->dir_limit);
-	c->data = sqfs_data_reader_create(file, s->block_size, c->cmp, 0);
-	if (!c->inodes || !c->dirs || !c->data) {
+	if (!c->inodes || !c->dirs) {
 		ctx_free(c);
 		return -ENOMEM;
 	}
 	/* A broken fragment or xattr table must not take down the whole
 	 * image: files that need them answer EIO, the rest is served. */
-	if (!(s->flags & SQFS_FLAG_NO_FRAGMENTS) && s->fragment_entry_count > 0 &&
-	    (!table_fits(img, s->fragment_table_start, s->fragment_entry_count, 16) ||
-	     sqfs_data_reader_load_fragment_table(c->data, s) != 0))
-		sifu_debug("fuse: fragment table unreadable; files with tail ends will fail");
 	if (img->has_xattr && xattr_header_ok(img)) {
 		c->xattr = sqfs_xattr_reader_create(0);
 		if (c->xattr && sqfs_xattr_reader_load(c->xattr, s, file, c->cmp) != 0) {
@@ -518,39 +512,6 @@ int sqf_lookup(struct sqf_image *img, uint64_t dir_ref, const char *name, uint64
 
 /* ------------------------------------------------------------ file data */
 
-ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
-		 void *buf, size_t len)
-{
-	if (!is_file(ino))
-		return -EISDIR;
-	sqfs_u64 size = 0;
-	sqfs_inode_get_file_size(ino, &size);
-	if (off >= size || len == 0)
-		return 0;
-	if (len > size - off)
-		len = (size_t)(size - off);
-	struct sqf_ctx *c;
-	int r = sqf_ctx_get(img, &c);
-	if (r < 0)
-		return r;
-	size_t done = 0;
-	while (done < len) {
-		size_t n = len - done > (16u << 20) ? (16u << 20) : len - done;
-		sqfs_s32 got = sqfs_data_reader_read(c->data, ino, off + done, (uint8_t *)buf + done,
-						     (sqfs_u32)n);
-		if (got <= 0) {
-			if (got < 0)
-				r = got == SQFS_ERROR_ALLOC ? -ENOMEM : -EIO;
-			break;
-		}
-		done += (size_t)got;
-	}
-	sqf_ctx_put(img, c);
-	if (r < 0)
-		return r;
-	return (ssize_t)done;
-}
-
 void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
 		   uint64_t len)
 {
@@ -753,6 +714,7 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	else
 		sqf_options_default(&img->opt);
 	img->be = be;
+	img->dcache = sqf_dcache_new(32);
 	uint64_t bound = img->opt.cache_size;
 	if (img->opt.prefetch == SQF_PREFETCH_ALL && bound < be->size)
 		bound = be->size; /* asked to hold the whole image */
@@ -805,6 +767,16 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	}
 	img->ids = sqfs_id_table_create(0);
 	r = img->ids ? sqfs_id_table_read(img->ids, &img->file.base, &img->super, c->cmp) : -1;
+	if (r == 0 && !(img->super.flags & SQFS_FLAG_NO_FRAGMENTS) &&
+	    img->super.fragment_entry_count > 0 &&
+	    table_fits(img, img->super.fragment_table_start, img->super.fragment_entry_count, 16)) {
+		img->frags = sqfs_frag_table_create(0);
+		if (img->frags && sqfs_frag_table_read(img->frags, &img->file.base, &img->super, c->cmp) != 0) {
+			sifu_debug("fuse: fragment table unreadable; files with tail ends will fail");
+			sqfs_destroy(img->frags);
+			img->frags = NULL;
+		}
+	}
 	sqf_ctx_put(img, c);
 	if (r != 0) {
 		r = sifu_err_set(err, SIFU_E_CORRUPT, EIO, "SquashFS uid/gid table is unreadable (corrupt image)");
@@ -860,6 +832,8 @@ void sqf_image_close(struct sqf_image *img)
 		}
 	free(img->dirs.buckets);
 	sqfs_destroy(img->ids);
+	sqfs_destroy(img->frags);
+	sqf_dcache_free(img->dcache);
 	if (img->be)
 		img->be->destroy(img->be);
 	pthread_mutex_destroy(&img->ctx_lock);

@@ -11,6 +11,8 @@
 #include <sqfs/data_reader.h>
 #include <sqfs/dir.h>
 #include <sqfs/error.h>
+#include <sqfs/block.h>
+#include <sqfs/frag_table.h>
 #include <sqfs/id_table.h>
 #include <sqfs/inode.h>
 #include <sqfs/io.h>
@@ -61,7 +63,6 @@ struct sqf_ctx {
 	struct sqf_ctx *next;
 	sqfs_compressor_t *cmp;
 	sqfs_meta_reader_t *inodes, *dirs;
-	sqfs_data_reader_t *data;
 	sqfs_xattr_reader_t *xattr; /* NULL when the image has no xattrs */
 };
 
@@ -100,8 +101,15 @@ struct sqf_dircache {
 	size_t bytes, bound;
 };
 
+/* Decompressed data and fragment blocks, shared by all threads (data.c). */
+struct sqf_dcache;
+struct sqf_dcache *sqf_dcache_new(size_t max_blocks);
+void sqf_dcache_free(struct sqf_dcache *d);
+
 struct sqf_image {
 	struct sqf_options opt;
+	struct sqf_dcache *dcache;
+	sqfs_frag_table_t *frags; /* NULL: none, or unreadable (tails answer EIO) */
 	struct sqf_backend *be;
 	struct sqf_cache *cache;
 	struct sqf_file file;

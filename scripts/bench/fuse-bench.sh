@@ -39,6 +39,17 @@ log() { echo "# $*" >&2; }
 
 # ---------------------------------------------------------------- images
 make_images() {
+	case " $TESTS " in
+	*numpy* | *walk* | *rss*) make_debian ;;
+	esac
+	case " $TESTS " in
+	*seq* | *conc*) make_big ;;
+	esac
+	[ -x "$WORK/latfs" ] ||
+		cc -O2 -Wall -o "$WORK/latfs" "$ROOT/scripts/bench/latfs.c" $(pkg-config --cflags --libs fuse3)
+}
+
+make_debian() {
 	if [ ! -d "$WORK/debian-numpy" ]; then
 		log "debootstrap (once)"
 		debootstrap --variant=minbase --include=python3,python3-numpy bookworm \
@@ -47,6 +58,9 @@ make_images() {
 	fi
 	[ -f "$WORK/img/debian.sqfs" ] ||
 		mksquashfs "$WORK/debian-numpy" "$WORK/img/debian.sqfs" -comp gzip -noappend -quiet -no-progress
+}
+
+make_big() {
 	if [ ! -f "$WORK/img/big.sqfs" ]; then
 		mkdir -p "$WORK/bigsrc"
 		for f in big1 big2; do
@@ -55,8 +69,6 @@ make_images() {
 		mksquashfs "$WORK/bigsrc" "$WORK/img/big.sqfs" -comp gzip -noappend -quiet -no-progress
 		rm -rf "$WORK/bigsrc"
 	fi
-	[ -x "$WORK/latfs" ] ||
-		cc -O2 -Wall -o "$WORK/latfs" "$ROOT/scripts/bench/latfs.c" $(pkg-config --cflags --libs fuse3)
 }
 
 # ----------------------------------------------------------- mount/umount
