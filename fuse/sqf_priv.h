@@ -64,6 +64,7 @@ struct sqf_ctx {
 	sqfs_compressor_t *cmp;
 	sqfs_meta_reader_t *inodes, *dirs;
 	sqfs_xattr_reader_t *xattr; /* NULL when the image has no xattrs */
+	sqfs_meta_reader_t *xkv;    /* the xattr key/value stream */
 };
 
 struct sqf_file {
@@ -116,6 +117,7 @@ struct sqf_image {
 	sqfs_super_t super;
 	sqfs_id_table_t *ids;
 	uint64_t dir_limit; /* end bound of the directory table */
+	uint64_t xattr_kv_start;
 	bool has_xattr;
 	pthread_mutex_t ctx_lock;
 	struct sqf_ctx *ctx_free;
