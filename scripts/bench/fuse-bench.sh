@@ -117,7 +117,14 @@ run_one() {
 	numpy) chroot "$mnt" /usr/bin/python3 -c 'import numpy' ;;
 	walk) find "$mnt" -print0 | xargs -0 stat >/dev/null ;;
 	seq) cat "$mnt/big1" >/dev/null ;;
-	conc) cat "$mnt/big1" >/dev/null & cat "$mnt/big2" >/dev/null & wait %1 %2 ;;
+	conc)
+		local p1 p2
+		cat "$mnt/big1" >/dev/null &
+		p1=$!
+		cat "$mnt/big2" >/dev/null &
+		p2=$!
+		wait "$p1" "$p2"
+		;;
 	rss)
 		chroot "$mnt" /usr/bin/python3 -c 'import numpy'
 		find "$mnt" -type f -print0 | xargs -0 cat >/dev/null
