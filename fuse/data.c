@@ -247,3 +247,43 @@ ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_
 	}
 	return (ssize_t)done;
 }
+
+ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
+			size_t len, const void **ptr, void **handle)
+{
+	sqfs_u64 size = 0, start = 0;
+	sqfs_u32 frag = NO_FRAGMENT, frag_off = 0;
+	if (ino->base.type != SQFS_INODE_FILE && ino->base.type != SQFS_INODE_EXT_FILE)
+		return 0;
+	sqfs_inode_get_file_size(ino, &size);
+	sqfs_inode_get_file_block_start(ino, &start);
+	sqfs_inode_get_frag_location(ino, &frag, &frag_off);
+	const uint64_t bs = img->super.block_size;
+	const size_t nblocks = ino->payload_bytes_used / sizeof(sqfs_u32);
+	const bool has_tail = frag != NO_FRAGMENT && size % bs != 0;
+	if (off >= size || len == 0 || nblocks != size / bs + (!has_tail && size % bs != 0))
+		return 0; /* EOF or odd: the copying path answers */
+	if (len > size - off)
+		len = (size_t)(size - off);
+	uint64_t b = off / bs, bstart = b * bs;
+	size_t ulen = (size_t)(size - bstart < bs ? size - bstart : bs);
+	size_t from = (size_t)(off - bstart);
+	if (b >= nblocks || from + len > ulen || (ino->extra[b] & BLOCK_SIZE_MASK) == 0)
+		return 0; /* a tail, a hole, or more than one block */
+	uint64_t disk = start;
+	for (uint64_t k = 0; k < b; k++)
+		disk += ino->extra[k] & BLOCK_SIZE_MASK;
+	int r = 0;
+	struct dblock *blk = get_block(img, disk, disk, ino->extra[b] & BLOCK_SIZE_MASK,
+				       ino->extra[b] & BLOCK_RAW, ulen, false, &r);
+	if (!blk)
+		return r;
+	*ptr = blk->data + from;
+	*handle = blk;
+	return (ssize_t)len;
+}
+
+void sqf_read_release(struct sqf_image *img, void *handle)
+{
+	dc_put(img->dcache, handle);
+}

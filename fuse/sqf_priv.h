@@ -148,6 +148,12 @@ int sqf_readlink(const sqfs_inode_generic_t *ino, char **out);
 /* Read file data: returns bytes read (0 at/after EOF) or -errno. */
 ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
 		 void *buf, size_t len);
+/* Zero-copy variant for a read inside one stored block: points *PTR into the
+ * shared decompressed block (release *HANDLE with sqf_read_release).
+ * Returns the length, 0 when the copying sqf_read must answer, or -errno. */
+ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
+			size_t len, const void **ptr, void **handle);
+void sqf_read_release(struct sqf_image *img, void *handle);
 /* Extended attributes: "prefix.key\0" list, or one value.  With size 0,
  * return the size needed; -ERANGE when SIZE is too small; -ENODATA. */
 ssize_t sqf_listxattr(struct sqf_image *img, const sqfs_inode_generic_t *ino, char *buf,
