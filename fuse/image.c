@@ -65,6 +65,7 @@ static bool xattr_header_ok(struct sqf_image *img)
 	memcpy(&ids, hdr + 8, sizeof(ids));
 	kv_start = le64toh(kv_start);
 	ids = le32toh(ids);
+	img->xattr_kv_start = kv_start;
 	return kv_start < img->super.xattr_id_table_start &&
 	       table_fits(img, img->super.xattr_id_table_start + sizeof(hdr), ids, 16);
 }
@@ -74,7 +75,7 @@ static void ctx_free(struct sqf_ctx *c)
 	if (!c)
 		return;
 	sqfs_destroy(c->xattr);
-	sqfs_destroy(c->data);
+	sqfs_destroy(c->xkv);
 	sqfs_destroy(c->dirs);
 	sqfs_destroy(c->inodes);
 	sqfs_destroy(c->cmp);
@@ -102,18 +103,15 @@ static int ctx_new(struct sqf_image *img, struct sqf_ctx **out)
 	c->inodes = sqfs_meta_reader_create(file, c->cmp, s->inode_table_start,
 					    s->directory_table_start);
 	c->dirs = sqfs_meta_reader_create(file, c->cmp, s->directory_table_start, img->dir_limit);
-	c->data = sqfs_data_reader_create(file, s->block_size, c->cmp, 0);
-	if (!c->inodes || !c->dirs || !c->data) {
+	if (!c->inodes || !c->dirs) {
 		ctx_free(c);
 		return -ENOMEM;
 	}
 	/* A broken fragment or xattr table must not take down the whole
 	 * image: files that need them answer EIO, the rest is served. */
-	if (!(s->flags & SQFS_FLAG_NO_FRAGMENTS) && s->fragment_entry_count > 0 &&
-	    (!table_fits(img, s->fragment_table_start, s->fragment_entry_count, 16) ||
-	     sqfs_data_reader_load_fragment_table(c->data, s) != 0))
-		sifu_debug("fuse: fragment table unreadable; files with tail ends will fail");
 	if (img->has_xattr && xattr_header_ok(img)) {
+		c->xkv = sqfs_meta_reader_create(file, c->cmp, img->xattr_kv_start,
+						 s->xattr_id_table_start);
 		c->xattr = sqfs_xattr_reader_create(0);
 		if (c->xattr && sqfs_xattr_reader_load(c->xattr, s, file, c->cmp) != 0) {
 			sifu_debug("fuse: xattr table unreadable");
@@ -518,39 +516,6 @@ int sqf_lookup(struct sqf_image *img, uint64_t dir_ref, const char *name, uint64
 
 /* ------------------------------------------------------------ file data */
 
-ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
-		 void *buf, size_t len)
-{
-	if (!is_file(ino))
-		return -EISDIR;
-	sqfs_u64 size = 0;
-	sqfs_inode_get_file_size(ino, &size);
-	if (off >= size || len == 0)
-		return 0;
-	if (len > size - off)
-		len = (size_t)(size - off);
-	struct sqf_ctx *c;
-	int r = sqf_ctx_get(img, &c);
-	if (r < 0)
-		return r;
-	size_t done = 0;
-	while (done < len) {
-		size_t n = len - done > (16u << 20) ? (16u << 20) : len - done;
-		sqfs_s32 got = sqfs_data_reader_read(c->data, ino, off + done, (uint8_t *)buf + done,
-						     (sqfs_u32)n);
-		if (got <= 0) {
-			if (got < 0)
-				r = got == SQFS_ERROR_ALLOC ? -ENOMEM : -EIO;
-			break;
-		}
-		done += (size_t)got;
-	}
-	sqf_ctx_put(img, c);
-	if (r < 0)
-		return r;
-	return (ssize_t)done;
-}
-
 void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
 		   uint64_t len)
 {
@@ -582,6 +547,47 @@ void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint6
 
 typedef int (*xattr_fn)(const char *name, const void *val, size_t vlen, void *arg);
 
+/* Our own walk over an inode's key/value pairs: libsquashfs's
+ * sqfs_xattr_reader_read_value allocates whatever size the image claims
+ * (gigabytes for a corrupt one); Linux caps a value at 64 KiB, so do we. */
+#define XATTR_VALUE_MAX 65536u
+
+static int kv_read(sqfs_meta_reader_t *m, void *p, size_t n)
+{
+	return sqfs_meta_reader_read(m, p, n) == 0 ? 0 : -EIO;
+}
+
+static int kv_value(struct sqf_image *img, sqfs_meta_reader_t *m, uint16_t type, uint8_t *val,
+		    uint32_t *vlen)
+{
+	uint32_t n;
+	if (kv_read(m, &n, sizeof(n)) < 0)
+		return -EIO;
+	n = le32toh(n);
+	if (!(type & SQFS_XATTR_FLAG_OOL)) {
+		if (n > XATTR_VALUE_MAX)
+			return -EIO;
+		*vlen = n;
+		return kv_read(m, val, n);
+	}
+	/* out of line: an 8-byte reference to where the value is stored */
+	uint64_t ref;
+	if (n != sizeof(ref) || kv_read(m, &ref, sizeof(ref)) < 0)
+		return -EIO;
+	ref = le64toh(ref);
+	sqfs_u64 blk;
+	size_t off;
+	sqfs_meta_reader_get_position(m, &blk, &off);
+	if (sqfs_meta_reader_seek(m, img->xattr_kv_start + (ref >> 16), ref & 0xffff) != 0 ||
+	    kv_read(m, &n, sizeof(n)) < 0)
+		return -EIO;
+	n = le32toh(n);
+	if (n > XATTR_VALUE_MAX || kv_read(m, val, n) < 0)
+		return -EIO;
+	*vlen = n;
+	return sqfs_meta_reader_seek(m, blk, off) == 0 ? 0 : -EIO;
+}
+
 static int xattr_each(struct sqf_image *img, const sqfs_inode_generic_t *ino, xattr_fn fn,
 		      void *arg)
 {
@@ -593,36 +599,36 @@ static int xattr_each(struct sqf_image *img, const sqfs_inode_generic_t *ino, xa
 	if (r < 0)
 		return r;
 	sqfs_xattr_id_t desc;
-	/* Linux caps a file's xattr names at 64 KiB and a value at 64 KiB:
-	 * anything far beyond is a corrupt descriptor, not a file to serve. */
-	if (!c->xattr || sqfs_xattr_reader_get_desc(c->xattr, idx, &desc) != 0 ||
+	/* Linux caps a file's list of names at 64 KiB: far beyond is corrupt */
+	if (!c->xattr || !c->xkv || sqfs_xattr_reader_get_desc(c->xattr, idx, &desc) != 0 ||
 	    desc.count > 65536 || desc.size > (16u << 20) ||
-	    sqfs_xattr_reader_seek_kv(c->xattr, &desc) != 0) {
+	    sqfs_meta_reader_seek(c->xkv, img->xattr_kv_start + (desc.xattr >> 16),
+				  desc.xattr & 0xffff) != 0) {
 		sqf_ctx_put(img, c);
 		return -EIO;
 	}
+	uint8_t *val = sifu_xmalloc(XATTR_VALUE_MAX);
 	for (uint32_t k = 0; k < desc.count && r == 0; k++) {
-		sqfs_xattr_entry_t *key = NULL;
-		sqfs_xattr_value_t *val = NULL;
-		if (sqfs_xattr_reader_read_key(c->xattr, &key) != 0 ||
-		    sqfs_xattr_reader_read_value(c->xattr, key, &val) != 0) {
-			sqfs_free(key);
+		uint16_t kh[2];
+		char key[256];
+		uint32_t vlen = 0;
+		if (kv_read(c->xkv, kh, sizeof(kh)) < 0) {
 			r = -EIO;
 			break;
 		}
-		/* libsquashfs hands back the full name, prefix included; the
-		 * on-disk size counts only the part after the prefix */
-		const char *prefix = sqfs_get_xattr_prefix(key->type & SQFS_XATTR_PREFIX_MASK);
-		size_t plen = prefix ? strlen(prefix) : 0;
-		const char *name = (const char *)key->key;
-		if (!prefix || key->size == 0 || strnlen(name, plen + key->size + 1) != plen + key->size ||
-		    strncmp(name, prefix, plen) != 0)
+		uint16_t type = le16toh(kh[0]), size = le16toh(kh[1]);
+		const char *prefix = sqfs_get_xattr_prefix(type & SQFS_XATTR_PREFIX_MASK);
+		if (!prefix || size == 0 || size >= sizeof(key) || kv_read(c->xkv, key, size) < 0 ||
+		    memchr(key, 0, size) || kv_value(img, c->xkv, type, val, &vlen) < 0) {
 			r = -EIO;
-		else
-			r = fn(name, val->value, val->size, arg);
-		sqfs_free(key);
-		sqfs_free(val);
+			break;
+		}
+		key[size] = 0;
+		char name[300];
+		snprintf(name, sizeof(name), "%s%s", prefix, key);
+		r = fn(name, val, vlen, arg);
 	}
+	free(val);
 	sqf_ctx_put(img, c);
 	return r < 0 ? r : 0;
 }
@@ -753,6 +759,7 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	else
 		sqf_options_default(&img->opt);
 	img->be = be;
+	img->dcache = sqf_dcache_new(32);
 	uint64_t bound = img->opt.cache_size;
 	if (img->opt.prefetch == SQF_PREFETCH_ALL && bound < be->size)
 		bound = be->size; /* asked to hold the whole image */
@@ -805,6 +812,16 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	}
 	img->ids = sqfs_id_table_create(0);
 	r = img->ids ? sqfs_id_table_read(img->ids, &img->file.base, &img->super, c->cmp) : -1;
+	if (r == 0 && !(img->super.flags & SQFS_FLAG_NO_FRAGMENTS) &&
+	    img->super.fragment_entry_count > 0 &&
+	    table_fits(img, img->super.fragment_table_start, img->super.fragment_entry_count, 16)) {
+		img->frags = sqfs_frag_table_create(0);
+		if (img->frags && sqfs_frag_table_read(img->frags, &img->file.base, &img->super, c->cmp) != 0) {
+			sifu_debug("fuse: fragment table unreadable; files with tail ends will fail");
+			sqfs_destroy(img->frags);
+			img->frags = NULL;
+		}
+	}
 	sqf_ctx_put(img, c);
 	if (r != 0) {
 		r = sifu_err_set(err, SIFU_E_CORRUPT, EIO, "SquashFS uid/gid table is unreadable (corrupt image)");
@@ -860,6 +877,8 @@ void sqf_image_close(struct sqf_image *img)
 		}
 	free(img->dirs.buckets);
 	sqfs_destroy(img->ids);
+	sqfs_destroy(img->frags);
+	sqf_dcache_free(img->dcache);
 	if (img->be)
 		img->be->destroy(img->be);
 	pthread_mutex_destroy(&img->ctx_lock);

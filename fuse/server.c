@@ -211,12 +211,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct sqf_image *img = IMG(req);
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 	file_readahead(img, of, (uint64_t)off, size);
+	/* the common case, a read inside one block: reply from the shared
+	 * decompressed copy, no copy of our own */
+	const void *p;
+	void *h;
+	ssize_t n = sqf_read_direct(img, of->ino, (uint64_t)off, size, &p, &h);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	if (n > 0) {
+		fuse_reply_buf(req, p, (size_t)n);
+		sqf_read_release(img, h);
+		return;
+	}
 	void *buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ssize_t n = sqf_read(img, of->ino, (uint64_t)off, buf, size);
+	n = sqf_read(img, of->ino, (uint64_t)off, buf, size);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

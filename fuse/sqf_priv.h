@@ -11,6 +11,8 @@
 #include <sqfs/data_reader.h>
 #include <sqfs/dir.h>
 #include <sqfs/error.h>
+#include <sqfs/block.h>
+#include <sqfs/frag_table.h>
 #include <sqfs/id_table.h>
 #include <sqfs/inode.h>
 #include <sqfs/io.h>
@@ -61,8 +63,8 @@ struct sqf_ctx {
 	struct sqf_ctx *next;
 	sqfs_compressor_t *cmp;
 	sqfs_meta_reader_t *inodes, *dirs;
-	sqfs_data_reader_t *data;
 	sqfs_xattr_reader_t *xattr; /* NULL when the image has no xattrs */
+	sqfs_meta_reader_t *xkv;    /* the xattr key/value stream */
 };
 
 struct sqf_file {
@@ -100,14 +102,22 @@ struct sqf_dircache {
 	size_t bytes, bound;
 };
 
+/* Decompressed data and fragment blocks, shared by all threads (data.c). */
+struct sqf_dcache;
+struct sqf_dcache *sqf_dcache_new(size_t max_blocks);
+void sqf_dcache_free(struct sqf_dcache *d);
+
 struct sqf_image {
 	struct sqf_options opt;
+	struct sqf_dcache *dcache;
+	sqfs_frag_table_t *frags; /* NULL: none, or unreadable (tails answer EIO) */
 	struct sqf_backend *be;
 	struct sqf_cache *cache;
 	struct sqf_file file;
 	sqfs_super_t super;
 	sqfs_id_table_t *ids;
 	uint64_t dir_limit; /* end bound of the directory table */
+	uint64_t xattr_kv_start;
 	bool has_xattr;
 	pthread_mutex_t ctx_lock;
 	struct sqf_ctx *ctx_free;
@@ -138,6 +148,12 @@ int sqf_readlink(const sqfs_inode_generic_t *ino, char **out);
 /* Read file data: returns bytes read (0 at/after EOF) or -errno. */
 ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
 		 void *buf, size_t len);
+/* Zero-copy variant for a read inside one stored block: points *PTR into the
+ * shared decompressed block (release *HANDLE with sqf_read_release).
+ * Returns the length, 0 when the copying sqf_read must answer, or -errno. */
+ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
+			size_t len, const void **ptr, void **handle);
+void sqf_read_release(struct sqf_image *img, void *handle);
 /* Extended attributes: "prefix.key\0" list, or one value.  With size 0,
  * return the size needed; -ERANGE when SIZE is too small; -ENODATA. */
 ssize_t sqf_listxattr(struct sqf_image *img, const sqfs_inode_generic_t *ino, char *buf,

@@ -47,8 +47,11 @@ void sqf_image_stats(const struct sqf_image *img, struct sqf_stats *st);
 struct sqf_server;
 
 /* Serve IMG on FUSE_FD, an open /dev/fuse already mounted by the caller
- * (mount(2) with "fd=N,rootmode=40000,user_id=U,group_id=G").  Returns once
- * the server threads run; the caller keeps ownership of IMG. */
+ * (mount(2) of type "fuse.sifu" with "fd=N,rootmode=40000,user_id=U,
+ * group_id=G" plus "default_permissions" for the kernel to check modes; do
+ * not pass max_read: reads of up to 1 MiB are negotiated at INIT).  Returns
+ * once the server threads run (2 to start, more while all are busy); the
+ * caller keeps ownership of IMG.  The threads block every signal. */
 int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out,
 		     struct sifu_err *err);
 /* `sifu mount`: mount IMG on MOUNTPOINT the ordinary libfuse way (mount(2)

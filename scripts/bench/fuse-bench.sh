@@ -39,6 +39,17 @@ log() { echo "# $*" >&2; }
 
 # ---------------------------------------------------------------- images
 make_images() {
+	case " $TESTS " in
+	*numpy* | *walk* | *rss*) make_debian ;;
+	esac
+	case " $TESTS " in
+	*seq* | *conc*) make_big ;;
+	esac
+	[ -x "$WORK/latfs" ] ||
+		cc -O2 -Wall -o "$WORK/latfs" "$ROOT/scripts/bench/latfs.c" $(pkg-config --cflags --libs fuse3)
+}
+
+make_debian() {
 	if [ ! -d "$WORK/debian-numpy" ]; then
 		log "debootstrap (once)"
 		debootstrap --variant=minbase --include=python3,python3-numpy bookworm \
@@ -47,6 +58,9 @@ make_images() {
 	fi
 	[ -f "$WORK/img/debian.sqfs" ] ||
 		mksquashfs "$WORK/debian-numpy" "$WORK/img/debian.sqfs" -comp gzip -noappend -quiet -no-progress
+}
+
+make_big() {
 	if [ ! -f "$WORK/img/big.sqfs" ]; then
 		mkdir -p "$WORK/bigsrc"
 		for f in big1 big2; do
@@ -55,8 +69,6 @@ make_images() {
 		mksquashfs "$WORK/bigsrc" "$WORK/img/big.sqfs" -comp gzip -noappend -quiet -no-progress
 		rm -rf "$WORK/bigsrc"
 	fi
-	[ -x "$WORK/latfs" ] ||
-		cc -O2 -Wall -o "$WORK/latfs" "$ROOT/scripts/bench/latfs.c" $(pkg-config --cflags --libs fuse3)
 }
 
 # ----------------------------------------------------------- mount/umount
@@ -105,7 +117,14 @@ run_one() {
 	numpy) chroot "$mnt" /usr/bin/python3 -c 'import numpy' ;;
 	walk) find "$mnt" -print0 | xargs -0 stat >/dev/null ;;
 	seq) cat "$mnt/big1" >/dev/null ;;
-	conc) cat "$mnt/big1" >/dev/null & cat "$mnt/big2" >/dev/null & wait %1 %2 ;;
+	conc)
+		local p1 p2
+		cat "$mnt/big1" >/dev/null &
+		p1=$!
+		cat "$mnt/big2" >/dev/null &
+		p2=$!
+		wait "$p1" "$p2"
+		;;
 	rss)
 		chroot "$mnt" /usr/bin/python3 -c 'import numpy'
 		find "$mnt" -type f -print0 | xargs -0 cat >/dev/null

@@ -31,6 +31,7 @@ static void full(const char *path, char *buf, size_t len)
 
 static void *lat_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
+	conn->max_read = 1 << 20; /* libfuse wants it here and in -o max_read */
 	cfg->direct_io = 1;
 	cfg->kernel_cache = 0;
 	cfg->use_ino = 1;

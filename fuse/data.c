@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* File data: blocks and tail-end fragments, decompressed once into a cache
+ * shared by all threads.
+ *
+ * Why not sqfs_data_reader_read: its one-block cache is per reader, and each
+ * FUSE thread borrows a different reader, so concurrent kernel read-ahead
+ * requests of one file (or small files sharing a fragment block) decompressed
+ * the same block again in every thread - half the throughput of a
+ * single-threaded server on a sequential read. */
+#include "sqf_priv.h"
+
+#define NO_FRAGMENT 0xFFFFFFFFu
+#define BLOCK_RAW (1u << 24)
+#define BLOCK_SIZE_MASK (BLOCK_RAW - 1)
+#define FRAG_KEY (1ull << 63)
+
+struct dblock {
+	uint64_t key;
+	struct dblock *hnext, *lprev, *lnext;
+	unsigned refs;
+	bool cached;
+	size_t len;
+	uint8_t data[];
+};
+
+struct sqf_dcache {
+	pthread_mutex_t lock;
+	struct dblock *buckets[257];
+	struct dblock *head, *tail;
+	size_t n, max;
+};
+
+struct sqf_dcache *sqf_dcache_new(size_t max)
+{
+	struct sqf_dcache *d = sifu_xcalloc(1, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	d->max = max < 4 ? 4 : max;
+	return d;
+}
+
+void sqf_dcache_free(struct sqf_dcache *d)
+{
+	if (!d)
+		return;
+	for (struct dblock *b = d->head, *next; b; b = next) {
+		next = b->lnext;
+		free(b);
+	}
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+static struct dblock **dc_slot(struct sqf_dcache *d, uint64_t key)
+{
+	return &d->buckets[(key ^ (key >> 17)) % ARRAY_SIZE(d->buckets)];
+}
+
+static void dc_unlink(struct sqf_dcache *d, struct dblock *b)
+{
+	if (b->lprev)
+		b->lprev->lnext = b->lnext;
+	else
+		d->head = b->lnext;
+	if (b->lnext)
+		b->lnext->lprev = b->lprev;
+	else
+		d->tail = b->lprev;
+	b->lprev = b->lnext = NULL;
+}
+
+static void dc_push(struct sqf_dcache *d, struct dblock *b)
+{
+	b->lnext = d->head;
+	b->lprev = NULL;
+	if (d->head)
+		d->head->lprev = b;
+	d->head = b;
+	if (!d->tail)
+		d->tail = b;
+}
+
+static void dc_put(struct sqf_dcache *d, struct dblock *b)
+{
+	pthread_mutex_lock(&d->lock);
+	bool drop = --b->refs == 0 && !b->cached;
+	pthread_mutex_unlock(&d->lock);
+	if (drop)
+		free(b);
+}
+
+/* Insert B (refs 1 held by the caller) unless KEY is there already; returns
+ * the entry to use, referenced. */
+static struct dblock *dc_insert(struct sqf_dcache *d, struct dblock *b)
+{
+	pthread_mutex_lock(&d->lock);
+	for (struct dblock *e = *dc_slot(d, b->key); e; e = e->hnext)
+		if (e->key == b->key) {
+			e->refs++;
+			pthread_mutex_unlock(&d->lock);
+			free(b);
+			return e;
+		}
+	b->hnext = *dc_slot(d, b->key);
+	*dc_slot(d, b->key) = b;
+	b->cached = true;
+	dc_push(d, b);
+	d->n++;
+	for (struct dblock *v = d->tail, *prev; v && d->n > d->max; v = prev) {
+		prev = v->lprev;
+		for (struct dblock **pp = dc_slot(d, v->key); *pp; pp = &(*pp)->hnext)
+			if (*pp == v) {
+				*pp = v->hnext;
+				break;
+			}
+		dc_unlink(d, v);
+		v->cached = false;
+		d->n--;
+		if (v->refs == 0)
+			free(v);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return b;
+}
+
+static struct dblock *dc_find(struct sqf_dcache *d, uint64_t key)
+{
+	pthread_mutex_lock(&d->lock);
+	struct dblock *e = *dc_slot(d, key);
+	while (e && e->key != key)
+		e = e->hnext;
+	if (e) {
+		e->refs++;
+		dc_unlink(d, e);
+		dc_push(d, e);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return e;
+}
+
+/* The decompressed block stored at DISK (SIZE bytes on disk, RAW if stored
+ * uncompressed), expected to hold WANT bytes (at least WANT for fragment
+ * blocks, MIN_ONLY).  Returns it referenced, or NULL with *errp. */
+static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t disk, uint32_t size,
+				bool raw, size_t want, bool min_only, int *errp)
+{
+	struct dblock *b = dc_find(img->dcache, key);
+	if (b)
+		return b;
+	size_t bs = img->super.block_size;
+	if (size == 0 || size > bs || disk > img->be->size || size > img->be->size - disk) {
+		*errp = -EIO;
+		return NULL;
+	}
+	b = malloc(sizeof(*b) + bs);
+	uint8_t *in = raw ? NULL : malloc(size);
+	if (!b || (!raw && !in)) {
+		free(b);
+		free(in);
+		*errp = -ENOMEM;
+		return NULL;
+	}
+	memset(b, 0, sizeof(*b));
+	b->key = key;
+	b->refs = 1;
+	int r = sqf_cache_read(img->cache, raw ? b->data : in, size, disk);
+	if (r == 0 && raw) {
+		b->len = size;
+	} else if (r == 0) {
+		struct sqf_ctx *c;
+		if ((r = sqf_ctx_get(img, &c)) == 0) {
+			sqfs_s32 n = c->cmp->do_block(c->cmp, in, size, b->data, (sqfs_u32)bs);
+			sqf_ctx_put(img, c);
+			if (n <= 0)
+				r = -EIO;
+			else
+				b->len = (size_t)n;
+		}
+	}
+	free(in);
+	if (r == 0 && (min_only ? b->len < want : b->len != want))
+		r = -EIO; /* a block that does not decompress to its size */
+	if (r < 0) {
+		free(b);
+		*errp = r;
+		return NULL;
+	}
+	return dc_insert(img->dcache, b);
+}
+
+ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
+		 void *buf, size_t len)
+{
+	sqfs_u64 size = 0, start = 0;
+	sqfs_u32 frag = NO_FRAGMENT, frag_off = 0;
+	if (ino->base.type != SQFS_INODE_FILE && ino->base.type != SQFS_INODE_EXT_FILE)
+		return -EISDIR;
+	sqfs_inode_get_file_size(ino, &size);
+	sqfs_inode_get_file_block_start(ino, &start);
+	sqfs_inode_get_frag_location(ino, &frag, &frag_off);
+	if (off >= size || len == 0)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	const uint64_t bs = img->super.block_size;
+	const size_t nblocks = ino->payload_bytes_used / sizeof(sqfs_u32);
+	const bool has_tail = frag != NO_FRAGMENT && size % bs != 0;
+	if (nblocks != size / bs + (!has_tail && size % bs != 0))
+		return -EIO; /* the block list does not match the size */
+	/* where block b0 is stored: the sum of the sizes before it */
+	uint64_t b0 = off / bs, disk = start;
+	for (uint64_t k = 0; k < b0 && k < nblocks; k++)
+		disk += ino->extra[k] & BLOCK_SIZE_MASK;
+	uint8_t *out = buf;
+	size_t done = 0;
+	for (uint64_t b = b0; done < len; b++) {
+		uint64_t pos = off + done, bstart = b * bs;
+		size_t ulen = (size_t)(size - bstart < bs ? size - bstart : bs);
+		size_t from = (size_t)(pos - bstart), n = ulen - from;
+		if (n > len - done)
+			n = len - done;
+		struct dblock *blk;
+		int r = 0;
+		if (b < nblocks) {
+			uint32_t raw = ino->extra[b];
+			uint32_t dsize = raw & BLOCK_SIZE_MASK;
+			if (dsize == 0) {
+				memset(out + done, 0, n); /* sparse */
+				done += n;
+				continue;
+			}
+			blk = get_block(img, disk, disk, dsize, raw & BLOCK_RAW, ulen, false, &r);
+			disk += dsize;
+		} else {
+			sqfs_fragment_t fe;
+			if (!img->frags || sqfs_frag_table_lookup(img->frags, frag, &fe) != 0)
+				return -EIO;
+			uint32_t fsize = fe.size & BLOCK_SIZE_MASK;
+			blk = get_block(img, fe.start_offset | FRAG_KEY, fe.start_offset, fsize,
+					fe.size & BLOCK_RAW, (size_t)frag_off + ulen, true, &r);
+			from += frag_off;
+		}
+		if (!blk)
+			return r;
+		memcpy(out + done, blk->data + from, n);
+		dc_put(img->dcache, blk);
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
+			size_t len, const void **ptr, void **handle)
+{
+	sqfs_u64 size = 0, start = 0;
+	sqfs_u32 frag = NO_FRAGMENT, frag_off = 0;
+	if (ino->base.type != SQFS_INODE_FILE && ino->base.type != SQFS_INODE_EXT_FILE)
+		return 0;
+	sqfs_inode_get_file_size(ino, &size);
+	sqfs_inode_get_file_block_start(ino, &start);
+	sqfs_inode_get_frag_location(ino, &frag, &frag_off);
+	const uint64_t bs = img->super.block_size;
+	const size_t nblocks = ino->payload_bytes_used / sizeof(sqfs_u32);
+	const bool has_tail = frag != NO_FRAGMENT && size % bs != 0;
+	if (off >= size || len == 0 || nblocks != size / bs + (!has_tail && size % bs != 0))
+		return 0; /* EOF or odd: the copying path answers */
+	if (len > size - off)
+		len = (size_t)(size - off);
+	uint64_t b = off / bs, bstart = b * bs;
+	size_t ulen = (size_t)(size - bstart < bs ? size - bstart : bs);
+	size_t from = (size_t)(off - bstart);
+	if (b >= nblocks || from + len > ulen || (ino->extra[b] & BLOCK_SIZE_MASK) == 0)
+		return 0; /* a tail, a hole, or more than one block */
+	uint64_t disk = start;
+	for (uint64_t k = 0; k < b; k++)
+		disk += ino->extra[k] & BLOCK_SIZE_MASK;
+	int r = 0;
+	struct dblock *blk = get_block(img, disk, disk, ino->extra[b] & BLOCK_SIZE_MASK,
+				       ino->extra[b] & BLOCK_RAW, ulen, false, &r);
+	if (!blk)
+		return r;
+	*ptr = blk->data + from;
+	*handle = blk;
+	return (ssize_t)len;
+}
+
+void sqf_read_release(struct sqf_image *img, void *handle)
+{
+	dc_put(img->dcache, handle);
+}
