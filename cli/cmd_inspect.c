@@ -13,6 +13,7 @@
  *     below is the one hook for it. */
 #include "cli.h"
 #include "sif.h"
+#include "sqfuse.h"
 
 #include <jansson.h>
 
@@ -20,19 +21,76 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 
 #define META_MAX (16u << 20)
 
-/* THE HOOK: read PATH (absolute, inside the container) from the root file
- * system at LOC in the image file FD.  Until the fuse/ module's SquashFS
- * reader is wired in here, it says plainly that it cannot. */
+/* Read PATH (absolute, inside the container) from the root file system at
+ * LOC in the image file FD, through the fuse/ module's SquashFS reader (no
+ * mount needed). */
 static int read_image_file(int fd, const struct sif_rootfs_loc *loc, const char *path,
 			   char **data, size_t *len, struct sifu_err *err)
 {
-	(void)fd, (void)loc, (void)data, (void)len;
-	sifu_err_set(err, SIFU_E_UNAVAILABLE, ENOSYS,
-		     "%s lives inside the image's file system, which this build cannot read yet",
-		     path);
-	sifu_err_hint(err, "'sifu exec IMAGE cat %s' shows it; inspect reads only the SIF "
-		      "metadata objects for now", path);
-	return -ENOSYS;
+	if (loc->fstype != SIF_FS_SQUASH)
+		return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
+				    "the image's root file system is not SquashFS");
+	struct sqf_options o;
+	sqf_options_default(&o);
+	o.prefetch = SQF_PREFETCH_NONE; /* a few small reads */
+	struct sqf_image *sq = NULL;
+	int r = sqf_image_open(fd, loc->offset, loc->size, &o, &sq, err);
+	if (r < 0)
+		return r;
+	r = sqf_read_path(sq, path, META_MAX, data, len, err);
+	sqf_image_close(sq);
+	return r;
+}
+
+struct kind_loc {
+	const char *key, *in_image;
+	const struct sif_rootfs_loc *loc;
+};
+
+/* The environment scripts Apptainer's inspect shows, by name. */
+static const char *const env_scripts[] = {
+	"10-docker2singularity.sh", "90-environment.sh", "91-environment.sh",
+	"94-appsbase.sh", "95-apps.sh",
+};
+
+/* An attribute read from the image itself: labels as JSON, environment as
+ * {script path: text}, the rest as text.  *out is NULL when it is absent. */
+static int image_attr(int fd, const struct kind_loc *kl, json_t **out, struct sifu_err *err)
+{
+	*out = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	if (!strcmp(kl->key, "environment")) {
+		json_t *env = json_object();
+		for (size_t i = 0; i < ARRAY_SIZE(env_scripts); i++) {
+			char p[128];
+			snprintf(p, sizeof(p), "%s/%s", kl->in_image, env_scripts[i]);
+			if (read_image_file(fd, kl->loc, p, &data, &len, err) < 0) {
+				if (err->code == SIFU_E_NOTFOUND)
+					continue;
+				json_decref(env);
+				return -EIO;
+			}
+			json_object_set_new(env, p, json_stringn_nocheck(data, len));
+			free(data);
+		}
+		if (json_object_size(env))
+			*out = env;
+		else
+			json_decref(env);
+		return 0;
+	}
+	if (read_image_file(fd, kl->loc, kl->in_image, &data, &len, err) < 0)
+		return err->code == SIFU_E_NOTFOUND ? 0 : -EIO;
+	if (!strcmp(kl->key, "labels")) {
+		*out = json_loadb(data, len, 0, NULL);
+		if (!*out)
+			*out = json_object(); /* unreadable labels.json: show none */
+	} else {
+		*out = json_stringn_nocheck(data, len);
+	}
+	free(data);
+	return 0;
 }
 
 struct inspect_ctx {
@@ -216,21 +274,29 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 		if (!want)
 			continue;
 		json_t *val = json_object_get(scope, k->key);
+		if (!val && !a->set[O_APP]) {
+			/* not in the SIF's metadata objects: read it from the image */
+			struct sif_rootfs_loc loc;
+			json_t *got = NULL;
+			struct kind_loc kl = {k->key, k->in_image, &loc};
+			if ((r = sif_find_rootfs(img->fd, &loc, err)) < 0 ||
+			    (r = image_attr(img->fd, &kl, &got, err)) < 0) {
+				sifu_err_wrap(err, "inspect %s: reading %s from the image", c.path,
+					      k->in_image);
+				goto out;
+			}
+			if (got) {
+				json_object_set_new(scope, k->key, got);
+				val = got;
+			}
+		}
 		if (!val) {
 			if (a->set[O_ALL])
 				continue; /* --all shows what there is */
-			struct sif_rootfs_loc loc;
-			char *data = NULL;
-			size_t len = 0;
-			if ((r = sif_find_rootfs(img->fd, &loc, err)) < 0 ||
-			    (r = read_image_file(img->fd, &loc, k->in_image, &data, &len, err)) < 0) {
-				sifu_err_wrap(err, "inspect %s: no %s in the SIF metadata objects", c.path,
-					      k->key);
-				goto out;
-			}
-			val = json_stringn_nocheck(data, len);
-			free(data);
-			json_object_set_new(scope, k->key, val);
+			r = sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "inspect %s: the image has no %s",
+					 c.path, k->key);
+			sifu_err_hint(err, "neither its SIF metadata nor %s holds one", k->in_image);
+			goto out;
 		}
 		json_object_set(out, k->key, val);
 		if (!json)

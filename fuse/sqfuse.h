@@ -69,3 +69,9 @@ void sqf_server_stop(struct sqf_server *srv);
 /* Extract the whole image below DIRFD (the no-FUSE fallback, --unsquash):
  * regular files, dirs, symlinks, hard links; device nodes are skipped. */
 int sqf_extract(struct sqf_image *img, int dirfd, struct sifu_err *err);
+
+/* Read the regular file at PATH (from the image's root; symlinks followed
+ * inside the image) into a malloc'd, NUL-terminated buffer of at most MAX
+ * bytes.  For metadata (inspect) without mounting. */
+int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **data,
+		  size_t *len, struct sifu_err *err);

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Read one file of an image by its path, without mounting it: what `sifu
+ * inspect` needs for the metadata that lives in /.singularity.d. */
+#include "sqf_priv.h"
+
+#define MAX_LINKS 40
+#define MAX_DEPTH 256
+
+static bool is_dir(const sqfs_inode_generic_t *ino)
+{
+	return ino->base.type == SQFS_INODE_DIR || ino->base.type == SQFS_INODE_EXT_DIR;
+}
+
+static bool is_link(const sqfs_inode_generic_t *ino)
+{
+	return ino->base.type == SQFS_INODE_SLINK || ino->base.type == SQFS_INODE_EXT_SLINK;
+}
+
+/* Resolve PATH from the image root (symlinks followed inside the image, an
+ * absolute target meaning the image's root, ".." never above it). */
+static int resolve(struct sqf_image *img, const char *path, sqfs_inode_generic_t **out)
+{
+	uint64_t stack[MAX_DEPTH];
+	size_t depth = 0;
+	int links = 0;
+	stack[depth++] = sqf_root_ref(img);
+	_cleanup_free_ char *rest = sifu_xstrdup(path);
+	for (;;) {
+		char *p = rest;
+		while (*p == '/')
+			p++;
+		if (!*p)
+			return sqf_inode_read(img, stack[depth - 1], out);
+		size_t n = strcspn(p, "/");
+		char name[256];
+		if (n >= sizeof(name))
+			return -ENAMETOOLONG;
+		memcpy(name, p, n);
+		name[n] = '\0';
+		memmove(rest, p + n, strlen(p + n) + 1);
+		if (!strcmp(name, "."))
+			continue;
+		if (!strcmp(name, "..")) {
+			if (depth > 1)
+				depth--;
+			continue;
+		}
+		uint64_t child;
+		int r = sqf_lookup(img, stack[depth - 1], name, &child);
+		if (r < 0)
+			return r;
+		sqfs_inode_generic_t *ino;
+		if ((r = sqf_inode_read(img, child, &ino)) < 0)
+			return r;
+		if (is_link(ino)) {
+			char *target = NULL;
+			r = sqf_readlink(ino, &target);
+			sqfs_free(ino);
+			if (r < 0)
+				return r;
+			if (++links > MAX_LINKS) {
+				free(target);
+				return -ELOOP;
+			}
+			if (target[0] == '/')
+				depth = 1;
+			char *joined = sifu_xasprintf("%s/%s", target, rest);
+			free(target);
+			free(rest);
+			rest = joined;
+			continue;
+		}
+		bool dir = is_dir(ino);
+		if (!dir) {
+			/* only the last component may be something else */
+			const char *q = rest;
+			while (*q == '/')
+				q++;
+			if (*q) {
+				sqfs_free(ino);
+				return -ENOTDIR;
+			}
+			*out = ino;
+			return 0;
+		}
+		sqfs_free(ino);
+		if (depth == MAX_DEPTH)
+			return -ELOOP;
+		stack[depth++] = child;
+	}
+}
+
+int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **data, size_t *len,
+		  struct sifu_err *err)
+{
+	sqfs_inode_generic_t *ino = NULL;
+	int r = resolve(img, path, &ino);
+	if (r < 0) {
+		sifu_err_set(err, r == -ENOENT ? SIFU_E_NOTFOUND : SIFU_E_SYS, -r, "%s", path);
+		return r;
+	}
+	if (ino->base.type != SQFS_INODE_FILE && ino->base.type != SQFS_INODE_EXT_FILE) {
+		sqfs_free(ino);
+		return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "%s: not a regular file", path);
+	}
+	sqfs_u64 size = 0;
+	sqfs_inode_get_file_size(ino, &size);
+	if (size > max) {
+		sqfs_free(ino);
+		return sifu_err_set(err, SIFU_E_RANGE, EFBIG, "%s: larger than %zu bytes", path, max);
+	}
+	char *buf = sifu_xmalloc((size_t)size + 1);
+	size_t done = 0;
+	while (done < size) {
+		ssize_t n = sqf_read(img, ino, done, buf + done, (size_t)size - done);
+		if (n <= 0) {
+			free(buf);
+			sqfs_free(ino);
+			return sifu_err_set(err, SIFU_E_CORRUPT, n < 0 ? (int)-n : EIO,
+					    "%s: cannot read its data (the image is damaged)", path);
+		}
+		done += (size_t)n;
+	}
+	buf[size] = '\0';
+	sqfs_free(ino);
+	*data = buf;
+	*len = (size_t)size;
+	return 0;
+}
