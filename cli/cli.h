@@ -99,6 +99,11 @@ extern const size_t cli_nverbs;
 
 /* One error line, "sifu: <message>", then the hint; with --debug the chain. */
 void cli_report(const char *verb, const struct sifu_err *err);
+/* cmd_pull.c: the registry/source options of pull, shared with the actions
+ * (sifu exec docker://…).  *user and *pass are malloc'ed (or NULL). */
+struct fetch_pull_opts;
+int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, char **pass,
+		  struct sifu_err *err);
 /* Verbs defined in their own files. */
 int cli_not_built(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 int cmd_version(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);

@@ -5,6 +5,7 @@
 #include "cmd_action.h"
 #include "userns.h"
 #include "sif.h"
+#include "fetch.h"
 
 #include <fcntl.h>
 
@@ -176,6 +177,33 @@ static int unsupported(struct cli_args *a, struct sifu_err *err)
 	return 0;
 }
 
+/* An image given as a URI (docker://, oras://, https://, oci:, oci-archive:,
+ * docker-archive:) is pulled into the cache once and run from there, as
+ * Apptainer does. */
+static bool is_uri(const char *image)
+{
+	static const char *const prefixes[] = {"oci:", "oci-archive:", "docker-archive:"};
+	if (strstr(image, "://"))
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		if (!strncmp(image, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
+static int pull_image(struct cli_args *a, const char *uri, char **path, struct sifu_err *err)
+{
+	struct fetch_pull_opts o;
+	_cleanup_free_ char *user = NULL, *pass = NULL;
+	if (cli_pull_opts(a, &o, &user, &pass, err) < 0)
+		return -EINVAL;
+	if (fetch_pull_cached(uri, &o, path, err) < 0) {
+		sifu_err_wrap(err, "getting %s", uri);
+		return -EIO;
+	}
+	return 0;
+}
+
 int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action *x,
 		       struct sifu_err *err)
 {
@@ -204,6 +232,11 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 		return r;
 	flags(a, c);
 	c->image = a->pos[0];
+	if (is_uri(c->image)) {
+		if ((r = pull_image(a, c->image, &x->pulled, err)) < 0)
+			return r;
+		c->image = x->pulled;
+	}
 	c->action = act;
 	c->args = a->pos + 1;
 	c->nargs = a->npos - 1;
@@ -220,6 +253,7 @@ void cmd_action_free(struct cmd_action *x)
 		ns_bind_free(&x->binds[i]);
 	free(x->binds);
 	free(x->bind_list);
+	free(x->pulled);
 }
 
 /* --verify[=KEY]: refuse an image whose signatures do not verify, against a

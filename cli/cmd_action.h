@@ -10,6 +10,7 @@ struct cmd_action {
 	struct ns_bind *binds;
 	size_t nbinds;
 	char *bind_list;
+	char *pulled; /* the cached SIF of a docker://… (etc.) image */
 };
 
 /* Options → ns_config (pure apart from getcwd). */

@@ -39,9 +39,10 @@ static char *prompt(const char *what, bool secret)
 	return line;
 }
 
-/* Shared with build: the options that say how to reach a source. */
-static int pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, char **pass,
-		     struct sifu_err *err)
+/* Shared with the actions (exec docker://…): the options that say how to
+ * reach a source. */
+int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, char **pass,
+		  struct sifu_err *err)
 {
 	memset(o, 0, sizeof(*o));
 	fetch_platform_host(&o->platform);
@@ -109,7 +110,7 @@ int cmd_pull(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 	struct fetch_pull_opts o;
 	_cleanup_free_ char *user = NULL;
 	_cleanup_free_ char *pass = NULL;
-	if (pull_opts(a, &o, &user, &pass, err) < 0)
+	if (cli_pull_opts(a, &o, &user, &pass, err) < 0)
 		return -EINVAL;
 	int r = fetch_pull(uri, out, &o, err);
 	if (r < 0)
