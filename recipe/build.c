@@ -365,6 +365,7 @@ static int run_in(struct build *b, size_t i, enum ns_action action, char *const 
 	    .nargs = argc,
 	    .contain = true,
 	    .no_home = true,
+	    .no_mount = NS_NOMOUNT_PASSWD, /* %post edits the image's own */
 	    .cleanenv = true,
 	    .env_opts = env_opts,
 	    .pwd = "/",

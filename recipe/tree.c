@@ -237,7 +237,15 @@ int bld_copy_in(int srcroot, const char *src, int rootfd, const char *dst, struc
 	if (fstatat(sdir, sbase, &st, srcroot >= 0 ? AT_SYMLINK_NOFOLLOW : 0) < 0)
 		return sifu_err_sys(err, "%s", src);
 
-	/* the destination: into it when it is a directory already */
+	/* the destination: into it when it is a directory already, or when
+	 * it ends in '/' (then it is created) */
+	size_t dl = strlen(dst);
+	if (dl > 1 && dst[dl - 1] == '/') {
+		int p = sifu_path_mkdir_in_root(rootfd, dst, 0755);
+		if (p < 0)
+			return sifu_err_set(err, SIFU_E_SYS, -p, "creating %s in the container", dst);
+		close(p);
+	}
 	_cleanup_close_ int existing = sifu_path_open_in_root(rootfd, dst, O_RDONLY | O_DIRECTORY, 0);
 	char dparent[PATH_MAX], dbase[NAME_MAX + 1];
 	_cleanup_close_ int ddir = -1;

@@ -1,0 +1,333 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: BSD-3-Clause
+# sifu build: definition files built unprivileged (busybox, scratch,
+# localimage and docker bases), the /.singularity.d layout, inspect, the
+# seccomp fake root in %post, conversions, and failures that leave nothing.
+load helpers
+
+ROOT=$BATS_TEST_DIRNAME/../..
+MKIMG=$BATS_TEST_DIRNAME/pull_image.py
+
+# the every-section definition; %files takes a file next to it
+write_full_def() {
+	cat >"$1/full.def" <<'DEF'
+Bootstrap: busybox
+
+%arguments
+    WHO=world
+
+%help
+    Says hello to {{ WHO }}.
+
+%setup
+    touch "$APPTAINER_ROOTFS/from-setup"
+    test "$SINGULARITY_ROOTFS" = "$APPTAINER_ROOTFS"
+
+%files
+    data.txt /opt/data.txt
+    data.txt /opt/dir/
+
+%labels
+    Maintainer tester
+    Version 1.0
+
+%environment
+    export GREETING=hello
+
+%post
+    echo post > /from-post
+    test -z "${HOME_OF_HOST:-}"
+    echo 'export FROMPOST=yes' >> "$APPTAINER_ENVIRONMENT"
+    echo 'post.label from-post' >> "$APPTAINER_LABELS"
+
+%runscript
+    echo "$GREETING {{ WHO }} $FROMPOST $*"
+
+%startscript
+    echo started
+
+%test
+    test -f /from-post
+    test "$GREETING" = hello
+DEF
+	echo "some data" >"$1/data.txt"
+}
+
+setup_file() {
+	local d=$BATS_FILE_TMPDIR
+	export TMPDIR=$d/tmp
+	mkdir -p "$TMPDIR"
+	write_full_def "$d"
+	(cd "$d" && HOME_OF_HOST=1 "$SIFU" -q build full.sif full.def)
+	mkdir -p "$d/bin"
+	ln -s "$SIFU" "$d/bin/run-singularity"
+}
+
+setup() {
+	export TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir -p "$TMPDIR"
+	cd "$BATS_TEST_TMPDIR"
+	FULL=$BATS_FILE_TMPDIR/full.sif
+}
+
+# no temporary build directory left in $TMPDIR or next to the output
+no_leftovers() {
+	local left
+	left=$(find "$TMPDIR" . -maxdepth 1 -name '.sifu-build-*' -o -maxdepth 1 -name '*.sifu-tmp*' | head -1)
+	[ -z "$left" ] || { echo "left over: $left" >&2; return 1; }
+}
+
+# The SquashFS partition of a SIF, listed with numeric owners.
+lln() {
+	local id
+	id=$(siftool list "$1" | awk -F'|' '/FS \(Squashfs/ {gsub(/ /,"",$1); print $1}')
+	siftool dump "$id" "$1" >"$1.part"
+	unsquashfs -lln "$1.part" | sed 's/  */ /g'
+}
+
+@test "build: every section gives Apptainer's /.singularity.d, file by file" {
+	cat >exp.runscript <<'X'
+#!/bin/sh
+
+    echo "$GREETING world $FROMPOST $*"
+
+X
+	cat >exp.startscript <<'X'
+#!/bin/sh
+
+    echo started
+
+X
+	cat >exp.test <<'X'
+#!/bin/sh
+
+    test -f /from-post
+    test "$GREETING" = hello
+X
+	printf '    Says hello to world.\n\n' >exp.runscript.help
+	printf '#!/bin/sh\n#Custom environment shell code should follow\n\n    export GREETING=hello\n\n' >exp.env.90-environment.sh
+	printf 'export FROMPOST=yes\n' >exp.env.91-environment.sh
+	for f in runscript startscript test runscript.help env/90-environment.sh env/91-environment.sh; do
+		"$SIFU" exec "$FULL" cat "/.singularity.d/$f" >got
+		diff -u "exp.${f//\//.}" got
+	done
+	# the definition is stored in the image and as a SIF object, the same text
+	"$SIFU" exec "$FULL" cat /.singularity.d/Singularity >def.image
+	"$SIFU" inspect --deffile "$FULL" >def.inspect
+	diff def.image def.inspect
+	grep -q '^%post' def.image
+	grep -q 'Says hello to world' def.image # templates expanded
+	# the links Apptainer makes
+	run "$SIFU" exec "$FULL" sh -c 'for l in /singularity /.run /.exec /.shell /.test /environment; do echo "$l -> $(readlink $l)"; done'
+	[ "$status" -eq 0 ]
+	[ "$output" = "/singularity -> .singularity.d/runscript
+/.run -> .singularity.d/actions/run
+/.exec -> .singularity.d/actions/exec
+/.shell -> .singularity.d/actions/shell
+/.test -> .singularity.d/actions/test
+/environment -> .singularity.d/env/90-environment.sh" ]
+	# %setup, %files (to a file and into a directory), %post ran
+	run "$SIFU" exec "$FULL" cat /from-setup /opt/data.txt /opt/dir/data.txt /from-post
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$output" = "some data
+some data
+post" ]
+	# no build leftovers inside the image
+	run "$SIFU" exec "$FULL" ls -a /
+	[[ "$output" != *post.script* ]]
+	[[ "$output" != *build.labels* ]]
+}
+
+@test "build: labels.json has the build labels, %labels and \$APPTAINER_LABELS" {
+	"$SIFU" exec "$FULL" cat /.singularity.d/labels.json >labels.json
+	[ "$(jq -r .Maintainer labels.json)" = tester ]
+	[ "$(jq -r .Version labels.json)" = 1.0 ]
+	[ "$(jq -r '."post.label"' labels.json)" = from-post ]
+	[ "$(jq -r '."org.label-schema.usage.singularity.deffile.bootstrap"' labels.json)" = busybox ]
+	[ "$(jq -r '."org.label-schema.schema-version"' labels.json)" = 1.0 ]
+	jq -e '."org.label-schema.build-date"' labels.json >/dev/null
+}
+
+@test "build: sifu inspect --all shows what the build wrote" {
+	run "$SIFU" inspect --all --json "$FULL"
+	[ "$status" -eq 0 ]
+	echo "$output" >all.json
+	[ "$(jq -r .data.attributes.labels.Maintainer all.json)" = tester ]
+	[ "$(jq -r .data.attributes.helpfile all.json)" = "$(printf '    Says hello to world.\n\n')" ]
+	jq -r .data.attributes.runscript all.json | grep -q 'GREETING world'
+	jq -r '.data.attributes.environment."/.singularity.d/env/90-environment.sh"' all.json | grep -q 'GREETING=hello'
+	jq -r .data.attributes.deffile all.json | grep -q '^Bootstrap: busybox'
+	run "$SIFU" inspect --runscript "$FULL"
+	[[ "$output" == *'echo "$GREETING world $FROMPOST $*"'* ]]
+}
+
+@test "build: ./image runs the runscript with the environment" {
+	run env PATH="$BATS_FILE_TMPDIR/bin:$PATH" "$FULL" a b
+	[ "$status" -eq 0 ]
+	[ "$output" = "hello world yes a b" ]
+	run "$SIFU" run "$FULL" c
+	[ "$output" = "hello world yes c" ]
+	run "$SIFU" test "$FULL"
+	[ "$status" -eq 0 ]
+}
+
+@test "build: %post as fake root - users, groups, chown, su, mknod succeed; files stored root-owned" {
+	cat >u.def <<'DEF'
+Bootstrap: busybox
+%post
+    id -u | grep -qx 0
+    echo 'grp:x:2000:' >> /etc/group
+    echo 'app:x:2000:2000::/home/app:/bin/sh' >> /etc/passwd
+    mkdir -p /opt/x /home/app
+    chown app:grp /opt/x
+    chown 3000:3000 /home/app
+    chgrp grp /opt/x
+    su app -c true
+    mknod /opt/null c 1 3
+    mkfifo /opt/fifo
+    chmod 0700 /opt/x
+    echo secret > /opt/x/s && chmod 0000 /opt/x/s
+DEF
+	run "$SIFU" build u.sif u.def
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	lln u.sif >list
+	grep -q '^drwx------ 0/0 .* squashfs-root/opt/x$' list
+	grep -q '^---------- 0/0 .* squashfs-root/opt/x/s$' list
+	grep -q '^prw-r--r-- 0/0 .* squashfs-root/opt/fifo$' list
+	# (sifu exec shows its own passwd; the image's is in the partition)
+	unsquashfs -cat u.sif.part etc/passwd | grep -qx 'app:x:2000:2000::/home/app:/bin/sh'
+	unsquashfs -cat u.sif.part etc/group | grep -qx 'grp:x:2000:'
+	no_leftovers
+}
+
+@test "build: two stages, %files from the first stage" {
+	cat >two.def <<'DEF'
+Bootstrap: busybox
+Stage: one
+%post
+    mkdir -p /out && echo made-in-one > /out/artifact
+    ln -s artifact /out/link
+
+Bootstrap: busybox
+Stage: two
+%files from one
+    /out/artifact /opt/artifact
+    /out /copied
+%runscript
+    cat /opt/artifact
+DEF
+	"$SIFU" -q build two.sif two.def
+	run "$SIFU" run two.sif
+	[ "$output" = made-in-one ]
+	run "$SIFU" exec two.sif readlink /copied/link
+	[ "$output" = artifact ]
+	run "$SIFU" exec two.sif ls /out
+	[ "$status" -ne 0 ]
+	no_leftovers
+}
+
+@test "build --sandbox, --update, and conversions sandbox <-> SIF" {
+	printf 'Bootstrap: busybox\n%%post\n    echo one > /one\n' >s.def
+	"$SIFU" -q build --sandbox box s.def
+	[ -d box ] && [ "$(cat box/one)" = one ]
+	[ -x box/.singularity.d/runscript ]
+	printf 'Bootstrap: busybox\n%%post\n    echo two > /two\n' >u.def
+	"$SIFU" -q build --update --sandbox box u.def
+	[ "$(cat box/one box/two)" = "one
+two" ]
+	"$SIFU" -q build from-box.sif box
+	run "$SIFU" exec from-box.sif cat /one /two
+	[ "$output" = "one
+two" ]
+	"$SIFU" -q build --sandbox back "$FULL"
+	[ "$(cat back/from-post)" = post ]
+	[ -L back/singularity ]
+	no_leftovers
+}
+
+@test "build: Bootstrap scratch and localimage" {
+	printf 'Bootstrap: scratch\n%%files\n    /bin/busybox /bin/busybox\n' >s.def
+	"$SIFU" -q build --sandbox sc s.def
+	[ -x sc/bin/busybox ]
+	[ "$(ls sc/bin)" = busybox ]
+	printf 'Bootstrap: localimage\nFrom: %s\n%%post\n    echo more > /more\n' "$FULL" >l.def
+	"$SIFU" -q build l.sif l.def
+	run "$SIFU" exec l.sif cat /from-post /more
+	[ "$output" = "post
+more" ]
+}
+
+@test "build: Bootstrap docker from a local registry" {
+	command -v docker-registry >/dev/null || skip "no docker-registry"
+	local d=$BATS_TEST_TMPDIR
+	python3 "$MKIMG" "$d/img"
+	REGISTRY=$("$ROOT/scripts/registry" start "$d/reg")
+	skopeo copy -q --dest-tls-verify=false oci:"$d/img":latest docker://"$REGISTRY"/sifu/base:1
+	printf 'Bootstrap: docker\nFrom: %s/sifu/base:1\n%%post\n    cat /etc/motd > /motd-copy\n%%runscript\n    cat /motd-copy\n' "$REGISTRY" >d.def
+	SIFU_CACHEDIR=$d/cache run "$SIFU" -q build --nohttps d.sif d.def
+	"$ROOT/scripts/registry" stop "$d/reg"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run "$SIFU" run d.sif
+	[ "$output" = "layer three" ]
+	# the layers as pull applies them: whiteouts, opaque directories
+	run "$SIFU" exec d.sif cat /opq/z /etc/os-release
+	[ "$output" = "z
+NAME=sifutest
+ID=sifutest" ]
+	run "$SIFU" exec d.sif ls /opq
+	[ "$output" = z ]
+	no_leftovers
+}
+
+@test "build: a failing %post, %setup or %test leaves no output and no temporary files" {
+	printf 'Bootstrap: busybox\n%%post\n    true\n    false\n    echo never\n' >p.def
+	run "$SIFU" build out.sif p.def
+	assert_sifu_error
+	[[ "$output" == *"p.def:2: %post failed (exit status 1)"* ]]
+	[[ "$output" != *never* ]]
+	[ ! -e out.sif ]
+	printf 'Bootstrap: busybox\n%%setup\n    exit 3\n' >s.def
+	run "$SIFU" build --sandbox outdir s.def
+	assert_sifu_error
+	[[ "$output" == *"%setup failed (exit status 3)"* ]]
+	[ ! -e outdir ]
+	printf 'Bootstrap: busybox\n%%test\n    false\n' >t.def
+	run "$SIFU" build out.sif t.def
+	assert_sifu_error
+	[[ "$output" == *"%test failed"* ]]
+	[ ! -e out.sif ]
+	"$SIFU" -q build --notest out.sif t.def
+	[ -f out.sif ]
+	no_leftovers
+}
+
+@test "build: a missing %files source names its line; an existing output needs --force" {
+	printf 'Bootstrap: busybox\n%%files\n    /nonexistent/x /x\n' >f.def
+	run "$SIFU" build out.sif f.def
+	assert_sifu_error
+	[[ "$output" == *"f.def:3"* ]]
+	[ ! -e out.sif ]
+	printf 'Bootstrap: busybox\n' >ok.def
+	echo keep >out.sif
+	run "$SIFU" build out.sif ok.def
+	assert_sifu_error
+	[[ "$output" == *"already exists"* ]]
+	[ "$(cat out.sif)" = keep ]
+	"$SIFU" -q build -F out.sif ok.def
+	[ "$(head -c 31 out.sif)" = "#!/usr/bin/env run-singularity" ]
+	no_leftovers
+}
+
+@test "build: SIGTERM during the build leaves nothing behind" {
+	printf 'Bootstrap: busybox\n%%setup\n    touch %s/started\n    exec sleep 60\n' "$BATS_TEST_TMPDIR" >k.def
+	"$SIFU" -q build out.sif k.def 2>err &
+	local pid=$!
+	for _ in $(seq 1 200); do [ -e started ] && break; sleep 0.05; done
+	[ -e started ]
+	kill -TERM $pid
+	run wait $pid
+	[ "$status" -eq 255 ]
+	grep -q interrupted err
+	[ ! -e out.sif ]
+	no_leftovers
+}
