@@ -182,6 +182,8 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		return ret;
 	for (size_t i = 0; i < r->nwarnings; i++)
 		sifu_log(SIFU_LOG_WARN, "%s", r->warnings[i]);
+	sifu_log(SIFU_LOG_INFO, "%s is valid (%zu stage%s, Bootstrap: %s)", src, r->nstages,
+		 r->nstages == 1 ? "" : "s", r->stages[r->nstages - 1].bootstrap);
 	text = recipe_serialize(r);
 	o.source_text = text;
 	ret = recipe_build(r, &o, err);

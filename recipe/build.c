@@ -698,6 +698,18 @@ static void build_free(struct build *b)
 static int check_output(const struct recipe_build_opts *o, struct sifu_err *err)
 {
 	struct stat st;
+	/* find out now, not after a long %post, that the result cannot go there */
+	_cleanup_free_ char *copy = sifu_xstrdup(o->output);
+	const char *dir = dirname(copy);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) < 0) {
+		sifu_err_set(err, SIFU_E_USAGE, errno ? errno : ENOTDIR, "cannot write %s: %s",
+			     o->output,
+			     errno == ENOENT ? "its directory does not exist"
+			     : !S_ISDIR(st.st_mode) ? "its directory is not a directory"
+						    : "its directory is not writable");
+		sifu_err_hint(err, "create %s, or give another output path", dir);
+		return -EINVAL;
+	}
 	if (lstat(o->output, &st) < 0)
 		return 0;
 	if (o->update) {
