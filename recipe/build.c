@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -105,6 +106,7 @@ struct build {
 	char **roots;    /* each stage's rootfs path */
 	int *rootfds;
 	size_t nstages;
+	struct bld_owners owners; /* what %post's chowns asked for (last stage) */
 };
 
 static bool section_on(const struct recipe_build_opts *o, const char *name)
@@ -349,6 +351,52 @@ static int write_environment(struct build *b, size_t i, struct sifu_err *err)
 
 /* ----------------------------------------------------------- in the box -- */
 
+static void send_fd(int sock, int fd)
+{
+	char dummy = fd >= 0 ? 'f' : 'n';
+	struct iovec iov = {&dummy, 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+/* The listener fd the child sent, or -1 (none, or the child failed first). */
+static int recv_fd(int sock)
+{
+	char dummy;
+	struct iovec iov = {&dummy, 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (n <= 0)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
 /* Run ARGV in the stage's directory through the launcher, in a child that
  * first installs the seccomp fake root (fake) - the filter stays with %post. */
 static int run_in(struct build *b, size_t i, enum ns_action action, char *const *argv, int argc,
@@ -376,17 +424,28 @@ static int run_in(struct build *b, size_t i, enum ns_action action, char *const 
 	sqf_options_default(&c.sqf);
 	fflush(stdout);
 	fflush(stderr);
-	int p[2];
+	int p[2], sk[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return sifu_err_sys(err, "pipe");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return sifu_err_sys(err, "socketpair");
+	}
 	pid_t pid = fork();
 	if (pid < 0)
 		return sifu_err_sys(err, "fork");
 	if (pid == 0) {
 		close(p[0]);
+		close(sk[0]);
 		struct sifu_err e = {0};
 		int st = 0;
-		int r = fake ? bld_seccomp_fakeroot(&e) : 0;
+		int notify = -1;
+		int r = fake ? bld_seccomp_fakeroot(&notify, &e) : 0;
+		send_fd(sk[1], notify);
+		if (notify >= 0)
+			close(notify);
+		close(sk[1]);
 		if (r == 0)
 			r = ns_launch(&c, &st, &e);
 		if (r < 0) {
@@ -399,7 +458,17 @@ static int run_in(struct build *b, size_t i, enum ns_action action, char *const 
 		_exit(st > 255 ? 255 : st);
 	}
 	close(p[1]);
+	close(sk[1]);
+	int nfd = recv_fd(sk[0]);
+	close(sk[0]);
+	struct bld_owner_server *srv = NULL;
+	if (nfd >= 0 && bld_owners_serve(nfd, &b->owners, &srv, err) < 0)
+{
+		sifu_log(SIFU_LOG_WARN, "chowns in %%post are not recorded: %s", err->chain[0]);
+		sifu_err_clear(err);
+	}
 	int q = wait_child(pid, status);
+	bld_owners_stop(srv);
 	char line[SIFU_ERR_MSG_MAX] = "";
 	ssize_t n = read(p[0], line, sizeof(line) - 1);
 	close(p[0]);
@@ -577,8 +646,8 @@ static char *inspect_metadata(int root)
 
 /* -------------------------------------------------------------- output -- */
 
-static int write_sif(int root, const char *out, const char *deffile, struct sq_opts *sq,
-		     struct sifu_err *err)
+static int write_sif(int root, const struct bld_owners *owners, const char *out,
+		     const char *deffile, struct sq_opts *sq, struct sifu_err *err)
 {
 	struct sif_writer *w = NULL;
 	int r = sif_writer_create(out, &w, err);
@@ -603,7 +672,7 @@ static int write_sif(int root, const char *out, const char *deffile, struct sq_o
 	if (r == 0)
 		r = sq_image_create(fd, off, sq, &img, err);
 	if (r == 0)
-		r = bld_squash_dir(root, img, err);
+		r = bld_squash_dir(root, owners, img, err);
 	if (r == 0)
 		r = sq_image_finish(img, &size, err);
 	sq_image_free(img);
@@ -681,6 +750,7 @@ static void build_free(struct build *b)
 	}
 	free(b->roots);
 	free(b->rootfds);
+	bld_owners_free(&b->owners);
 	if (b->workdir) {
 		char parent[PATH_MAX];
 		snprintf(parent, sizeof(parent), "%s", b->workdir);
@@ -799,7 +869,7 @@ static int build_run(struct build *b, const struct recipe_build_opts *o, struct 
 		return place_sandbox(b, b->roots[last], err);
 	struct sq_opts sq = o->pull ? o->pull->squash : (struct sq_opts){0};
 	sifu_log(SIFU_LOG_INFO, "Creating SIF file...");
-	return write_sif(b->rootfds[last], o->output, o->source_text, &sq, err);
+	return write_sif(b->rootfds[last], &b->owners, o->output, o->source_text, &sq, err);
 }
 
 int recipe_build(const struct recipe *r, const struct recipe_build_opts *o, struct sifu_err *err)
@@ -862,7 +932,7 @@ int recipe_convert(const char *source, const struct recipe_build_opts *o, struct
 			ret = place_sandbox(&b, b.roots[0], err);
 		} else {
 			struct sq_opts sq = o->pull ? o->pull->squash : (struct sq_opts){0};
-			ret = write_sif(b.rootfds[0], o->output, NULL, &sq, err);
+			ret = write_sif(b.rootfds[0], NULL, o->output, NULL, &sq, err);
 		}
 	}
 	build_free(&b);

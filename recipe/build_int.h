@@ -25,8 +25,11 @@ int bld_copy_in(int srcroot, const char *src, int rootfd, const char *dst, struc
 int bld_copy_dir(int srcfd, int dstfd, struct sifu_err *err);
 /* Give the owner rwX on everything below DIRFD (--fix-perms). */
 int bld_fix_perms(int dirfd, struct sifu_err *err);
-/* Write the tree below ROOTFD into IMG (owner: the caller's ids become 0). */
-int bld_squash_dir(int rootfd, struct sq_image *img, struct sifu_err *err);
+/* Write the tree below ROOTFD into IMG (owner: the caller's ids become 0,
+ * unless OWNERS (may be NULL) recorded another for the inode). */
+struct bld_owners;
+int bld_squash_dir(int rootfd, const struct bld_owners *owners, struct sq_image *img,
+		   struct sifu_err *err);
 /* Create or replace the file PATH inside ROOTFD with DATA. */
 int bld_write_file(int rootfd, const char *path, mode_t mode, const char *data,
 		  struct sifu_err *err);
@@ -49,5 +52,31 @@ int bld_unpack_local(const char *path, int rootfd, struct sifu_err *err);
 
 /* seccomp.c */
 /* In the calling process: make chown to any id, setuid/setgid/setgroups
- * families and mknod of devices report success without effect. */
-int bld_seccomp_fakeroot(struct sifu_err *err);
+ * families and mknod of devices report success without effect.  With
+ * NOTIFY not NULL the chown family goes to a seccomp user-notification
+ * listener instead, returned in *NOTIFY (-1 where the kernel has none): its
+ * server (bld_owners_serve) records the owners asked for and answers
+ * success. */
+int bld_seccomp_fakeroot(int *notify, struct sifu_err *err);
+
+/* What the faked chowns asked for, by inode. */
+struct bld_owner {
+	dev_t dev;
+	ino_t ino;
+	uint32_t uid, gid; /* (uint32_t)-1: not changed */
+};
+struct bld_owners {
+	struct bld_owner *v;
+	size_t n, cap;
+};
+/* Serve the listener FD until STOPFD becomes readable or no process is
+ * left under the filter (a thread; FD is closed at the end). */
+struct bld_owner_server;
+int bld_owners_serve(int fd, struct bld_owners *o, struct bld_owner_server **out,
+		     struct sifu_err *err);
+void bld_owners_stop(struct bld_owner_server *s);
+/* The recorded owner of DEV/INO: *UID and *GID changed only where a chown
+ * asked for them. */
+void bld_owners_lookup(const struct bld_owners *o, dev_t dev, ino_t ino, uint32_t *uid,
+		       uint32_t *gid);
+void bld_owners_free(struct bld_owners *o);

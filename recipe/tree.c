@@ -402,6 +402,7 @@ struct hl {
 
 struct walk {
 	struct sq_image *img;
+	const struct bld_owners *owners;
 	uid_t uid;
 	gid_t gid;
 	struct hl *links;
@@ -427,6 +428,7 @@ static void owner(const struct walk *w, const struct stat *st, uint32_t *uid, ui
 {
 	*uid = st->st_uid == w->uid ? 0 : st->st_uid;
 	*gid = st->st_gid == w->gid ? 0 : st->st_gid;
+	bld_owners_lookup(w->owners, st->st_dev, st->st_ino, uid, gid);
 }
 
 static int open_readable(int dfd, const char *name, const struct stat *st, int flags)
@@ -530,9 +532,10 @@ static int walk_dir(struct walk *w, int dfd, const char *prefix, struct sifu_err
 	return 0;
 }
 
-int bld_squash_dir(int rootfd, struct sq_image *img, struct sifu_err *err)
+int bld_squash_dir(int rootfd, const struct bld_owners *owners, struct sq_image *img,
+		   struct sifu_err *err)
 {
-	struct walk w = {.img = img, .uid = geteuid(), .gid = getegid()};
+	struct walk w = {.img = img, .owners = owners, .uid = geteuid(), .gid = getegid()};
 	int dfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return sifu_err_sys(err, "opening the build's root");

@@ -171,7 +171,7 @@ post" ]
 	[ "$status" -eq 0 ]
 }
 
-@test "build: %post as fake root - users, groups, chown, su, mknod succeed; files stored root-owned" {
+@test "build: %post as fake root - users, groups, chown, su, mknod succeed; the image stores the owners chown asked for" {
 	cat >u.def <<'DEF'
 Bootstrap: busybox
 %post
@@ -181,7 +181,7 @@ Bootstrap: busybox
     mkdir -p /opt/x /home/app
     chown app:grp /opt/x
     chown 3000:3000 /home/app
-    chgrp grp /opt/x
+    touch /opt/g && chgrp grp /opt/g
     su app -c true
     mknod /opt/null c 1 3
     mkfifo /opt/fifo
@@ -191,9 +191,29 @@ DEF
 	run "$SIFU" build u.sif u.def
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	lln u.sif >list
-	grep -q '^drwx------ 0/0 .* squashfs-root/opt/x$' list
+	grep -q '^drwx------ 2000/2000 .* squashfs-root/opt/x$' list
+	grep -q '^drwxr-xr-x 3000/3000 .* squashfs-root/home/app$' list
+	# chgrp passes on the owner it reads back: root, as %post sees it
+	grep -q '^-rw-r--r-- 0/2000 .* squashfs-root/opt/g$' list
 	grep -q '^---------- 0/0 .* squashfs-root/opt/x/s$' list
 	grep -q '^prw-r--r-- 0/0 .* squashfs-root/opt/fifo$' list
+	# relative paths, -R, -h on a link, a later chown of the same file
+	cat >r.def <<'DEF'
+Bootstrap: busybox
+%post
+    mkdir -p /t/d/e && echo x > /t/d/e/f && ln -s d /t/l
+    cd /t && chown -R 5:6 d
+    chown -h 7:8 /t/l
+    chown 9 /t/d/e/f
+DEF
+	"$SIFU" -q build r.sif r.def
+	lln r.sif >rlist
+	grep -q '^drwxr-xr-x 5/6 .* squashfs-root/t/d$' rlist
+	grep -q '^drwxr-xr-x 5/6 .* squashfs-root/t/d/e$' rlist
+	# (busybox chown UID passes the group it reads back: root's)
+	grep -q '^-rw-r--r-- 9/0 .* squashfs-root/t/d/e/f$' rlist
+	grep -q '^lrwxrwxrwx 7/8 .* squashfs-root/t/l -> d$' rlist
+	grep -q '^drwxr-xr-x 0/0 .* squashfs-root/t$' rlist
 	# (sifu exec shows its own passwd; the image's is in the partition)
 	unsquashfs -cat u.sif.part etc/passwd | grep -qx 'app:x:2000:2000::/home/app:/bin/sh'
 	unsquashfs -cat u.sif.part etc/group | grep -qx 'grp:x:2000:'
