@@ -90,7 +90,7 @@ static int build_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, struct
 	if (a->set[O_DOCKER_LOGIN]) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "build does not ask for registry passwords");
 		sifu_err_hint(err, "run sifu registry login first, or set SIFU_DOCKER_USERNAME and "
-				   "SIFU_DOCKER_PASSWORD");
+		                   "SIFU_DOCKER_PASSWORD");
 		return -EINVAL;
 	}
 	o->disable_cache = a->set[O_DISABLE_CACHE];
@@ -103,8 +103,9 @@ static int build_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, struct
 	return 0;
 }
 
-static const char *const section_names[] = {"setup", "files", "post", "environment", "test",
-					     "labels", "runscript", "startscript", "none", "all"};
+static const char *const section_names[] = {"setup", "files",  "post",      "environment",
+                                            "test",  "labels", "runscript", "startscript",
+                                            "none",  "all"};
 
 static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct sifu_err *err)
 {
@@ -128,9 +129,9 @@ static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct si
 			ok |= !strcmp(a->list[O_SECTION][i], section_names[k]);
 		if (!ok) {
 			sifu_err_set(err, SIFU_E_USAGE, 0, "--section %s: no such section",
-				     a->list[O_SECTION][i]);
+			             a->list[O_SECTION][i]);
 			sifu_err_hint(err, "one of setup, files, post, environment, test, labels, "
-					   "runscript, startscript, none, all");
+			                   "runscript, startscript, none, all");
 			return -EINVAL;
 		}
 	}
@@ -166,9 +167,7 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	switch (classify(src)) {
 	case SRC_URI:
 	case SRC_SANDBOX:
-	case SRC_IMAGE:
-		ret = recipe_convert(src, &o, err);
-		goto done;
+	case SRC_IMAGE: ret = recipe_convert(src, &o, err); goto done;
 	case SRC_DEFFILE: break;
 	}
 
@@ -183,7 +182,7 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	for (size_t i = 0; i < r->nwarnings; i++)
 		sifu_log(SIFU_LOG_WARN, "%s", r->warnings[i]);
 	sifu_log(SIFU_LOG_INFO, "%s is valid (%zu stage%s, Bootstrap: %s)", src, r->nstages,
-		 r->nstages == 1 ? "" : "s", r->stages[r->nstages - 1].bootstrap);
+	         r->nstages == 1 ? "" : "s", r->stages[r->nstages - 1].bootstrap);
 	text = recipe_serialize(r);
 	o.source_text = text;
 	ret = recipe_build(r, &o, err);

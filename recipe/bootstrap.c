@@ -23,12 +23,14 @@
 static bool elf_is_static(int fd)
 {
 	Elf64_Ehdr eh;
-	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr))
 		return false;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
-		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) != (ssize_t)sizeof(ph))
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) !=
+		    (ssize_t)sizeof(ph))
 			return false;
 		if (ph.p_type == PT_INTERP)
 			return false;
@@ -41,7 +43,8 @@ static int find_busybox(char *path, size_t len, struct sifu_err *err)
 {
 	const char *env = getenv("SIFU_BUSYBOX");
 	static const char *const cands[] = {"/bin/busybox", "/usr/bin/busybox", "/sbin/busybox",
-					     "/usr/sbin/busybox", "/usr/lib/initramfs-tools/bin/busybox"};
+	                                    "/usr/sbin/busybox",
+	                                    "/usr/lib/initramfs-tools/bin/busybox"};
 	for (size_t i = 0; i < ARRAY_SIZE(cands) + 1; i++) {
 		const char *p = i == 0 ? env : cands[i - 1];
 		if (!p || !*p)
@@ -55,10 +58,10 @@ static int find_busybox(char *path, size_t len, struct sifu_err *err)
 		}
 		if (i == 0)
 			return sifu_err_set(err, SIFU_E_USAGE, 0,
-					    "SIFU_BUSYBOX=%s is not a static 64-bit busybox", p);
+			                    "SIFU_BUSYBOX=%s is not a static 64-bit busybox", p);
 	}
 	sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
-		     "Bootstrap: busybox needs a static busybox binary on this host");
+	             "Bootstrap: busybox needs a static busybox binary on this host");
 	sifu_err_hint(err, "install busybox-static, or set SIFU_BUSYBOX=/path/to/busybox");
 	return -ENOENT;
 }
@@ -109,16 +112,17 @@ static int bootstrap_busybox(const struct bld_stage_ctx *c, struct sifu_err *err
 	int r = find_busybox(bb, sizeof(bb), err);
 	if (r < 0)
 		return r;
-	static const char *const dirs[] = {"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/etc",
-					    "/root", "/home", "/tmp", "/var/tmp", "/dev", "/proc",
-					    "/sys"};
+	static const char *const dirs[] = {"/bin",     "/sbin", "/usr/bin", "/usr/sbin",
+	                                   "/etc",     "/root", "/home",    "/tmp",
+	                                   "/var/tmp", "/dev",  "/proc",    "/sys"};
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		int fd = sifu_path_mkdir_in_root(c->rootfd, dirs[i], 0755);
 		if (fd < 0)
 			return sifu_err_set(err, SIFU_E_SYS, -fd, "creating %s", dirs[i]);
 		close(fd);
 	}
-	_cleanup_close_ int bin = sifu_path_open_in_root(c->rootfd, "/bin", O_RDONLY | O_DIRECTORY, 0);
+	_cleanup_close_ int bin =
+	    sifu_path_open_in_root(c->rootfd, "/bin", O_RDONLY | O_DIRECTORY, 0);
 	if (bin < 0)
 		return sifu_err_set(err, SIFU_E_SYS, -bin, "opening /bin of the build");
 	fchmodat(c->rootfd, "tmp", 01777, 0);
@@ -149,7 +153,7 @@ static int bootstrap_busybox(const struct bld_stage_ctx *c, struct sifu_err *err
 	struct stat st;
 	if (fstatat(c->rootfd, "etc/passwd", &st, AT_SYMLINK_NOFOLLOW) < 0 &&
 	    (r = bld_write_file(c->rootfd, "/etc/passwd", 0644, "root:x:0:0:root:/root:/bin/sh\n",
-			       err)) < 0)
+	                        err)) < 0)
 		return r;
 	if (fstatat(c->rootfd, "etc/group", &st, AT_SYMLINK_NOFOLLOW) < 0 &&
 	    (r = bld_write_file(c->rootfd, "/etc/group", 0644, "root:x:0:\n", err)) < 0)
@@ -176,7 +180,7 @@ int bld_unpack_local(const char *path, int rootfd, struct sifu_err *err)
 			return sifu_err_wrap(err, "%s", path);
 		if (loc.fstype != SIF_FS_SQUASH)
 			return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
-					    "%s: the root file system is not SquashFS", path);
+			                    "%s: the root file system is not SquashFS", path);
 		off = loc.offset;
 		size = loc.size;
 	}
@@ -186,7 +190,8 @@ int bld_unpack_local(const char *path, int rootfd, struct sifu_err *err)
 	if (sqf_image_open(fd, off, size, &so, &img, err) < 0)
 		return sifu_err_wrap(err, "%s", path);
 	_cleanup_close_ int dfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = dfd < 0 ? sifu_err_sys(err, "opening the build's root") : sqf_extract(img, dfd, err);
+	int r =
+	    dfd < 0 ? sifu_err_sys(err, "opening the build's root") : sqf_extract(img, dfd, err);
 	sqf_image_close(img);
 	if (r < 0)
 		return sifu_err_wrap(err, "extracting %s", path);
@@ -234,15 +239,16 @@ int bld_bootstrap(const struct bld_stage_ctx *c, struct sifu_err *err)
 		return 0;
 	if (!strcmp(a, "localimage")) {
 		if (!c->st->from)
-			return sifu_err_set(err, SIFU_E_USAGE, 0, "Bootstrap: localimage needs From:");
+			return sifu_err_set(err, SIFU_E_USAGE, 0,
+			                    "Bootstrap: localimage needs From:");
 		return bld_unpack_local(c->st->from, c->rootfd, err);
 	}
 	if (!strcmp(a, "docker") || !strcmp(a, "oci") || !strcmp(a, "oci-archive") ||
 	    !strcmp(a, "docker-archive"))
 		return bootstrap_pull(c, a, err);
 	sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOSYS,
-		     "Bootstrap: %s is not supported by sifu's builder (line %u)", a, c->st->line);
+	             "Bootstrap: %s is not supported by sifu's builder (line %u)", a, c->st->line);
 	sifu_err_hint(err, "use busybox, scratch, localimage, docker, oci, oci-archive or "
-			   "docker-archive");
+	                   "docker-archive");
 	return -ENOSYS;
 }

@@ -32,7 +32,7 @@ int bld_check_interrupted(struct sifu_err *err)
 	if (!bld_interrupted)
 		return 0;
 	return sifu_err_set(err, SIFU_E_SYS, EINTR, "build interrupted by signal %d",
-			    (int)bld_interrupted);
+	                    (int)bld_interrupted);
 }
 
 static void on_signal(int sig)
@@ -101,9 +101,9 @@ static bool bld_read_file_exists(int root, const char *path)
 struct build {
 	const struct recipe *r;
 	const struct recipe_build_opts *o;
-	char *workdir;   /* the private temporary directory */
+	char *workdir; /* the private temporary directory */
 	int workfd;
-	char **roots;    /* each stage's rootfs path */
+	char **roots; /* each stage's rootfs path */
 	int *rootfds;
 	size_t nstages;
 	struct bld_owners owners; /* what %post's chowns asked for (last stage) */
@@ -182,7 +182,7 @@ static int run_setup(struct build *b, size_t i, struct sifu_err *err)
 		return r;
 	if (status != 0)
 		return sifu_err_set(err, SIFU_E_USAGE, 0, "%s:%u: %%setup failed (exit status %d)",
-				    b->r->name, st->setup.line, status);
+		                    b->r->name, st->setup.line, status);
 	return 0;
 }
 
@@ -196,11 +196,13 @@ static int run_files(struct build *b, size_t i, struct sifu_err *err)
 		int srcroot = -1;
 		if (fg->from_stage) {
 			for (size_t k = 0; k < i; k++)
-				if (b->r->stages[k].name && !strcmp(b->r->stages[k].name, fg->from_stage))
+				if (b->r->stages[k].name &&
+				    !strcmp(b->r->stages[k].name, fg->from_stage))
 					srcroot = b->rootfds[k];
 			if (srcroot < 0)
-				return sifu_err_set(err, SIFU_E_USAGE, 0, "%s:%u: no earlier stage %s",
-						    b->r->name, fg->line, fg->from_stage);
+				return sifu_err_set(err, SIFU_E_USAGE, 0,
+				                    "%s:%u: no earlier stage %s", b->r->name,
+				                    fg->line, fg->from_stage);
 		}
 		for (size_t f = 0; f < fg->nfiles; f++) {
 			const struct recipe_file *rf = &fg->files[f];
@@ -208,7 +210,7 @@ static int run_files(struct build *b, size_t i, struct sifu_err *err)
 			sifu_verbose("build: %%files %s -> %s", rf->src, dst);
 			if (bld_copy_in(srcroot, rf->src, b->rootfds[i], dst, err) < 0)
 				return sifu_err_wrap(err, "%s:%u: %%files %s", b->r->name, rf->line,
-						     rf->src);
+				                     rf->src);
 		}
 	}
 	return 0;
@@ -249,7 +251,7 @@ static const char env_base[] =
     "fi\n";
 
 static int write_script(int rootfd, const char *path, const struct recipe_script *s,
-			struct sifu_err *err)
+                        struct sifu_err *err)
 {
 	_cleanup_free_ char *shebang = NULL;
 	_cleanup_free_ char *body = NULL;
@@ -264,9 +266,17 @@ static int write_layout(struct build *b, size_t i, struct sifu_err *err)
 {
 	int root = b->rootfds[i];
 	const struct recipe_stage *st = &b->r->stages[i];
-	static const char *const dirs[] = {"/.singularity.d/actions", "/.singularity.d/env",
-					    "/.singularity.d/libs", "/dev", "/proc", "/sys",
-					    "/root", "/tmp", "/var/tmp", "/home", "/etc"};
+	static const char *const dirs[] = {"/.singularity.d/actions",
+	                                   "/.singularity.d/env",
+	                                   "/.singularity.d/libs",
+	                                   "/dev",
+	                                   "/proc",
+	                                   "/sys",
+	                                   "/root",
+	                                   "/tmp",
+	                                   "/var/tmp",
+	                                   "/home",
+	                                   "/etc"};
 	for (size_t k = 0; k < ARRAY_SIZE(dirs); k++) {
 		int fd = bld_path_mkdir(root, dirs[k], err);
 		if (fd < 0)
@@ -287,7 +297,7 @@ static int write_layout(struct build *b, size_t i, struct sifu_err *err)
 		if ((r = bld_write_file(root, files[k].path, 0755, files[k].text, err)) < 0)
 			return r;
 	static const char *const empty[] = {"/etc/hosts", "/etc/resolv.conf",
-					     "/.singularity.d/env/91-environment.sh"};
+	                                    "/.singularity.d/env/91-environment.sh"};
 	for (size_t k = 0; k < ARRAY_SIZE(empty); k++) {
 		_cleanup_free_ char *old = bld_read_file(root, empty[k], 1);
 		if (!old && (r = bld_write_file(root, empty[k], 0644, "", err)) < 0)
@@ -312,10 +322,10 @@ static int write_layout(struct build *b, size_t i, struct sifu_err *err)
 	else {
 		_cleanup_free_ char *old = bld_read_file(root, "/.singularity.d/runscript", 1);
 		r = old ? 0
-			: bld_write_file(root, "/.singularity.d/runscript", 0755,
-					 "#!/bin/sh\n\necho \"There is no runscript defined for "
-					 "this container\"\n",
-					 err);
+		        : bld_write_file(root, "/.singularity.d/runscript", 0755,
+		                         "#!/bin/sh\n\necho \"There is no runscript defined for "
+		                         "this container\"\n",
+		                         err);
 	}
 	if (r < 0)
 		return r;
@@ -329,10 +339,10 @@ static int write_layout(struct build *b, size_t i, struct sifu_err *err)
 	    (r = write_script(root, "/.singularity.d/test", &st->test, err)) < 0)
 		return r;
 	if (st->help.text && (r = bld_write_file(root, "/.singularity.d/runscript.help", 0644,
-						 st->help.text, err)) < 0)
+	                                         st->help.text, err)) < 0)
 		return r;
-	if (b->o->source_text &&
-	    (r = bld_write_file(root, "/.singularity.d/Singularity", 0644, b->o->source_text, err)) < 0)
+	if (b->o->source_text && (r = bld_write_file(root, "/.singularity.d/Singularity", 0644,
+	                                             b->o->source_text, err)) < 0)
 		return r;
 	return 0;
 }
@@ -343,10 +353,10 @@ static int write_environment(struct build *b, size_t i, struct sifu_err *err)
 	if (!st->environment.text || !section_on(b->o, "environment"))
 		return 0;
 	_cleanup_free_ char *text = sifu_xasprintf("#!/bin/sh\n#Custom environment shell code "
-						   "should follow\n\n%s",
-						   st->environment.text);
+	                                           "should follow\n\n%s",
+	                                           st->environment.text);
 	return bld_write_file(b->rootfds[i], "/.singularity.d/env/90-environment.sh", 0644, text,
-			      err);
+	                      err);
 }
 
 /* ----------------------------------------------------------- in the box -- */
@@ -382,8 +392,10 @@ static int recv_fd(int sock)
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf)};
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = u.buf,
+	                     .msg_controllen = sizeof(u.buf)};
 	ssize_t n;
 	while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
 		;
@@ -400,12 +412,12 @@ static int recv_fd(int sock)
 /* Run ARGV in the stage's directory through the launcher, in a child that
  * first installs the seccomp fake root (fake) - the filter stays with %post. */
 static int run_in(struct build *b, size_t i, enum ns_action action, char *const *argv, int argc,
-		  bool writable, bool fake, int *status, struct sifu_err *err)
+                  bool writable, bool fake, int *status, struct sifu_err *err)
 {
 	char *const env_opts[] = {"APPTAINER_ENVIRONMENT=/.singularity.d/env/91-environment.sh",
-				  "SINGULARITY_ENVIRONMENT=/.singularity.d/env/91-environment.sh",
-				  "APPTAINER_LABELS=/.build.labels",
-				  "SINGULARITY_LABELS=/.build.labels", NULL};
+	                          "SINGULARITY_ENVIRONMENT=/.singularity.d/env/91-environment.sh",
+	                          "APPTAINER_LABELS=/.build.labels",
+	                          "SINGULARITY_LABELS=/.build.labels", NULL};
 	struct ns_config c = {
 	    .image = b->roots[i],
 	    .action = action,
@@ -462,8 +474,7 @@ static int run_in(struct build *b, size_t i, enum ns_action action, char *const 
 	int nfd = recv_fd(sk[0]);
 	close(sk[0]);
 	struct bld_owner_server *srv = NULL;
-	if (nfd >= 0 && bld_owners_serve(nfd, &b->owners, &srv, err) < 0)
-{
+	if (nfd >= 0 && bld_owners_serve(nfd, &b->owners, &srv, err) < 0) {
 		sifu_log(SIFU_LOG_WARN, "chowns in %%post are not recorded: %s", err->chain[0]);
 		sifu_err_clear(err);
 	}
@@ -501,7 +512,7 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 		return sifu_err_wrap(err, "%s:%u: %%post", b->r->name, st->post.line);
 	if (status != 0)
 		return sifu_err_set(err, SIFU_E_USAGE, 0, "%s:%u: %%post failed (exit status %d)",
-				    b->r->name, st->post.line, status);
+		                    b->r->name, st->post.line, status);
 	return 0;
 }
 
@@ -516,8 +527,8 @@ static int run_test(struct build *b, size_t i, struct sifu_err *err)
 	if (r < 0)
 		return sifu_err_wrap(err, "%s:%u: %%test", b->r->name, st->test.line);
 	if (status != 0) {
-		sifu_err_set(err, SIFU_E_USAGE, 0, "%s:%u: %%test failed (exit status %d)", b->r->name,
-			     st->test.line, status);
+		sifu_err_set(err, SIFU_E_USAGE, 0, "%s:%u: %%test failed (exit status %d)",
+		             b->r->name, st->test.line, status);
 		sifu_err_hint(err, "fix the test, or build with --notest");
 		return -EINVAL;
 	}
@@ -560,13 +571,14 @@ static int write_labels(struct build *b, size_t i, struct sifu_err *err)
 	json_object_set_new(l, "org.label-schema.build-arch", json_string(host_arch()));
 	json_object_set_new(l, "org.label-schema.build-date", json_string(date));
 	json_object_set_new(l, "org.label-schema.usage.singularity.deffile.bootstrap",
-			    json_string(st->bootstrap));
+	                    json_string(st->bootstrap));
 	if (st->from)
 		json_object_set_new(l, "org.label-schema.usage.singularity.deffile.from",
-				    json_string(st->from));
+		                    json_string(st->from));
 	json_object_set_new(l, "org.label-schema.usage.sifu.version", json_string(SIFU_VERSION));
 	if (st->help.text)
-		json_object_set_new(l, "org.label-schema.usage", json_string("/.singularity.d/runscript.help"));
+		json_object_set_new(l, "org.label-schema.usage",
+		                    json_string("/.singularity.d/runscript.help"));
 	if (section_on(b->o, "labels"))
 		for (size_t k = 0; k < st->nlabels; k++)
 			json_object_set_new(l, st->labels[k].key, json_string(st->labels[k].value));
@@ -602,10 +614,10 @@ static char *inspect_metadata(int root)
 	static const struct {
 		const char *key, *path;
 	} files[] = {{"deffile", "/.singularity.d/Singularity"},
-		     {"runscript", "/.singularity.d/runscript"},
-		     {"startscript", "/.singularity.d/startscript"},
-		     {"test", "/.singularity.d/test"},
-		     {"helpfile", "/.singularity.d/runscript.help"}};
+	             {"runscript", "/.singularity.d/runscript"},
+	             {"startscript", "/.singularity.d/startscript"},
+	             {"test", "/.singularity.d/test"},
+	             {"helpfile", "/.singularity.d/runscript.help"}};
 	for (size_t k = 0; k < ARRAY_SIZE(files); k++) {
 		_cleanup_free_ char *t = bld_read_file(root, files[k].path, 1 << 20);
 		if (t)
@@ -647,20 +659,21 @@ static char *inspect_metadata(int root)
 /* -------------------------------------------------------------- output -- */
 
 static int write_sif(int root, const struct bld_owners *owners, const char *out,
-		     const char *deffile, struct sq_opts *sq, struct sifu_err *err)
+                     const char *deffile, struct sq_opts *sq, struct sifu_err *err)
 {
 	struct sif_writer *w = NULL;
 	int r = sif_writer_create(out, &w, err);
 	if (r < 0)
 		return r;
 	if (deffile)
-		r = sif_writer_add_data(w, SIF_DT_DEFFILE, deffile, strlen(deffile), 1, 0, NULL, err);
+		r = sif_writer_add_data(w, SIF_DT_DEFFILE, deffile, strlen(deffile), 1, 0, NULL,
+		                        err);
 	_cleanup_free_ char *meta = NULL;
 	_cleanup_free_ char *labels = bld_read_file(root, "/.singularity.d/labels.json", 1 << 20);
 	if (r == 0 && deffile) {
 		meta = inspect_metadata(root);
 		r = sif_writer_add_data(w, SIF_DT_GENERIC_JSON, meta, strlen(meta), 1, 0,
-					SIF_INSPECT_METADATA_NAME, err);
+		                        SIF_INSPECT_METADATA_NAME, err);
 	}
 	if (r == 0 && deffile && labels)
 		r = sif_writer_add_data(w, SIF_DT_LABELS, labels, strlen(labels), 1, 0, NULL, err);
@@ -677,7 +690,8 @@ static int write_sif(int root, const struct bld_owners *owners, const char *out,
 		r = sq_image_finish(img, &size, err);
 	sq_image_free(img);
 	if (r == 0)
-		r = sif_writer_end_partition(w, size, SIF_FS_SQUASH, SIF_PART_PRIMSYS, NULL, true, err);
+		r = sif_writer_end_partition(w, size, SIF_FS_SQUASH, SIF_PART_PRIMSYS, NULL, true,
+		                             err);
 	if (r == 0)
 		r = bld_check_interrupted(err);
 	if (r == 0)
@@ -756,7 +770,8 @@ static void build_free(struct build *b)
 		snprintf(parent, sizeof(parent), "%s", b->workdir);
 		char *slash = strrchr(parent, '/');
 		*slash = 0;
-		_cleanup_close_ int pfd = open(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		_cleanup_close_ int pfd =
+		    open(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (pfd >= 0)
 			bld_rm_tree(pfd, slash + 1);
 	}
@@ -773,10 +788,10 @@ static int check_output(const struct recipe_build_opts *o, struct sifu_err *err)
 	const char *dir = dirname(copy);
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) < 0) {
 		sifu_err_set(err, SIFU_E_USAGE, errno ? errno : ENOTDIR, "cannot write %s: %s",
-			     o->output,
-			     errno == ENOENT ? "its directory does not exist"
-			     : !S_ISDIR(st.st_mode) ? "its directory is not a directory"
-						    : "its directory is not writable");
+		             o->output,
+		             errno == ENOENT        ? "its directory does not exist"
+		             : !S_ISDIR(st.st_mode) ? "its directory is not a directory"
+		                                    : "its directory is not writable");
 		sifu_err_hint(err, "create %s, or give another output path", dir);
 		return -EINVAL;
 	}
@@ -785,8 +800,8 @@ static int check_output(const struct recipe_build_opts *o, struct sifu_err *err)
 	if (o->update) {
 		if (!o->sandbox || !S_ISDIR(st.st_mode))
 			return sifu_err_set(err, SIFU_E_USAGE, 0,
-					    "--update works on a sandbox directory: %s is not one",
-					    o->output);
+			                    "--update works on a sandbox directory: %s is not one",
+			                    o->output);
 		return 0;
 	}
 	if (!o->force) {
@@ -805,12 +820,15 @@ static int check_output(const struct recipe_build_opts *o, struct sifu_err *err)
 static int build_stage(struct build *b, size_t i, bool in_place, struct sifu_err *err)
 {
 	const struct recipe_stage *st = &b->r->stages[i];
-	struct bld_stage_ctx c = {.st = st, .rootfd = b->rootfds[i], .rootpath = b->roots[i],
-				  .workdir = b->workdir, .o = b->o};
+	struct bld_stage_ctx c = {.st = st,
+	                          .rootfd = b->rootfds[i],
+	                          .rootpath = b->roots[i],
+	                          .workdir = b->workdir,
+	                          .o = b->o};
 	int r = 0;
 	if (!in_place) {
-		sifu_log(SIFU_LOG_INFO, "Starting build%s%s (Bootstrap: %s)", st->name ? " of stage " : "",
-			 st->name ? st->name : "", st->bootstrap);
+		sifu_log(SIFU_LOG_INFO, "Starting build%s%s (Bootstrap: %s)",
+		         st->name ? " of stage " : "", st->name ? st->name : "", st->bootstrap);
 		r = bld_bootstrap(&c, err);
 	}
 	if (r == 0)
@@ -920,8 +938,11 @@ int recipe_convert(const char *source, const struct recipe_build_opts *o, struct
 			snprintf(agent, sizeof(agent), "%.*s", (int)(colon - source), source);
 			st.bootstrap = agent;
 			st.from = colon + 1 + (!strncmp(colon, "://", 3) ? 2 : 0);
-			struct bld_stage_ctx c = {.st = &st, .rootfd = b.rootfds[0],
-						  .rootpath = b.roots[0], .workdir = b.workdir, .o = o};
+			struct bld_stage_ctx c = {.st = &st,
+			                          .rootfd = b.rootfds[0],
+			                          .rootpath = b.roots[0],
+			                          .workdir = b.workdir,
+			                          .o = o};
 			ret = bld_bootstrap(&c, err);
 		}
 	}

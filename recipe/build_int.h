@@ -29,10 +29,10 @@ int bld_fix_perms(int dirfd, struct sifu_err *err);
  * unless OWNERS (may be NULL) recorded another for the inode). */
 struct bld_owners;
 int bld_squash_dir(int rootfd, const struct bld_owners *owners, struct sq_image *img,
-		   struct sifu_err *err);
+                   struct sifu_err *err);
 /* Create or replace the file PATH inside ROOTFD with DATA. */
 int bld_write_file(int rootfd, const char *path, mode_t mode, const char *data,
-		  struct sifu_err *err);
+                   struct sifu_err *err);
 /* Read the file PATH inside ROOTFD (NULL if missing), malloc'ed. */
 char *bld_read_file(int rootfd, const char *path, size_t max);
 /* A symlink PATH -> TARGET inside ROOTFD (replacing a file or link there). */
@@ -73,10 +73,10 @@ struct bld_owners {
  * left under the filter (a thread; FD is closed at the end). */
 struct bld_owner_server;
 int bld_owners_serve(int fd, struct bld_owners *o, struct bld_owner_server **out,
-		     struct sifu_err *err);
+                     struct sifu_err *err);
 void bld_owners_stop(struct bld_owner_server *s);
 /* The recorded owner of DEV/INO: *UID and *GID changed only where a chown
  * asked for them. */
 void bld_owners_lookup(const struct bld_owners *o, dev_t dev, ino_t ino, uint32_t *uid,
-		       uint32_t *gid);
+                       uint32_t *gid);
 void bld_owners_free(struct bld_owners *o);

@@ -29,11 +29,11 @@
 #ifdef HAVE_SECCOMP
 #include <seccomp.h>
 
-static const char *const chowns[] = {"chown", "fchown", "lchown", "fchownat",
-				     "chown32", "fchown32", "lchown32"};
+static const char *const chowns[] = {"chown",   "fchown",   "lchown",  "fchownat",
+                                     "chown32", "fchown32", "lchown32"};
 static const char *const faked[] = {
-    "setuid", "setgid",   "setreuid",  "setregid", "setresuid", "setresgid",
-    "setfsuid", "setfsgid", "setgroups", "setuid32", "setgid32", "setreuid32",
+    "setuid",     "setgid",      "setreuid",    "setregid",   "setresuid",  "setresgid",
+    "setfsuid",   "setfsgid",    "setgroups",   "setuid32",   "setgid32",   "setreuid32",
     "setregid32", "setresuid32", "setresgid32", "setfsuid32", "setfsgid32", "setgroups32",
 };
 
@@ -54,7 +54,8 @@ static int build_filter(scmp_filter_ctx ctx, bool notify)
 {
 	int r = add_all(ctx, faked, ARRAY_SIZE(faked), SCMP_ACT_ERRNO(0));
 	if (r == 0)
-		r = add_all(ctx, chowns, ARRAY_SIZE(chowns), notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(0));
+		r = add_all(ctx, chowns, ARRAY_SIZE(chowns),
+		            notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(0));
 	/* mknod(path, mode, dev) / mknodat(dirfd, path, mode, dev): devices only */
 	static const struct {
 		const char *name;
@@ -65,11 +66,11 @@ static int build_filter(scmp_filter_ctx ctx, bool notify)
 		if (nr == __NR_SCMP_ERROR)
 			continue;
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), nr, 1,
-				     SCMP_CMP(mk[i].modearg, SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR));
+		                     SCMP_CMP(mk[i].modearg, SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR));
 		if (r == 0)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(0), nr, 1,
-					     SCMP_CMP(mk[i].modearg, SCMP_CMP_MASKED_EQ, S_IFMT,
-						      S_IFBLK));
+			r = seccomp_rule_add(
+			    ctx, SCMP_ACT_ERRNO(0), nr, 1,
+			    SCMP_CMP(mk[i].modearg, SCMP_CMP_MASKED_EQ, S_IFMT, S_IFBLK));
 	}
 	return r;
 }
@@ -84,7 +85,8 @@ int bld_seccomp_fakeroot(int *notify, struct sifu_err *err)
 	if (notify && seccomp_api_get() >= 5) {
 		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 		if (!ctx)
-			return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "seccomp: cannot start a filter");
+			return sifu_err_set(err, SIFU_E_SYS, ENOMEM,
+			                    "seccomp: cannot start a filter");
 		r = build_filter(ctx, true);
 		if (r == 0)
 			r = seccomp_load(ctx);
@@ -96,7 +98,7 @@ int bld_seccomp_fakeroot(int *notify, struct sifu_err *err)
 		if (r == 0)
 			return 0;
 		sifu_debug("seccomp: no user notification (%s); chowns are not recorded",
-			   strerror(-r));
+		           strerror(-r));
 	}
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
@@ -106,7 +108,8 @@ int bld_seccomp_fakeroot(int *notify, struct sifu_err *err)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);
 	if (r < 0)
-		return sifu_err_set(err, SIFU_E_SYS, -r, "seccomp: cannot install the fake-root filter");
+		return sifu_err_set(err, SIFU_E_SYS, -r,
+		                    "seccomp: cannot install the fake-root filter");
 	return 0;
 }
 
@@ -209,7 +212,7 @@ static bool target_of(const struct seccomp_notif *req, struct stat *st)
 }
 
 static void handle(struct bld_owner_server *s, struct seccomp_notif *req,
-		   struct seccomp_notif_resp *resp)
+                   struct seccomp_notif_resp *resp)
 {
 	const char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
 	bool at = name && !strcmp(name, "fchownat");
@@ -256,7 +259,7 @@ static void *serve(void *arg)
 }
 
 int bld_owners_serve(int fd, struct bld_owners *o, struct bld_owner_server **out,
-		     struct sifu_err *err)
+                     struct sifu_err *err)
 {
 	struct bld_owner_server *s = sifu_xcalloc(1, sizeof(*s));
 	s->fd = fd;
@@ -295,7 +298,7 @@ struct bld_owner_server {
 	int unused;
 };
 int bld_owners_serve(int fd, struct bld_owners *o, struct bld_owner_server **out,
-		     struct sifu_err *err)
+                     struct sifu_err *err)
 {
 	(void)o;
 	(void)err;
@@ -312,14 +315,14 @@ int bld_seccomp_fakeroot(int *notify, struct sifu_err *err)
 	if (notify)
 		*notify = -1;
 	sifu_log(SIFU_LOG_WARN, "this sifu was built without libseccomp: chown to other ids "
-				"and setgroups fail in %%post");
+	                        "and setgroups fail in %%post");
 	(void)err;
 	return 0;
 }
 #endif
 
 void bld_owners_lookup(const struct bld_owners *o, dev_t dev, ino_t ino, uint32_t *uid,
-		       uint32_t *gid)
+                       uint32_t *gid)
 {
 	if (!o)
 		return;

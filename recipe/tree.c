@@ -81,7 +81,7 @@ static int copy_data(int in, int out)
 /* Copy the object NAME of SRCDIR to NAME of DSTDIR.  FOLLOW: dereference
  * symlinks (host sources, `cp -L`). */
 static int copy_entry(int srcdir, const char *sname, int dstdir, const char *dname, bool follow,
-		      struct sifu_err *err)
+                      struct sifu_err *err)
 {
 	int r = bld_check_interrupted(err);
 	if (r < 0)
@@ -111,7 +111,7 @@ static int copy_entry(int srcdir, const char *sname, int dstdir, const char *dna
 		if (!exists && mkdirat(dstdir, dname, (st.st_mode & 07777) | 0700) < 0)
 			return sifu_err_sys(err, "creating directory %s", dname);
 		int sfd = openat(srcdir, sname,
-				 O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+		                 O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
 		if (sfd < 0)
 			return sifu_err_sys(err, "opening directory %s", sname);
 		_cleanup_close_ int dfd =
@@ -137,13 +137,13 @@ static int copy_entry(int srcdir, const char *sname, int dstdir, const char *dna
 		return 0;
 	}
 	if (S_ISREG(st.st_mode)) {
-		_cleanup_close_ int in =
-		    openat(srcdir, sname, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
+		_cleanup_close_ int in = openat(
+		    srcdir, sname, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
 		if (in < 0)
 			return sifu_err_sys(err, "opening %s", sname);
-		_cleanup_close_ int out = openat(dstdir, dname,
-						 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-						 (st.st_mode & 07777) | 0200);
+		_cleanup_close_ int out =
+		    openat(dstdir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		           (st.st_mode & 07777) | 0200);
 		if (out < 0)
 			return sifu_err_sys(err, "creating %s", dname);
 		r = copy_data(in, out);
@@ -208,8 +208,10 @@ int bld_copy_in(int srcroot, const char *src, int rootfd, const char *dst, struc
 	char sparent[PATH_MAX], sbase[NAME_MAX + 1];
 	_cleanup_close_ int sdir = -1;
 	if (srcroot >= 0) {
-		if (split_path(src, sparent, sizeof(sparent), sbase, sizeof(sbase)) < 0 || !sbase[0])
-			return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: not a path to copy", src);
+		if (split_path(src, sparent, sizeof(sparent), sbase, sizeof(sbase)) < 0 ||
+		    !sbase[0])
+			return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: not a path to copy",
+			                    src);
 		sdir = sifu_path_open_in_root(srcroot, sparent, O_RDONLY | O_DIRECTORY, 0);
 		if (sdir < 0)
 			return sifu_err_set(err, SIFU_E_NOTFOUND, -sdir, "%s", src);
@@ -243,10 +245,12 @@ int bld_copy_in(int srcroot, const char *src, int rootfd, const char *dst, struc
 	if (dl > 1 && dst[dl - 1] == '/') {
 		int p = sifu_path_mkdir_in_root(rootfd, dst, 0755);
 		if (p < 0)
-			return sifu_err_set(err, SIFU_E_SYS, -p, "creating %s in the container", dst);
+			return sifu_err_set(err, SIFU_E_SYS, -p, "creating %s in the container",
+			                    dst);
 		close(p);
 	}
-	_cleanup_close_ int existing = sifu_path_open_in_root(rootfd, dst, O_RDONLY | O_DIRECTORY, 0);
+	_cleanup_close_ int existing =
+	    sifu_path_open_in_root(rootfd, dst, O_RDONLY | O_DIRECTORY, 0);
 	char dparent[PATH_MAX], dbase[NAME_MAX + 1];
 	_cleanup_close_ int ddir = -1;
 	const char *dname;
@@ -256,17 +260,19 @@ int bld_copy_in(int srcroot, const char *src, int rootfd, const char *dst, struc
 		if (!strcmp(sbase, ".")) /* "dir/." : the contents */
 			return bld_copy_dir(sdir, ddir, err);
 	} else {
-		if (split_path(dst, dparent, sizeof(dparent), dbase, sizeof(dbase)) < 0 || !dbase[0])
-			return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: not a destination", dst);
+		if (split_path(dst, dparent, sizeof(dparent), dbase, sizeof(dbase)) < 0 ||
+		    !dbase[0])
+			return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: not a destination",
+			                    dst);
 		int p = sifu_path_mkdir_in_root(rootfd, dparent, 0755);
 		if (p < 0)
 			return sifu_err_set(err, SIFU_E_SYS, -p, "creating %s in the container",
-					    dparent);
+			                    dparent);
 		close(p);
 		ddir = sifu_path_open_in_root(rootfd, dparent, O_RDONLY | O_DIRECTORY, 0);
 		if (ddir < 0)
 			return sifu_err_set(err, SIFU_E_SYS, -ddir, "opening %s in the container",
-					    dparent);
+			                    dparent);
 		dname = dbase;
 	}
 	return copy_entry(sdir, sbase, ddir, dname, srcroot < 0, err);
@@ -275,7 +281,7 @@ int bld_copy_in(int srcroot, const char *src, int rootfd, const char *dst, struc
 /* ------------------------------------------------------- small helpers -- */
 
 int bld_write_file(int rootfd, const char *path, mode_t mode, const char *data,
-		  struct sifu_err *err)
+                   struct sifu_err *err)
 {
 	char parent[PATH_MAX], base[NAME_MAX + 1];
 	if (split_path(path, parent, sizeof(parent), base, sizeof(base)) < 0 || !base[0])
@@ -375,8 +381,8 @@ static int fix_perms_dir(int dfd, struct sifu_err *err)
 		if (want != (st.st_mode & 07777) && fchmodat(dirfd(d), e->d_name, want, 0) < 0)
 			return sifu_err_sys(err, "--fix-perms: %s", e->d_name);
 		if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub =
-			    openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int sub = openat(
+			    dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0)
 				return sifu_err_sys(err, "--fix-perms: %s", e->d_name);
 			int r = fix_perms_dir(sub, err);
@@ -465,8 +471,8 @@ static int walk_dir(struct walk *w, int dfd, const char *prefix, struct sifu_err
 		struct stat st;
 		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return sifu_err_sys(err, "%s", path);
-		struct sq_entry en = {.path = path, .mode = st.st_mode & 07777,
-				      .mtime = st.st_mtim.tv_sec};
+		struct sq_entry en = {
+		    .path = path, .mode = st.st_mode & 07777, .mtime = st.st_mtim.tv_sec};
 		owner(w, &st, &en.uid, &en.gid);
 		char target[PATH_MAX];
 		if (S_ISDIR(st.st_mode)) {
@@ -491,16 +497,19 @@ static int walk_dir(struct walk *w, int dfd, const char *prefix, struct sifu_err
 		} else if (S_ISREG(st.st_mode)) {
 			if (st.st_nlink > 1) {
 				for (size_t i = 0; i < w->nlinks; i++)
-					if (w->links[i].dev == st.st_dev && w->links[i].ino == st.st_ino) {
+					if (w->links[i].dev == st.st_dev &&
+					    w->links[i].ino == st.st_ino) {
 						en.type = SQ_HARDLINK;
 						en.target = w->links[i].path;
 						break;
 					}
 			}
 			if (en.type != SQ_HARDLINK) {
-				_cleanup_close_ int fd = open_readable(dirfd(d), e->d_name, &st, O_RDONLY);
+				_cleanup_close_ int fd =
+				    open_readable(dirfd(d), e->d_name, &st, O_RDONLY);
 				if (fd < 0)
-					return sifu_err_set(err, SIFU_E_SYS, -fd, "opening %s", path);
+					return sifu_err_set(err, SIFU_E_SYS, -fd, "opening %s",
+					                    path);
 				en.type = SQ_REG;
 				en.size = (uint64_t)st.st_size;
 				if ((r = sq_image_add(w->img, &en, read_fd, &fd, NULL, err)) < 0)
@@ -508,10 +517,11 @@ static int walk_dir(struct walk *w, int dfd, const char *prefix, struct sifu_err
 				if (st.st_nlink > 1) {
 					if (w->nlinks == w->cap) {
 						w->cap = w->cap ? 2 * w->cap : 64;
-						w->links = sifu_xrealloc(w->links, w->cap * sizeof(*w->links));
+						w->links = sifu_xrealloc(
+						    w->links, w->cap * sizeof(*w->links));
 					}
-					w->links[w->nlinks++] = (struct hl){st.st_dev, st.st_ino,
-									    sifu_xstrdup(path)};
+					w->links[w->nlinks++] =
+					    (struct hl){st.st_dev, st.st_ino, sifu_xstrdup(path)};
 				}
 				continue;
 			}
@@ -533,7 +543,7 @@ static int walk_dir(struct walk *w, int dfd, const char *prefix, struct sifu_err
 }
 
 int bld_squash_dir(int rootfd, const struct bld_owners *owners, struct sq_image *img,
-		   struct sifu_err *err)
+                   struct sifu_err *err)
 {
 	struct walk w = {.img = img, .owners = owners, .uid = geteuid(), .gid = getegid()};
 	int dfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
