@@ -351,3 +351,18 @@ ID=sifutest" ]
 	[ ! -e out.sif ]
 	no_leftovers
 }
+
+@test "build: docs/build.md's step-by-step example builds and does what the guide says" {
+	local doc="$BATS_TEST_DIRNAME/../../docs/build.md"
+	# the second ```singularity block of the guide
+	awk '/^```singularity$/{n++; if (n == 2) {f=1; next}} /^```$/{if (f) exit} f' "$doc" >hello.def
+	grep -q '^Bootstrap: busybox' hello.def
+	echo data >data.txt
+	"$SIFU" -q build hello.sif hello.def
+	run env PATH="$BATS_FILE_TMPDIR/bin:$PATH" ./hello.sif a b
+	[ "$output" = "hello world yes a b" ]
+	lln hello.sif | grep -q '^drwxr-xr-x 2000/2000 .* squashfs-root/home/app$'
+	run "$SIFU" inspect --labels hello.sif
+	[[ "$output" == *"post.label: from-post"* ]]
+	no_leftovers
+}
