@@ -424,6 +424,7 @@ static int run_in(struct build *b, size_t i, enum ns_action action, char *const 
 	    .args = argv,
 	    .nargs = argc,
 	    .contain = true,
+	    .pid = true, /* when %post ends or is stopped, so is all it started */
 	    .no_home = true,
 	    .no_mount = NS_NOMOUNT_PASSWD, /* %post edits the image's own */
 	    .cleanenv = true,
@@ -786,12 +787,16 @@ static int check_output(const struct recipe_build_opts *o, struct sifu_err *err)
 	/* find out now, not after a long %post, that the result cannot go there */
 	_cleanup_free_ char *copy = sifu_xstrdup(o->output);
 	const char *dir = dirname(copy);
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) < 0) {
-		sifu_err_set(err, SIFU_E_USAGE, errno ? errno : ENOTDIR, "cannot write %s: %s",
-		             o->output,
-		             errno == ENOENT        ? "its directory does not exist"
-		             : !S_ISDIR(st.st_mode) ? "its directory is not a directory"
-		                                    : "its directory is not writable");
+	const char *why = NULL;
+	int e = 0;
+	if (stat(dir, &st) < 0)
+		e = errno, why = e == ENOENT ? "its directory does not exist" : strerror(e);
+	else if (!S_ISDIR(st.st_mode))
+		e = ENOTDIR, why = "its directory is not a directory";
+	else if (access(dir, W_OK | X_OK) < 0)
+		e = errno, why = "its directory is not writable";
+	if (why) {
+		sifu_err_set(err, SIFU_E_USAGE, e, "cannot write %s: %s", o->output, why);
 		sifu_err_hint(err, "create %s, or give another output path", dir);
 		return -EINVAL;
 	}

@@ -345,9 +345,10 @@ ID=sifutest" ]
 	for _ in $(seq 1 200); do [ -e started ] && break; sleep 0.05; done
 	[ -e started ]
 	kill -TERM $pid
-	run wait $pid
-	[ "$status" -eq 255 ]
-	grep -q interrupted err
+	local st=0
+	wait $pid || st=$?
+	[ "$st" -eq 255 ]
+	grep -q interrupted err || { cat err; false; }
 	[ ! -e out.sif ]
 	no_leftovers
 }
@@ -365,4 +366,28 @@ ID=sifutest" ]
 	run "$SIFU" inspect --labels hello.sif
 	[[ "$output" == *"post.label: from-post"* ]]
 	no_leftovers
+}
+
+@test "build: SIGTERM during %post stops everything %post started" {
+	printf 'Bootstrap: busybox\n%%post\n    sleep 987 &\n    sleep 986\n' >k.def
+	"$SIFU" -q build out.sif k.def 2>err &
+	local pid=$!
+	for _ in $(seq 1 200); do pgrep -u "$(id -u)" -f 'sleep 986' >/dev/null && break; sleep 0.05; done
+	pgrep -u "$(id -u)" -f 'sleep 986' >/dev/null
+	kill -TERM $pid
+	local st=0
+	wait $pid || st=$?
+	[ "$st" -eq 255 ]
+	grep -q interrupted err || { cat err; false; }
+	for _ in $(seq 1 40); do pgrep -u "$(id -u)" -f 'sleep 98[67]' >/dev/null || break; sleep 0.05; done
+	! pgrep -u "$(id -u)" -f 'sleep 98[67]'
+	[ ! -e out.sif ]
+	no_leftovers
+}
+
+@test "build: a daemon left running by %post does not outlive it" {
+	printf 'Bootstrap: busybox\n%%post\n    (sleep 985 &)\n    echo done\n' >d.def
+	"$SIFU" -q build out.sif d.def
+	! pgrep -u "$(id -u)" -f 'sleep 985'
+	[ -f out.sif ]
 }
