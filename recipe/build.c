@@ -502,6 +502,16 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 	if (r < 0)
 		return r;
 	bld_write_file(b->rootfds[i], "/.build.labels", 0644, "", err);
+	/* apt drops to its _apt user for downloads and checks that the ids
+	 * really changed; under the fake root they cannot.  As Charliecloud's
+	 * seccomp builds do, apt runs its methods as root for %post (the file
+	 * goes again afterwards). */
+	static const char apt_conf[] = "/etc/apt/apt.conf.d/00sifu-build-no-sandbox";
+	bool apt = bld_read_file_exists(b->rootfds[i], "/etc/apt/apt.conf.d") &&
+		   !bld_read_file_exists(b->rootfds[i], apt_conf);
+	if (apt && (r = bld_write_file(b->rootfds[i], apt_conf, 0644,
+				       "APT::Sandbox::User \"root\";\n", err)) < 0)
+		return r;
 	struct ns_strv argv = {0};
 	script_argv(&st->post, "/.post.script", &argv);
 	sifu_log(SIFU_LOG_INFO, "Running post scriptlet");
@@ -509,6 +519,12 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 	r = run_in(b, i, NS_EXEC, argv.v, (int)argv.n, true, true, &status, err);
 	ns_strv_free(&argv);
 	unlinkat(b->rootfds[i], ".post.script", 0);
+	if (apt) {
+		_cleanup_close_ int d = sifu_path_open_in_root(
+		    b->rootfds[i], "/etc/apt/apt.conf.d", O_RDONLY | O_DIRECTORY, 0);
+		if (d >= 0)
+			unlinkat(d, "00sifu-build-no-sandbox", 0);
+	}
 	if (r < 0)
 		return sifu_err_wrap(err, "%s:%u: %%post", b->r->name, st->post.line);
 	if (status != 0)

@@ -63,6 +63,11 @@ setup_file() {
 	ln -s "$SIFU" "$d/bin/run-singularity"
 }
 
+# a registry a test started must not outlive it (bats would wait for it)
+teardown() {
+	[ -d "$BATS_TEST_TMPDIR/reg" ] && "$ROOT/scripts/registry" stop "$BATS_TEST_TMPDIR/reg" || true
+}
+
 setup() {
 	export TMPDIR=$BATS_TEST_TMPDIR/tmp
 	mkdir -p "$TMPDIR"
@@ -390,4 +395,49 @@ ID=sifutest" ]
 	"$SIFU" -q build out.sif d.def
 	! pgrep -u "$(id -u)" -f 'sleep 985'
 	[ -f out.sif ]
+}
+
+# The issue's headline: apt in %post, unprivileged, no /etc/subuid entry.
+# The base is a Debian minbase made by debootstrap (by the root run of the
+# suite, once; cached in $SIFU_TEST_MINBASE) and served by a local registry.
+@test "build: apt-get install in %post on a Debian minbase from a local registry; ./image runs hello" {
+	local base=${SIFU_TEST_MINBASE:-/var/cache/sifu-build-test/oci}
+	curl -sfI --max-time 10 http://deb.debian.org/debian/dists/bookworm/Release >/dev/null ||
+		skip "no network to deb.debian.org (apt needs it)"
+	if [ ! -f "$base/index.json" ]; then
+		is_root || skip "no cached Debian minbase in $base (the root run of the suite makes it)"
+		local t=$BATS_TEST_TMPDIR/mk
+		debootstrap --variant=minbase bookworm "$t/minbase" http://deb.debian.org/debian >"$t.log" 2>&1 ||
+			{ tail "$t.log"; false; }
+		mkdir -p "$(dirname "$base")"
+		umoci init --layout "$base.tmp"
+		umoci new --image "$base.tmp:minbase"
+		umoci insert --image "$base.tmp:minbase" "$t/minbase" /
+		chmod -R a+rX "$base.tmp" # umoci writes 0600 files; the unprivileged run reads them
+		mv "$base.tmp" "$base"
+		rm -rf "$t"
+	fi
+	local d=$BATS_TEST_TMPDIR
+	REGISTRY=$("$ROOT/scripts/registry" start "$d/reg")
+	skopeo copy -q --dest-tls-verify=false oci:"$base":minbase docker://"$REGISTRY"/debian/minbase:bookworm
+	cat >a-s.def <<DEF
+Bootstrap: docker
+From: $REGISTRY/debian/minbase:bookworm
+%post
+    apt-get update && apt-get install -y hello && apt clean all
+    useradd -m app && mkdir /opt/x && chown app /opt/x && groupadd g
+%runscript
+    exec hello "\$@"
+DEF
+	SIFU_CACHEDIR=$d/cache run "$SIFU" -q build --nohttps -f apt-hello a-s.def
+	"$ROOT/scripts/registry" stop "$d/reg"
+	[ "$status" -eq 0 ] || { echo "$output" | tail -20; false; }
+	run env PATH="$BATS_FILE_TMPDIR/bin:$PATH" ./apt-hello
+	[ "$output" = "Hello, world!" ]
+	lln apt-hello >list
+	grep -q '^drwxr-xr-x 1000/0 .* squashfs-root/opt/x$' list
+	grep -q '^drwxr-xr-x 1000/1000 .* squashfs-root/home/app$' list
+	siftool dump "$(siftool list apt-hello | awk -F'|' '/FS \(Squashfs/ {gsub(/ /,"",$1); print $1}')" apt-hello >p.sqfs
+	unsquashfs -cat p.sqfs etc/group | grep -q '^g:x:'
+	no_leftovers
 }
