@@ -441,3 +441,21 @@ DEF
 	unsquashfs -cat p.sqfs etc/group | grep -q '^g:x:'
 	no_leftovers
 }
+
+@test "build --fix-perms and --section" {
+	printf 'Bootstrap: busybox\n%%post\n    mkdir /d && touch /d/f /g && chmod 0000 /d/f /g && chmod 0500 /d\n%%environment\n    export E=1\n' >p.def
+	"$SIFU" -q build --sandbox --fix-perms fixed p.def
+	[ "$(stat -c %a fixed/d fixed/d/f fixed/g | tr '\n' ' ')" = "700 600 600 " ]
+	chmod -R u+rwX fixed
+	# without it the modes stay, in a SIF too
+	"$SIFU" -q build p.sif p.def
+	lln p.sif | grep -q '^---------- 0/0 .* squashfs-root/d/f$'
+	lln p.sif | grep -q '^dr-x------ 0/0 .* squashfs-root/d$'
+	# --section: only the named sections run
+	"$SIFU" -q build --section environment --sandbox only p.def
+	[ ! -e only/d ]
+	grep -q 'export E=1' only/.singularity.d/env/90-environment.sh
+	run "$SIFU" build --section bogus x.sif p.def
+	assert_sifu_error
+	no_leftovers
+}
