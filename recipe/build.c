@@ -16,6 +16,7 @@
 #include "userns.h"
 
 #include <fcntl.h>
+#include <glob.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
@@ -208,7 +209,25 @@ static int run_files(struct build *b, size_t i, struct sifu_err *err)
 			const struct recipe_file *rf = &fg->files[f];
 			const char *dst = rf->dst ? rf->dst : rf->src;
 			sifu_verbose("build: %%files %s -> %s", rf->src, dst);
-			if (bld_copy_in(srcroot, rf->src, b->rootfds[i], dst, err) < 0)
+			int r;
+			if (srcroot < 0 && strpbrk(rf->src, "*?[")) {
+				/* a host pattern, as Apptainer: every match goes to DST */
+				glob_t gl;
+				if (glob(rf->src, 0, NULL, &gl) != 0 || gl.gl_pathc == 0) {
+					globfree(&gl);
+					return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
+					                    "%s:%u: %%files %s: no file matches",
+					                    b->r->name, rf->line, rf->src);
+				}
+				r = 0;
+				for (size_t k = 0; k < gl.gl_pathc && r == 0; k++)
+					r = bld_copy_in(-1, gl.gl_pathv[k], b->rootfds[i],
+					                rf->dst ? rf->dst : gl.gl_pathv[k], err);
+				globfree(&gl);
+			} else {
+				r = bld_copy_in(srcroot, rf->src, b->rootfds[i], dst, err);
+			}
+			if (r < 0)
 				return sifu_err_wrap(err, "%s:%u: %%files %s", b->r->name, rf->line,
 				                     rf->src);
 		}
@@ -508,9 +527,9 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 	 * goes again afterwards). */
 	static const char apt_conf[] = "/etc/apt/apt.conf.d/00sifu-build-no-sandbox";
 	bool apt = bld_read_file_exists(b->rootfds[i], "/etc/apt/apt.conf.d") &&
-		   !bld_read_file_exists(b->rootfds[i], apt_conf);
+	           !bld_read_file_exists(b->rootfds[i], apt_conf);
 	if (apt && (r = bld_write_file(b->rootfds[i], apt_conf, 0644,
-				       "APT::Sandbox::User \"root\";\n", err)) < 0)
+	                               "APT::Sandbox::User \"root\";\n", err)) < 0)
 		return r;
 	struct ns_strv argv = {0};
 	script_argv(&st->post, "/.post.script", &argv);
@@ -520,8 +539,8 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 	ns_strv_free(&argv);
 	unlinkat(b->rootfds[i], ".post.script", 0);
 	if (apt) {
-		_cleanup_close_ int d = sifu_path_open_in_root(
-		    b->rootfds[i], "/etc/apt/apt.conf.d", O_RDONLY | O_DIRECTORY, 0);
+		_cleanup_close_ int d = sifu_path_open_in_root(b->rootfds[i], "/etc/apt/apt.conf.d",
+		                                               O_RDONLY | O_DIRECTORY, 0);
 		if (d >= 0)
 			unlinkat(d, "00sifu-build-no-sandbox", 0);
 	}
