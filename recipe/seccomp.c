@@ -129,6 +129,10 @@ static void record(struct bld_owners *o, const struct stat *st, uint32_t uid, ui
 		if (o->v[i].dev == st->st_dev && o->v[i].ino == st->st_ino)
 			e = &o->v[i];
 	if (!e) {
+		/* root is what an unrecorded file gets anyway: dpkg chowns every
+		 * file it unpacks to 0:0, and those need no entry */
+		if ((uid == 0 || uid == UINT32_MAX) && (gid == 0 || gid == UINT32_MAX))
+			return;
 		if (o->n == o->cap) {
 			o->cap = o->cap ? 2 * o->cap : 64;
 			o->v = sifu_xrealloc(o->v, o->cap * sizeof(*o->v));
