@@ -3,7 +3,10 @@
  * templates expanded with the build arguments and the whole file validated
  * before anything else happens, so a mistake on line 40 costs nothing. */
 #include "cli.h"
+#include "fetch.h"
 #include "recipe.h"
+
+extern char **environ;
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -66,8 +69,78 @@ static int load_build_args(struct cli_args *a, struct recipe_buildargs *ba, stru
 	return 0;
 }
 
+/* How to reach a docker://, oci: ... base: the same options as pull. */
+static int build_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, struct sifu_err *err)
+{
+	memset(o, 0, sizeof(*o));
+	fetch_platform_host(&o->platform);
+	if (a->set[O_PLATFORM] && fetch_platform_parse(a->val[O_PLATFORM], &o->platform, err) < 0)
+		return -EINVAL;
+	if (a->set[O_ARCH]) {
+		struct fetch_platform p;
+		if (fetch_platform_parse(a->val[O_ARCH], &p, err) < 0)
+			return -EINVAL;
+		snprintf(o->platform.arch, sizeof(o->platform.arch), "%s", p.arch);
+		if (!a->set[O_PLATFORM])
+			o->platform.variant[0] = 0;
+	}
+	if (a->set[O_COMPRESSION] &&
+	    sq_parse_compression(a->val[O_COMPRESSION], &o->squash, err) < 0)
+		return -EINVAL;
+	if (a->set[O_DOCKER_LOGIN]) {
+		sifu_err_set(err, SIFU_E_USAGE, 0, "build does not ask for registry passwords");
+		sifu_err_hint(err, "run sifu registry login first, or set SIFU_DOCKER_USERNAME and "
+		                   "SIFU_DOCKER_PASSWORD");
+		return -EINVAL;
+	}
+	o->disable_cache = a->set[O_DISABLE_CACHE];
+	o->nohttps = a->set[O_NOHTTPS];
+	o->insecure = a->set[O_INSECURE];
+	o->authfile = a->set[O_AUTHFILE] ? a->val[O_AUTHFILE] : NULL;
+	o->username = a->set[O_DOCKER_USERNAME] ? a->val[O_DOCKER_USERNAME] : NULL;
+	o->password = a->set[O_DOCKER_PASSWORD] ? a->val[O_DOCKER_PASSWORD] : NULL;
+	o->quiet = sifu_log_get_level() <= SIFU_LOG_QUIET;
+	return 0;
+}
+
+static const char *const section_names[] = {"setup", "files",  "post",      "environment",
+                                            "test",  "labels", "runscript", "startscript",
+                                            "none",  "all"};
+
+static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct sifu_err *err)
+{
+	o->output = a->pos[0];
+	o->sandbox = a->set[O_SANDBOX];
+	o->force = a->set[O_FORCE];
+	o->update = a->set[O_UPDATE];
+	o->notest = a->set[O_NOTEST];
+	o->fix_perms = a->set[O_FIX_PERMS];
+	o->host_env = environ;
+	if (o->update && !o->sandbox) {
+		sifu_err_set(err, SIFU_E_USAGE, 0, "--update needs --sandbox");
+		sifu_err_hint(err, "an image file is written once; update a sandbox directory");
+		return -EINVAL;
+	}
+	if (!a->set[O_SECTION])
+		return 0;
+	for (size_t i = 0; i < a->nlist[O_SECTION]; i++) {
+		bool ok = false;
+		for (size_t k = 0; k < ARRAY_SIZE(section_names); k++)
+			ok |= !strcmp(a->list[O_SECTION][i], section_names[k]);
+		if (!ok) {
+			sifu_err_set(err, SIFU_E_USAGE, 0, "--section %s: no such section",
+			             a->list[O_SECTION][i]);
+			sifu_err_hint(err, "one of setup, files, post, environment, test, labels, "
+			                   "runscript, startscript, none, all");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
+	(void)v;
 	if (a->npos != 2) {
 		sifu_err_set(err, SIFU_E_USAGE, 0,
 		             "build takes OUTPUT and SOURCE, got %d argument%s", a->npos,
@@ -76,22 +149,31 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		return -EINVAL;
 	}
 	const char *src = a->pos[1];
+	struct recipe_build_opts o = {0};
+	struct fetch_pull_opts po;
+	if (build_opts(a, &o, err) < 0 || build_pull_opts(a, &po, err) < 0)
+		return -EINVAL;
+	o.pull = &po;
+	/* --section a,b arrives as a list; NULL-terminate it */
+	_cleanup_free_ char **sections = NULL;
+	if (a->set[O_SECTION]) {
+		sections = sifu_xcalloc(a->nlist[O_SECTION] + 1, sizeof(char *));
+		for (size_t i = 0; i < a->nlist[O_SECTION]; i++)
+			sections[i] = a->list[O_SECTION][i];
+		o.sections = sections;
+	}
+	int ret;
+	_cleanup_free_ char *text = NULL;
 	switch (classify(src)) {
 	case SRC_URI:
-		return sifu_err_set(err, SIFU_E_UNAVAILABLE, ENOSYS,
-		                    "building from a URI (%s) is not available in this build yet; "
-		                    "use sifu pull",
-		                    src);
 	case SRC_SANDBOX:
-	case SRC_IMAGE:
-		return sifu_err_set(err, SIFU_E_UNAVAILABLE, ENOSYS,
-		                    "converting %s is not available in this build yet", src);
+	case SRC_IMAGE: ret = recipe_convert(src, &o, err); goto done;
 	case SRC_DEFFILE: break;
 	}
 
 	struct recipe_buildargs ba = {0};
 	struct recipe *r = NULL;
-	int ret = load_build_args(a, &ba, err);
+	ret = load_build_args(a, &ba, err);
 	if (ret == 0)
 		ret = recipe_load(src, &ba, &r, err);
 	recipe_buildargs_free(&ba);
@@ -99,15 +181,14 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		return ret;
 	for (size_t i = 0; i < r->nwarnings; i++)
 		sifu_log(SIFU_LOG_WARN, "%s", r->warnings[i]);
-	size_t nstages = r->nstages;
-	char agent[64];
-	snprintf(agent, sizeof(agent), "%s", r->stages[nstages - 1].bootstrap);
+	sifu_log(SIFU_LOG_INFO, "%s is valid (%zu stage%s, Bootstrap: %s)", src, r->nstages,
+	         r->nstages == 1 ? "" : "s", r->stages[r->nstages - 1].bootstrap);
+	text = recipe_serialize(r);
+	o.source_text = text;
+	ret = recipe_build(r, &o, err);
 	recipe_free(r);
-	/* the builder (bootstrap agents, %post in a user namespace, the SIF
-	 * writer) comes with the launcher and pull modules; until then say so
-	 * plainly instead of pretending */
-	return sifu_err_set(err, SIFU_E_UNAVAILABLE, ENOSYS,
-	                    "%s is valid (%zu stage%s, Bootstrap: %s), but building from "
-	                    "definition files is not available in this build yet",
-	                    src, nstages, nstages == 1 ? "" : "s", agent);
+done:
+	if (ret == 0 && sifu_log_get_level() > SIFU_LOG_QUIET)
+		fprintf(stderr, "INFO:    Build complete: %s\n", o.output);
+	return ret;
 }

@@ -42,23 +42,27 @@ setup() {
 	[ "$failed" -eq 0 ]
 }
 
-@test "valid definition files are accepted, then refused plainly: no builder yet" {
+# The build checks the whole file first, then that the output can be
+# written (nodir/ does not exist): a valid file gets as far as that, and no
+# further, without any download or %post.
+@test "valid definition files are accepted before anything else happens" {
 	for f in "$DEFS"/good/*.def; do
-		run "$SIFU" build --build-arg extra=curl out.sif "$f"
+		run "$SIFU" build --build-arg extra=curl nodir/out.sif "$f"
 		[ "$status" -eq 255 ] || { echo "$f: status $status: $output" >&2; return 1; }
-		[[ "$output" == *"$f is valid"*"building from definition files is not available in this build yet"* ]] ||
+		[[ "$output" == *"$f is valid"*"cannot write nodir/out.sif: its directory does not exist"* ]] ||
 			{ echo "$f: $output" >&2; return 1; }
-		[ ! -e out.sif ]
+		[ ! -e nodir ]
 	done
-	run "$SIFU" build out.sif "$DEFS/good/two-stage.def"
+	run "$SIFU" build nodir/out.sif "$DEFS/good/two-stage.def"
 	[[ "$output" == *"(2 stages, Bootstrap: docker)"* ]]
 }
 
 @test "the user's apt example is valid and gives exactly one line" {
-	run "$SIFU" build -f apt-search "$DEFS/good/apt-search.def"
+	run "$SIFU" build -f nodir/apt-search "$DEFS/good/apt-search.def"
 	[ "$status" -eq 255 ]
-	[ "${#lines[@]}" -eq 1 ]
-	[[ "$output" == "sifu: $DEFS/good/apt-search.def is valid (1 stage, Bootstrap: docker)"* ]]
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "${lines[0]}" == "sifu info: $DEFS/good/apt-search.def is valid (1 stage, Bootstrap: docker)" ]]
+	[[ "${lines[1]}" == "sifu: cannot write nodir/apt-search: its directory does not exist"* ]]
 }
 
 @test "templates: --build-arg, --build-arg-file and %arguments defaults" {
@@ -68,27 +72,27 @@ setup() {
 	[ "$status" -eq 255 ]
 	[[ "$output" == "sifu: $def:7: build variable 'extra' is not defined"*"--build-arg extra=VALUE"* ]]
 
-	run "$SIFU" build --build-arg extra=curl out.sif "$def"
+	run "$SIFU" build --build-arg extra=curl nodir/out.sif "$def"
 	[ "$status" -eq 255 ]
 	[[ "$output" == *"is valid"* ]]
 
 	printf '# build arguments\nextra = curl\n\ntag=trixie\n' >args.txt
-	run "$SIFU" build --build-arg-file args.txt out.sif "$def"
+	run "$SIFU" build --build-arg-file args.txt nodir/out.sif "$def"
 	[[ "$output" == *"is valid"* ]]
-	[ "${#lines[@]}" -eq 1 ]
+	[ "${#lines[@]}" -eq 2 ]
 
 	# the environment sets it too, as every flag
-	SIFU_BUILD_ARG=extra=wget run "$SIFU" build out.sif "$def"
+	SIFU_BUILD_ARG=extra=wget run "$SIFU" build nodir/out.sif "$def"
 	[[ "$output" == *"is valid"* ]]
 
 	# a line that is not K=V is skipped with a warning, as Apptainer does
 	printf 'extra=curl\nnonsense\n' >args2.txt
-	run "$SIFU" build --build-arg-file args2.txt out.sif "$def"
+	run "$SIFU" build --build-arg-file args2.txt nodir/out.sif "$def"
 	[[ "$output" == *"args2.txt:2: skipping 'nonsense': not KEY=VALUE"* ]]
 	[[ "$output" == *"is valid"* ]]
 
 	# an argument the file never uses is worth a warning
-	run "$SIFU" build --build-arg extra=1 --build-arg unused=2 out.sif "$def"
+	run "$SIFU" build --build-arg extra=1 --build-arg unused=2 nodir/out.sif "$def"
 	[[ "$output" == *"warning: $def: build argument 'unused' is not used"* ]]
 }
 
@@ -115,13 +119,18 @@ setup() {
 }
 
 @test "a URI or an image as SOURCE is not taken for a definition file" {
-	run "$SIFU" build out.sif docker://alpine
+	run "$SIFU" build nodir/out.sif docker://alpine
 	assert_sifu_error
-	[[ "$output" == *"building from a URI (docker://alpine) is not available in this build yet"* ]]
+	[[ "$output" == *"cannot write nodir/out.sif"* ]]
+	[[ "$output" != *"definition file"* ]]
+	# a directory is a sandbox to convert
 	mkdir sandbox
+	echo hi >sandbox/f
 	run "$SIFU" build out.sif sandbox
-	assert_sifu_error
-	[[ "$output" == *"converting sandbox is not available"* ]]
+	[ "$status" -eq 0 ]
+	run "$SIFU" sif list out.sif
+	[[ "$output" == *"FS (Squashfs"* ]]
+	[[ "$output" != *"Def.FILE"* ]]
 }
 
 @test "docs/build.md's example definition file is valid" {
@@ -129,7 +138,7 @@ setup() {
 	# the first ```singularity block of the guide
 	awk '/^```singularity$/{f=1; next} /^```$/{if (f) exit} f' "$doc" >example.def
 	[ -s example.def ]
-	run "$SIFU" build --build-arg VERSION=2.12 example.sif example.def
+	run "$SIFU" build --build-arg VERSION=2.12 nodir/example.sif example.def
 	[ "$status" -eq 255 ]
 	[[ "$output" == *"example.def is valid (2 stages, Bootstrap: docker)"* ]]
 	# %arguments defaults belong to their stage: the final stage has none

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* recipe/: what the builder's files share (not part of the module's API). */
+#pragma once
+
+#include "recipe.h"
+#include "fetch.h"
+#include "squash.h"
+
+#include <signal.h>
+
+/* Set by SIGINT/SIGTERM/SIGHUP while a build runs. */
+extern volatile sig_atomic_t bld_interrupted;
+int bld_check_interrupted(struct sifu_err *err);
+
+/* tree.c */
+/* Remove NAME below DIRFD recursively (making read-only directories
+ * writable on the way); missing is fine. */
+int bld_rm_tree(int dirfd, const char *name);
+/* Copy the host path SRC (symlinks followed, as `cp -L`) or, with SRCROOT
+ * >= 0, the path SRC resolved inside SRCROOT (symlinks copied as they are)
+ * to DST inside ROOTFD, as Apptainer's %files: into DST when it is an
+ * existing directory, else as DST (parents created). */
+int bld_copy_in(int srcroot, const char *src, int rootfd, const char *dst, struct sifu_err *err);
+/* Copy the whole directory SRCFD into DSTFD (symlinks as they are). */
+int bld_copy_dir(int srcfd, int dstfd, struct sifu_err *err);
+/* Give the owner rwX on everything below DIRFD (--fix-perms). */
+int bld_fix_perms(int dirfd, struct sifu_err *err);
+/* Write the tree below ROOTFD into IMG (owner: the caller's ids become 0,
+ * unless OWNERS (may be NULL) recorded another for the inode). */
+struct bld_owners;
+int bld_squash_dir(int rootfd, const struct bld_owners *owners, struct sq_image *img,
+                   struct sifu_err *err);
+/* Create or replace the file PATH inside ROOTFD with DATA. */
+int bld_write_file(int rootfd, const char *path, mode_t mode, const char *data,
+                   struct sifu_err *err);
+/* Read the file PATH inside ROOTFD (NULL if missing), malloc'ed. */
+char *bld_read_file(int rootfd, const char *path, size_t max);
+/* A symlink PATH -> TARGET inside ROOTFD (replacing a file or link there). */
+int bld_symlink(int rootfd, const char *target, const char *path, struct sifu_err *err);
+
+/* bootstrap.c */
+struct bld_stage_ctx {
+	const struct recipe_stage *st;
+	int rootfd;           /* O_PATH|O_DIRECTORY of the stage's rootfs */
+	const char *rootpath; /* absolute path of the rootfs */
+	const char *workdir;  /* the build's private temporary directory */
+	const struct recipe_build_opts *o;
+};
+int bld_bootstrap(const struct bld_stage_ctx *c, struct sifu_err *err);
+/* Extract or copy a local image (SIF, SquashFS, directory) into ROOTFD. */
+int bld_unpack_local(const char *path, int rootfd, struct sifu_err *err);
+
+/* seccomp.c */
+/* In the calling process: make chown to any id, setuid/setgid/setgroups
+ * families and mknod of devices report success without effect.  With
+ * NOTIFY not NULL the chown family goes to a seccomp user-notification
+ * listener instead, returned in *NOTIFY (-1 where the kernel has none): its
+ * server (bld_owners_serve) records the owners asked for and answers
+ * success. */
+int bld_seccomp_fakeroot(int *notify, struct sifu_err *err);
+
+/* What the faked chowns asked for, by inode. */
+struct bld_owner {
+	dev_t dev;
+	ino_t ino;
+	uint32_t uid, gid; /* (uint32_t)-1: not changed */
+};
+struct bld_owners {
+	struct bld_owner *v;
+	size_t n, cap;
+};
+/* Serve the listener FD until STOPFD becomes readable or no process is
+ * left under the filter (a thread; FD is closed at the end). */
+struct bld_owner_server;
+int bld_owners_serve(int fd, struct bld_owners *o, struct bld_owner_server **out,
+                     struct sifu_err *err);
+void bld_owners_stop(struct bld_owner_server *s);
+/* The recorded owner of DEV/INO: *UID and *GID changed only where a chown
+ * asked for them. */
+void bld_owners_lookup(const struct bld_owners *o, dev_t dev, ino_t ino, uint32_t *uid,
+                       uint32_t *gid);
+void bld_owners_free(struct bld_owners *o);
