@@ -69,40 +69,6 @@ static int load_build_args(struct cli_args *a, struct recipe_buildargs *ba, stru
 	return 0;
 }
 
-/* How to reach a docker://, oci: ... base: the same options as pull. */
-static int build_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, struct sifu_err *err)
-{
-	memset(o, 0, sizeof(*o));
-	fetch_platform_host(&o->platform);
-	if (a->set[O_PLATFORM] && fetch_platform_parse(a->val[O_PLATFORM], &o->platform, err) < 0)
-		return -EINVAL;
-	if (a->set[O_ARCH]) {
-		struct fetch_platform p;
-		if (fetch_platform_parse(a->val[O_ARCH], &p, err) < 0)
-			return -EINVAL;
-		snprintf(o->platform.arch, sizeof(o->platform.arch), "%s", p.arch);
-		if (!a->set[O_PLATFORM])
-			o->platform.variant[0] = 0;
-	}
-	if (a->set[O_COMPRESSION] &&
-	    sq_parse_compression(a->val[O_COMPRESSION], &o->squash, err) < 0)
-		return -EINVAL;
-	if (a->set[O_DOCKER_LOGIN]) {
-		sifu_err_set(err, SIFU_E_USAGE, 0, "build does not ask for registry passwords");
-		sifu_err_hint(err, "run sifu registry login first, or set SIFU_DOCKER_USERNAME and "
-		                   "SIFU_DOCKER_PASSWORD");
-		return -EINVAL;
-	}
-	o->disable_cache = a->set[O_DISABLE_CACHE];
-	o->nohttps = a->set[O_NOHTTPS];
-	o->insecure = a->set[O_INSECURE];
-	o->authfile = a->set[O_AUTHFILE] ? a->val[O_AUTHFILE] : NULL;
-	o->username = a->set[O_DOCKER_USERNAME] ? a->val[O_DOCKER_USERNAME] : NULL;
-	o->password = a->set[O_DOCKER_PASSWORD] ? a->val[O_DOCKER_PASSWORD] : NULL;
-	o->quiet = sifu_log_get_level() <= SIFU_LOG_QUIET;
-	return 0;
-}
-
 static const char *const section_names[] = {"setup", "files",  "post",      "environment",
                                             "test",  "labels", "runscript", "startscript",
                                             "none",  "all"};
@@ -151,7 +117,9 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	const char *src = a->pos[1];
 	struct recipe_build_opts o = {0};
 	struct fetch_pull_opts po;
-	if (build_opts(a, &o, err) < 0 || build_pull_opts(a, &po, err) < 0)
+	_cleanup_free_ char *user = NULL, *pass = NULL;
+	/* how to reach a docker://, oci: … base: the same options as pull */
+	if (build_opts(a, &o, err) < 0 || cli_pull_opts(a, &po, &user, &pass, err) < 0)
 		return -EINVAL;
 	o.pull = &po;
 	/* --section a,b arrives as a list; NULL-terminate it */
