@@ -103,7 +103,7 @@ void cli_report(const char *verb, const struct sifu_err *err);
  * (sifu exec docker://…).  *user and *pass are malloc'ed (or NULL). */
 struct fetch_pull_opts;
 int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, char **pass,
-		  struct sifu_err *err);
+                  struct sifu_err *err);
 /* Verbs defined in their own files. */
 int cli_not_built(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 int cmd_version(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);

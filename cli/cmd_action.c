@@ -16,8 +16,8 @@ static int size_opt(struct cli_args *a, enum cli_opt_id id, uint64_t *out, struc
 	if (!a->set[id])
 		return 0;
 	if (cli_parse_size(a->val[id], out) < 0) {
-		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--%s %s: not a size", cli_opts[id].long_name,
-			     a->val[id]);
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--%s %s: not a size",
+		             cli_opts[id].long_name, a->val[id]);
 		sifu_err_hint(err, "write a size like 1M, 512k or 64M");
 		return -EINVAL;
 	}
@@ -73,7 +73,7 @@ static int flush_mount(char **cur, const char *cwd, struct cmd_action *x, struct
  * separated, so a new spec starts at "type=" (or at a second source), and
  * at a newline (APPTAINER_MOUNT holds one spec per line). */
 static int parse_mounts(struct cli_args *a, const char *cwd, struct cmd_action *x,
-			struct sifu_err *err)
+                        struct sifu_err *err)
 {
 	char *cur = NULL;
 	int r = 0;
@@ -81,14 +81,15 @@ static int parse_mounts(struct cli_args *a, const char *cwd, struct cmd_action *
 		const char *item = a->list[O_MOUNT][i];
 		while (r == 0 && *item) {
 			size_t n = strcspn(item, "\n");
-			bool starts = !strncmp(item, "type=", 5) ||
-				      (cur && (!strncmp(item, "src=", 4) || !strncmp(item, "source=", 7)) &&
-				       (strstr(cur, "src=") || strstr(cur, "source=")));
+			bool starts =
+			    !strncmp(item, "type=", 5) ||
+			    (cur && (!strncmp(item, "src=", 4) || !strncmp(item, "source=", 7)) &&
+			     (strstr(cur, "src=") || strstr(cur, "source=")));
 			if (starts)
 				r = flush_mount(&cur, cwd, x, err);
 			if (n) {
 				char *nc = cur ? sifu_xasprintf("%s,%.*s", cur, (int)n, item)
-					       : sifu_xasprintf("%.*s", (int)n, item);
+				               : sifu_xasprintf("%.*s", (int)n, item);
 				free(cur);
 				cur = nc;
 			}
@@ -107,7 +108,7 @@ static int parse_mounts(struct cli_args *a, const char *cwd, struct cmd_action *
 }
 
 static int parse_binds(struct cli_args *a, const char *cwd, struct cmd_action *x,
-		       struct sifu_err *err)
+                       struct sifu_err *err)
 {
 	size_t len = 1;
 	for (size_t i = 0; i < a->nlist[O_BIND]; i++) {
@@ -170,7 +171,7 @@ static int unsupported(struct cli_args *a, struct sifu_err *err)
 	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
 		if (a->set[ids[i]]) {
 			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--%s is not supported yet",
-				     cli_opts[ids[i]].long_name);
+			             cli_opts[ids[i]].long_name);
 			sifu_err_hint(err, "run without --%s", cli_opts[ids[i]].long_name);
 			return -ENOTSUP;
 		}
@@ -205,17 +206,18 @@ static int pull_image(struct cli_args *a, const char *uri, char **path, struct s
 }
 
 int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action *x,
-		       struct sifu_err *err)
+                       struct sifu_err *err)
 {
 	memset(x, 0, sizeof(*x));
 	struct ns_config *c = &x->cfg;
 	int need = act == NS_EXEC ? 2 : 1;
 	if (a->npos < need) {
-		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "missing %s", need == 2 && a->npos == 1
-									 ? "the command to run"
-									 : "the image");
-		sifu_err_hint(err, "%s", act == NS_EXEC ? "sifu exec [options] IMAGE COMMAND [ARGS...]"
-							: "give the image: a SIF, a SquashFS file or a directory");
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "missing %s",
+		             need == 2 && a->npos == 1 ? "the command to run" : "the image");
+		sifu_err_hint(err, "%s",
+		              act == NS_EXEC
+		                  ? "sifu exec [options] IMAGE COMMAND [ARGS...]"
+		                  : "give the image: a SIF, a SquashFS file or a directory");
 		return -EINVAL;
 	}
 	char cwd[4096];
@@ -265,8 +267,8 @@ static int verify_before_launch(const char *image, const char *key, struct sifu_
 		return sifu_err_sys(err, "--verify: %s", image);
 	if (!sif_fd_is_sif(fd)) {
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
-			     "--verify: %s is not a SIF file, and only SIF images carry signatures",
-			     image);
+		             "--verify: %s is not a SIF file, and only SIF images carry signatures",
+		             image);
 		sifu_err_hint(err, "run without --verify, or build and sign a SIF");
 		return -EINVAL;
 	}

@@ -15,7 +15,7 @@ struct cmd_action {
 
 /* Options → ns_config (pure apart from getcwd). */
 int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action *x,
-		       struct sifu_err *err);
+                       struct sifu_err *err);
 void cmd_action_free(struct cmd_action *x);
 /* Launch; returns the payload's exit status, or < 0 with err set. */
 int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err);

@@ -66,7 +66,7 @@ static bool confirm(void)
 	if (!isatty(0))
 		return false;
 	fprintf(stderr, "This will delete everything in your cache (blobs and images).\n"
-			"Do you want to continue? [N/y] ");
+	                "Do you want to continue? [N/y] ");
 	char line[16];
 	return fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y');
 }

@@ -24,12 +24,12 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 /* Read PATH (absolute, inside the container) from the root file system at
  * LOC in the image file FD, through the fuse/ module's SquashFS reader (no
  * mount needed). */
-static int read_image_file(int fd, const struct sif_rootfs_loc *loc, const char *path,
-			   char **data, size_t *len, struct sifu_err *err)
+static int read_image_file(int fd, const struct sif_rootfs_loc *loc, const char *path, char **data,
+                           size_t *len, struct sifu_err *err)
 {
 	if (loc->fstype != SIF_FS_SQUASH)
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-				    "the image's root file system is not SquashFS");
+		                    "the image's root file system is not SquashFS");
 	struct sqf_options o;
 	sqf_options_default(&o);
 	o.prefetch = SQF_PREFETCH_NONE; /* a few small reads */
@@ -49,8 +49,8 @@ struct kind_loc {
 
 /* The environment scripts Apptainer's inspect shows, by name. */
 static const char *const env_scripts[] = {
-	"10-docker2singularity.sh", "90-environment.sh", "91-environment.sh",
-	"94-appsbase.sh", "95-apps.sh",
+    "10-docker2singularity.sh", "90-environment.sh", "91-environment.sh",
+    "94-appsbase.sh",           "95-apps.sh",
 };
 
 /* An attribute read from the image itself: labels as JSON, environment as
@@ -100,7 +100,7 @@ struct inspect_ctx {
 };
 
 static int load_object_string(struct inspect_ctx *c, const struct sif_descr *d, json_t **out,
-			      struct sifu_err *err)
+                              struct sifu_err *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
@@ -117,7 +117,8 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 	/* 1. the metadata object Apptainer writes at build */
 	for (int64_t i = 0; i < c->img->h.dtotal; i++) {
 		const struct sif_descr *d = &c->img->d[i];
-		if (!d->used || d->datatype != SIF_DT_GENERIC_JSON || strcmp(d->name, SIF_INSPECT_METADATA_NAME))
+		if (!d->used || d->datatype != SIF_DT_GENERIC_JSON ||
+		    strcmp(d->name, SIF_INSPECT_METADATA_NAME))
 			continue;
 		_cleanup_free_ char *buf = NULL;
 		size_t len;
@@ -129,8 +130,9 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 		if (!json_is_object(at)) {
 			json_decref(m);
 			return sifu_err_set(err, SIFU_E_CORRUPT, EINVAL,
-					    "%s: object %u (%s) is not inspect metadata: %s", c->path,
-					    d->id, SIF_INSPECT_METADATA_NAME, m ? "no attributes" : je.text);
+			                    "%s: object %u (%s) is not inspect metadata: %s",
+			                    c->path, d->id, SIF_INSPECT_METADATA_NAME,
+			                    m ? "no attributes" : je.text);
 		}
 		c->attrs = json_incref(at);
 		json_decref(m);
@@ -156,12 +158,13 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 		if (!json_is_object(l)) {
 			json_decref(l);
 			return sifu_err_set(err, SIFU_E_CORRUPT, EINVAL,
-					    "%s: labels object %u is not a JSON object (%s)", c->path,
-					    d->id, je.text);
+			                    "%s: labels object %u is not a JSON object (%s)",
+			                    c->path, d->id, je.text);
 		}
 		json_object_set_new(c->attrs, "labels", l);
 	}
-	if (!json_object_get(c->attrs, "environment") && (d = sif_first_of(c->img, SIF_DT_ENVVAR))) {
+	if (!json_object_get(c->attrs, "environment") &&
+	    (d = sif_first_of(c->img, SIF_DT_ENVVAR))) {
 		if ((r = load_object_string(c, d, &s, err)) < 0)
 			return r;
 		json_t *env = json_object();
@@ -173,18 +176,18 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 
 struct kind {
 	enum cli_opt_id opt;
-	const char *key;       /* attribute name */
-	const char *in_image;  /* where it lives in the image, for the hook */
+	const char *key;      /* attribute name */
+	const char *in_image; /* where it lives in the image, for the hook */
 };
 
 static const struct kind kinds[] = {
-	{O_LABELS, "labels", "/.singularity.d/labels.json"},
-	{O_DEFFILE, "deffile", "/.singularity.d/Singularity"},
-	{O_RUNSCRIPT, "runscript", "/.singularity.d/runscript"},
-	{O_STARTSCRIPT, "startscript", "/.singularity.d/startscript"},
-	{O_TESTSCRIPT, "test", "/.singularity.d/test"},
-	{O_ENVIRONMENT, "environment", "/.singularity.d/env"},
-	{O_HELPFILE, "helpfile", "/.singularity.d/runscript.help"},
+    {O_LABELS, "labels", "/.singularity.d/labels.json"},
+    {O_DEFFILE, "deffile", "/.singularity.d/Singularity"},
+    {O_RUNSCRIPT, "runscript", "/.singularity.d/runscript"},
+    {O_STARTSCRIPT, "startscript", "/.singularity.d/startscript"},
+    {O_TESTSCRIPT, "test", "/.singularity.d/test"},
+    {O_ENVIRONMENT, "environment", "/.singularity.d/env"},
+    {O_HELPFILE, "helpfile", "/.singularity.d/runscript.help"},
 };
 
 static int cmp_str(const void *x, const void *y)
@@ -226,8 +229,8 @@ static void print_text(const char *key, json_t *val)
 int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
 	if (a->npos != 1) {
-		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "inspect: takes one IMAGE, got %d arguments",
-			     a->npos);
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+		             "inspect: takes one IMAGE, got %d arguments", a->npos);
 		sifu_err_hint(err, "usage: %s", v->usage);
 		return -EINVAL;
 	}
@@ -237,7 +240,7 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 	if (r < 0) {
 		if (err->code == SIFU_E_UNSUPPORTED)
 			sifu_err_hint(err, "inspect reads SIF images; a sandbox directory or bare "
-				      "SquashFS keeps its metadata in /.singularity.d");
+			                   "SquashFS keeps its metadata in /.singularity.d");
 		return r;
 	}
 	c.img = img;
@@ -251,8 +254,10 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 		json_t *apps = json_object_get(attrs, "apps");
 		scope = apps ? json_object_get(apps, a->val[O_APP]) : NULL;
 		if (!json_is_object(scope)) {
-			r = sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "inspect: %s has no app '%s' in "
-					 "its metadata", c.path, a->val[O_APP]);
+			r = sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
+			                 "inspect: %s has no app '%s' in "
+			                 "its metadata",
+			                 c.path, a->val[O_APP]);
 			goto out;
 		}
 	}
@@ -282,7 +287,7 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 			if ((r = sif_find_rootfs(img->fd, &loc, err)) < 0 ||
 			    (r = image_attr(img->fd, &kl, &got, err)) < 0) {
 				sifu_err_wrap(err, "inspect %s: reading %s from the image", c.path,
-					      k->in_image);
+				              k->in_image);
 				goto out;
 			}
 			if (got) {
@@ -293,9 +298,10 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 		if (!val) {
 			if (a->set[O_ALL])
 				continue; /* --all shows what there is */
-			r = sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "inspect %s: the image has no %s",
-					 c.path, k->key);
-			sifu_err_hint(err, "neither its SIF metadata nor %s holds one", k->in_image);
+			r = sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
+			                 "inspect %s: the image has no %s", c.path, k->key);
+			sifu_err_hint(err, "neither its SIF metadata nor %s holds one",
+			              k->in_image);
 			goto out;
 		}
 		json_object_set(out, k->key, val);
@@ -303,8 +309,8 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 			print_text(k->key, val);
 	}
 	if (json) {
-		json_t *doc = json_pack("{s:{s:O,s:s}}", "data", "attributes", out, "type",
-					"container");
+		json_t *doc =
+		    json_pack("{s:{s:O,s:s}}", "data", "attributes", out, "type", "container");
 		json_dumpf(doc, stdout, JSON_INDENT(4));
 		putchar('\n');
 		json_decref(doc);

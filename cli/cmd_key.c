@@ -36,7 +36,8 @@ static char *ask(const char *prompt, const char *given, bool required, struct si
 		buf[0] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	if (required && !*buf) {
-		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "key newpair: the %s cannot be empty", prompt);
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "key newpair: the %s cannot be empty",
+		             prompt);
 		return NULL;
 	}
 	return sifu_xstrdup(buf);
@@ -62,16 +63,17 @@ static int key_newpair(struct cli_args *a, struct sifu_err *err)
 		if (!pass && isatty(STDIN_FILENO))
 			pass = getpass("Enter a passphrase for the key: ");
 		if (!pass || !*pass)
-			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-					    "--password: no passphrase given (terminal or $SIFU_PASSPHRASE)");
+			return sifu_err_set(
+			    err, SIFU_E_USAGE, EINVAL,
+			    "--password: no passphrase given (terminal or $SIFU_PASSPHRASE)");
 	}
 	if (a->set[O_KEY_BITS]) {
 		char *end;
 		long bits = strtol(a->val[O_KEY_BITS], &end, 10);
 		if (*end || bits < 2048 || bits > 16384)
 			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-					    "--bit-length %s: give an RSA size from 2048 to 16384",
-					    a->val[O_KEY_BITS]);
+			                    "--bit-length %s: give an RSA size from 2048 to 16384",
+			                    a->val[O_KEY_BITS]);
 		char algo[32];
 		snprintf(algo, sizeof(algo), "rsa%ld", bits);
 		setenv("SIFU_KEY_ALGO", algo, 1);
@@ -129,8 +131,8 @@ static int key_list(struct cli_args *a, struct sifu_err *err)
 		for (size_t i = 0; i < n; i++) {
 			char t[64];
 			fmt_time(keys[i].created, t, sizeof(t));
-			printf("%zu) U: %s\n   C: %s\n   F: %s\n   L: %u\n   --------\n", i, keys[i].uid,
-			       t, keys[i].fpr, keys[i].bits);
+			printf("%zu) U: %s\n   C: %s\n   F: %s\n   L: %u\n   --------\n", i,
+			       keys[i].uid, t, keys[i].fpr, keys[i].bits);
 		}
 	}
 	free(keys);
@@ -162,10 +164,12 @@ static int only_key(bool secret, char fpr[41], struct sifu_err *err)
 		snprintf(fpr, 41, "%s", keys[0].fpr);
 	free(keys);
 	if (n != 1) {
-		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "key export: the keyring holds %zu %skeys: "
-			     "say which (sifu key export [--secret] [--armor] FINGERPRINT FILE)",
-			     n, secret ? "secret " : "");
-		sifu_err_hint(err, "'sifu key list%s' shows the fingerprints", secret ? " --secret" : "");
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+		             "key export: the keyring holds %zu %skeys: "
+		             "say which (sifu key export [--secret] [--armor] FINGERPRINT FILE)",
+		             n, secret ? "secret " : "");
+		sifu_err_hint(err, "'sifu key list%s' shows the fingerprints",
+		              secret ? " --secret" : "");
 		return -EINVAL;
 	}
 	return 0;
@@ -178,7 +182,8 @@ static int key_export(struct cli_args *a, struct sifu_err *err)
 	if (a->npos == 2) {
 		if ((r = only_key(a->set[O_SECRET], only, err)) < 0)
 			return r;
-	} else if ((r = want_args(a, 2, "export [--secret] [--armor] [FINGERPRINT] FILE", err)) < 0) {
+	} else if ((r = want_args(a, 2, "export [--secret] [--armor] [FINGERPRINT] FILE", err)) <
+	           0) {
 		return r;
 	}
 	const char *fpr = *only ? only : a->pos[1], *out = *only ? a->pos[1] : a->pos[2];
@@ -225,12 +230,12 @@ int cmd_key(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 		const char *name;
 		int (*fn)(struct cli_args *, struct sifu_err *);
 	} subs[] = {
-		{"newpair", key_newpair}, {"list", key_list},	  {"import", key_import},
-		{"export", key_export},	  {"remove", key_remove},
+	    {"newpair", key_newpair}, {"list", key_list},     {"import", key_import},
+	    {"export", key_export},   {"remove", key_remove},
 	};
 	if (a->npos < 1)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "key needs a command: newpair, list, import, export or remove");
+		                    "key needs a command: newpair, list, import, export or remove");
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
 		if (strcmp(a->pos[0], subs[i].name))
 			continue;

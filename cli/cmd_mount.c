@@ -18,14 +18,14 @@ int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err 
 int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 
 static int size_opt(struct cli_args *a, enum cli_opt_id id, uint64_t *out, bool zero_ok,
-		    struct sifu_err *err)
+                    struct sifu_err *err)
 {
 	if (!a->set[id])
 		return 0;
 	uint64_t v;
 	if (cli_parse_size(a->val[id], &v) < 0 || (!zero_ok && v == 0)) {
 		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--%s: '%s' is not a size",
-			     cli_opts[id].long_name, a->val[id]);
+		             cli_opts[id].long_name, a->val[id]);
 		sifu_err_hint(err, "give a number with an optional K, M or G suffix, e.g. 4M");
 		return -EINVAL;
 	}
@@ -43,7 +43,8 @@ int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err 
 	if (o->chunk_size < 4096 || o->chunk_size > (64u << 20) ||
 	    (o->chunk_size & (o->chunk_size - 1)))
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "--chunk-size must be a power of two between 4K and 64M"), -EINVAL;
+		                    "--chunk-size must be a power of two between 4K and 64M"),
+		       -EINVAL;
 	if (a->set[O_PREFETCH]) {
 		const char *m = a->val[O_PREFETCH];
 		if (!strcmp(m, "none"))
@@ -78,8 +79,8 @@ static int locate(int fd, const char *path, uint64_t *off, uint64_t *size, struc
 			return sifu_err_wrap(err, "%s", path);
 		if (loc.fstype != SIF_FS_SQUASH)
 			return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
-					    "%s: the root file system is not SquashFS (fstype %u)", path,
-					    loc.fstype);
+			                    "%s: the root file system is not SquashFS (fstype %u)",
+			                    path, loc.fstype);
 		*off = loc.offset;
 		*size = loc.size;
 		return 0;
@@ -96,9 +97,9 @@ static void print_stats(const struct sqf_image *img, uint64_t ns)
 	char b[32];
 	sifu_fmt_bytes(s.backend_bytes, b, sizeof(b));
 	fprintf(stderr,
-		"sifu: read %s in %" PRIu64 " requests from the image; cache: %" PRIu64
-		" hits, %" PRIu64 " misses, %" PRIu64 " read-ahead hits (served %.1f s)\n",
-		b, s.backend_requests, s.cache_hits, s.cache_misses, s.readahead_hits, ns / 1e9);
+	        "sifu: read %s in %" PRIu64 " requests from the image; cache: %" PRIu64
+	        " hits, %" PRIu64 " misses, %" PRIu64 " read-ahead hits (served %.1f s)\n",
+	        b, s.backend_requests, s.cache_hits, s.cache_misses, s.readahead_hits, ns / 1e9);
 }
 
 int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
@@ -150,10 +151,10 @@ int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return r;
 	}
-	sifu_log(SIFU_LOG_INFO, "serving %s on %s; Ctrl-C or 'fusermount3 -u %s' to stop",
-		 image, dir, dir);
+	sifu_log(SIFU_LOG_INFO, "serving %s on %s; Ctrl-C or 'fusermount3 -u %s' to stop", image,
+	         dir, dir);
 	struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
-			      {.fd = sqf_server_done_fd(srv), .events = POLLIN}};
+	                      {.fd = sqf_server_done_fd(srv), .events = POLLIN}};
 	while (poll(p, 2, -1) < 0 && errno == EINTR)
 		;
 	if (p[0].revents) {

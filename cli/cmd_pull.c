@@ -42,7 +42,7 @@ static char *prompt(const char *what, bool secret)
 /* Shared with the actions (exec docker://…): the options that say how to
  * reach a source. */
 int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, char **pass,
-		  struct sifu_err *err)
+                  struct sifu_err *err)
 {
 	memset(o, 0, sizeof(*o));
 	fetch_platform_host(&o->platform);
@@ -68,8 +68,10 @@ int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, ch
 		*user = prompt("Username", false);
 		*pass = *user ? prompt("Password", true) : NULL;
 		if (!*user || !*pass) {
-			sifu_err_set(err, SIFU_E_USAGE, 0, "--docker-login needs a terminal to ask on");
-			sifu_err_hint(err, "set SIFU_DOCKER_USERNAME and SIFU_DOCKER_PASSWORD instead");
+			sifu_err_set(err, SIFU_E_USAGE, 0,
+			             "--docker-login needs a terminal to ask on");
+			sifu_err_hint(err,
+			              "set SIFU_DOCKER_USERNAME and SIFU_DOCKER_PASSWORD instead");
 			return -EINVAL;
 		}
 	} else {

@@ -41,8 +41,8 @@ static int save(const char *path, json_t *j, struct sifu_err *err)
 		return sifu_err_sys(err, "writing %s", path);
 	char *s = json_dumps(j, JSON_INDENT(2));
 	size_t n = strlen(s);
-	bool ok = fchmod(fd, 0600) == 0 && write(fd, s, n) == (ssize_t)n && write(fd, "\n", 1) == 1 &&
-		  fsync(fd) == 0;
+	bool ok = fchmod(fd, 0600) == 0 && write(fd, s, n) == (ssize_t)n &&
+	          write(fd, "\n", 1) == 1 && fsync(fd) == 0;
 	free(s);
 	close(fd);
 	if (!ok || rename(tmp, path) < 0) {
@@ -117,7 +117,8 @@ int cmd_registry(const struct cli_verb *v, struct cli_args *a, struct sifu_err *
 	int r = 0;
 	if (!strcmp(a->pos[0], "logout")) {
 		if (json_object_del(auths, host) < 0) {
-			sifu_err_set(err, SIFU_E_NOTFOUND, 0, "not logged in to %s (in %s)", host, path);
+			sifu_err_set(err, SIFU_E_NOTFOUND, 0, "not logged in to %s (in %s)", host,
+			             path);
 			r = -ENOENT;
 		} else {
 			r = save(path, j, err);
@@ -128,7 +129,8 @@ int cmd_registry(const struct cli_verb *v, struct cli_args *a, struct sifu_err *
 	if (!a->set[O_USERNAME]) {
 		json_decref(j);
 		sifu_err_set(err, SIFU_E_USAGE, 0, "registry login needs --username");
-		sifu_err_hint(err, "e.g. sifu registry login -u NAME --password-stdin docker://%s", host);
+		sifu_err_hint(err, "e.g. sifu registry login -u NAME --password-stdin docker://%s",
+		              host);
 		return -EINVAL;
 	}
 	_cleanup_free_ char *pw = read_secret(a->set[O_PASSWORD_STDIN]);

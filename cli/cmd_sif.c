@@ -25,7 +25,7 @@ struct rows {
 };
 
 static void add_row(struct rows *t, const char *label, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void add_row(struct rows *t, const char *label, const char *fmt, ...)
 {
 	if (t->n >= ARRAY_SIZE(t->r))
@@ -48,7 +48,7 @@ static void print_rows(FILE *f, const struct rows *t, const char *indent, int pa
 			w = strlen(t->r[i].label);
 	for (size_t i = 0; i < t->n; i++)
 		fprintf(f, "%s%-*s%s\n", indent, (int)(w + (size_t)pad), t->r[i].label,
-			t->r[i].value);
+		        t->r[i].value);
 }
 
 static void fmt_group(uint32_t raw, char *buf, size_t len)
@@ -72,7 +72,10 @@ static json_t *jstr(const char *s, size_t n)
 	return json_stringn(c, n);
 }
 
-static bool is_time_set(int64_t t) { return t != SIF_TIME_ZERO; }
+static bool is_time_set(int64_t t)
+{
+	return t != SIF_TIME_ZERO;
+}
 
 static int cmd_header(const struct sif_image *img, bool json)
 {
@@ -89,9 +92,12 @@ static int cmd_header(const struct sif_image *img, bool json)
 		json_object_set_new(o, "launch_script", jstr(launch, ll));
 		json_object_set_new(o, "version", jstr(h->version, strlen(h->version)));
 		json_object_set_new(o, "primary_arch", json_string(arch));
-		json_object_set_new(o, "id", sif_uuid_is_nil(h->id) ? json_null() : json_string(id));
-		json_object_set_new(o, "created_at", is_time_set(h->ctime) ? json_integer(h->ctime) : json_null());
-		json_object_set_new(o, "modified_at", is_time_set(h->mtime) ? json_integer(h->mtime) : json_null());
+		json_object_set_new(o, "id",
+		                    sif_uuid_is_nil(h->id) ? json_null() : json_string(id));
+		json_object_set_new(o, "created_at",
+		                    is_time_set(h->ctime) ? json_integer(h->ctime) : json_null());
+		json_object_set_new(o, "modified_at",
+		                    is_time_set(h->mtime) ? json_integer(h->mtime) : json_null());
 		json_object_set_new(o, "descriptors_free", json_integer(h->dfree));
 		json_object_set_new(o, "descriptors_total", json_integer(h->dtotal));
 		json_object_set_new(o, "descriptors_offset", json_integer(h->doff));
@@ -140,7 +146,7 @@ static void type_summary(const struct sif_descr *d, char *buf, size_t len)
 		struct sif_partinfo p;
 		sif_descr_partition(d, &p);
 		snprintf(buf, len, "%s (%s/%s/%s)", dt, sif_fstype_name(p.fstype),
-			 sif_parttype_name(p.parttype), sif_arch_goarch(p.arch));
+		         sif_parttype_name(p.parttype), sif_arch_goarch(p.arch));
 		return;
 	}
 	case SIF_DT_SIGNATURE: {
@@ -171,20 +177,23 @@ static json_t *descr_json(const struct sif_descr *d)
 	uint32_t l = d->link & ~SIF_GROUP_MASK;
 	json_object_set_new(o, "linked_id", d->link ? json_integer(l) : json_null());
 	json_object_set_new(o, "linked_is_group",
-			    json_boolean(d->link && (d->link & SIF_GROUP_MASK) == SIF_GROUP_MASK));
+	                    json_boolean(d->link && (d->link & SIF_GROUP_MASK) == SIF_GROUP_MASK));
 	json_object_set_new(o, "offset", json_integer(d->offset));
 	json_object_set_new(o, "size", json_integer(d->size));
 	json_object_set_new(o, "data_type", json_string(sif_datatype_name(d->datatype)));
 	json_object_set_new(o, "data_type_code", json_integer(d->datatype));
-	json_object_set_new(o, "created_at", is_time_set(d->ctime) ? json_integer(d->ctime) : json_null());
-	json_object_set_new(o, "modified_at", is_time_set(d->mtime) ? json_integer(d->mtime) : json_null());
+	json_object_set_new(o, "created_at",
+	                    is_time_set(d->ctime) ? json_integer(d->ctime) : json_null());
+	json_object_set_new(o, "modified_at",
+	                    is_time_set(d->mtime) ? json_integer(d->mtime) : json_null());
 	json_object_set_new(o, "name", jstr(d->name, strlen(d->name)));
 	switch (d->datatype) {
 	case SIF_DT_PARTITION: {
 		struct sif_partinfo p;
 		sif_descr_partition(d, &p);
 		json_object_set_new(o, "fs_type", json_string(sif_fstype_name(p.fstype)));
-		json_object_set_new(o, "partition_type", json_string(sif_parttype_name(p.parttype)));
+		json_object_set_new(o, "partition_type",
+		                    json_string(sif_parttype_name(p.parttype)));
 		json_object_set_new(o, "primary", json_boolean(p.parttype == SIF_PART_PRIMSYS));
 		json_object_set_new(o, "arch", json_string(sif_arch_goarch(p.arch)));
 		break;
@@ -243,7 +252,7 @@ static int cmd_list(const struct sif_image *img, bool json)
 		return 0;
 	}
 	static const char rule[] =
-		"------------------------------------------------------------------------------";
+	    "------------------------------------------------------------------------------";
 	printf("%s\n%-4s %-8s %-8s %-26s %s\n%s\n", rule, "ID", "|GROUP", "|LINK",
 	       "|SIF POSITION (start-end)", "|TYPE", rule);
 	for (int64_t i = 0; i < img->h.dtotal; i++) {
@@ -262,7 +271,8 @@ static int cmd_list(const struct sif_image *img, bool json)
 		else
 			printf("|%-7u ", lid);
 		(void)l;
-		snprintf(pos, sizeof(pos), "|%" PRId64 "-%" PRId64 " ", d->offset, d->offset + d->size);
+		snprintf(pos, sizeof(pos), "|%" PRId64 "-%" PRId64 " ", d->offset,
+		         d->offset + d->size);
 		printf("%-26s ", pos);
 		type_summary(d, type, sizeof(type));
 		printf("|%s\n", type);
@@ -323,9 +333,7 @@ static void info_rows(const struct sif_descr *d, struct rows *t)
 		add_row(t, "Message Type:", "%s", sif_message_name(m));
 		break;
 	}
-	case SIF_DT_SBOM:
-		add_row(t, "Format:", "%s", sif_sbom_name(sif_descr_sbom(d)));
-		break;
+	case SIF_DT_SBOM: add_row(t, "Format:", "%s", sif_sbom_name(sif_descr_sbom(d))); break;
 	case SIF_DT_OCI_BLOB:
 	case SIF_DT_OCI_ROOT_INDEX:
 		sif_descr_oci_digest(d, buf, sizeof(buf));
@@ -343,7 +351,8 @@ static int parse_u32(const char *what, const char *s, uint32_t *out, struct sifu
 	unsigned long long v = strtoull(s, &end, 10);
 	if (!*s || *s == '-' || errno || *end || v > UINT32_MAX)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "sif: %s must be a number from 0 to %u, not '%s'", what, UINT32_MAX, s);
+		                    "sif: %s must be a number from 0 to %u, not '%s'", what,
+		                    UINT32_MAX, s);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -357,12 +366,12 @@ static int parse_id(const char *s, uint32_t *id, struct sifu_err *err)
 }
 
 static int need_args(const char *sub, const char *usage, const struct cli_args *a, int n,
-		     struct sifu_err *err)
+                     struct sifu_err *err)
 {
 	if (a->npos - 1 == n)
 		return 0;
 	sifu_err_set(err, SIFU_E_USAGE, EINVAL, "sif %s: takes %d argument%s, got %d", sub, n,
-		     n == 1 ? "" : "s", a->npos - 1);
+	             n == 1 ? "" : "s", a->npos - 1);
 	sifu_err_hint(err, "usage: sifu sif %s %s", sub, usage);
 	return -EINVAL;
 }
@@ -387,7 +396,7 @@ static int sub_info_dump(const char *sub, struct cli_args *a, struct sifu_err *e
 	const struct sif_descr *d = sif_get(img, id);
 	if (!d) {
 		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "sif %s: %s has no object %u", sub,
-			     a->pos[2], id);
+		             a->pos[2], id);
 		sifu_err_hint(err, "'sifu sif list %s' shows the objects", a->pos[2]);
 		return -ENOENT;
 	}
@@ -411,8 +420,8 @@ static int sub_info_dump(const char *sub, struct cli_args *a, struct sifu_err *e
 			continue;
 		if (n <= 0)
 			return n < 0 ? sifu_err_sys(err, "sif dump: read %s", a->pos[2])
-				     : sifu_err_set(err, SIFU_E_RANGE, EIO, "sif dump: %s shrank",
-						    a->pos[2]);
+			             : sifu_err_set(err, SIFU_E_RANGE, EIO, "sif dump: %s shrank",
+			                            a->pos[2]);
 		for (ssize_t w = 0; w < n;) {
 			ssize_t m = write(STDOUT_FILENO, buf + w, (size_t)(n - w));
 			if (m < 0 && errno == EINTR)
@@ -427,7 +436,7 @@ static int sub_info_dump(const char *sub, struct cli_args *a, struct sifu_err *e
 }
 
 static int opt_i32(const struct cli_args *a, enum cli_opt_id o, const char *what, int32_t *out,
-		   struct sifu_err *err)
+                   struct sifu_err *err)
 {
 	uint32_t v;
 	if (!a->set[o])
@@ -444,14 +453,15 @@ static int opt_i32(const struct cli_args *a, enum cli_opt_id o, const char *what
 static int hex20(const char *s, uint8_t out[20], struct sifu_err *err)
 {
 	if (strlen(s) != 40)
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "sif add: --signentity must be a 40-digit hex fingerprint, not '%s'", s);
+		return sifu_err_set(
+		    err, SIFU_E_USAGE, EINVAL,
+		    "sif add: --signentity must be a 40-digit hex fingerprint, not '%s'", s);
 	for (int i = 0; i < 20; i++) {
 		char b[3] = {s[2 * i], s[2 * i + 1], 0}, *end;
 		unsigned long v = strtoul(b, &end, 16);
 		if (*end)
 			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-					    "sif add: --signentity '%s' is not hexadecimal", s);
+			                    "sif add: --signentity '%s' is not hexadecimal", s);
 		out[i] = (uint8_t)v;
 	}
 	return 0;
@@ -462,13 +472,14 @@ static int add_options(const struct cli_args *a, struct sif_add_opts *o, struct 
 	int32_t dt = 0, pa = 0;
 	int r;
 	if (!a->set[O_SIF_DATATYPE])
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "sif add: --datatype is required (1-11; see 'sifu sif --help')");
+		return sifu_err_set(
+		    err, SIFU_E_USAGE, EINVAL,
+		    "sif add: --datatype is required (1-11; see 'sifu sif --help')");
 	if ((r = opt_i32(a, O_SIF_DATATYPE, "datatype", &dt, err)) < 0)
 		return r;
 	if (dt < 1 || dt > 11)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "sif add: --datatype %d is not one of 1-11", dt);
+		                    "sif add: --datatype %d is not one of 1-11", dt);
 	o->datatype = 0x4000 + dt;
 	if ((r = opt_i32(a, O_SIF_PARTTYPE, "parttype", &o->parttype, err)) < 0 ||
 	    (r = opt_i32(a, O_SIF_PARTFS, "partfs", &o->fstype, err)) < 0 ||
@@ -500,33 +511,35 @@ static int add_options(const struct cli_args *a, struct sif_add_opts *o, struct 
 		o->name = a->val[O_SIF_FILENAME];
 	switch (o->datatype) {
 	case SIF_DT_PARTITION: {
-		static const char *const archs[] = {NULL, "386", "amd64", "arm", "arm64", "ppc64",
-						    "ppc64le", "mips", "mipsle", "mips64",
-						    "mips64le", "s390x", "riscv64"};
+		static const char *const archs[] = {
+		    NULL,   "386",    "amd64",  "arm",      "arm64", "ppc64",  "ppc64le",
+		    "mips", "mipsle", "mips64", "mips64le", "s390x", "riscv64"};
 		if (!o->parttype || !o->fstype || !pa)
-			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-					    "sif add: a partition needs --partfs, --parttype and --partarch");
+			return sifu_err_set(
+			    err, SIFU_E_USAGE, EINVAL,
+			    "sif add: a partition needs --partfs, --parttype and --partarch");
 		if (pa < 1 || pa > 12)
 			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-					    "sif add: --partarch %d is not one of 1-12", pa);
+			                    "sif add: --partarch %d is not one of 1-12", pa);
 		o->arch = archs[pa];
 		break;
 	}
 	case SIF_DT_SIGNATURE:
 		if (o->hashtype < 1 || o->hashtype > 5)
 			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-					    "sif add: a signature needs --signhash 1-5");
+			                    "sif add: a signature needs --signhash 1-5");
 		if ((r = hex20(a->set[O_SIF_SIGNENTITY] ? a->val[O_SIF_SIGNENTITY] : "", o->entity,
-			       err)) < 0)
+		               err)) < 0)
 			return r;
 		break;
 	case SIF_DT_SBOM:
 		if (!a->set[O_SIF_SBOMFORMAT])
 			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-					    "sif add: an SBOM needs --sbomformat");
+			                    "sif add: an SBOM needs --sbomformat");
 		if (!(o->sbom = sif_sbom_parse(a->val[O_SIF_SBOMFORMAT])))
-			return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "sif add: unknown SBOM format '%s'",
-					    a->val[O_SIF_SBOMFORMAT]);
+			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+			                    "sif add: unknown SBOM format '%s'",
+			                    a->val[O_SIF_SBOMFORMAT]);
 		break;
 	}
 	return 0;
@@ -554,12 +567,12 @@ static int sub_add(struct cli_args *a, struct sifu_err *err)
 
 int cmd_sif(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
-	static const char *const subs[] = {"list", "info", "header", "dump", "new",
-					   "add", "del", "setprim", NULL};
+	static const char *const subs[] = {"list", "info", "header",  "dump", "new",
+	                                   "add",  "del",  "setprim", NULL};
 	if (a->npos < 1) {
 		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "sif: which command?");
 		sifu_err_hint(err, "one of list, info, header, dump, new, add, del, setprim; see "
-			      "'sifu sif --help'");
+		                   "'sifu sif --help'");
 		return -EINVAL;
 	}
 	const char *sub = a->pos[0];
@@ -587,7 +600,7 @@ int cmd_sif(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 		    (r = parse_id(a->pos[1], &id, err)) < 0)
 			return r;
 		r = !strcmp(sub, "del") ? sif_delete_object(a->pos[2], id, false, false, err)
-					: sif_set_primary(a->pos[2], id, err);
+		                        : sif_set_primary(a->pos[2], id, err);
 		return r < 0 ? sifu_err_wrap(err, "sif %s", sub) : 0;
 	}
 	sifu_err_set(err, SIFU_E_USAGE, EINVAL, "sif: unknown command '%s'", sub);

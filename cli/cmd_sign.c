@@ -7,14 +7,14 @@
 int cmd_sign(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 
 static int parse_u32(const char *flag, const char *s, uint32_t *out, bool zero_ok,
-		     struct sifu_err *err)
+                     struct sifu_err *err)
 {
 	char *end;
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || (!zero_ok && v == 0) || v > UINT32_MAX || *s == '-')
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: '%s' is not a valid number", flag,
-				    s);
+		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: '%s' is not a valid number",
+		                    flag, s);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -39,8 +39,9 @@ static int key_by_index(const char *idx, char fpr[41], struct sifu_err *err)
 		return r;
 	if (n >= nk) {
 		free(keys);
-		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--keyidx %u: the keyring holds %zu secret key%s",
-			     n, nk, nk == 1 ? "" : "s");
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+		             "--keyidx %u: the keyring holds %zu secret key%s", n, nk,
+		             nk == 1 ? "" : "s");
 		sifu_err_hint(err, "'sifu key list --secret' numbers them from 0");
 		return -EINVAL;
 	}
@@ -54,7 +55,7 @@ int cmd_sign(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 	(void)v;
 	if (a->npos != 1)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "sign takes one image (sifu sign [options] IMAGE)");
+		                    "sign takes one image (sifu sign [options] IMAGE)");
 	const char *path = a->pos[0];
 	struct sif_sign_opts o = {.time = INT64_MIN};
 	uint32_t objid = 0;
@@ -70,10 +71,11 @@ int cmd_sign(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 		return r;
 	if (objid && o.group_id)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "--sif-id and --group-id select different things: give one");
+		                    "--sif-id and --group-id select different things: give one");
 	if (a->nlist[O_KEY] && a->set[O_KEYIDX])
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "--key signs with a PEM key, --keyidx with a keyring key: give one");
+		return sifu_err_set(
+		    err, SIFU_E_USAGE, EINVAL,
+		    "--key signs with a PEM key, --keyidx with a keyring key: give one");
 	struct sif_pemkey **keys = sifu_xcalloc(a->nlist[O_KEY] + 1, sizeof(*keys));
 	for (size_t i = 0; i < a->nlist[O_KEY]; i++) {
 		if ((r = sif_pemkey_load(a->list[O_KEY][i], true, &keys[i], err)) < 0) {

@@ -14,8 +14,8 @@ static int parse_u32(const char *flag, const char *s, uint32_t *out, struct sifu
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || v == 0 || v > UINT32_MAX || *s == '-')
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: '%s' is not an id (1, 2, …)", flag,
-				    s);
+		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: '%s' is not an id (1, 2, …)",
+		                    flag, s);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -23,14 +23,10 @@ static int parse_u32(const char *flag, const char *s, uint32_t *out, struct sifu
 static const char *kind_name(enum sif_sig_kind k)
 {
 	switch (k) {
-	case SIF_SIG_DSSE:
-		return "DSSE";
-	case SIF_SIG_PGP:
-		return "OpenPGP";
-	case SIF_SIG_LEGACY:
-		return "legacy OpenPGP (insecure: covers no header or descriptor)";
-	default:
-		return "unknown";
+	case SIF_SIG_DSSE: return "DSSE";
+	case SIF_SIG_PGP: return "OpenPGP";
+	case SIF_SIG_LEGACY: return "legacy OpenPGP (insecure: covers no header or descriptor)";
+	default: return "unknown";
 	}
 }
 
@@ -43,7 +39,7 @@ static void link_str(uint32_t link, char *buf, size_t len)
 }
 
 static void print_text(const char *path, const struct sif_image *img,
-		       const struct sif_verify_report *r)
+                       const struct sif_verify_report *r)
 {
 	printf("Verifying image: %s\n", path);
 	for (size_t i = 0; i < r->nsigs; i++) {
@@ -75,10 +71,11 @@ static void print_json(const char *path, const struct sif_verify_report *r, bool
 		const struct sif_verify_sig *s = &r->sigs[i];
 		json_t *j = json_object();
 		json_object_set_new(j, "id", json_integer(s->sig_id));
-		json_object_set_new(j, "kind", json_string(s->kind == SIF_SIG_DSSE ? "dsse"
-							   : s->kind == SIF_SIG_PGP ? "pgp"
-							   : s->kind == SIF_SIG_LEGACY ? "legacy"
-										    : "unknown"));
+		json_object_set_new(j, "kind",
+		                    json_string(s->kind == SIF_SIG_DSSE     ? "dsse"
+		                                : s->kind == SIF_SIG_PGP    ? "pgp"
+		                                : s->kind == SIF_SIG_LEGACY ? "legacy"
+		                                                            : "unknown"));
 		json_object_set_new(j, "hash", json_string(sif_hash_name(s->hashtype)));
 		if (s->link & SIF_GROUP_MASK)
 			json_object_set_new(j, "group", json_integer(s->link & ~SIF_GROUP_MASK));
@@ -115,7 +112,7 @@ int cmd_verify(const struct cli_verb *v, struct cli_args *a, struct sifu_err *er
 	(void)v;
 	if (a->npos != 1)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "verify takes one image (sifu verify [options] IMAGE)");
+		                    "verify takes one image (sifu verify [options] IMAGE)");
 	const char *path = a->pos[0];
 	struct sif_verify_opts o = {0};
 	int r;
@@ -126,7 +123,7 @@ int cmd_verify(const struct cli_verb *v, struct cli_args *a, struct sifu_err *er
 		return r;
 	if (o.sif_id && o.group_id)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "--sif-id and --group-id select different things: give one");
+		                    "--sif-id and --group-id select different things: give one");
 	o.all = a->set[O_ALL];
 	o.legacy = a->set[O_LEGACY_INSECURE];
 	struct sif_pemkey **keys = sifu_xcalloc(a->nlist[O_KEY] + 1, sizeof(*keys));

@@ -5,163 +5,177 @@
 
 /* A verb is built when its cli/cmd_<verb>.c exists: until then the weak
  * reference stays NULL and the verb says plainly that it is not available. */
-int cmd_exec(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_run(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_shell(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_test(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_instance(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_pull(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_sign(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_verify(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_key(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_sif(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
-int cmd_registry(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err) __attribute__((weak));
+int cmd_exec(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_run(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_shell(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_test(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_instance(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_pull(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_sign(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_verify(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_key(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_sif(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_registry(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
 
-#define ACTION_ENV                                                                  \
+#define ACTION_ENV                                                                      \
 	"Environment: every flag can also be set as SIFU_<FLAG>, APPTAINER_<FLAG> or\n" \
 	"SINGULARITY_<FLAG> (e.g. APPTAINER_BIND); APPTAINERENV_<NAME> and\n"           \
 	"SINGULARITYENV_<NAME> set <NAME> inside the container.\n"
 
 const struct cli_verb cli_verbs[] = {
-	{"exec", V_EXEC, cmd_exec, false, "sifu exec [options] IMAGE COMMAND [ARGS...]",
-	 "Run a command within a container",
-	 "Runs COMMAND inside IMAGE (a SIF file, a bare SquashFS file or a sandbox\n"
-	 "directory) with no privileges: a user namespace, the image mounted through\n"
-	 "sifu's own FUSE server, your home directory, the current directory and /tmp\n"
-	 "bound in as Apptainer does. The exit status is COMMAND's (128+N if it was\n"
-	 "killed by signal N); 255 means sifu itself failed.\n\n" ACTION_ENV,
-	 "  $ sifu exec ubuntu.sif head -n 4 /etc/os-release\n"
-	 "  $ sifu exec --bind /scratch:/data ubuntu.sif ls /data\n"
-	 "  $ sifu exec --cleanenv --env LANG=C tools.sif python3 job.py\n"},
-	{"run", V_RUN, cmd_run, false, "sifu run [options] IMAGE [ARGS...]",
-	 "Run the user-defined default command within a container",
-	 "Runs the image's runscript (/.singularity.d/runscript) with ARGS. A SIF\n"
-	 "file is its own launcher: ./image.sif ARGS does the same through the\n"
-	 "run-singularity name.\n\n" ACTION_ENV,
-	 "  $ sifu run lolcow.sif\n  $ ./lolcow.sif --help\n"},
-	{"shell", V_SHELL, cmd_shell, false, "sifu shell [options] IMAGE",
-	 "Run a shell within a container",
-	 "Starts an interactive shell in IMAGE: $SINGULARITY_SHELL, then /bin/bash\n"
-	 "--norc, then /bin/sh. The prompt is \"Sifu> \".\n\n" ACTION_ENV,
-	 "  $ sifu shell ubuntu.sif\n  $ sifu shell --shell /bin/zsh tools.sif\n"},
-	{"test", V_TEST, cmd_test, false, "sifu test [options] IMAGE",
-	 "Run the user-defined tests within a container",
-	 "Runs the image's test script (/.singularity.d/test), or exits 0 if it has\n"
-	 "none.\n\n" ACTION_ENV,
-	 "  $ sifu test tools.sif\n"},
-	{"instance", V_INSTANCE, cmd_instance, false, "sifu instance start|stop|list [options] ...",
-	 "Manage containers running as services",
-	 "Starts, lists and stops named container instances.\n", "  $ sifu instance list\n"},
-	{"pull", V_PULL, cmd_pull, true, "sifu pull [options] [OUTPUT.sif] URI",
-	 "Pull an image from a URI",
-	 "Downloads an image and converts it to a SIF file. URI is docker://,\n"
-	 "oras://, oci-archive:, oci:, docker-archive: or https://. Without OUTPUT the\n"
-	 "name is derived from the URI as Apptainer does (alpine_latest.sif). Layers\n"
-	 "stream straight into SquashFS: no root file system is ever extracted.\n",
-	 "  $ sifu pull docker://alpine\n  $ sifu pull ubuntu.sif docker://ubuntu:24.04\n"},
-	{"build", V_BUILD, cmd_build, true, "sifu build [options] OUTPUT SOURCE",
-	 "Build a container image",
-	 "Builds OUTPUT (a SIF, or a directory with --sandbox) from SOURCE: a\n"
-	 "definition file, a URI, a SIF or a sandbox directory. Unprivileged: %post\n"
-	 "runs as root in a user namespace.\n\n"
-	 "A definition file is read whole first, its {{ templates }} filled from\n"
-	 "--build-arg, --build-arg-file and its %arguments defaults; any mistake is\n"
-	 "reported with its file and line before anything runs.\n",
-	 "  $ sifu build tool.sif tool.def\n"
-	 "  $ sifu build --build-arg VERSION=1.2 tool.sif tool.def\n"
-	 "  $ sifu build --sandbox dir/ docker://alpine\n"},
-	{"inspect", V_INSPECT, cmd_inspect, true, "sifu inspect [options] IMAGE",
-	 "Show metadata for an image",
-	 "Shows the labels (by default), definition file, runscript, start script,\n"
-	 "test script, environment or help of IMAGE, as Apptainer does; --json\n"
-	 "for scripts, --all for everything. The answers come from the SIF's\n"
-	 "metadata objects (inspect-metadata.json, the definition file and labels\n"
-	 "objects). What lives only inside the image's own /.singularity.d cannot\n"
-	 "be read by this build yet, and inspect says so.\n",
-	 "  $ sifu inspect ubuntu.sif\n  $ sifu inspect --deffile tool.sif\n"
-	 "  $ sifu inspect --all --json tool.sif\n"},
-	{"sign", V_SIGN, cmd_sign, true, "sifu sign [options] IMAGE",
-	 "Add digital signature(s) to an image",
-	 "Signs each object group of IMAGE (or --group-id N, or the objects of\n"
-	 "--sif-id N) as Apptainer and SingularityCE do: JSON metadata with the\n"
-	 "digests of the header, the descriptors and the objects, clear-signed with\n"
-	 "an OpenPGP key from sifu's keyring (the first secret key, or --keyidx N),\n"
-	 "or in a DSSE envelope with one signature per PEM private key (--key,\n"
-	 "repeatable: RSA, ECDSA, Ed25519). Either tool verifies the result.\n",
-	 "  $ sifu sign image.sif\n"
-	 "  $ sifu sign --key ed25519-private.pem --key rsa-private.pem image.sif\n"
-	 "  $ sifu sign --group-id 2 --keyidx 1 image.sif\n"},
-	{"verify", V_VERIFY, cmd_verify, true, "sifu verify [options] IMAGE",
-	 "Verify digital signature(s) within an image",
-	 "Checks every signature of every object group of IMAGE (or --group-id N,\n"
-	 "or --sif-id N): the signer must be trusted (a key in sifu's keyring for\n"
-	 "OpenPGP, a --key PUBLIC.pem for DSSE), every digest must match, and the\n"
-	 "signed set must be exactly the group. Prints which objects each signer\n"
-	 "covers; on failure one line per problem and exit status 255. Legacy\n"
-	 "(pre-3.6) signatures are checked only with --legacy-insecure (--all: every\n"
-	 "object's own signature).\n",
-	 "  $ sifu verify image.sif\n"
-	 "  $ sifu verify --key rsa-public.pem image.sif\n"
-	 "  $ sifu verify --json --group-id 1 image.sif\n"
-	 "  $ sifu verify --legacy-insecure --all old.sif\n"},
-	{"key", V_KEY, cmd_key, true, "sifu key newpair|list|import|export|remove [options]",
-	 "Manage OpenPGP keys",
-	 "Manages the OpenPGP keyring sign and verify use: a GnuPG home at\n"
-	 "$XDG_CONFIG_HOME/sifu/keys/gnupg. Public keys in ~/.apptainer/keys and\n"
-	 "~/.singularity/sypgp are read (never written) when a signer is missing.\n\n"
-	 "  newpair [--name N --email E --comment C --password --bit-length B]\n"
-	 "  list [--secret] [--json]\n"
-	 "  import KEYFILE            armored or binary, public or secret keys\n"
-	 "  export [--secret] [--armor] [FINGERPRINT] FILE\n"
-	 "  remove FINGERPRINT\n",
-	 "  $ sifu key newpair --name 'Ada Lovelace' --email ada@example.org\n"
-	 "  $ sifu key list\n"
-	 "  $ sifu key export --armor 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 ada.asc\n"},
-	{"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options]",
-	 "Manage the local cache",
-	 "Lists or cleans the blob and image cache ($SIFU_CACHEDIR, by default\n"
-	 "$XDG_CACHE_HOME/sifu).\n",
-	 "  $ sifu cache list\n  $ sifu cache clean --force\n"},
-	{"sif", V_SIF, cmd_sif, true, "sifu sif list|info|header|dump|new|add|del|setprim ...",
-	 "Manipulate Singularity Image Format (SIF) images",
-	 "Low-level access to SIF files, with siftool's commands, arguments, flags\n"
-	 "and output, so either tool works in a script:\n\n"
-	 "  header IMAGE         the global header\n"
-	 "  list IMAGE           the objects: id, group, link, position, type\n"
-	 "  info ID IMAGE        everything object ID's descriptor holds\n"
-	 "  dump ID IMAGE        object ID's bytes, to standard output\n"
-	 "  new IMAGE            a new, empty image (mode 0755, run-singularity line)\n"
-	 "  add IMAGE FILE ...   add FILE as an object (--datatype N and its flags)\n"
-	 "  del ID IMAGE         delete object ID\n"
-	 "  setprim ID IMAGE     make system partition ID the primary one\n\n"
-	 "--json prints list, header and info as JSON. A damaged image is refused\n"
-	 "with one line naming the field and its offset. add, del and setprim change\n"
-	 "the image in place, as siftool does, and refuse a change that would leave a\n"
-	 "link pointing at nothing.\n",
-	 "  $ sifu sif list image.sif\n"
-	 "  $ sifu sif info 2 image.sif\n"
-	 "  $ sifu sif dump 1 image.sif > recipe.def\n"
-	 "  $ sifu sif new tool.sif\n"
-	 "  $ sifu sif add tool.sif rootfs.sqfs --datatype 4 --partfs 1 --parttype 2 --partarch 2 --groupid 1\n"
-	 "  $ sifu sif add tool.sif tool.def --datatype 1 --groupid 1\n"
-	 "  $ sifu sif setprim 2 tool.sif\n"},
-	{"mount", V_MOUNT, cmd_mount, true, "sifu mount [options] IMAGE DIR",
-	 "Mount an image's file system on a directory (debugging, benchmarks)",
-	 "Serves IMAGE (a SIF or a bare SquashFS) on DIR in the foreground until\n"
-	 "Ctrl-C or unmount, and prints the server's I/O counters at the end.\n",
-	 "  $ sifu mount ubuntu.sif /tmp/u &\n  $ ls /tmp/u; fusermount3 -u /tmp/u\n"},
-	{"registry", V_REGISTRY, cmd_registry, true, "sifu registry login|logout [options] URI",
-	 "Log in to or out of an OCI registry",
-	 "Stores or removes credentials for a registry.\n",
-	 "  $ sifu registry login docker://registry.example.org\n"},
-	{"version", V_VERSION, cmd_version, true, "sifu version", "Show the version", "Prints sifu's version.\n",
-	 "  $ sifu version\n"},
-	{"help", V_HELP, cmd_help, true, "sifu help [VERB]", "Help about any command",
-	 "Prints help for sifu or for one verb.\n", "  $ sifu help exec\n"},
+    {"exec", V_EXEC, cmd_exec, false, "sifu exec [options] IMAGE COMMAND [ARGS...]",
+     "Run a command within a container",
+     "Runs COMMAND inside IMAGE (a SIF file, a bare SquashFS file or a sandbox\n"
+     "directory) with no privileges: a user namespace, the image mounted through\n"
+     "sifu's own FUSE server, your home directory, the current directory and /tmp\n"
+     "bound in as Apptainer does. The exit status is COMMAND's (128+N if it was\n"
+     "killed by signal N); 255 means sifu itself failed.\n\n" ACTION_ENV,
+     "  $ sifu exec ubuntu.sif head -n 4 /etc/os-release\n"
+     "  $ sifu exec --bind /scratch:/data ubuntu.sif ls /data\n"
+     "  $ sifu exec --cleanenv --env LANG=C tools.sif python3 job.py\n"},
+    {"run", V_RUN, cmd_run, false, "sifu run [options] IMAGE [ARGS...]",
+     "Run the user-defined default command within a container",
+     "Runs the image's runscript (/.singularity.d/runscript) with ARGS. A SIF\n"
+     "file is its own launcher: ./image.sif ARGS does the same through the\n"
+     "run-singularity name.\n\n" ACTION_ENV,
+     "  $ sifu run lolcow.sif\n  $ ./lolcow.sif --help\n"},
+    {"shell", V_SHELL, cmd_shell, false, "sifu shell [options] IMAGE",
+     "Run a shell within a container",
+     "Starts an interactive shell in IMAGE: $SINGULARITY_SHELL, then /bin/bash\n"
+     "--norc, then /bin/sh. The prompt is \"Sifu> \".\n\n" ACTION_ENV,
+     "  $ sifu shell ubuntu.sif\n  $ sifu shell --shell /bin/zsh tools.sif\n"},
+    {"test", V_TEST, cmd_test, false, "sifu test [options] IMAGE",
+     "Run the user-defined tests within a container",
+     "Runs the image's test script (/.singularity.d/test), or exits 0 if it has\n"
+     "none.\n\n" ACTION_ENV,
+     "  $ sifu test tools.sif\n"},
+    {"instance", V_INSTANCE, cmd_instance, false, "sifu instance start|stop|list [options] ...",
+     "Manage containers running as services",
+     "Starts, lists and stops named container instances.\n", "  $ sifu instance list\n"},
+    {"pull", V_PULL, cmd_pull, true, "sifu pull [options] [OUTPUT.sif] URI",
+     "Pull an image from a URI",
+     "Downloads an image and converts it to a SIF file. URI is docker://,\n"
+     "oras://, oci-archive:, oci:, docker-archive: or https://. Without OUTPUT the\n"
+     "name is derived from the URI as Apptainer does (alpine_latest.sif). Layers\n"
+     "stream straight into SquashFS: no root file system is ever extracted.\n",
+     "  $ sifu pull docker://alpine\n  $ sifu pull ubuntu.sif docker://ubuntu:24.04\n"},
+    {"build", V_BUILD, cmd_build, true, "sifu build [options] OUTPUT SOURCE",
+     "Build a container image",
+     "Builds OUTPUT (a SIF, or a directory with --sandbox) from SOURCE: a\n"
+     "definition file, a URI, a SIF or a sandbox directory. Unprivileged: %post\n"
+     "runs as root in a user namespace.\n\n"
+     "A definition file is read whole first, its {{ templates }} filled from\n"
+     "--build-arg, --build-arg-file and its %arguments defaults; any mistake is\n"
+     "reported with its file and line before anything runs.\n",
+     "  $ sifu build tool.sif tool.def\n"
+     "  $ sifu build --build-arg VERSION=1.2 tool.sif tool.def\n"
+     "  $ sifu build --sandbox dir/ docker://alpine\n"},
+    {"inspect", V_INSPECT, cmd_inspect, true, "sifu inspect [options] IMAGE",
+     "Show metadata for an image",
+     "Shows the labels (by default), definition file, runscript, start script,\n"
+     "test script, environment or help of IMAGE, as Apptainer does; --json\n"
+     "for scripts, --all for everything. The answers come from the SIF's\n"
+     "metadata objects (inspect-metadata.json, the definition file and labels\n"
+     "objects). What lives only inside the image's own /.singularity.d cannot\n"
+     "be read by this build yet, and inspect says so.\n",
+     "  $ sifu inspect ubuntu.sif\n  $ sifu inspect --deffile tool.sif\n"
+     "  $ sifu inspect --all --json tool.sif\n"},
+    {"sign", V_SIGN, cmd_sign, true, "sifu sign [options] IMAGE",
+     "Add digital signature(s) to an image",
+     "Signs each object group of IMAGE (or --group-id N, or the objects of\n"
+     "--sif-id N) as Apptainer and SingularityCE do: JSON metadata with the\n"
+     "digests of the header, the descriptors and the objects, clear-signed with\n"
+     "an OpenPGP key from sifu's keyring (the first secret key, or --keyidx N),\n"
+     "or in a DSSE envelope with one signature per PEM private key (--key,\n"
+     "repeatable: RSA, ECDSA, Ed25519). Either tool verifies the result.\n",
+     "  $ sifu sign image.sif\n"
+     "  $ sifu sign --key ed25519-private.pem --key rsa-private.pem image.sif\n"
+     "  $ sifu sign --group-id 2 --keyidx 1 image.sif\n"},
+    {"verify", V_VERIFY, cmd_verify, true, "sifu verify [options] IMAGE",
+     "Verify digital signature(s) within an image",
+     "Checks every signature of every object group of IMAGE (or --group-id N,\n"
+     "or --sif-id N): the signer must be trusted (a key in sifu's keyring for\n"
+     "OpenPGP, a --key PUBLIC.pem for DSSE), every digest must match, and the\n"
+     "signed set must be exactly the group. Prints which objects each signer\n"
+     "covers; on failure one line per problem and exit status 255. Legacy\n"
+     "(pre-3.6) signatures are checked only with --legacy-insecure (--all: every\n"
+     "object's own signature).\n",
+     "  $ sifu verify image.sif\n"
+     "  $ sifu verify --key rsa-public.pem image.sif\n"
+     "  $ sifu verify --json --group-id 1 image.sif\n"
+     "  $ sifu verify --legacy-insecure --all old.sif\n"},
+    {"key", V_KEY, cmd_key, true, "sifu key newpair|list|import|export|remove [options]",
+     "Manage OpenPGP keys",
+     "Manages the OpenPGP keyring sign and verify use: a GnuPG home at\n"
+     "$XDG_CONFIG_HOME/sifu/keys/gnupg. Public keys in ~/.apptainer/keys and\n"
+     "~/.singularity/sypgp are read (never written) when a signer is missing.\n\n"
+     "  newpair [--name N --email E --comment C --password --bit-length B]\n"
+     "  list [--secret] [--json]\n"
+     "  import KEYFILE            armored or binary, public or secret keys\n"
+     "  export [--secret] [--armor] [FINGERPRINT] FILE\n"
+     "  remove FINGERPRINT\n",
+     "  $ sifu key newpair --name 'Ada Lovelace' --email ada@example.org\n"
+     "  $ sifu key list\n"
+     "  $ sifu key export --armor 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 ada.asc\n"},
+    {"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options]", "Manage the local cache",
+     "Lists or cleans the blob and image cache ($SIFU_CACHEDIR, by default\n"
+     "$XDG_CACHE_HOME/sifu).\n",
+     "  $ sifu cache list\n  $ sifu cache clean --force\n"},
+    {"sif", V_SIF, cmd_sif, true, "sifu sif list|info|header|dump|new|add|del|setprim ...",
+     "Manipulate Singularity Image Format (SIF) images",
+     "Low-level access to SIF files, with siftool's commands, arguments, flags\n"
+     "and output, so either tool works in a script:\n\n"
+     "  header IMAGE         the global header\n"
+     "  list IMAGE           the objects: id, group, link, position, type\n"
+     "  info ID IMAGE        everything object ID's descriptor holds\n"
+     "  dump ID IMAGE        object ID's bytes, to standard output\n"
+     "  new IMAGE            a new, empty image (mode 0755, run-singularity line)\n"
+     "  add IMAGE FILE ...   add FILE as an object (--datatype N and its flags)\n"
+     "  del ID IMAGE         delete object ID\n"
+     "  setprim ID IMAGE     make system partition ID the primary one\n\n"
+     "--json prints list, header and info as JSON. A damaged image is refused\n"
+     "with one line naming the field and its offset. add, del and setprim change\n"
+     "the image in place, as siftool does, and refuse a change that would leave a\n"
+     "link pointing at nothing.\n",
+     "  $ sifu sif list image.sif\n"
+     "  $ sifu sif info 2 image.sif\n"
+     "  $ sifu sif dump 1 image.sif > recipe.def\n"
+     "  $ sifu sif new tool.sif\n"
+     "  $ sifu sif add tool.sif rootfs.sqfs --datatype 4 --partfs 1 --parttype 2 --partarch 2 "
+     "--groupid 1\n"
+     "  $ sifu sif add tool.sif tool.def --datatype 1 --groupid 1\n"
+     "  $ sifu sif setprim 2 tool.sif\n"},
+    {"mount", V_MOUNT, cmd_mount, true, "sifu mount [options] IMAGE DIR",
+     "Mount an image's file system on a directory (debugging, benchmarks)",
+     "Serves IMAGE (a SIF or a bare SquashFS) on DIR in the foreground until\n"
+     "Ctrl-C or unmount, and prints the server's I/O counters at the end.\n",
+     "  $ sifu mount ubuntu.sif /tmp/u &\n  $ ls /tmp/u; fusermount3 -u /tmp/u\n"},
+    {"registry", V_REGISTRY, cmd_registry, true, "sifu registry login|logout [options] URI",
+     "Log in to or out of an OCI registry", "Stores or removes credentials for a registry.\n",
+     "  $ sifu registry login docker://registry.example.org\n"},
+    {"version", V_VERSION, cmd_version, true, "sifu version", "Show the version",
+     "Prints sifu's version.\n", "  $ sifu version\n"},
+    {"help", V_HELP, cmd_help, true, "sifu help [VERB]", "Help about any command",
+     "Prints help for sifu or for one verb.\n", "  $ sifu help exec\n"},
 };
 const size_t cli_nverbs = ARRAY_SIZE(cli_verbs);
 
@@ -176,7 +190,7 @@ const struct cli_verb *cli_find_verb(const char *name)
 int cli_not_built(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
 	return sifu_err_set(err, SIFU_E_UNAVAILABLE, ENOSYS,
-			    "'%s' is not available in this build yet", v->name);
+	                    "'%s' is not available in this build yet", v->name);
 }
 
 int cmd_version(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)

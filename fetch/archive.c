@@ -21,19 +21,19 @@ struct named {
 
 struct local {
 	struct fetch_source base;
-	int blobdir;        /* a directory holding <hex> files */
-	char *what;         /* for messages: the path */
+	int blobdir; /* a directory holding <hex> files */
+	char *what;  /* for messages: the path */
 	char *tag;
-	char *index;        /* index.json */
+	char *index; /* index.json */
 	size_t index_len;
-	char *manifest;     /* docker-archive: a manifest made from manifest.json */
+	char *manifest; /* docker-archive: a manifest made from manifest.json */
 	size_t manifest_len;
-	struct named *files;/* archive member -> blob */
+	struct named *files; /* archive member -> blob */
 	size_t nfiles;
 };
 
 static int read_blob(struct local *l, const char *digest, size_t max, char **out, size_t *len,
-		     struct sifu_err *err)
+                     struct sifu_err *err)
 {
 	char hex[FETCH_HEX_LEN + 1], got[FETCH_HEX_LEN + 1];
 	if (fetch_digest_parse(digest, hex, err) < 0)
@@ -42,7 +42,7 @@ static int read_blob(struct local *l, const char *digest, size_t max, char **out
 	if (r < 0) {
 		if (err->errnum == ENOENT)
 			sifu_err_hint(err, "%s lacks blob %s: the layout is incomplete", l->what,
-				      digest);
+			              digest);
 		return r;
 	}
 	fetch_sha256_buf(*out, *len, got);
@@ -50,7 +50,7 @@ static int read_blob(struct local *l, const char *digest, size_t max, char **out
 		free(*out);
 		*out = NULL;
 		return sifu_err_set(err, SIFU_E_VERIFY, 0, "%s: blob %s has the digest sha256:%s",
-				    l->what, digest, got);
+		                    l->what, digest, got);
 	}
 	return 0;
 }
@@ -64,9 +64,10 @@ static int pick_from_index(struct local *l, struct fetch_blob *out, struct sifu_
 	json_t *m, *pick = NULL;
 	size_t i, n = json_array_size(ms);
 	struct fetch_buf names = {0};
-	json_array_foreach(ms, i, m) {
+	json_array_foreach(ms, i, m)
+	{
 		const char *name = json_string_value(json_object_get(
-			json_object_get(m, "annotations"), "org.opencontainers.image.ref.name"));
+		    json_object_get(m, "annotations"), "org.opencontainers.image.ref.name"));
 		if (name)
 			fetch_buf_printf(&names, "%s%s", names.len ? ", " : "", name);
 		if (l->tag ? (name && strcmp(name, l->tag) == 0) : n == 1)
@@ -75,16 +76,16 @@ static int pick_from_index(struct local *l, struct fetch_blob *out, struct sifu_
 	int r;
 	if (!pick) {
 		r = sifu_err_set(err, SIFU_E_NOTFOUND, 0, "%s: %s%s%s", l->what,
-				 l->tag ? "no image tagged " : "",
-				 l->tag ? l->tag : "more than one image and no tag given", "");
+		                 l->tag ? "no image tagged " : "",
+		                 l->tag ? l->tag : "more than one image and no tag given", "");
 		sifu_err_hint(err, "its tags: %s; name one as %s:TAG",
-			      names.len ? names.p : "(none)", l->what);
+		              names.len ? names.p : "(none)", l->what);
 	} else {
 		const char *d = json_string_value(json_object_get(pick, "digest"));
 		json_t *size = json_object_get(pick, "size");
 		r = d && strlen(d) < sizeof(out->digest)
-			    ? 0
-			    : sifu_err_set(err, SIFU_E_CORRUPT, 0, "index.json: bad descriptor");
+		        ? 0
+		        : sifu_err_set(err, SIFU_E_CORRUPT, 0, "index.json: bad descriptor");
 		if (!r) {
 			snprintf(out->digest, sizeof(out->digest), "%s", d);
 			out->size = json_is_integer(size) ? (uint64_t)json_integer_value(size) : 0;
@@ -96,7 +97,7 @@ static int pick_from_index(struct local *l, struct fetch_blob *out, struct sifu_
 }
 
 static int local_get_manifest(struct fetch_source *s, const char *digest, char **out, size_t *len,
-			      struct sifu_err *err)
+                              struct sifu_err *err)
 {
 	struct local *l = (struct local *)s;
 	if (!digest && l->manifest) {
@@ -115,8 +116,7 @@ static int local_get_manifest(struct fetch_source *s, const char *digest, char *
 	return read_blob(l, digest, META_MAX, out, len, err);
 }
 
-static int local_open_blob(struct fetch_source *s, const struct fetch_blob *b,
-			   struct sifu_err *err)
+static int local_open_blob(struct fetch_source *s, const struct fetch_blob *b, struct sifu_err *err)
 {
 	struct local *l = (struct local *)s;
 	char hex[FETCH_HEX_LEN + 1];
@@ -156,7 +156,7 @@ static struct local *local_new(const struct fetch_ref *ref)
 }
 
 int fetch_source_oci_dir(const struct fetch_ref *ref, struct fetch_source **out,
-			 struct sifu_err *err)
+                         struct sifu_err *err)
 {
 	struct local *l = local_new(ref);
 	_cleanup_close_ int dfd = open(ref->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -201,7 +201,7 @@ static const char *clean_name(const char *n)
 /* Copy the current member into the cache; HEX is its name-given digest or
  * "" (then it is computed). */
 static int import_member(struct archive *a, struct fetch_cache *c, char hex[FETCH_HEX_LEN + 1],
-			 int64_t size, struct sifu_err *err)
+                         int64_t size, struct sifu_err *err)
 {
 	if (hex[0]) {
 		int fd = fetch_cache_open_blob(c, hex);
@@ -253,7 +253,7 @@ static int import_member(struct archive *a, struct fetch_cache *c, char hex[FETC
 }
 
 static int import_archive(struct local *l, const char *path, struct fetch_cache *c,
-			  struct sifu_err *err)
+                          struct sifu_err *err)
 {
 	struct archive *a = archive_read_new();
 	archive_read_support_format_tar(a);
@@ -261,7 +261,7 @@ static int import_archive(struct local *l, const char *path, struct fetch_cache 
 	int r = 0;
 	if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
 		r = sifu_err_set(err, SIFU_E_CORRUPT, errno, "%s: %s", path,
-				 archive_error_string(a));
+		                 archive_error_string(a));
 		goto out;
 	}
 	struct archive_entry *ae;
@@ -319,8 +319,10 @@ static int docker_manifest(struct local *l, struct sifu_err *err)
 {
 	const struct named *mf = find_file(l, "manifest.json");
 	if (!mf)
-		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "%s: no manifest.json (is it a "
-				    "docker save archive?)", l->what);
+		return sifu_err_set(err, SIFU_E_CORRUPT, 0,
+		                    "%s: no manifest.json (is it a "
+		                    "docker save archive?)",
+		                    l->what);
 	char *raw;
 	size_t len;
 	int r = fetch_read_file_at(l->blobdir, mf->hex, META_MAX, &raw, &len, err);
@@ -332,43 +334,48 @@ static int docker_manifest(struct local *l, struct sifu_err *err)
 		return -EINVAL;
 	json_t *img = NULL, *e;
 	size_t i;
-	json_array_foreach(j, i, e) {
+	json_array_foreach(j, i, e)
+	{
 		json_t *tags = json_object_get(e, "RepoTags"), *t;
 		size_t k;
 		if (!l->tag && json_array_size(j) == 1)
 			img = e;
-		json_array_foreach(tags, k, t) {
+		json_array_foreach(tags, k, t)
+		{
 			const char *s = json_string_value(t);
 			if (l->tag && s && strcmp(s, l->tag) == 0)
 				img = e;
 		}
 	}
 	struct fetch_buf b = {0};
-	const struct named *cfg = img ? find_file(l, json_string_value(
-							    json_object_get(img, "Config")) ?: "")
-				      : NULL;
+	const struct named *cfg =
+	    img ? find_file(l, json_string_value(json_object_get(img, "Config")) ?: "") : NULL;
 	if (!img || !cfg) {
 		r = sifu_err_set(err, SIFU_E_NOTFOUND, 0, "%s: %s", l->what,
-				 img ? "the image config is missing"
-				     : "several images and no (matching) NAME:TAG given");
+		                 img ? "the image config is missing"
+		                     : "several images and no (matching) NAME:TAG given");
 		goto out;
 	}
-	fetch_buf_printf(&b, "{\"schemaVersion\":2,\"mediaType\":"
-			     "\"application/vnd.docker.distribution.manifest.v2+json\","
-			     "\"config\":{\"mediaType\":\"application/vnd.docker.container.image."
-			     "v1+json\",\"digest\":\"sha256:%s\",\"size\":%llu},\"layers\":[",
-			 cfg->hex, (unsigned long long)cfg->size);
+	fetch_buf_printf(&b,
+	                 "{\"schemaVersion\":2,\"mediaType\":"
+	                 "\"application/vnd.docker.distribution.manifest.v2+json\","
+	                 "\"config\":{\"mediaType\":\"application/vnd.docker.container.image."
+	                 "v1+json\",\"digest\":\"sha256:%s\",\"size\":%llu},\"layers\":[",
+	                 cfg->hex, (unsigned long long)cfg->size);
 	json_t *layers = json_object_get(img, "Layers"), *lay;
-	json_array_foreach(layers, i, lay) {
+	json_array_foreach(layers, i, lay)
+	{
 		const struct named *f = find_file(l, json_string_value(lay) ?: "");
 		if (!f) {
 			r = sifu_err_set(err, SIFU_E_CORRUPT, 0, "%s: layer %s is missing", l->what,
-					 json_string_value(lay) ?: "?");
+			                 json_string_value(lay) ?: "?");
 			goto out;
 		}
-		fetch_buf_printf(&b, "%s{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\","
-				     "\"digest\":\"sha256:%s\",\"size\":%llu}",
-				 i ? "," : "", f->hex, (unsigned long long)f->size);
+		fetch_buf_printf(
+		    &b,
+		    "%s{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\","
+		    "\"digest\":\"sha256:%s\",\"size\":%llu}",
+		    i ? "," : "", f->hex, (unsigned long long)f->size);
 	}
 	fetch_buf_printf(&b, "]}");
 	l->manifest = b.p;
@@ -381,7 +388,7 @@ out:
 }
 
 int fetch_source_archive(const struct fetch_ref *ref, struct fetch_cache *cache,
-			 struct fetch_source **out, struct sifu_err *err)
+                         struct fetch_source **out, struct sifu_err *err)
 {
 	struct local *l = local_new(ref);
 	int r = import_archive(l, ref->path, cache, err);
@@ -394,7 +401,7 @@ int fetch_source_archive(const struct fetch_ref *ref, struct fetch_cache *cache,
 		r = docker_manifest(l, err);
 	else if (r == 0 && !l->index)
 		r = sifu_err_set(err, SIFU_E_CORRUPT, 0, "%s: no index.json: not an OCI archive",
-				 ref->path);
+		                 ref->path);
 	if (r < 0) {
 		local_free(&l->base);
 		return r;

@@ -71,7 +71,7 @@ int fetch_cache_open(const char *dir, bool disable, struct fetch_cache *c, struc
 			errno = -r;
 			sifu_err_sys(err, "cache directory %s", p);
 			sifu_err_hint(err, "set SIFU_CACHEDIR to a writable directory, or use "
-					   "--disable-cache");
+			                   "--disable-cache");
 			fetch_cache_close(c);
 			return r;
 		}
@@ -167,7 +167,7 @@ int fetch_cache_tmp(struct fetch_cache *c, char **name, struct sifu_err *err)
 }
 
 int fetch_cache_commit(struct fetch_cache *c, const char *tmpname, int fd, const char *hex,
-		       uint64_t size, struct sifu_err *err)
+                       uint64_t size, struct sifu_err *err)
 {
 	char got[FETCH_HEX_LEN + 1];
 	uint64_t got_size = 0;
@@ -179,13 +179,13 @@ int fetch_cache_commit(struct fetch_cache *c, const char *tmpname, int fd, const
 	}
 	if (size != UINT64_MAX && got_size != size) {
 		r = sifu_err_set(err, SIFU_E_VERIFY, 0,
-				 "blob sha256:%s: %llu bytes where %llu were announced", hex,
-				 (unsigned long long)got_size, (unsigned long long)size);
+		                 "blob sha256:%s: %llu bytes where %llu were announced", hex,
+		                 (unsigned long long)got_size, (unsigned long long)size);
 		goto fail;
 	}
 	if (strcmp(got, hex) != 0) {
 		r = sifu_err_set(err, SIFU_E_VERIFY, 0, "blob sha256:%s has the digest sha256:%s",
-				 hex, got);
+		                 hex, got);
 		sifu_err_hint(err, "the source sent corrupt or tampered data; nothing was kept");
 		goto fail;
 	}
@@ -206,11 +206,11 @@ fail:
 static int cmp_entry(const void *a, const void *b)
 {
 	return strcmp(((const struct fetch_cache_entry *)a)->name,
-		      ((const struct fetch_cache_entry *)b)->name);
+	              ((const struct fetch_cache_entry *)b)->name);
 }
 
 int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry **out, size_t *n,
-		     struct sifu_err *err)
+                     struct sifu_err *err)
 {
 	const char *sub = sif ? "sif" : "blobs/sha256";
 	*out = NULL;
@@ -232,7 +232,7 @@ int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry *
 		struct stat st;
 		size_t len = strlen(de->d_name);
 		if ((sif ? len < 5 || len >= sizeof(v->name) || strcmp(de->d_name + len - 4, ".sif")
-			 : len != FETCH_HEX_LEN) ||
+		         : len != FETCH_HEX_LEN) ||
 		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		if (k == cap) {
@@ -276,7 +276,7 @@ static void clean_dir(int dirfd, const char *sub, bool dry_run, size_t *n, uint6
 }
 
 int fetch_cache_clean(struct fetch_cache *c, bool dry_run, size_t *nremoved, uint64_t *bytes,
-		      struct sifu_err *err)
+                      struct sifu_err *err)
 {
 	*nremoved = 0;
 	*bytes = 0;

@@ -20,7 +20,7 @@ int fetch_sha256_fd(int fd, char hex[FETCH_HEX_LEN + 1], uint64_t *size);
 
 /* Read a whole (small) file into memory, at most MAX bytes. */
 int fetch_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
-		       struct sifu_err *err);
+                       struct sifu_err *err);
 int fetch_read_fd(int fd, size_t max, char **out, size_t *len, struct sifu_err *err);
 
 /* A small growing buffer. */
@@ -29,7 +29,8 @@ struct fetch_buf {
 	size_t len, cap;
 };
 void fetch_buf_add(struct fetch_buf *b, const void *p, size_t n);
-void fetch_buf_printf(struct fetch_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fetch_buf_printf(struct fetch_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Parse JSON with duplicate keys refused; the message names line/column. */
 json_t *fetch_json_parse(const char *s, size_t len, const char *what, struct sifu_err *err);
@@ -38,7 +39,7 @@ json_t *fetch_json_parse(const char *s, size_t len, const char *what, struct sif
 struct fetch_source {
 	/* the manifest (or index) the reference names, into *out (malloc) */
 	int (*get_manifest)(struct fetch_source *s, const char *digest_or_null, char **out,
-			    size_t *len, struct sifu_err *err);
+	                    size_t *len, struct sifu_err *err);
 	/* an fd positioned at the start of the blob (verified against DIGEST
 	 * by whoever reads it); SIZE is the descriptor's */
 	int (*open_blob)(struct fetch_source *s, const struct fetch_blob *b, struct sifu_err *err);
@@ -46,11 +47,12 @@ struct fetch_source {
 };
 
 int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_opts *o,
-			  struct fetch_cache *cache, struct fetch_source **out, struct sifu_err *err);
+                          struct fetch_cache *cache, struct fetch_source **out,
+                          struct sifu_err *err);
 int fetch_source_oci_dir(const struct fetch_ref *ref, struct fetch_source **out,
-			 struct sifu_err *err);
+                         struct sifu_err *err);
 int fetch_source_archive(const struct fetch_ref *ref, struct fetch_cache *cache,
-			 struct fetch_source **out, struct sifu_err *err);
+                         struct fetch_source **out, struct sifu_err *err);
 /* GET URL into FD (retries, Range resume; TLS as O says). */
 int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd,
-			struct sifu_err *err);
+                        struct sifu_err *err);

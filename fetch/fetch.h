@@ -28,17 +28,17 @@ typedef void (*fetch_progress_fn)(void *ctx, uint64_t compressed_done);
  * (sha256 of the bytes in FD) and DIFF_ID (sha256 of the uncompressed tar)
  * are verified when not NULL; a mismatch is SIFU_E_VERIFY. */
 int fetch_layer_apply(int fd, const char *digest, const char *diff_id, struct sq_image *img,
-		      fetch_progress_fn progress, void *pctx, struct fetch_layer_stats *st,
-		      struct sifu_err *err);
+                      fetch_progress_fn progress, void *pctx, struct fetch_layer_stats *st,
+                      struct sifu_err *err);
 
 /* ---------------------------------------------------------- references -- */
 enum fetch_transport {
-	FETCH_DOCKER = 1, /* docker://  */
-	FETCH_OCI_DIR,    /* oci:DIR[:tag] */
-	FETCH_OCI_ARCHIVE,/* oci-archive:FILE[:tag] */
+	FETCH_DOCKER = 1,     /* docker://  */
+	FETCH_OCI_DIR,        /* oci:DIR[:tag] */
+	FETCH_OCI_ARCHIVE,    /* oci-archive:FILE[:tag] */
 	FETCH_DOCKER_ARCHIVE, /* docker-archive:FILE */
-	FETCH_ORAS,       /* oras://: a SIF stored as an OCI artifact (docker:// naming) */
-	FETCH_HTTP,       /* https://…/x.sif (path: the URL) */
+	FETCH_ORAS,           /* oras://: a SIF stored as an OCI artifact (docker:// naming) */
+	FETCH_HTTP,           /* https://…/x.sif (path: the URL) */
 };
 
 struct fetch_ref {
@@ -85,12 +85,12 @@ struct fetch_manifest {
 /* Is JSON an index / manifest list?  Then choose the manifest for PLATFORM:
  * returns its descriptor in OUT.  Errors say which platforms exist. */
 int fetch_index_select(const char *json, size_t len, const struct fetch_platform *plat,
-		       struct fetch_blob *out, struct sifu_err *err);
+                       struct fetch_blob *out, struct sifu_err *err);
 /* 1 if JSON is an index or manifest list, 0 if an image manifest, < 0 if
  * neither (schema 1 is refused here, with a clear line). */
 int fetch_manifest_kind(const char *json, size_t len, struct sifu_err *err);
 int fetch_manifest_parse(const char *json, size_t len, struct fetch_manifest *m,
-			 struct sifu_err *err);
+                         struct sifu_err *err);
 void fetch_manifest_free(struct fetch_manifest *m);
 
 /* What sifu needs from an image config. */
@@ -104,8 +104,7 @@ struct fetch_config {
 	size_t ndiff_ids;
 	char arch[32];
 };
-int fetch_config_parse(const char *json, size_t len, struct fetch_config *c,
-		       struct sifu_err *err);
+int fetch_config_parse(const char *json, size_t len, struct fetch_config *c, struct sifu_err *err);
 void fetch_config_free(struct fetch_config *c);
 /* The generated /.singularity.d files, as Apptainer writes them for OCI images. */
 char *fetch_runscript(const struct fetch_config *c);
@@ -113,8 +112,8 @@ char *fetch_env_script(const struct fetch_config *c);
 
 /* ---------------------------------------------------------------- cache -- */
 struct fetch_cache {
-	char *dir;   /* $SIFU_CACHEDIR or $XDG_CACHE_HOME/sifu or ~/.cache/sifu */
-	int dirfd;   /* O_PATH on it */
+	char *dir;      /* $SIFU_CACHEDIR or $XDG_CACHE_HOME/sifu or ~/.cache/sifu */
+	int dirfd;      /* O_PATH on it */
 	bool temporary; /* --disable-cache: a private dir removed on close */
 };
 int fetch_cache_open(const char *dir, bool disable, struct fetch_cache *c, struct sifu_err *err);
@@ -131,7 +130,7 @@ int fetch_cache_tmp(struct fetch_cache *c, char **name, struct sifu_err *err);
 /* Verify the temporary file's sha256 (and SIZE unless UINT64_MAX) against
  * HEX and rename it into place; on any failure the temporary is removed. */
 int fetch_cache_commit(struct fetch_cache *c, const char *tmpname, int fd, const char *hex,
-		       uint64_t size, struct sifu_err *err);
+                       uint64_t size, struct sifu_err *err);
 struct fetch_cache_entry {
 	char name[128]; /* blob: its sha256 hex; sif: the file name */
 	uint64_t size;
@@ -139,19 +138,19 @@ struct fetch_cache_entry {
 };
 /* List blobs, or with SIF the cached images (sorted by name). */
 int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry **out, size_t *n,
-		     struct sifu_err *err);
+                     struct sifu_err *err);
 /* Remove every blob and stale temporary file; counts what went. */
 int fetch_cache_clean(struct fetch_cache *c, bool dry_run, size_t *nremoved, uint64_t *bytes,
-		      struct sifu_err *err);
+                      struct sifu_err *err);
 
 /* ----------------------------------------------------------------- pull -- */
 struct fetch_pull_opts {
-	const char *cachedir;    /* NULL: default */
+	const char *cachedir; /* NULL: default */
 	bool disable_cache;
 	struct fetch_platform platform;
-	bool nohttps;            /* plain HTTP to the registry */
-	bool insecure;           /* TLS without verification */
-	const char *authfile;    /* docker config.json to read credentials from */
+	bool nohttps;                    /* plain HTTP to the registry */
+	bool insecure;                   /* TLS without verification */
+	const char *authfile;            /* docker config.json to read credentials from */
 	const char *username, *password; /* explicit credentials (env / prompt) */
 	struct sq_opts squash;
 	bool quiet;
@@ -159,9 +158,9 @@ struct fetch_pull_opts {
 
 /* Pull URI into a new SIF at OUT (temporary name, renamed on success). */
 int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
-	       struct sifu_err *err);
+               struct sifu_err *err);
 /* For `sifu exec docker://…`: the SIF for URI from the cache
  * ($CACHE/sif/<manifest digest>-….sif, made on first use, under a lock so
  * concurrent runs build it once).  *PATH is malloc'ed. */
 int fetch_pull_cached(const char *uri, const struct fetch_pull_opts *o, char **path,
-		      struct sifu_err *err);
+                      struct sifu_err *err);

@@ -15,7 +15,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#define IN_SIZE (1u << 20)
+#define IN_SIZE  (1u << 20)
 #define OUT_SIZE (1u << 20)
 
 enum lkind { L_PLAIN, L_GZIP, L_ZSTD };
@@ -72,7 +72,7 @@ static ssize_t ls_next(struct lstream *s)
 			if (r == 0) {
 				if (s->kind == L_GZIP && !s->z_end && s->z_init)
 					return sifu_err_set(s->err, SIFU_E_CORRUPT, 0,
-							    "layer: gzip stream ends early");
+					                    "layer: gzip stream ends early");
 				return 0;
 			}
 		}
@@ -86,7 +86,8 @@ static ssize_t ls_next(struct lstream *s)
 			if (s->z_end) {
 				/* another gzip member follows (concatenated gzip is legal) */
 				if (inflateReset(&s->z) != Z_OK)
-					return sifu_err_set(s->err, SIFU_E_CORRUPT, 0, "layer: gzip");
+					return sifu_err_set(s->err, SIFU_E_CORRUPT, 0,
+					                    "layer: gzip");
 				s->z_end = false;
 			}
 			s->z.next_in = s->in + s->in_pos;
@@ -96,8 +97,8 @@ static ssize_t ls_next(struct lstream *s)
 			int zr = inflate(&s->z, Z_NO_FLUSH);
 			if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
 				return sifu_err_set(s->err, SIFU_E_CORRUPT, 0,
-						    "layer: corrupt gzip data (%s)",
-						    s->z.msg ? s->z.msg : "inflate failed");
+				                    "layer: corrupt gzip data (%s)",
+				                    s->z.msg ? s->z.msg : "inflate failed");
 			if (zr == Z_STREAM_END)
 				s->z_end = true;
 			s->in_pos = s->in_len - s->z.avail_in;
@@ -108,8 +109,8 @@ static ssize_t ls_next(struct lstream *s)
 			size_t zr = ZSTD_decompressStream(s->zd, &ob, &ib);
 			if (ZSTD_isError(zr))
 				return sifu_err_set(s->err, SIFU_E_CORRUPT, 0,
-						    "layer: corrupt zstd data (%s)",
-						    ZSTD_getErrorName(zr));
+				                    "layer: corrupt zstd data (%s)",
+				                    ZSTD_getErrorName(zr));
 			s->in_pos = ib.pos;
 			produced = ob.pos;
 		}
@@ -152,10 +153,13 @@ static int ls_open(struct lstream *s)
 			return sifu_err_set(s->err, SIFU_E_SYS, ENOMEM, "layer: zstd init");
 	} else if (s->in_len >= 3 && p[0] == 'B' && p[1] == 'Z' && p[2] == 'h') {
 		return sifu_err_set(s->err, SIFU_E_UNSUPPORTED, 0,
-				    "layer is bzip2-compressed, which OCI images do not use");
-	} else if (s->in_len >= 6 && memcmp(p, "\xfd" "7zXZ", 6) == 0) {
+		                    "layer is bzip2-compressed, which OCI images do not use");
+	} else if (s->in_len >= 6 && memcmp(p,
+	                                    "\xfd"
+	                                    "7zXZ",
+	                                    6) == 0) {
 		return sifu_err_set(s->err, SIFU_E_UNSUPPORTED, 0,
-				    "layer is xz-compressed, which OCI images do not use");
+		                    "layer is xz-compressed, which OCI images do not use");
 	} else {
 		s->kind = L_PLAIN;
 	}
@@ -182,8 +186,8 @@ static ssize_t entry_read(void *ctx, void *buf, size_t len, struct sifu_err *err
 	la_ssize_t n = archive_read_data(d->a, buf, len);
 	if (n < 0)
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "layer: \"%s\": %s", d->path,
-				    archive_error_string(d->a) ? archive_error_string(d->a)
-							       : "unreadable data");
+		                    archive_error_string(d->a) ? archive_error_string(d->a)
+		                                               : "unreadable data");
 	return n;
 }
 
@@ -228,7 +232,7 @@ static bool same_path(const char *a, const char *b)
 }
 
 static int pass2_entry(struct pass_ctx *ctx, struct sq_entry *e, struct data_ctx *d,
-		       struct sq_image *img, struct sifu_err *err)
+                       struct sq_image *img, struct sifu_err *err)
 {
 	if (e->type != SQ_REG)
 		return 0;
@@ -256,7 +260,7 @@ static int pass2_entry(struct pass_ctx *ctx, struct sq_entry *e, struct data_ctx
 
 /* One tar entry into the tree. */
 static int apply_entry(struct archive *a, struct archive_entry *ae, struct sq_image *img,
-		       struct pass_ctx *ctx, struct sifu_err *err)
+                       struct pass_ctx *ctx, struct sifu_err *err)
 {
 	struct sq_entry e = {0};
 	e.path = archive_entry_pathname(ae);
@@ -264,17 +268,16 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, struct sq_im
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "layer: an entry without a name");
 	if (entry_type(ae, &e.type) < 0)
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "layer: \"%s\": unknown file type",
-				    e.path);
+		                    e.path);
 	e.mode = archive_entry_perm(ae) | (archive_entry_mode(ae) & 07000);
 	int64_t uid = archive_entry_uid(ae), gid = archive_entry_gid(ae);
 	if (uid < 0 || uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX)
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "layer: \"%s\": owner out of range",
-				    e.path);
+		                    e.path);
 	e.uid = (uint32_t)uid;
 	e.gid = (uint32_t)gid;
 	e.mtime = archive_entry_mtime(ae);
-	e.target = e.type == SQ_HARDLINK ? archive_entry_hardlink(ae)
-					 : archive_entry_symlink(ae);
+	e.target = e.type == SQ_HARDLINK ? archive_entry_hardlink(ae) : archive_entry_symlink(ae);
 	e.rdev_major = (uint32_t)archive_entry_rdevmajor(ae);
 	e.rdev_minor = (uint32_t)archive_entry_rdevminor(ae);
 	int64_t size = archive_entry_size(ae);
@@ -288,8 +291,8 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, struct sq_im
 	while (archive_entry_xattr_next(ae, &name, &val, &vs) == ARCHIVE_OK) {
 		if (e.nxattrs == ARRAY_SIZE(xa))
 			return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
-					    "layer: \"%s\" has more than %zu xattrs", e.path,
-					    ARRAY_SIZE(xa));
+			                    "layer: \"%s\" has more than %zu xattrs", e.path,
+			                    ARRAY_SIZE(xa));
 		xa[e.nxattrs++] = (struct sq_xattr){name, val, vs};
 	}
 	e.xattrs = xa;
@@ -309,7 +312,7 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, struct sq_im
 }
 
 static int check_sum(struct fetch_sha256 *h, const char *want, const char *what,
-		     struct sifu_err *err)
+                     struct sifu_err *err)
 {
 	char got[FETCH_HEX_LEN + 1], hex[FETCH_HEX_LEN + 1];
 	fetch_sha256_final_hex(h, got);
@@ -318,18 +321,20 @@ static int check_sum(struct fetch_sha256 *h, const char *want, const char *what,
 	if (fetch_digest_parse(want, hex, err) < 0)
 		return -EINVAL;
 	if (strcmp(got, hex) != 0) {
-		sifu_err_set(err, SIFU_E_VERIFY, 0, "digest mismatch: %s of the layer is sha256:%s, "
-			     "not %s", what, got, want);
+		sifu_err_set(err, SIFU_E_VERIFY, 0,
+		             "digest mismatch: %s of the layer is sha256:%s, "
+		             "not %s",
+		             what, got, want);
 		sifu_err_hint(err, "the blob is corrupt or was tampered with; "
-				   "`sifu cache clean` and pull again");
+		                   "`sifu cache clean` and pull again");
 		return -EBADMSG;
 	}
 	return 0;
 }
 
 static int layer_pass(int fd, const char *digest, const char *diff_id, struct sq_image *img,
-		      fetch_progress_fn progress, void *pctx, struct fetch_layer_stats *st,
-		      struct pass_ctx *ctx, struct sifu_err *err)
+                      fetch_progress_fn progress, void *pctx, struct fetch_layer_stats *st,
+                      struct pass_ctx *ctx, struct sifu_err *err)
 {
 	struct lstream s = {.fd = fd, .progress = progress, .pctx = pctx, .err = err};
 	s.in = sifu_xmalloc(IN_SIZE);
@@ -344,9 +349,10 @@ static int layer_pass(int fd, const char *digest, const char *diff_id, struct sq
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_none(a);
 	if (archive_read_open(a, &s, NULL, ls_archive_read, NULL) != ARCHIVE_OK) {
-		r = s.failed ? -EIO
-			     : sifu_err_set(err, SIFU_E_CORRUPT, 0, "layer is not a tar archive (%s)",
-					    archive_error_string(a));
+		r = s.failed
+		        ? -EIO
+		        : sifu_err_set(err, SIFU_E_CORRUPT, 0, "layer is not a tar archive (%s)",
+		                       archive_error_string(a));
 		goto out;
 	}
 	uint64_t entries = 0;
@@ -356,9 +362,10 @@ static int layer_pass(int fd, const char *digest, const char *diff_id, struct sq
 		if (ar == ARCHIVE_EOF)
 			break;
 		if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
-			r = s.failed ? -EIO
-				     : sifu_err_set(err, SIFU_E_CORRUPT, 0, "layer: bad tar header (%s)",
-						    archive_error_string(a));
+			r = s.failed
+			        ? -EIO
+			        : sifu_err_set(err, SIFU_E_CORRUPT, 0, "layer: bad tar header (%s)",
+			                       archive_error_string(a));
 			goto out;
 		}
 		entries++;
@@ -396,15 +403,15 @@ out:
 }
 
 int fetch_layer_apply(int fd, const char *digest, const char *diff_id, struct sq_image *img,
-		      fetch_progress_fn progress, void *pctx, struct fetch_layer_stats *st,
-		      struct sifu_err *err)
+                      fetch_progress_fn progress, void *pctx, struct fetch_layer_stats *st,
+                      struct sifu_err *err)
 {
 	struct pass_ctx ctx = {0};
 	int r = layer_pass(fd, digest, diff_id, img, progress, pctx, st, &ctx, err);
 	if (r == 0 && ctx.nlinks) {
 		sifu_debug("layer %s: %zu hard links to files an upper layer replaced; "
-			   "reading the layer again for their content",
-			   digest ? digest : "", ctx.nlinks);
+		           "reading the layer again for their content",
+		           digest ? digest : "", ctx.nlinks);
 		ctx.pass2 = true;
 		if (lseek(fd, 0, SEEK_SET) < 0)
 			r = sifu_err_sys(err, "rewinding the layer");
@@ -412,10 +419,11 @@ int fetch_layer_apply(int fd, const char *digest, const char *diff_id, struct sq
 			r = layer_pass(fd, digest, diff_id, img, NULL, NULL, NULL, &ctx, err);
 		for (size_t i = 0; r == 0 && i < ctx.nlinks; i++)
 			if (!ctx.links[i].done)
-				r = sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
-						 "hard link \"%s\" points to \"%s\", which is not a "
-						 "file of the same layer",
-						 ctx.links[i].path, ctx.links[i].target);
+				r = sifu_err_set(
+				    err, SIFU_E_UNSUPPORTED, 0,
+				    "hard link \"%s\" points to \"%s\", which is not a "
+				    "file of the same layer",
+				    ctx.links[i].path, ctx.links[i].target);
 	}
 	for (size_t i = 0; i < ctx.nlinks; i++) {
 		free(ctx.links[i].path);

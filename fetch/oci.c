@@ -6,9 +6,9 @@
 
 #include <sys/utsname.h>
 
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
+#define MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 
 void fetch_platform_host(struct fetch_platform *p)
@@ -20,9 +20,9 @@ void fetch_platform_host(struct fetch_platform *p)
 	static const struct {
 		const char *machine, *arch, *variant;
 	} map[] = {
-		{"x86_64", "amd64", ""},   {"aarch64", "arm64", "v8"}, {"armv7l", "arm", "v7"},
-		{"armv6l", "arm", "v6"},   {"i686", "386", ""},        {"i386", "386", ""},
-		{"ppc64le", "ppc64le", ""}, {"s390x", "s390x", ""},    {"riscv64", "riscv64", ""},
+	    {"x86_64", "amd64", ""},    {"aarch64", "arm64", "v8"}, {"armv7l", "arm", "v7"},
+	    {"armv6l", "arm", "v6"},    {"i686", "386", ""},        {"i386", "386", ""},
+	    {"ppc64le", "ppc64le", ""}, {"s390x", "s390x", ""},     {"riscv64", "riscv64", ""},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
 		if (strcmp(m, map[i].machine) == 0) {
@@ -81,33 +81,32 @@ int fetch_manifest_kind(const char *json, size_t len, struct sifu_err *err)
 	json_t *sv = json_object_get(j, "schemaVersion");
 	if (json_is_integer(sv) && json_integer_value(sv) == 1) {
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
-			     "the registry serves a Docker schema 1 manifest, which is obsolete");
+		             "the registry serves a Docker schema 1 manifest, which is obsolete");
 		sifu_err_hint(err, "push the image again with a current Docker, Podman or skopeo");
 		r = -ENOTSUP;
 	} else if ((mt && (strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0)) ||
-		   (!mt && json_is_array(json_object_get(j, "manifests")))) {
+	           (!mt && json_is_array(json_object_get(j, "manifests")))) {
 		r = 1;
-	} else if ((mt && (strcmp(mt, MT_OCI_MANIFEST) == 0 ||
-			   strcmp(mt, MT_DOCKER_MANIFEST) == 0)) ||
-		   (!mt && json_is_array(json_object_get(j, "layers")))) {
+	} else if ((mt &&
+	            (strcmp(mt, MT_OCI_MANIFEST) == 0 || strcmp(mt, MT_DOCKER_MANIFEST) == 0)) ||
+	           (!mt && json_is_array(json_object_get(j, "layers")))) {
 		r = 0;
 	} else {
 		r = sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "unsupported manifest type \"%s\"",
-				 mt ? mt : "(none)");
+		                 mt ? mt : "(none)");
 	}
 	json_decref(j);
 	return r;
 }
 
-static int parse_descriptor(json_t *d, struct fetch_blob *b, const char *what,
-			    struct sifu_err *err)
+static int parse_descriptor(json_t *d, struct fetch_blob *b, const char *what, struct sifu_err *err)
 {
 	const char *dg = jstr(d, "digest");
 	json_t *size = json_object_get(d, "size");
 	char hex[FETCH_HEX_LEN + 1];
 	if (!dg || !json_is_integer(size) || json_integer_value(size) < 0)
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "%s: descriptor without digest or size",
-				    what);
+		                    what);
 	if (fetch_digest_parse(dg, hex, err) < 0)
 		return sifu_err_wrap(err, "%s", what);
 	snprintf(b->digest, sizeof(b->digest), "%s", dg);
@@ -118,7 +117,7 @@ static int parse_descriptor(json_t *d, struct fetch_blob *b, const char *what,
 }
 
 int fetch_index_select(const char *json, size_t len, const struct fetch_platform *plat,
-		       struct fetch_blob *out, struct sifu_err *err)
+                       struct fetch_blob *out, struct sifu_err *err)
 {
 	json_t *j = fetch_json_parse(json, len, "image index", err);
 	if (!j)
@@ -128,14 +127,15 @@ int fetch_index_select(const char *json, size_t len, const struct fetch_platform
 	json_t *m;
 	struct fetch_buf seen = {0};
 	int best = -1, best_score = -1;
-	json_array_foreach(ms, i, m) {
+	json_array_foreach(ms, i, m)
+	{
 		json_t *p = json_object_get(m, "platform");
 		const char *os = jstr(p, "os"), *arch = jstr(p, "architecture");
 		const char *variant = jstr(p, "variant");
 		if (!os || !arch || strcmp(os, "unknown") == 0)
 			continue; /* attestations and the like */
 		fetch_buf_printf(&seen, "%s%s/%s%s%s", seen.len ? ", " : "", os, arch,
-				 variant ? "/" : "", variant ? variant : "");
+		                 variant ? "/" : "", variant ? variant : "");
 		if (strcmp(os, plat->os) != 0 || strcmp(arch, plat->arch) != 0)
 			continue;
 		int score = 1;
@@ -151,9 +151,9 @@ int fetch_index_select(const char *json, size_t len, const struct fetch_platform
 	int r;
 	if (best < 0) {
 		r = sifu_err_set(err, SIFU_E_NOTFOUND, 0, "no image for %s/%s%s%s in this index",
-				 plat->os, plat->arch, plat->variant[0] ? "/" : "", plat->variant);
+		                 plat->os, plat->arch, plat->variant[0] ? "/" : "", plat->variant);
 		sifu_err_hint(err, "it has: %s; choose one with --platform or --arch",
-			      seen.len ? seen.p : "no platforms");
+		              seen.len ? seen.p : "no platforms");
 	} else {
 		r = parse_descriptor(json_array_get(ms, (size_t)best), out, "image index", err);
 	}
@@ -169,14 +169,13 @@ static bool layer_type_ok(const char *mt)
 }
 
 int fetch_manifest_parse(const char *json, size_t len, struct fetch_manifest *m,
-			 struct sifu_err *err)
+                         struct sifu_err *err)
 {
 	memset(m, 0, sizeof(*m));
 	json_t *j = fetch_json_parse(json, len, "image manifest", err);
 	if (!j)
 		return -EINVAL;
-	int r = parse_descriptor(json_object_get(j, "config"), &m->config, "manifest config",
-				 err);
+	int r = parse_descriptor(json_object_get(j, "config"), &m->config, "manifest config", err);
 	json_t *layers = json_object_get(j, "layers");
 	if (r == 0 && !json_is_array(layers))
 		r = sifu_err_set(err, SIFU_E_CORRUPT, 0, "image manifest has no layer list");
@@ -186,16 +185,18 @@ int fetch_manifest_parse(const char *json, size_t len, struct fetch_manifest *m,
 		m->layers = sifu_xcalloc(json_array_size(layers) + 1, sizeof(*m->layers));
 		size_t i;
 		json_t *l;
-		json_array_foreach(layers, i, l) {
+		json_array_foreach(layers, i, l)
+		{
 			if ((r = parse_descriptor(l, &m->layers[i], "manifest layer", err)) < 0)
 				break;
 			m->nlayers++;
 			if (!layer_type_ok(m->layers[i].media_type)) {
 				sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
-					     "not a container image: layer type \"%s\"",
-					     m->layers[i].media_type);
-				sifu_err_hint(err, "an OCI artifact (a SIF, a chart…) needs its own "
-						   "tool; oras:// pulls SIF artifacts");
+				             "not a container image: layer type \"%s\"",
+				             m->layers[i].media_type);
+				sifu_err_hint(err,
+				              "an OCI artifact (a SIF, a chart…) needs its own "
+				              "tool; oras:// pulls SIF artifacts");
 				r = -ENOTSUP;
 				break;
 			}
@@ -223,16 +224,14 @@ static char **str_array(json_t *a, size_t *n)
 	char **v = sifu_xcalloc(json_array_size(a) + 1, sizeof(*v));
 	size_t i, k = 0;
 	json_t *s;
-	json_array_foreach(a, i, s)
-		if (json_is_string(s))
-			v[k++] = sifu_xstrdup(json_string_value(s));
+	json_array_foreach(a, i, s) if (json_is_string(s)) v[k++] =
+	    sifu_xstrdup(json_string_value(s));
 	if (n)
 		*n = k;
 	return v;
 }
 
-int fetch_config_parse(const char *json, size_t len, struct fetch_config *c,
-		       struct sifu_err *err)
+int fetch_config_parse(const char *json, size_t len, struct fetch_config *c, struct sifu_err *err)
 {
 	memset(c, 0, sizeof(*c));
 	json_t *j = fetch_json_parse(json, len, "image config", err);
@@ -246,8 +245,7 @@ int fetch_config_parse(const char *json, size_t len, struct fetch_config *c,
 	c->workdir = wd && *wd ? sifu_xstrdup(wd) : NULL;
 	json_t *labels = json_object_get(cfg, "Labels");
 	json_t *lo = json_is_object(labels) ? labels : NULL;
-	c->labels_json = lo ? json_dumps(lo, JSON_INDENT(1) | JSON_SORT_KEYS)
-			    : sifu_xstrdup("{}");
+	c->labels_json = lo ? json_dumps(lo, JSON_INDENT(1) | JSON_SORT_KEYS) : sifu_xstrdup("{}");
 	const char *arch = jstr(j, "architecture");
 	snprintf(c->arch, sizeof(c->arch), "%s", arch ? arch : "");
 	json_t *rootfs = json_object_get(j, "rootfs");
@@ -346,7 +344,7 @@ char *fetch_env_script(const struct fetch_config *c)
 			sh_single(&b, eq + 1);
 		} else {
 			fetch_buf_printf(&b, "if [ -z \"${%.*s+set}\" ]; then export %.*s=", n,
-					 c->env[i], n, c->env[i]);
+			                 c->env[i], n, c->env[i]);
 			sh_single(&b, eq + 1);
 			fetch_buf_printf(&b, "; fi");
 		}

@@ -19,7 +19,7 @@ struct image {
 };
 
 static int resolve(struct fetch_source *src, const struct fetch_pull_opts *o, struct image *im,
-		   struct sifu_err *err)
+                   struct sifu_err *err)
 {
 	_cleanup_free_ char *man = NULL;
 	size_t len = 0;
@@ -40,8 +40,8 @@ static int resolve(struct fetch_source *src, const struct fetch_pull_opts *o, st
 			return r;
 		if ((kind = fetch_manifest_kind(man, len, err)) != 0)
 			return kind < 0 ? kind
-					: sifu_err_set(err, SIFU_E_CORRUPT, 0,
-						       "an index inside an index is not supported");
+			                : sifu_err_set(err, SIFU_E_CORRUPT, 0,
+			                               "an index inside an index is not supported");
 	}
 	fetch_sha256_buf(man, len, im->manifest_hex);
 	if ((r = fetch_manifest_parse(man, len, &im->m, err)) < 0)
@@ -57,14 +57,15 @@ static int resolve(struct fetch_source *src, const struct fetch_pull_opts *o, st
 		return -EINVAL;
 	fetch_sha256_buf(im->config_json, im->config_len, got);
 	if (strcmp(hex, got) != 0)
-		return sifu_err_set(err, SIFU_E_VERIFY, 0, "image config %s has the digest sha256:%s",
-				    im->m.config.digest, got);
+		return sifu_err_set(err, SIFU_E_VERIFY, 0,
+		                    "image config %s has the digest sha256:%s", im->m.config.digest,
+		                    got);
 	if ((r = fetch_config_parse(im->config_json, im->config_len, &im->cfg, err)) < 0)
 		return r;
 	if (im->cfg.ndiff_ids != im->m.nlayers)
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0,
-				    "the manifest has %zu layers but the config %zu diff_ids",
-				    im->m.nlayers, im->cfg.ndiff_ids);
+		                    "the manifest has %zu layers but the config %zu diff_ids",
+		                    im->m.nlayers, im->cfg.ndiff_ids);
 	return 0;
 }
 
@@ -77,23 +78,25 @@ static int add_dir(struct sq_image *img, const char *path, struct sifu_err *err)
 /* /.singularity.d as Apptainer lays it out for an OCI image; added first, so
  * it wins over anything the layers have there. */
 static int add_singularity_d(struct sq_image *img, const struct fetch_config *c,
-			     struct sifu_err *err)
+                             struct sifu_err *err)
 {
 	_cleanup_free_ char *run = fetch_runscript(c);
 	_cleanup_free_ char *env = fetch_env_script(c);
-	struct sq_entry link = {.path = "singularity", .type = SQ_SYMLINK, .mode = 0777,
-				.target = ".singularity.d/runscript"};
+	struct sq_entry link = {.path = "singularity",
+	                        .type = SQ_SYMLINK,
+	                        .mode = 0777,
+	                        .target = ".singularity.d/runscript"};
 	int r;
 	if ((r = add_dir(img, ".singularity.d", err)) < 0 ||
 	    (r = add_dir(img, ".singularity.d/env", err)) < 0 ||
 	    (r = add_dir(img, ".singularity.d/actions", err)) < 0 ||
 	    (r = add_dir(img, ".singularity.d/libs", err)) < 0 ||
 	    (r = sq_image_add_buffer(img, ".singularity.d/runscript", 0755, run, strlen(run),
-				     err)) < 0 ||
-	    (r = sq_image_add_buffer(img, ".singularity.d/env/10-docker2singularity.sh", 0755,
-				     env, strlen(env), err)) < 0 ||
+	                             err)) < 0 ||
+	    (r = sq_image_add_buffer(img, ".singularity.d/env/10-docker2singularity.sh", 0755, env,
+	                             strlen(env), err)) < 0 ||
 	    (r = sq_image_add_buffer(img, ".singularity.d/labels.json", 0644, c->labels_json,
-				     strlen(c->labels_json), err)) < 0 ||
+	                             strlen(c->labels_json), err)) < 0 ||
 	    (r = sq_image_add(img, &link, NULL, NULL, NULL, err)) < 0)
 		return r;
 	return 0;
@@ -111,7 +114,7 @@ static void on_progress(void *ctx, uint64_t done)
 }
 
 static int write_layers(struct fetch_source *src, struct image *im, struct sq_image *img,
-			const struct fetch_pull_opts *o, struct sifu_err *err)
+                        const struct fetch_pull_opts *o, struct sifu_err *err)
 {
 	int r = add_singularity_d(img, &im->cfg, err);
 	if (r < 0)
@@ -124,18 +127,18 @@ static int write_layers(struct fetch_source *src, struct image *im, struct sq_im
 			return fd;
 		char label[64];
 		snprintf(label, sizeof(label), "layer %zu/%zu %.19s", k + 1, im->m.nlayers,
-			 b->digest);
+		         b->digest);
 		struct lprog lp = {o->quiet ? NULL : sifu_progress_new(label, b->size)};
 		struct fetch_layer_stats st;
 		r = fetch_layer_apply(fd, b->digest, im->cfg.diff_ids[k], img, on_progress, &lp,
-				      &st, err);
+		                      &st, err);
 		if (lp.p)
 			sifu_progress_done(lp.p);
 		if (r < 0)
 			return sifu_err_wrap(err, "layer %zu (%s)", k + 1, b->digest);
 		sifu_verbose("layer %zu: %llu bytes, %llu uncompressed, %llu entries", k + 1,
-			     (unsigned long long)st.compressed, (unsigned long long)st.uncompressed,
-			     (unsigned long long)st.entries);
+		             (unsigned long long)st.compressed, (unsigned long long)st.uncompressed,
+		             (unsigned long long)st.entries);
 	}
 	return 0;
 }
@@ -148,7 +151,7 @@ static bool ends_with(const char *s, const char *suffix)
 
 /* A bare SquashFS (OUT ends in .sqfs/.squashfs): temporary file + rename. */
 static int write_bare(struct fetch_source *src, struct image *im, const char *out,
-		      const struct fetch_pull_opts *o, struct sifu_err *err)
+                      const struct fetch_pull_opts *o, struct sifu_err *err)
 {
 	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
 	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
@@ -170,7 +173,7 @@ static int write_bare(struct fetch_source *src, struct image *im, const char *ou
 }
 
 static int write_sif(struct fetch_source *src, struct image *im, const char *out,
-		     const struct fetch_pull_opts *o, struct sifu_err *err)
+                     const struct fetch_pull_opts *o, struct sifu_err *err)
 {
 	struct sif_writer *w = NULL;
 	int r = sif_writer_create(out, &w, err);
@@ -190,10 +193,10 @@ static int write_sif(struct fetch_source *src, struct image *im, const char *out
 	const char *arch = im->cfg.arch[0] ? im->cfg.arch : NULL;
 	if (r == 0)
 		r = sif_writer_end_partition(w, size, SIF_FS_SQUASH, SIF_PART_PRIMSYS, arch, true,
-					     err);
+		                             err);
 	if (r == 0)
 		r = sif_writer_add_data(w, SIF_DT_GENERIC_JSON, im->config_json, im->config_len, 1,
-					0, "oci-config.json", err);
+		                        0, "oci-config.json", err);
 	if (r == 0)
 		r = sif_writer_commit(w, err);
 	else
@@ -202,13 +205,14 @@ static int write_sif(struct fetch_source *src, struct image *im, const char *out
 }
 
 static int cached_sif(struct fetch_cache *c, struct fetch_source *src, struct image *im,
-		      const struct fetch_pull_opts *o, char **path, struct sifu_err *err)
+                      const struct fetch_pull_opts *o, char **path, struct sifu_err *err)
 {
 	if (c->temporary)
-		return sifu_err_set(err, SIFU_E_USAGE, 0, "running a docker:// image needs the cache");
+		return sifu_err_set(err, SIFU_E_USAGE, 0,
+		                    "running a docker:// image needs the cache");
 	char name[FETCH_HEX_LEN + 32];
 	snprintf(name, sizeof(name), "%s-c%d-%d", im->manifest_hex, o->squash.compressor,
-		 o->squash.level);
+	         o->squash.level);
 	_cleanup_free_ char *dir = sifu_xasprintf("%s/sif", c->dir);
 	_cleanup_free_ char *p = sifu_xasprintf("%s/%s.sif", dir, name);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -246,7 +250,8 @@ static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err 
 	json_t *l;
 	size_t i;
 	r = -ENOENT;
-	json_array_foreach(json_object_get(j, "layers"), i, l) {
+	json_array_foreach(json_object_get(j, "layers"), i, l)
+	{
 		const char *mt = json_string_value(json_object_get(l, "mediaType"));
 		const char *dg = json_string_value(json_object_get(l, "digest"));
 		json_t *size = json_object_get(l, "size");
@@ -261,7 +266,7 @@ static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err 
 	json_decref(j);
 	if (r < 0) {
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "the artifact holds no SIF layer (%s)",
-			     MT_SIF_LAYER);
+		             MT_SIF_LAYER);
 		sifu_err_hint(err, "for a container image use docker:// instead of oras://");
 		return r;
 	}
@@ -293,7 +298,7 @@ static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err 
 
 /* https://…/x.sif: the file, which must be a SIF, under a temporary name. */
 static int pull_http(const char *url, const char *out, const struct fetch_pull_opts *o,
-		     struct sifu_err *err)
+                     struct sifu_err *err)
 {
 	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
 	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
@@ -313,8 +318,8 @@ static int pull_http(const char *url, const char *out, const struct fetch_pull_o
 
 /* OUT NULL: the image goes to the cache as sif/<manifest>-<compression>.sif,
  * made once under a lock, and *CACHED gets its path. */
-static int pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
-		char **cached, struct sifu_err *err)
+static int pull(const char *uri, const char *out, const struct fetch_pull_opts *o, char **cached,
+                struct sifu_err *err)
 {
 	struct fetch_ref ref;
 	int r = fetch_ref_parse(uri, &ref, err);
@@ -322,7 +327,8 @@ static int pull(const char *uri, const char *out, const struct fetch_pull_opts *
 		return r;
 	if (ref.transport == FETCH_HTTP) {
 		r = out ? pull_http(uri, out, o, err)
-			: sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "https:// images need sifu pull first");
+		        : sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
+		                       "https:// images need sifu pull first");
 		fetch_ref_free(&ref);
 		return r < 0 ? sifu_err_wrap(err, "pulling %s", uri) : 0;
 	}
@@ -334,20 +340,16 @@ static int pull(const char *uri, const char *out, const struct fetch_pull_opts *
 		goto out;
 	switch (ref.transport) {
 	case FETCH_DOCKER:
-	case FETCH_ORAS:
-		r = fetch_source_registry(&ref, o, &cache, &src, err);
-		break;
-	case FETCH_OCI_DIR:
-		r = fetch_source_oci_dir(&ref, &src, err);
-		break;
-	default:
-		r = fetch_source_archive(&ref, &cache, &src, err);
+	case FETCH_ORAS: r = fetch_source_registry(&ref, o, &cache, &src, err); break;
+	case FETCH_OCI_DIR: r = fetch_source_oci_dir(&ref, &src, err); break;
+	default: r = fetch_source_archive(&ref, &cache, &src, err);
 	}
 	if (r < 0)
 		goto out;
 	if (ref.transport == FETCH_ORAS) {
 		r = out ? pull_oras(src, out, err)
-			: sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "oras:// images need sifu pull first");
+		        : sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
+		                       "oras:// images need sifu pull first");
 		goto out;
 	}
 	if ((r = resolve(src, o, &im, err)) < 0)
@@ -375,13 +377,13 @@ out:
 }
 
 int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
-	       struct sifu_err *err)
+               struct sifu_err *err)
 {
 	return pull(uri, out, o, NULL, err);
 }
 
 int fetch_pull_cached(const char *uri, const struct fetch_pull_opts *o, char **path,
-		      struct sifu_err *err)
+                      struct sifu_err *err)
 {
 	return pull(uri, NULL, o, path, err);
 }

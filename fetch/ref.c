@@ -20,7 +20,8 @@ static bool valid_component(const char *s, size_t n)
 		if (is_alnum_lower(s[i]))
 			continue;
 		if (s[i] == '.' || s[i] == '_') {
-			if (s[i] == '_' && s[i + 1] == '_' && i + 2 < n && is_alnum_lower(s[i + 2])) {
+			if (s[i] == '_' && s[i + 1] == '_' && i + 2 < n &&
+			    is_alnum_lower(s[i + 2])) {
 				i++;
 				continue;
 			}
@@ -79,7 +80,7 @@ static int parse_docker(const char *s, struct fetch_ref *ref, struct sifu_err *e
 		*colon = 0;
 		if (!valid_tag(colon + 1))
 			return sifu_err_set(err, SIFU_E_USAGE, 0, "\"%s\": invalid tag \"%s\"", s,
-					    colon + 1);
+			                    colon + 1);
 		ref->tag = sifu_xstrdup(colon + 1);
 	}
 	char *name = buf;
@@ -89,14 +90,14 @@ static int parse_docker(const char *s, struct fetch_ref *ref, struct sifu_err *e
 	if (first) {
 		size_t n = (size_t)(first - name);
 		bool is_host = memchr(name, '.', n) || memchr(name, ':', n) ||
-			       (n == 9 && strncmp(name, "localhost", 9) == 0);
+		               (n == 9 && strncmp(name, "localhost", 9) == 0);
 		for (size_t i = 0; i < n && !is_host; i++)
 			if (isupper((unsigned char)name[i]))
 				is_host = true;
 		if (is_host) {
 			if (!valid_host(name, n))
-				return sifu_err_set(err, SIFU_E_USAGE, 0, "\"%s\": invalid registry name",
-						    s);
+				return sifu_err_set(err, SIFU_E_USAGE, 0,
+				                    "\"%s\": invalid registry name", s);
 			host = name;
 			hostlen = n;
 			name = first + 1;
@@ -108,9 +109,10 @@ static int parse_docker(const char *s, struct fetch_ref *ref, struct sifu_err *e
 		const char *e = strchr(c, '/');
 		size_t n = e ? (size_t)(e - c) : strlen(c);
 		if (!valid_component(c, n)) {
-			sifu_err_set(err, SIFU_E_USAGE, 0, "\"%s\": invalid image name \"%s\"", s, name);
+			sifu_err_set(err, SIFU_E_USAGE, 0, "\"%s\": invalid image name \"%s\"", s,
+			             name);
 			sifu_err_hint(err, "image names are lower case letters, digits and . _ - "
-					   "separated by /");
+			                   "separated by /");
 			return -EINVAL;
 		}
 		c += n + (e ? 1 : 0);
@@ -118,13 +120,13 @@ static int parse_docker(const char *s, struct fetch_ref *ref, struct sifu_err *e
 			return sifu_err_set(err, SIFU_E_USAGE, 0, "\"%s\": name ends with /", s);
 	}
 	bool hub = (hostlen == 9 && strncmp(host, "docker.io", 9) == 0) ||
-		   (hostlen == 15 && strncmp(host, "index.docker.io", 15) == 0) ||
-		   (hostlen == 20 && strncmp(host, "registry-1.docker.io", 20) == 0);
+	           (hostlen == 15 && strncmp(host, "index.docker.io", 15) == 0) ||
+	           (hostlen == 20 && strncmp(host, "registry-1.docker.io", 20) == 0);
 	ref->registry = hub ? sifu_xstrdup("registry-1.docker.io") : strndup(host, hostlen);
 	if (!ref->registry)
 		abort();
-	ref->repository = hub && !strchr(name, '/') ? sifu_xasprintf("library/%s", name)
-						   : sifu_xstrdup(name);
+	ref->repository =
+	    hub && !strchr(name, '/') ? sifu_xasprintf("library/%s", name) : sifu_xstrdup(name);
 	if (strlen(ref->repository) > 255)
 		return sifu_err_set(err, SIFU_E_USAGE, 0, "\"%s\": name longer than 255", s);
 	if (!ref->tag && !ref->digest)
@@ -156,9 +158,9 @@ int fetch_ref_parse(const char *uri, struct fetch_ref *ref, struct sifu_err *err
 	} else if (strncmp(uri, "https://", 8) == 0 || strncmp(uri, "http://", 7) == 0) {
 		ref->transport = FETCH_HTTP;
 		ref->path = sifu_xstrdup(uri);
-		r = strchr(uri + 8, '/') ? 0
-					  : sifu_err_set(err, SIFU_E_USAGE, 0, "\"%s\": no file in the URL",
-							 uri);
+		r = strchr(uri + 8, '/')
+		        ? 0
+		        : sifu_err_set(err, SIFU_E_USAGE, 0, "\"%s\": no file in the URL", uri);
 	} else if (strncmp(uri, "oras://", 7) == 0) {
 		ref->transport = FETCH_ORAS;
 		r = parse_docker(uri + 7, ref, err);
@@ -177,9 +179,9 @@ int fetch_ref_parse(const char *uri, struct fetch_ref *ref, struct sifu_err *err
 	} else {
 		const char *c = strstr(uri, ":");
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "\"%s\": %s", uri,
-			     c ? "unsupported transport" : "not an image URI");
+		             c ? "unsupported transport" : "not an image URI");
 		sifu_err_hint(err, "use docker://NAME[:TAG], oras://NAME[:TAG], oci:DIR, "
-				   "oci-archive:FILE or docker-archive:FILE");
+		                   "oci-archive:FILE or docker-archive:FILE");
 		r = -EINVAL;
 	}
 	if (r == 0 && ref->path && !*ref->path)

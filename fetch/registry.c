@@ -18,14 +18,14 @@
 #include <time.h>
 
 #define MANIFEST_MAX (8u << 20)
-#define ERRBODY_MAX (64u << 10)
-#define TOKEN_MAX (1u << 20)
+#define ERRBODY_MAX  (64u << 10)
+#define TOKEN_MAX    (1u << 20)
 
 static const char *const ACCEPT_MANIFESTS =
-	"Accept: application/vnd.oci.image.index.v1+json, "
-	"application/vnd.oci.image.manifest.v1+json, "
-	"application/vnd.docker.distribution.manifest.list.v2+json, "
-	"application/vnd.docker.distribution.manifest.v2+json";
+    "Accept: application/vnd.oci.image.index.v1+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
 
 struct reg {
 	struct fetch_source base;
@@ -48,12 +48,12 @@ struct resp {
 	char *www_auth, *retry_after, *content_digest;
 	struct fetch_buf mem;
 	size_t mem_max;
-	int fd;             /* blob sink for 200/206, or -1 */
+	int fd; /* blob sink for 200/206, or -1 */
 	uint64_t range_from;
 	bool started;
 	bool overflow;
 	int write_errno;
-	uint64_t written;   /* bytes in fd */
+	uint64_t written; /* bytes in fd */
 	struct sifu_progress *progress;
 };
 
@@ -198,10 +198,8 @@ static bool transient(CURLcode cc)
 	case CURLE_GOT_NOTHING:
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
-	case CURLE_COULDNT_RESOLVE_HOST:
-		return true;
-	default:
-		return false;
+	case CURLE_COULDNT_RESOLVE_HOST: return true;
+	default: return false;
 	}
 }
 
@@ -235,7 +233,7 @@ static char *challenge_param(const char *ch, const char *key)
 
 /* The registry's error JSON as one line, with a hint for the usual cases. */
 static int http_error(struct reg *g, long status, const struct resp *r, const char *what,
-		      struct sifu_err *err)
+                      struct sifu_err *err)
 {
 	char detail[512] = "";
 	json_t *j = r->mem.len ? json_loadb(r->mem.p, r->mem.len, 0, NULL) : NULL;
@@ -243,18 +241,19 @@ static int http_error(struct reg *g, long status, const struct resp *r, const ch
 	const char *code = json_string_value(json_object_get(e0, "code"));
 	const char *msg = json_string_value(json_object_get(e0, "message"));
 	if (code || msg)
-		snprintf(detail, sizeof(detail), ": %s%s%s", code ? code : "", code && msg ? ": " : "",
-			 msg ? msg : "");
-	enum sifu_errcode ec = status == 404 ? SIFU_E_NOTFOUND
-			       : (status == 401 || status == 403) ? SIFU_E_DENIED
-								  : SIFU_E_UNAVAILABLE;
+		snprintf(detail, sizeof(detail), ": %s%s%s", code ? code : "",
+		         code && msg ? ": " : "", msg ? msg : "");
+	enum sifu_errcode ec = status == 404                      ? SIFU_E_NOTFOUND
+	                       : (status == 401 || status == 403) ? SIFU_E_DENIED
+	                                                          : SIFU_E_UNAVAILABLE;
 	sifu_err_set(err, ec, 0, "%s: %s answered HTTP %ld%s", what, g->host, status, detail);
 	if (status == 404 || status == 401 || status == 403)
-		sifu_err_hint(err, "the image does not exist or needs a login: check the name, or "
-				   "set SIFU_DOCKER_USERNAME/SIFU_DOCKER_PASSWORD (or --docker-login)");
+		sifu_err_hint(err,
+		              "the image does not exist or needs a login: check the name, or "
+		              "set SIFU_DOCKER_USERNAME/SIFU_DOCKER_PASSWORD (or --docker-login)");
 	else if (status == 429)
-		sifu_err_hint(err, "rate limited%s%s; try again later or log in", r->retry_after ?
-				   " for " : "", r->retry_after ? r->retry_after : "");
+		sifu_err_hint(err, "rate limited%s%s; try again later or log in",
+		              r->retry_after ? " for " : "", r->retry_after ? r->retry_after : "");
 	json_decref(j);
 	return -EIO;
 }
@@ -264,7 +263,7 @@ static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *er
 /* GET URL; body into memory (fd < 0) or appended to FD with Range resume.
  * Handles auth challenges, retries and backoff.  *STATUS is the final one. */
 static int reg_get(struct reg *g, const char *url, const char *accept, int fd, uint64_t size,
-		   struct resp *r, const char *what, struct sifu_err *err)
+                   struct resp *r, const char *what, struct sifu_err *err)
 {
 	bool auth_tried = false;
 	unsigned delay = 1;
@@ -280,7 +279,8 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 		if (g->token && time(NULL) < g->token_expiry) {
 			authz = sifu_xasprintf("Authorization: Bearer %s", g->token);
 		} else if (g->use_basic && g->user) {
-			_cleanup_free_ char *up = sifu_xasprintf("%s:%s", g->user, g->pass ? g->pass : "");
+			_cleanup_free_ char *up =
+			    sifu_xasprintf("%s:%s", g->user, g->pass ? g->pass : "");
 			_cleanup_free_ char *enc = b64(up);
 			authz = sifu_xasprintf("Authorization: Basic %s", enc);
 		}
@@ -298,10 +298,10 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 			}
 			if (r->range_from > 0) {
 				snprintf(range, sizeof(range), "Range: bytes=%llu-",
-					 (unsigned long long)r->range_from);
+				         (unsigned long long)r->range_from);
 				h = curl_slist_append(h, range);
 				sifu_verbose("%s: resuming at byte %llu", what,
-					     (unsigned long long)r->range_from);
+				             (unsigned long long)r->range_from);
 			}
 			lseek(fd, 0, SEEK_END);
 		}
@@ -316,17 +316,19 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 			return sifu_err_sys(err, "%s: writing to the cache", what);
 		}
 		if (r->overflow)
-			return sifu_err_set(err, SIFU_E_RANGE, 0, "%s: response larger than allowed",
-					    what);
+			return sifu_err_set(err, SIFU_E_RANGE, 0,
+			                    "%s: response larger than allowed", what);
 		bool again = false;
 		if (cc != CURLE_OK) {
 			if (!transient(cc) || attempt >= g->retries) {
 				sifu_err_set(err, SIFU_E_UNAVAILABLE, 0, "%s: %s", what,
-					     curl_easy_strerror(cc));
-				if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
-					sifu_err_hint(err, "the registry's TLS certificate does not "
-							   "verify; --insecure skips the check (only for "
-							   "a registry you trust)");
+				             curl_easy_strerror(cc));
+				if (cc == CURLE_PEER_FAILED_VERIFICATION ||
+				    cc == CURLE_SSL_CACERT_BADFILE)
+					sifu_err_hint(
+					    err, "the registry's TLS certificate does not "
+					         "verify; --insecure skips the check (only for "
+					         "a registry you trust)");
 				else if (cc == CURLE_SSL_CONNECT_ERROR)
 					sifu_err_hint(err, "a plain-HTTP registry needs --nohttps");
 				return -EIO;
@@ -361,7 +363,7 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 		}
 		if (again) {
 			sifu_verbose("%s: retrying in %u s (attempt %d of %d)", what, delay,
-				     attempt + 2, g->retries + 1);
+			             attempt + 2, g->retries + 1);
 			sleep(delay);
 			delay = delay * 2 > 30 ? 30 : delay * 2;
 		}
@@ -375,13 +377,13 @@ static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *er
 	_cleanup_free_ char *scope = challenge_param(challenge, "scope");
 	if (!realm || (strncmp(realm, "https://", 8) != 0 && strncmp(realm, "http://", 7) != 0))
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
-				    "%s: token challenge without a usable realm", g->host);
+		                    "%s: token challenge without a usable realm", g->host);
 	if (!scope)
 		scope = sifu_xasprintf("repository:%s:pull", g->repo);
 	char *es = curl_easy_escape(g->curl, service ? service : "", 0);
 	char *esc = curl_easy_escape(g->curl, scope, 0);
 	_cleanup_free_ char *url = sifu_xasprintf("%s%sservice=%s&scope=%s", realm,
-						  strchr(realm, '?') ? "&" : "?", es, esc);
+	                                          strchr(realm, '?') ? "&" : "?", es, esc);
 	curl_free(es);
 	curl_free(esc);
 	struct resp r = {.fd = -1};
@@ -412,19 +414,19 @@ static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *er
 	resp_clear(&r);
 	if (!g->token)
 		return sifu_err_set(err, SIFU_E_DENIED, 0, "%s: the token service gave no token",
-				    g->host);
+		                    g->host);
 	return 0;
 }
 
 /* --------------------------------------------------------------- source */
 
 static int reg_get_manifest(struct fetch_source *s, const char *digest, char **out, size_t *len,
-			    struct sifu_err *err)
+                            struct sifu_err *err)
 {
 	struct reg *g = (struct reg *)s;
 	const char *refname = digest ? digest : g->digest ? g->digest : g->tag;
-	_cleanup_free_ char *url = sifu_xasprintf("%s/v2/%s/manifests/%s", g->base_url, g->repo,
-						  refname);
+	_cleanup_free_ char *url =
+	    sifu_xasprintf("%s/v2/%s/manifests/%s", g->base_url, g->repo, refname);
 	struct resp r = {.fd = -1};
 	int rc = reg_get(g, url, ACCEPT_MANIFESTS, -1, UINT64_MAX, &r, "manifest", err);
 	if (rc < 0) {
@@ -438,9 +440,9 @@ static int reg_get_manifest(struct fetch_source *s, const char *digest, char **o
 		if (fetch_digest_parse(want, hex, err) < 0 || strcmp(hex, got) != 0) {
 			resp_clear(&r);
 			return sifu_err_set(err, SIFU_E_VERIFY, 0,
-					    "manifest %s: the registry sent content with digest "
-					    "sha256:%s",
-					    want, got);
+			                    "manifest %s: the registry sent content with digest "
+			                    "sha256:%s",
+			                    want, got);
 		}
 	}
 	*out = r.mem.p ? r.mem.p : sifu_xstrdup("");
@@ -451,14 +453,14 @@ static int reg_get_manifest(struct fetch_source *s, const char *digest, char **o
 }
 
 static int download_blob(struct reg *g, const struct fetch_blob *b, const char *hex,
-			 struct sifu_err *err)
+                         struct sifu_err *err)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = fetch_cache_tmp(g->cache, &tmp, err);
 	if (fd < 0)
 		return fd;
-	_cleanup_free_ char *url = sifu_xasprintf("%s/v2/%s/blobs/%s", g->base_url, g->repo,
-						  b->digest);
+	_cleanup_free_ char *url =
+	    sifu_xasprintf("%s/v2/%s/blobs/%s", g->base_url, g->repo, b->digest);
 	char label[64];
 	snprintf(label, sizeof(label), "download %.19s", b->digest);
 	struct resp r = {.fd = fd};
@@ -594,23 +596,28 @@ static int creds_from_file(const char *path, const char *host, char **user, char
 	if (!j)
 		return -ENOENT;
 	bool hub = strcmp(host, "registry-1.docker.io") == 0;
-	const char *keys[] = {host, NULL, NULL, hub ? "https://index.docker.io/v1/" : NULL,
-			      hub ? "docker.io" : NULL, hub ? "index.docker.io" : NULL};
+	const char *keys[] = {host,
+	                      NULL,
+	                      NULL,
+	                      hub ? "https://index.docker.io/v1/" : NULL,
+	                      hub ? "docker.io" : NULL,
+	                      hub ? "index.docker.io" : NULL};
 	_cleanup_free_ char *k1 = sifu_xasprintf("https://%s", host);
 	_cleanup_free_ char *k2 = sifu_xasprintf("http://%s", host);
 	keys[1] = k1, keys[2] = k2;
 	int r = -ENOENT;
 	json_t *helpers = json_object_get(j, "credHelpers");
 	for (size_t i = 0; i < ARRAY_SIZE(keys) && r < 0; i++) {
-		const char *h = keys[i] ? json_string_value(json_object_get(helpers, keys[i])) : NULL;
+		const char *h =
+		    keys[i] ? json_string_value(json_object_get(helpers, keys[i])) : NULL;
 		if (h)
 			r = cred_helper(h, host, user, pass);
 	}
 	json_t *auths = json_object_get(j, "auths");
 	for (size_t i = 0; i < ARRAY_SIZE(keys) && r < 0; i++) {
 		const char *a = keys[i] ? json_string_value(json_object_get(
-						  json_object_get(auths, keys[i]), "auth"))
-					: NULL;
+		                              json_object_get(auths, keys[i]), "auth"))
+		                        : NULL;
 		char *dec = a ? b64_decode(a) : NULL;
 		char *colon = dec ? strchr(dec, ':') : NULL;
 		if (colon) {
@@ -637,10 +644,11 @@ static void find_creds(struct reg *g, const struct fetch_pull_opts *o)
 	}
 	const char *home = getenv("HOME");
 	const char *dc = getenv("DOCKER_CONFIG");
-	_cleanup_free_ char *f1 = home ? sifu_xasprintf("%s/.apptainer/docker-config.json", home)
-				       : NULL;
-	_cleanup_free_ char *f2 = dc ? sifu_xasprintf("%s/config.json", dc)
-				     : home ? sifu_xasprintf("%s/.docker/config.json", home) : NULL;
+	_cleanup_free_ char *f1 =
+	    home ? sifu_xasprintf("%s/.apptainer/docker-config.json", home) : NULL;
+	_cleanup_free_ char *f2 = dc     ? sifu_xasprintf("%s/config.json", dc)
+	                          : home ? sifu_xasprintf("%s/.docker/config.json", home)
+	                                 : NULL;
 	const char *files[] = {o->authfile, f1, f2};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		if (files[i] && creds_from_file(files[i], g->host, &g->user, &g->pass) == 0) {
@@ -650,7 +658,8 @@ static void find_creds(struct reg *g, const struct fetch_pull_opts *o)
 }
 
 int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_opts *o,
-			  struct fetch_cache *cache, struct fetch_source **out, struct sifu_err *err)
+                          struct fetch_cache *cache, struct fetch_source **out,
+                          struct sifu_err *err)
 {
 	static bool curl_ready;
 	if (!curl_ready) {
@@ -682,7 +691,7 @@ int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_o
 }
 
 int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd,
-			struct sifu_err *err)
+                        struct sifu_err *err)
 {
 	struct reg g = {0};
 	g.host = strndup(url, strcspn(url + 8, "/") + 8);

@@ -72,8 +72,8 @@ int fetch_digest_parse(const char *digest, char hex[FETCH_HEX_LEN + 1], struct s
 {
 	if (!digest || strncmp(digest, "sha256:", 7) != 0)
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
-				    "digest \"%s\": only sha256 digests are supported",
-				    digest ? digest : "");
+		                    "digest \"%s\": only sha256 digests are supported",
+		                    digest ? digest : "");
 	const char *h = digest + 7;
 	size_t i;
 	for (i = 0; h[i]; i++)
@@ -112,7 +112,7 @@ int fetch_read_fd(int fd, size_t max, char **out, size_t *len, struct sifu_err *
 }
 
 int fetch_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
-		       struct sifu_err *err)
+                       struct sifu_err *err)
 {
 	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -153,7 +153,7 @@ json_t *fetch_json_parse(const char *s, size_t len, const char *what, struct sif
 	json_t *j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &je);
 	if (!j)
 		sifu_err_set(err, SIFU_E_CORRUPT, 0, "%s: bad JSON at line %d column %d: %s", what,
-			     je.line, je.column, je.text);
+		             je.line, je.column, je.text);
 	return j;
 }
 

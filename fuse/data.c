@@ -9,10 +9,10 @@
  * single-threaded server on a sequential read. */
 #include "sqf_priv.h"
 
-#define NO_FRAGMENT 0xFFFFFFFFu
-#define BLOCK_RAW (1u << 24)
+#define NO_FRAGMENT     0xFFFFFFFFu
+#define BLOCK_RAW       (1u << 24)
 #define BLOCK_SIZE_MASK (BLOCK_RAW - 1)
-#define FRAG_KEY (1ull << 63)
+#define FRAG_KEY        (1ull << 63)
 
 struct dblock {
 	uint64_t key;
@@ -141,7 +141,7 @@ static struct dblock *dc_find(struct sqf_dcache *d, uint64_t key)
  * uncompressed), expected to hold WANT bytes (at least WANT for fragment
  * blocks, MIN_ONLY).  Returns it referenced, or NULL with *errp. */
 static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t disk, uint32_t size,
-				bool raw, size_t want, bool min_only, int *errp)
+                                bool raw, size_t want, bool min_only, int *errp)
 {
 	struct dblock *b = dc_find(img->dcache, key);
 	if (b)
@@ -187,8 +187,8 @@ static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t di
 	return dc_insert(img->dcache, b);
 }
 
-ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
-		 void *buf, size_t len)
+ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off, void *buf,
+                 size_t len)
 {
 	sqfs_u64 size = 0, start = 0;
 	sqfs_u32 frag = NO_FRAGMENT, frag_off = 0;
@@ -236,7 +236,7 @@ ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_
 				return -EIO;
 			uint32_t fsize = fe.size & BLOCK_SIZE_MASK;
 			blk = get_block(img, fe.start_offset | FRAG_KEY, fe.start_offset, fsize,
-					fe.size & BLOCK_RAW, (size_t)frag_off + ulen, true, &r);
+			                fe.size & BLOCK_RAW, (size_t)frag_off + ulen, true, &r);
 			from += frag_off;
 		}
 		if (!blk)
@@ -249,7 +249,7 @@ ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_
 }
 
 ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
-			size_t len, const void **ptr, void **handle)
+                        size_t len, const void **ptr, void **handle)
 {
 	sqfs_u64 size = 0, start = 0;
 	sqfs_u32 frag = NO_FRAGMENT, frag_off = 0;
@@ -275,7 +275,7 @@ ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, 
 		disk += ino->extra[k] & BLOCK_SIZE_MASK;
 	int r = 0;
 	struct dblock *blk = get_block(img, disk, disk, ino->extra[b] & BLOCK_SIZE_MASK,
-				       ino->extra[b] & BLOCK_RAW, ulen, false, &r);
+	                               ino->extra[b] & BLOCK_RAW, ulen, false, &r);
 	if (!blk)
 		return r;
 	*ptr = blk->data + from;

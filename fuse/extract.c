@@ -22,7 +22,7 @@ struct xstate {
 	struct link {
 		uint32_t inum;
 		char *path;
-	} *links;
+	} * links;
 	size_t nlinks, caplinks;
 	uint8_t *buf;
 	struct sifu_err *err;
@@ -67,10 +67,10 @@ static int set_times(int dirfd, const char *name, time_t t)
 }
 
 static int write_file(struct xstate *x, int dirfd, const char *name, const char *path,
-		      const sqfs_inode_generic_t *ino, const struct stat *st)
+                      const sqfs_inode_generic_t *ino, const struct stat *st)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-					0600);
+	_cleanup_close_ int fd =
+	    openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return sifu_err_sys(x->err, "cannot create %s", path);
 	uint64_t bs = x->img->super.block_size;
@@ -78,14 +78,15 @@ static int write_file(struct xstate *x, int dirfd, const char *name, const char 
 		ssize_t n = sqf_read(x->img, ino, off, x->buf, bs);
 		if (n <= 0)
 			return sifu_err_set(x->err, SIFU_E_CORRUPT, n < 0 ? (int)-n : EIO,
-					    "cannot read %s from the image", path);
+			                    "cannot read %s from the image", path);
 		bool zero = true; /* keep holes holes */
 		for (ssize_t k = 0; k < n && zero; k++)
 			zero = x->buf[k] == 0;
 		if (zero)
 			continue;
 		for (ssize_t done = 0; done < n;) {
-			ssize_t w = pwrite(fd, x->buf + done, (size_t)(n - done), (off_t)off + done);
+			ssize_t w =
+			    pwrite(fd, x->buf + done, (size_t)(n - done), (off_t)off + done);
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w <= 0)
@@ -103,17 +104,19 @@ static int write_file(struct xstate *x, int dirfd, const char *name, const char 
 
 static int extract_dir(struct xstate *x, uint64_t ref, int dirfd, const char *path, unsigned depth);
 
-static int extract_entry(struct xstate *x, int dirfd, const char *path,
-			 const struct sqf_dirent *de, unsigned depth)
+static int extract_entry(struct xstate *x, int dirfd, const char *path, const struct sqf_dirent *de,
+                         unsigned depth)
 {
 	sqfs_inode_generic_t *ino;
 	int r = sqf_inode_read(x->img, de->ref, &ino);
 	if (r < 0)
-		return sifu_err_set(x->err, SIFU_E_CORRUPT, -r, "cannot read the inode of %s", path);
+		return sifu_err_set(x->err, SIFU_E_CORRUPT, -r, "cannot read the inode of %s",
+		                    path);
 	struct stat st;
 	if ((r = sqf_inode_stat(x->img, ino, &st)) < 0) {
 		sqfs_free(ino);
-		return sifu_err_set(x->err, SIFU_E_CORRUPT, -r, "cannot read the inode of %s", path);
+		return sifu_err_set(x->err, SIFU_E_CORRUPT, -r, "cannot read the inode of %s",
+		                    path);
 	}
 	const char *name = de->name;
 	switch (st.st_mode & S_IFMT) {
@@ -122,7 +125,8 @@ static int extract_entry(struct xstate *x, int dirfd, const char *path,
 			r = sifu_err_sys(x->err, "cannot create %s", path);
 			break;
 		}
-		_cleanup_close_ int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int sub =
+		    openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0) {
 			r = sifu_err_sys(x->err, "cannot open %s", path);
 			break;
@@ -143,7 +147,7 @@ static int extract_entry(struct xstate *x, int dirfd, const char *path,
 			if (slash)
 				*slash = 0;
 			_cleanup_close_ int pfd = sifu_path_open_in_root(
-				x->rootfd, slash ? parent : ".", O_PATH | O_DIRECTORY, 0);
+			    x->rootfd, slash ? parent : ".", O_PATH | O_DIRECTORY, 0);
 			if (pfd < 0 || linkat(pfd, base, dirfd, name, 0) < 0)
 				r = sifu_err_sys(x->err, "cannot hard-link %s", path);
 			break;
@@ -180,15 +184,16 @@ static int extract_dir(struct xstate *x, uint64_t ref, int dirfd, const char *pa
 {
 	if (depth > 4096 || seen_dir(x, ref))
 		return sifu_err_set(x->err, SIFU_E_CORRUPT, ELOOP,
-				    "directory loop at %s (corrupt image)", path[0] ? path : "/");
+		                    "directory loop at %s (corrupt image)", path[0] ? path : "/");
 	struct sqf_dir *d;
 	int r = sqf_dir_get(x->img, ref, &d);
 	if (r < 0)
-		return sifu_err_set(x->err, SIFU_E_CORRUPT, -r, "cannot list %s", path[0] ? path : "/");
+		return sifu_err_set(x->err, SIFU_E_CORRUPT, -r, "cannot list %s",
+		                    path[0] ? path : "/");
 	for (size_t k = 0; k < d->n && r == 0; k++) {
 		const struct sqf_dirent *de = &d->ents[k];
-		_cleanup_free_ char *sub = path[0] ? sifu_xasprintf("%s/%s", path, de->name)
-						   : sifu_xstrdup(de->name);
+		_cleanup_free_ char *sub =
+		    path[0] ? sifu_xasprintf("%s/%s", path, de->name) : sifu_xstrdup(de->name);
 		r = extract_entry(x, dirfd, sub, de, depth);
 	}
 	sqf_dir_put(x->img, d);
@@ -212,7 +217,8 @@ int sqf_extract(struct sqf_image *img, int dirfd, struct sifu_err *err)
 	if (sqf_inode_read(img, sqf_root_ref(img), &root) == 0) {
 		if (sqf_inode_stat(img, root, &st) == 0) {
 			if (fchmod(dirfd, (st.st_mode & 01777) | S_IRWXU) < 0)
-				sifu_debug("fuse: cannot chmod the extraction root: %s", strerror(errno));
+				sifu_debug("fuse: cannot chmod the extraction root: %s",
+				           strerror(errno));
 			struct timespec ts[2] = {{st.st_mtime, 0}, {st.st_mtime, 0}};
 			futimens(dirfd, ts);
 		}

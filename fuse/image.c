@@ -11,7 +11,7 @@
 #include <fcntl.h>
 #include <sys/sysmacros.h>
 
-#define NO_XATTR 0xFFFFFFFFu
+#define NO_XATTR       0xFFFFFFFFu
 #define SQF_META_BLOCK 8192 /* uncompressed metadata block size (SquashFS 4.0) */
 #define DIRCACHE_BOUND (16u << 20)
 
@@ -35,7 +35,10 @@ static sqfs_u64 file_get_size(const sqfs_file_t *f)
 	return ((const struct sqf_file *)f)->img->be->size;
 }
 
-static int file_truncate(sqfs_file_t *f, sqfs_u64 size) { return SQFS_ERROR_UNSUPPORTED; }
+static int file_truncate(sqfs_file_t *f, sqfs_u64 size)
+{
+	return SQFS_ERROR_UNSUPPORTED;
+}
 
 static void file_destroy(sqfs_object_t *o) {} /* embedded in the image */
 
@@ -88,8 +91,8 @@ static int ctx_new(struct sqf_image *img, struct sqf_ctx **out)
 	sqfs_file_t *file = &img->file.base;
 	const sqfs_super_t *s = &img->super;
 	struct sqf_ctx *c = sifu_xcalloc(1, sizeof(*c));
-	int r = sqfs_compressor_config_init(&cfg, (SQFS_COMPRESSOR)s->compression_id,
-					    s->block_size, SQFS_COMP_FLAG_UNCOMPRESS);
+	int r = sqfs_compressor_config_init(&cfg, (SQFS_COMPRESSOR)s->compression_id, s->block_size,
+	                                    SQFS_COMP_FLAG_UNCOMPRESS);
 	if (r == 0)
 		r = sqfs_compressor_create(&cfg, &c->cmp);
 	if (r == SQFS_ERROR_UNSUPPORTED && s->compression_id == SQFS_COMP_LZO)
@@ -100,8 +103,8 @@ static int ctx_new(struct sqf_image *img, struct sqf_ctx **out)
 		ctx_free(c);
 		return r == SQFS_ERROR_UNSUPPORTED ? -EOPNOTSUPP : -EIO;
 	}
-	c->inodes = sqfs_meta_reader_create(file, c->cmp, s->inode_table_start,
-					    s->directory_table_start);
+	c->inodes =
+	    sqfs_meta_reader_create(file, c->cmp, s->inode_table_start, s->directory_table_start);
 	c->dirs = sqfs_meta_reader_create(file, c->cmp, s->directory_table_start, img->dir_limit);
 	if (!c->inodes || !c->dirs) {
 		ctx_free(c);
@@ -111,7 +114,7 @@ static int ctx_new(struct sqf_image *img, struct sqf_ctx **out)
 	 * image: files that need them answer EIO, the rest is served. */
 	if (img->has_xattr && xattr_header_ok(img)) {
 		c->xkv = sqfs_meta_reader_create(file, c->cmp, img->xattr_kv_start,
-						 s->xattr_id_table_start);
+		                                 s->xattr_id_table_start);
 		c->xattr = sqfs_xattr_reader_create(0);
 		if (c->xattr && sqfs_xattr_reader_load(c->xattr, s, file, c->cmp) != 0) {
 			sifu_debug("fuse: xattr table unreadable");
@@ -169,8 +172,7 @@ int sqf_inode_read(struct sqf_image *img, uint64_t ref, sqfs_inode_generic_t **o
 	if (r < 0)
 		return r;
 	/* libsquashfs 1.2 takes the block relative to the inode table here */
-	r = sqfs_meta_reader_read_inode(c->inodes, &img->super, block,
-					offset, out);
+	r = sqfs_meta_reader_read_inode(c->inodes, &img->super, block, offset, out);
 	sqf_ctx_put(img, c);
 	if (r != 0)
 		sifu_debug("fuse: inode %" PRIx64 ": libsquashfs error %d", ref, r);
@@ -193,16 +195,20 @@ static uint32_t inode_nlink(const sqfs_inode_generic_t *i)
 	case SQFS_INODE_EXT_FILE: return i->data.file_ext.nlink;
 	case SQFS_INODE_SLINK: return i->data.slink.nlink;
 	case SQFS_INODE_EXT_SLINK: return i->data.slink_ext.nlink;
-	case SQFS_INODE_BDEV: case SQFS_INODE_CDEV: return i->data.dev.nlink;
-	case SQFS_INODE_EXT_BDEV: case SQFS_INODE_EXT_CDEV: return i->data.dev_ext.nlink;
-	case SQFS_INODE_FIFO: case SQFS_INODE_SOCKET: return i->data.ipc.nlink;
+	case SQFS_INODE_BDEV:
+	case SQFS_INODE_CDEV: return i->data.dev.nlink;
+	case SQFS_INODE_EXT_BDEV:
+	case SQFS_INODE_EXT_CDEV: return i->data.dev_ext.nlink;
+	case SQFS_INODE_FIFO:
+	case SQFS_INODE_SOCKET: return i->data.ipc.nlink;
 	default: return i->data.ipc_ext.nlink;
 	}
 }
 
 static mode_t inode_fmt(const sqfs_inode_generic_t *i)
 {
-	static const mode_t fmt[] = {0, S_IFDIR, S_IFREG, S_IFLNK, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK};
+	static const mode_t fmt[] = {0,       S_IFDIR, S_IFREG, S_IFLNK,
+	                             S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK};
 	unsigned t = i->base.type;
 	if (t > 7)
 		t -= 7;
@@ -227,7 +233,8 @@ int sqf_inode_stat(struct sqf_image *img, const sqfs_inode_generic_t *i, struct 
 		st->st_gid = gid;
 	}
 	switch (i->base.type) {
-	case SQFS_INODE_FILE: case SQFS_INODE_EXT_FILE: {
+	case SQFS_INODE_FILE:
+	case SQFS_INODE_EXT_FILE: {
 		sqfs_u64 size = 0;
 		sqfs_inode_get_file_size(i, &size);
 		st->st_size = (off_t)size;
@@ -235,11 +242,14 @@ int sqf_inode_stat(struct sqf_image *img, const sqfs_inode_generic_t *i, struct 
 	}
 	case SQFS_INODE_DIR: st->st_size = i->data.dir.size; break;
 	case SQFS_INODE_EXT_DIR: st->st_size = i->data.dir_ext.size; break;
-	case SQFS_INODE_SLINK: case SQFS_INODE_EXT_SLINK:
+	case SQFS_INODE_SLINK:
+	case SQFS_INODE_EXT_SLINK:
 		st->st_size = i->data.slink.target_size; /* same offset in ext */
 		break;
-	case SQFS_INODE_BDEV: case SQFS_INODE_CDEV:
-	case SQFS_INODE_EXT_BDEV: case SQFS_INODE_EXT_CDEV: {
+	case SQFS_INODE_BDEV:
+	case SQFS_INODE_CDEV:
+	case SQFS_INODE_EXT_BDEV:
+	case SQFS_INODE_EXT_CDEV: {
 		/* the kernel's new_encode_dev() layout */
 		uint32_t d = i->data.dev.devno;
 		st->st_rdev = makedev((d & 0xfff00) >> 8, (d & 0xff) | ((d >> 12) & 0xfff00));
@@ -270,7 +280,10 @@ int sqf_readlink(const sqfs_inode_generic_t *i, char **out)
 	return 0;
 }
 
-uint64_t sqf_root_ref(const struct sqf_image *img) { return img->super.root_inode_ref; }
+uint64_t sqf_root_ref(const struct sqf_image *img)
+{
+	return img->super.root_inode_ref;
+}
 
 /* ---------------------------------------------------------- directories */
 
@@ -348,8 +361,8 @@ static int dir_load(struct sqf_image *img, uint64_t ref, struct sqf_dir **out)
 		memcpy(names + nlen, ent->name, len);
 		names[nlen + len] = 0;
 		offs[n] = nlen;
-		ents[n] = (struct sqf_dirent){.ref = iref, .inum = inum, .type = ent->type,
-					      .namelen = (uint16_t)len};
+		ents[n] = (struct sqf_dirent){
+		    .ref = iref, .inum = inum, .type = ent->type, .namelen = (uint16_t)len};
 		nlen += len + 1;
 		n++;
 		sqfs_free(ent);
@@ -370,7 +383,7 @@ static int dir_load(struct sqf_image *img, uint64_t ref, struct sqf_dir **out)
 	for (size_t k = 0; k < n; k++) {
 		ents[k].name = names + offs[k];
 		if (k > 0 && name_cmp(ents[k - 1].name, ents[k - 1].namelen, ents[k].name,
-				      ents[k].namelen) >= 0)
+		                      ents[k].namelen) >= 0)
 			d->sorted = false; /* corrupt or foreign writer: linear lookups */
 	}
 	free(offs);
@@ -452,7 +465,8 @@ int sqf_dir_get(struct sqf_image *img, uint64_t ref, struct sqf_dir **out)
 		d->in_cache = true;
 		dc_lru_push(dc, d);
 		dc->bytes += d->bytes;
-		for (struct sqf_dir *v = dc->lru_tail, *prev; v && dc->bytes > dc->bound; v = prev) {
+		for (struct sqf_dir *v = dc->lru_tail, *prev; v && dc->bytes > dc->bound;
+		     v = prev) {
 			prev = v->lprev;
 			if (v->refs == 0) {
 				dc_remove(dc, v);
@@ -517,7 +531,7 @@ int sqf_lookup(struct sqf_image *img, uint64_t dir_ref, const char *name, uint64
 /* ------------------------------------------------------------ file data */
 
 void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
-		   uint64_t len)
+                   uint64_t len)
 {
 	if (!is_file(ino) || len == 0)
 		return;
@@ -558,7 +572,7 @@ static int kv_read(sqfs_meta_reader_t *m, void *p, size_t n)
 }
 
 static int kv_value(struct sqf_image *img, sqfs_meta_reader_t *m, uint16_t type, uint8_t *val,
-		    uint32_t *vlen)
+                    uint32_t *vlen)
 {
 	uint32_t n;
 	if (kv_read(m, &n, sizeof(n)) < 0)
@@ -589,7 +603,7 @@ static int kv_value(struct sqf_image *img, sqfs_meta_reader_t *m, uint16_t type,
 }
 
 static int xattr_each(struct sqf_image *img, const sqfs_inode_generic_t *ino, xattr_fn fn,
-		      void *arg)
+                      void *arg)
 {
 	sqfs_u32 idx = NO_XATTR;
 	if (sqfs_inode_get_xattr_index(ino, &idx) != 0 || idx == NO_XATTR || !img->has_xattr)
@@ -603,7 +617,7 @@ static int xattr_each(struct sqf_image *img, const sqfs_inode_generic_t *ino, xa
 	if (!c->xattr || !c->xkv || sqfs_xattr_reader_get_desc(c->xattr, idx, &desc) != 0 ||
 	    desc.count > 65536 || desc.size > (16u << 20) ||
 	    sqfs_meta_reader_seek(c->xkv, img->xattr_kv_start + (desc.xattr >> 16),
-				  desc.xattr & 0xffff) != 0) {
+	                          desc.xattr & 0xffff) != 0) {
 		sqf_ctx_put(img, c);
 		return -EIO;
 	}
@@ -649,7 +663,7 @@ static int xlist_add(const char *name, const void *val, size_t vlen, void *arg)
 }
 
 ssize_t sqf_listxattr(struct sqf_image *img, const sqfs_inode_generic_t *ino, char *buf,
-		      size_t size)
+                      size_t size)
 {
 	struct xlist l = {buf, size, 0};
 	int r = xattr_each(img, ino, xlist_add, &l);
@@ -684,7 +698,7 @@ static int xget_match(const char *name, const void *val, size_t vlen, void *arg)
 }
 
 ssize_t sqf_getxattr(struct sqf_image *img, const sqfs_inode_generic_t *ino, const char *name,
-		     void *buf, size_t size)
+                     void *buf, size_t size)
 {
 	struct xget g = {name, buf, size, -ENODATA};
 	int r = xattr_each(img, ino, xget_match, &g);
@@ -710,18 +724,21 @@ static int check_super(const struct sqf_image *img, struct sifu_err *err)
 	uint64_t end = s->bytes_used;
 	if (end > img->be->size)
 		return sifu_err_set(err, SIFU_E_RANGE, EIO,
-				    "SquashFS claims %" PRIu64 " bytes but only %" PRIu64 " are there (truncated image?)",
-				    end, img->be->size);
+		                    "SquashFS claims %" PRIu64 " bytes but only %" PRIu64
+		                    " are there (truncated image?)",
+		                    end, img->be->size);
 	if (!(s->inode_table_start < s->directory_table_start && s->directory_table_start < end &&
 	      s->id_table_start < end && s->inode_table_start >= sizeof(sqfs_super_t)))
 		return sifu_err_set(err, SIFU_E_CORRUPT, EIO,
-				    "SquashFS table offsets are inconsistent (corrupt image)");
+		                    "SquashFS table offsets are inconsistent (corrupt image)");
 	if ((s->root_inode_ref >> 16) >= s->directory_table_start - s->inode_table_start ||
 	    (s->root_inode_ref & 0xffff) >= SQF_META_BLOCK)
-		return sifu_err_set(err, SIFU_E_CORRUPT, EIO,
-				    "SquashFS root inode reference is out of range (corrupt image)");
+		return sifu_err_set(
+		    err, SIFU_E_CORRUPT, EIO,
+		    "SquashFS root inode reference is out of range (corrupt image)");
 	if (s->id_count == 0)
-		return sifu_err_set(err, SIFU_E_CORRUPT, EIO, "SquashFS id table is empty (corrupt image)");
+		return sifu_err_set(err, SIFU_E_CORRUPT, EIO,
+		                    "SquashFS id table is empty (corrupt image)");
 	return 0;
 }
 
@@ -730,7 +747,7 @@ static uint64_t dir_limit(const sqfs_super_t *s)
 {
 	uint64_t lim = s->bytes_used;
 	uint64_t cand[] = {s->fragment_table_start, s->export_table_start, s->id_table_start,
-			   s->xattr_id_table_start};
+	                   s->xattr_id_table_start};
 	for (size_t k = 0; k < ARRAY_SIZE(cand); k++)
 		if (cand[k] > s->directory_table_start && cand[k] < lim)
 			lim = cand[k];
@@ -751,7 +768,7 @@ static void *prefetch_all(void *arg)
 }
 
 int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
-			   struct sqf_image **out, struct sifu_err *err)
+                           struct sqf_image **out, struct sifu_err *err)
 {
 	struct sqf_image *img = sifu_xcalloc(1, sizeof(*img));
 	if (o)
@@ -763,8 +780,9 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	uint64_t bound = img->opt.cache_size;
 	if (img->opt.prefetch == SQF_PREFETCH_ALL && bound < be->size)
 		bound = be->size; /* asked to hold the whole image */
-	img->cache = sqf_cache_new(be, img->opt.chunk_size, bound,
-				   img->opt.readahead_max || img->opt.prefetch == SQF_PREFETCH_ALL ? 4 : 0);
+	img->cache =
+	    sqf_cache_new(be, img->opt.chunk_size, bound,
+	                  img->opt.readahead_max || img->opt.prefetch == SQF_PREFETCH_ALL ? 4 : 0);
 	img->file.base.base.destroy = file_destroy;
 	img->file.base.read_at = file_read_at;
 	img->file.base.write_at = file_write_at;
@@ -780,34 +798,37 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	int r = sqfs_super_read(&img->super, &img->file.base);
 	if (r != 0) {
 		r = r == SQFS_ERROR_UNSUPPORTED
-			    ? sifu_err_set(err, SIFU_E_UNSUPPORTED, EOPNOTSUPP,
-					   "unsupported SquashFS version or compressor")
-			    : sifu_err_set(err, SIFU_E_CORRUPT, EIO,
-					   "not a SquashFS 4.0 image (bad superblock)");
+		        ? sifu_err_set(err, SIFU_E_UNSUPPORTED, EOPNOTSUPP,
+		                       "unsupported SquashFS version or compressor")
+		        : sifu_err_set(err, SIFU_E_CORRUPT, EIO,
+		                       "not a SquashFS 4.0 image (bad superblock)");
 		goto fail;
 	}
 	if ((r = check_super(img, err)) < 0)
 		goto fail;
 	img->dir_limit = dir_limit(&img->super);
 	img->has_xattr = !(img->super.flags & SQFS_FLAG_NO_XATTRS) &&
-			 img->super.xattr_id_table_start < img->super.bytes_used;
+	                 img->super.xattr_id_table_start < img->super.bytes_used;
 	if (img->opt.prefetch != SQF_PREFETCH_NONE) {
 		uint64_t from = img->super.inode_table_start, len = img->super.bytes_used - from;
 		/* huge tables go through the cache instead of being pinned */
 		if (len <= (512u << 20) && (r = sqf_cache_pin(img->cache, from, len)) < 0) {
-			r = sifu_err_set(err, SIFU_E_SYS, -r, "cannot read the SquashFS metadata tables");
+			r = sifu_err_set(err, SIFU_E_SYS, -r,
+			                 "cannot read the SquashFS metadata tables");
 			goto fail;
 		}
 	}
 	struct sqf_ctx *c;
 	if ((r = sqf_ctx_get(img, &c)) < 0) {
-		r = r == -EOPNOTSUPP ? sifu_err_set(err, SIFU_E_UNSUPPORTED, EOPNOTSUPP,
-						   "SquashFS compressor '%s' (id %u) is not supported",
-						   sqfs_compressor_name_from_id((SQFS_COMPRESSOR)img->super.compression_id)
-							   ?: "unknown",
-						   img->super.compression_id)
-				     : sifu_err_set(err, SIFU_E_CORRUPT, -r,
-						    "cannot set up the SquashFS decompressor");
+		r = r == -EOPNOTSUPP
+		        ? sifu_err_set(err, SIFU_E_UNSUPPORTED, EOPNOTSUPP,
+		                       "SquashFS compressor '%s' (id %u) is not supported",
+		                       sqfs_compressor_name_from_id(
+		                           (SQFS_COMPRESSOR)img->super.compression_id)
+		                           ?: "unknown",
+		                       img->super.compression_id)
+		        : sifu_err_set(err, SIFU_E_CORRUPT, -r,
+		                       "cannot set up the SquashFS decompressor");
 		goto fail;
 	}
 	img->ids = sqfs_id_table_create(0);
@@ -816,26 +837,31 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	    img->super.fragment_entry_count > 0 &&
 	    table_fits(img, img->super.fragment_table_start, img->super.fragment_entry_count, 16)) {
 		img->frags = sqfs_frag_table_create(0);
-		if (img->frags && sqfs_frag_table_read(img->frags, &img->file.base, &img->super, c->cmp) != 0) {
-			sifu_debug("fuse: fragment table unreadable; files with tail ends will fail");
+		if (img->frags &&
+		    sqfs_frag_table_read(img->frags, &img->file.base, &img->super, c->cmp) != 0) {
+			sifu_debug(
+			    "fuse: fragment table unreadable; files with tail ends will fail");
 			sqfs_destroy(img->frags);
 			img->frags = NULL;
 		}
 	}
 	sqf_ctx_put(img, c);
 	if (r != 0) {
-		r = sifu_err_set(err, SIFU_E_CORRUPT, EIO, "SquashFS uid/gid table is unreadable (corrupt image)");
+		r = sifu_err_set(err, SIFU_E_CORRUPT, EIO,
+		                 "SquashFS uid/gid table is unreadable (corrupt image)");
 		goto fail;
 	}
 	sqfs_inode_generic_t *root;
 	if ((r = sqf_inode_read(img, img->super.root_inode_ref, &root)) < 0) {
-		r = sifu_err_set(err, SIFU_E_CORRUPT, -r, "SquashFS root inode is unreadable (corrupt image)");
+		r = sifu_err_set(err, SIFU_E_CORRUPT, -r,
+		                 "SquashFS root inode is unreadable (corrupt image)");
 		goto fail;
 	}
 	bool ok = is_dir(root);
 	sqfs_free(root);
 	if (!ok) {
-		r = sifu_err_set(err, SIFU_E_CORRUPT, EIO, "SquashFS root inode is not a directory (corrupt image)");
+		r = sifu_err_set(err, SIFU_E_CORRUPT, EIO,
+		                 "SquashFS root inode is not a directory (corrupt image)");
 		goto fail;
 	}
 	if (img->opt.prefetch == SQF_PREFETCH_ALL &&
@@ -849,7 +875,7 @@ fail:
 }
 
 int sqf_image_open(int fd, uint64_t offset, uint64_t size, const struct sqf_options *o,
-		   struct sqf_image **out, struct sifu_err *err)
+                   struct sqf_image **out, struct sifu_err *err)
 {
 	struct sqf_backend *be;
 	int r = sqf_backend_fd(fd, offset, size, &be, err);

@@ -62,7 +62,7 @@ static void fd_destroy(struct sqf_backend *b)
 }
 
 int sqf_backend_fd(int fd, uint64_t offset, uint64_t size, struct sqf_backend **out,
-		   struct sifu_err *err)
+                   struct sifu_err *err)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
@@ -72,8 +72,9 @@ int sqf_backend_fd(int fd, uint64_t offset, uint64_t size, struct sqf_backend **
 	if (S_ISREG(st.st_mode) &&
 	    (offset > (uint64_t)st.st_size || size > (uint64_t)st.st_size - offset))
 		return sifu_err_set(err, SIFU_E_RANGE, EINVAL,
-				    "image range %" PRIu64 "+%" PRIu64 " is past the end of the file (%" PRIu64 " bytes)",
-				    offset, size, (uint64_t)st.st_size);
+		                    "image range %" PRIu64 "+%" PRIu64
+		                    " is past the end of the file (%" PRIu64 " bytes)",
+		                    offset, size, (uint64_t)st.st_size);
 	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (nfd < 0)
 		return sifu_err_sys(err, "cannot duplicate the image fd");
@@ -105,7 +106,10 @@ static int mem_pread(struct sqf_backend *b, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static void mem_destroy(struct sqf_backend *b) { free(b); }
+static void mem_destroy(struct sqf_backend *b)
+{
+	free(b);
+}
 
 struct sqf_backend *sqf_backend_mem(const void *data, size_t size)
 {
@@ -134,7 +138,7 @@ struct chunk {
 	bool in_table, in_lru, by_readahead;
 };
 
-#define RA_QUEUE_MAX 64
+#define RA_QUEUE_MAX    64
 #define IMAGE_RA_CHUNKS 4
 /* counters are read without the lock (stats) and bumped on lock-free paths */
 #define COUNT(x, n) __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
@@ -143,8 +147,8 @@ struct sqf_cache {
 	struct sqf_backend *be;
 	uint64_t chunk, bound, nchunks;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;    /* a chunk finished loading */
-	pthread_cond_t qcond;   /* work for the read-ahead pool */
+	pthread_cond_t cond;  /* a chunk finished loading */
+	pthread_cond_t qcond; /* work for the read-ahead pool */
 	struct chunk **buckets;
 	size_t nbuckets;
 	struct chunk *lru_head, *lru_tail;
@@ -447,7 +451,7 @@ static void *ra_worker(void *arg)
 }
 
 struct sqf_cache *sqf_cache_new(struct sqf_backend *be, uint64_t chunk_size, uint64_t bound,
-				unsigned workers)
+                                unsigned workers)
 {
 	struct sqf_cache *c = sifu_xcalloc(1, sizeof(*c));
 	c->be = be;
@@ -503,8 +507,8 @@ struct pin_part {
 static void *pin_reader(void *arg)
 {
 	struct pin_part *p = arg;
-	p->r = p->c->be->pread(p->c->be, p->c->pin + (p->off - p->c->pin_off), (size_t)p->len,
-			       p->off);
+	p->r =
+	    p->c->be->pread(p->c->be, p->c->pin + (p->off - p->c->pin_off), (size_t)p->len, p->off);
 	return NULL;
 }
 
@@ -567,7 +571,10 @@ void sqf_cache_stats(struct sqf_cache *c, struct sqf_stats *st)
 	st->readahead_hits = __atomic_load_n(&c->st_ra_hits, __ATOMIC_RELAXED);
 }
 
-uint64_t sqf_cache_chunk_size(const struct sqf_cache *c) { return c->chunk; }
+uint64_t sqf_cache_chunk_size(const struct sqf_cache *c)
+{
+	return c->chunk;
+}
 
 uint64_t sqf_cache_bytes(struct sqf_cache *c)
 {

@@ -5,12 +5,11 @@
  * Built only where liblzo2 is found (HAVE_LZO from fuse/meson.build). */
 #include "sqf_priv.h"
 
-
 #if HAVE_LZO
 #include <lzo/lzo1x.h>
 
-static sqfs_s32 lzo_do_block(sqfs_compressor_t *cmp, const sqfs_u8 *in, sqfs_u32 size,
-			     sqfs_u8 *out, sqfs_u32 outsize)
+static sqfs_s32 lzo_do_block(sqfs_compressor_t *cmp, const sqfs_u8 *in, sqfs_u32 size, sqfs_u8 *out,
+                             sqfs_u32 outsize)
 {
 	lzo_uint len = outsize;
 	/* the _safe variant checks both buffers: the input is untrusted */
@@ -34,9 +33,15 @@ static int lzo_write_options(sqfs_compressor_t *cmp, sqfs_file_t *file)
 
 /* The options (algorithm, level) only matter to the compressor: every LZO1X
  * variant decompresses with lzo1x_decompress.  Nothing to read. */
-static int lzo_read_options(sqfs_compressor_t *cmp, sqfs_file_t *file) { return 0; }
+static int lzo_read_options(sqfs_compressor_t *cmp, sqfs_file_t *file)
+{
+	return 0;
+}
 
-static void lzo_destroy(sqfs_object_t *o) { free(o); }
+static void lzo_destroy(sqfs_object_t *o)
+{
+	free(o);
+}
 
 int sqf_lzo_create(sqfs_compressor_t **out)
 {
@@ -56,5 +61,8 @@ int sqf_lzo_create(sqfs_compressor_t **out)
 	return 0;
 }
 #else
-int sqf_lzo_create(sqfs_compressor_t **out) { return SQFS_ERROR_UNSUPPORTED; }
+int sqf_lzo_create(sqfs_compressor_t **out)
+{
+	return SQFS_ERROR_UNSUPPORTED;
+}
 #endif

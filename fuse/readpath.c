@@ -91,7 +91,7 @@ static int resolve(struct sqf_image *img, const char *path, sqfs_inode_generic_t
 }
 
 int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **data, size_t *len,
-		  struct sifu_err *err)
+                  struct sifu_err *err)
 {
 	sqfs_inode_generic_t *ino = NULL;
 	int r = resolve(img, path, &ino);
@@ -101,13 +101,15 @@ int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **da
 	}
 	if (ino->base.type != SQFS_INODE_FILE && ino->base.type != SQFS_INODE_EXT_FILE) {
 		sqfs_free(ino);
-		return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "%s: not a regular file", path);
+		return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "%s: not a regular file",
+		                    path);
 	}
 	sqfs_u64 size = 0;
 	sqfs_inode_get_file_size(ino, &size);
 	if (size > max) {
 		sqfs_free(ino);
-		return sifu_err_set(err, SIFU_E_RANGE, EFBIG, "%s: larger than %zu bytes", path, max);
+		return sifu_err_set(err, SIFU_E_RANGE, EFBIG, "%s: larger than %zu bytes", path,
+		                    max);
 	}
 	char *buf = sifu_xmalloc((size_t)size + 1);
 	size_t done = 0;
@@ -117,7 +119,8 @@ int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **da
 			free(buf);
 			sqfs_free(ino);
 			return sifu_err_set(err, SIFU_E_CORRUPT, n < 0 ? (int)-n : EIO,
-					    "%s: cannot read its data (the image is damaged)", path);
+			                    "%s: cannot read its data (the image is damaged)",
+			                    path);
 		}
 		done += (size_t)n;
 	}

@@ -21,10 +21,10 @@ struct sqf_server {
 	struct fuse_session *se;
 	pthread_t *threads;
 	unsigned nthreads, maxthreads, idle; /* grown on demand, under lock */
-	int stopfd;      /* eventfd: tells workers to leave */
-	int donefd;      /* eventfd: a worker saw the kernel side go away */
-	bool mounted;    /* by sqf_server_mount: unmount on stop */
-	unsigned live;   /* workers still running */
+	int stopfd;                          /* eventfd: tells workers to leave */
+	int donefd;                          /* eventfd: a worker saw the kernel side go away */
+	bool mounted;                        /* by sqf_server_mount: unmount on stop */
+	unsigned live;                       /* workers still running */
 	pthread_mutex_t lock;
 };
 
@@ -37,7 +37,10 @@ struct open_file {
 	uint64_t ahead;  /* file offset up to which read-ahead was queued */
 };
 
-static struct sqf_image *IMG(fuse_req_t req) { return fuse_req_userdata(req); }
+static struct sqf_image *IMG(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
 
 static uint64_t to_ref(struct sqf_image *img, fuse_ino_t ino)
 {
@@ -206,7 +209,7 @@ static void file_readahead(struct sqf_image *img, struct open_file *of, uint64_t
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+                    struct fuse_file_info *fi)
 {
 	struct sqf_image *img = IMG(req);
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
@@ -266,12 +269,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static mode_t dirent_mode(uint16_t type)
 {
-	static const mode_t fmt[] = {0, S_IFDIR, S_IFREG, S_IFLNK, S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK};
+	static const mode_t fmt[] = {0,       S_IFDIR, S_IFREG, S_IFLNK,
+	                             S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK};
 	return type < 8 ? fmt[type] : 0;
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi, bool plus)
+                       struct fuse_file_info *fi, bool plus)
 {
 	struct sqf_image *img = IMG(req);
 	struct sqf_dir *d = (struct sqf_dir *)(uintptr_t)fi->fh;
@@ -308,9 +312,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			}
 		}
 		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
-							 (off_t)pos + 1)
-				: fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
-						    (off_t)pos + 1);
+		                                         (off_t)pos + 1)
+		                : fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
+		                                    (off_t)pos + 1);
 		if (n > size - used)
 			break;
 		used += n;
@@ -320,13 +324,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, off, fi, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			   struct fuse_file_info *fi)
+                           struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, off, fi, true);
 }
@@ -391,20 +395,20 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 }
 
 static const struct fuse_lowlevel_ops sqf_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.getattr = op_getattr,
-	.readlink = op_readlink,
-	.open = op_open,
-	.read = op_read,
-	.release = op_release,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.readdirplus = op_readdirplus,
-	.releasedir = op_releasedir,
-	.statfs = op_statfs,
-	.getxattr = op_getxattr,
-	.listxattr = op_listxattr,
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .readlink = op_readlink,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .statfs = op_statfs,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
 };
 
 /* ------------------------------------------------------------- workers
@@ -431,7 +435,7 @@ static void *worker(void *arg)
 	struct sqf_server *srv = arg;
 	struct fuse_buf buf = {0};
 	struct pollfd pfd[2] = {{.fd = fuse_session_fd(srv->se), .events = POLLIN},
-				{.fd = srv->stopfd, .events = POLLIN}};
+	                        {.fd = srv->stopfd, .events = POLLIN}};
 	bool gone = false;
 	while (!fuse_session_exited(srv->se)) {
 		if (poll(pfd, 2, -1) < 0) {
@@ -475,7 +479,7 @@ static void *worker(void *arg)
 }
 
 static int server_new(struct sqf_image *img, const char *fsname, struct sqf_server **out,
-		      struct sifu_err *err)
+                      struct sifu_err *err)
 {
 	struct sqf_server *srv = sifu_xcalloc(1, sizeof(*srv));
 	srv->img = img;
@@ -543,7 +547,7 @@ static void server_free(struct sqf_server *srv)
 }
 
 int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out,
-		     struct sifu_err *err)
+                     struct sifu_err *err)
 {
 	struct sqf_server *srv;
 	int r = server_new(img, "sifu", &srv, err);
@@ -561,7 +565,8 @@ int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out
 	if (fuse_session_mount(srv->se, mnt) != 0) {
 		close(fd);
 		server_free(srv);
-		return sifu_err_set(err, SIFU_E_SYS, EINVAL, "libfuse refused /dev/fuse fd %d", fuse_fd);
+		return sifu_err_set(err, SIFU_E_SYS, EINVAL, "libfuse refused /dev/fuse fd %d",
+		                    fuse_fd);
 	}
 	if ((r = server_run(srv, err)) < 0) {
 		server_free(srv);
@@ -572,7 +577,7 @@ int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out
 }
 
 int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *fsname,
-		     struct sqf_server **out, struct sifu_err *err)
+                     struct sqf_server **out, struct sifu_err *err)
 {
 	struct sqf_server *srv;
 	char safe[256];
@@ -587,8 +592,10 @@ int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *
 	if (fuse_session_mount(srv->se, mountpoint) != 0) {
 		server_free(srv);
 		r = sifu_err_set(err, SIFU_E_DENIED, EPERM, "cannot mount FUSE on %s", mountpoint);
-		sifu_err_hint(err, "check that %s is an empty directory you own, /dev/fuse is usable, and fusermount3 is installed",
-			      mountpoint);
+		sifu_err_hint(err,
+		              "check that %s is an empty directory you own, /dev/fuse is usable, "
+		              "and fusermount3 is installed",
+		              mountpoint);
 		return r;
 	}
 	srv->mounted = true;
@@ -601,7 +608,10 @@ int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *
 	return 0;
 }
 
-int sqf_server_done_fd(const struct sqf_server *srv) { return srv->donefd; }
+int sqf_server_done_fd(const struct sqf_server *srv)
+{
+	return srv->donefd;
+}
 
 void sqf_server_stop(struct sqf_server *srv)
 {

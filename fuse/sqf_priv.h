@@ -32,7 +32,7 @@ struct sqf_backend {
 	uint64_t size;
 };
 int sqf_backend_fd(int fd, uint64_t offset, uint64_t size, struct sqf_backend **out,
-		   struct sifu_err *err);
+                   struct sifu_err *err);
 /* Borrows DATA (tests, the fuzz target). */
 struct sqf_backend *sqf_backend_mem(const void *data, size_t size);
 
@@ -43,7 +43,7 @@ struct sqf_backend *sqf_backend_mem(const void *data, size_t size);
  * few large parallel reads. */
 struct sqf_cache;
 struct sqf_cache *sqf_cache_new(struct sqf_backend *be, uint64_t chunk_size, uint64_t bound,
-				unsigned workers);
+                                unsigned workers);
 void sqf_cache_free(struct sqf_cache *c);
 int sqf_cache_read(struct sqf_cache *c, void *buf, size_t len, uint64_t off);
 /* Queue the chunks covering [off, off+len) for the read-ahead workers. */
@@ -73,9 +73,9 @@ struct sqf_file {
 };
 
 struct sqf_dirent {
-	uint64_t ref;   /* inode reference: metadata block << 16 | offset */
-	uint32_t inum;  /* inode number */
-	uint16_t type;  /* SQFS_INODE_* (basic) */
+	uint64_t ref;  /* inode reference: metadata block << 16 | offset */
+	uint32_t inum; /* inode number */
+	uint16_t type; /* SQFS_INODE_* (basic) */
 	uint16_t namelen;
 	const char *name; /* not NUL-terminated inside names[], but followed by one */
 };
@@ -132,7 +132,7 @@ void sqf_ctx_put(struct sqf_image *img, struct sqf_ctx *ctx);
 
 /* Open over an existing backend (takes ownership of BE, also on failure). */
 int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
-			   struct sqf_image **out, struct sifu_err *err);
+                           struct sqf_image **out, struct sifu_err *err);
 
 /* All return 0 or -errno (EIO for anything corrupt). */
 int sqf_inode_read(struct sqf_image *img, uint64_t ref, sqfs_inode_generic_t **out);
@@ -146,23 +146,23 @@ int sqf_lookup(struct sqf_image *img, uint64_t dir_ref, const char *name, uint64
 /* Symlink target into a malloc'd NUL-terminated string. */
 int sqf_readlink(const sqfs_inode_generic_t *ino, char **out);
 /* Read file data: returns bytes read (0 at/after EOF) or -errno. */
-ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
-		 void *buf, size_t len);
+ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off, void *buf,
+                 size_t len);
 /* Zero-copy variant for a read inside one stored block: points *PTR into the
  * shared decompressed block (release *HANDLE with sqf_read_release).
  * Returns the length, 0 when the copying sqf_read must answer, or -errno. */
 ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
-			size_t len, const void **ptr, void **handle);
+                        size_t len, const void **ptr, void **handle);
 void sqf_read_release(struct sqf_image *img, void *handle);
 /* Extended attributes: "prefix.key\0" list, or one value.  With size 0,
  * return the size needed; -ERANGE when SIZE is too small; -ENODATA. */
 ssize_t sqf_listxattr(struct sqf_image *img, const sqfs_inode_generic_t *ino, char *buf,
-		      size_t size);
+                      size_t size);
 ssize_t sqf_getxattr(struct sqf_image *img, const sqfs_inode_generic_t *ino, const char *name,
-		     void *buf, size_t size);
+                     void *buf, size_t size);
 /* Queue read-ahead for the stored blocks behind file bytes [off, off+len). */
 void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
-		   uint64_t len);
+                   uint64_t len);
 uint64_t sqf_root_ref(const struct sqf_image *img);
 bool sqf_name_ok(const char *name, size_t len);
 /* An LZO decompressor object for libsquashfs readers (lzo.c). */

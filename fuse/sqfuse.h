@@ -20,10 +20,10 @@ struct sqf_options {
 	uint64_t cache_size;    /* LRU bound in bytes */
 	uint64_t readahead_max; /* per-file window bound; 0 disables */
 	enum sqf_prefetch prefetch;
-	bool owner_self;        /* present every file as owned by uid/gid below */
+	bool owner_self; /* present every file as owned by uid/gid below */
 	uid_t uid;
 	gid_t gid;
-	unsigned threads;       /* FUSE worker threads; 0 = default */
+	unsigned threads; /* FUSE worker threads; 0 = default */
 };
 
 /* Defaults that need no tuning. */
@@ -35,7 +35,7 @@ struct sqf_image;
  * its own).  Validates the superblock; with SQF_PREFETCH_META or ALL preloads
  * the metadata tables. */
 int sqf_image_open(int fd, uint64_t offset, uint64_t size, const struct sqf_options *o,
-		   struct sqf_image **out, struct sifu_err *err);
+                   struct sqf_image **out, struct sifu_err *err);
 void sqf_image_close(struct sqf_image *img);
 
 struct sqf_stats {
@@ -53,11 +53,11 @@ struct sqf_server;
  * once the server threads run (2 to start, more while all are busy); the
  * caller keeps ownership of IMG.  The threads block every signal. */
 int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out,
-		     struct sifu_err *err);
+                     struct sifu_err *err);
 /* `sifu mount`: mount IMG on MOUNTPOINT the ordinary libfuse way (mount(2)
  * as root, fusermount3 otherwise) and serve it; sqf_server_stop unmounts. */
 int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *fsname,
-		     struct sqf_server **out, struct sifu_err *err);
+                     struct sqf_server **out, struct sifu_err *err);
 /* An eventfd that becomes readable when the server ends on its own (the
  * file system was unmounted or the connection aborted): poll it. */
 int sqf_server_done_fd(const struct sqf_server *srv);
@@ -73,5 +73,5 @@ int sqf_extract(struct sqf_image *img, int dirfd, struct sifu_err *err);
 /* Read the regular file at PATH (from the image's root; symlinks followed
  * inside the image) into a malloc'd, NUL-terminated buffer of at most MAX
  * bytes.  For metadata (inspect) without mounting. */
-int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **data,
-		  size_t *len, struct sifu_err *err);
+int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **data, size_t *len,
+                  struct sifu_err *err);

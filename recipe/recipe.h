@@ -157,13 +157,13 @@ struct fetch_pull_opts;
 
 /* What `sifu build` was asked for. */
 struct recipe_build_opts {
-	const char *output;   /* the SIF, or the directory with sandbox */
-	bool sandbox;         /* write a directory instead of a SIF */
-	bool force;           /* replace an existing output */
-	bool update;          /* run the sections over an existing sandbox */
-	bool notest;          /* skip %test */
-	bool fix_perms;       /* owner rwX on everything in the result */
-	char *const *sections; /* --section names (NULL-terminated) or NULL: all */
+	const char *output;                 /* the SIF, or the directory with sandbox */
+	bool sandbox;                       /* write a directory instead of a SIF */
+	bool force;                         /* replace an existing output */
+	bool update;                        /* run the sections over an existing sandbox */
+	bool notest;                        /* skip %test */
+	bool fix_perms;                     /* owner rwX on everything in the result */
+	char *const *sections;              /* --section names (NULL-terminated) or NULL: all */
 	const struct fetch_pull_opts *pull; /* how to reach docker:// etc. */
 	char *const *host_env;
 	const char *source_text; /* the definition file as stored in the image */
@@ -174,8 +174,7 @@ struct recipe_build_opts {
  * /.singularity.d, %post as fake root in a user namespace, %test, then one
  * SquashFS into a new SIF (or the directory itself with o->sandbox).  The
  * output appears under its final name only when everything succeeded. */
-int recipe_build(const struct recipe *r, const struct recipe_build_opts *o,
-		 struct sifu_err *err);
+int recipe_build(const struct recipe *r, const struct recipe_build_opts *o, struct sifu_err *err);
 /* Convert SOURCE (a SIF, a bare SquashFS, a sandbox directory or a
  * docker://, oci: ... URI) into o->output, with no definition file. */
 int recipe_convert(const char *source, const struct recipe_build_opts *o, struct sifu_err *err);

@@ -75,7 +75,7 @@ static int ssl_err(struct sifu_err *err, const char *what, const char *path)
 		ERR_error_string_n(e, buf, sizeof(buf));
 	ERR_clear_error();
 	return sifu_err_set(err, SIFU_E_CORRUPT, EINVAL, "%s %s%s%s", what, path, *buf ? ": " : "",
-			    buf);
+	                    buf);
 }
 
 /* SSH wire format of a public key, for its fingerprint. */
@@ -160,25 +160,29 @@ static int ssh_blob(EVP_PKEY *k, struct blob *b)
 }
 
 int sif_pemkey_load(const char *path, bool private_key, struct sif_pemkey **out,
-		    struct sifu_err *err)
+                    struct sifu_err *err)
 {
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	if (!f)
 		return sifu_err_sys(err, "open key %s", path);
 	EVP_PKEY *k = private_key ? PEM_read_PrivateKey(f, NULL, NULL, NULL)
-				  : PEM_read_PUBKEY(f, NULL, NULL, NULL);
+	                          : PEM_read_PUBKEY(f, NULL, NULL, NULL);
 	if (!k) {
-		int r = ssl_err(err, private_key ? "cannot read a PEM private key from"
-						 : "cannot read a PEM public key from", path);
-		sifu_err_hint(err, private_key ? "sign --key takes a PEM private key (RSA, ECDSA or Ed25519)"
-					       : "verify --key takes a PEM public key (RSA, ECDSA or Ed25519)");
+		int r = ssl_err(err,
+		                private_key ? "cannot read a PEM private key from"
+		                            : "cannot read a PEM public key from",
+		                path);
+		sifu_err_hint(err,
+		              private_key
+		                  ? "sign --key takes a PEM private key (RSA, ECDSA or Ed25519)"
+		                  : "verify --key takes a PEM public key (RSA, ECDSA or Ed25519)");
 		return r;
 	}
 	int t = EVP_PKEY_get_base_id(k);
 	if (t != EVP_PKEY_RSA && t != EVP_PKEY_EC && t != EVP_PKEY_ED25519) {
 		EVP_PKEY_free(k);
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-				    "%s: only RSA, ECDSA and Ed25519 keys sign SIF images", path);
+		                    "%s: only RSA, ECDSA and Ed25519 keys sign SIF images", path);
 	}
 	struct sif_pemkey *pk = sifu_xcalloc(1, sizeof(*pk));
 	pk->pkey = k;
@@ -186,9 +190,9 @@ int sif_pemkey_load(const char *path, bool private_key, struct sif_pemkey **out,
 	if (ssh_blob(k, &b) < 0) {
 		free(b.p);
 		sif_pemkey_free(pk);
-		return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-				    "%s: unsupported key (ECDSA keys must be on P-256, P-384 or P-521)",
-				    path);
+		return sifu_err_set(
+		    err, SIFU_E_UNSUPPORTED, ENOTSUP,
+		    "%s: unsupported key (ECDSA keys must be on P-256, P-384 or P-521)", path);
 	}
 	unsigned char h[32];
 	unsigned hl;
@@ -231,13 +235,13 @@ static const EVP_MD *md_for(EVP_PKEY *k)
 }
 
 static int sign_one(struct sif_pemkey *k, const char *m, size_t mlen, char **sig_b64,
-		    struct sifu_err *err)
+                    struct sifu_err *err)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	size_t sl = 0;
 	unsigned char *sig = NULL;
 	int ok = ctx && EVP_DigestSignInit(ctx, NULL, md_for(k->pkey), NULL, k->pkey) == 1 &&
-		 EVP_DigestSign(ctx, NULL, &sl, (const unsigned char *)m, mlen) == 1;
+	         EVP_DigestSign(ctx, NULL, &sl, (const unsigned char *)m, mlen) == 1;
 	if (ok) {
 		sig = sifu_xmalloc(sl);
 		ok = EVP_DigestSign(ctx, sig, &sl, (const unsigned char *)m, mlen) == 1;
@@ -253,7 +257,7 @@ static int sign_one(struct sif_pemkey *k, const char *m, size_t mlen, char **sig
 }
 
 int sif_dsse_sign(struct sif_pemkey *const *keys, size_t nkeys, const void *body, size_t len,
-		  char **out, size_t *outlen, struct sifu_err *err)
+                  char **out, size_t *outlen, struct sifu_err *err)
 {
 	size_t plen;
 	_cleanup_free_ char *pae = sif_dsse_pae(SIF_DSSE_PAYLOAD_TYPE, body, len, &plen);
@@ -263,7 +267,7 @@ int sif_dsse_sign(struct sif_pemkey *const *keys, size_t nkeys, const void *body
 	/* Base64 and the media type need no JSON escaping; written by hand
 	 * so the bytes are those of Go's encoder. */
 	n += (size_t)snprintf(s, cap, "{\"payloadType\":\"%s\",\"payload\":\"%s\",\"signatures\":[",
-			      SIF_DSSE_PAYLOAD_TYPE, payload);
+	                      SIF_DSSE_PAYLOAD_TYPE, payload);
 	for (size_t i = 0; i < nkeys; i++) {
 		char *sig = NULL;
 		int r = sign_one(keys[i], pae, plen, &sig, err);
@@ -274,8 +278,8 @@ int sif_dsse_sign(struct sif_pemkey *const *keys, size_t nkeys, const void *body
 		size_t need = strlen(sig) + strlen(keys[i]->id) + 64;
 		if (n + need + 8 > cap)
 			s = sifu_xrealloc(s, cap = n + need + 8);
-		n += (size_t)snprintf(s + n, cap - n, "%s{\"keyid\":\"%s\",\"sig\":\"%s\"}", i ? "," : "",
-				      keys[i]->id, sig);
+		n += (size_t)snprintf(s + n, cap - n, "%s{\"keyid\":\"%s\",\"sig\":\"%s\"}",
+		                      i ? "," : "", keys[i]->id, sig);
 		free(sig);
 	}
 	n += (size_t)snprintf(s + n, cap - n, "]}");
@@ -308,7 +312,7 @@ static bool verify_one(EVP_PKEY *k, const char *m, size_t mlen, const uint8_t *s
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	bool ok = ctx && EVP_DigestVerifyInit(ctx, NULL, md_for(k), NULL, k) == 1 &&
-		  EVP_DigestVerify(ctx, sig, sl, (const unsigned char *)m, mlen) == 1;
+	          EVP_DigestVerify(ctx, sig, sl, (const unsigned char *)m, mlen) == 1;
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();
 	return ok;
@@ -322,12 +326,13 @@ static void append(char **s, const char *id)
 }
 
 int sif_dsse_verify(const void *env, size_t len, struct sif_pemkey *const *keys, size_t nkeys,
-		    char **payload, size_t *plen, char **signers, struct sifu_err *err)
+                    char **payload, size_t *plen, char **signers, struct sifu_err *err)
 {
 	*signers = NULL;
 	json_t *e = load_envelope(env, len);
 	if (!e)
-		return sifu_err_set(err, SIFU_E_CORRUPT, EINVAL, "not a DSSE envelope of SIF metadata");
+		return sifu_err_set(err, SIFU_E_CORRUPT, EINVAL,
+		                    "not a DSSE envelope of SIF metadata");
 	uint8_t *body = NULL;
 	size_t blen;
 	if (unb64(json_string_value(json_object_get(e, "payload")), &body, &blen) < 0) {
@@ -364,8 +369,9 @@ int sif_dsse_verify(const void *env, size_t len, struct sif_pemkey *const *keys,
 		free(body);
 		*signers = all_ids;
 		return sifu_err_set(err, SIFU_E_VERIFY, EBADMSG,
-				    "no trusted key: none of the given keys verifies it (signed by "
-				    "key id %s)", all_ids ? all_ids : "unknown");
+		                    "no trusted key: none of the given keys verifies it (signed by "
+		                    "key id %s)",
+		                    all_ids ? all_ids : "unknown");
 	}
 	free(all_ids);
 	*signers = ok_ids;

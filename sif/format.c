@@ -135,7 +135,10 @@ void sif_descr_crypto(const struct sif_descr *d, int32_t *format, int32_t *messa
 	*message = (int32_t)get32(d->extra + 4);
 }
 
-int32_t sif_descr_sbom(const struct sif_descr *d) { return (int32_t)get32(d->extra); }
+int32_t sif_descr_sbom(const struct sif_descr *d)
+{
+	return (int32_t)get32(d->extra);
+}
 
 void sif_descr_oci_digest(const struct sif_descr *d, char *buf, size_t len)
 {
@@ -217,8 +220,8 @@ const char *sif_message_name(int32_t t)
 }
 
 static const char *const sbom_names[] = {
-	NULL, "cyclonedx-json", "cyclonedx-xml", "github-json", "spdx-json",
-	"spdx-rdf", "spdx-tag-value", "spdx-yaml", "syft-json",
+    NULL,       "cyclonedx-json", "cyclonedx-xml", "github-json", "spdx-json",
+    "spdx-rdf", "spdx-tag-value", "spdx-yaml",     "syft-json",
 };
 
 const char *sif_sbom_name(int32_t t)
@@ -239,8 +242,8 @@ int32_t sif_sbom_parse(const char *name)
 }
 
 static const char *const arch_names[] = {
-	NULL, "386", "amd64", "arm", "arm64", "ppc64", "ppc64le", "mips", "mipsle",
-	"mips64", "mips64le", "s390x", "riscv64",
+    NULL,   "386",    "amd64",  "arm",      "arm64", "ppc64",   "ppc64le",
+    "mips", "mipsle", "mips64", "mips64le", "s390x", "riscv64",
 };
 
 const char *sif_arch_goarch(const char *code)
@@ -257,7 +260,7 @@ const char *sif_arch_goarch(const char *code)
 const char *sif_arch_code(const char *goarch)
 {
 	static const char *const codes[] = {NULL, "01", "02", "03", "04", "05", "06",
-					    "07", "08", "09", "10", "11", "12"};
+	                                    "07", "08", "09", "10", "11", "12"};
 	for (size_t i = 1; i < ARRAY_SIZE(arch_names); i++)
 		if (!strcmp(goarch, arch_names[i]))
 			return codes[i];
@@ -313,7 +316,7 @@ void sif_fmt_time(int64_t t, char *buf, size_t len)
 		return;
 	}
 	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d +0000 UTC", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 void sif_fmt_uuid(const uint8_t id[16], char buf[37])
@@ -371,7 +374,7 @@ int sif_uuid_parse(const char *s, uint8_t id[16])
 /* ------------------------------------------------------------- validation */
 
 static int corrupt(struct sifu_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static int corrupt(struct sifu_err *err, const char *fmt, ...)
 {
 	char msg[SIFU_ERR_MSG_MAX];
@@ -388,7 +391,7 @@ int sif_check_header(const struct sif_header *h, uint64_t file_size, struct sifu
 	static const uint8_t magic[10] = "SIF_MAGIC";
 	if (memcmp(h->magic, magic, 10)) {
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
-			     "not a SIF file: no SIF_MAGIC at offset %d", SIF_HDR_MAGIC);
+		             "not a SIF file: no SIF_MAGIC at offset %d", SIF_HDR_MAGIC);
 		return -EINVAL;
 	}
 	if (memcmp(h->version, "01", 3)) {
@@ -398,48 +401,59 @@ int sif_check_header(const struct sif_header *h, uint64_t file_size, struct sifu
 			if (*p < 0x20 || *p > 0x7e)
 				*p = '?';
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
-			     "header field version (offset %d): SIF version '%s' is not supported "
-			     "(this reads version 01)", SIF_HDR_VERSION, v);
+		             "header field version (offset %d): SIF version '%s' is not supported "
+		             "(this reads version 01)",
+		             SIF_HDR_VERSION, v);
 		return -EINVAL;
 	}
 	if (h->dtotal < 0 || h->dtotal > SIF_DESCR_MAX)
-		return corrupt(err, "header field DescriptorsTotal (offset %d): %" PRId64
-			       " is out of range (0..%d)", SIF_HDR_DTOTAL, h->dtotal, SIF_DESCR_MAX);
+		return corrupt(err,
+		               "header field DescriptorsTotal (offset %d): %" PRId64
+		               " is out of range (0..%d)",
+		               SIF_HDR_DTOTAL, h->dtotal, SIF_DESCR_MAX);
 	if (h->dfree < 0 || h->dfree > h->dtotal)
-		return corrupt(err, "header field DescriptorsFree (offset %d): %" PRId64
-			       " free of %" PRId64 " descriptors", SIF_HDR_DFREE, h->dfree, h->dtotal);
+		return corrupt(err,
+		               "header field DescriptorsFree (offset %d): %" PRId64
+		               " free of %" PRId64 " descriptors",
+		               SIF_HDR_DFREE, h->dfree, h->dtotal);
 	if (h->doff < SIF_HDR_SIZE)
-		return corrupt(err, "header field DescriptorsOffset (offset %d): %" PRId64
-			       " overlaps the 128-byte global header", SIF_HDR_DOFF, h->doff);
+		return corrupt(err,
+		               "header field DescriptorsOffset (offset %d): %" PRId64
+		               " overlaps the 128-byte global header",
+		               SIF_HDR_DOFF, h->doff);
 	int64_t need = h->dtotal * SIF_DESCR_SIZE;
 	if (h->dsize < need)
-		return corrupt(err, "header field DescriptorsSize (offset %d): %" PRId64
-			       " bytes cannot hold %" PRId64 " descriptors of %d bytes",
-			       SIF_HDR_DSIZE, h->dsize, h->dtotal, SIF_DESCR_SIZE);
+		return corrupt(err,
+		               "header field DescriptorsSize (offset %d): %" PRId64
+		               " bytes cannot hold %" PRId64 " descriptors of %d bytes",
+		               SIF_HDR_DSIZE, h->dsize, h->dtotal, SIF_DESCR_SIZE);
 	if ((uint64_t)h->doff > file_size || (uint64_t)need > file_size - (uint64_t)h->doff) {
 		sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-			     "header field DescriptorsOffset (offset %d): the descriptor table "
-			     "(%" PRId64 " bytes at %" PRId64 ") runs past the end of the file "
-			     "(%" PRIu64 " bytes; truncated?)", SIF_HDR_DOFF, need, h->doff, file_size);
+		             "header field DescriptorsOffset (offset %d): the descriptor table "
+		             "(%" PRId64 " bytes at %" PRId64 ") runs past the end of the file "
+		             "(%" PRIu64 " bytes; truncated?)",
+		             SIF_HDR_DOFF, need, h->doff, file_size);
 		return -ERANGE;
 	}
 	if (h->dsize > INT64_MAX - h->doff || h->dataoff < h->doff + h->dsize)
-		return corrupt(err, "header field DataOffset (offset %d): %" PRId64
-			       " lies inside the descriptor table (%" PRId64 "-%" PRId64 ")",
-			       SIF_HDR_DATAOFF, h->dataoff, h->doff,
-			       h->dsize > INT64_MAX - h->doff ? INT64_MAX : h->doff + h->dsize);
+		return corrupt(err,
+		               "header field DataOffset (offset %d): %" PRId64
+		               " lies inside the descriptor table (%" PRId64 "-%" PRId64 ")",
+		               SIF_HDR_DATAOFF, h->dataoff, h->doff,
+		               h->dsize > INT64_MAX - h->doff ? INT64_MAX : h->doff + h->dsize);
 	if ((uint64_t)h->dataoff > file_size) {
 		sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-			     "header field DataOffset (offset %d): %" PRId64
-			     " is past the end of the file (%" PRIu64 " bytes; truncated?)",
-			     SIF_HDR_DATAOFF, h->dataoff, file_size);
+		             "header field DataOffset (offset %d): %" PRId64
+		             " is past the end of the file (%" PRIu64 " bytes; truncated?)",
+		             SIF_HDR_DATAOFF, h->dataoff, file_size);
 		return -ERANGE;
 	}
 	if (h->datasize < 0 || (uint64_t)h->datasize > file_size - (uint64_t)h->dataoff) {
 		sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-			     "header field DataSize (offset %d): %" PRId64 " bytes from offset %" PRId64
-			     " run past the end of the file (%" PRIu64 " bytes; truncated?)",
-			     SIF_HDR_DATASIZE, h->datasize, h->dataoff, file_size);
+		             "header field DataSize (offset %d): %" PRId64
+		             " bytes from offset %" PRId64 " run past the end of the file (%" PRIu64
+		             " bytes; truncated?)",
+		             SIF_HDR_DATASIZE, h->datasize, h->dataoff, file_size);
 		return -ERANGE;
 	}
 	return 0;
@@ -465,35 +479,43 @@ static int64_t doffset(const struct sif_header *h, size_t i, int field)
 }
 
 static int check_one(const struct sif_header *h, const struct sif_descr *d, size_t i,
-		     uint64_t file_size, struct sifu_err *err)
+                     uint64_t file_size, struct sifu_err *err)
 {
 	if (d->id == 0)
-		return corrupt(err, "descriptor %zu field ID (offset %" PRId64 "): object id 0 is "
-			       "reserved", i, doffset(h, i, SIF_D_ID));
+		return corrupt(err,
+		               "descriptor %zu field ID (offset %" PRId64 "): object id 0 is "
+		               "reserved",
+		               i, doffset(h, i, SIF_D_ID));
 	if ((d->groupid & SIF_GROUP_MASK) != SIF_GROUP_MASK)
-		return corrupt(err, "object %u field GroupID (offset %" PRId64 "): 0x%08x lacks the "
-			       "group mask 0xf0000000", d->id, doffset(h, i, SIF_D_GROUP), d->groupid);
+		return corrupt(err,
+		               "object %u field GroupID (offset %" PRId64 "): 0x%08x lacks the "
+		               "group mask 0xf0000000",
+		               d->id, doffset(h, i, SIF_D_GROUP), d->groupid);
 	if (d->link == SIF_GROUP_MASK)
-		return corrupt(err, "object %u field LinkedID (offset %" PRId64 "): link to group 0",
-			       d->id, doffset(h, i, SIF_D_LINK));
+		return corrupt(err,
+		               "object %u field LinkedID (offset %" PRId64 "): link to group 0",
+		               d->id, doffset(h, i, SIF_D_LINK));
 	if (d->offset < h->dataoff || (uint64_t)d->offset > file_size) {
 		sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-			     "object %u field Offset (offset %" PRId64 "): %" PRId64 " is outside the "
-			     "data section (%" PRId64 "-%" PRIu64 ")", d->id, doffset(h, i, SIF_D_OFFSET),
-			     d->offset, h->dataoff, file_size);
+		             "object %u field Offset (offset %" PRId64 "): %" PRId64
+		             " is outside the "
+		             "data section (%" PRId64 "-%" PRIu64 ")",
+		             d->id, doffset(h, i, SIF_D_OFFSET), d->offset, h->dataoff, file_size);
 		return -ERANGE;
 	}
 	if (d->size < 0 || (uint64_t)d->size > file_size - (uint64_t)d->offset) {
 		sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-			     "object %u field Size (offset %" PRId64 "): %" PRId64 " bytes at %" PRId64
-			     " run past the end of the file (%" PRIu64 " bytes; truncated?)", d->id,
-			     doffset(h, i, SIF_D_SIZE), d->size, d->offset, file_size);
+		             "object %u field Size (offset %" PRId64 "): %" PRId64
+		             " bytes at %" PRId64 " run past the end of the file (%" PRIu64
+		             " bytes; truncated?)",
+		             d->id, doffset(h, i, SIF_D_SIZE), d->size, d->offset, file_size);
 		return -ERANGE;
 	}
 	if (d->padded < d->size || d->padded - d->size > d->offset)
-		return corrupt(err, "object %u field SizeWithPadding (offset %" PRId64 "): %" PRId64
-			       " does not fit size %" PRId64 " at offset %" PRId64, d->id,
-			       doffset(h, i, SIF_D_PADDED), d->padded, d->size, d->offset);
+		return corrupt(err,
+		               "object %u field SizeWithPadding (offset %" PRId64 "): %" PRId64
+		               " does not fit size %" PRId64 " at offset %" PRId64,
+		               d->id, doffset(h, i, SIF_D_PADDED), d->padded, d->size, d->offset);
 	return 0;
 }
 
@@ -508,8 +530,8 @@ static bool has_u32(const uint32_t *v, size_t n, uint32_t key)
 	return bsearch(&key, v, n, sizeof(*v), u32_cmp) != NULL;
 }
 
-int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
-			  uint64_t file_size, struct sifu_err *err)
+int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d, uint64_t file_size,
+                          struct sifu_err *err)
 {
 	int64_t used = 0, primaries = 0;
 	size_t cap = (size_t)h->dtotal + 1;
@@ -532,17 +554,21 @@ int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
 			struct sif_partinfo p;
 			sif_descr_partition(&d[i], &p);
 			if (p.parttype == SIF_PART_PRIMSYS && ++primaries > 1)
-				return corrupt(err, "object %u field Extra (offset %" PRId64 "): a second "
-					       "primary system partition", d[i].id,
-					       doffset(h, i, SIF_D_EXTRA + 4));
+				return corrupt(err,
+				               "object %u field Extra (offset %" PRId64
+				               "): a second "
+				               "primary system partition",
+				               d[i].id, doffset(h, i, SIF_D_EXTRA + 4));
 		}
 		if (d[i].size > 0)
-			spans[nspans++] = (struct span){d[i].offset, d[i].offset + d[i].size, d[i].id, i};
+			spans[nspans++] =
+			    (struct span){d[i].offset, d[i].offset + d[i].size, d[i].id, i};
 	}
 	if (h->dfree != h->dtotal - used)
-		return corrupt(err, "header field DescriptorsFree (offset %d): says %" PRId64
-			       " free, but %" PRId64 " of %" PRId64 " descriptors are unused",
-			       SIF_HDR_DFREE, h->dfree, h->dtotal - used, h->dtotal);
+		return corrupt(err,
+		               "header field DescriptorsFree (offset %d): says %" PRId64
+		               " free, but %" PRId64 " of %" PRId64 " descriptors are unused",
+		               SIF_HDR_DFREE, h->dfree, h->dtotal - used, h->dtotal);
 	qsort(ids, nids, sizeof(*ids), u32_cmp);
 	qsort(groups, nids, sizeof(*groups), u32_cmp);
 	for (size_t k = 1; k < nids; k++) {
@@ -557,31 +583,36 @@ int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
 				first = i;
 				continue;
 			}
-			return corrupt(err, "descriptor %zu field ID (offset %" PRId64 "): object id %u "
-				       "is used twice", i, doffset(h, i, SIF_D_ID), d[i].id);
+			return corrupt(err,
+			               "descriptor %zu field ID (offset %" PRId64 "): object id %u "
+			               "is used twice",
+			               i, doffset(h, i, SIF_D_ID), d[i].id);
 		}
 	}
 	qsort(spans, nspans, sizeof(*spans), span_cmp);
 	for (size_t k = 1; k < nspans; k++)
 		if (spans[k].start < spans[k - 1].end)
-			return corrupt(err, "object %u field Offset (offset %" PRId64 "): bytes %" PRId64
-				       "-%" PRId64 " overlap object %u (%" PRId64 "-%" PRId64 ")",
-				       spans[k].id, doffset(h, spans[k].idx, SIF_D_OFFSET),
-				       spans[k].start, spans[k].end, spans[k - 1].id,
-				       spans[k - 1].start, spans[k - 1].end);
+			return corrupt(err,
+			               "object %u field Offset (offset %" PRId64 "): bytes %" PRId64
+			               "-%" PRId64 " overlap object %u (%" PRId64 "-%" PRId64 ")",
+			               spans[k].id, doffset(h, spans[k].idx, SIF_D_OFFSET),
+			               spans[k].start, spans[k].end, spans[k - 1].id,
+			               spans[k - 1].start, spans[k - 1].end);
 	for (size_t i = 0; i < (size_t)h->dtotal; i++) {
 		if (!d[i].used || !d[i].link)
 			continue;
 		uint32_t l = d[i].link;
 		bool ok = (l & SIF_GROUP_MASK) == SIF_GROUP_MASK
-				  ? has_u32(groups, nids, l)
-				  : (l != d[i].id && has_u32(ids, nids, l));
+		              ? has_u32(groups, nids, l)
+		              : (l != d[i].id && has_u32(ids, nids, l));
 		if (!ok)
-			return corrupt(err, "object %u field LinkedID (offset %" PRId64 "): links to %s %u, "
-				       "which %s", d[i].id, doffset(h, i, SIF_D_LINK),
-				       (l & SIF_GROUP_MASK) == SIF_GROUP_MASK ? "group" : "object",
-				       l & ~SIF_GROUP_MASK,
-				       l == d[i].id ? "is itself" : "does not exist");
+			return corrupt(
+			    err,
+			    "object %u field LinkedID (offset %" PRId64 "): links to %s %u, "
+			    "which %s",
+			    d[i].id, doffset(h, i, SIF_D_LINK),
+			    (l & SIF_GROUP_MASK) == SIF_GROUP_MASK ? "group" : "object",
+			    l & ~SIF_GROUP_MASK, l == d[i].id ? "is itself" : "does not exist");
 	}
 	return 0;
 }

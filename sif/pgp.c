@@ -66,7 +66,8 @@ int sif_pgp_home(char **out, struct sifu_err *err)
 	_cleanup_free_ char *conf = sifu_xasprintf("%s/gpg.conf", home);
 	int fd = open(conf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd >= 0) {
-		static const char c[] = "personal-digest-preferences SHA256\ncert-digest-algo SHA256\n";
+		static const char c[] =
+		    "personal-digest-preferences SHA256\ncert-digest-algo SHA256\n";
 		if (write(fd, c, sizeof(c) - 1) < 0)
 			sifu_debug("write %s: %s", conf, strerror(errno));
 		close(fd);
@@ -82,7 +83,8 @@ static int gpg_fail(struct sifu_err *err, gpgme_error_t e, const char *what)
 	case GPG_ERR_NO_PASSPHRASE:
 	case GPG_ERR_CANCELED:
 		sifu_err_set(err, SIFU_E_DENIED, EACCES, "%s: %s", what, gpgme_strerror(e));
-		sifu_err_hint(err, "give the key's passphrase on the terminal or in $SIFU_PASSPHRASE");
+		sifu_err_hint(err,
+		              "give the key's passphrase on the terminal or in $SIFU_PASSPHRASE");
 		return -EACCES;
 	case GPG_ERR_ENOENT:
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOENT, "%s: %s", what, gpgme_strerror(e));
@@ -90,12 +92,12 @@ static int gpg_fail(struct sifu_err *err, gpgme_error_t e, const char *what)
 		return -ENOENT;
 	default:
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, EIO, "%s: GnuPG says: %s", what,
-				    gpgme_strerror(e));
+		                    gpgme_strerror(e));
 	}
 }
 
-static gpgme_error_t passphrase_cb(void *hook, const char *uid_hint, const char *info,
-				   int prev_bad, int fd)
+static gpgme_error_t passphrase_cb(void *hook, const char *uid_hint, const char *info, int prev_bad,
+                                   int fd)
 {
 	(void)info;
 	const char *given = hook;
@@ -108,7 +110,7 @@ static gpgme_error_t passphrase_cb(void *hook, const char *uid_hint, const char 
 		if (tty < 0)
 			return gpg_error(GPG_ERR_NO_PASSPHRASE);
 		dprintf(tty, "%sPassphrase for %s: ", prev_bad ? "Bad passphrase. " : "",
-			uid_hint ? uid_hint : "the key");
+		        uid_hint ? uid_hint : "the key");
 		struct termios t, o;
 		bool term = tcgetattr(tty, &o) == 0;
 		if (term) {
@@ -153,7 +155,7 @@ static int ctx_new(gpgme_ctx_t *out, const char *passphrase, struct sifu_err *er
 	if ((e = gpgme_ctx_set_engine_info(c, GPGME_PROTOCOL_OpenPGP, NULL, home))) {
 		gpgme_release(c);
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOENT, "GnuPG is not usable: %s",
-			     gpgme_strerror(e));
+		             gpgme_strerror(e));
 		sifu_err_hint(err, "install gnupg (gpg)");
 		return -ENOENT;
 	}
@@ -173,7 +175,7 @@ static void data_freep(gpgme_data_t *d)
 	if (*d)
 		gpgme_data_release(*d);
 }
-#define _cleanup_ctx_ _cleanup_(ctx_freep)
+#define _cleanup_ctx_  _cleanup_(ctx_freep)
 #define _cleanup_data_ _cleanup_(data_freep)
 
 static char *data_take(gpgme_data_t *d, size_t *len)
@@ -228,12 +230,12 @@ int sif_pgp_list(bool secret, struct sif_pgp_key **keys, size_t *n, struct sifu_
 }
 
 static int find_key(gpgme_ctx_t c, const char *fpr, bool secret, gpgme_key_t *out,
-		    struct sifu_err *err)
+                    struct sifu_err *err)
 {
 	gpgme_error_t e = gpgme_get_key(c, fpr, out, secret);
 	if (e) {
 		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "no %s key %s in the keyring",
-			     secret ? "secret" : "public", fpr);
+		             secret ? "secret" : "public", fpr);
 		sifu_err_hint(err, "'sifu key list%s' shows the keys", secret ? " --secret" : "");
 		return -ENOENT;
 	}
@@ -243,7 +245,7 @@ static int find_key(gpgme_ctx_t c, const char *fpr, bool secret, gpgme_key_t *ou
 /* --------------------------------------------------------------- keys -- */
 
 int sif_pgp_newpair(const char *name, const char *email, const char *comment,
-		    const char *passphrase, struct sif_pgp_key *out, struct sifu_err *err)
+                    const char *passphrase, struct sif_pgp_key *out, struct sifu_err *err)
 {
 	const char *algo = getenv("SIFU_KEY_ALGO"); /* e.g. rsa2048 for quick tests */
 	_cleanup_ctx_ gpgme_ctx_t c = NULL;
@@ -251,15 +253,15 @@ int sif_pgp_newpair(const char *name, const char *email, const char *comment,
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *uid = sifu_xasprintf(
-		"%s%s%s%s%s%s%s", name, comment && *comment ? " (" : "", comment ? comment : "",
-		comment && *comment ? ")" : "", email && *email ? " <" : "", email ? email : "",
-		email && *email ? ">" : "");
+	    "%s%s%s%s%s%s%s", name, comment && *comment ? " (" : "", comment ? comment : "",
+	    comment && *comment ? ")" : "", email && *email ? " <" : "", email ? email : "",
+	    email && *email ? ">" : "");
 	unsigned flags = GPGME_CREATE_SIGN | GPGME_CREATE_CERT | GPGME_CREATE_NOEXPIRE;
 	if (!passphrase || !*passphrase)
 		flags |= GPGME_CREATE_NOPASSWD;
 	agent_used = true;
-	gpgme_error_t e = gpgme_op_createkey(c, uid, algo && *algo ? algo : "rsa4096", 0, 0, NULL,
-					     flags);
+	gpgme_error_t e =
+	    gpgme_op_createkey(c, uid, algo && *algo ? algo : "rsa4096", 0, 0, NULL, flags);
 	if (e)
 		return gpg_fail(err, e, "generate key");
 	gpgme_genkey_result_t g = gpgme_op_genkey_result(c);
@@ -281,7 +283,7 @@ int sif_pgp_import(const char *file, unsigned *count, struct sifu_err *err)
 	gpgme_error_t e = gpgme_data_new_from_file(&d, file, 1);
 	if (e)
 		return sifu_err_set(err, SIFU_E_SYS, gpgme_err_code_to_errno(gpg_err_code(e)),
-				    "read %s: %s", file, gpgme_strerror(e));
+		                    "read %s: %s", file, gpgme_strerror(e));
 	agent_used = true;
 	if ((e = gpgme_op_import(c, d)))
 		return gpg_fail(err, e, "import keys");
@@ -293,7 +295,7 @@ int sif_pgp_import(const char *file, unsigned *count, struct sifu_err *err)
 	}
 	if (count)
 		*count = (unsigned)(res->imported + res->secret_imported + res->unchanged +
-				    res->secret_unchanged);
+		                    res->secret_unchanged);
 	return 0;
 }
 
@@ -363,7 +365,7 @@ static int fpr_bytes(const char *hex, uint8_t out[20])
 }
 
 int sif_pgp_clearsign(const char *fpr, const void *msg, size_t len, char **out, size_t *outlen,
-		      uint8_t fpr_out[20], struct sifu_err *err)
+                      uint8_t fpr_out[20], struct sifu_err *err)
 {
 	_cleanup_ctx_ gpgme_ctx_t c = NULL;
 	int r = ctx_new(&c, NULL, err);
@@ -380,16 +382,17 @@ int sif_pgp_clearsign(const char *fpr, const void *msg, size_t len, char **out, 
 		gpgme_op_keylist_end(c);
 		if (e || !k) {
 			sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "no secret key to sign with");
-			sifu_err_hint(err, "make one with 'sifu key newpair', import one with "
-				      "'sifu key import --secret', or sign with --key PRIVATE.pem");
+			sifu_err_hint(err,
+			              "make one with 'sifu key newpair', import one with "
+			              "'sifu key import --secret', or sign with --key PRIVATE.pem");
 			return -ENOENT;
 		}
 	}
 	if (fpr_bytes(k->fpr, fpr_out) < 0) {
 		gpgme_key_unref(k);
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-				    "key %s: only v4 keys (40-digit fingerprints) sign SIF images",
-				    k->fpr);
+		                    "key %s: only v4 keys (40-digit fingerprints) sign SIF images",
+		                    k->fpr);
 	}
 	gpgme_signers_clear(c);
 	gpgme_signers_add(c, k);
@@ -429,7 +432,7 @@ bool sif_pgp_is_clearsigned(const void *data, size_t len, bool *legacy)
 	else
 		return false;
 	*legacy = (size_t)(p + len - t) >= 9 && !memcmp(t, "SIFHASH:", 8) &&
-		  (t[8] == '\n' || t[8] == '\r');
+	          (t[8] == '\n' || t[8] == '\r');
 	return true;
 }
 
@@ -440,9 +443,9 @@ static int import_known_pubrings(gpgme_ctx_t c)
 	const char *h = getenv("HOME");
 	_cleanup_free_ char *kd = keys_dir();
 	char *files[3] = {
-		sifu_xasprintf("%s/pgp-public", kd),
-		sifu_xasprintf("%s/.apptainer/keys/pgp-public", h ? h : ""),
-		sifu_xasprintf("%s/.singularity/sypgp/pgp-public", h ? h : ""),
+	    sifu_xasprintf("%s/pgp-public", kd),
+	    sifu_xasprintf("%s/.apptainer/keys/pgp-public", h ? h : ""),
+	    sifu_xasprintf("%s/.singularity/sypgp/pgp-public", h ? h : ""),
 	};
 	int n = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
@@ -457,8 +460,7 @@ static int import_known_pubrings(gpgme_ctx_t c)
 	return n;
 }
 
-static gpgme_signature_t do_verify(gpgme_ctx_t c, const void *data, size_t len,
-				   gpgme_data_t *plain)
+static gpgme_signature_t do_verify(gpgme_ctx_t c, const void *data, size_t len, gpgme_data_t *plain)
 {
 	gpgme_data_t sig = NULL;
 	gpgme_data_new_from_mem(&sig, data, len, 0);
@@ -472,7 +474,7 @@ static gpgme_signature_t do_verify(gpgme_ctx_t c, const void *data, size_t len,
 }
 
 int sif_pgp_verify(const void *data, size_t len, char **plain, size_t *plen, char fpr[41],
-		   struct sifu_err *err)
+                   struct sifu_err *err)
 {
 	_cleanup_ctx_ gpgme_ctx_t c = NULL;
 	int r = ctx_new(&c, NULL, err);
@@ -490,10 +492,10 @@ int sif_pgp_verify(const void *data, size_t len, char **plain, size_t *plen, cha
 	snprintf(fpr, 41, "%s", s->fpr ? s->fpr : "");
 	if (gpg_err_code(s->status) == GPG_ERR_NO_PUBKEY)
 		return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "key %s is not in the keyring",
-				    fpr);
+		                    fpr);
 	if (gpg_err_code(s->status) != GPG_ERR_NO_ERROR || (s->summary & GPGME_SIGSUM_RED))
 		return sifu_err_set(err, SIFU_E_VERIFY, EBADMSG, "bad OpenPGP signature (%s)",
-				    gpgme_strerror(s->status));
+		                    gpgme_strerror(s->status));
 	/* report the primary key, as the descriptor names it */
 	gpgme_key_t k = NULL;
 	if (!gpgme_get_key(c, s->fpr, &k, 0) && k) {

@@ -9,12 +9,13 @@
 #include <sys/stat.h>
 
 static int read_at(const struct sif_image *img, void *buf, size_t len, uint64_t off,
-		   struct sifu_err *err)
+                   struct sifu_err *err)
 {
 	if (off > img->file_size || len > img->file_size - off) {
 		sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-			     "read of %zu bytes at offset %" PRIu64 " is past the end of the file "
-			     "(%" PRIu64 " bytes)", len, off, img->file_size);
+		             "read of %zu bytes at offset %" PRIu64 " is past the end of the file "
+		             "(%" PRIu64 " bytes)",
+		             len, off, img->file_size);
 		return -ERANGE;
 	}
 	if (img->mem) {
@@ -30,8 +31,8 @@ static int read_at(const struct sif_image *img, void *buf, size_t len, uint64_t 
 			return sifu_err_sys(err, "read at offset %" PRIu64, off + done);
 		if (n == 0) {
 			sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-				     "file shrank while reading: end of file at offset %" PRIu64,
-				     off + done);
+			             "file shrank while reading: end of file at offset %" PRIu64,
+			             off + done);
 			return -ERANGE;
 		}
 		done += (size_t)n;
@@ -52,13 +53,14 @@ static int load(struct sif_image *img, struct sifu_err *err)
 			return r;
 		if (n < sizeof(head) || memcmp(head + SIF_HDR_MAGIC, magic, 10)) {
 			sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
-				     "not a SIF file: %" PRIu64 " bytes, no SIF_MAGIC at offset %d",
-				     img->file_size, SIF_HDR_MAGIC);
+			             "not a SIF file: %" PRIu64 " bytes, no SIF_MAGIC at offset %d",
+			             img->file_size, SIF_HDR_MAGIC);
 			return -EINVAL;
 		}
 		sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-			     "global header (offset 0) truncated: the file is %" PRIu64
-			     " bytes, the header needs %d", img->file_size, SIF_HDR_SIZE);
+		             "global header (offset 0) truncated: the file is %" PRIu64
+		             " bytes, the header needs %d",
+		             img->file_size, SIF_HDR_SIZE);
 		return -ERANGE;
 	}
 	int r = read_at(img, hb, sizeof(hb), 0, err);
@@ -99,8 +101,7 @@ int sif_open_fd(int fd, struct sif_image **out, struct sifu_err *err)
 	if (fstat(fd, &st) < 0)
 		return sifu_err_sys(err, "stat");
 	if (S_ISDIR(st.st_mode))
-		return sifu_err_set(err, SIFU_E_UNSUPPORTED, EISDIR,
-				    "not a SIF file: a directory");
+		return sifu_err_set(err, SIFU_E_UNSUPPORTED, EISDIR, "not a SIF file: a directory");
 	off_t size = st.st_size;
 	if (!S_ISREG(st.st_mode)) {
 		size = lseek(fd, 0, SEEK_END);
@@ -113,8 +114,7 @@ int sif_open_fd(int fd, struct sif_image **out, struct sifu_err *err)
 	return open_common(img, out, err);
 }
 
-int sif_open_path(const char *path, bool writable, struct sif_image **out,
-		  struct sifu_err *err)
+int sif_open_path(const char *path, bool writable, struct sif_image **out, struct sifu_err *err)
 {
 	int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0)
@@ -177,13 +177,13 @@ const struct sif_descr *sif_first_of(const struct sif_image *img, int32_t dataty
 	return NULL;
 }
 
-int sif_read_object(const struct sif_image *img, const struct sif_descr *d, size_t max,
-		    char **out, size_t *len, struct sifu_err *err)
+int sif_read_object(const struct sif_image *img, const struct sif_descr *d, size_t max, char **out,
+                    size_t *len, struct sifu_err *err)
 {
 	if ((uint64_t)d->size > max)
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, EFBIG,
-				    "object %u is %" PRId64 " bytes, more than the %zu this reads",
-				    d->id, d->size, max);
+		                    "object %u is %" PRId64 " bytes, more than the %zu this reads",
+		                    d->id, d->size, max);
 	_cleanup_free_ char *buf = sifu_xmalloc((size_t)d->size + 1);
 	int r = read_at(img, buf, (size_t)d->size, (uint64_t)d->offset, err);
 	if (r < 0)
@@ -211,9 +211,9 @@ int sif_find_rootfs(int fd, struct sif_rootfs_loc *out, struct sifu_err *err)
 	const struct sif_descr *d = sif_primary(img);
 	if (!d) {
 		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
-			     "the image has no primary system partition");
+		             "the image has no primary system partition");
 		sifu_err_hint(err, "'sifu sif list IMAGE' shows its objects; 'sifu sif setprim ID "
-			      "IMAGE' marks a partition as the primary one");
+		                   "IMAGE' marks a partition as the primary one");
 		return -ENOENT;
 	}
 	struct sif_partinfo p;

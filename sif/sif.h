@@ -12,7 +12,7 @@
 
 #include "common.h"
 
-#define SIF_MAGIC "SIF_MAGIC"
+#define SIF_MAGIC  "SIF_MAGIC"
 #define SIF_LAUNCH "#!/usr/bin/env run-singularity\n"
 /* Name of the JSON.Generic object (SIF_DT_GENERIC_JSON) in which Apptainer
  * stores `inspect --all --json`'s attributes at build time:
@@ -33,9 +33,9 @@ enum sif_fstype {
 
 /* Where a runtime finds its root file system inside an image file. */
 struct sif_rootfs_loc {
-	uint64_t offset;   /* byte offset of the file system in the file */
-	uint64_t size;     /* its length */
-	uint32_t fstype;   /* enum sif_fstype */
+	uint64_t offset; /* byte offset of the file system in the file */
+	uint64_t size;   /* its length */
+	uint32_t fstype; /* enum sif_fstype */
 };
 
 /* Quick sniff: does the file behind FD start like a SIF? (reads 128 bytes) */
@@ -59,21 +59,20 @@ int sif_writer_create(const char *path, struct sif_writer **out, struct sifu_err
  * datatype is the sylabs/sif DataType (0x4001 deffile, 0x4002 env vars,
  * 0x4003 labels, 0x4004 partition, …); groupid is the plain group number
  * (1 for the primary group, 0 for none), link 0 for none. */
-int sif_writer_add_data(struct sif_writer *w, uint32_t datatype, const void *data,
-			size_t len, uint32_t groupid, uint32_t link, const char *name,
-			struct sifu_err *err);
+int sif_writer_add_data(struct sif_writer *w, uint32_t datatype, const void *data, size_t len,
+                        uint32_t groupid, uint32_t link, const char *name, struct sifu_err *err);
 /* Reserve the next partition: returns the file descriptor of the temporary
  * file and the (4096-aligned) absolute offset the caller writes the file
  * system at, with pwrite.  Ended by sif_writer_end_partition with its size.
  * The partition joins group 1. */
 int sif_writer_begin_partition(struct sif_writer *w, int *fd, uint64_t *offset,
-			       struct sifu_err *err);
+                               struct sifu_err *err);
 /* parttype: enum sif_parttype (primary=true makes it SIF_PART_PRIMSYS and
  * sets the header's architecture); arch: a Go architecture name ("amd64"),
  * or NULL for the host's. */
 int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstype,
-			     uint32_t parttype, const char *arch, bool primary,
-			     struct sifu_err *err);
+                             uint32_t parttype, const char *arch, bool primary,
+                             struct sifu_err *err);
 /* fsync, chmod 0755, rename into place. */
 int sif_writer_commit(struct sif_writer *w, struct sifu_err *err);
 /* Remove the temporary file, free the writer (after a failure, or instead of commit). */
@@ -88,15 +87,15 @@ int sif_writer_set_launch(struct sif_writer *w, const char *launch, struct sifu_
 
 /* ------------------------------------------------------------ the format -- */
 
-#define SIF_HDR_SIZE 128
-#define SIF_DESCR_SIZE 585
+#define SIF_HDR_SIZE             128
+#define SIF_DESCR_SIZE           585
 #define SIF_DESCR_OFFSET_DEFAULT 4096
-#define SIF_DESCR_COUNT_DEFAULT 48
-#define SIF_GROUP_MASK 0xf0000000u
-#define SIF_NAME_LEN 128
-#define SIF_EXTRA_LEN 384
-#define SIF_LAUNCH_LEN 32
-#define SIF_PART_ALIGN 4096
+#define SIF_DESCR_COUNT_DEFAULT  48
+#define SIF_GROUP_MASK           0xf0000000u
+#define SIF_NAME_LEN             128
+#define SIF_EXTRA_LEN            384
+#define SIF_LAUNCH_LEN           32
+#define SIF_PART_ALIGN           4096
 /* Go's zero time.Time as Unix seconds: what deterministic images store. */
 #define SIF_TIME_ZERO (-62135596800LL)
 /* Refuse descriptor tables larger than this (a sanity bound, not a format limit). */
@@ -104,16 +103,36 @@ int sif_writer_set_launch(struct sif_writer *w, const char *launch, struct sifu_
 
 /* Header field offsets, for error messages and tests. */
 enum {
-	SIF_HDR_LAUNCH = 0, SIF_HDR_MAGIC = 32, SIF_HDR_VERSION = 42, SIF_HDR_ARCH = 45,
-	SIF_HDR_ID = 48, SIF_HDR_CTIME = 64, SIF_HDR_MTIME = 72, SIF_HDR_DFREE = 80,
-	SIF_HDR_DTOTAL = 88, SIF_HDR_DOFF = 96, SIF_HDR_DSIZE = 104, SIF_HDR_DATAOFF = 112,
+	SIF_HDR_LAUNCH = 0,
+	SIF_HDR_MAGIC = 32,
+	SIF_HDR_VERSION = 42,
+	SIF_HDR_ARCH = 45,
+	SIF_HDR_ID = 48,
+	SIF_HDR_CTIME = 64,
+	SIF_HDR_MTIME = 72,
+	SIF_HDR_DFREE = 80,
+	SIF_HDR_DTOTAL = 88,
+	SIF_HDR_DOFF = 96,
+	SIF_HDR_DSIZE = 104,
+	SIF_HDR_DATAOFF = 112,
 	SIF_HDR_DATASIZE = 120,
 };
 /* Descriptor field offsets (relative to the descriptor). */
 enum {
-	SIF_D_DATATYPE = 0, SIF_D_USED = 4, SIF_D_ID = 5, SIF_D_GROUP = 9, SIF_D_LINK = 13,
-	SIF_D_OFFSET = 17, SIF_D_SIZE = 25, SIF_D_PADDED = 33, SIF_D_CTIME = 41,
-	SIF_D_MTIME = 49, SIF_D_UID = 57, SIF_D_GID = 65, SIF_D_NAME = 73, SIF_D_EXTRA = 201,
+	SIF_D_DATATYPE = 0,
+	SIF_D_USED = 4,
+	SIF_D_ID = 5,
+	SIF_D_GROUP = 9,
+	SIF_D_LINK = 13,
+	SIF_D_OFFSET = 17,
+	SIF_D_SIZE = 25,
+	SIF_D_PADDED = 33,
+	SIF_D_CTIME = 41,
+	SIF_D_MTIME = 49,
+	SIF_D_UID = 57,
+	SIF_D_GID = 65,
+	SIF_D_NAME = 73,
+	SIF_D_EXTRA = 201,
 };
 
 enum sif_datatype {
@@ -138,7 +157,10 @@ enum sif_parttype {
 };
 
 enum sif_hashtype {
-	SIF_HASH_SHA256 = 1, SIF_HASH_SHA384, SIF_HASH_SHA512, SIF_HASH_BLAKE2S,
+	SIF_HASH_SHA256 = 1,
+	SIF_HASH_SHA384,
+	SIF_HASH_SHA512,
+	SIF_HASH_BLAKE2S,
 	SIF_HASH_BLAKE2B,
 };
 
@@ -146,7 +168,7 @@ struct sif_header {
 	char launch[SIF_LAUNCH_LEN + 1]; /* NUL-terminated copy */
 	uint8_t magic[10];
 	char version[4];
-	char arch[4];                    /* "00".."12", NUL-terminated */
+	char arch[4]; /* "00".."12", NUL-terminated */
 	uint8_t id[16];
 	int64_t ctime, mtime;
 	int64_t dfree, dtotal, doff, dsize, dataoff, datasize;
@@ -154,22 +176,22 @@ struct sif_header {
 
 struct sif_descr {
 	int32_t datatype;
-	uint8_t used;       /* as stored; non-zero means in use */
+	uint8_t used; /* as stored; non-zero means in use */
 	uint32_t id;
-	uint32_t groupid;   /* raw: SIF_GROUP_MASK | group, or SIF_GROUP_MASK for none */
-	uint32_t link;      /* raw: object id, SIF_GROUP_MASK | group, or 0 */
+	uint32_t groupid; /* raw: SIF_GROUP_MASK | group, or SIF_GROUP_MASK for none */
+	uint32_t link;    /* raw: object id, SIF_GROUP_MASK | group, or 0 */
 	int64_t offset, size, padded;
 	int64_t ctime, mtime, uid, gid;
-	char name[SIF_NAME_LEN + 1];      /* NUL-terminated copy */
+	char name[SIF_NAME_LEN + 1]; /* NUL-terminated copy */
 	uint8_t extra[SIF_EXTRA_LEN];
 };
 
 /* An opened, validated image. */
 struct sif_image {
-	int fd;                   /* -1 for an image read from memory */
+	int fd; /* -1 for an image read from memory */
 	uint64_t file_size;
 	struct sif_header h;
-	struct sif_descr *d;      /* h.dtotal entries, table order */
+	struct sif_descr *d; /* h.dtotal entries, table order */
 	/* private */
 	const uint8_t *mem;
 	bool own_fd;
@@ -184,14 +206,13 @@ void sif_descr_encode(const struct sif_descr *d, uint8_t buf[SIF_DESCR_SIZE]);
 /* Check the header alone against the file size (pure). */
 int sif_check_header(const struct sif_header *h, uint64_t file_size, struct sifu_err *err);
 /* Check every descriptor, the free count, overlaps, ids, groups and links (pure). */
-int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
-			  uint64_t file_size, struct sifu_err *err);
+int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d, uint64_t file_size,
+                          struct sifu_err *err);
 
 /* Open and validate. sif_open_fd borrows FD; sif_open_path opens PATH
  * (O_RDONLY, or O_RDWR when writable). */
 int sif_open_fd(int fd, struct sif_image **out, struct sifu_err *err);
-int sif_open_path(const char *path, bool writable, struct sif_image **out,
-		  struct sifu_err *err);
+int sif_open_path(const char *path, bool writable, struct sif_image **out, struct sifu_err *err);
 int sif_open_mem(const void *buf, size_t len, struct sif_image **out, struct sifu_err *err);
 void sif_close(struct sif_image *img);
 static inline void sif_closep(struct sif_image **p)
@@ -208,11 +229,14 @@ const struct sif_descr *sif_primary(const struct sif_image *img);
 /* The first used descriptor of DATATYPE (in table order), or NULL. */
 const struct sif_descr *sif_first_of(const struct sif_image *img, int32_t datatype);
 /* Read an object's bytes (at most max; -EFBIG beyond), malloc'ed, NUL-terminated. */
-int sif_read_object(const struct sif_image *img, const struct sif_descr *d, size_t max,
-		    char **out, size_t *len, struct sifu_err *err);
+int sif_read_object(const struct sif_image *img, const struct sif_descr *d, size_t max, char **out,
+                    size_t *len, struct sifu_err *err);
 
 /* Extra fields */
-struct sif_partinfo { int32_t fstype, parttype; char arch[4]; };
+struct sif_partinfo {
+	int32_t fstype, parttype;
+	char arch[4];
+};
 void sif_descr_partition(const struct sif_descr *d, struct sif_partinfo *p);
 /* hash type; fingerprint (20 bytes) and whether it is set */
 int32_t sif_descr_signature(const struct sif_descr *d, uint8_t fp[20], bool *has_fp);
@@ -225,7 +249,7 @@ void sif_descr_oci_digest(const struct sif_descr *d, char *buf, size_t len);
 const char *sif_datatype_name(int32_t t);
 const char *sif_fstype_name(int32_t t);
 const char *sif_parttype_name(int32_t t);
-const char *sif_hash_name(int32_t t);   /* Go's crypto.Hash names: SHA-256 … */
+const char *sif_hash_name(int32_t t); /* Go's crypto.Hash names: SHA-256 … */
 const char *sif_format_name(int32_t t);
 const char *sif_message_name(int32_t t);
 const char *sif_sbom_name(int32_t t);
@@ -247,25 +271,26 @@ int sif_uuid_parse(const char *s, uint8_t id[16]);
  * then the header: an interrupted add leaves the old image readable. */
 struct sif_add_opts {
 	int32_t datatype;
-	uint32_t groupid;     /* plain group number; 0 = none */
-	uint32_t link;        /* raw link (object id, or SIF_GROUP_MASK|group) */
-	int64_t alignment;    /* -1: default (4096 for partitions, else none) */
-	const char *name;     /* NULL: none */
-	int32_t fstype, parttype; const char *arch; /* partitions (Go arch name) */
-	int32_t hashtype; uint8_t entity[20];       /* signatures */
-	int32_t format, message;                    /* crypto messages */
-	int32_t sbom;                               /* SBOM */
-	int64_t time;         /* INT64_MIN: now (or Go-zero for deterministic images) */
+	uint32_t groupid;  /* plain group number; 0 = none */
+	uint32_t link;     /* raw link (object id, or SIF_GROUP_MASK|group) */
+	int64_t alignment; /* -1: default (4096 for partitions, else none) */
+	const char *name;  /* NULL: none */
+	int32_t fstype, parttype;
+	const char *arch; /* partitions (Go arch name) */
+	int32_t hashtype;
+	uint8_t entity[20];      /* signatures */
+	int32_t format, message; /* crypto messages */
+	int32_t sbom;            /* SBOM */
+	int64_t time;            /* INT64_MIN: now (or Go-zero for deterministic images) */
 };
 void sif_add_opts_init(struct sif_add_opts *o);
 /* Add the contents of SRCFD (read to its end) to the image at PATH; the new
  * object's id in *id. */
 int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, uint32_t *id,
-		   struct sifu_err *err);
+                   struct sifu_err *err);
 /* Delete object ID: its descriptor is zeroed; with compact, its data is cut
  * off when it is the last object; with zero, its bytes are overwritten. */
-int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact,
-		      struct sifu_err *err);
+int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact, struct sifu_err *err);
 /* Make system partition ID the primary one (the old primary becomes a plain
  * system partition) and set the header's architecture. */
 int sif_set_primary(const char *path, uint32_t id, struct sifu_err *err);
@@ -295,21 +320,20 @@ int sif_create_empty(const char *path, const char *launch, struct sifu_err *err)
  * relid is the object's id minus the smallest id of its group. */
 void sif_header_signed_bytes(const uint8_t raw[SIF_HDR_SIZE], uint8_t out[SIF_HDR_SIGNED_LEN]);
 void sif_descr_signed_bytes(const uint8_t raw[SIF_DESCR_SIZE], uint32_t relid,
-			    uint8_t out[SIF_DESCR_SIGNED_LEN]);
+                            uint8_t out[SIF_DESCR_SIGNED_LEN]);
 
 /* The metadata JSON (Go's encoding, no trailing newline) for the objects
  * IDS (sorted, all in group GID; NULL/0 = every object of the group),
  * digested with HASHTYPE (enum sif_hashtype: SHA256/384/512).  Reads each
  * object once. */
-int sif_metadata_json(const struct sif_image *img, uint32_t gid, const uint32_t *ids,
-		      size_t nids, int hashtype, char **out, size_t *outlen,
-		      struct sifu_err *err);
+int sif_metadata_json(const struct sif_image *img, uint32_t gid, const uint32_t *ids, size_t nids,
+                      int hashtype, char **out, size_t *outlen, struct sifu_err *err);
 
 /* ---- DSSE (PEM keys, OpenSSL) ---- */
 struct sif_pemkey;
 /* Load a PEM private (for signing) or public key: RSA, ECDSA or Ed25519. */
 int sif_pemkey_load(const char *path, bool private_key, struct sif_pemkey **out,
-		    struct sifu_err *err);
+                    struct sifu_err *err);
 void sif_pemkey_free(struct sif_pemkey *k);
 /* "SHA256:<base64 of the SHA-256 of the DER public key, unpadded>" */
 const char *sif_pemkey_id(const struct sif_pemkey *k);
@@ -318,7 +342,7 @@ char *sif_dsse_pae(const char *type, const void *body, size_t len, size_t *outle
 /* A DSSE envelope over BODY signed by every key (in order), byte for byte
  * as the reference stores it (compact JSON, no trailing newline). */
 int sif_dsse_sign(struct sif_pemkey *const *keys, size_t nkeys, const void *body, size_t len,
-		  char **out, size_t *outlen, struct sifu_err *err);
+                  char **out, size_t *outlen, struct sifu_err *err);
 /* Is DATA a DSSE envelope of SIF metadata? */
 bool sif_dsse_is_envelope(const void *data, size_t len);
 /* Verify ENV against KEYS: at least one signature must verify with one key.
@@ -326,7 +350,7 @@ bool sif_dsse_is_envelope(const void *data, size_t len);
  * (comma separated, malloc'ed).  keyids_out gets the envelope's key ids
  * when nothing verified, for the error message. */
 int sif_dsse_verify(const void *env, size_t len, struct sif_pemkey *const *keys, size_t nkeys,
-		    char **payload, size_t *plen, char **signers, struct sifu_err *err);
+                    char **payload, size_t *plen, char **signers, struct sifu_err *err);
 
 /* ---- OpenPGP (GPGME) ----
  * sifu's keyring is a GnuPG home at $XDG_CONFIG_HOME/sifu/keys/gnupg
@@ -347,7 +371,7 @@ int sif_pgp_list(bool secret, struct sif_pgp_key **keys, size_t *n, struct sifu_
 /* New key pair (Ed25519/Cv25519 … RSA 4096 like Apptainer: "rsa4096");
  * passphrase NULL or "" for none. */
 int sif_pgp_newpair(const char *name, const char *email, const char *comment,
-		    const char *passphrase, struct sif_pgp_key *out, struct sifu_err *err);
+                    const char *passphrase, struct sif_pgp_key *out, struct sifu_err *err);
 /* Import keys (armored or binary) from FILE; *count how many were new/changed. */
 int sif_pgp_import(const char *file, unsigned *count, struct sifu_err *err);
 /* Export the key FPR (public, or secret too) into FD. */
@@ -355,11 +379,11 @@ int sif_pgp_export(const char *fpr, bool secret, bool armor, int fd, struct sifu
 int sif_pgp_remove(const char *fpr, struct sifu_err *err);
 /* Clear-sign MSG with the secret key FPR (NULL: the first one). */
 int sif_pgp_clearsign(const char *fpr, const void *msg, size_t len, char **out, size_t *outlen,
-		      uint8_t fpr_out[20], struct sifu_err *err);
+                      uint8_t fpr_out[20], struct sifu_err *err);
 /* Verify a clear-signed message; the plaintext and the signer's primary-key
  * fingerprint (40 hex).  A missing key is SIFU_E_NOTFOUND. */
 int sif_pgp_verify(const void *data, size_t len, char **plain, size_t *plen, char fpr[41],
-		   struct sifu_err *err);
+                   struct sifu_err *err);
 /* Is DATA an OpenPGP clear-signed message?  legacy: its text starts "SIFHASH:\n". */
 bool sif_pgp_is_clearsigned(const void *data, size_t len, bool *legacy);
 /* Stop the gpg-agent GPGME may have started for sifu's GnuPG home. */
@@ -369,25 +393,25 @@ void sif_pgp_cleanup(void);
 struct sif_sign_opts {
 	struct sif_pemkey *const *keys; /* DSSE when nkeys > 0 */
 	size_t nkeys;
-	const char *pgp_fpr;     /* OpenPGP key (NULL: the first secret key) */
-	uint32_t group_id;       /* 0: every group (unless object ids) */
+	const char *pgp_fpr;        /* OpenPGP key (NULL: the first secret key) */
+	uint32_t group_id;          /* 0: every group (unless object ids) */
 	const uint32_t *object_ids; /* objects to sign (one signature per group) */
 	size_t nobject_ids;
-	int hashtype;            /* metadata digests; 0 = SHA256 */
-	int64_t time;            /* INT64_MIN: sif_add_object's default */
+	int hashtype; /* metadata digests; 0 = SHA256 */
+	int64_t time; /* INT64_MIN: sif_add_object's default */
 };
 /* Adds one Signature object per group; the ids in *sig_ids (malloc'ed). */
 int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **sig_ids,
-		   size_t *nsig, struct sifu_err *err);
+                   size_t *nsig, struct sifu_err *err);
 
 /* ---- verifying an image ---- */
 struct sif_verify_opts {
 	struct sif_pemkey *const *keys; /* DSSE public keys */
 	size_t nkeys;
-	uint32_t group_id;       /* 0: every group */
-	uint32_t sif_id;         /* 0: none; else only this object */
-	bool all;                /* with legacy: every object's own signature */
-	bool legacy;             /* --legacy-insecure: only legacy signatures */
+	uint32_t group_id; /* 0: every group */
+	uint32_t sif_id;   /* 0: none; else only this object */
+	bool all;          /* with legacy: every object's own signature */
+	bool legacy;       /* --legacy-insecure: only legacy signatures */
 };
 
 enum sif_sig_kind { SIF_SIG_UNKNOWN, SIF_SIG_DSSE, SIF_SIG_PGP, SIF_SIG_LEGACY };
@@ -395,11 +419,11 @@ enum sif_sig_kind { SIF_SIG_UNKNOWN, SIF_SIG_DSSE, SIF_SIG_PGP, SIF_SIG_LEGACY }
 struct sif_verify_sig {
 	uint32_t sig_id;
 	enum sif_sig_kind kind;
-	uint32_t link;           /* raw link of the signature object */
+	uint32_t link; /* raw link of the signature object */
 	int32_t hashtype;
-	char signer[512];        /* fingerprint or DSSE key ids that verified */
-	char expected[512];      /* fingerprint/key ids the signature names */
-	uint32_t *covered;       /* object ids verified by this signature */
+	char signer[512];   /* fingerprint or DSSE key ids that verified */
+	char expected[512]; /* fingerprint/key ids the signature names */
+	uint32_t *covered;  /* object ids verified by this signature */
 	size_t ncovered;
 	bool ok;
 };
@@ -407,9 +431,9 @@ struct sif_verify_sig {
 struct sif_verify_report {
 	struct sif_verify_sig *sigs;
 	size_t nsigs;
-	char **problems;         /* one line each */
+	char **problems; /* one line each */
 	size_t nproblems;
-	bool legacy_seen;        /* legacy signatures present (and not asked for) */
+	bool legacy_seen; /* legacy signatures present (and not asked for) */
 };
 void sif_verify_report_free(struct sif_verify_report *r);
 
@@ -426,4 +450,4 @@ void sif_verify_report_free(struct sif_verify_report *r);
  * The objects are read once, sequentially; a launcher that then mounts the
  * image reads it again (from the page cache when it fits). */
 int sif_verify_image(const char *path, const struct sif_verify_opts *o,
-		     struct sif_verify_report *report, struct sifu_err *err);
+                     struct sif_verify_report *report, struct sifu_err *err);

@@ -30,24 +30,21 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#define SIG_MAX (16u << 20)
+#define SIG_MAX    (16u << 20)
 #define READ_CHUNK (8u << 20)
 
 /* ------------------------------------------------------------- digests -- */
 
 struct hash_alg {
-	int hashtype;       /* enum sif_hashtype, 0 if none */
-	const char *name;   /* as the metadata JSON names it */
+	int hashtype;     /* enum sif_hashtype, 0 if none */
+	const char *name; /* as the metadata JSON names it */
 	const char *evp;
 };
 
 static const struct hash_alg hash_algs[] = {
-	{SIF_HASH_SHA256, "sha256", "SHA256"},
-	{SIF_HASH_SHA384, "sha384", "SHA384"},
-	{SIF_HASH_SHA512, "sha512", "SHA512"},
-	{0, "sha224", "SHA224"},
-	{0, "sha512_224", "SHA512-224"},
-	{0, "sha512_256", "SHA512-256"},
+    {SIF_HASH_SHA256, "sha256", "SHA256"}, {SIF_HASH_SHA384, "sha384", "SHA384"},
+    {SIF_HASH_SHA512, "sha512", "SHA512"}, {0, "sha224", "SHA224"},
+    {0, "sha512_224", "SHA512-224"},       {0, "sha512_256", "SHA512-256"},
 };
 
 static const struct hash_alg *alg_by_type(int t)
@@ -133,12 +130,12 @@ static bool digest_eq(const struct digest *a, const struct digest *b)
 /* ------------------------------------------------------ raw structures -- */
 
 static int read_at(const struct sif_image *img, uint64_t off, void *buf, size_t len,
-		   struct sifu_err *err)
+                   struct sifu_err *err)
 {
 	if (off > img->file_size || len > img->file_size - off)
 		return sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-				    "read of %zu bytes at %" PRIu64 " is past the end of the image",
-				    len, off);
+		                    "read of %zu bytes at %" PRIu64 " is past the end of the image",
+		                    len, off);
 	if (img->mem) {
 		memcpy(buf, img->mem + off, len);
 		return 0;
@@ -172,7 +169,7 @@ static void put_le32(uint8_t *p, uint32_t v)
 }
 
 void sif_descr_signed_bytes(const uint8_t raw[SIF_DESCR_SIZE], uint32_t relid,
-			    uint8_t out[SIF_DESCR_SIGNED_LEN])
+                            uint8_t out[SIF_DESCR_SIGNED_LEN])
 {
 	uint8_t *p = out;
 	memcpy(p, raw + SIF_D_DATATYPE, 4), p += 4;
@@ -215,8 +212,8 @@ struct obj_cache {
 struct ictx {
 	const struct sif_image *img;
 	uint8_t hdr[SIF_HDR_SIZE];
-	uint8_t *dtab;            /* raw descriptor table */
-	struct obj_cache *cache;  /* one per descriptor, table order */
+	uint8_t *dtab;           /* raw descriptor table */
+	struct obj_cache *cache; /* one per descriptor, table order */
 	uint8_t *buf;
 	size_t buflen;
 };
@@ -252,13 +249,13 @@ static size_t descr_index(const struct ictx *c, const struct sif_descr *d)
  * asked for the next chunk while this one is hashed, so reading and hashing
  * overlap and the object streams at storage speed. */
 static int hash_object(struct ictx *c, const struct sif_descr *d, EVP_MD_CTX *md,
-		       struct sifu_err *err)
+                       struct sifu_err *err)
 {
 	const struct sif_image *img = c->img;
 	if (d->offset < 0 || d->size < 0 || (uint64_t)d->offset > img->file_size ||
 	    (uint64_t)d->size > img->file_size - (uint64_t)d->offset)
-		return sifu_err_set(err, SIFU_E_RANGE, ERANGE, "object %u lies past the end of the image",
-				    d->id);
+		return sifu_err_set(err, SIFU_E_RANGE, ERANGE,
+		                    "object %u lies past the end of the image", d->id);
 	if (img->mem) {
 		EVP_DigestUpdate(md, img->mem + d->offset, (size_t)d->size);
 		return 0;
@@ -277,8 +274,8 @@ static int hash_object(struct ictx *c, const struct sif_descr *d, EVP_MD_CTX *md
 			return r;
 		if (left > want)
 			posix_fadvise(img->fd, (off_t)(off + want),
-				      (off_t)(left - want < READ_CHUNK ? left - want : READ_CHUNK),
-				      POSIX_FADV_WILLNEED);
+			              (off_t)(left - want < READ_CHUNK ? left - want : READ_CHUNK),
+			              POSIX_FADV_WILLNEED);
 		EVP_DigestUpdate(md, c->buf, want);
 		off += want, left -= want;
 	}
@@ -297,7 +294,7 @@ static EVP_MD_CTX *md_new(const struct hash_alg *alg, struct sifu_err *err)
 }
 
 static int object_digest(struct ictx *c, const struct sif_descr *d, const struct hash_alg *alg,
-			 struct digest *out, struct sifu_err *err)
+                         struct digest *out, struct sifu_err *err)
 {
 	size_t ai = (size_t)(alg - hash_algs);
 	struct obj_cache *oc = &c->cache[descr_index(c, d)];
@@ -320,7 +317,7 @@ static int object_digest(struct ictx *c, const struct sif_descr *d, const struct
 }
 
 static void descr_digest(const struct ictx *c, const struct sif_descr *d, uint32_t minid,
-			 const struct hash_alg *alg, struct digest *out)
+                         const struct hash_alg *alg, struct digest *out)
 {
 	uint8_t b[SIF_DESCR_SIGNED_LEN];
 	sif_descr_signed_bytes(c->dtab + descr_index(c, d) * SIF_DESCR_SIZE, d->id - minid, b);
@@ -355,12 +352,13 @@ static size_t group_objects(const struct sif_image *img, uint32_t gid, uint32_t 
 }
 
 static int metadata_build(struct ictx *c, uint32_t gid, const uint32_t *ids, size_t nids,
-			  const struct hash_alg *alg, char **out, size_t *outlen,
-			  struct sifu_err *err)
+                          const struct hash_alg *alg, char **out, size_t *outlen,
+                          struct sifu_err *err)
 {
 	uint32_t minid = group_min_id(c->img, gid);
 	if (!minid)
-		return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "object group %u does not exist", gid);
+		return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "object group %u does not exist",
+		                    gid);
 	char dig[2 * EVP_MAX_MD_SIZE + 16];
 	struct digest d;
 	header_digest(c, alg, &d);
@@ -369,14 +367,14 @@ static int metadata_build(struct ictx *c, uint32_t gid, const uint32_t *ids, siz
 	 * is signed, and the values (digests, numbers) need no escaping. */
 	size_t cap = 128 + nids * 400, len = 0;
 	char *s = sifu_xmalloc(cap);
-	len += (size_t)snprintf(s, cap, "{\"version\":1,\"header\":{\"digest\":\"%s\"},\"objects\":[",
-				dig);
+	len += (size_t)snprintf(s, cap,
+	                        "{\"version\":1,\"header\":{\"digest\":\"%s\"},\"objects\":[", dig);
 	for (size_t i = 0; i < nids; i++) {
 		const struct sif_descr *od = sif_get(c->img, ids[i]);
 		if (!od || plain_group(od->groupid) != gid) {
 			free(s);
 			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-					    "object %u is not in object group %u", ids[i], gid);
+			                    "object %u is not in object group %u", ids[i], gid);
 		}
 		struct digest dd, ob;
 		descr_digest(c, od, minid, alg, &dd);
@@ -389,9 +387,9 @@ static int metadata_build(struct ictx *c, uint32_t gid, const uint32_t *ids, siz
 		digest_fmt(&dd, a, sizeof(a));
 		digest_fmt(&ob, b, sizeof(b));
 		len += (size_t)snprintf(s + len, cap - len,
-					"%s{\"relativeId\":%" PRIu32
-					",\"descriptorDigest\":\"%s\",\"objectDigest\":\"%s\"}",
-					i ? "," : "", od->id - minid, a, b);
+		                        "%s{\"relativeId\":%" PRIu32
+		                        ",\"descriptorDigest\":\"%s\",\"objectDigest\":\"%s\"}",
+		                        i ? "," : "", od->id - minid, a, b);
 	}
 	len += (size_t)snprintf(s + len, cap - len, "]}");
 	*out = s;
@@ -399,15 +397,14 @@ static int metadata_build(struct ictx *c, uint32_t gid, const uint32_t *ids, siz
 	return 0;
 }
 
-int sif_metadata_json(const struct sif_image *img, uint32_t gid, const uint32_t *ids,
-		      size_t nids, int hashtype, char **out, size_t *outlen,
-		      struct sifu_err *err)
+int sif_metadata_json(const struct sif_image *img, uint32_t gid, const uint32_t *ids, size_t nids,
+                      int hashtype, char **out, size_t *outlen, struct sifu_err *err)
 {
 	const struct hash_alg *alg = alg_by_type(hashtype ? hashtype : SIF_HASH_SHA256);
 	if (!alg)
-		return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-				    "hash type %d: only SHA-256, SHA-384 and SHA-512 digest metadata",
-				    hashtype);
+		return sifu_err_set(
+		    err, SIFU_E_UNSUPPORTED, ENOTSUP,
+		    "hash type %d: only SHA-256, SHA-384 and SHA-512 digest metadata", hashtype);
 	struct ictx c;
 	int r = ictx_init(&c, img, err);
 	_cleanup_free_ uint32_t *all = NULL;
@@ -422,9 +419,8 @@ int sif_metadata_json(const struct sif_image *img, uint32_t gid, const uint32_t 
 
 /* --------------------------------------------------------------- sign -- */
 
-static int add_signature(const char *path, const void *data, size_t len, uint32_t gid,
-			 int hashtype, const uint8_t fpr[20], int64_t t, uint32_t *id,
-			 struct sifu_err *err)
+static int add_signature(const char *path, const void *data, size_t len, uint32_t gid, int hashtype,
+                         const uint8_t fpr[20], int64_t t, uint32_t *id, struct sifu_err *err)
 {
 	_cleanup_close_ int fd = memfd_create("sifu-signature", MFD_CLOEXEC);
 	if (fd < 0)
@@ -466,9 +462,9 @@ static int hashtype_of_gpg(const char *body, size_t len)
 	return SIF_HASH_SHA256;
 }
 
-static int sign_group(const char *path, const struct sif_image *img,
-		      const struct sif_sign_opts *o, uint32_t gid, const uint32_t *ids,
-		      size_t nids, uint32_t *sig_id, struct sifu_err *err)
+static int sign_group(const char *path, const struct sif_image *img, const struct sif_sign_opts *o,
+                      uint32_t gid, const uint32_t *ids, size_t nids, uint32_t *sig_id,
+                      struct sifu_err *err)
 {
 	_cleanup_free_ char *md = NULL;
 	size_t mdlen;
@@ -489,11 +485,11 @@ static int sign_group(const char *path, const struct sif_image *img,
 	if (r < 0)
 		return r;
 	return add_signature(path, sig, siglen, gid, ht, o->nkeys ? NULL : fpr, o->time, sig_id,
-			     err);
+	                     err);
 }
 
 int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **sig_ids,
-		   size_t *nsig, struct sifu_err *err)
+                   size_t *nsig, struct sifu_err *err)
 {
 	_cleanup_sif_ struct sif_image *img = NULL;
 	int r = sif_open_path(path, false, &img, err);
@@ -501,7 +497,8 @@ int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **s
 		return r;
 	/* Which groups, and which objects of each: computed before the first
 	 * signature is added (adding one changes nothing signed). */
-	uint32_t *groups = sifu_xcalloc((size_t)img->h.dtotal + o->nobject_ids + 1, sizeof(uint32_t));
+	uint32_t *groups =
+	    sifu_xcalloc((size_t)img->h.dtotal + o->nobject_ids + 1, sizeof(uint32_t));
 	size_t ng = 0;
 	if (o->nobject_ids) {
 		for (size_t i = 0; i < o->nobject_ids; i++) {
@@ -509,13 +506,14 @@ int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **s
 			if (!d) {
 				free(groups);
 				return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
-						    "%s has no object %u", path, o->object_ids[i]);
+				                    "%s has no object %u", path, o->object_ids[i]);
 			}
 			if (!plain_group(d->groupid)) {
 				free(groups);
 				return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-						    "object %u is in no object group: only grouped "
-						    "objects can be signed", d->id);
+				                    "object %u is in no object group: only grouped "
+				                    "objects can be signed",
+				                    d->id);
 			}
 			groups[ng++] = plain_group(d->groupid);
 		}
@@ -523,7 +521,7 @@ int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **s
 		if (!group_min_id(img, o->group_id)) {
 			free(groups);
 			return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
-					    "%s has no object group %u", path, o->group_id);
+			                    "%s has no object group %u", path, o->group_id);
 		}
 		groups[ng++] = o->group_id;
 	} else {
@@ -551,7 +549,8 @@ int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **s
 		if (o->nobject_ids) {
 			ids = sifu_xcalloc(o->nobject_ids, sizeof(uint32_t));
 			for (size_t i = 0; i < o->nobject_ids; i++)
-				if (plain_group(sif_get(img, o->object_ids[i])->groupid) == groups[g])
+				if (plain_group(sif_get(img, o->object_ids[i])->groupid) ==
+				    groups[g])
 					ids[nids++] = o->object_ids[i];
 			qsort(ids, nids, sizeof(uint32_t), cmp_u32);
 		}
@@ -579,7 +578,7 @@ void sif_verify_report_free(struct sif_verify_report *r)
 }
 
 __attribute__((format(printf, 2, 3))) static void problem(struct sif_verify_report *r,
-							  const char *fmt, ...)
+                                                          const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -616,11 +615,11 @@ static void cover(struct sif_verify_sig *s, uint32_t id)
 /* A verification task: a group (all its objects, or a subset), or for
  * legacy signatures one object. */
 struct task {
-	uint32_t gid;          /* group (0 for a legacy object task) */
-	uint32_t *ids;         /* objects to check, sorted */
+	uint32_t gid;  /* group (0 for a legacy object task) */
+	uint32_t *ids; /* objects to check, sorted */
 	size_t nids;
-	bool subset;           /* the signature may cover more than ids */
-	uint32_t object;       /* legacy object task: the object */
+	bool subset;     /* the signature may cover more than ids */
+	uint32_t object; /* legacy object task: the object */
 };
 
 struct vctx {
@@ -655,14 +654,16 @@ static enum sif_sig_kind sig_kind(const char *b, size_t n)
 
 /* Check the cryptographic signature; the signed text on success. */
 static int check_signature(struct vctx *v, struct sif_verify_sig *s, const char *b, size_t n,
-			   char **plain, size_t *plen)
+                           char **plain, size_t *plen)
 {
 	struct sifu_err e = {0};
 	char line[SIFU_ERR_MSG_MAX];
 	if (s->kind == SIF_SIG_DSSE) {
 		if (!v->o->nkeys) {
-			problem(v->r, "signature object %u is a DSSE envelope: verify it with --key "
-				"PUBLIC.pem", s->sig_id);
+			problem(v->r,
+			        "signature object %u is a DSSE envelope: verify it with --key "
+			        "PUBLIC.pem",
+			        s->sig_id);
 			return -1;
 		}
 		char *signers = NULL;
@@ -681,9 +682,11 @@ static int check_signature(struct vctx *v, struct sif_verify_sig *s, const char 
 	if (sif_pgp_verify(b, n, plain, plen, fpr, &e) < 0) {
 		sifu_err_format(&e, line, sizeof(line));
 		if (e.code == SIFU_E_NOTFOUND)
-			problem(v->r, "signature object %u: no trusted key: signed by %s, which is not "
-				"in the keyring (sifu key import KEYFILE)", s->sig_id,
-				*s->expected ? s->expected : (*fpr ? fpr : "an unknown key"));
+			problem(v->r,
+			        "signature object %u: no trusted key: signed by %s, which is not "
+			        "in the keyring (sifu key import KEYFILE)",
+			        s->sig_id,
+			        *s->expected ? s->expected : (*fpr ? fpr : "an unknown key"));
 		else
 			problem(v->r, "signature object %u: %s", s->sig_id, line);
 		return -1;
@@ -691,7 +694,7 @@ static int check_signature(struct vctx *v, struct sif_verify_sig *s, const char 
 	snprintf(s->signer, sizeof(s->signer), "%s", fpr);
 	if (strcasecmp(fpr, s->expected)) {
 		problem(v->r, "signature object %u: made by %s, but its descriptor names %s",
-			s->sig_id, fpr, *s->expected ? s->expected : "no key");
+		        s->sig_id, fpr, *s->expected ? s->expected : "no key");
 		free(*plain);
 		*plain = NULL;
 		return -1;
@@ -707,8 +710,10 @@ static json_t *parse_metadata(struct vctx *v, uint32_t sig_id, const char *p, si
 	if (!json_is_integer(ver) || json_integer_value(ver) != 1 ||
 	    !json_is_object(json_object_get(m, "header")) ||
 	    !json_is_array(json_object_get(m, "objects"))) {
-		problem(v->r, "signature object %u: the signed metadata is not SIF metadata version 1%s%s",
-			sig_id, m ? "" : ": ", m ? "" : je.text);
+		problem(
+		    v->r,
+		    "signature object %u: the signed metadata is not SIF metadata version 1%s%s",
+		    sig_id, m ? "" : ": ", m ? "" : je.text);
 		json_decref(m);
 		return NULL;
 	}
@@ -717,7 +722,7 @@ static json_t *parse_metadata(struct vctx *v, uint32_t sig_id, const char *p, si
 
 /* Does the signed metadata M hold for the objects of task T? */
 static void check_metadata(struct vctx *v, struct sif_verify_sig *s, const struct task *t,
-			   json_t *m)
+                           json_t *m)
 {
 	struct sif_verify_report *r = v->r;
 	const struct sif_image *img = v->ic.img;
@@ -742,17 +747,21 @@ static void check_metadata(struct vctx *v, struct sif_verify_sig *s, const struc
 			for (size_t j = 0; j < nobj && !found; j++)
 				found = signed_ids[j] == t->ids[i];
 			if (!found)
-				problem(r, "object %u of group %u is not covered by signature object %u",
-					t->ids[i], t->gid, s->sig_id);
+				problem(
+				    r,
+				    "object %u of group %u is not covered by signature object %u",
+				    t->ids[i], t->gid, s->sig_id);
 		}
 		for (size_t j = 0; j < nobj; j++) {
 			bool found = false;
 			for (size_t i = 0; i < t->nids && !found; i++)
 				found = signed_ids[j] == t->ids[i];
 			if (!found)
-				problem(r, "signature object %u covers object %u, which is not in group %u "
-					"(the objects it claims are gone or moved)", s->sig_id,
-					signed_ids[j], t->gid);
+				problem(r,
+				        "signature object %u covers object %u, which is not in "
+				        "group %u "
+				        "(the objects it claims are gone or moved)",
+				        s->sig_id, signed_ids[j], t->gid);
 		}
 	}
 	struct digest want, got;
@@ -763,32 +772,38 @@ static void check_metadata(struct vctx *v, struct sif_verify_sig *s, const struc
 	}
 	header_digest(&v->ic, want.alg, &got);
 	if (!digest_eq(&want, &got))
-		problem(r, "header: digest differs from the one signature object %u signed "
-			"(launch script, magic, version or image id changed)", s->sig_id);
+		problem(r,
+		        "header: digest differs from the one signature object %u signed "
+		        "(launch script, magic, version or image id changed)",
+		        s->sig_id);
 	for (size_t i = 0; i < t->nids; i++) {
 		size_t j = 0;
 		while (j < nobj && signed_ids[j] != t->ids[i])
 			j++;
 		if (j == nobj) {
 			if (t->subset)
-				problem(r, "object %u is not signed by signature object %u", t->ids[i],
-					s->sig_id);
+				problem(r, "object %u is not signed by signature object %u",
+				        t->ids[i], s->sig_id);
 			continue;
 		}
 		json_t *e = json_array_get(objs, j);
 		const struct sif_descr *d = sif_get(img, t->ids[i]);
 		bool ok = true;
-		if (digest_parse(json_string_value(json_object_get(e, "descriptorDigest")), &want) < 0) {
+		if (digest_parse(json_string_value(json_object_get(e, "descriptorDigest")), &want) <
+		    0) {
 			problem(r, "signature object %u: malformed descriptor digest", s->sig_id);
 			continue;
 		}
 		descr_digest(&v->ic, d, minid, want.alg, &got);
 		if (!digest_eq(&want, &got)) {
-			problem(r, "descriptor of object %u: digest differs from the one signature "
-				"object %u signed", d->id, s->sig_id);
+			problem(r,
+			        "descriptor of object %u: digest differs from the one signature "
+			        "object %u signed",
+			        d->id, s->sig_id);
 			ok = false;
 		}
-		if (digest_parse(json_string_value(json_object_get(e, "objectDigest")), &want) < 0) {
+		if (digest_parse(json_string_value(json_object_get(e, "objectDigest")), &want) <
+		    0) {
 			problem(r, "signature object %u: malformed object digest", s->sig_id);
 			continue;
 		}
@@ -803,7 +818,8 @@ static void check_metadata(struct vctx *v, struct sif_verify_sig *s, const struc
 			char a[2 * EVP_MAX_MD_SIZE + 16], b[sizeof(a)];
 			digest_fmt(&want, a, sizeof(a));
 			digest_fmt(&got, b, sizeof(b));
-			problem(r, "object %u: digest differs: signed %s, image has %s", d->id, a, b);
+			problem(r, "object %u: digest differs: signed %s, image has %s", d->id, a,
+			        b);
 			ok = false;
 		}
 		if (ok)
@@ -821,8 +837,10 @@ static void verify_one(struct vctx *v, const struct sif_descr *sd, const struct 
 		return;
 	s->kind = sig_kind(b, n);
 	if (s->kind == SIF_SIG_UNKNOWN) {
-		problem(v->r, "signature object %u: neither a DSSE envelope nor OpenPGP clear-signed "
-			"text", sd->id);
+		problem(v->r,
+		        "signature object %u: neither a DSSE envelope nor OpenPGP clear-signed "
+		        "text",
+		        sd->id);
 		return;
 	}
 	_cleanup_free_ char *plain = NULL;
@@ -859,11 +877,15 @@ static void verify_one(struct vctx *v, const struct sif_descr *sd, const struct 
 			return;
 		if (!digest_eq(&want, &got)) {
 			if (t->gid)
-				problem(v->r, "objects of group %u: digest differs from the one legacy "
-					"signature object %u signed", t->gid, sd->id);
+				problem(v->r,
+				        "objects of group %u: digest differs from the one legacy "
+				        "signature object %u signed",
+				        t->gid, sd->id);
 			else
-				problem(v->r, "object %u: digest differs from the one legacy signature "
-					"object %u signed", t->object, sd->id);
+				problem(v->r,
+				        "object %u: digest differs from the one legacy signature "
+				        "object %u signed",
+				        t->object, sd->id);
 			return;
 		}
 		for (size_t i = 0; i < t->nids; i++)
@@ -923,7 +945,8 @@ static bool image_has_legacy(struct vctx *v)
 
 static size_t count_sigs(struct vctx *v, uint32_t link, bool legacy)
 {
-	const struct sif_descr **sigs = sifu_xcalloc((size_t)v->ic.img->h.dtotal + 1, sizeof(*sigs));
+	const struct sif_descr **sigs =
+	    sifu_xcalloc((size_t)v->ic.img->h.dtotal + 1, sizeof(*sigs));
 	bool seen = v->r->legacy_seen;
 	size_t n = find_sigs(v, link, legacy, sigs);
 	v->r->legacy_seen = seen;
@@ -945,9 +968,11 @@ static void run_task(struct vctx *v, const struct task *t, bool legacy)
 		const char *what = t->gid ? "object group" : "object";
 		uint32_t id = t->gid ? t->gid : t->object;
 		if (!legacy && v->r->legacy_seen)
-			problem(v->r, "%s %u has only legacy signatures (before Apptainer 3.6), which "
-				"do not cover the header and descriptors: accept them with "
-				"--legacy-insecure", what, id);
+			problem(v->r,
+			        "%s %u has only legacy signatures (before Apptainer 3.6), which "
+			        "do not cover the header and descriptors: accept them with "
+			        "--legacy-insecure",
+			        what, id);
 		else if (legacy)
 			problem(v->r, "%s %u has no legacy signature", what, id);
 		else
@@ -995,10 +1020,12 @@ static void legacy_tasks(struct vctx *v)
 		const struct sif_descr *p = sif_primary(img);
 		uint32_t pg = p ? plain_group(p->groupid) : 0;
 		if (!p) {
-			problem(r, "%s has no primary partition to check a legacy signature of "
-				"(use --sif-id or --group-id)", v->path);
+			problem(r,
+			        "%s has no primary partition to check a legacy signature of "
+			        "(use --sif-id or --group-id)",
+			        v->path);
 		} else if (!count_sigs(v, p->id, true) && pg &&
-			   count_sigs(v, SIF_GROUP_MASK | pg, true)) {
+		           count_sigs(v, SIF_GROUP_MASK | pg, true)) {
 			struct task t;
 			group_task(img, pg, &t);
 			run_task(v, &t, true);
@@ -1022,8 +1049,9 @@ static int verify_tasks(struct vctx *v)
 	for (int64_t i = 0; i < img->h.dtotal; i++) {
 		const struct sif_descr *d = &img->d[i];
 		if (d->used && d->datatype != SIF_DT_SIGNATURE && !plain_group(d->groupid))
-			problem(r, "object %u (%s) is in no object group, so no signature can cover it",
-				d->id, sif_datatype_name(d->datatype));
+			problem(
+			    r, "object %u (%s) is in no object group, so no signature can cover it",
+			    d->id, sif_datatype_name(d->datatype));
 	}
 	if (o->sif_id) {
 		const struct sif_descr *d = sif_get(img, o->sif_id);
@@ -1032,7 +1060,8 @@ static int verify_tasks(struct vctx *v)
 			return 0;
 		}
 		if (!plain_group(d->groupid) && !o->legacy) {
-			problem(r, "object %u is in no object group, so no signature covers it", d->id);
+			problem(r, "object %u is in no object group, so no signature covers it",
+			        d->id);
 			return 0;
 		}
 	}
@@ -1047,7 +1076,8 @@ static int verify_tasks(struct vctx *v)
 	if (o->sif_id) {
 		const struct sif_descr *d = sif_get(img, o->sif_id);
 		uint32_t id = d->id;
-		struct task t = {.gid = plain_group(d->groupid), .ids = &id, .nids = 1, .subset = true};
+		struct task t = {
+		    .gid = plain_group(d->groupid), .ids = &id, .nids = 1, .subset = true};
 		run_task(v, &t, false);
 		return 0;
 	}
@@ -1078,7 +1108,7 @@ static int verify_tasks(struct vctx *v)
 }
 
 int sif_verify_image(const char *path, const struct sif_verify_opts *o,
-		     struct sif_verify_report *report, struct sifu_err *err)
+                     struct sif_verify_report *report, struct sifu_err *err)
 {
 	struct sif_verify_report local = {0};
 	struct sif_verify_report *r = report ? report : &local;
@@ -1099,7 +1129,8 @@ int sif_verify_image(const char *path, const struct sif_verify_opts *o,
 		if (r->nproblems) {
 			ret = sifu_err_set(err, SIFU_E_VERIFY, EBADMSG, "%s", r->problems[0]);
 			if (r->nproblems > 1)
-				sifu_err_wrap(err, "%s: %zu problems, the first", path, r->nproblems);
+				sifu_err_wrap(err, "%s: %zu problems, the first", path,
+				              r->nproblems);
 			else
 				sifu_err_wrap(err, "%s does not verify", path);
 		}

@@ -87,7 +87,7 @@ static int set_name(struct sif_descr *d, const char *name, struct sifu_err *err)
 		return 0;
 	if (strlen(name) > SIF_NAME_LEN)
 		return sifu_err_set(err, SIFU_E_USAGE, ENAMETOOLONG,
-				    "object name '%s' is longer than %d bytes", name, SIF_NAME_LEN);
+		                    "object name '%s' is longer than %d bytes", name, SIF_NAME_LEN);
 	memset(d->name, 0, sizeof(d->name));
 	memcpy(d->name, name, strlen(name));
 	return 0;
@@ -146,13 +146,16 @@ void sif_writer_set_time(struct sif_writer *w, int64_t t)
 		w->d[i].ctime = w->d[i].mtime = t;
 }
 
-void sif_writer_set_id(struct sif_writer *w, const uint8_t id[16]) { memcpy(w->h.id, id, 16); }
+void sif_writer_set_id(struct sif_writer *w, const uint8_t id[16])
+{
+	memcpy(w->h.id, id, 16);
+}
 
 int sif_writer_set_launch(struct sif_writer *w, const char *launch, struct sifu_err *err)
 {
 	if (strlen(launch) >= SIF_LAUNCH_LEN)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "launch line is longer than %d bytes", SIF_LAUNCH_LEN - 1);
+		                    "launch line is longer than %d bytes", SIF_LAUNCH_LEN - 1);
 	memset(w->h.launch, 0, sizeof(w->h.launch));
 	memcpy(w->h.launch, launch, strlen(launch));
 	return 0;
@@ -163,13 +166,13 @@ static int writer_slot(struct sif_writer *w, struct sifu_err *err)
 	if (w->in_partition)
 		return sifu_err_set(err, SIFU_E_USAGE, EBUSY, "sif writer: a partition is open");
 	if (w->n >= SIF_DESCR_COUNT_DEFAULT)
-		return sifu_err_set(err, SIFU_E_USAGE, ENOSPC, "sif writer: all %d descriptors used",
-				    SIF_DESCR_COUNT_DEFAULT);
+		return sifu_err_set(err, SIFU_E_USAGE, ENOSPC,
+		                    "sif writer: all %d descriptors used", SIF_DESCR_COUNT_DEFAULT);
 	return 0;
 }
 
 static void writer_fill(struct sif_writer *w, struct sif_descr *d, int32_t dt, uint32_t group,
-			uint32_t link)
+                        uint32_t link)
 {
 	d->datatype = dt;
 	d->used = 1;
@@ -179,16 +182,15 @@ static void writer_fill(struct sif_writer *w, struct sif_descr *d, int32_t dt, u
 	d->ctime = d->mtime = w->h.ctime;
 }
 
-int sif_writer_add_data(struct sif_writer *w, uint32_t datatype, const void *data,
-			size_t len, uint32_t groupid, uint32_t link, const char *name,
-			struct sifu_err *err)
+int sif_writer_add_data(struct sif_writer *w, uint32_t datatype, const void *data, size_t len,
+                        uint32_t groupid, uint32_t link, const char *name, struct sifu_err *err)
 {
 	int r = writer_slot(w, err);
 	if (r < 0)
 		return r;
 	if (datatype == SIF_DT_PARTITION)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "sif writer: partitions go through begin/end_partition");
+		                    "sif writer: partitions go through begin/end_partition");
 	struct sif_descr *d = &w->d[w->n];
 	memset(d, 0, sizeof(*d));
 	r = set_name(d, name, err);
@@ -208,7 +210,7 @@ int sif_writer_add_data(struct sif_writer *w, uint32_t datatype, const void *dat
 }
 
 int sif_writer_begin_partition(struct sif_writer *w, int *fd, uint64_t *offset,
-			       struct sifu_err *err)
+                               struct sifu_err *err)
 {
 	int r = writer_slot(w, err);
 	if (r < 0)
@@ -221,8 +223,8 @@ int sif_writer_begin_partition(struct sif_writer *w, int *fd, uint64_t *offset,
 }
 
 int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstype,
-			     uint32_t parttype, const char *arch, bool primary,
-			     struct sifu_err *err)
+                             uint32_t parttype, const char *arch, bool primary,
+                             struct sifu_err *err)
 {
 	if (!w->in_partition)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "sif writer: no partition open");
@@ -239,8 +241,9 @@ int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstyp
 			struct sif_partinfo p;
 			sif_descr_partition(&w->d[i], &p);
 			if (w->d[i].datatype == SIF_DT_PARTITION && p.parttype == SIF_PART_PRIMSYS)
-				return sifu_err_set(err, SIFU_E_USAGE, EEXIST,
-						    "sif writer: the image already has a primary partition");
+				return sifu_err_set(
+				    err, SIFU_E_USAGE, EEXIST,
+				    "sif writer: the image already has a primary partition");
 		}
 		parttype = SIF_PART_PRIMSYS;
 		memcpy(w->h.arch, code, 3);
@@ -251,9 +254,9 @@ int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstyp
 	if (size > INT64_MAX - (uint64_t)w->part_off ||
 	    (uint64_t)st.st_size < (uint64_t)w->part_off + size)
 		return sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-				    "sif writer: partition of %" PRIu64 " bytes at %" PRId64
-				    " but the file is only %jd bytes", size, w->part_off,
-				    (intmax_t)st.st_size);
+		                    "sif writer: partition of %" PRIu64 " bytes at %" PRId64
+		                    " but the file is only %jd bytes",
+		                    size, w->part_off, (intmax_t)st.st_size);
 	struct sif_descr *d = &w->d[w->n];
 	memset(d, 0, sizeof(*d));
 	writer_fill(w, d, SIF_DT_PARTITION, 1, 0);
@@ -269,7 +272,7 @@ int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstyp
 }
 
 static int write_table(int fd, const struct sif_header *h, const struct sif_descr *d, size_t n,
-		       struct sifu_err *err)
+                       struct sifu_err *err)
 {
 	size_t total = (size_t)h->dtotal;
 	_cleanup_free_ uint8_t *tb = sifu_xcalloc(total ? total : 1, SIF_DESCR_SIZE);
@@ -297,7 +300,8 @@ int sif_writer_commit(struct sif_writer *w, struct sifu_err *err)
 {
 	int r;
 	if (w->in_partition)
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "sif writer: a partition is still open");
+		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+		                    "sif writer: a partition is still open");
 	if ((r = write_table(w->fd, &w->h, w->d, w->n, err)) < 0)
 		return sifu_err_wrap(err, "sif: write %s", w->tmp);
 	/* the image ends where its data does: drop anything a caller wrote past it */
@@ -393,8 +397,8 @@ static int open_locked(const char *path, struct sif_image **img, struct sifu_err
 
 /* Write one descriptor and the header, after checking that the result is a
  * valid image: a modification never produces a file sifu would refuse. */
-static int commit_change(const char *path, struct sif_image *img, size_t idx,
-			 uint64_t file_size, struct sifu_err *err)
+static int commit_change(const char *path, struct sif_image *img, size_t idx, uint64_t file_size,
+                         struct sifu_err *err)
 {
 	int r = sif_check_descriptors(&img->h, img->d, file_size, err);
 	if (r < 0)
@@ -403,7 +407,7 @@ static int commit_change(const char *path, struct sif_image *img, size_t idx,
 	if (img->d[idx].used)
 		sif_descr_encode(&img->d[idx], db);
 	r = pwrite_all(img->fd, db, sizeof(db),
-		       (uint64_t)(img->h.doff + (int64_t)idx * SIF_DESCR_SIZE), err);
+	               (uint64_t)(img->h.doff + (int64_t)idx * SIF_DESCR_SIZE), err);
 	if (r < 0)
 		return sifu_err_wrap(err, "%s", path);
 	uint8_t hb[SIF_HDR_SIZE];
@@ -416,7 +420,7 @@ static int commit_change(const char *path, struct sif_image *img, size_t idx,
 }
 
 static int copy_in(int dst, uint64_t off, int src, bool digest, char dig[72], int64_t *copied,
-		   struct sifu_err *err)
+                   struct sifu_err *err)
 {
 	_cleanup_free_ char *buf = sifu_xmalloc(1 << 20);
 	EVP_MD_CTX *md = NULL;
@@ -457,7 +461,7 @@ static int copy_in(int dst, uint64_t off, int src, bool digest, char dig[72], in
 }
 
 static int fill_extra(struct sif_descr *d, const struct sif_add_opts *o, const char *dig,
-		      struct sif_header *h, struct sifu_err *err)
+                      struct sif_header *h, struct sifu_err *err)
 {
 	memset(d->extra, 0, sizeof(d->extra));
 	switch (o->datatype) {
@@ -465,7 +469,7 @@ static int fill_extra(struct sif_descr *d, const struct sif_add_opts *o, const c
 		const char *code = sif_arch_code(o->arch ? o->arch : "");
 		if (!code)
 			return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "unknown architecture '%s'",
-					    o->arch ? o->arch : "");
+			                    o->arch ? o->arch : "");
 		put_partition(d, o->fstype, o->parttype, code);
 		if (o->parttype == SIF_PART_PRIMSYS)
 			memcpy(h->arch, code, 3);
@@ -479,13 +483,9 @@ static int fill_extra(struct sif_descr *d, const struct sif_add_opts *o, const c
 		put_i32(d->extra, o->format);
 		put_i32(d->extra + 4, o->message);
 		break;
-	case SIF_DT_SBOM:
-		put_i32(d->extra, o->sbom);
-		break;
+	case SIF_DT_SBOM: put_i32(d->extra, o->sbom); break;
 	case SIF_DT_OCI_BLOB:
-	case SIF_DT_OCI_ROOT_INDEX:
-		memcpy(d->extra, dig, strlen(dig));
-		break;
+	case SIF_DT_OCI_ROOT_INDEX: memcpy(d->extra, dig, strlen(dig)); break;
 	}
 	return 0;
 }
@@ -499,7 +499,7 @@ static bool group_in(const struct sif_image *img, uint32_t raw)
 }
 
 int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, uint32_t *id,
-		   struct sifu_err *err)
+                   struct sifu_err *err)
 {
 	_cleanup_sif_ struct sif_image *img = NULL;
 	int r = open_locked(path, &img, err);
@@ -507,14 +507,14 @@ int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, ui
 		return r;
 	if (o->datatype == SIF_DT_PARTITION && o->parttype == SIF_PART_PRIMSYS && sif_primary(img))
 		return sifu_err_set(err, SIFU_E_USAGE, EEXIST,
-				    "%s already has a primary partition (object %u)", path,
-				    sif_primary(img)->id);
+		                    "%s already has a primary partition (object %u)", path,
+		                    sif_primary(img)->id);
 	size_t idx = 0;
 	while (idx < (size_t)img->h.dtotal && img->d[idx].used)
 		idx++;
 	if (idx >= (size_t)img->h.dtotal) {
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOSPC,
-			     "%s: all %" PRId64 " descriptors are in use", path, img->h.dtotal);
+		             "%s: all %" PRId64 " descriptors are in use", path, img->h.dtotal);
 		sifu_err_hint(err, "delete an object first, or build the image anew");
 		return -ENOSPC;
 	}
@@ -528,7 +528,7 @@ int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, ui
 	if ((r = set_name(&nd, o->name, err)) < 0)
 		return r;
 	int64_t align = o->alignment >= 0 ? o->alignment
-					  : (o->datatype == SIF_DT_PARTITION ? SIF_PART_ALIGN : 0);
+	                                  : (o->datatype == SIF_DT_PARTITION ? SIF_PART_ALIGN : 0);
 	int64_t unaligned = img->h.dataoff + img->h.datasize;
 	int64_t off = align_up(unaligned, align);
 	int64_t t = o->time != INT64_MIN ? o->time : mod_time(&img->h);
@@ -543,12 +543,14 @@ int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, ui
 		return r;
 	/* links and extra fields are checked before a byte is written */
 	if (o->link && ((o->link & SIF_GROUP_MASK) == SIF_GROUP_MASK
-				? !group_in(img, o->link) && nd.groupid != o->link
-				: !sif_get(img, o->link)))
-		return sifu_err_set(err, SIFU_E_USAGE, ENOENT, "object %u field LinkedID: links to %s "
-				    "%u, which does not exist",
-				    newid, (o->link & SIF_GROUP_MASK) == SIF_GROUP_MASK ? "group" : "object",
-				    o->link & ~SIF_GROUP_MASK);
+	                    ? !group_in(img, o->link) && nd.groupid != o->link
+	                    : !sif_get(img, o->link)))
+		return sifu_err_set(
+		    err, SIFU_E_USAGE, ENOENT,
+		    "object %u field LinkedID: links to %s "
+		    "%u, which does not exist",
+		    newid, (o->link & SIF_GROUP_MASK) == SIF_GROUP_MASK ? "group" : "object",
+		    o->link & ~SIF_GROUP_MASK);
 
 	char dig[72] = "";
 	int64_t n = 0;
@@ -587,8 +589,7 @@ static size_t index_of(const struct sif_image *img, const struct sif_descr *d)
 	return (size_t)(d - img->d);
 }
 
-int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact,
-		      struct sifu_err *err)
+int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact, struct sifu_err *err)
 {
 	_cleanup_sif_ struct sif_image *img = NULL;
 	int r = open_locked(path, &img, err);
@@ -603,9 +604,11 @@ int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact,
 	if (compact)
 		for (int64_t i = 0; i < img->h.dtotal; i++)
 			if (img->d[i].used && img->d[i].offset + img->d[i].size > end)
-				return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-						    "--compact only works on the last object; object %u "
-						    "lies after object %u", img->d[i].id, id);
+				return sifu_err_set(
+				    err, SIFU_E_UNSUPPORTED, ENOTSUP,
+				    "--compact only works on the last object; object %u "
+				    "lies after object %u",
+				    img->d[i].id, id);
 	struct sif_partinfo p;
 	sif_descr_partition(&old, &p);
 	if (old.datatype == SIF_DT_PARTITION && p.parttype == SIF_PART_PRIMSYS)
@@ -628,9 +631,11 @@ int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact,
 	if (zero) {
 		static const uint8_t zeros[65536];
 		for (int64_t o = 0; o < old.size; o += (int64_t)sizeof(zeros)) {
-			size_t n = (size_t)(old.size - o < (int64_t)sizeof(zeros) ? old.size - o
-										   : (int64_t)sizeof(zeros));
-			if ((r = pwrite_all(img->fd, zeros, n, (uint64_t)(old.offset + o), err)) < 0)
+			size_t n = (size_t)(old.size - o < (int64_t)sizeof(zeros)
+			                        ? old.size - o
+			                        : (int64_t)sizeof(zeros));
+			if ((r = pwrite_all(img->fd, zeros, n, (uint64_t)(old.offset + o), err)) <
+			    0)
 				return r;
 		}
 	}
@@ -652,15 +657,15 @@ int sif_set_primary(const char *path, uint32_t id, struct sifu_err *err)
 		return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "%s has no object %u", path, id);
 	if (d->datatype != SIF_DT_PARTITION)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "object %u is not a partition (%s)",
-				    id, sif_datatype_name(d->datatype));
+		                    id, sif_datatype_name(d->datatype));
 	struct sif_partinfo p;
 	sif_descr_partition(d, &p);
 	if (p.parttype == SIF_PART_PRIMSYS)
 		return 0;
 	if (p.parttype != SIF_PART_SYSTEM)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-				    "object %u is not a system partition (%s)", id,
-				    sif_parttype_name(p.parttype));
+		                    "object %u is not a system partition (%s)", id,
+		                    sif_parttype_name(p.parttype));
 	int64_t t = mod_time(&img->h);
 	const struct sif_descr *old = sif_primary(img);
 	if (old) {

@@ -22,7 +22,7 @@
 #define SQ_PATH_MAX 4096
 #define SQ_NAME_MAX 255
 #define SQ_LINK_MAX 4096
-#define NO_LAYER INT_MAX
+#define NO_LAYER    INT_MAX
 
 /* ------------------------------------------------------------------ output */
 
@@ -102,14 +102,14 @@ static int out_truncate(sqfs_file_t *f, sqfs_u64 size)
 struct sq_inode {
 	enum sq_type type;
 	uint32_t mode, uid, gid, mtime;
-	uint32_t nlink;    /* directory entries that point here */
-	uint32_t ino;      /* squashfs inode number, assigned at finish */
+	uint32_t nlink; /* directory entries that point here */
+	uint32_t ino;   /* squashfs inode number, assigned at finish */
 	bool written;
-	uint64_t ref;      /* inode reference once written */
-	char *target;      /* symlink */
+	uint64_t ref; /* inode reference once written */
+	char *target; /* symlink */
 	uint32_t devno;
 	sqfs_inode_generic_t *file; /* owned by us; updated by the block processor */
-	char *xattr_buf;   /* packed key\0 u32 size value ... */
+	char *xattr_buf;            /* packed key\0 u32 size value ... */
 	size_t xattr_len;
 	size_t nxattrs;
 };
@@ -119,10 +119,10 @@ struct sq_node {
 	struct sq_node *first, *next; /* children list, sibling list */
 	struct sq_node *all_next;     /* every node ever made, for freeing */
 	char *name;
-	struct sq_inode *ino;         /* NULL for a whiteout marker */
-	int layer;                    /* layer that made this node */
-	int opaque;                   /* entries of layers > opaque are hidden below */
-	bool implicit;                /* a directory nobody described yet */
+	struct sq_inode *ino; /* NULL for a whiteout marker */
+	int layer;            /* layer that made this node */
+	int opaque;           /* entries of layers > opaque are hidden below */
+	bool implicit;        /* a directory nobody described yet */
 	bool dead;
 };
 
@@ -138,7 +138,7 @@ struct sq_image {
 	struct sq_node *all;
 	struct sq_inode **inodes; /* every inode, for freeing and file fix-ups */
 	size_t ninodes, cap_inodes;
-	struct sq_node **hash;    /* open addressing on (parent, name) */
+	struct sq_node **hash; /* open addressing on (parent, name) */
 	size_t hash_cap, hash_used;
 	int layer;
 	bool failed, finished;
@@ -211,7 +211,7 @@ static struct sq_inode *inode_new(struct sq_image *img, enum sq_type type)
 }
 
 static struct sq_node *node_new(struct sq_image *img, struct sq_node *parent, const char *name,
-				struct sq_inode *in)
+                                struct sq_inode *in)
 {
 	struct sq_node *n = sifu_xcalloc(1, sizeof(*n));
 	n->parent = parent;
@@ -289,12 +289,12 @@ static struct sq_node *descend(struct sq_image *img, struct sq_node *dir, const 
  * component.  Returns 1 and sets *PARENT / LAST, 0 for a hidden path, 2 for
  * the root itself, or < 0 for an entry that leaves the tree. */
 static int walk(struct sq_image *img, const char *path, struct sq_node **parent, char *last,
-		struct sifu_err *err)
+                struct sifu_err *err)
 {
 	size_t plen = strlen(path);
 	if (plen >= SQ_PATH_MAX)
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "entry name longer than %d bytes",
-				    SQ_PATH_MAX);
+		                    SQ_PATH_MAX);
 	char buf[SQ_PATH_MAX];
 	memcpy(buf, path, plen + 1);
 	const char *comps[SQ_PATH_MAX / 2 + 1];
@@ -304,14 +304,15 @@ static int walk(struct sq_image *img, const char *path, struct sq_node **parent,
 			continue;
 		if (strcmp(c, "..") == 0) {
 			sifu_err_set(err, SIFU_E_CORRUPT, 0,
-				     "entry \"%s\" climbs out of the root with \"..\"", path);
-			sifu_err_hint(err, "the layer is malformed or malicious; nothing was written");
+			             "entry \"%s\" climbs out of the root with \"..\"", path);
+			sifu_err_hint(err,
+			              "the layer is malformed or malicious; nothing was written");
 			return -EINVAL;
 		}
 		if (strlen(c) > SQ_NAME_MAX)
 			return sifu_err_set(err, SIFU_E_CORRUPT, 0,
-					    "entry \"%s\": a name longer than %d bytes", path,
-					    SQ_NAME_MAX);
+			                    "entry \"%s\": a name longer than %d bytes", path,
+			                    SQ_NAME_MAX);
 		comps[nc++] = c;
 	}
 	*parent = NULL;
@@ -373,11 +374,11 @@ static int sqfs_fail(struct sq_image *img, int ret, struct sifu_err *err, const 
 		return sifu_err_sys(err, "squashfs: %s", what);
 	}
 	return sifu_err_set(err, SIFU_E_SYS, ret == SQFS_ERROR_ALLOC ? ENOMEM : EIO,
-			    "squashfs: %s (libsquashfs error %d)", what, ret);
+	                    "squashfs: %s (libsquashfs error %d)", what, ret);
 }
 
 static int stream_data(struct sq_image *img, struct sq_inode *in, const struct sq_entry *e,
-		       sq_read_fn read, void *ctx, struct sifu_err *err)
+                       sq_read_fn read, void *ctx, struct sifu_err *err)
 {
 	int r = sqfs_block_processor_begin_file(img->proc, &in->file, NULL, 0);
 	if (r)
@@ -403,9 +404,9 @@ static int stream_data(struct sq_image *img, struct sq_inode *in, const struct s
 		return sqfs_fail(img, r, err, "finishing a file");
 	if (total != e->size) {
 		img->failed = true;
-		return sifu_err_set(err, SIFU_E_CORRUPT, 0,
-				    "\"%s\": %llu bytes of data where the header says %llu",
-				    e->path, (unsigned long long)total, (unsigned long long)e->size);
+		return sifu_err_set(
+		    err, SIFU_E_CORRUPT, 0, "\"%s\": %llu bytes of data where the header says %llu",
+		    e->path, (unsigned long long)total, (unsigned long long)e->size);
 	}
 	img->stats.files++;
 	img->stats.bytes_in += total;
@@ -490,23 +491,24 @@ static struct sq_node *resolve(struct sq_image *img, const char *path, bool *sha
 }
 
 static int add_hardlink(struct sq_image *img, struct sq_node *parent, const char *name,
-			const struct sq_entry *e, struct sifu_err *err)
+                        const struct sq_entry *e, struct sifu_err *err)
 {
 	bool shadowed;
 	struct sq_node *t = resolve(img, e->target ? e->target : "", &shadowed);
 	if (shadowed)
 		return SQ_DEFERRED;
 	if (!t || !t->ino || t->ino->type == SQ_DIR || t->layer != img->layer)
-		return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
-				    "hard link \"%s\" points to \"%s\", which is not a file earlier "
-				    "in the same layer",
-				    e->path, e->target ? e->target : "");
+		return sifu_err_set(
+		    err, SIFU_E_UNSUPPORTED, 0,
+		    "hard link \"%s\" points to \"%s\", which is not a file earlier "
+		    "in the same layer",
+		    e->path, e->target ? e->target : "");
 	node_new(img, parent, name, t->ino);
 	return 0;
 }
 
 int sq_image_add(struct sq_image *img, const struct sq_entry *e, sq_read_fn read, void *ctx,
-		 bool *used, struct sifu_err *err)
+                 bool *used, struct sifu_err *err)
 {
 	if (used)
 		*used = false;
@@ -563,15 +565,15 @@ int sq_image_add(struct sq_image *img, const struct sq_entry *e, sq_read_fn read
 	case SQ_SYMLINK:
 		if (!e->target || !*e->target || strlen(e->target) > SQ_LINK_MAX)
 			return sifu_err_set(err, SIFU_E_CORRUPT, 0,
-					    "symbolic link \"%s\" has an empty or over-long target",
-					    e->path);
+			                    "symbolic link \"%s\" has an empty or over-long target",
+			                    e->path);
 		in->target = sifu_xstrdup(e->target);
 		break;
 	case SQ_CHR:
 	case SQ_BLK:
 		/* the kernel's new_encode_dev, which squashfs stores */
 		in->devno = (e->rdev_minor & 0xff) | ((e->rdev_major & 0xfff) << 8) |
-			    ((e->rdev_minor & ~0xffu) << 12);
+		            ((e->rdev_minor & ~0xffu) << 12);
 		break;
 	case SQ_REG:
 		if (used)
@@ -579,11 +581,10 @@ int sq_image_add(struct sq_image *img, const struct sq_entry *e, sq_read_fn read
 		return stream_data(img, in, e, read, ctx, err);
 	case SQ_DIR:
 	case SQ_FIFO:
-	case SQ_SOCK:
-		break;
+	case SQ_SOCK: break;
 	default:
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "\"%s\": unknown entry type",
-				    e->path);
+		                    e->path);
 	}
 	return 0;
 }
@@ -603,10 +604,10 @@ static ssize_t buf_read(void *ctx, void *buf, size_t len, struct sifu_err *err)
 }
 
 int sq_image_add_buffer(struct sq_image *img, const char *path, uint32_t mode, const void *data,
-			size_t len, struct sifu_err *err)
+                        size_t len, struct sifu_err *err)
 {
-	struct sq_entry e = {.path = path, .type = SQ_REG, .mode = mode, .size = len,
-			     .mtime = img->opts.mtime};
+	struct sq_entry e = {
+	    .path = path, .type = SQ_REG, .mode = mode, .size = len, .mtime = img->opts.mtime};
 	struct buf_reader b = {data, len};
 	return sq_image_add(img, &e, buf_read, &b, NULL, err);
 }
@@ -629,10 +630,10 @@ int sq_parse_compression(const char *spec, struct sq_opts *opts, struct sifu_err
 		const char *name;
 		int id, lo, hi;
 	} algos[] = {
-		{"gzip", SQFS_COMP_GZIP, 1, 9},
-		{"zstd", SQFS_COMP_ZSTD, 1, 22},
-		{"xz", SQFS_COMP_XZ, 0, 0},
-		{"lz4", SQFS_COMP_LZ4, 0, 0},
+	    {"gzip", SQFS_COMP_GZIP, 1, 9},
+	    {"zstd", SQFS_COMP_ZSTD, 1, 22},
+	    {"xz", SQFS_COMP_XZ, 0, 0},
+	    {"lz4", SQFS_COMP_LZ4, 0, 0},
 	};
 	const char *colon = strchr(spec, ':');
 	size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
@@ -651,7 +652,7 @@ int sq_parse_compression(const char *spec, struct sq_opts *opts, struct sifu_err
 			sifu_err_set(err, SIFU_E_USAGE, 0, "bad compression level in \"%s\"", spec);
 			if (algos[i].hi)
 				sifu_err_hint(err, "%s takes a level from %d to %d", algos[i].name,
-					      algos[i].lo, algos[i].hi);
+				              algos[i].lo, algos[i].hi);
 			else
 				sifu_err_hint(err, "%s takes no level", algos[i].name);
 			return -EINVAL;
@@ -667,7 +668,7 @@ int sq_parse_compression(const char *spec, struct sq_opts *opts, struct sifu_err
 /* ------------------------------------------------------------------ create */
 
 int sq_image_create(int fd, uint64_t offset, const struct sq_opts *opts, struct sq_image **out,
-		    struct sifu_err *err)
+                    struct sifu_err *err)
 {
 	struct sq_image *img = sifu_xcalloc(1, sizeof(*img));
 	img->opts = *opts;
@@ -693,7 +694,7 @@ int sq_image_create(int fd, uint64_t offset, const struct sq_opts *opts, struct 
 
 	sqfs_compressor_config_t cfg;
 	int r = sqfs_compressor_config_init(&cfg, (SQFS_COMPRESSOR)img->opts.compressor,
-					    img->opts.block_size, 0);
+	                                    img->opts.block_size, 0);
 	/* gzip: level 6 unless asked otherwise.  On a Debian+numpy image level 9
 	 * (zlib's and mksquashfs's default) took several times longer for an
 	 * image 0.5% smaller (docs/benchmarks.md). */
@@ -705,12 +706,13 @@ int sq_image_create(int fd, uint64_t offset, const struct sq_opts *opts, struct 
 		r = sqfs_compressor_create(&cfg, &img->cmp);
 	if (r) {
 		sq_image_free(img);
-		return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
-				    "squashfs: this libsquashfs cannot compress with %s",
-				    sqfs_compressor_name_from_id((SQFS_COMPRESSOR)opts->compressor));
+		return sifu_err_set(
+		    err, SIFU_E_UNSUPPORTED, 0,
+		    "squashfs: this libsquashfs cannot compress with %s",
+		    sqfs_compressor_name_from_id((SQFS_COMPRESSOR)opts->compressor));
 	}
 	sqfs_super_init(&img->super, img->opts.block_size, img->opts.mtime,
-			(SQFS_COMPRESSOR)img->opts.compressor);
+	                (SQFS_COMPRESSOR)img->opts.compressor);
 	sqfs_file_t *f = &img->out->base;
 	r = sqfs_super_write(&img->super, f);
 	if (r == 0) {
@@ -728,19 +730,19 @@ int sq_image_create(int fd, uint64_t offset, const struct sq_opts *opts, struct 
 	img->bwr = sqfs_block_writer_create(f, 4096, 0);
 	img->frag = sqfs_frag_table_create(0);
 	sqfs_block_processor_desc_t desc = {
-		.size = sizeof(desc),
-		.max_block_size = img->opts.block_size,
-		.num_workers = img->opts.workers,
-		.max_backlog = 10 * img->opts.workers,
-		.cmp = img->cmp,
-		.wr = img->bwr,
-		.tbl = img->frag,
-		.file = f,
+	    .size = sizeof(desc),
+	    .max_block_size = img->opts.block_size,
+	    .num_workers = img->opts.workers,
+	    .max_backlog = 10 * img->opts.workers,
+	    .cmp = img->cmp,
+	    .wr = img->bwr,
+	    .tbl = img->frag,
+	    .file = f,
 	};
 	if (!img->bwr || !img->frag ||
 	    (r = sqfs_block_processor_create_ex(&desc, &img->proc)) != 0) {
-		int e = sqfs_fail(img, r ? r : SQFS_ERROR_ALLOC, err,
-				  "starting the block processor");
+		int e =
+		    sqfs_fail(img, r ? r : SQFS_ERROR_ALLOC, err, "starting the block processor");
 		sq_image_free(img);
 		return e;
 	}
@@ -823,8 +825,9 @@ static int xattr_index(struct ser *s, struct sq_inode *in, uint32_t *idx)
 		p += sizeof(vs);
 		int a = sqfs_xattr_writer_add(s->xw, key, p, vs);
 		if (a == SQFS_ERROR_UNSUPPORTED)
-			sifu_debug("squashfs: xattr \"%s\" has a prefix squashfs cannot store; dropped",
-				   key);
+			sifu_debug(
+			    "squashfs: xattr \"%s\" has a prefix squashfs cannot store; dropped",
+			    key);
 		else
 			r = a;
 		p += vs;
@@ -835,7 +838,7 @@ static int xattr_index(struct ser *s, struct sq_inode *in, uint32_t *idx)
 }
 
 static int write_inode(struct ser *s, struct sq_inode *in, sqfs_inode_generic_t *gi,
-		       uint32_t parent_ino)
+                       uint32_t parent_ino)
 {
 	(void)parent_ino;
 	sqfs_u16 uidx, gidx;
@@ -887,8 +890,7 @@ static sqfs_inode_generic_t *leaf_inode(struct sq_inode *in, int *err)
 		gi->base.type = in->type == SQ_FIFO ? SQFS_INODE_FIFO : SQFS_INODE_SOCKET;
 		gi->data.ipc.nlink = in->nlink;
 		break;
-	default:
-		*err = SQFS_ERROR_INTERNAL;
+	default: *err = SQFS_ERROR_INTERNAL;
 	}
 	return gi;
 }
@@ -934,7 +936,7 @@ static int write_dir(struct ser *s, struct sq_node *dir, uint32_t parent_ino)
 	for (size_t i = 0; i < n && !r; i++) {
 		struct sq_inode *in = v[i]->ino;
 		r = sqfs_dir_writer_add_entry(s->dw, v[i]->name, in->ino, in->ref,
-					      (sqfs_u16)(type_bits(in->type) | (in->mode & 07777)));
+		                              (sqfs_u16)(type_bits(in->type) | (in->mode & 07777)));
 	}
 	if (!r)
 		r = sqfs_dir_writer_end(s->dw);
@@ -943,8 +945,8 @@ static int write_dir(struct ser *s, struct sq_node *dir, uint32_t parent_ino)
 	uint32_t xidx;
 	if ((r = xattr_index(s, dir->ino, &xidx)) != 0)
 		return r;
-	sqfs_inode_generic_t *gi = sqfs_dir_writer_create_inode(s->dw, subdirs + 2, xidx,
-								parent_ino);
+	sqfs_inode_generic_t *gi =
+	    sqfs_dir_writer_create_inode(s->dw, subdirs + 2, xidx, parent_ino);
 	if (!gi)
 		return SQFS_ERROR_ALLOC;
 	struct sq_inode tmp = *dir->ino;

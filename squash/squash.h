@@ -53,14 +53,14 @@ struct sq_xattr {
 };
 
 struct sq_entry {
-	const char *path;    /* as in the archive: "./usr/bin", "usr/bin/", "/etc" */
+	const char *path; /* as in the archive: "./usr/bin", "usr/bin/", "/etc" */
 	enum sq_type type;
-	uint32_t mode;       /* permission bits incl. setuid/setgid/sticky */
+	uint32_t mode; /* permission bits incl. setuid/setgid/sticky */
 	uint32_t uid, gid;
 	int64_t mtime;
-	const char *target;  /* SQ_SYMLINK / SQ_HARDLINK */
+	const char *target; /* SQ_SYMLINK / SQ_HARDLINK */
 	uint32_t rdev_major, rdev_minor;
-	uint64_t size;       /* SQ_REG: bytes the reader will deliver */
+	uint64_t size; /* SQ_REG: bytes the reader will deliver */
 	const struct sq_xattr *xattrs;
 	size_t nxattrs;
 };
@@ -70,7 +70,7 @@ struct sq_entry {
 typedef ssize_t (*sq_read_fn)(void *ctx, void *buf, size_t len, struct sifu_err *err);
 
 int sq_image_create(int fd, uint64_t offset, const struct sq_opts *opts, struct sq_image **out,
-		    struct sifu_err *err);
+                    struct sifu_err *err);
 /* Start the next (lower) layer.  Entries added before the first call belong
  * to layer 0 and win over every layer (sifu's own /.singularity.d files). */
 void sq_image_next_layer(struct sq_image *img);
@@ -80,7 +80,7 @@ void sq_image_next_layer(struct sq_image *img);
  * is not called (the caller skips the data).  *USED (may be NULL) says which.
  * Returns 0, SQ_DEFERRED, or < 0 with ERR set. */
 int sq_image_add(struct sq_image *img, const struct sq_entry *e, sq_read_fn read, void *ctx,
-		 bool *used, struct sifu_err *err);
+                 bool *used, struct sifu_err *err);
 /* sq_image_add's answer for a hard link whose target an upper layer
  * replaced: the link itself is visible, but the data it shares was skipped.
  * The caller adds the target's content under the link's name (a second pass
@@ -89,7 +89,7 @@ int sq_image_add(struct sq_image *img, const struct sq_entry *e, sq_read_fn read
 
 /* Add a regular file from memory (small generated files). */
 int sq_image_add_buffer(struct sq_image *img, const char *path, uint32_t mode, const void *data,
-			size_t len, struct sifu_err *err);
+                        size_t len, struct sifu_err *err);
 /* Wait for the compressor threads and write the tables and the superblock.
  * *SIZE is the file system's length in bytes (padded to 4 KiB). */
 int sq_image_finish(struct sq_image *img, uint64_t *size, struct sifu_err *err);

@@ -6,15 +6,15 @@
 #include "userns.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define ENV_SCRIPT "/.singularity.d/env/91-environment.sh"
+#define ENV_SCRIPT   "/.singularity.d/env/91-environment.sh"
 
 /* host variables never passed in (Apptainer resets or consumes them) */
 static bool host_dropped(const char *kv)
 {
 	static const char *const prefixes[] = {"APPTAINER_", "SINGULARITY_", "APPTAINERENV_",
-					       "SINGULARITYENV_", NULL};
-	static const char *const names[] = {"PATH", "HOME", "LD_LIBRARY_PATH", "PS1",
-					    "PROMPT_COMMAND", "PWD", "OLDPWD", NULL};
+	                                       "SINGULARITYENV_", NULL};
+	static const char *const names[] = {"PATH",           "HOME", "LD_LIBRARY_PATH", "PS1",
+	                                    "PROMPT_COMMAND", "PWD",  "OLDPWD",          NULL};
 	for (const char *const *p = prefixes; *p; p++)
 		if (!strncmp(kv, *p, strlen(*p)))
 			return true;
@@ -26,7 +26,7 @@ static bool host_dropped(const char *kv)
 }
 
 static void add_ov(struct ns_env *e, enum ns_env_op op, const char *key, size_t klen,
-		   const char *value)
+                   const char *value)
 {
 	e->ov = sifu_xrealloc(e->ov, (e->nov + 1) * sizeof(*e->ov));
 	struct ns_env_override *o = &e->ov[e->nov++];
@@ -48,11 +48,12 @@ static int add_user_var(struct ns_env *e, const char *kv, const char *what, stru
 	}
 	size_t k = (size_t)(eq - kv);
 	for (size_t i = 0; i < k; i++)
-		if (!(kv[i] == '_' || (kv[i] >= 'A' && kv[i] <= 'Z') || (kv[i] >= 'a' && kv[i] <= 'z') ||
-		      (i && kv[i] >= '0' && kv[i] <= '9'))) {
-			sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: '%.*s' is not a valid variable name",
-				     what, (int)k, kv);
-			sifu_err_hint(err, "names are letters, digits and '_', not starting with a digit");
+		if (!(kv[i] == '_' || (kv[i] >= 'A' && kv[i] <= 'Z') ||
+		      (kv[i] >= 'a' && kv[i] <= 'z') || (i && kv[i] >= '0' && kv[i] <= '9'))) {
+			sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+			             "%s: '%.*s' is not a valid variable name", what, (int)k, kv);
+			sifu_err_hint(
+			    err, "names are letters, digits and '_', not starting with a digit");
 			return -EINVAL;
 		}
 	enum ns_env_op op = NS_ENV_SET;
@@ -93,7 +94,7 @@ int ns_env_file_parse(const char *text, struct ns_strv *out, struct sifu_err *er
 			char *eq = strchr(s, '=');
 			if (!eq || eq == s) {
 				sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-					     "env file line %u: '%s' is not NAME=VALUE", line, s);
+				             "env file line %u: '%s' is not NAME=VALUE", line, s);
 				sifu_err_hint(err, "each line is NAME=VALUE; '#' starts a comment");
 				return -EINVAL;
 			}
@@ -131,10 +132,10 @@ static void runtime_vars(const struct ns_env_spec *s, struct ns_env *e)
 	for (size_t i = 0; i < 2; i++) {
 		const char *p = prefixes[i];
 		char key[64];
-#define RT(name, val)                                            \
-	do {                                                     \
-		snprintf(key, sizeof(key), "%s%s", p, name);     \
-		add_ov(e, NS_ENV_SET, key, strlen(key), (val));  \
+#define RT(name, val)                                           \
+	do {                                                    \
+		snprintf(key, sizeof(key), "%s%s", p, name);    \
+		add_ov(e, NS_ENV_SET, key, strlen(key), (val)); \
 	} while (0)
 		RT("CONTAINER", s->container);
 		RT("NAME", s->name);
@@ -218,21 +219,25 @@ static void sh_quote(struct ns_strv *parts, const char *v)
 char *ns_env_script(const struct ns_env *e)
 {
 	struct ns_strv parts = {0};
-	ns_strv_push(&parts, "for f in /.singularity.d/env/*.sh; do if [ -f \"$f\" ]; then . \"$f\"; "
-			     "fi; done\n");
+	ns_strv_push(&parts,
+	             "for f in /.singularity.d/env/*.sh; do if [ -f \"$f\" ]; then . \"$f\"; "
+	             "fi; done\n");
 	for (size_t i = 0; i < e->nov; i++) {
 		const struct ns_env_override *o = &e->ov[i];
 		const char *key = o->op == NS_ENV_SET ? o->key : "PATH";
-		ns_strv_push_take(&parts, sifu_xasprintf("export %s=%s", key,
-							  o->op == NS_ENV_APPEND_PATH ? "\"$PATH\":" : ""));
+		ns_strv_push_take(&parts,
+		                  sifu_xasprintf("export %s=%s", key,
+		                                 o->op == NS_ENV_APPEND_PATH ? "\"$PATH\":" : ""));
 		sh_quote(&parts, o->value);
-		ns_strv_push_take(&parts, sifu_xstrdup(o->op == NS_ENV_PREPEND_PATH ? ":\"$PATH\"\n" : "\n"));
+		ns_strv_push_take(
+		    &parts, sifu_xstrdup(o->op == NS_ENV_PREPEND_PATH ? ":\"$PATH\"\n" : "\n"));
 	}
 	/* as Apptainer: a command that is not there is sifu's failure (255);
 	 * checked without a subshell (no fork), and only where /dev/null is */
-	ns_strv_push(&parts, "unset f\nif [ -e /dev/null ] && ! command -v \"$1\" >/dev/null 2>&1; then "
-			     "echo \"sifu: cannot run '$1' in the container: not found (not in the "
-			     "image, or not on its PATH)\" >&2; exit 255; fi\nexec \"$@\"\n");
+	ns_strv_push(&parts,
+	             "unset f\nif [ -e /dev/null ] && ! command -v \"$1\" >/dev/null 2>&1; then "
+	             "echo \"sifu: cannot run '$1' in the container: not found (not in the "
+	             "image, or not on its PATH)\" >&2; exit 255; fi\nexec \"$@\"\n");
 	size_t total = 1;
 	for (size_t i = 0; i < parts.n; i++)
 		total += strlen(parts.v[i]);
@@ -260,8 +265,8 @@ static char *expand(const struct ns_strv *env, const char *v)
 			bool brace = p[1] == '{';
 			const char *n = p + 1 + brace;
 			size_t k = 0;
-			while (n[k] == '_' || (n[k] >= 'A' && n[k] <= 'Z') || (n[k] >= 'a' && n[k] <= 'z') ||
-			       (k && n[k] >= '0' && n[k] <= '9'))
+			while (n[k] == '_' || (n[k] >= 'A' && n[k] <= 'Z') ||
+			       (n[k] >= 'a' && n[k] <= 'z') || (k && n[k] >= '0' && n[k] <= '9'))
 				k++;
 			if (k && (!brace || n[k] == '}')) {
 				char key[256];
@@ -296,9 +301,9 @@ void ns_env_apply(const struct ns_env *e, struct ns_strv *out)
 			ns_env_set(out, o->key, v);
 		} else {
 			_cleanup_free_ char *np =
-				o->op == NS_ENV_PREPEND_PATH
-					? sifu_xasprintf("%s:%s", o->value, path ? path : "")
-					: sifu_xasprintf("%s:%s", path ? path : "", o->value);
+			    o->op == NS_ENV_PREPEND_PATH
+			        ? sifu_xasprintf("%s:%s", o->value, path ? path : "")
+			        : sifu_xasprintf("%s:%s", path ? path : "", o->value);
 			ns_env_set(out, "PATH", np);
 		}
 	}

@@ -12,10 +12,10 @@ enum ns_root_kind { NS_ROOT_DIR, NS_ROOT_FUSE, NS_ROOT_EXTRACT };
 /* A host object bound into the container: opened on the host side (after
  * the mount namespace is unshared, so the fd names a mount in it). */
 struct ns_hostbind {
-	int fd;       /* O_PATH */
-	char *dst;    /* container path */
+	int fd;    /* O_PATH */
+	char *dst; /* container path */
 	bool ro, dir;
-	bool user;    /* --bind/--mount: failures are errors, not warnings */
+	bool user; /* --bind/--mount: failures are errors, not warnings */
 };
 
 struct ns_launch {
@@ -25,8 +25,8 @@ struct ns_launch {
 	unsigned uid, gid;   /* host */
 	unsigned cuid, cgid; /* inside */
 	char *user, *group, *gecos, *shell, *host_home;
-	char *home_dst;      /* $HOME inside */
-	char *cwd;           /* host cwd */
+	char *home_dst; /* $HOME inside */
+	char *cwd;      /* host cwd */
 	/* the image */
 	int image_fd;
 	enum ns_root_kind kind;

@@ -43,7 +43,7 @@ void ns_phase(struct ns_launch *l, const char *what)
 {
 	uint64_t now = sifu_now_ns();
 	sifu_debug("timing: %-22s %7.3f ms  (total %7.3f ms)", what, (double)(now - l->tlast) / 1e6,
-		   (double)(now - l->t0) / 1e6);
+	           (double)(now - l->t0) / 1e6);
 	l->tlast = now;
 }
 
@@ -52,7 +52,8 @@ void ns_phase(struct ns_launch *l, const char *what)
 static bool apparmor_restricts(void)
 {
 	char c = '0';
-	int fd = open("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", O_RDONLY | O_CLOEXEC);
+	int fd =
+	    open("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	if (read(fd, &c, 1) != 1)
@@ -64,8 +65,8 @@ static bool apparmor_restricts(void)
 static void hint_apparmor(struct sifu_err *err)
 {
 	sifu_err_hint(err, "an AppArmor policy restricts unprivileged user namespaces "
-			   "(Ubuntu 23.10+): ask the administrator for an AppArmor profile "
-			   "for sifu, or sysctl kernel.apparmor_restrict_unprivileged_userns=0");
+	                   "(Ubuntu 23.10+): ask the administrator for an AppArmor profile "
+	                   "for sifu, or sysctl kernel.apparmor_restrict_unprivileged_userns=0");
 }
 
 static int userns_refused(int e, struct sifu_err *err)
@@ -74,13 +75,13 @@ static int userns_refused(int e, struct sifu_err *err)
 	sifu_err_sys(err, "the kernel refused to create a user namespace");
 	if (e == ENOSPC) {
 		sifu_err_hint(err, "user namespaces are disabled: ask the administrator to set "
-				   "sysctl user.max_user_namespaces to a positive number");
+		                   "sysctl user.max_user_namespaces to a positive number");
 	} else if (apparmor_restricts()) {
 		hint_apparmor(err);
 	} else {
 		sifu_err_hint(err, "ask the administrator to enable unprivileged user namespaces "
-				   "(sysctl kernel.unprivileged_userns_clone=1 where it exists, "
-				   "user.max_user_namespaces > 0)");
+		                   "(sysctl kernel.unprivileged_userns_clone=1 where it exists, "
+		                   "user.max_user_namespaces > 0)");
 	}
 	return -e;
 }
@@ -167,12 +168,12 @@ static int home_dst_init(struct ns_launch *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	const char *colon = c->home_spec ? strchr(c->home_spec, ':') : NULL;
-	l->home_dst = sifu_xstrdup(c->home_spec ? (colon ? colon + 1 : c->home_spec)
-				   : c->fakeroot   ? "/root"
-						   : l->host_home);
+	l->home_dst = sifu_xstrdup(c->home_spec  ? (colon ? colon + 1 : c->home_spec)
+	                           : c->fakeroot ? "/root"
+	                                         : l->host_home);
 	if (l->home_dst[0] != '/') {
 		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--home %s: '%s' is not absolute",
-			     c->home_spec, l->home_dst);
+		             c->home_spec, l->home_dst);
 		sifu_err_hint(err, "write --home SRC[:DEST] with absolute paths");
 		return -EINVAL;
 	}
@@ -194,7 +195,7 @@ static int add_home(struct ns_launch *l, struct sifu_err *err)
 		const char *colon = strchr(c->home_spec, ':');
 		free(src);
 		src = colon ? strndup(c->home_spec, (size_t)(colon - c->home_spec))
-			    : sifu_xstrdup(c->home_spec);
+		            : sifu_xstrdup(c->home_spec);
 	}
 	int fd = open_host(src, c->home_spec != NULL, err);
 	if (fd >= 0)
@@ -287,7 +288,8 @@ static int open_overlay(struct ns_launch *l, struct sifu_err *err)
 	}
 	if (r == 0 && c->writable && l->kind != NS_ROOT_DIR) {
 		sifu_err_set(err, SIFU_E_USAGE, EROFS, "--writable needs a sandbox directory");
-		sifu_err_hint(err, "use --writable-tmpfs, or --overlay DIR for writes that persist");
+		sifu_err_hint(err,
+		              "use --writable-tmpfs, or --overlay DIR for writes that persist");
 		return -EROFS;
 	}
 	return r;
@@ -302,8 +304,8 @@ static int open_overlay(struct ns_launch *l, struct sifu_err *err)
 static int mount_stage(struct ns_launch *l, struct sifu_err *err)
 {
 	static const char *const cands[] = {"/tmp", "/var/tmp", "/mnt", "/run", "/dev"};
-	static const char *const dirs[] = {"img", "root", "upper", "work", "etc", "ov", "oldroot",
-					   "proc"};
+	static const char *const dirs[] = {"img", "root", "upper",   "work",
+	                                   "etc", "ov",   "oldroot", "proc"};
 	for (size_t i = 0; i < ARRAY_SIZE(cands); i++) {
 		if (mount("sifu", cands[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
 			continue;
@@ -334,20 +336,23 @@ static int mount_fuse(struct ns_launch *l, struct sifu_err *err)
 	int fd = open("/oldroot/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		sifu_err_sys(err, "cannot open /dev/fuse");
-		sifu_err_hint(err, errno == ENOENT ? "load the fuse module (modprobe fuse)"
-						   : "ask the administrator to make /dev/fuse mode 0666");
+		sifu_err_hint(err, errno == ENOENT
+		                       ? "load the fuse module (modprobe fuse)"
+		                       : "ask the administrator to make /dev/fuse mode 0666");
 		return -errno;
 	}
 	char opts[256], tgt[NS_STAGE_MAX + 8];
-	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u,default_permissions",
-		 fd, l->cuid, l->cgid);
+	snprintf(opts, sizeof(opts),
+	         "fd=%d,rootmode=40000,user_id=%u,group_id=%u,default_permissions", fd, l->cuid,
+	         l->cgid);
 	snprintf(tgt, sizeof(tgt), "%s/img", l->stage);
 	if (mount("sifu", tgt, "fuse.sifu", MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
 		sifu_err_sys(err, "the kernel refused a FUSE mount in the user namespace");
-		sifu_err_hint(err, "FUSE in user namespaces needs Linux >= 4.18 and the fuse module");
+		sifu_err_hint(err,
+		              "FUSE in user namespaces needs Linux >= 4.18 and the fuse module");
 		return -e;
 	}
 	l->fuse_fd = fd;
@@ -466,7 +471,7 @@ static pid_t clone_child(struct child_ctx *x, struct sifu_err *err)
 /* ------------------------------------------------------------ the image -- */
 
 static int serve_image(struct ns_launch *l, struct sqf_image **img, struct sqf_server **srv,
-		       struct sifu_err *err)
+                       struct sifu_err *err)
 {
 	if (l->kind == NS_ROOT_DIR)
 		return 0;
@@ -601,15 +606,15 @@ static int prepare(struct ns_launch *l, struct sifu_err *err)
 	const char *cmdname[] = {"exec", "run", "shell", "test"};
 	const char *base = strrchr(l->image_abs, '/');
 	struct ns_env_spec es = {
-		.host = c->host_env,
-		.cleanenv = c->cleanenv,
-		.env_file = envfile,
-		.env_opts = c->env_opts,
-		.home = l->home_dst,
-		.container = l->image_abs,
-		.name = base ? base + 1 : l->image_abs,
-		.command = cmdname[c->action],
-		.bind = c->bind_list,
+	    .host = c->host_env,
+	    .cleanenv = c->cleanenv,
+	    .env_file = envfile,
+	    .env_opts = c->env_opts,
+	    .home = l->home_dst,
+	    .container = l->image_abs,
+	    .name = base ? base + 1 : l->image_abs,
+	    .command = cmdname[c->action],
+	    .bind = c->bind_list,
 	};
 	return ns_env_build(&es, &l->env, err);
 }
@@ -622,8 +627,8 @@ static void launch_free(struct ns_launch *l)
 		free(l->hb[i].dst);
 	}
 	free(l->hb);
-	int *fds[] = {&l->image_fd, &l->dev_fd, &l->proc_fd, &l->sys_fd, &l->overlay_fd,
-		      &l->workdir_fd, &l->fuse_fd};
+	int *fds[] = {&l->image_fd,   &l->dev_fd,     &l->proc_fd, &l->sys_fd,
+	              &l->overlay_fd, &l->workdir_fd, &l->fuse_fd};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		close_fd(fds[i]);
 	free(l->user);
@@ -658,9 +663,10 @@ static int setup_ns(struct ns_launch *l, struct sifu_err *err)
 		if (mount_fuse(l, &ferr) < 0) {
 			char line[2 * SIFU_ERR_MSG_MAX];
 			sifu_err_format(&ferr, line, sizeof(line));
-			sifu_log(SIFU_LOG_WARN, "%s (%s); extracting the image to a private "
-						"temporary directory instead",
-				 line, ferr.hint);
+			sifu_log(SIFU_LOG_WARN,
+			         "%s (%s); extracting the image to a private "
+			         "temporary directory instead",
+			         line, ferr.hint);
 			l->kind = NS_ROOT_EXTRACT;
 		} else {
 			ns_phase(l, "FUSE mounted");
@@ -673,8 +679,14 @@ static int setup_ns(struct ns_launch *l, struct sifu_err *err)
 
 int ns_launch(const struct ns_config *c, int *status, struct sifu_err *err)
 {
-	struct ns_launch l = {.c = c, .image_fd = -1, .fuse_fd = -1, .dev_fd = -1, .proc_fd = -1,
-			      .sys_fd = -1, .overlay_fd = -1, .workdir_fd = -1};
+	struct ns_launch l = {.c = c,
+	                      .image_fd = -1,
+	                      .fuse_fd = -1,
+	                      .dev_fd = -1,
+	                      .proc_fd = -1,
+	                      .sys_fd = -1,
+	                      .overlay_fd = -1,
+	                      .workdir_fd = -1};
 	l.t0 = l.tlast = sifu_now_ns();
 	ns_who(&l);
 	struct parent_fds f = {{-1, -1}, {-1, -1}, -1};

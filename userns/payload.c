@@ -44,8 +44,7 @@ static int action_argv(struct ns_launch *l, struct ns_strv *av, struct sifu_err 
 {
 	const struct ns_config *c = l->c;
 	switch (c->action) {
-	case NS_EXEC:
-		break;
+	case NS_EXEC: break;
 	case NS_RUN:
 		if (exists("/.singularity.d/runscript"))
 			ns_strv_push(av, "/.singularity.d/runscript");
@@ -56,7 +55,8 @@ static int action_argv(struct ns_launch *l, struct ns_strv *av, struct sifu_err 
 			ns_strv_push(av, "/bin/sh");
 		} else {
 			sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
-				     "the image has no runscript (/.singularity.d/runscript) and no /bin/sh");
+			             "the image has no runscript (/.singularity.d/runscript) and "
+			             "no /bin/sh");
 			sifu_err_hint(err, "use 'sifu exec IMAGE COMMAND'");
 			return -ENOENT;
 		}
@@ -70,7 +70,8 @@ static int action_argv(struct ns_launch *l, struct ns_strv *av, struct sifu_err 
 		} else if (exists("/bin/sh")) {
 			ns_strv_push(av, "/bin/sh");
 		} else {
-			sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "the image has no /bin/bash or /bin/sh");
+			sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
+			             "the image has no /bin/bash or /bin/sh");
 			sifu_err_hint(err, "choose a shell with --shell PATH, or use 'sifu exec'");
 			return -ENOENT;
 		}
@@ -120,7 +121,8 @@ static int exec_path(char **argv, char **envp, struct sifu_err *err)
 	}
 	sifu_err_sys(err, "cannot run '%s' in the container", cmd);
 	if (errno == ENOENT)
-		sifu_err_hint(err, "'%s' is not in the image (or not on the container's PATH)", cmd);
+		sifu_err_hint(err, "'%s' is not in the image (or not on the container's PATH)",
+		              cmd);
 	return -errno;
 }
 

@@ -48,7 +48,8 @@ int ns_open_image(struct ns_launch *l, struct sifu_err *err)
 	if (fd < 0) {
 		sifu_err_sys(err, "cannot open image %s", p);
 		if (errno == ENOENT)
-			sifu_err_hint(err, "check the path; 'sifu pull' makes a SIF from a registry");
+			sifu_err_hint(err,
+			              "check the path; 'sifu pull' makes a SIF from a registry");
 		return -errno;
 	}
 	l->image_fd = fd;
@@ -73,9 +74,10 @@ int ns_open_image(struct ns_launch *l, struct sifu_err *err)
 			return sifu_err_wrap(err, "image %s", p);
 		if (loc.fstype != SIF_FS_SQUASH) {
 			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-				     "image %s: the root file system is not SquashFS (type %u)", p,
-				     loc.fstype);
-			sifu_err_hint(err, "sifu runs SquashFS SIF images; rebuild it with 'sifu build'");
+			             "image %s: the root file system is not SquashFS (type %u)", p,
+			             loc.fstype);
+			sifu_err_hint(
+			    err, "sifu runs SquashFS SIF images; rebuild it with 'sifu build'");
 			return -ENOTSUP;
 		}
 		l->offset = loc.offset;
@@ -83,7 +85,7 @@ int ns_open_image(struct ns_launch *l, struct sifu_err *err)
 		return 0;
 	}
 	sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
-		     "%s is not a SIF, a SquashFS image or a directory", p);
+	             "%s is not a SIF, a SquashFS image or a directory", p);
 	sifu_err_hint(err, "give a .sif or .sqfs file, or a sandbox directory");
 	return -EINVAL;
 }
@@ -94,8 +96,9 @@ int ns_refuse_privileged(struct sifu_err *err)
 {
 	/* AT_SECURE: set-user-ID, set-group-ID or file capabilities */
 	if (getauxval(AT_SECURE) || geteuid() != getuid() || getegid() != getgid()) {
-		sifu_err_set(err, SIFU_E_DENIED, EPERM,
-			     "sifu refuses to run set-user-ID, set-group-ID or with file capabilities");
+		sifu_err_set(
+		    err, SIFU_E_DENIED, EPERM,
+		    "sifu refuses to run set-user-ID, set-group-ID or with file capabilities");
 		sifu_err_hint(err, "install sifu as a plain executable (chmod u-s,g-s; setcap -r)");
 		return -EPERM;
 	}

@@ -13,7 +13,10 @@ void ns_strv_push_take(struct ns_strv *s, char *str)
 	s->v[s->n] = NULL;
 }
 
-void ns_strv_push(struct ns_strv *s, const char *str) { ns_strv_push_take(s, sifu_xstrdup(str)); }
+void ns_strv_push(struct ns_strv *s, const char *str)
+{
+	ns_strv_push_take(s, sifu_xstrdup(str));
+}
 
 void ns_strv_free(struct ns_strv *s)
 {
@@ -70,13 +73,14 @@ void ns_bind_free(struct ns_bind *b)
 static int bind_check(struct ns_bind *b, const char *spec, struct sifu_err *err)
 {
 	if (!b->src || !*b->src || !b->dst || !*b->dst) {
-		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "bind '%s': empty source or destination", spec);
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "bind '%s': empty source or destination",
+		             spec);
 		sifu_err_hint(err, "write --bind SRC[:DEST[:ro|rw]]");
 		return -EINVAL;
 	}
 	if (b->dst[0] != '/') {
 		sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-			     "bind '%s': destination '%s' is not an absolute path", spec, b->dst);
+		             "bind '%s': destination '%s' is not an absolute path", spec, b->dst);
 		sifu_err_hint(err, "destinations inside the container start with '/'");
 		return -EINVAL;
 	}
@@ -90,7 +94,8 @@ static int bind_opt(struct ns_bind *b, const char *spec, const char *opt, struct
 	else if (!strcmp(opt, "rw"))
 		b->ro = false;
 	else {
-		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "bind '%s': unknown option '%s'", spec, opt);
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "bind '%s': unknown option '%s'", spec,
+		             opt);
 		sifu_err_hint(err, "bind options are ro and rw");
 		return -EINVAL;
 	}
@@ -152,7 +157,7 @@ static bool key_is(const char *k, size_t n, const char *const *names)
 }
 
 static int mount_field(struct ns_bind *b, const char *spec, const char *f, size_t n,
-		       struct sifu_err *err)
+                       struct sifu_err *err)
 {
 	static const char *const srcs[] = {"src", "source", NULL};
 	static const char *const dsts[] = {"dst", "destination", "dest", "target", NULL};
@@ -170,7 +175,7 @@ static int mount_field(struct ns_bind *b, const char *spec, const char *f, size_
 	} else if (kn == 4 && !memcmp(f, "type", 4)) {
 		if (strcmp(val, "bind") != 0) {
 			sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
-				     "mount '%s': type '%s' is not supported", spec, val);
+			             "mount '%s': type '%s' is not supported", spec, val);
 			sifu_err_hint(err, "only type=bind is supported, as in Apptainer");
 			r = -EINVAL;
 		}
@@ -184,7 +189,7 @@ static int mount_field(struct ns_bind *b, const char *spec, const char *f, size_
 		b->ro = !val || strcmp(val, "false") != 0;
 	} else {
 		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "mount '%s': unknown field '%.*s'", spec,
-			     (int)kn, f);
+		             (int)kn, f);
 		sifu_err_hint(err, "write --mount type=bind,src=SRC,dst=DEST[,ro]");
 		r = -EINVAL;
 	}
@@ -223,7 +228,7 @@ int ns_idmap_format(char *buf, size_t len, unsigned inside, unsigned outside, un
 /* Append the lines of TEXT to OUT except those whose field FIELD equals A
  * or (when B is set) whose field FIELD2 equals B. */
 static void copy_lines_except(struct ns_strv *out, const char *text, const char *name,
-			      const char *idstr, unsigned idfield)
+                              const char *idstr, unsigned idfield)
 {
 	const char *p = text ? text : "";
 	while (*p) {
@@ -270,14 +275,14 @@ static char *join_lines(struct ns_strv *lines)
 }
 
 char *ns_passwd_edit(const char *passwd, const char *name, unsigned uid, unsigned gid,
-		     const char *gecos, const char *home, const char *shell)
+                     const char *gecos, const char *home, const char *shell)
 {
 	struct ns_strv lines = {0};
 	char idstr[16];
 	snprintf(idstr, sizeof(idstr), "%u", uid);
 	copy_lines_except(&lines, passwd, name, idstr, 2);
 	ns_strv_push_take(&lines, sifu_xasprintf("%s:x:%u:%u:%s:%s:%s", name, uid, gid,
-						 gecos ? gecos : "", home, shell));
+	                                         gecos ? gecos : "", home, shell));
 	return join_lines(&lines);
 }
 
@@ -295,8 +300,8 @@ bool ns_cwd_is_skipped(const char *cwd)
 {
 	/* Apptainer's rule: these directories themselves, and anything below the
 	 * virtual file systems */
-	static const char *const exact[] = {"/",    "/etc", "/bin", "/mnt", "/usr", "/var",
-					    "/opt", "/sbin", "/lib", "/lib64", NULL};
+	static const char *const exact[] = {"/",    "/etc",  "/bin", "/mnt",   "/usr", "/var",
+	                                    "/opt", "/sbin", "/lib", "/lib64", NULL};
 	static const char *const below[] = {"/sys", "/proc", "/dev", NULL};
 	if (!cwd || cwd[0] != '/')
 		return true;
@@ -317,13 +322,20 @@ int ns_nomount_parse(const char *word, unsigned *mask, struct sifu_err *err)
 		const char *name;
 		unsigned bit;
 	} names[] = {
-		{"home", NS_NOMOUNT_HOME},     {"cwd", NS_NOMOUNT_CWD},
-		{"tmp", NS_NOMOUNT_TMP},       {"proc", NS_NOMOUNT_PROC},
-		{"sys", NS_NOMOUNT_SYS},       {"dev", NS_NOMOUNT_DEV},
-		{"hosts", NS_NOMOUNT_HOSTS},   {"localtime", NS_NOMOUNT_LOCALTIME},
-		{"resolv.conf", NS_NOMOUNT_RESOLV}, {"passwd", NS_NOMOUNT_PASSWD},
-		{"group", NS_NOMOUNT_PASSWD},  {"hostfs", 0},
-		{"bind-paths", 0},             {"devpts", 0},
+	    {"home", NS_NOMOUNT_HOME},
+	    {"cwd", NS_NOMOUNT_CWD},
+	    {"tmp", NS_NOMOUNT_TMP},
+	    {"proc", NS_NOMOUNT_PROC},
+	    {"sys", NS_NOMOUNT_SYS},
+	    {"dev", NS_NOMOUNT_DEV},
+	    {"hosts", NS_NOMOUNT_HOSTS},
+	    {"localtime", NS_NOMOUNT_LOCALTIME},
+	    {"resolv.conf", NS_NOMOUNT_RESOLV},
+	    {"passwd", NS_NOMOUNT_PASSWD},
+	    {"group", NS_NOMOUNT_PASSWD},
+	    {"hostfs", 0},
+	    {"bind-paths", 0},
+	    {"devpts", 0},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (!strcmp(word, names[i].name)) {
@@ -332,6 +344,6 @@ int ns_nomount_parse(const char *word, unsigned *mask, struct sifu_err *err)
 		}
 	sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--no-mount: unknown mount '%s'", word);
 	sifu_err_hint(err, "known: home, cwd, tmp, proc, sys, dev, hosts, localtime, resolv.conf, "
-			   "passwd, group, hostfs, bind-paths");
+	                   "passwd, group, hostfs, bind-paths");
 	return -EINVAL;
 }

@@ -61,8 +61,8 @@ static int bind_classic(int src, const struct tree *t, const char *dst, int dstf
 
 static int bind_fd(int src, const struct tree *t, const char *dst, int dstfd, bool ro)
 {
-	_cleanup_close_ int m = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-							  AT_EMPTY_PATH | AT_RECURSIVE);
+	_cleanup_close_ int m =
+	    open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
 	if (m < 0 && errno == ENOSYS)
 		return bind_classic(src, t, dst, dstfd, ro);
 	if (m < 0)
@@ -112,7 +112,8 @@ static int mount_point(const struct tree *t, const char *dst, bool dir)
 	} else {
 		r = openat(dfd, b, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (r < 0 && errno == EEXIST && unlinkat(dfd, b, 0) == 0)
-			r = openat(dfd, b, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+			r = openat(dfd, b, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+			           0644);
 		if (r >= 0)
 			close(r);
 	}
@@ -122,7 +123,7 @@ static int mount_point(const struct tree *t, const char *dst, bool dir)
 }
 
 static int mount_failed(const struct tree *t, bool user, const char *dst, int r,
-			struct sifu_err *err)
+                        struct sifu_err *err)
 {
 	if (!user) {
 		sifu_verbose("skipping the default mount %s: %s", dst, strerror(-r));
@@ -148,7 +149,7 @@ static int bind_host(const struct tree *t, const struct ns_hostbind *b, struct s
 
 /* Mount a new file system of TYPE onto DST inside the root. */
 static int mount_new(const struct tree *t, const char *dst, const char *type, unsigned long fl,
-		     const char *opts)
+                     const char *opts)
 {
 	_cleanup_close_ int dfd = mount_point(t, dst, true);
 	if (dfd < 0)
@@ -161,7 +162,7 @@ static int mount_new(const struct tree *t, const char *dst, const char *type, un
 /* An empty directory for --contain's home, /tmp and /var/tmp: below
  * --workdir when given, else a fresh tmpfs. */
 static int mount_empty(const struct tree *t, const char *dst, const char *wsub,
-		       struct sifu_err *err)
+                       struct sifu_err *err)
 {
 	const struct ns_launch *l = t->l;
 	int r;
@@ -216,9 +217,11 @@ static int mount_dev_minimal(const struct tree *t, struct sifu_err *err)
 	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++)
 		if ((r = dev_node(t, t->l->dev_fd, nodes[i])) < 0)
 			sifu_verbose("no /dev/%s in the container: %s", nodes[i], strerror(-r));
-	mount_new(t, "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+	mount_new(t, "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+	          "newinstance,ptmxmode=0666,mode=0620");
 	mount_new(t, "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-	_cleanup_close_ int d = sifu_path_open_in_root(t->rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0);
+	_cleanup_close_ int d =
+	    sifu_path_open_in_root(t->rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0);
 	if (d >= 0) {
 		symlinkat("pts/ptmx", d, "ptmx");
 		symlinkat("/proc/self/fd", d, "fd");
@@ -270,8 +273,8 @@ static char *read_in_root(int rootfd, const char *path)
 	return buf;
 }
 
-static int write_stage_file(const struct ns_launch *l, const char *name, const char *text,
-			    int *out, struct sifu_err *err)
+static int write_stage_file(const struct ns_launch *l, const char *name, const char *text, int *out,
+                            struct sifu_err *err)
 {
 	char p[NS_STAGE_MAX + 32];
 	spath(l, name, p, sizeof(p));
@@ -296,11 +299,11 @@ static int mount_passwd(const struct tree *t, struct sifu_err *err)
 	_cleanup_free_ char *pw = read_in_root(t->rootfd, "/etc/passwd");
 	_cleanup_free_ char *gr = read_in_root(t->rootfd, "/etc/group");
 	_cleanup_free_ char *npw =
-		l->c->fakeroot ? ns_passwd_edit(pw, "root", 0, 0, "root", l->home_dst, "/bin/sh")
-			       : ns_passwd_edit(pw, l->user, l->cuid, l->cgid, l->gecos,
-						l->home_dst, l->shell);
+	    l->c->fakeroot
+	        ? ns_passwd_edit(pw, "root", 0, 0, "root", l->home_dst, "/bin/sh")
+	        : ns_passwd_edit(pw, l->user, l->cuid, l->cgid, l->gecos, l->home_dst, l->shell);
 	_cleanup_free_ char *ngr = l->c->fakeroot ? ns_group_edit(gr, "root", 0, "root")
-						  : ns_group_edit(gr, l->group, l->cgid, l->user);
+	                                          : ns_group_edit(gr, l->group, l->cgid, l->user);
 	int fd = -1, r = write_stage_file(l, "etc/passwd", npw, &fd, err);
 	if (r < 0)
 		return r;
@@ -339,7 +342,8 @@ static int upper_point(int lowerfd, const char *lowerpath, int upperfd, const ch
 			break;
 		char try[PATH_MAX];
 		snprintf(try, sizeof(try), "%.*s", (int)(slash - norm), norm);
-		_cleanup_close_ int pfd = sifu_path_open_in_root(lowerfd, try, O_PATH | O_DIRECTORY, 0);
+		_cleanup_close_ int pfd =
+		    sifu_path_open_in_root(lowerfd, try, O_PATH | O_DIRECTORY, 0);
 		if (pfd < 0)
 			break;
 		char link[32], real[PATH_MAX];
@@ -362,7 +366,8 @@ static int upper_point(int lowerfd, const char *lowerpath, int upperfd, const ch
 	_cleanup_close_ int d = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d < 0)
 		return -errno;
-	int r = dir ? mkdirat(d, base, 0755) : openat(d, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int r = dir ? mkdirat(d, base, 0755)
+	            : openat(d, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (r < 0 && errno != EEXIST)
 		return -errno;
 	if (!dir && r >= 0)
@@ -379,10 +384,11 @@ static void upper_points(struct ns_launch *l, const char *lower, const char *upp
 	struct {
 		const char *dst;
 		bool dir, on;
-	} sys[] = {{"/proc", true, l->proc_fd >= 0}, {"/sys", true, l->sys_fd >= 0},
-		   {"/dev", true, l->dev_fd >= 0},
-		   {"/etc/passwd", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)},
-		   {"/etc/group", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)}};
+	} sys[] = {{"/proc", true, l->proc_fd >= 0},
+	           {"/sys", true, l->sys_fd >= 0},
+	           {"/dev", true, l->dev_fd >= 0},
+	           {"/etc/passwd", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)},
+	           {"/etc/group", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)}};
 	for (size_t i = 0; i < ARRAY_SIZE(sys); i++)
 		if (sys[i].on && upper_point(lfd, lower, ufd, sys[i].dst, sys[i].dir) < 0)
 			sifu_verbose("cannot make the mount point %s", sys[i].dst);
@@ -392,7 +398,7 @@ static void upper_points(struct ns_launch *l, const char *lower, const char *upp
 }
 
 static int overlay_dirs(struct ns_launch *l, char *upper, char *work, size_t len,
-			struct sifu_err *err)
+                        struct sifu_err *err)
 {
 	if (l->overlay_fd < 0 || l->overlay_ro) {
 		spath(l, "upper", upper, len);
@@ -408,9 +414,10 @@ static int overlay_dirs(struct ns_launch *l, char *upper, char *work, size_t len
 		return sifu_err_sys(err, "binding the overlay directory");
 	snprintf(upper, len, "%s/upper", ov);
 	snprintf(work, len, "%s/work", ov);
-	if ((mkdir(upper, 0755) < 0 && errno != EEXIST) || (mkdir(work, 0700) < 0 && errno != EEXIST))
+	if ((mkdir(upper, 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(work, 0700) < 0 && errno != EEXIST))
 		return sifu_err_sys(err, "--overlay: cannot create upper/ and work/ in %s",
-				    l->c->overlays[0]);
+		                    l->c->overlays[0]);
 	return 0;
 }
 
@@ -418,7 +425,7 @@ static int mount_overlay(struct tree *t, struct sifu_err *err)
 {
 	struct ns_launch *l = t->l;
 	char img[NS_STAGE_MAX + 8], upper[NS_STAGE_MAX + 16], work[NS_STAGE_MAX + 16],
-		lower[3 * NS_STAGE_MAX + 32];
+	    lower[3 * NS_STAGE_MAX + 32];
 	spath(l, "img", img, sizeof(img));
 	int r = overlay_dirs(l, upper, work, sizeof(upper), err);
 	if (r < 0)
@@ -437,7 +444,7 @@ static int mount_overlay(struct tree *t, struct sifu_err *err)
 	upper_points(l, img, upper);
 	char opts[512];
 	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, upper,
-		 work);
+	         work);
 	if (mount("overlay", t->root, "overlay", MS_NOSUID | MS_NODEV, opts) == 0)
 		return 0;
 	int e = errno;
@@ -470,13 +477,16 @@ static int mount_root(struct tree *t, struct sifu_err *err)
 		t->root_writable = true;
 	} else if (r < 0 && wants_rw) {
 		errno = -r;
-		sifu_err_sys(err, "the kernel refused an overlay file system in the user namespace");
-		sifu_err_hint(err, "--writable-tmpfs and --overlay need Linux >= 5.11 with overlayfs");
+		sifu_err_sys(err,
+		             "the kernel refused an overlay file system in the user namespace");
+		sifu_err_hint(err,
+		              "--writable-tmpfs and --overlay need Linux >= 5.11 with overlayfs");
 		return -errno;
 	} else {
 		if (r < 0 && r != -1)
 			sifu_verbose("no overlayfs (%s): mount points missing from the image are "
-				     "skipped", strerror(-r));
+			             "skipped",
+			             strerror(-r));
 		if (mount(img, t->root, NULL, MS_BIND | MS_REC, NULL) < 0)
 			return sifu_err_sys(err, "binding the image root");
 		t->root_writable = false; /* as Apptainer: no new mount points in -w */
@@ -489,8 +499,8 @@ static int finish_root(struct tree *t, struct sifu_err *err)
 {
 	const struct ns_config *c = t->l->c;
 	bool rw = c->writable || c->writable_tmpfs || (t->l->overlay_fd >= 0 && !t->l->overlay_ro);
-	if (!rw && mount(NULL, t->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
-			 NULL) < 0)
+	if (!rw && mount(NULL, t->root, NULL,
+	                 MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return sifu_err_sys(err, "making the image read-only");
 	if (chdir(t->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
 		return sifu_err_sys(err, "pivot_root into the container");

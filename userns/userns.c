@@ -19,6 +19,6 @@ int ns_probe_userns(struct sifu_err *err)
 		return 0;
 	sifu_err_set(err, SIFU_E_DENIED, EPERM, "the kernel refused to create a user namespace");
 	sifu_err_hint(err, "ask the administrator to set user.max_user_namespaces > 0 "
-			   "(and kernel.unprivileged_userns_clone=1 where it exists)");
+	                   "(and kernel.unprivileged_userns_clone=1 where it exists)");
 	return -EPERM;
 }

@@ -24,8 +24,8 @@ struct ns_strv {
 	char **v;
 	size_t n, cap;
 };
-void ns_strv_push(struct ns_strv *s, const char *str);      /* copies */
-void ns_strv_push_take(struct ns_strv *s, char *str);        /* takes */
+void ns_strv_push(struct ns_strv *s, const char *str); /* copies */
+void ns_strv_push_take(struct ns_strv *s, char *str);  /* takes */
 void ns_strv_free(struct ns_strv *s);
 /* Environment-style access ("KEY=VALUE" entries). */
 const char *ns_env_get(const struct ns_strv *env, const char *key);
@@ -33,8 +33,8 @@ void ns_env_set(struct ns_strv *env, const char *key, const char *value);
 void ns_env_unset(struct ns_strv *env, const char *key);
 
 struct ns_bind {
-	char *src;  /* host path */
-	char *dst;  /* container path (absolute) */
+	char *src; /* host path */
+	char *dst; /* container path (absolute) */
 	bool ro;
 };
 void ns_bind_free(struct ns_bind *b);
@@ -51,7 +51,7 @@ int ns_idmap_format(char *buf, size_t len, unsigned inside, unsigned outside, un
 /* The image's /etc/passwd (may be NULL or "") with the entry for NAME or UID
  * replaced or added.  Returns a new string. */
 char *ns_passwd_edit(const char *passwd, const char *name, unsigned uid, unsigned gid,
-		     const char *gecos, const char *home, const char *shell);
+                     const char *gecos, const char *home, const char *shell);
 /* The image's /etc/group with the group GID (named NAME) listing USER added
  * or replaced.  Returns a new string. */
 char *ns_group_edit(const char *group, const char *name, unsigned gid, const char *user);
@@ -74,15 +74,15 @@ struct ns_env {
 	size_t nov;
 };
 struct ns_env_spec {
-	char *const *host;      /* the host environment */
+	char *const *host; /* the host environment */
 	bool cleanenv;
-	const char *env_file;   /* contents of --env-file, or NULL */
-	char *const *env_opts;  /* --env K=V items, NULL-terminated, or NULL */
-	const char *home;       /* $HOME inside */
-	const char *container;  /* APPTAINER_CONTAINER */
-	const char *name;       /* APPTAINER_NAME */
-	const char *command;    /* exec run shell test */
-	const char *bind;       /* APPTAINER_BIND (comma list), or "" */
+	const char *env_file;  /* contents of --env-file, or NULL */
+	char *const *env_opts; /* --env K=V items, NULL-terminated, or NULL */
+	const char *home;      /* $HOME inside */
+	const char *container; /* APPTAINER_CONTAINER */
+	const char *name;      /* APPTAINER_NAME */
+	const char *command;   /* exec run shell test */
+	const char *bind;      /* APPTAINER_BIND (comma list), or "" */
 };
 int ns_env_build(const struct ns_env_spec *s, struct ns_env *out, struct sifu_err *err);
 void ns_env_free(struct ns_env *e);
@@ -116,26 +116,26 @@ enum {
 int ns_nomount_parse(const char *word, unsigned *mask, struct sifu_err *err);
 
 struct ns_config {
-	const char *image;          /* SIF, bare SquashFS or sandbox directory */
+	const char *image; /* SIF, bare SquashFS or sandbox directory */
 	enum ns_action action;
-	char *const *args;          /* exec: COMMAND ARGS; others: ARGS */
+	char *const *args; /* exec: COMMAND ARGS; others: ARGS */
 	int nargs;
-	struct ns_bind *binds;      /* --bind and --mount, in order */
+	struct ns_bind *binds; /* --bind and --mount, in order */
 	size_t nbinds;
-	const char *bind_list;      /* APPTAINER_BIND inside */
-	const char *home_spec;      /* -H src[:dst], or NULL */
+	const char *bind_list; /* APPTAINER_BIND inside */
+	const char *home_spec; /* -H src[:dst], or NULL */
 	bool no_home;
 	unsigned no_mount;
 	bool contain, pid, ipc, net, no_init;
 	const char *hostname;
 	bool cleanenv;
 	char *const *env_opts;
-	const char *env_file;       /* path */
+	const char *env_file; /* path */
 	const char *pwd;
 	const char *workdir;
 	bool writable_tmpfs, writable, fakeroot, unsquash;
-	char *const *overlays;      /* NULL-terminated, or NULL */
-	const char *shell;          /* --shell */
+	char *const *overlays; /* NULL-terminated, or NULL */
+	const char *shell;     /* --shell */
 	struct sqf_options sqf;
 	char *const *host_env;
 };

@@ -46,7 +46,7 @@ static int lat_getattr(const char *path, struct stat *st, struct fuse_file_info 
 }
 
 static int lat_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
-		       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	char p[4096];
 	full(path, p, sizeof(p));
@@ -97,13 +97,13 @@ static void lat_destroy(void *p)
 }
 
 static const struct fuse_operations ops = {
-	.init = lat_init,
-	.getattr = lat_getattr,
-	.readdir = lat_readdir,
-	.open = lat_open,
-	.read = lat_read,
-	.release = lat_release,
-	.destroy = lat_destroy,
+    .init = lat_init,
+    .getattr = lat_getattr,
+    .readdir = lat_readdir,
+    .open = lat_open,
+    .read = lat_read,
+    .release = lat_release,
+    .destroy = lat_destroy,
 };
 
 int main(int argc, char **argv)

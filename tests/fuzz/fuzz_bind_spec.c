@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 0:
 	case 1:
 		r = data[0] % 5 ? ns_mount_parse(s, "/cwd", &b, &err)
-				: ns_bind_parse(s, "/cwd", &b, &err);
+		                : ns_bind_parse(s, "/cwd", &b, &err);
 		if (r == 0) {
 			if (!b.src || !b.dst || b.dst[0] != '/' || !*b.src)
 				abort();
@@ -48,8 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		free(p);
 		char *opts[] = {s, NULL};
-		struct ns_env_spec es = {.home = "/h", .container = "/c", .name = "c",
-					 .command = "exec", .bind = "", .env_opts = opts};
+		struct ns_env_spec es = {.home = "/h",
+		                         .container = "/c",
+		                         .name = "c",
+		                         .command = "exec",
+		                         .bind = "",
+		                         .env_opts = opts};
 		struct ns_env e;
 		if (ns_env_build(&es, &e, &err) == 0) {
 			free(ns_env_script(&e));

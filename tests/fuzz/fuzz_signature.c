@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* tests/fixtures/sif/ed25519-public.pem (sylabs/sif test key, BSD-3-Clause) */
 static const char ed25519_pub[] = "-----BEGIN PUBLIC KEY-----\n"
-				  "MCowBQYDK2VwAyEA4LypVa0tjUB5eUQeeGjllrBG7gWCIOSymuMc6fg8GB4=\n"
-				  "-----END PUBLIC KEY-----\n";
+                                  "MCowBQYDK2VwAyEA4LypVa0tjUB5eUQeeGjllrBG7gWCIOSymuMc6fg8GB4=\n"
+                                  "-----END PUBLIC KEY-----\n";
 
 static char keysdir[] = "/tmp/sifu-fuzz-keys-XXXXXX";
 

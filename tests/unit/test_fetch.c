@@ -21,22 +21,24 @@ struct refcase {
 static void test_refs(void **state)
 {
 	static const char D[] =
-		"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+	    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 	const struct refcase ok[] = {
-		{"docker://alpine", "registry-1.docker.io", "library/alpine", "latest", NULL},
-		{"docker://alpine:3.19", "registry-1.docker.io", "library/alpine", "3.19", NULL},
-		{"docker://docker.io/alpine", "registry-1.docker.io", "library/alpine", "latest", NULL},
-		{"docker://index.docker.io/user/img:t", "registry-1.docker.io", "user/img", "t", NULL},
-		{"docker://user/img", "registry-1.docker.io", "user/img", "latest", NULL},
-		{"docker://ghcr.io/org/team/img:v1.2_x", "ghcr.io", "org/team/img", "v1.2_x", NULL},
-		{"docker://localhost/img", "localhost", "img", "latest", NULL},
-		{"docker://localhost:5000/a/b", "localhost:5000", "a/b", "latest", NULL},
-		{"docker://127.0.0.1:5000/a:b", "127.0.0.1:5000", "a", "b", NULL},
-		{"docker://quay.io/a/b-c__d.e", "quay.io", "a/b-c__d.e", "latest", NULL},
-		{"docker://alpine@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-		 "registry-1.docker.io", "library/alpine", NULL, D},
-		{"docker://r.io:443/x:t@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-		 "r.io:443", "x", "t", D},
+	    {"docker://alpine", "registry-1.docker.io", "library/alpine", "latest", NULL},
+	    {"docker://alpine:3.19", "registry-1.docker.io", "library/alpine", "3.19", NULL},
+	    {"docker://docker.io/alpine", "registry-1.docker.io", "library/alpine", "latest", NULL},
+	    {"docker://index.docker.io/user/img:t", "registry-1.docker.io", "user/img", "t", NULL},
+	    {"docker://user/img", "registry-1.docker.io", "user/img", "latest", NULL},
+	    {"docker://ghcr.io/org/team/img:v1.2_x", "ghcr.io", "org/team/img", "v1.2_x", NULL},
+	    {"docker://localhost/img", "localhost", "img", "latest", NULL},
+	    {"docker://localhost:5000/a/b", "localhost:5000", "a/b", "latest", NULL},
+	    {"docker://127.0.0.1:5000/a:b", "127.0.0.1:5000", "a", "b", NULL},
+	    {"docker://quay.io/a/b-c__d.e", "quay.io", "a/b-c__d.e", "latest", NULL},
+	    {"docker://"
+	     "alpine@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+	     "registry-1.docker.io", "library/alpine", NULL, D},
+	    {"docker://r.io:443/"
+	     "x:t@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+	     "r.io:443", "x", "t", D},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
 		struct fetch_ref r;
@@ -55,9 +57,10 @@ static void test_refs(void **state)
 		fetch_ref_free(&r);
 	}
 	const char *bad[] = {
-		"docker://", "docker://Alpine", "docker://a//b", "docker://a/", "docker://-a",
-		"docker://a:b:c", "docker://a@sha256:1234", "docker://a@md5:x", "docker://a:-x",
-		"foo://x", "library/alpine", "oci:", "docker://a__-b",
+	    "docker://",      "docker://Alpine", "docker://a//b",          "docker://a/",
+	    "docker://-a",    "docker://a:b:c",  "docker://a@sha256:1234", "docker://a@md5:x",
+	    "docker://a:-x",  "foo://x",         "library/alpine",         "oci:",
+	    "docker://a__-b",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct fetch_ref r;
@@ -124,17 +127,17 @@ static void test_platform(void **state)
 	assert_true(p.arch[0] != 0);
 }
 
-#define DG "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define DG  "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define DG2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 
 static void test_manifest_kinds(void **state)
 {
 	struct sifu_err err = {0};
 	const char *idx = "{\"schemaVersion\":2,\"mediaType\":"
-			  "\"application/vnd.oci.image.index.v1+json\",\"manifests\":[]}";
+	                  "\"application/vnd.oci.image.index.v1+json\",\"manifests\":[]}";
 	assert_int_equal(fetch_manifest_kind(idx, strlen(idx), &err), 1);
 	const char *list = "{\"schemaVersion\":2,\"mediaType\":"
-			   "\"application/vnd.docker.distribution.manifest.list.v2+json\"}";
+	                   "\"application/vnd.docker.distribution.manifest.list.v2+json\"}";
 	assert_int_equal(fetch_manifest_kind(list, strlen(list), &err), 1);
 	const char *man = "{\"schemaVersion\":2,\"layers\":[]}";
 	assert_int_equal(fetch_manifest_kind(man, strlen(man), &err), 0);
@@ -149,12 +152,18 @@ static void test_manifest_kinds(void **state)
 
 static void test_index_select(void **state)
 {
+	/* clang-format off: it does not settle on these concatenated strings */
 	const char *idx =
-		"{\"manifests\":["
-		"{\"digest\":\"" DG "\",\"size\":10,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}},"
-		"{\"digest\":\"" DG2 "\",\"size\":11,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
-		"{\"digest\":\"" DG "\",\"size\":12,\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}},"
-		"{\"digest\":\"" DG "\",\"size\":13,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}";
+	    "{\"manifests\":["
+	    "{\"digest\":\"" DG "\",\"size\":10,\"platform\":{\"os\":\"linux\",\"architecture\":"
+	    "\"arm\",\"variant\":\"v7\"}},"
+	    "{\"digest\":\"" DG2 "\",\"size\":11,\"platform\":{\"os\":\"linux\",\"architecture\":"
+	    "\"arm64\",\"variant\":\"v8\"}},"
+	    "{\"digest\":\"" DG
+	    "\",\"size\":12,\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}},"
+	    "{\"digest\":\"" DG
+	    "\",\"size\":13,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}";
+	/* clang-format on */
 	struct fetch_platform p = {"linux", "arm64", ""};
 	struct fetch_blob b = {0};
 	struct sifu_err err = {0};
@@ -175,19 +184,22 @@ static void test_manifest_parse(void **state)
 {
 	struct fetch_manifest m;
 	struct sifu_err err = {0};
-	const char *ok = "{\"schemaVersion\":2,\"config\":{\"digest\":\"" DG "\",\"size\":5},"
-			 "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
-			 "\"digest\":\"" DG2 "\",\"size\":7}]}";
+	const char *ok =
+	    "{\"schemaVersion\":2,\"config\":{\"digest\":\"" DG "\",\"size\":5},"
+	    "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
+	    "\"digest\":\"" DG2 "\",\"size\":7}]}";
 	assert_int_equal(fetch_manifest_parse(ok, strlen(ok), &m, &err), 0);
 	assert_int_equal(m.nlayers, 1);
 	assert_string_equal(m.layers[0].digest, DG2);
 	assert_int_equal(m.layers[0].size, 7);
 	fetch_manifest_free(&m);
-	const char *art = "{\"config\":{\"digest\":\"" DG "\",\"size\":5},\"layers\":[{\"mediaType\":"
-			  "\"application/vnd.sylabs.sif.layer.v1.sif\",\"digest\":\"" DG2 "\",\"size\":7}]}";
+	const char *art =
+	    "{\"config\":{\"digest\":\"" DG "\",\"size\":5},\"layers\":[{\"mediaType\":"
+	    "\"application/vnd.sylabs.sif.layer.v1.sif\",\"digest\":\"" DG2 "\",\"size\":7}]}";
 	assert_true(fetch_manifest_parse(art, strlen(art), &m, &err) < 0);
 	assert_int_equal(err.code, SIFU_E_UNSUPPORTED);
-	const char *baddg = "{\"config\":{\"digest\":\"sha256:../../etc\",\"size\":5},\"layers\":[]}";
+	const char *baddg =
+	    "{\"config\":{\"digest\":\"sha256:../../etc\",\"size\":5},\"layers\":[]}";
 	assert_true(fetch_manifest_parse(baddg, strlen(baddg), &m, &err) < 0);
 	const char *neg = "{\"config\":{\"digest\":\"" DG "\",\"size\":-5},\"layers\":[]}";
 	assert_true(fetch_manifest_parse(neg, strlen(neg), &m, &err) < 0);
@@ -196,10 +208,10 @@ static void test_manifest_parse(void **state)
 static void test_config_scripts(void **state)
 {
 	const char *cfg = "{\"architecture\":\"amd64\",\"config\":{"
-			  "\"Env\":[\"PATH=/usr/bin:/bin\",\"A=it's $x\",\"1BAD=x\",\"NOEQ\"],"
-			  "\"Entrypoint\":[\"/bin/tool\",\"--flag\"],\"Cmd\":[\"a b\"],"
-			  "\"Labels\":{\"b\":\"2\",\"a\":\"1\"}},"
-			  "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" DG "\"]}}";
+	                  "\"Env\":[\"PATH=/usr/bin:/bin\",\"A=it's $x\",\"1BAD=x\",\"NOEQ\"],"
+	                  "\"Entrypoint\":[\"/bin/tool\",\"--flag\"],\"Cmd\":[\"a b\"],"
+	                  "\"Labels\":{\"b\":\"2\",\"a\":\"1\"}},"
+	                  "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" DG "\"]}}";
 	struct fetch_config c;
 	struct sifu_err err = {0};
 	assert_int_equal(fetch_config_parse(cfg, strlen(cfg), &c, &err), 0);
@@ -211,8 +223,8 @@ static void test_config_scripts(void **state)
 	free(run);
 	char *env = fetch_env_script(&c);
 	assert_string_equal(env, "#!/bin/sh\n# Written by sifu from the image's Env.\n"
-				 "export PATH='/usr/bin:/bin'\n"
-				 "if [ -z \"${A+set}\" ]; then export A='it'\\''s $x'; fi\n");
+	                         "export PATH='/usr/bin:/bin'\n"
+	                         "if [ -z \"${A+set}\" ]; then export A='it'\\''s $x'; fi\n");
 	free(env);
 	assert_string_equal(c.labels_json, "{\n \"a\": \"1\",\n \"b\": \"2\"\n}");
 	fetch_config_free(&c);
@@ -234,8 +246,9 @@ static void test_digest_parse(void **state)
 	assert_true(fetch_digest_parse("sha512:11", hex, &err) < 0);
 	assert_true(fetch_digest_parse("sha256:ABCD", hex, &err) < 0);
 	assert_true(fetch_digest_parse(DG "0", hex, &err) < 0);
-	assert_true(fetch_digest_parse("sha256:../../../../../../../../../../../../../../../../../../etc/x",
-				       hex, &err) < 0);
+	assert_true(
+	    fetch_digest_parse("sha256:../../../../../../../../../../../../../../../../../../etc/x",
+	                       hex, &err) < 0);
 }
 
 static char tmpdir[64];
@@ -312,7 +325,10 @@ static size_t mk_tar(unsigned char *out, const char *name, const char *data)
 	snprintf((char *)h + 124, 12, "%011o", (unsigned)strlen(data));
 	snprintf((char *)h + 136, 12, "%011o", 1000);
 	h[156] = '0';
-	memcpy(h + 257, "ustar\0" "00", 8);
+	memcpy(h + 257,
+	       "ustar\0"
+	       "00",
+	       8);
 	memset(h + 148, ' ', 8);
 	unsigned sum = 0;
 	for (int i = 0; i < 512; i++)
@@ -333,7 +349,7 @@ static int mk_file(const void *p, size_t n)
 }
 
 static int apply(const void *blob, size_t n, const char *digest, const char *diff_id,
-		 struct sifu_err *err)
+                 struct sifu_err *err)
 {
 	int fd = mk_file(blob, n);
 	char path[] = "/tmp/sifu-test-sq-XXXXXX";
@@ -400,7 +416,7 @@ static void test_pull_cached(void **state)
 	mk_tmpdir();
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "python3 %s/tests/integration/pull_image.py %s/img",
-		 SIFU_SOURCE_ROOT, tmpdir);
+	         SIFU_SOURCE_ROOT, tmpdir);
 	if (system(cmd) != 0)
 		fail_msg("%s failed", cmd);
 	char uri[128], cache[128];
@@ -428,17 +444,12 @@ static void test_pull_cached(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refs),
-		cmocka_unit_test(test_local_refs_and_names),
-		cmocka_unit_test(test_platform),
-		cmocka_unit_test(test_manifest_kinds),
-		cmocka_unit_test(test_index_select),
-		cmocka_unit_test(test_manifest_parse),
-		cmocka_unit_test(test_config_scripts),
-		cmocka_unit_test(test_digest_parse),
-		cmocka_unit_test(test_cache_commit),
-		cmocka_unit_test(test_layers),
-		cmocka_unit_test(test_pull_cached),
+	    cmocka_unit_test(test_refs),           cmocka_unit_test(test_local_refs_and_names),
+	    cmocka_unit_test(test_platform),       cmocka_unit_test(test_manifest_kinds),
+	    cmocka_unit_test(test_index_select),   cmocka_unit_test(test_manifest_parse),
+	    cmocka_unit_test(test_config_scripts), cmocka_unit_test(test_digest_parse),
+	    cmocka_unit_test(test_cache_commit),   cmocka_unit_test(test_layers),
+	    cmocka_unit_test(test_pull_cached),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -316,8 +316,8 @@ static void check_tree(struct sqf_image *img, bool xattrs)
 
 static void test_image_every_compressor(void **state)
 {
-	const char *imgs[] = {"tree-gzip.sqfs", "tree-xz.sqfs", "tree-lzo.sqfs", "tree-lz4.sqfs",
-			      "tree-zstd.sqfs", "tree-nofrag.sqfs"};
+	const char *imgs[] = {"tree-gzip.sqfs", "tree-xz.sqfs",   "tree-lzo.sqfs",
+	                      "tree-lz4.sqfs",  "tree-zstd.sqfs", "tree-nofrag.sqfs"};
 	for (size_t i = 0; i < ARRAY_SIZE(imgs); i++) {
 		for (int pf = SQF_PREFETCH_NONE; pf <= SQF_PREFETCH_ALL; pf++) {
 			uint8_t *data;
@@ -457,8 +457,8 @@ static int serve_in_userns(bool stop_first)
 	if (fusefd < 0)
 		return 77;
 	char opts[128];
-	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0,default_permissions",
-		 fusefd);
+	snprintf(opts, sizeof(opts),
+	         "fd=%d,rootmode=40000,user_id=0,group_id=0,default_permissions", fusefd);
 	if (mount("sifu", dir, "fuse.sifu", MS_NOSUID | MS_NODEV | MS_RDONLY, opts) < 0)
 		return 77;
 	int imgfd = open(CORPUS "tree-zstd.sqfs", O_RDONLY | O_CLOEXEC);
@@ -523,16 +523,16 @@ static void test_name_ok(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cache_reads_and_bounds),
-		cmocka_unit_test(test_cache_failure_is_not_sticky),
-		cmocka_unit_test(test_cache_threads_one_fetch_per_chunk),
-		cmocka_unit_test(test_cache_readahead_and_pin),
-		cmocka_unit_test(test_image_every_compressor),
-		cmocka_unit_test(test_image_owner_self),
-		cmocka_unit_test(test_image_rejects_garbage),
-		cmocka_unit_test(test_extract),
-		cmocka_unit_test(test_server_on_callers_fd),
-		cmocka_unit_test(test_name_ok),
+	    cmocka_unit_test(test_cache_reads_and_bounds),
+	    cmocka_unit_test(test_cache_failure_is_not_sticky),
+	    cmocka_unit_test(test_cache_threads_one_fetch_per_chunk),
+	    cmocka_unit_test(test_cache_readahead_and_pin),
+	    cmocka_unit_test(test_image_every_compressor),
+	    cmocka_unit_test(test_image_owner_self),
+	    cmocka_unit_test(test_image_rejects_garbage),
+	    cmocka_unit_test(test_extract),
+	    cmocka_unit_test(test_server_on_callers_fd),
+	    cmocka_unit_test(test_name_ok),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,8 +69,10 @@ static void test_keyids(void **state)
 	assert_int_equal(sif_pemkey_load(FIX "rsa-public.pem", false, &rsa, &err), 0);
 	assert_int_equal(sif_pemkey_load(FIX "ed25519-private.pem", true, &edpriv, &err), 0);
 	/* the key ids the reference wrote into one-group-signed-dsse.sif */
-	assert_string_equal(sif_pemkey_id(ed), "SHA256:x6l8ZblpSSXGaPMCzySedWg88BwIFcz8jlPb6el0mFs");
-	assert_string_equal(sif_pemkey_id(rsa), "SHA256:BhCwr7qZulYcOMSl2Jt2DuYHxHNnN6th4NdMqR/PGa4");
+	assert_string_equal(sif_pemkey_id(ed),
+	                    "SHA256:x6l8ZblpSSXGaPMCzySedWg88BwIFcz8jlPb6el0mFs");
+	assert_string_equal(sif_pemkey_id(rsa),
+	                    "SHA256:BhCwr7qZulYcOMSl2Jt2DuYHxHNnN6th4NdMqR/PGa4");
 	assert_string_equal(sif_pemkey_id(edpriv), sif_pemkey_id(ed));
 	/* a public key is not a private one */
 	struct sif_pemkey *bad = NULL;
@@ -207,7 +209,7 @@ struct range {
 };
 
 static void flip_ranges(const char *src, const struct range *rs, size_t nr, bool must_fail,
-			struct sif_pemkey *k)
+                        struct sif_pemkey *k)
 {
 	size_t n;
 	char *orig = slurp(src, &n);
@@ -248,21 +250,29 @@ static void test_flip_every_signed_byte(void **state)
 	/* descriptors 1 and 2 are the first two entries of the table at 4096 */
 	size_t d1 = 4096, d2 = 4096 + SIF_DESCR_SIZE;
 	struct range sig[] = {
-		/* header: launch script, magic, version, image id */
-		{SIF_HDR_LAUNCH, 32}, {SIF_HDR_MAGIC, 10}, {SIF_HDR_VERSION, 3}, {SIF_HDR_ID, 16},
-		/* descriptor fields: datatype, used, id, link, size, ctime, uid, gid, name, extra */
-		{d1 + SIF_D_DATATYPE, 17 - 0}, {d1 + SIF_D_SIZE, 8}, {d1 + SIF_D_CTIME, 8},
-		{d1 + SIF_D_UID, 16 + SIF_NAME_LEN + SIF_EXTRA_LEN},
-		{d2 + SIF_D_DATATYPE, 17 - 0}, {d2 + SIF_D_SIZE, 8}, {d2 + SIF_D_CTIME, 8},
-		{d2 + SIF_D_UID, 16 + SIF_NAME_LEN + SIF_EXTRA_LEN},
-		/* the objects: 4 bytes at 32768, 4096 at 36864 */
-		{32768, 4}, {36864, 4096},
+	    /* header: launch script, magic, version, image id */
+	    {SIF_HDR_LAUNCH, 32},
+	    {SIF_HDR_MAGIC, 10},
+	    {SIF_HDR_VERSION, 3},
+	    {SIF_HDR_ID, 16},
+	    /* descriptor fields: datatype, used, id, link, size, ctime, uid, gid, name, extra */
+	    {d1 + SIF_D_DATATYPE, 17 - 0},
+	    {d1 + SIF_D_SIZE, 8},
+	    {d1 + SIF_D_CTIME, 8},
+	    {d1 + SIF_D_UID, 16 + SIF_NAME_LEN + SIF_EXTRA_LEN},
+	    {d2 + SIF_D_DATATYPE, 17 - 0},
+	    {d2 + SIF_D_SIZE, 8},
+	    {d2 + SIF_D_CTIME, 8},
+	    {d2 + SIF_D_UID, 16 + SIF_NAME_LEN + SIF_EXTRA_LEN},
+	    /* the objects: 4 bytes at 32768, 4096 at 36864 */
+	    {32768, 4},
+	    {36864, 4096},
 	};
 	flip_ranges(img, sig, ARRAY_SIZE(sig), true, ed);
 	struct range unsigned_bytes[] = {
-		{SIF_HDR_CTIME, 16},               /* header times */
-		{d1 + SIF_D_MTIME, 8}, {d2 + SIF_D_MTIME, 8}, /* descriptor mtimes */
-		{32772, 64}, {36800, 64},          /* padding between the objects */
+	    {SIF_HDR_CTIME, 16},                          /* header times */
+	    {d1 + SIF_D_MTIME, 8}, {d2 + SIF_D_MTIME, 8}, /* descriptor mtimes */
+	    {32772, 64},           {36800, 64},           /* padding between the objects */
 	};
 	flip_ranges(img, unsigned_bytes, ARRAY_SIZE(unsigned_bytes), false, ed);
 	sif_pemkey_free(ed);
@@ -286,8 +296,8 @@ static void test_sign_verify_other_hashes(void **state)
 	const char *names[] = {"sha384:", "sha512:"};
 	for (size_t i = 0; i < 2; i++) {
 		spit(path, orig, n);
-		struct sif_sign_opts o = {.keys = &priv, .nkeys = 1, .hashtype = types[i],
-					  .time = INT64_MIN};
+		struct sif_sign_opts o = {
+		    .keys = &priv, .nkeys = 1, .hashtype = types[i], .time = INT64_MIN};
 		uint32_t *ids = NULL;
 		size_t nsig = 0;
 		assert_int_equal(sif_sign_image(path, &o, &ids, &nsig, &err), 0);
@@ -303,7 +313,8 @@ static void test_sign_verify_other_hashes(void **state)
 		char *env = sig_object(path, 3, &el);
 		char *payload = NULL, *signers = NULL;
 		size_t pl;
-		assert_int_equal(sif_dsse_verify(env, el, &pub, 1, &payload, &pl, &signers, &err), 0);
+		assert_int_equal(sif_dsse_verify(env, el, &pub, 1, &payload, &pl, &signers, &err),
+		                 0);
 		assert_non_null(strstr(payload, names[i]));
 		assert_null(strstr(payload, "sha256:"));
 		free(payload);
@@ -311,8 +322,8 @@ static void test_sign_verify_other_hashes(void **state)
 		free(env);
 	}
 	/* a hash the metadata cannot name is refused */
-	struct sif_sign_opts bad = {.keys = &priv, .nkeys = 1, .hashtype = SIF_HASH_BLAKE2B,
-				    .time = INT64_MIN};
+	struct sif_sign_opts bad = {
+	    .keys = &priv, .nkeys = 1, .hashtype = SIF_HASH_BLAKE2B, .time = INT64_MIN};
 	uint32_t *ids = NULL;
 	size_t nsig = 0;
 	spit(path, orig, n);
@@ -328,14 +339,14 @@ static void test_sign_verify_other_hashes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pae),
-		cmocka_unit_test(test_keyids),
-		cmocka_unit_test(test_metadata_matches_reference),
-		cmocka_unit_test(test_dsse_envelope_bytes),
-		cmocka_unit_test(test_clearsigned_detection),
-		cmocka_unit_test(test_verify_fixture),
-		cmocka_unit_test(test_sign_verify_other_hashes),
-		cmocka_unit_test(test_flip_every_signed_byte),
+	    cmocka_unit_test(test_pae),
+	    cmocka_unit_test(test_keyids),
+	    cmocka_unit_test(test_metadata_matches_reference),
+	    cmocka_unit_test(test_dsse_envelope_bytes),
+	    cmocka_unit_test(test_clearsigned_detection),
+	    cmocka_unit_test(test_verify_fixture),
+	    cmocka_unit_test(test_sign_verify_other_hashes),
+	    cmocka_unit_test(test_flip_every_signed_byte),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

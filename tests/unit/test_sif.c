@@ -49,11 +49,23 @@ static uint8_t *slurp(const char *path, size_t *len)
 static void test_fmt_size(void **state)
 {
 	char b[32];
-	struct { int64_t in; const char *out; } cases[] = {
-		{0, "0 B"}, {4, "4 B"}, {1023, "1023 B"}, {1024, "1 KiB"}, {1535, "1 KiB"},
-		{1536, "2 KiB"}, {28080, "27 KiB"}, {5592, "5 KiB"}, {271360, "265 KiB"},
-		{1048576, "1 MiB"}, {1073741824LL * 3, "3 GiB"}, {-1023, "-1023 B"},
-		{-2048, "-2 KiB"},
+	struct {
+		int64_t in;
+		const char *out;
+	} cases[] = {
+	    {0, "0 B"},
+	    {4, "4 B"},
+	    {1023, "1023 B"},
+	    {1024, "1 KiB"},
+	    {1535, "1 KiB"},
+	    {1536, "2 KiB"},
+	    {28080, "27 KiB"},
+	    {5592, "5 KiB"},
+	    {271360, "265 KiB"},
+	    {1048576, "1 MiB"},
+	    {1073741824LL * 3, "3 GiB"},
+	    {-1023, "-1023 B"},
+	    {-2048, "-2 KiB"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		sif_fmt_size(cases[i].in, b, sizeof(b));
@@ -168,7 +180,7 @@ static void make_valid(struct sif_header *h, struct sif_descr d[4])
 }
 
 static void expect_bad(const struct sif_header *h, const struct sif_descr *d, uint64_t size,
-		       const char *want)
+                       const char *want)
 {
 	struct sifu_err err = {0};
 	int r = sif_check_header(h, size, &err);
@@ -224,12 +236,22 @@ static void test_validation(void **state)
 static void test_fixtures_open(void **state)
 {
 	static const char *const names[] = {
-		"empty.sif", "empty-id.sif", "empty-launch-script.sif", "one-group.sif",
-		"two-groups.sif", "one-group-signed-pgp.sif", "one-group-signed-dsse.sif",
-		"one-group-signed-legacy.sif", "one-group-signed-legacy-all.sif",
-		"one-group-signed-legacy-group.sif", "one-object-crypt-message.sif",
-		"one-object-generic-json.sif", "one-object-oci-blob.sif",
-		"one-object-oci-root-index.sif", "one-object-sbom.sif", "one-object-time.sif",
+	    "empty.sif",
+	    "empty-id.sif",
+	    "empty-launch-script.sif",
+	    "one-group.sif",
+	    "two-groups.sif",
+	    "one-group-signed-pgp.sif",
+	    "one-group-signed-dsse.sif",
+	    "one-group-signed-legacy.sif",
+	    "one-group-signed-legacy-all.sif",
+	    "one-group-signed-legacy-group.sif",
+	    "one-object-crypt-message.sif",
+	    "one-object-generic-json.sif",
+	    "one-object-oci-blob.sif",
+	    "one-object-oci-root-index.sif",
+	    "one-object-sbom.sif",
+	    "one-object-time.sif",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		char p[512];
@@ -278,7 +300,8 @@ static void test_writer(void **state)
 	assert_int_equal(sif_writer_create(path, &w, &err), 0);
 	sif_writer_set_time(w, 1600000000);
 	const char def[] = "Bootstrap: docker\nFrom: alpine\n";
-	assert_int_equal(sif_writer_add_data(w, SIF_DT_DEFFILE, def, strlen(def), 1, 0, NULL, &err), 0);
+	assert_int_equal(sif_writer_add_data(w, SIF_DT_DEFFILE, def, strlen(def), 1, 0, NULL, &err),
+	                 0);
 	int fd;
 	uint64_t off;
 	assert_int_equal(sif_writer_begin_partition(w, &fd, &off, &err), 0);
@@ -288,7 +311,8 @@ static void test_writer(void **state)
 		root[i] = (char)i;
 	assert_int_equal(pwrite(fd, root, sizeof(root), (off_t)off), (ssize_t)sizeof(root));
 	assert_int_equal(sif_writer_end_partition(w, sizeof(root), SIF_FS_SQUASH, SIF_PART_SYSTEM,
-						  "amd64", true, &err), 0);
+	                                          "amd64", true, &err),
+	                 0);
 	/* nothing under the final name until commit */
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(sif_writer_commit(w, &err), 0);
@@ -331,7 +355,8 @@ static void test_writer(void **state)
 	assert_true(sif_writer_add_data(w, SIF_DT_PARTITION, "x", 1, 1, 0, NULL, &err) < 0);
 	assert_true(sif_writer_end_partition(w, 1, 1, 1, "amd64", false, &err) < 0);
 	assert_int_equal(sif_writer_begin_partition(w, &fd, &off, &err), 0);
-	assert_true(sif_writer_end_partition(w, 100, 1, 1, "amd64", false, &err) < 0); /* not written */
+	assert_true(sif_writer_end_partition(w, 100, 1, 1, "amd64", false, &err) <
+	            0); /* not written */
 	assert_true(sif_writer_set_launch(w, "#!/a/launch/line/that/is/far/too/long\n", &err) < 0);
 	sif_writer_abort(w);
 }
@@ -367,7 +392,8 @@ static void test_edit(void **state)
 	assert_string_equal(img->h.arch, "04");
 	char dig[128];
 	sif_descr_oci_digest(sif_get(img, 2), dig, sizeof(dig));
-	assert_string_equal(dig, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+	assert_string_equal(
+	    dig, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
 	assert_int_equal(sif_get(img, 1)->offset, 32768);
 	sif_close(img);
 
@@ -396,19 +422,14 @@ static void test_edit(void **state)
 	close(ofd);
 }
 
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fmt_size),
-		cmocka_unit_test(test_fmt_time_uuid),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_header_roundtrip),
-		cmocka_unit_test(test_validation),
-		cmocka_unit_test(test_fixtures_open),
-		cmocka_unit_test(test_find_rootfs),
-		cmocka_unit_test(test_writer),
-		cmocka_unit_test(test_edit),
+	    cmocka_unit_test(test_fmt_size),    cmocka_unit_test(test_fmt_time_uuid),
+	    cmocka_unit_test(test_names),       cmocka_unit_test(test_header_roundtrip),
+	    cmocka_unit_test(test_validation),  cmocka_unit_test(test_fixtures_open),
+	    cmocka_unit_test(test_find_rootfs), cmocka_unit_test(test_writer),
+	    cmocka_unit_test(test_edit),
 	};
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

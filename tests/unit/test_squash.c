@@ -42,7 +42,8 @@ static void add(struct img *m, const char *path, enum sq_type t, uint32_t mode, 
 	if (t == SQ_SYMLINK || t == SQ_HARDLINK)
 		e.target = data;
 	if (t == SQ_REG) {
-		assert_int_equal(sq_image_add_buffer(m->sq, path, mode, data, strlen(data), &err), 0);
+		assert_int_equal(sq_image_add_buffer(m->sq, path, mode, data, strlen(data), &err),
+		                 0);
 		return;
 	}
 	int r = sq_image_add(m->sq, &e, NULL, NULL, NULL, &err);
@@ -93,7 +94,7 @@ static void reader_open(struct reader *r, const char *path)
 	assert_int_equal(sqfs_super_read(&r->super, r->file), 0);
 	sqfs_compressor_config_t cfg;
 	sqfs_compressor_config_init(&cfg, r->super.compression_id, r->super.block_size,
-				    SQFS_COMP_FLAG_UNCOMPRESS);
+	                            SQFS_COMP_FLAG_UNCOMPRESS);
 	assert_int_equal(sqfs_compressor_create(&cfg, &r->cmp), 0);
 	r->ids = sqfs_id_table_create(0);
 	assert_int_equal(sqfs_id_table_read(r->ids, r->file, &r->super, r->cmp), 0);
@@ -130,10 +131,10 @@ static void list(struct reader *r, const sqfs_tree_node_t *n, char *out, size_t 
 		snprintf(extra, sizeof(extra), " \"%.*s\"", (int)size, buf);
 	} else if ((in->base.mode & S_IFMT) == S_IFLNK) {
 		snprintf(extra, sizeof(extra), " -> %.*s", (int)in->data.slink.target_size,
-			 (const char *)in->extra);
+		         (const char *)in->extra);
 	}
 	snprintf(out + strlen(out), len - strlen(out), "%s %o %u:%u%s\n", path,
-		 (unsigned)in->base.mode, n->uid, n->gid, extra);
+	         (unsigned)in->base.mode, n->uid, n->gid, extra);
 	free(path);
 	for (const sqfs_tree_node_t *c = n->children; c; c = c->next)
 		list(r, c, out, len);
@@ -154,11 +155,11 @@ static void test_whiteouts(void **state)
 {
 	struct img m;
 	img_new(&m, 2);
-	add(&m, "a/.wh.gone", SQ_REG, 0644, "");   /* top: delete a/gone */
+	add(&m, "a/.wh.gone", SQ_REG, 0644, ""); /* top: delete a/gone */
 	add(&m, "a/keep", SQ_REG, 0600, "v2");
 	add(&m, "opq/.wh..wh..opq", SQ_REG, 0, "");
 	add(&m, "opq/new", SQ_REG, 0644, "n");
-	sq_image_next_layer(m.sq);                  /* the base layer */
+	sq_image_next_layer(m.sq); /* the base layer */
 	add_owned(&m, "a/", 0750, 5, 6);
 	add(&m, "a/gone", SQ_REG, 0644, "x");
 	add(&m, "a/gone/deeper", SQ_REG, 0644, "x"); /* hidden with its parent */
@@ -167,10 +168,10 @@ static void test_whiteouts(void **state)
 	add(&m, "opq/sub/older", SQ_REG, 0644, "o");
 	finish(&m);
 	expect_tree(&m, "/ 40755 0:0\n"
-			"/a 40750 5:6\n"
-			"/a/keep 100600 0:0 \"v2\"\n"
-			"/opq 40755 0:0\n"
-			"/opq/new 100644 0:0 \"n\"\n");
+	                "/a 40750 5:6\n"
+	                "/a/keep 100600 0:0 \"v2\"\n"
+	                "/opq 40755 0:0\n"
+	                "/opq/new 100644 0:0 \"n\"\n");
 	img_free(&m);
 }
 
@@ -178,22 +179,22 @@ static void test_replace_and_duplicates(void **state)
 {
 	struct img m;
 	img_new(&m, 1);
-	add(&m, "d", SQ_REG, 0644, "now a file");   /* top replaces a directory */
+	add(&m, "d", SQ_REG, 0644, "now a file"); /* top replaces a directory */
 	add(&m, "dup", SQ_REG, 0644, "one");
-	add(&m, "dup", SQ_REG, 0644, "two");        /* same layer: later wins */
+	add(&m, "dup", SQ_REG, 0644, "two"); /* same layer: later wins */
 	add(&m, "l", SQ_SYMLINK, 0777, "/etc");
-	add(&m, "l/x", SQ_REG, 0644, "in a dir");   /* replaces the symlink, not followed */
+	add(&m, "l/x", SQ_REG, 0644, "in a dir"); /* replaces the symlink, not followed */
 	sq_image_next_layer(m.sq);
 	add(&m, "d/child", SQ_REG, 0644, "hidden");
-	add(&m, "l/y", SQ_REG, 0644, "hidden");     /* below this layer's dir: hidden too */
+	add(&m, "l/y", SQ_REG, 0644, "hidden"); /* below this layer's dir: hidden too */
 	add(&m, "x/", SQ_DIR, 0700, NULL);
 	finish(&m);
 	expect_tree(&m, "/ 40755 0:0\n"
-			"/d 100644 0:0 \"now a file\"\n"
-			"/dup 100644 0:0 \"two\"\n"
-			"/l 40755 0:0\n"
-			"/l/x 100644 0:0 \"in a dir\"\n"
-			"/x 40700 0:0\n");
+	                "/d 100644 0:0 \"now a file\"\n"
+	                "/dup 100644 0:0 \"two\"\n"
+	                "/l 40755 0:0\n"
+	                "/l/x 100644 0:0 \"in a dir\"\n"
+	                "/x 40700 0:0\n");
 	img_free(&m);
 }
 
@@ -205,17 +206,17 @@ static void test_special_files(void **state)
 	add(&m, "/bin/suid", SQ_REG, 04755, "s");
 	add(&m, "bin/link", SQ_HARDLINK, 0, "bin/suid");
 	add(&m, "fifo", SQ_FIFO, 0600, NULL);
-	struct sq_entry dev = {.path = "dev", .type = SQ_CHR, .mode = 0666, .rdev_major = 1,
-			       .rdev_minor = 3};
+	struct sq_entry dev = {
+	    .path = "dev", .type = SQ_CHR, .mode = 0666, .rdev_major = 1, .rdev_minor = 3};
 	struct sifu_err err = {0};
 	assert_int_equal(sq_image_add(m.sq, &dev, NULL, NULL, NULL, &err), 0);
 	finish(&m);
 	expect_tree(&m, "/ 40755 0:0\n"
-			"/bin 40755 0:0\n"
-			"/bin/link 104755 0:0 \"s\"\n"
-			"/bin/suid 104755 0:0 \"s\"\n"
-			"/dev 20666 0:0\n"
-			"/fifo 10600 0:0\n");
+	                "/bin 40755 0:0\n"
+	                "/bin/link 104755 0:0 \"s\"\n"
+	                "/bin/suid 104755 0:0 \"s\"\n"
+	                "/dev 20666 0:0\n"
+	                "/fifo 10600 0:0\n");
 	struct reader r;
 	reader_open(&r, m.path);
 	const sqfs_tree_node_t *bin = r.root->children;
@@ -351,14 +352,10 @@ static void test_golden(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_whiteouts),
-		cmocka_unit_test(test_replace_and_duplicates),
-		cmocka_unit_test(test_special_files),
-		cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_deferred_link),
-		cmocka_unit_test(test_size_mismatch),
-		cmocka_unit_test(test_compression_spec),
-		cmocka_unit_test(test_golden),
+	    cmocka_unit_test(test_whiteouts),        cmocka_unit_test(test_replace_and_duplicates),
+	    cmocka_unit_test(test_special_files),    cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_deferred_link),    cmocka_unit_test(test_size_mismatch),
+	    cmocka_unit_test(test_compression_spec), cmocka_unit_test(test_golden),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

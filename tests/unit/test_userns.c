@@ -91,13 +91,13 @@ static void test_idmap(void **state)
 static void test_passwd_add_and_replace(void **state)
 {
 	const char *img = "root:x:0:0:root:/root:/bin/bash\n"
-			  "daemon:x:1:1::/:/usr/sbin/nologin\n"
-			  "old:x:1000:1000::/home/old:/bin/sh\n";
+	                  "daemon:x:1:1::/:/usr/sbin/nologin\n"
+	                  "old:x:1000:1000::/home/old:/bin/sh\n";
 	char *p = ns_passwd_edit(img, "alice", 1000, 100, "Alice", "/home/alice", "/bin/zsh");
 	/* the entry with the same uid is replaced, others kept in order */
 	assert_string_equal(p, "root:x:0:0:root:/root:/bin/bash\n"
-			       "daemon:x:1:1::/:/usr/sbin/nologin\n"
-			       "alice:x:1000:100:Alice:/home/alice:/bin/zsh\n");
+	                       "daemon:x:1:1::/:/usr/sbin/nologin\n"
+	                       "alice:x:1000:100:Alice:/home/alice:/bin/zsh\n");
 	free(p);
 	p = ns_passwd_edit(NULL, "bob", 5, 5, NULL, "/h", "/bin/sh");
 	assert_string_equal(p, "bob:x:5:5::/h:/bin/sh\n");
@@ -171,8 +171,9 @@ static void spec_init(struct ns_env_spec *s, char **host)
 
 static void test_env_host_filtering(void **state)
 {
-	char *host[] = {"FOO=bar", "PATH=/host/bin", "HOME=/elsewhere", "LD_LIBRARY_PATH=/x",
-			"APPTAINER_BIND=/q", "PS1=$ ", "TERM=xterm", NULL};
+	char *host[] = {
+	    "FOO=bar",           "PATH=/host/bin", "HOME=/elsewhere", "LD_LIBRARY_PATH=/x",
+	    "APPTAINER_BIND=/q", "PS1=$ ",         "TERM=xterm",      NULL};
 	struct ns_env_spec s;
 	spec_init(&s, host);
 	struct ns_env e;
@@ -180,7 +181,7 @@ static void test_env_host_filtering(void **state)
 	assert_int_equal(ns_env_build(&s, &e, &err), 0);
 	assert_string_equal(ns_env_get(&e.base, "FOO"), "bar");
 	assert_string_equal(ns_env_get(&e.base, "PATH"),
-			    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	assert_string_equal(ns_env_get(&e.base, "HOME"), "/home/alice");
 	assert_string_equal(ns_env_get(&e.base, "LD_LIBRARY_PATH"), "/.singularity.d/libs");
 	assert_null(ns_env_get(&e.base, "APPTAINER_BIND"));
@@ -191,7 +192,7 @@ static void test_env_host_filtering(void **state)
 	assert_string_equal(ov_get(&e, "APPTAINER_COMMAND"), "exec");
 	assert_string_equal(ov_get(&e, "SINGULARITY_BIND"), "/a:/b");
 	assert_string_equal(ov_get(&e, "APPTAINER_ENVIRONMENT"),
-			    "/.singularity.d/env/91-environment.sh");
+	                    "/.singularity.d/env/91-environment.sh");
 	ns_env_free(&e);
 }
 
@@ -213,8 +214,12 @@ static void test_env_cleanenv(void **state)
 /* env-file < SINGULARITYENV_ < APPTAINERENV_ < --env */
 static void test_env_precedence(void **state)
 {
-	char *host[] = {"A=host", "APPTAINERENV_B=apptainer", "SINGULARITYENV_B=singularity",
-			"SINGULARITYENV_C=singularity", "APPTAINERENV_D=apptainer", NULL};
+	char *host[] = {"A=host",
+	                "APPTAINERENV_B=apptainer",
+	                "SINGULARITYENV_B=singularity",
+	                "SINGULARITYENV_C=singularity",
+	                "APPTAINERENV_D=apptainer",
+	                NULL};
 	char *opts[] = {"D=option", NULL};
 	struct ns_env_spec s;
 	spec_init(&s, host);
@@ -245,8 +250,9 @@ static void test_env_path_edits(void **state)
 	struct ns_strv out = {0};
 	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
 	ns_env_apply(&e, &out);
-	assert_string_equal(ns_env_get(&out, "PATH"),
-			    "/start:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/end");
+	assert_string_equal(
+	    ns_env_get(&out, "PATH"),
+	    "/start:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/end");
 	assert_null(ns_env_get(&out, "APPEND_PATH"));
 	char *script = ns_env_script(&e);
 	assert_non_null(strstr(script, "export PATH=\"/start\":\"$PATH\"\n"));
@@ -290,7 +296,7 @@ static void test_env_apply_expands(void **state)
 	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
 	ns_env_apply(&e, &out);
 	assert_string_equal(ns_env_get(&out, "PATH"),
-			    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/end");
+	                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/end");
 	assert_string_equal(ns_env_get(&out, "G"), "you-you--$-${open");
 	assert_string_equal(ns_env_get(&out, "PS1"), "$ ");
 	ns_strv_free(&out);
@@ -319,9 +325,9 @@ static void test_env_errors(void **state)
 static void test_env_file_parse(void **state)
 {
 	struct ns_strv v = {0};
-	assert_int_equal(ns_env_file_parse("# c\n\nexport A=1\n  B=\"two words\"  \r\nC='3'\nD=\n", &v,
-					   NULL),
-			 0);
+	assert_int_equal(
+	    ns_env_file_parse("# c\n\nexport A=1\n  B=\"two words\"  \r\nC='3'\nD=\n", &v, NULL),
+	    0);
 	assert_int_equal(v.n, 4);
 	assert_string_equal(v.v[0], "A=1");
 	assert_string_equal(v.v[1], "B=two words");
@@ -349,24 +355,24 @@ static void test_strv_env(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bind_forms),
-		cmocka_unit_test(test_bind_relative_source),
-		cmocka_unit_test(test_bind_errors),
-		cmocka_unit_test(test_mount_spec),
-		cmocka_unit_test(test_idmap),
-		cmocka_unit_test(test_passwd_add_and_replace),
-		cmocka_unit_test(test_group_edit),
-		cmocka_unit_test(test_cwd_skip),
-		cmocka_unit_test(test_nomount),
-		cmocka_unit_test(test_env_host_filtering),
-		cmocka_unit_test(test_env_cleanenv),
-		cmocka_unit_test(test_env_precedence),
-		cmocka_unit_test(test_env_path_edits),
-		cmocka_unit_test(test_env_script),
-		cmocka_unit_test(test_env_apply_expands),
-		cmocka_unit_test(test_env_errors),
-		cmocka_unit_test(test_env_file_parse),
-		cmocka_unit_test(test_strv_env),
+	    cmocka_unit_test(test_bind_forms),
+	    cmocka_unit_test(test_bind_relative_source),
+	    cmocka_unit_test(test_bind_errors),
+	    cmocka_unit_test(test_mount_spec),
+	    cmocka_unit_test(test_idmap),
+	    cmocka_unit_test(test_passwd_add_and_replace),
+	    cmocka_unit_test(test_group_edit),
+	    cmocka_unit_test(test_cwd_skip),
+	    cmocka_unit_test(test_nomount),
+	    cmocka_unit_test(test_env_host_filtering),
+	    cmocka_unit_test(test_env_cleanenv),
+	    cmocka_unit_test(test_env_precedence),
+	    cmocka_unit_test(test_env_path_edits),
+	    cmocka_unit_test(test_env_script),
+	    cmocka_unit_test(test_env_apply_expands),
+	    cmocka_unit_test(test_env_errors),
+	    cmocka_unit_test(test_env_file_parse),
+	    cmocka_unit_test(test_strv_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
