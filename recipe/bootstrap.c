@@ -198,6 +198,49 @@ int bld_unpack_local(const char *path, int rootfd, struct sifu_err *err)
 	return 0;
 }
 
+/* Fingerprints: the base image must verify (OpenPGP keyring, as Apptainer
+ * checks it) and carry a good signature by every fingerprint listed. */
+static int check_fingerprints(const struct bld_stage_ctx *c, const char *base, const char *name,
+                              struct sifu_err *err)
+{
+	const char *fps = recipe_header_get(c->st, "fingerprints");
+	if (!fps || !*fps)
+		return 0;
+	_cleanup_close_ int fd = open(base, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || !sif_fd_is_sif(fd)) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+		             "Fingerprints: (stage at line %u) needs a signed SIF base; %s is not "
+		             "a SIF",
+		             c->st->line, name);
+		sifu_err_hint(err, "remove Fingerprints:, or build from a signed SIF");
+		return -EINVAL;
+	}
+	struct sif_verify_report rep = {0};
+	struct sif_verify_opts o = {0};
+	int r = sif_verify_image(base, &o, &rep, err);
+	if (r < 0) {
+		sif_verify_report_free(&rep);
+		return sifu_err_wrap(err, "Fingerprints: the base %s does not verify", name);
+	}
+	_cleanup_free_ char *list = sifu_xstrdup(fps);
+	char *save = NULL;
+	for (char *t = strtok_r(list, ", \t", &save); t && r == 0;
+	     t = strtok_r(NULL, ", \t", &save)) {
+		bool found = false;
+		for (size_t i = 0; i < rep.nsigs && !found; i++)
+			found = rep.sigs[i].ok && strcasestr(rep.sigs[i].signer, t);
+		if (!found) {
+			r = sifu_err_set(err, SIFU_E_VERIFY, EPERM,
+			                 "Fingerprints: the base %s has no good signature by %s",
+			                 name, t);
+			sifu_err_hint(err, "'sifu verify %s' shows who signed it", name);
+		}
+	}
+	sif_verify_report_free(&rep);
+	sif_pgp_cleanup();
+	return r;
+}
+
 /* -------------------------------------------------------------- docker -- */
 
 static int bootstrap_pull(const struct bld_stage_ctx *c, const char *agent, struct sifu_err *err)
@@ -225,7 +268,9 @@ static int bootstrap_pull(const struct bld_stage_ctx *c, const char *agent, stru
 	int r = fetch_pull(uri, sif, c->o->pull, err);
 	if (r < 0)
 		return sifu_err_wrap(err, "Bootstrap: %s, From: %s", agent, from);
-	r = bld_unpack_local(sif, c->rootfd, err);
+	r = check_fingerprints(c, sif, uri, err);
+	if (r == 0)
+		r = bld_unpack_local(sif, c->rootfd, err);
 	unlink(sif);
 	return r;
 }
@@ -241,7 +286,8 @@ int bld_bootstrap(const struct bld_stage_ctx *c, struct sifu_err *err)
 		if (!c->st->from)
 			return sifu_err_set(err, SIFU_E_USAGE, 0,
 			                    "Bootstrap: localimage needs From:");
-		return bld_unpack_local(c->st->from, c->rootfd, err);
+		int r = check_fingerprints(c, c->st->from, c->st->from, err);
+		return r < 0 ? r : bld_unpack_local(c->st->from, c->rootfd, err);
 	}
 	if (!strcmp(a, "docker") || !strcmp(a, "oci") || !strcmp(a, "oci-archive") ||
 	    !strcmp(a, "docker-archive"))
