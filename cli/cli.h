@@ -104,6 +104,11 @@ void cli_report(const char *verb, const struct sifu_err *err);
 struct fetch_pull_opts;
 int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, char **pass,
                   struct sifu_err *err);
+/* The launcher binary (`sifu`) carries what `exec`/`run`/… need; the rest
+ * (pull, build, sign, verify, key, cache, registry; --verify and URI images
+ * on the actions) lives in `sifu-all`, which it executes with the same
+ * arguments.  Does not return on success; in sifu-all itself it fails. */
+int cli_delegate_full(struct sifu_err *err);
 /* Verbs defined in their own files. */
 int cli_not_built(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 int cmd_version(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);

@@ -5,7 +5,6 @@
 #include "cmd_action.h"
 #include "userns.h"
 #include "sif.h"
-#include "fetch.h"
 
 #include <fcntl.h>
 
@@ -192,19 +191,6 @@ static bool is_uri(const char *image)
 	return false;
 }
 
-static int pull_image(struct cli_args *a, const char *uri, char **path, struct sifu_err *err)
-{
-	struct fetch_pull_opts o;
-	_cleanup_free_ char *user = NULL, *pass = NULL;
-	if (cli_pull_opts(a, &o, &user, &pass, err) < 0)
-		return -EINVAL;
-	if (fetch_pull_cached(uri, &o, path, err) < 0) {
-		sifu_err_wrap(err, "getting %s", uri);
-		return -EIO;
-	}
-	return 0;
-}
-
 int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action *x,
                        struct sifu_err *err)
 {
@@ -235,7 +221,10 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 	flags(a, c);
 	c->image = a->pos[0];
 	if (is_uri(c->image)) {
-		if ((r = pull_image(a, c->image, &x->pulled, err)) < 0)
+		if (!cmd_action_pull)
+			return cli_delegate_full(
+			    err); /* the launcher binary has no registry code */
+		if ((r = cmd_action_pull(a, c->image, &x->pulled, err)) < 0)
 			return r;
 		c->image = x->pulled;
 	}
@@ -258,42 +247,14 @@ void cmd_action_free(struct cmd_action *x)
 	free(x->pulled);
 }
 
-/* --verify[=KEY]: refuse an image whose signatures do not verify, against a
- * PEM public key (DSSE) or, without KEY, the OpenPGP keyring. */
-static int verify_before_launch(const char *image, const char *key, struct sifu_err *err)
-{
-	_cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return sifu_err_sys(err, "--verify: %s", image);
-	if (!sif_fd_is_sif(fd)) {
-		sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
-		             "--verify: %s is not a SIF file, and only SIF images carry signatures",
-		             image);
-		sifu_err_hint(err, "run without --verify, or build and sign a SIF");
-		return -EINVAL;
-	}
-	struct sif_pemkey *k = NULL;
-	if (key && *key && sif_pemkey_load(key, false, &k, err) < 0)
-		return -EINVAL;
-	struct sif_verify_opts o = {.keys = &k, .nkeys = k ? 1 : 0};
-	int r = sif_verify_image(image, &o, NULL, err);
-	sif_pemkey_free(k);
-	sif_pgp_cleanup();
-	if (r < 0) {
-		sifu_err_wrap(err, "--verify: refusing to run %s", image);
-		if (!err->hint[0])
-			sifu_err_hint(err, "check it with 'sifu verify %s'", image);
-	}
-	return r;
-}
-
 int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err)
 {
 	struct cmd_action x;
 	int status = 255;
 	int r = cmd_action_prepare(a, act, &x, err);
 	if (r == 0 && a->set[O_VERIFY])
-		r = verify_before_launch(x.cfg.image, a->val[O_VERIFY], err);
+		r = cmd_action_verify ? cmd_action_verify(x.cfg.image, a->val[O_VERIFY], err)
+		                      : cli_delegate_full(err);
 	if (r == 0)
 		r = ns_launch(&x.cfg, &status, err);
 	cmd_action_free(&x);

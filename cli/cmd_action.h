@@ -20,6 +20,13 @@ void cmd_action_free(struct cmd_action *x);
 /* Launch; returns the payload's exit status, or < 0 with err set. */
 int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err);
 
+/* cmd_action_ext.c (sifu-all only; NULL in the launcher binary): pull a
+ * docker://… image into the cache, and --verify[=KEY]. */
+int cmd_action_pull(struct cli_args *a, const char *uri, char **path, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_action_verify(const char *image, const char *key, struct sifu_err *err)
+    __attribute__((weak));
+
 int cmd_exec(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 int cmd_run(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 int cmd_shell(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);

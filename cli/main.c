@@ -2,10 +2,57 @@
 #include "cli.h"
 
 #include <libgen.h>
+#include <limits.h>
 
 #define EXIT_SIFU 255
 
 static bool debug_chain;
+static char **saved_argv; /* as given, for handing the command to sifu-all */
+
+#ifdef SIFU_FULL
+int cli_delegate_full(struct sifu_err *err)
+{
+	return sifu_err_set(err, SIFU_E_UNAVAILABLE, ENOSYS, "this is not available in this build");
+}
+#else
+/* sifu-all sits next to sifu in the build tree, and in libexec/sifu/ when
+ * installed (bin/../libexec/sifu/sifu-all). */
+static bool find_full(char *buf, size_t len)
+{
+	char self[PATH_MAX - 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return false;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	static const char *const rel[] = {"sifu-all", "../libexec/sifu/sifu-all"};
+	for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
+		snprintf(buf, len, "%s/%s", self, rel[i]);
+		if (access(buf, X_OK) == 0)
+			return true;
+	}
+	snprintf(buf, len, "%s/libexec/sifu/sifu-all", SIFU_PREFIX);
+	return access(buf, X_OK) == 0;
+}
+
+int cli_delegate_full(struct sifu_err *err)
+{
+	char path[PATH_MAX];
+	if (!find_full(path, sizeof(path))) {
+		sifu_err_set(err, SIFU_E_UNAVAILABLE, ENOENT,
+		             "this needs sifu-all (registries, builds, signatures), which is not "
+		             "installed next to sifu");
+		sifu_err_hint(err, "install sifu with 'meson install', or run build/cli/sifu-all");
+		return -ENOENT;
+	}
+	fflush(NULL);
+	execv(path, saved_argv);
+	return sifu_err_sys(err, "running %s", path);
+}
+#endif
 
 void cli_report(const char *verb, const struct sifu_err *err)
 {
@@ -57,7 +104,12 @@ static int run_verb(const struct cli_verb *v, int argc, char **argv)
 		cli_args_free(&args);
 		return usage_error(&err);
 	}
-	r = v->run ? v->run(v, &args, &err) : cli_not_built(v, &args, &err);
+	if (v->run)
+		r = v->run(v, &args, &err);
+	else if (cli_delegate_full(&err) < 0 && err.errnum == ENOSYS)
+		r = cli_not_built(v, &args, &err);
+	else
+		r = -1;
 	cli_args_free(&args);
 	if (r < 0) {
 		cli_report(v->name, &err);
@@ -91,6 +143,7 @@ static void setup_output(void)
 
 int main(int argc, char **argv)
 {
+	saved_argv = argv;
 	setup_output();
 	const char *self = strrchr(argv[0], '/');
 	self = self ? self + 1 : argv[0];

@@ -99,3 +99,19 @@ load helpers
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"sifu run [options] IMAGE"* ]]
 }
+
+@test "the launcher binary loads no registry, archive or OpenPGP library; sifu-all has the rest" {
+	# every `sifu exec` pays for each shared object sifu loads at start-up
+	run ldd "$SIFU"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *libcurl* ]]
+	[[ "$output" != *libgpgme* ]]
+	[[ "$output" != *libarchive* ]]
+	[ -x "$(dirname "$SIFU")/sifu-all" ]
+	# a verb that lives in sifu-all is handed to it with the same arguments
+	run_sifu cache list --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"sifu cache list|clean"* ]]
+	XDG_CACHE_HOME=$BATS_TEST_TMPDIR/c run "$SIFU" cache list
+	[ "$status" -eq 0 ]
+}
