@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Opening a SIF: every byte comes through read_at(), which checks the range
+/* Opening a SIF: every byte comes through sif_read_at(), which checks the range
  * against the file size first; sizes from the file are never trusted before
  * sif_check_header()/sif_check_descriptors() have bounded them. */
 #include "sif.h"
@@ -8,8 +8,8 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
-static int read_at(const struct sif_image *img, void *buf, size_t len, uint64_t off,
-                   struct sifu_err *err)
+int sif_read_at(const struct sif_image *img, void *buf, size_t len, uint64_t off,
+                struct sifu_err *err)
 {
 	if (off > img->file_size || len > img->file_size - off) {
 		sifu_err_set(err, SIFU_E_RANGE, ERANGE,
@@ -48,7 +48,7 @@ static int load(struct sif_image *img, struct sifu_err *err)
 		static const char magic[] = "SIF_MAGIC";
 		uint8_t head[SIF_HDR_MAGIC + 10] = {0};
 		size_t n = img->file_size < sizeof(head) ? (size_t)img->file_size : sizeof(head);
-		int r = read_at(img, head, n, 0, err);
+		int r = sif_read_at(img, head, n, 0, err);
 		if (r < 0)
 			return r;
 		if (n < sizeof(head) || memcmp(head + SIF_HDR_MAGIC, magic, 10)) {
@@ -63,7 +63,7 @@ static int load(struct sif_image *img, struct sifu_err *err)
 		             img->file_size, SIF_HDR_SIZE);
 		return -ERANGE;
 	}
-	int r = read_at(img, hb, sizeof(hb), 0, err);
+	int r = sif_read_at(img, hb, sizeof(hb), 0, err);
 	if (r < 0)
 		return r;
 	sif_header_decode(hb, &img->h);
@@ -75,7 +75,7 @@ static int load(struct sif_image *img, struct sifu_err *err)
 	img->d = sifu_xcalloc(n ? n : 1, sizeof(*img->d));
 	if (n) {
 		_cleanup_free_ uint8_t *tb = sifu_xmalloc(n * SIF_DESCR_SIZE);
-		r = read_at(img, tb, n * SIF_DESCR_SIZE, (uint64_t)img->h.doff, err);
+		r = sif_read_at(img, tb, n * SIF_DESCR_SIZE, (uint64_t)img->h.doff, err);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < n; i++)
@@ -185,7 +185,7 @@ int sif_read_object(const struct sif_image *img, const struct sif_descr *d, size
 		                    "object %u is %" PRId64 " bytes, more than the %zu this reads",
 		                    d->id, d->size, max);
 	_cleanup_free_ char *buf = sifu_xmalloc((size_t)d->size + 1);
-	int r = read_at(img, buf, (size_t)d->size, (uint64_t)d->offset, err);
+	int r = sif_read_at(img, buf, (size_t)d->size, (uint64_t)d->offset, err);
 	if (r < 0)
 		return r;
 	buf[d->size] = '\0';

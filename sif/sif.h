@@ -215,6 +215,10 @@ int sif_open_fd(int fd, struct sif_image **out, struct sifu_err *err);
 int sif_open_path(const char *path, bool writable, struct sif_image **out, struct sifu_err *err);
 int sif_open_mem(const void *buf, size_t len, struct sif_image **out, struct sifu_err *err);
 void sif_close(struct sif_image *img);
+/* Read LEN bytes at OFF of the image file: range-checked against its size,
+ * EINTR and short reads handled; a read past the end is SIFU_E_RANGE. */
+int sif_read_at(const struct sif_image *img, void *buf, size_t len, uint64_t off,
+                struct sifu_err *err);
 static inline void sif_closep(struct sif_image **p)
 {
 	if (*p)

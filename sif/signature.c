@@ -129,31 +129,6 @@ static bool digest_eq(const struct digest *a, const struct digest *b)
 
 /* ------------------------------------------------------ raw structures -- */
 
-static int read_at(const struct sif_image *img, uint64_t off, void *buf, size_t len,
-                   struct sifu_err *err)
-{
-	if (off > img->file_size || len > img->file_size - off)
-		return sifu_err_set(err, SIFU_E_RANGE, ERANGE,
-		                    "read of %zu bytes at %" PRIu64 " is past the end of the image",
-		                    len, off);
-	if (img->mem) {
-		memcpy(buf, img->mem + off, len);
-		return 0;
-	}
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(img->fd, (char *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return sifu_err_sys(err, "read image");
-		if (n == 0)
-			return sifu_err_set(err, SIFU_E_RANGE, EIO, "image shrank while reading");
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 void sif_header_signed_bytes(const uint8_t raw[SIF_HDR_SIZE], uint8_t out[SIF_HDR_SIGNED_LEN])
 {
 	memcpy(out, raw + SIF_HDR_LAUNCH, 32);
@@ -229,12 +204,12 @@ static int ictx_init(struct ictx *c, const struct sif_image *img, struct sifu_er
 {
 	memset(c, 0, sizeof(*c));
 	c->img = img;
-	int r = read_at(img, 0, c->hdr, SIF_HDR_SIZE, err);
+	int r = sif_read_at(img, c->hdr, SIF_HDR_SIZE, 0, err);
 	if (r < 0)
 		return r;
 	size_t tl = (size_t)img->h.dtotal * SIF_DESCR_SIZE;
 	c->dtab = sifu_xmalloc(tl ? tl : 1);
-	if ((r = read_at(img, (uint64_t)img->h.doff, c->dtab, tl, err)) < 0)
+	if ((r = sif_read_at(img, c->dtab, tl, (uint64_t)img->h.doff, err)) < 0)
 		return r;
 	c->cache = sifu_xcalloc((size_t)img->h.dtotal + 1, sizeof(*c->cache));
 	return 0;
@@ -269,7 +244,7 @@ static int hash_object(struct ictx *c, const struct sif_descr *d, EVP_MD_CTX *md
 	uint64_t off = (uint64_t)d->offset, left = (uint64_t)d->size;
 	while (left) {
 		size_t want = left < c->buflen ? (size_t)left : c->buflen;
-		int r = read_at(img, off, c->buf, want, err);
+		int r = sif_read_at(img, c->buf, want, off, err);
 		if (r < 0)
 			return r;
 		if (left > want)
