@@ -340,7 +340,7 @@ bool sif_uuid_is_nil(const uint8_t id[16])
 	return true;
 }
 
-static int hexval(char c)
+int sif_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -362,7 +362,7 @@ int sif_uuid_parse(const char *s, uint8_t id[16])
 				return -EINVAL;
 			continue;
 		}
-		int a = hexval(s[i]), b = hexval(s[i + 1]);
+		int a = sif_hexval(s[i]), b = sif_hexval(s[i + 1]);
 		if (a < 0 || b < 0)
 			return -EINVAL;
 		id[n++] = (uint8_t)(a << 4 | b);

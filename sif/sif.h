@@ -269,6 +269,8 @@ void sif_fmt_time(int64_t t, char *buf, size_t len);
 void sif_fmt_uuid(const uint8_t id[16], char buf[37]);
 bool sif_uuid_is_nil(const uint8_t id[16]);
 int sif_uuid_parse(const char *s, uint8_t id[16]);
+/* A hex digit's value, or -1. */
+int sif_hexval(char c);
 
 /* ---- modifying an existing image in place (as siftool does) ----
  * Data goes at the end of the file first and is synced, then the descriptor,

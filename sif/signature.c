@@ -82,23 +82,12 @@ static void digest_fmt(const struct digest *d, char *buf, size_t len)
 		o += snprintf(buf + o, len - (size_t)o, "%02x", d->v[i]);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int hex_decode(const char *s, size_t n, uint8_t *out, size_t max)
 {
 	if (n % 2 || n / 2 > max)
 		return -1;
 	for (size_t i = 0; i < n / 2; i++) {
-		int a = hexval(s[2 * i]), b = hexval(s[2 * i + 1]);
+		int a = sif_hexval(s[2 * i]), b = sif_hexval(s[2 * i + 1]);
 		if (a < 0 || b < 0)
 			return -1;
 		out[i] = (uint8_t)(a << 4 | b);

@@ -57,5 +57,8 @@ int ns_payload_exec(struct ns_launch *l, struct sifu_err *err);
 int ns_init_run(struct ns_launch *l, int errfd, struct sifu_err *err);
 /* launch.c: forwarded signals back to default and unblocked (payload) */
 void ns_signals_default(void);
+/* payload.c: a wait status as a shell reports it (128+N after signal N) */
+int ns_exit_status(int st);
+int ns_forward_and_wait(int sfd, pid_t child);
 /* launch.c: --debug phase timings */
 void ns_phase(struct ns_launch *l, const char *what);

@@ -361,15 +361,6 @@ static int mount_fuse(struct ns_launch *l, struct sifu_err *err)
 
 /* ------------------------------------------------------- the supervisor -- */
 
-static int exit_status(int st)
-{
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
-	return 255;
-}
-
 static void fwd_mask(sigset_t *set)
 {
 	sigemptyset(set);
@@ -378,29 +369,14 @@ static void fwd_mask(sigset_t *set)
 	sigaddset(set, SIGCHLD);
 }
 
-/* Forward what another process sent; a terminal's own signals (SI_KERNEL)
- * already reached the payload (and --pid's init), which share our process
- * group: forwarding them too would deliver each one twice. */
 static int supervise(pid_t child, int sfd, struct sifu_err *err)
 {
-	for (;;) {
-		struct signalfd_siginfo si;
-		ssize_t n = read(sfd, &si, sizeof(si));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n != (ssize_t)sizeof(si))
-			return sifu_err_sys(err, "signalfd");
-		if (si.ssi_signo != SIGCHLD) {
-			if (si.ssi_code != SI_KERNEL)
-				kill(child, (int)si.ssi_signo);
-			continue;
-		}
-		int st;
-		pid_t p;
-		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-			if (p == child)
-				return exit_status(st);
+	int r = ns_forward_and_wait(sfd, child);
+	if (r < 0) {
+		errno = -r;
+		return sifu_err_sys(err, "signalfd");
 	}
+	return r;
 }
 
 /* ----------------------------------------------------------- the child -- */

@@ -155,9 +155,35 @@ int ns_payload_exec(struct ns_launch *l, struct sifu_err *err)
 	return exec_path(av.v, envp.v, err);
 }
 
-static int init_status(int st)
+int ns_exit_status(int st)
 {
 	return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 255;
+}
+
+/* Shared by the supervisor and --pid's init: forward what another process
+ * sent to CHILD (a terminal's own signals, SI_KERNEL, already reached it
+ * through the process group: forwarding them too would deliver each twice),
+ * reap every child, return CHILD's exit status, or -errno if SFD fails. */
+int ns_forward_and_wait(int sfd, pid_t child)
+{
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si))
+			return n < 0 ? -errno : -EIO;
+		if (si.ssi_signo != SIGCHLD) {
+			if (si.ssi_code != SI_KERNEL)
+				kill(child, (int)si.ssi_signo);
+			continue;
+		}
+		int st;
+		pid_t p;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			if (p == child)
+				return ns_exit_status(st);
+	}
 }
 
 /* PID 1 of the new PID namespace: fork the payload, forward what the
@@ -183,22 +209,6 @@ int ns_init_run(struct ns_launch *l, int errfd, struct sifu_err *err)
 		return -1; /* the caller reports err on errfd */
 	}
 	close(errfd);
-	for (;;) {
-		struct signalfd_siginfo si;
-		ssize_t n = read(sfd, &si, sizeof(si));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n != (ssize_t)sizeof(si))
-			return 255;
-		if (si.ssi_signo != SIGCHLD) {
-			if (si.ssi_code != SI_KERNEL)
-				kill(pid, (int)si.ssi_signo);
-			continue;
-		}
-		int st;
-		pid_t p;
-		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-			if (p == pid)
-				return init_status(st);
-	}
+	int r = ns_forward_and_wait(sfd, pid);
+	return r < 0 ? 255 : r;
 }
