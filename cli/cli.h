@@ -86,6 +86,10 @@ size_t cli_edit_distance(const char *a, const char *b);
 const char *cli_suggest(const char *word, const char *const *candidates);
 /* Parse "1M", "512k", "2G", "4096" into bytes. Pure. */
 int cli_parse_size(const char *s, uint64_t *out);
+struct sqf_options;
+/* --chunk-size, --cache-size, --readahead, --prefetch, --image-io,
+ * --owner-self → O (defaults first); cmd_mount.c. */
+int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err *err);
 bool cli_parse_bool(const char *s, bool *out);
 
 void cli_print_verb_help(FILE *f, const struct cli_verb *v);

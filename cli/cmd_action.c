@@ -10,44 +10,6 @@
 
 extern char **environ;
 
-static int size_opt(struct cli_args *a, enum cli_opt_id id, uint64_t *out, struct sifu_err *err)
-{
-	if (!a->set[id])
-		return 0;
-	if (cli_parse_size(a->val[id], out) < 0) {
-		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--%s %s: not a size",
-		             cli_opts[id].long_name, a->val[id]);
-		sifu_err_hint(err, "write a size like 1M, 512k or 64M");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int fuse_opts(struct cli_args *a, struct sqf_options *o, struct sifu_err *err)
-{
-	sqf_options_default(o);
-	int r = size_opt(a, O_CHUNK_SIZE, &o->chunk_size, err);
-	if (r == 0)
-		r = size_opt(a, O_CACHE_SIZE, &o->cache_size, err);
-	if (r == 0)
-		r = size_opt(a, O_READAHEAD, &o->readahead_max, err);
-	if (r < 0 || !a->set[O_PREFETCH])
-		return r;
-	const char *p = a->val[O_PREFETCH];
-	if (!strcmp(p, "none"))
-		o->prefetch = SQF_PREFETCH_NONE;
-	else if (!strcmp(p, "meta"))
-		o->prefetch = SQF_PREFETCH_META;
-	else if (!strcmp(p, "all"))
-		o->prefetch = SQF_PREFETCH_ALL;
-	else {
-		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--prefetch %s: unknown mode", p);
-		sifu_err_hint(err, "modes are none, meta and all");
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static void add_bind(struct cmd_action *x, struct ns_bind *b)
 {
 	x->binds = sifu_xrealloc(x->binds, (x->nbinds + 1) * sizeof(*x->binds));
@@ -215,7 +177,7 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 	if (r == 0)
 		r = parse_nomount(a, &c->no_mount, err);
 	if (r == 0)
-		r = fuse_opts(a, &c->sqf, err);
+		r = cli_fuse_options(a, &c->sqf, err);
 	if (r < 0)
 		return r;
 	flags(a, c);

@@ -13,8 +13,6 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
-/* Shared with the actions (cmd_action.c declares it the same way). */
-int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err *err);
 int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 
 static int size_opt(struct cli_args *a, enum cli_opt_id id, uint64_t *out, bool zero_ok,
@@ -59,6 +57,20 @@ int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err 
 			return -EINVAL;
 		}
 	}
+	if (a->set[O_IMAGE_IO]) {
+		const char *m = a->val[O_IMAGE_IO];
+		if (!strcmp(m, "auto"))
+			o->io = SQF_IO_AUTO;
+		else if (!strcmp(m, "pagecache"))
+			o->io = SQF_IO_PAGECACHE;
+		else if (!strcmp(m, "chunks"))
+			o->io = SQF_IO_CHUNKS;
+		else {
+			sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--image-io: unknown mode '%s'", m);
+			sifu_err_hint(err, "use auto, pagecache or chunks");
+			return -EINVAL;
+		}
+	}
 	if (O_OWNER_SELF < O_COUNT && a->set[O_OWNER_SELF])
 		o->owner_self = true;
 	return 0;
@@ -90,7 +102,7 @@ static int locate(int fd, const char *path, uint64_t *off, uint64_t *size, struc
 	return 0;
 }
 
-static void print_stats(const struct sqf_image *img, uint64_t ns)
+static void print_stats(const struct sqf_image *img, const char *ops, uint64_t ns)
 {
 	struct sqf_stats s;
 	sqf_image_stats(img, &s);
@@ -98,8 +110,10 @@ static void print_stats(const struct sqf_image *img, uint64_t ns)
 	sifu_fmt_bytes(s.backend_bytes, b, sizeof(b));
 	fprintf(stderr,
 	        "sifu: read %s in %" PRIu64 " requests from the image; cache: %" PRIu64
-	        " hits, %" PRIu64 " misses, %" PRIu64 " read-ahead hits (served %.1f s)\n",
-	        b, s.backend_requests, s.cache_hits, s.cache_misses, s.readahead_hits, ns / 1e9);
+	        " hits, %" PRIu64 " misses, %" PRIu64 " read-ahead hits (%s, served %.1f s)\n",
+	        b, s.backend_requests, s.cache_hits, s.cache_misses, s.readahead_hits,
+	        s.pagecache ? "page-cache mode" : "chunk mode", ns / 1e9);
+	fprintf(stderr, "sifu: requests: %s\n", ops);
 }
 
 int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
@@ -162,8 +176,10 @@ int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 			sifu_debug("fuse: signal %u, unmounting", si.ssi_signo);
 	}
+	char ops[512];
+	sqf_server_counts(srv, ops, sizeof(ops));
 	sqf_server_stop(srv);
-	print_stats(img, sifu_now_ns() - t0);
+	print_stats(img, ops, sifu_now_ns() - t0);
 	sqf_image_close(img);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;

@@ -783,6 +783,16 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	img->cache =
 	    sqf_cache_new(be, img->opt.chunk_size, bound,
 	                  img->opt.readahead_max || img->opt.prefetch == SQF_PREFETCH_ALL ? 4 : 0);
+	bool direct = img->opt.io == SQF_IO_PAGECACHE || (img->opt.io == SQF_IO_AUTO && be->local);
+	if (direct) {
+		sqf_cache_set_direct(img->cache);
+		/* the kernel reads ahead for us now; let it (an fd inherited
+		 * with POSIX_FADV_RANDOM would not) */
+		if (be->advise && img->opt.prefetch == SQF_PREFETCH_ALL)
+			be->advise(be, 0, be->size);
+	}
+	if (be->own_readahead)
+		be->own_readahead(be, !direct);
 	img->file.base.base.destroy = file_destroy;
 	img->file.base.read_at = file_read_at;
 	img->file.base.write_at = file_write_at;

@@ -10,7 +10,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 /* Threads of the library never take signals: the caller (a supervisor with
  * a signalfd, `sifu mount`) decides who does. */
@@ -54,6 +56,41 @@ static int fd_pread(struct sqf_backend *b, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+static void fd_advise(struct sqf_backend *b, uint64_t off, uint64_t len)
+{
+	struct fd_backend *f = (struct fd_backend *)b;
+	posix_fadvise(f->fd, (off_t)(f->base + off), (off_t)len, POSIX_FADV_WILLNEED);
+}
+
+static void fd_own_readahead(struct sqf_backend *b, bool ours)
+{
+	struct fd_backend *f = (struct fd_backend *)b;
+	posix_fadvise(f->fd, (off_t)f->base, (off_t)b->size,
+	              ours ? POSIX_FADV_RANDOM : POSIX_FADV_NORMAL);
+}
+
+/* File systems on a local disk (or in memory), where the page cache serves
+ * small reads in microseconds.  Everything else - NFS, Lustre, GPFS, CIFS,
+ * CephFS, BeeGFS, FUSE, 9p, overlay stacks of unknown lowers - keeps the
+ * chunk cache, which turns many small reads into few large ones. */
+static bool fs_is_local(int fd)
+{
+	static const long local[] = {
+	    EXT4_SUPER_MAGIC, /* also ext2/ext3 */
+	    XFS_SUPER_MAGIC,       BTRFS_SUPER_MAGIC,       TMPFS_MAGIC,
+	    F2FS_SUPER_MAGIC,      0x2fc12fc1 /* zfs */,    0x4244 /* hfs */,
+	    0x5346544e /* ntfs */, 0x4d44 /* vfat */,       0x2011bab0 /* exfat */,
+	    RAMFS_MAGIC,           0x58295829 /* zonefs */, 0x24051905 /* ubifs */,
+	};
+	struct statfs sf;
+	if (fstatfs(fd, &sf) < 0)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(local); i++)
+		if ((long)sf.f_type == local[i])
+			return true;
+	return false;
+}
+
 static void fd_destroy(struct sqf_backend *b)
 {
 	struct fd_backend *f = (struct fd_backend *)b;
@@ -81,11 +118,12 @@ int sqf_backend_fd(int fd, uint64_t offset, uint64_t size, struct sqf_backend **
 	struct fd_backend *f = sifu_xcalloc(1, sizeof(*f));
 	f->b.pread = fd_pread;
 	f->b.destroy = fd_destroy;
+	f->b.advise = fd_advise;
+	f->b.own_readahead = fd_own_readahead;
 	f->b.size = size;
+	f->b.local = S_ISREG(st.st_mode) && fs_is_local(nfd);
 	f->fd = nfd;
 	f->base = offset;
-	/* We do our own read-ahead and caching: tell the kernel not to guess. */
-	posix_fadvise(nfd, (off_t)offset, (off_t)size, POSIX_FADV_RANDOM);
 	*out = &f->b;
 	return 0;
 }
@@ -157,6 +195,7 @@ struct sqf_cache {
 	uint64_t bytes;
 	uint64_t last_miss;
 	bool stopping;
+	bool direct; /* page-cache mode: see sqf_cache_set_direct */
 	pthread_t *workers;
 	unsigned nworkers, maxworkers; /* started on first use: cheap start-up */
 	/* pinned region */
@@ -354,6 +393,13 @@ int sqf_cache_read(struct sqf_cache *c, void *buf, size_t len, uint64_t off)
 		COUNT(c->st_hits, 1);
 		return 0;
 	}
+	if (c->direct) {
+		COUNT(c->st_reqs, 1);
+		int r = c->be->pread(c->be, buf, len, off);
+		if (r == 0)
+			COUNT(c->st_bytes, len);
+		return r;
+	}
 	uint64_t first = off / c->chunk, last = (off + len - 1) / c->chunk;
 	/* a read spanning several chunks: let the pool fetch the later ones
 	 * while we fetch the first */
@@ -416,10 +462,17 @@ static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last)
 
 void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len)
 {
-	if (c->maxworkers == 0 || len == 0 || off >= c->be->size)
+	if (len == 0 || off >= c->be->size)
 		return;
 	if (len > c->be->size - off)
 		len = c->be->size - off;
+	if (c->direct) {
+		if (c->be->advise)
+			c->be->advise(c->be, off, len);
+		return;
+	}
+	if (c->maxworkers == 0)
+		return;
 	pthread_mutex_lock(&c->lock);
 	queue_locked(c, off / c->chunk, (off + len - 1) / c->chunk);
 	pthread_mutex_unlock(&c->lock);
@@ -523,8 +576,20 @@ int sqf_cache_pin(struct sqf_cache *c, uint64_t off, uint64_t len)
 	c->pin_off = off;
 	c->pin_len = 0; /* not served until complete */
 	/* A few large reads in parallel: on a parallel file system each goes
-	 * to a different server; locally it costs nothing. */
+	 * to a different server.  From the page cache one read is quickest. */
 	enum { NPARTS = 4 };
+	if (c->direct) {
+		int r = c->be->pread(c->be, buf, (size_t)len, off);
+		COUNT(c->st_reqs, 1);
+		if (r < 0) {
+			free(buf);
+			c->pin = NULL;
+			return r;
+		}
+		COUNT(c->st_bytes, len);
+		c->pin_len = len;
+		return 0;
+	}
 	struct pin_part parts[NPARTS];
 	pthread_t th[NPARTS];
 	bool started[NPARTS] = {0};
@@ -562,8 +627,20 @@ int sqf_cache_pin(struct sqf_cache *c, uint64_t off, uint64_t len)
 	return 0;
 }
 
+void sqf_cache_set_direct(struct sqf_cache *c)
+{
+	c->direct = true;
+	c->maxworkers = 0;
+}
+
+bool sqf_cache_is_direct(const struct sqf_cache *c)
+{
+	return c->direct;
+}
+
 void sqf_cache_stats(struct sqf_cache *c, struct sqf_stats *st)
 {
+	st->pagecache = c->direct;
 	st->backend_bytes = __atomic_load_n(&c->st_bytes, __ATOMIC_RELAXED);
 	st->backend_requests = __atomic_load_n(&c->st_reqs, __ATOMIC_RELAXED);
 	st->cache_hits = __atomic_load_n(&c->st_hits, __ATOMIC_RELAXED);

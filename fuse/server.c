@@ -11,35 +11,54 @@
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
-#include <poll.h>
+#include <signal.h>
+#include <time.h>
 #include <sys/eventfd.h>
 
-#define FOREVER (365.0 * 24 * 3600)
+#define FOREVER     (365.0 * 24 * 3600)
 
-struct sqf_server {
-	struct sqf_image *img;
-	struct fuse_session *se;
-	pthread_t *threads;
-	unsigned nthreads, maxthreads, idle; /* grown on demand, under lock */
-	int stopfd;                          /* eventfd: tells workers to leave */
-	int donefd;                          /* eventfd: a worker saw the kernel side go away */
-	bool mounted;                        /* by sqf_server_mount: unmount on stop */
-	unsigned live;                       /* workers still running */
-	pthread_mutex_t lock;
-};
+#define FNODE_SLOTS 1024u
+#define OP_SLOTS    64u
 
-/* An open file: the inode (decoded once) and the read-ahead state. */
-struct open_file {
+/* A regular file being read: its inode (decoded once) and the read-ahead
+ * state.  With zero-message opens (the kernel sends no OPEN/RELEASE) reads
+ * find it by node id in a small direct-mapped table; with classic opens the
+ * file handle holds a reference. */
+struct fnode {
+	fuse_ino_t id;
 	sqfs_inode_generic_t *ino;
+	unsigned refs; /* under the server's flock */
 	pthread_mutex_t lock;
 	uint64_t next;   /* where a sequential reader reads next */
 	uint64_t window; /* current read-ahead window, 0 = not streaming */
 	uint64_t ahead;  /* file offset up to which read-ahead was queued */
 };
 
-static struct sqf_image *IMG(fuse_req_t req)
+struct sqf_server {
+	struct sqf_image *img;
+	pthread_mutex_t flock;
+	struct fnode *fnodes[FNODE_SLOTS];
+	bool no_open, no_opendir; /* the kernel takes ENOSYS as "opened" */
+	uint64_t ops[OP_SLOTS];   /* requests by opcode (atomic) */
+	struct fuse_session *se;
+	pthread_t *threads;
+	unsigned nthreads, maxthreads, idle; /* grown on demand, under lock */
+	bool stopping;                       /* workers leave (atomic) */
+	pthread_cond_t left;                 /* a worker left (under lock) */
+	int donefd;                          /* eventfd: a worker saw the kernel side go away */
+	bool mounted;                        /* by sqf_server_mount: unmount on stop */
+	unsigned live;                       /* workers still running */
+	pthread_mutex_t lock;
+};
+
+static struct sqf_server *SRV(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+static struct sqf_image *IMG(fuse_req_t req)
+{
+	return SRV(req)->img;
 }
 
 static uint64_t to_ref(struct sqf_image *img, fuse_ino_t ino)
@@ -77,6 +96,12 @@ static int fill_entry(struct sqf_image *img, uint64_t ref, struct fuse_entry_par
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct sqf_server *srv = userdata;
+	/* Nothing to do at open on an immutable image: where the kernel can,
+	 * it opens files and directories without asking us (and keeps their
+	 * page cache), which saves two round trips per open. */
+	srv->no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
+	srv->no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 	/* An immutable image: cache everything, always readdirplus. */
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
@@ -143,34 +168,91 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	free(target);
 }
 
+static void fnode_free(struct fnode *f)
+{
+	sqfs_free(f->ino);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static void fnode_put(struct sqf_server *srv, struct fnode *f)
+{
+	pthread_mutex_lock(&srv->flock);
+	bool last = --f->refs == 0;
+	pthread_mutex_unlock(&srv->flock);
+	if (last)
+		fnode_free(f);
+}
+
+/* The file node of ID, referenced; decoded and entered in the table on a
+ * miss (a colliding entry is replaced: it only costs a decode later). */
+static int fnode_get(struct sqf_server *srv, fuse_ino_t id, struct fnode **out)
+{
+	struct fnode **slot = &srv->fnodes[(id * 0x9E3779B97F4A7C15ull >> 32) % FNODE_SLOTS];
+	pthread_mutex_lock(&srv->flock);
+	struct fnode *f = *slot;
+	if (f && f->id == id) {
+		f->refs++;
+		pthread_mutex_unlock(&srv->flock);
+		*out = f;
+		return 0;
+	}
+	pthread_mutex_unlock(&srv->flock);
+	sqfs_inode_generic_t *i;
+	int r = sqf_inode_read(srv->img, to_ref(srv->img, id), &i);
+	if (r < 0)
+		return r;
+	if (i->base.type != SQFS_INODE_FILE && i->base.type != SQFS_INODE_EXT_FILE) {
+		sqfs_free(i);
+		return -EISDIR;
+	}
+	f = sifu_xcalloc(1, sizeof(*f));
+	f->id = id;
+	f->ino = i;
+	f->refs = 2; /* the caller's and the table's */
+	pthread_mutex_init(&f->lock, NULL);
+	struct fnode *old = NULL;
+	pthread_mutex_lock(&srv->flock);
+	if (*slot && (*slot)->id == id) {
+		/* another thread entered it meanwhile: use that one */
+		old = f;
+		f = *slot;
+		f->refs++;
+		old->refs = 1;
+	} else {
+		old = *slot;
+		*slot = f;
+	}
+	bool drop = old && --old->refs == 0;
+	pthread_mutex_unlock(&srv->flock);
+	if (drop)
+		fnode_free(old);
+	*out = f;
+	return 0;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct sqf_server *srv = SRV(req);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	sqfs_inode_generic_t *i;
-	int r = get_inode(req, ino, &i);
+	if (srv->no_open) {
+		fuse_reply_err(req, ENOSYS); /* "opened, never ask again" */
+		return;
+	}
+	struct fnode *f;
+	int r = fnode_get(srv, ino, &f);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	if (i->base.type != SQFS_INODE_FILE && i->base.type != SQFS_INODE_EXT_FILE) {
-		sqfs_free(i);
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
-	struct open_file *of = sifu_xcalloc(1, sizeof(*of));
-	of->ino = i;
-	pthread_mutex_init(&of->lock, NULL);
-	fi->fh = (uintptr_t)of;
+	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 1;
 	fi->noflush = 1;
-	if (fuse_reply_open(req, fi) != 0) {
-		pthread_mutex_destroy(&of->lock);
-		sqfs_free(i);
-		free(of);
-	}
+	if (fuse_reply_open(req, fi) != 0)
+		fnode_put(srv, f);
 }
 
 /* Sequential detection with a growing window: a read that starts where the
@@ -178,7 +260,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * stored blocks behind it; anything else resets it.  The kernel's own
  * read-ahead stops at 128 KiB on unprivileged mounts, so this is where
  * streaming from slow storage gets its depth. */
-static void file_readahead(struct sqf_image *img, struct open_file *of, uint64_t off, size_t size)
+static void file_readahead(struct sqf_image *img, struct fnode *of, uint64_t off, size_t size)
 {
 	uint64_t max = img->opt.readahead_max;
 	if (max == 0)
@@ -211,49 +293,56 @@ static void file_readahead(struct sqf_image *img, struct open_file *of, uint64_t
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-	struct sqf_image *img = IMG(req);
-	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	struct sqf_server *srv = SRV(req);
+	struct sqf_image *img = srv->img;
+	struct fnode *of = (struct fnode *)(uintptr_t)fi->fh;
+	bool borrowed = false;
+	if (!of) {
+		int r = fnode_get(srv, ino, &of);
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+		borrowed = true;
+	}
 	file_readahead(img, of, (uint64_t)off, size);
 	/* the common case, a read inside one block: reply from the shared
 	 * decompressed copy, no copy of our own */
 	const void *p;
 	void *h;
 	ssize_t n = sqf_read_direct(img, of->ino, (uint64_t)off, size, &p, &h);
-	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
-		return;
-	}
 	if (n > 0) {
 		fuse_reply_buf(req, p, (size_t)n);
 		sqf_read_release(img, h);
-		return;
-	}
-	void *buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = sqf_read(img, of->ino, (uint64_t)off, buf, size);
-	if (n < 0)
+	} else if (n < 0) {
 		fuse_reply_err(req, (int)-n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	} else {
+		void *buf = malloc(size ? size : 1);
+		n = buf ? sqf_read(img, of->ino, (uint64_t)off, buf, size) : -ENOMEM;
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_buf(req, buf, (size_t)n);
+		free(buf);
+	}
+	if (borrowed)
+		fnode_put(srv, of);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
-	if (of) {
-		sqfs_free(of->ino);
-		pthread_mutex_destroy(&of->lock);
-		free(of);
-	}
+	struct fnode *f = (struct fnode *)(uintptr_t)fi->fh;
+	if (f)
+		fnode_put(SRV(req), f);
 	fuse_reply_err(req, 0);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (SRV(req)->no_opendir) {
+		fuse_reply_err(req, ENOSYS); /* opened, listing cached by the kernel */
+		return;
+	}
 	struct sqf_dir *d;
 	int r = sqf_dir_get(IMG(req), to_ref(IMG(req), ino), &d);
 	if (r < 0) {
@@ -279,8 +368,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct sqf_image *img = IMG(req);
 	struct sqf_dir *d = (struct sqf_dir *)(uintptr_t)fi->fh;
+	bool borrowed = !d;
+	if (borrowed) {
+		/* zero-message opendir: the listing comes from the dir cache */
+		int r = sqf_dir_get(img, to_ref(img, ino), &d);
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+	}
 	char *buf = malloc(size);
 	if (!buf) {
+		if (borrowed)
+			sqf_dir_put(img, d);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -321,6 +421,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+	if (borrowed)
+		sqf_dir_put(img, d);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -337,7 +439,8 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	sqf_dir_put(IMG(req), (struct sqf_dir *)(uintptr_t)fi->fh);
+	if (fi->fh)
+		sqf_dir_put(IMG(req), (struct sqf_dir *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -354,8 +457,20 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
+/* An image without extended attributes: ENOSYS tells the kernel never to
+ * ask again (it asks for security.capability at every exec and write). */
+static bool no_xattrs(fuse_req_t req)
+{
+	if (IMG(req)->has_xattr)
+		return false;
+	fuse_reply_err(req, ENOSYS);
+	return true;
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	if (no_xattrs(req))
+		return;
 	sqfs_inode_generic_t *i;
 	int r = get_inode(req, ino, &i);
 	if (r < 0) {
@@ -376,6 +491,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	if (no_xattrs(req))
+		return;
 	sqfs_inode_generic_t *i;
 	int r = get_inode(req, ino, &i);
 	if (r < 0) {
@@ -394,7 +511,14 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
+/* Nothing to flush on a read-only file system; ENOSYS: never ask again. */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, ENOSYS);
+}
+
 static const struct fuse_lowlevel_ops sqf_ops = {
+    .flush = op_flush,
     .init = op_init,
     .lookup = op_lookup,
     .getattr = op_getattr,
@@ -412,16 +536,24 @@ static const struct fuse_lowlevel_ops sqf_ops = {
 };
 
 /* ------------------------------------------------------------- workers
- * Our own loop instead of fuse_session_loop_mt: that one blocks in read()
- * with no way to wake it, so "stop" would need the mount gone first.  Here
- * every worker polls the (non-blocking) /dev/fuse fd and an eventfd. */
+ * Our own loop instead of fuse_session_loop_mt, which cannot be stopped
+ * while the mount exists.  Each worker blocks in read(2) on /dev/fuse: the
+ * kernel hands each request to one sleeping reader (poll(2) would wake them
+ * all for every request).  To stop, sqf_server_stop sets a flag and sends
+ * SIG_WAKE to each worker until it has left: the signal (the only one the
+ * workers take, with a handler that does nothing and no SA_RESTART) makes a
+ * blocked read return EINTR. */
+
+#define SIG_WAKE (SIGRTMAX - 1)
+
+static void on_wake(int sig) {}
 
 static void *worker(void *arg);
 
 /* Start one more worker if every running one is busy.  Lock held. */
 static void maybe_grow(struct sqf_server *srv)
 {
-	if (srv->idle > 0 || srv->nthreads >= srv->maxthreads)
+	if (srv->idle > 0 || srv->nthreads >= srv->maxthreads || srv->stopping)
 		return;
 	if (sqf_thread_create(&srv->threads[srv->nthreads], worker, srv) == 0) {
 		srv->nthreads++;
@@ -434,21 +566,13 @@ static void *worker(void *arg)
 {
 	struct sqf_server *srv = arg;
 	struct fuse_buf buf = {0};
-	struct pollfd pfd[2] = {{.fd = fuse_session_fd(srv->se), .events = POLLIN},
-	                        {.fd = srv->stopfd, .events = POLLIN}};
+	sigset_t wake;
+	sigemptyset(&wake);
+	sigaddset(&wake, SIG_WAKE);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 	bool gone = false;
-	while (!fuse_session_exited(srv->se)) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (pfd[1].revents)
-			break;
-		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-			gone = true;
-			break;
-		}
+	while (!__atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE) &&
+	       !fuse_session_exited(srv->se)) {
 		int r = fuse_session_receive_buf(srv->se, &buf);
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
@@ -460,14 +584,21 @@ static void *worker(void *arg)
 		srv->idle--;
 		maybe_grow(srv);
 		pthread_mutex_unlock(&srv->lock);
+		if (!(buf.flags & FUSE_BUF_IS_FD) && buf.size >= 8) {
+			uint32_t op;
+			memcpy(&op, (const char *)buf.mem + 4, sizeof(op)); /* fuse_in_header */
+			__atomic_add_fetch(&srv->ops[op < OP_SLOTS ? op : 0], 1, __ATOMIC_RELAXED);
+		}
 		fuse_session_process_buf(srv->se, &buf);
 		pthread_mutex_lock(&srv->lock);
 		srv->idle++;
 		pthread_mutex_unlock(&srv->lock);
 	}
+	pthread_sigmask(SIG_BLOCK, &wake, NULL);
 	free(buf.mem);
 	pthread_mutex_lock(&srv->lock);
 	bool last = --srv->live == 0;
+	pthread_cond_broadcast(&srv->left);
 	pthread_mutex_unlock(&srv->lock);
 	if (gone || last) {
 		uint64_t one = 1;
@@ -483,18 +614,19 @@ static int server_new(struct sqf_image *img, const char *fsname, struct sqf_serv
 {
 	struct sqf_server *srv = sifu_xcalloc(1, sizeof(*srv));
 	srv->img = img;
-	srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	srv->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->left, NULL);
 	char fsopt[512];
 	snprintf(fsopt, sizeof(fsopt), "-oro,default_permissions,subtype=sifu,fsname=%s", fsname);
 	char *argv[] = {"sifu", fsopt, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(2, argv);
-	if (srv->stopfd < 0 || srv->donefd < 0) {
+	if (srv->donefd < 0) {
 		sifu_err_sys(err, "cannot create an eventfd");
 		goto fail;
 	}
-	srv->se = fuse_session_new(&args, &sqf_ops, sizeof(sqf_ops), img);
+	pthread_mutex_init(&srv->flock, NULL);
+	srv->se = fuse_session_new(&args, &sqf_ops, sizeof(sqf_ops), srv);
 	if (!srv->se) {
 		sifu_err_set(err, SIFU_E_SYS, EINVAL, "cannot create the FUSE session");
 		goto fail;
@@ -502,8 +634,6 @@ static int server_new(struct sqf_image *img, const char *fsname, struct sqf_serv
 	*out = srv;
 	return 0;
 fail:
-	if (srv->stopfd >= 0)
-		close(srv->stopfd);
 	if (srv->donefd >= 0)
 		close(srv->donefd);
 	free(srv);
@@ -514,8 +644,12 @@ static int server_run(struct sqf_server *srv, struct sifu_err *err)
 {
 	int fd = fuse_session_fd(srv->se);
 	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return sifu_err_sys(err, "cannot make /dev/fuse non-blocking");
+	if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
+		return sifu_err_sys(err, "cannot make /dev/fuse blocking");
+	struct sigaction sa = {.sa_handler = on_wake}; /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIG_WAKE, &sa, NULL) < 0)
+		return sifu_err_sys(err, "cannot set up the FUSE threads' wake-up signal");
 	/* Two to start (start-up time matters to `sifu exec`); more are
 	 * started while all are busy, up to the bound. */
 	srv->maxthreads = srv->img->opt.threads ? srv->img->opt.threads : 16;
@@ -539,9 +673,13 @@ static void server_free(struct sqf_server *srv)
 {
 	if (srv->se)
 		fuse_session_destroy(srv->se);
-	close(srv->stopfd);
 	close(srv->donefd);
+	for (unsigned i = 0; i < FNODE_SLOTS; i++)
+		if (srv->fnodes[i])
+			fnode_free(srv->fnodes[i]); /* no reader is left */
+	pthread_mutex_destroy(&srv->flock);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_cond_destroy(&srv->left);
 	free(srv->threads);
 	free(srv);
 }
@@ -608,6 +746,54 @@ int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *
 	return 0;
 }
 
+/* FUSE opcodes by name, for the counters (see linux/fuse.h). */
+static const char *const op_names[OP_SLOTS] = {
+    [1] = "lookup",     [3] = "getattr",       [5] = "readlink", [14] = "open",
+    [15] = "read",      [17] = "statfs",       [18] = "release", [22] = "getxattr",
+    [23] = "listxattr", [25] = "flush",        [26] = "init",    [27] = "opendir",
+    [28] = "readdir",   [29] = "releasedir",   [34] = "access",  [44] = "readdirplus",
+    [2] = "forget",     [42] = "batch_forget", [38] = "destroy", [36] = "interrupt",
+};
+
+void sqf_server_counts(const struct sqf_server *srv, char *buf, size_t len)
+{
+	size_t used = 0;
+	uint64_t total = 0;
+	buf[0] = 0;
+	for (unsigned i = 0; i < OP_SLOTS; i++) {
+		uint64_t n = __atomic_load_n(&srv->ops[i], __ATOMIC_RELAXED);
+		if (!n)
+			continue;
+		total += n;
+		char name[16];
+		if (!op_names[i])
+			snprintf(name, sizeof(name), "op%u", i);
+		int k = snprintf(buf + used, len - used, "%s%s %" PRIu64, used ? ", " : "",
+		                 op_names[i] ? op_names[i] : name, n);
+		if (k < 0 || (size_t)k >= len - used)
+			break;
+		used += (size_t)k;
+	}
+	if (total == 0)
+		snprintf(buf, len, "none");
+}
+
+void sqf_server_debug_stats(const struct sqf_server *srv)
+{
+	if (sifu_log_get_level() < SIFU_LOG_DEBUG)
+		return;
+	struct sqf_stats st;
+	char ops[512], b[32];
+	sqf_image_stats(srv->img, &st);
+	sqf_server_counts(srv, ops, sizeof(ops));
+	sifu_fmt_bytes(st.backend_bytes, b, sizeof(b));
+	sifu_debug("fuse: read %s in %" PRIu64 " requests from the image (%s); cache %" PRIu64
+	           " hits, %" PRIu64 " misses, %" PRIu64 " read-ahead hits",
+	           b, st.backend_requests, st.pagecache ? "page-cache mode" : "chunk mode",
+	           st.cache_hits, st.cache_misses, st.readahead_hits);
+	sifu_debug("fuse: requests: %s", ops);
+}
+
 int sqf_server_done_fd(const struct sqf_server *srv)
 {
 	return srv->donefd;
@@ -617,15 +803,24 @@ void sqf_server_stop(struct sqf_server *srv)
 {
 	if (!srv)
 		return;
-	uint64_t one = 1;
-	if (write(srv->stopfd, &one, sizeof(one)) < 0) {
-		/* an eventfd write of 1 cannot fail here */
-	}
-	/* no worker starts another once the stop eventfd is set: they leave
-	 * their loop at the next poll, so nthreads is final after this lock */
 	pthread_mutex_lock(&srv->lock);
-	srv->maxthreads = 0;
+	__atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE);
+	srv->maxthreads = 0; /* nthreads is final from here */
 	unsigned n = srv->nthreads;
+	/* A worker between its flag check and read(2) misses one signal:
+	 * repeat until every worker has left. */
+	while (srv->live > 0) {
+		for (unsigned i = 0; i < n; i++)
+			pthread_kill(srv->threads[i], SIG_WAKE);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 2000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&srv->left, &srv->lock, &ts);
+	}
 	pthread_mutex_unlock(&srv->lock);
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(srv->threads[i], NULL);

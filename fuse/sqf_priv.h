@@ -29,7 +29,15 @@
 struct sqf_backend {
 	int (*pread)(struct sqf_backend *b, void *buf, size_t len, uint64_t off); /* 0 or -errno */
 	void (*destroy)(struct sqf_backend *b);
+	/* optional: start reading [off, off+len) in the background, no wait */
+	void (*advise)(struct sqf_backend *b, uint64_t off, uint64_t len);
+	/* optional: OURS true when sifu reads ahead itself (the chunk cache),
+	 * so the kernel should not guess; false to leave it to the kernel */
+	void (*own_readahead)(struct sqf_backend *b, bool ours);
 	uint64_t size;
+	/* a file on a local disk file system: the kernel's page cache is the
+	 * cache, and exact reads are cheap */
+	bool local;
 };
 int sqf_backend_fd(int fd, uint64_t offset, uint64_t size, struct sqf_backend **out,
                    struct sifu_err *err);
@@ -45,6 +53,11 @@ struct sqf_cache;
 struct sqf_cache *sqf_cache_new(struct sqf_backend *be, uint64_t chunk_size, uint64_t bound,
                                 unsigned workers);
 void sqf_cache_free(struct sqf_cache *c);
+/* Page-cache mode (local files): no chunks, no pool; reads go to the backend
+ * at their exact range and read-ahead becomes a hint to the kernel.  Call
+ * before first use. */
+void sqf_cache_set_direct(struct sqf_cache *c);
+bool sqf_cache_is_direct(const struct sqf_cache *c);
 int sqf_cache_read(struct sqf_cache *c, void *buf, size_t len, uint64_t off);
 /* Queue the chunks covering [off, off+len) for the read-ahead workers. */
 void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len);

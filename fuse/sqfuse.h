@@ -15,11 +15,17 @@
 
 enum sqf_prefetch { SQF_PREFETCH_NONE, SQF_PREFETCH_META, SQF_PREFETCH_ALL };
 
+/* How the image file is read: AUTO picks PAGECACHE for a file on a local
+ * disk file system (ext4, xfs, btrfs, tmpfs, ...) and CHUNKS for anything
+ * else (NFS, Lustre, GPFS, FUSE, ...), where round trips cost. */
+enum sqf_io { SQF_IO_AUTO, SQF_IO_PAGECACHE, SQF_IO_CHUNKS };
+
 struct sqf_options {
 	uint64_t chunk_size;    /* aligned chunk, default 1 MiB */
 	uint64_t cache_size;    /* LRU bound in bytes */
 	uint64_t readahead_max; /* per-file window bound; 0 disables */
 	enum sqf_prefetch prefetch;
+	enum sqf_io io;
 	bool owner_self; /* present every file as owned by uid/gid below */
 	uid_t uid;
 	gid_t gid;
@@ -39,6 +45,7 @@ int sqf_image_open(int fd, uint64_t offset, uint64_t size, const struct sqf_opti
 void sqf_image_close(struct sqf_image *img);
 
 struct sqf_stats {
+	bool pagecache; /* read in page-cache mode (exact reads, no chunks) */
 	uint64_t backend_bytes, backend_requests;
 	uint64_t cache_hits, cache_misses, readahead_hits;
 };
@@ -51,7 +58,9 @@ struct sqf_server;
  * group_id=G" plus "default_permissions" for the kernel to check modes; do
  * not pass max_read: reads of up to 1 MiB are negotiated at INIT).  Returns
  * once the server threads run (2 to start, more while all are busy); the
- * caller keeps ownership of IMG.  The threads block every signal. */
+ * caller keeps ownership of IMG.  The threads block every signal but
+ * SIGRTMAX-1, which sqf_server_stop sends them to interrupt their read(2)
+ * (the server installs a handler for it that does nothing). */
 int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out,
                      struct sifu_err *err);
 /* `sifu mount`: mount IMG on MOUNTPOINT the ordinary libfuse way (mount(2)
@@ -61,9 +70,13 @@ int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *
 /* An eventfd that becomes readable when the server ends on its own (the
  * file system was unmounted or the connection aborted): poll it. */
 int sqf_server_done_fd(const struct sqf_server *srv);
+/* The requests served so far by kind, as text ("lookup 12, read 40, ..."). */
+void sqf_server_counts(const struct sqf_server *srv, char *buf, size_t len);
+/* At --debug level: log the image's I/O counters and the request counts. */
+void sqf_server_debug_stats(const struct sqf_server *srv);
 /* Stop serving, join the threads, free the server (not the image).  With
  * sqf_server_start the /dev/fuse fd is the caller's: its file description is
- * switched to O_NONBLOCK, and the server works on a duplicate it closes. */
+ * made blocking, and the server works on a duplicate it closes. */
 void sqf_server_stop(struct sqf_server *srv);
 
 /* Extract the whole image below DIRFD (the no-FUSE fallback, --unsquash):

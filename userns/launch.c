@@ -542,8 +542,10 @@ static int run_child(struct ns_launch *l, struct parent_fds *f, int *status, str
 	}
 	if (r >= 0)
 		ns_phase(l, "payload exited");
-	if (srv)
+	if (srv) {
+		sqf_server_debug_stats(srv);
 		sqf_server_stop(srv);
+	}
 	if (img)
 		sqf_image_close(img);
 	if (r >= 0)

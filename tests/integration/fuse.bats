@@ -68,10 +68,15 @@ check_image() {
 }
 
 @test "fuse: mksquashfs images with every compressor match the source tree" {
+	# both ways of reading the image file: page-cache mode (the default on
+	# a local disk) and the chunk cache (the default on NFS, Lustre, ...)
 	for comp in gzip xz lzo lz4 zstd; do
 		echo "# $comp" >&3
 		mksquashfs "$FT/src" "$BATS_TEST_TMPDIR/$comp.sqfs" -comp "$comp" -noappend -quiet -no-progress >/dev/null
-		check_image "$BATS_TEST_TMPDIR/$comp.sqfs" "$FT/src.list"
+		SIFU_IMAGE_IO=pagecache check_image "$BATS_TEST_TMPDIR/$comp.sqfs" "$FT/src.list"
+		grep -q "(page-cache mode, served" "$MNT.log"
+		SIFU_IMAGE_IO=chunks check_image "$BATS_TEST_TMPDIR/$comp.sqfs" "$FT/src.list"
+		grep -q "(chunk mode, served" "$MNT.log"
 		rm "$BATS_TEST_TMPDIR/$comp.sqfs"
 	done
 }
@@ -139,8 +144,12 @@ check_image() {
 	mount_img "$img" "$MNT"
 	tree_py hammer "$MNT" "$FT/src" 12 16
 	umount_img "$MNT"
+	# on a local disk the default is page-cache mode
+	case $(stat -f -c %T "$img") in
+	ext2/ext3 | xfs | btrfs | tmpfs) grep -q "(page-cache mode, served" "$MNT.log" ;;
+	esac
 	# a cache of a few chunks: constant eviction while readers wait on fetches
-	mount_img "$img" "$MNT" --cache-size 256K --chunk-size 64K --readahead 1M
+	mount_img "$img" "$MNT" --image-io chunks --cache-size 256K --chunk-size 64K --readahead 1M
 	tree_py hammer "$MNT" "$FT/src" 8 16
 	umount_img "$MNT"
 }
