@@ -753,6 +753,7 @@ static const char *const op_names[OP_SLOTS] = {
     [23] = "listxattr", [25] = "flush",        [26] = "init",    [27] = "opendir",
     [28] = "readdir",   [29] = "releasedir",   [34] = "access",  [44] = "readdirplus",
     [2] = "forget",     [42] = "batch_forget", [38] = "destroy", [36] = "interrupt",
+    [39] = "ioctl",     [40] = "poll",         [46] = "lseek",   [52] = "statx",
 };
 
 void sqf_server_counts(const struct sqf_server *srv, char *buf, size_t len)

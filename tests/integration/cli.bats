@@ -100,13 +100,15 @@ load helpers
 	[[ "$output" == *"sifu run [options] IMAGE"* ]]
 }
 
-@test "the launcher binary loads no registry, archive or OpenPGP library; sifu-all has the rest" {
+@test "the launcher binary loads no registry, archive, crypto or JSON library; sifu-all has the rest" {
 	# every `sifu exec` pays for each shared object sifu loads at start-up
 	run ldd "$SIFU"
 	[ "$status" -eq 0 ]
 	[[ "$output" != *libcurl* ]]
 	[[ "$output" != *libgpgme* ]]
 	[[ "$output" != *libarchive* ]]
+	[[ "$output" != *libcrypto* ]]
+	[[ "$output" != *libjansson* ]]
 	[ -x "$(dirname "$SIFU")/sifu-all" ]
 	# a verb that lives in sifu-all is handed to it with the same arguments
 	run_sifu cache list --help
