@@ -91,10 +91,15 @@ static int ctx_new(struct sqf_image *img, struct sqf_ctx **out)
 	sqfs_file_t *file = &img->file.base;
 	const sqfs_super_t *s = &img->super;
 	struct sqf_ctx *c = sifu_xcalloc(1, sizeof(*c));
-	int r = sqfs_compressor_config_init(&cfg, (SQFS_COMPRESSOR)s->compression_id, s->block_size,
-	                                    SQFS_COMP_FLAG_UNCOMPRESS);
-	if (r == 0)
-		r = sqfs_compressor_create(&cfg, &c->cmp);
+	int r;
+	if (s->compression_id == SQFS_COMP_GZIP) {
+		r = sqf_deflate_create(&c->cmp); /* faster than libsquashfs' zlib */
+	} else {
+		r = sqfs_compressor_config_init(&cfg, (SQFS_COMPRESSOR)s->compression_id,
+		                                s->block_size, SQFS_COMP_FLAG_UNCOMPRESS);
+		if (r == 0)
+			r = sqfs_compressor_create(&cfg, &c->cmp);
+	}
 	if (r == SQFS_ERROR_UNSUPPORTED && s->compression_id == SQFS_COMP_LZO)
 		r = sqf_lzo_create(&c->cmp);
 	if (r == 0 && (s->flags & SQFS_FLAG_COMPRESSOR_OPTIONS))

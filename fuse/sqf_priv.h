@@ -180,5 +180,7 @@ uint64_t sqf_root_ref(const struct sqf_image *img);
 bool sqf_name_ok(const char *name, size_t len);
 /* An LZO decompressor object for libsquashfs readers (lzo.c). */
 int sqf_lzo_create(sqfs_compressor_t **out);
+/* A gzip decompressor object on libdeflate (deflate.c). */
+int sqf_deflate_create(sqfs_compressor_t **out);
 /* pthread_create with every signal blocked in the new thread */
 int sqf_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
