@@ -278,6 +278,9 @@ open(p, "wb").write(d)' "$img.range"
 	wait "$MPID"
 	MPID=
 	grep -q 'read .* in .* requests from the image' "$MNT.log"
+	# the request counts: the ls above was a readdirplus, nothing was opened
+	grep -q '^sifu: requests: .*readdirplus [0-9]' "$MNT.log"
+	! grep -q 'release' "$MNT.log"
 }
 
 @test "fuse: a SIF's primary partition is mounted, at its offset" {
