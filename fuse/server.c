@@ -627,6 +627,7 @@ static int server_new(struct sqf_image *img, const char *fsname, struct sqf_serv
 	}
 	pthread_mutex_init(&srv->flock, NULL);
 	srv->se = fuse_session_new(&args, &sqf_ops, sizeof(sqf_ops), srv);
+	fuse_opt_free_args(&args); /* libfuse may have copied them */
 	if (!srv->se) {
 		sifu_err_set(err, SIFU_E_SYS, EINVAL, "cannot create the FUSE session");
 		goto fail;
