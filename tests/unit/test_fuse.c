@@ -106,6 +106,52 @@ static void test_cache_failure_is_not_sticky(void **state)
 	free(be.data);
 }
 
+static unsigned advised;
+static uint64_t advised_off, advised_len;
+static void counting_advise(struct sqf_backend *b, uint64_t off, uint64_t len)
+{
+	advised++;
+	advised_off = off;
+	advised_len = len;
+}
+
+/* Page-cache mode: every read goes to the backend at its exact range, no
+ * chunk is kept, read-ahead is a hint, the pin is one exact read. */
+static void test_cache_direct_mode(void **state)
+{
+	struct counting be;
+	counting_init(&be, 10 * 4096 + 123);
+	be.b.advise = counting_advise;
+	struct sqf_cache *c = sqf_cache_new(&be.b, 4096, 4 * 4096, 4);
+	sqf_cache_set_direct(c);
+	assert_true(sqf_cache_is_direct(c));
+	uint8_t buf[5000];
+	assert_int_equal(sqf_cache_read(c, buf, 100, 4000), 0);
+	assert_memory_equal(buf, be.data + 4000, 100);
+	assert_int_equal(sqf_cache_read(c, buf, sizeof(buf), 4000), 0); /* again: no cache */
+	assert_memory_equal(buf, be.data + 4000, sizeof(buf));
+	assert_int_equal(be.reads, 2);
+	assert_int_equal(sqf_cache_bytes(c), 0);
+	assert_int_equal(sqf_cache_read(c, buf, 200, be.b.size - 123), -EIO);
+	advised = 0;
+	sqf_cache_prefetch(c, 8192, 1 << 20); /* clipped to the end */
+	assert_int_equal(advised, 1);
+	assert_int_equal(advised_off, 8192);
+	assert_int_equal(advised_len, be.b.size - 8192);
+	assert_int_equal(sqf_cache_pin(c, 9 * 4096, 4096 + 123), 0);
+	assert_int_equal(be.reads, 3);
+	assert_int_equal(sqf_cache_read(c, buf, 50, 9 * 4096 + 10), 0); /* from the pin */
+	assert_memory_equal(buf, be.data + 9 * 4096 + 10, 50);
+	assert_int_equal(be.reads, 3);
+	struct sqf_stats st;
+	sqf_cache_stats(c, &st);
+	assert_true(st.pagecache);
+	assert_int_equal(st.backend_requests, 3);
+	assert_int_equal(st.backend_bytes, 100 + sizeof(buf) + 4096 + 123);
+	sqf_cache_free(c);
+	free(be.data);
+}
+
 struct reader_arg {
 	struct sqf_cache *c;
 	struct counting *be;
@@ -525,6 +571,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cache_reads_and_bounds),
 	    cmocka_unit_test(test_cache_failure_is_not_sticky),
+	    cmocka_unit_test(test_cache_direct_mode),
 	    cmocka_unit_test(test_cache_threads_one_fetch_per_chunk),
 	    cmocka_unit_test(test_cache_readahead_and_pin),
 	    cmocka_unit_test(test_image_every_compressor),
