@@ -71,8 +71,10 @@ static void fd_own_readahead(struct sqf_backend *b, bool ours)
 
 /* File systems on a local disk (or in memory), where the page cache serves
  * small reads in microseconds.  Everything else - NFS, Lustre, GPFS, CIFS,
- * CephFS, BeeGFS, FUSE, 9p, overlay stacks of unknown lowers - keeps the
- * chunk cache, which turns many small reads into few large ones. */
+ * CephFS, BeeGFS, FUSE, 9p (WSL2's Windows drives) - keeps the chunk cache,
+ * which turns many small reads into few large ones.  overlayfs counts as
+ * local: inside a container it almost always stacks local disks (an NFS
+ * lower can ask for --image-io chunks). */
 static bool fs_is_local(int fd)
 {
 	static const long local[] = {
@@ -81,6 +83,7 @@ static bool fs_is_local(int fd)
 	    F2FS_SUPER_MAGIC,      0x2fc12fc1 /* zfs */,    0x4244 /* hfs */,
 	    0x5346544e /* ntfs */, 0x4d44 /* vfat */,       0x2011bab0 /* exfat */,
 	    RAMFS_MAGIC,           0x58295829 /* zonefs */, 0x24051905 /* ubifs */,
+	    OVERLAYFS_SUPER_MAGIC, SQUASHFS_MAGIC,          EROFS_SUPER_MAGIC_V1,
 	};
 	struct statfs sf;
 	if (fstatfs(fd, &sf) < 0)
