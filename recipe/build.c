@@ -538,9 +538,9 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 	/* apt drops to its _apt user for downloads and checks that the ids
 	 * really changed; under the fake root they cannot.  As Charliecloud's
 	 * seccomp builds do, apt runs its methods as root for %post (the file
-	 * goes again afterwards). */
+	 * goes again afterwards).  With subordinate ids the switch is real. */
 	static const char apt_conf[] = "/etc/apt/apt.conf.d/00sifu-build-no-sandbox";
-	bool apt = bld_read_file_exists(b->rootfds[i], "/etc/apt/apt.conf.d") &&
+	bool apt = !b->subid && bld_read_file_exists(b->rootfds[i], "/etc/apt/apt.conf.d") &&
 	           !bld_read_file_exists(b->rootfds[i], apt_conf);
 	if (apt && (r = bld_write_file(b->rootfds[i], apt_conf, 0644,
 	                               "APT::Sandbox::User \"root\";\n", err)) < 0)

@@ -1,0 +1,106 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: BSD-3-Clause
+# Bootstrap: debootstrap, unprivileged: the host's debootstrap as the fake
+# root of a user namespace. Needs deb.debian.org (as the apt test does).
+load helpers
+
+setup_file() {
+	# downloaded packages are kept between runs, one cache per user (the
+	# suite runs as root and as sifu-test); debootstrap checks every cached
+	# package against the signed Release file before it uses it
+	local c=${SIFU_TEST_DEBOOTSTRAP_CACHE:-/var/tmp/sifu-test-debootstrap-$(id -u)}
+	if ! mkdir -p "$c" 2>/dev/null || [ "$(stat -c %u "$c")" != "$(id -u)" ]; then
+		c=$BATS_FILE_TMPDIR/cache
+		mkdir -p "$c"
+	fi
+	chmod 0700 "$c"
+	export SIFU_CACHEDIR=$c
+	mkdir -p "$BATS_FILE_TMPDIR/bin"
+	ln -s "$SIFU" "$BATS_FILE_TMPDIR/bin/run-singularity"
+}
+
+setup() {
+	export TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir -p "$TMPDIR"
+	cd "$BATS_TEST_TMPDIR"
+}
+
+no_leftovers() {
+	local left
+	left=$(find "$TMPDIR" . -maxdepth 1 -name '.sifu-build-*' -o -maxdepth 1 -name '*.sifu-tmp*' | head -1)
+	[ -z "$left" ] || { echo "left over: $left" >&2; return 1; }
+}
+
+lln() {
+	local id
+	id=$(siftool list "$1" | awk -F'|' '/FS \(Squashfs/ {gsub(/ /,"",$1); print $1}')
+	siftool dump "$id" "$1" >"$1.part"
+	unsquashfs -lln "$1.part" | sed 's/  */ /g'
+}
+
+need_mirror() {
+	curl -sfI --max-time 10 http://deb.debian.org/debian/dists/bookworm/Release >/dev/null ||
+		skip "no network to deb.debian.org (debootstrap needs it)"
+}
+
+# docs/build.md, "Bootstrap: debootstrap"
+@test "build: Bootstrap debootstrap makes a bookworm minbase unprivileged; %post, %runscript and the owners debootstrap and %post asked for" {
+	need_mirror
+	cat >deb.def <<'DEF'
+Bootstrap: debootstrap
+OSVersion: bookworm
+MirrorURL: http://deb.debian.org/debian
+Include: hello
+
+%post
+    useradd -m app && mkdir /opt/x && chown app /opt/x
+    . /etc/os-release && echo "$VERSION_CODENAME" > /opt/codename
+
+%runscript
+    exec hello "$@"
+DEF
+	run "$SIFU" build deb.sif deb.def
+	[ "$status" -eq 0 ] || { echo "$output" | tail -30; false; }
+	# Apptainer's debootstrap arguments
+	echo "$output" | grep -q 'Running debootstrap bookworm http://deb.debian.org/debian --include=apt,hello'
+	[[ "$output" == *"I: Base system installed successfully."* ]]
+	run env PATH="$BATS_FILE_TMPDIR/bin:$PATH" ./deb.sif
+	[ "$status" -eq 0 ]
+	[ "$output" = "Hello, world!" ]
+	run "$SIFU" exec deb.sif cat /opt/codename /etc/debian_version
+	[ "$status" -eq 0 ]
+	[[ "$output" == "bookworm"$'\n'12.* ]]
+	"$SIFU" inspect deb.sif | grep -q 'deffile.bootstrap.*debootstrap'
+	lln deb.sif >list
+	# what dpkg unpacked with a group (passwd's chage is root:shadow) and
+	# what %post chowned
+	grep -q '^-rwxr-sr-x 0/42 .* squashfs-root/usr/bin/chage$' list
+	grep -q '^-rwsr-xr-x 0/0 .* squashfs-root/usr/bin/passwd$' list
+	grep -q '^drwxr-xr-x 1000/0 .* squashfs-root/opt/x$' list
+	grep -q '^drwxr-xr-x 1000/1000 .* squashfs-root/home/app$' list
+	# the host's device nodes it used are gone again, and its own leftovers
+	! grep -qE ' squashfs-root/(dev/(null|zero|tty|console|ptmx)|debootstrap)$' list
+	# the packages are cached for the next build
+	ls "$SIFU_CACHEDIR"/debootstrap/hello_*.deb >/dev/null
+	no_leftovers
+}
+
+@test "build: Bootstrap debootstrap without debootstrap on the host says what to do" {
+	printf 'Bootstrap: debootstrap\nOSVersion: bookworm\nMirrorURL: http://deb.debian.org/debian\n' >d.def
+	SIFU_DEBOOTSTRAP=$BATS_TEST_TMPDIR/no/debootstrap run "$SIFU" build d.sif d.def
+	assert_sifu_error
+	[[ "$output" == *"debootstrap"*"install debootstrap"*"Bootstrap: docker or localimage"* ]]
+	[ ! -e d.sif ]
+	no_leftovers
+}
+
+@test "build: Bootstrap debootstrap with a suite the mirror lacks fails with debootstrap's reason, leaving nothing" {
+	need_mirror
+	printf 'Bootstrap: debootstrap\nOSVersion: no-such-suite\nMirrorURL: http://deb.debian.org/debian\n' >bad.def
+	run "$SIFU" build bad.sif bad.def
+	assert_sifu_error
+	[[ "$output" == *"debootstrap no-such-suite http://deb.debian.org/debian failed"* ]]
+	[[ "$output" == *"Release"* ]] # debootstrap: "Failed getting release file"
+	[ ! -e bad.sif ]
+	no_leftovers
+}
