@@ -94,13 +94,14 @@ DEF
 	no_leftovers
 }
 
-@test "build: Bootstrap debootstrap with a suite the mirror lacks fails with debootstrap's reason, leaving nothing" {
+@test "build: Bootstrap debootstrap from a mirror without the suite fails with debootstrap's reason, leaving nothing" {
 	need_mirror
-	printf 'Bootstrap: debootstrap\nOSVersion: no-such-suite\nMirrorURL: http://deb.debian.org/debian\n' >bad.def
+	printf 'Bootstrap: debootstrap\nOSVersion: bookworm\nMirrorURL: http://deb.debian.org/no-such-archive\n' >bad.def
 	run "$SIFU" build bad.sif bad.def
 	assert_sifu_error
-	[[ "$output" == *"debootstrap no-such-suite http://deb.debian.org/debian failed"* ]]
-	[[ "$output" == *"Release"* ]] # debootstrap: "Failed getting release file"
+	[[ "$output" == *"debootstrap bookworm http://deb.debian.org/no-such-archive failed (exit status 1)"* ]]
+	[[ "$output" == *"E: Failed getting release file"* ]]
+	[[ "$output" == *"the end of debootstrap's log"* ]]
 	[ ! -e bad.sif ]
 	no_leftovers
 }
