@@ -358,8 +358,9 @@ int bld_debootstrap(const struct bld_stage_ctx *c, struct sifu_err *err)
 		sifu_err_set(err, SIFU_E_SYS, 0,
 		             "Bootstrap: debootstrap %s %s failed (exit status %d)", suite, mirror,
 		             status);
-		sifu_err_hint(err, "its messages are above; MirrorURL: must be a Debian or Ubuntu "
-		                   "archive that has the suite OSVersion: names (bookworm, jammy ...)");
+		sifu_err_hint(err,
+		              "its messages are above; MirrorURL: must be a Debian or Ubuntu "
+		              "archive that has the suite OSVersion: names (bookworm, jammy ...)");
 		return -EIO;
 	}
 	/* debootstrap's own leftovers, as an image should not carry them */
