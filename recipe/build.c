@@ -960,8 +960,8 @@ static int enter_subid(struct build *b, struct sifu_err *err)
 			                   "needs no subordinate ids)");
 		return -EPERM;
 	}
-	sifu_verbose("build: uid 0 -> %u, 1..%u -> %u..; gid 0 -> %u, 1..%u -> %u..", (unsigned)0,
-	             u.count, u.start, (unsigned)0, g.count, g.start);
+	sifu_verbose("build: subordinate ids: uids 1-%u are %u-%u, gids 1-%u are %u-%u", u.count,
+	             u.start, u.start + u.count - 1, g.count, g.start, g.start + g.count - 1);
 	b->subid = true;
 	return 0;
 }
