@@ -297,7 +297,10 @@ static char *cache_dir(const struct bld_stage_ctx *c)
 		free(dir);
 		return NULL;
 	}
-	return dir[0] == '/' ? dir : (free(dir), NULL);
+	char abs[PATH_MAX]; /* debootstrap takes only an absolute --cache-dir */
+	char *ret = realpath(dir, abs) ? sifu_xstrdup(abs) : NULL;
+	free(dir);
+	return ret;
 }
 
 int bld_debootstrap(const struct bld_stage_ctx *c, struct sifu_err *err)
