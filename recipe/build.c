@@ -443,8 +443,14 @@ int bld_run_fakeroot(bld_child_fn fn, void *arg, bool subid, struct bld_owners *
 		return sifu_err_sys(err, "socketpair");
 	}
 	pid_t pid = fork();
-	if (pid < 0)
-		return sifu_err_sys(err, "fork");
+	if (pid < 0) {
+		int r = sifu_err_sys(err, "fork");
+		close(p[0]);
+		close(p[1]);
+		close(sk[0]);
+		close(sk[1]);
+		return r;
+	}
 	if (pid == 0) {
 		close(p[0]);
 		close(sk[0]);
