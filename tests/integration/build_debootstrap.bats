@@ -85,6 +85,73 @@ DEF
 	no_leftovers
 }
 
+# A stand-in for debootstrap ($SIFU_DEBOOTSTRAP): it checks what sifu
+# promises the real one - root, Apptainer's arguments, the host's /dev/null,
+# mknod and mount -t proc - and chowns a file. Offline and fast.
+write_stub() {
+	cat >stub <<'SH'
+#!/bin/sh
+set -e
+printf '%s\n' "$@" >"$STUB_LOG"
+eval "target=\${$(($# - 1))}"
+id -u >>"$STUB_LOG"
+test -c "$target/dev/null"
+echo discarded >"$target/dev/null"
+mknod "$target/dev/test-null" c 1 3 # debootstrap's check: answered with success
+mkdir -p "$target/proc" "$target/opt"
+mount -t proc proc "$target/proc" # debootstrap's second stage does, in the chroot
+test -r "$target/proc/1/status"
+umount "$target/proc"
+touch "$target/opt/owned" && chown 1234:4321 "$target/opt/owned"
+if [ -n "${STUB_HANG:-}" ]; then
+	sleep 984 &
+	sleep 983
+fi
+SH
+	chmod +x stub
+	printf 'Bootstrap: debootstrap\nOSVersion: bookworm\nMirrorURL: http://mirror.invalid/debian\nInclude: a b,c\n' >s.def
+}
+
+@test "build: Bootstrap debootstrap runs debootstrap as root with Apptainer's arguments, /dev, mknod, proc; its chowns reach the SquashFS" {
+	write_stub
+	STUB_LOG=$BATS_TEST_TMPDIR/args SIFU_DEBOOTSTRAP=$BATS_TEST_TMPDIR/stub run "$SIFU" build s.sif s.def
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	local target
+	target=$(sed -n 7p args)
+	[ "$(sed -n 1,6p args; sed -n '8,$p' args)" = "--variant=minbase
+--exclude=openssl,udev,debconf-i18n,e2fsprogs
+--include=apt,a,b,c
+--arch=$(dpkg --print-architecture)
+--cache-dir=$SIFU_CACHEDIR/debootstrap
+bookworm
+http://mirror.invalid/debian
+0" ]
+	[[ "$target" == */.sifu-build-*/stage-0 ]]
+	lln s.sif >list
+	grep -q '^-rw-r--r-- 1234/4321 .* squashfs-root/opt/owned$' list
+	# the bound device nodes, and mknod's, left nothing in the image
+	! grep -qE ' squashfs-root/dev/.' list
+	no_leftovers
+}
+
+@test "build: SIGTERM during debootstrap stops everything it started and leaves nothing" {
+	write_stub
+	STUB_HANG=1 STUB_LOG=$BATS_TEST_TMPDIR/args SIFU_DEBOOTSTRAP=$BATS_TEST_TMPDIR/stub \
+		"$SIFU" -q build out.sif s.def 2>err &
+	local pid=$!
+	for _ in $(seq 1 200); do pgrep -u "$(id -u)" -f 'sleep 983' >/dev/null && break; sleep 0.05; done
+	pgrep -u "$(id -u)" -f 'sleep 983' >/dev/null
+	kill -TERM $pid
+	local st=0
+	wait $pid || st=$?
+	[ "$st" -eq 255 ]
+	grep -q interrupted err || { cat err; false; }
+	for _ in $(seq 1 40); do pgrep -u "$(id -u)" -f 'sleep 98[34]' >/dev/null || break; sleep 0.05; done
+	! pgrep -u "$(id -u)" -f 'sleep 98[34]'
+	[ ! -e out.sif ]
+	no_leftovers
+}
+
 @test "build: Bootstrap debootstrap without debootstrap on the host says what to do" {
 	printf 'Bootstrap: debootstrap\nOSVersion: bookworm\nMirrorURL: http://deb.debian.org/debian\n' >d.def
 	SIFU_DEBOOTSTRAP=$BATS_TEST_TMPDIR/no/debootstrap run "$SIFU" build d.sif d.def
