@@ -977,6 +977,11 @@ int recipe_build(const struct recipe *r, const struct recipe_build_opts *o, stru
 	int ret = check_output(o, err);
 	if (ret < 0)
 		return ret;
+	/* a missing tool stops the build before a first stage runs for nothing */
+	for (size_t i = 0; i < r->nstages && !o->update; i++)
+		if (!strcmp(r->stages[i].bootstrap, "debootstrap") &&
+		    (ret = bld_debootstrap_check(err)) < 0)
+			return ret;
 	struct build b = {.r = r, .o = o, .nstages = r->nstages, .workfd = -1};
 	if (o->userns_subid && (ret = enter_subid(&b, err)) < 0)
 		return ret;

@@ -66,6 +66,8 @@ int bld_run_fakeroot(bld_child_fn fn, void *arg, bool subid, struct bld_owners *
 /* debootstrap.c */
 /* Bootstrap: debootstrap - the host's debootstrap as fake root. */
 int bld_debootstrap(const struct bld_stage_ctx *c, struct sifu_err *err);
+/* Is there a debootstrap to run?  (Checked before a build starts.) */
+int bld_debootstrap_check(struct sifu_err *err);
 
 /* seccomp.c */
 /* In the calling process: make chown to any id, setuid/setgid/setgroups

@@ -81,6 +81,12 @@ static int find_debootstrap(char *path, size_t len, struct sifu_err *err)
 	return -ENOENT;
 }
 
+int bld_debootstrap_check(struct sifu_err *err)
+{
+	char exe[PATH_MAX];
+	return find_debootstrap(exe, sizeof(exe), err);
+}
+
 /* Debian's name for this machine's architecture. */
 static const char *deb_arch(void)
 {

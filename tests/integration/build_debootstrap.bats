@@ -153,10 +153,12 @@ http://mirror.invalid/debian
 }
 
 @test "build: Bootstrap debootstrap without debootstrap on the host says what to do" {
-	printf 'Bootstrap: debootstrap\nOSVersion: bookworm\nMirrorURL: http://deb.debian.org/debian\n' >d.def
+	# a later stage's agent is checked before the first stage runs
+	printf 'Bootstrap: busybox\nStage: one\n%%post\n    echo STAGE-ONE-RAN\n\nBootstrap: debootstrap\nOSVersion: bookworm\nMirrorURL: http://deb.debian.org/debian\n' >d.def
 	SIFU_DEBOOTSTRAP=$BATS_TEST_TMPDIR/no/debootstrap run "$SIFU" build d.sif d.def
 	assert_sifu_error
 	[[ "$output" == *"debootstrap"*"install debootstrap"*"Bootstrap: docker or localimage"* ]]
+	[[ "$output" != *STAGE-ONE-RAN* ]]
 	[ ! -e d.sif ]
 	no_leftovers
 }
