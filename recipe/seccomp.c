@@ -176,7 +176,8 @@ static bool read_path(pid_t pid, uint64_t addr, char *buf, size_t len)
 static bool target_of(const struct seccomp_notif *req, struct stat *st)
 {
 	pid_t pid = (pid_t)req->pid;
-	const char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
+	/* libseccomp returns a copy the caller frees */
+	_cleanup_free_ char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
 	if (!name)
 		return false;
 	char proc[96];
@@ -222,7 +223,7 @@ static bool target_of(const struct seccomp_notif *req, struct stat *st)
 static void handle(struct bld_owner_server *s, struct seccomp_notif *req,
                    struct seccomp_notif_resp *resp)
 {
-	const char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
+	_cleanup_free_ char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
 	bool at = name && !strcmp(name, "fchownat");
 	uint32_t uid = (uint32_t)(at ? req->data.args[2] : req->data.args[1]);
 	uint32_t gid = (uint32_t)(at ? req->data.args[3] : req->data.args[2]);
