@@ -44,7 +44,7 @@ sifu_as() { # user, args...
 		home=$(getent passwd "$user" | cut -d: -f6)
 		(cd "$WORK/out" && runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin \
 			HOME="$home" USER="$user" TMPDIR="$WORK/out" SIFU_CACHEDIR="$WORK/out/cache" \
-			"$WORK/sifu" "$@")
+			${SIFU_DEBOOTSTRAP:+SIFU_DEBOOTSTRAP="$SIFU_DEBOOTSTRAP"} "$WORK/sifu" "$@")
 	fi
 }
 
@@ -148,6 +148,37 @@ DEF
 	grep -q '^drwxr-xr-x 1000/1001 .* squashfs-root/opt/y$' list
 	grep -q '^-rw-r--r-- 1000/1000 .* squashfs-root/opt/y/mine$' list
 	unsquashfs -cat "$WORK/out/u.sif.part" opt/y/groups | grep -qx 'app g'
+}
+
+# debootstrap in such a namespace (build_debootstrap.bats runs the real one
+# under the seccomp fake root); a stand-in checks what it may expect
+@test "build --userns-subid with Bootstrap debootstrap: its chowns are real too" {
+	local user
+	user=$(subid_user)
+	make_work
+	printf 'Bootstrap: debootstrap\nOSVersion: bookworm\nMirrorURL: http://mirror.invalid/debian\n' >"$WORK/out/d.def"
+	cat >"$WORK/out/stub" <<'SH'
+#!/bin/sh
+set -e
+eval "target=\${$(($# - 1))}"
+test "$(id -u)" = 0
+test -c "$target/dev/null"
+mknod "$target/dev/test-null" c 1 3 # still answered with success
+mkdir -p "$target/proc" "$target/opt"
+mount -t proc proc "$target/proc"
+umount "$target/proc"
+touch "$target/opt/owned"
+chown 1234:4321 "$target/opt/owned"
+test "$(stat -c %u:%g "$target/opt/owned")" = 1234:4321
+SH
+	chmod 0755 "$WORK/out/stub"
+	SIFU_DEBOOTSTRAP=$WORK/out/stub run sifu_as "${user#-}" build --userns-subid d.sif d.def
+	if [ "$user" = - ]; then
+		assert_no_subid_error
+		return
+	fi
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	lln_part "$WORK/out/d.sif" | grep -q '^-rw-r--r-- 1234/4321 .* squashfs-root/opt/owned$'
 }
 
 @test "build --userns-subid without an /etc/subuid entry: one clear error, exit 255, nothing left" {
