@@ -321,6 +321,15 @@ int bld_debootstrap(const struct bld_stage_ctx *c, struct sifu_err *err)
 		                   "http://deb.debian.org/debian");
 		return -EINVAL;
 	}
+	if (suite[0] == '-' || mirror[0] == '-') {
+		/* it would reach debootstrap as an option */
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+		             "Bootstrap: debootstrap (line %u): OSVersion: and MirrorURL: may not "
+		             "start with '-'",
+		             c->st->line);
+		sifu_err_hint(err, "give a suite name and an archive URL");
+		return -EINVAL;
+	}
 	char exe[PATH_MAX];
 	int r = find_debootstrap(exe, sizeof(exe), err);
 	if (r < 0)

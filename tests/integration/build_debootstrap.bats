@@ -134,6 +134,16 @@ http://mirror.invalid/debian
 	no_leftovers
 }
 
+@test "build: Bootstrap debootstrap refuses an OSVersion: or MirrorURL: that debootstrap would take for an option" {
+	write_stub
+	printf 'Bootstrap: debootstrap\nOSVersion: --foreign\nMirrorURL: http://mirror.invalid/debian\n' >o.def
+	STUB_LOG=$BATS_TEST_TMPDIR/args SIFU_DEBOOTSTRAP=$BATS_TEST_TMPDIR/stub run "$SIFU" build o.sif o.def
+	assert_sifu_error
+	[[ "$output" == *"line 1"*"may not start with '-'"* ]]
+	[ ! -e args ]
+	no_leftovers
+}
+
 @test "build: SIGTERM during debootstrap stops everything it started and leaves nothing" {
 	write_stub
 	STUB_HANG=1 STUB_LOG=$BATS_TEST_TMPDIR/args SIFU_DEBOOTSTRAP=$BATS_TEST_TMPDIR/stub \
