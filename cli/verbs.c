@@ -82,13 +82,22 @@ const struct cli_verb cli_verbs[] = {
      "Build a container image",
      "Builds OUTPUT (a SIF, or a directory with --sandbox) from SOURCE: a\n"
      "definition file, a URI, a SIF or a sandbox directory. Unprivileged: %post\n"
-     "runs as root in a user namespace.\n\n"
+     "runs as root in a user namespace, under a seccomp filter that lets chown,\n"
+     "setgroups and mknod succeed and records the owners chown asked for.\n\n"
      "A definition file is read whole first, its {{ templates }} filled from\n"
      "--build-arg, --build-arg-file and its %arguments defaults; any mistake is\n"
-     "reported with its file and line before anything runs.\n",
+     "reported with its file and line before anything runs.\n\n"
+     "Bootstrap agents: docker, oci, oci-archive, docker-archive, localimage,\n"
+     "busybox, scratch, and debootstrap (the host's debootstrap, run as the\n"
+     "same fake root; OSVersion:, MirrorURL:, Include:; packages are cached in\n"
+     "$SIFU_CACHEDIR/debootstrap).\n\n"
+     "--userns-subid maps your /etc/subuid and /etc/subgid ranges through\n"
+     "newuidmap/newgidmap instead: chown and groups are then real. It is never\n"
+     "needed.\n",
      "  $ sifu build tool.sif tool.def\n"
      "  $ sifu build --build-arg VERSION=1.2 tool.sif tool.def\n"
-     "  $ sifu build --sandbox dir/ docker://alpine\n"},
+     "  $ sifu build --sandbox dir/ docker://alpine\n"
+     "  $ sifu build --userns-subid tool.sif tool.def\n"},
     {"inspect", V_INSPECT, cmd_inspect, true, "sifu inspect [options] IMAGE",
      "Show metadata for an image",
      "Shows the labels (by default), definition file, runscript, start script,\n"

@@ -6,7 +6,8 @@
  *   localimage  a SIF, a bare SquashFS or a sandbox directory
  *   docker, oci, oci-archive, docker-archive
  *               through the pull path: a SIF in the build's private directory,
- *               then extracted (layers, whiteouts and digests as `sifu pull`) */
+ *               then extracted (layers, whiteouts and digests as `sifu pull`)
+ *   debootstrap the host's debootstrap as fake root (debootstrap.c) */
 #include "build_int.h"
 #include "sif.h"
 #include "sqfuse.h"
@@ -292,9 +293,11 @@ int bld_bootstrap(const struct bld_stage_ctx *c, struct sifu_err *err)
 	if (!strcmp(a, "docker") || !strcmp(a, "oci") || !strcmp(a, "oci-archive") ||
 	    !strcmp(a, "docker-archive"))
 		return bootstrap_pull(c, a, err);
+	if (!strcmp(a, "debootstrap"))
+		return bld_debootstrap(c, err);
 	sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOSYS,
 	             "Bootstrap: %s is not supported by sifu's builder (line %u)", a, c->st->line);
-	sifu_err_hint(err, "use busybox, scratch, localimage, docker, oci, oci-archive or "
-	                   "docker-archive");
+	sifu_err_hint(err, "use busybox, scratch, localimage, docker, oci, oci-archive, "
+	                   "docker-archive or debootstrap");
 	return -ENOSYS;
 }

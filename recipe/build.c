@@ -108,6 +108,7 @@ struct build {
 	int *rootfds;
 	size_t nstages;
 	struct bld_owners owners; /* what %post's chowns asked for (last stage) */
+	bool subid;               /* in a subordinate-id namespace (--userns-subid) */
 };
 
 static bool section_on(const struct recipe_build_opts *o, const char *name)
@@ -428,10 +429,83 @@ static int recv_fd(int sock)
 	return fd;
 }
 
+int bld_run_fakeroot(bld_child_fn fn, void *arg, bool subid, struct bld_owners *owners, int *status,
+                     struct sifu_err *err)
+{
+	fflush(stdout);
+	fflush(stderr);
+	int p[2], sk[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return sifu_err_sys(err, "pipe");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return sifu_err_sys(err, "socketpair");
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int r = sifu_err_sys(err, "fork");
+		close(p[0]);
+		close(p[1]);
+		close(sk[0]);
+		close(sk[1]);
+		return r;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		close(sk[0]);
+		struct sifu_err e = {0};
+		int notify = -1;
+		int r = bld_seccomp_fakeroot(subid ? NULL : &notify, subid, &e);
+		send_fd(sk[1], notify);
+		if (notify >= 0)
+			close(notify);
+		close(sk[1]);
+		if (r == 0)
+			r = fn(arg, &e);
+		if (r < 0) {
+			char line[SIFU_ERR_MSG_MAX];
+			sifu_err_format(&e, line, sizeof(line));
+			ssize_t w = write(p[1], line, strlen(line));
+			(void)w;
+			_exit(255);
+		}
+		_exit(r > 255 ? 255 : r);
+	}
+	close(p[1]);
+	close(sk[1]);
+	int nfd = recv_fd(sk[0]);
+	close(sk[0]);
+	struct bld_owner_server *srv = NULL;
+	if (nfd >= 0 && bld_owners_serve(nfd, owners, &srv, err) < 0) {
+		sifu_log(SIFU_LOG_WARN, "chowns are not recorded: %s", err->chain[0]);
+		sifu_err_clear(err);
+	}
+	int q = wait_child(pid, status);
+	bld_owners_stop(srv);
+	char line[SIFU_ERR_MSG_MAX] = "";
+	ssize_t n = read(p[0], line, sizeof(line) - 1);
+	close(p[0]);
+	if (q < 0)
+		return sifu_err_set(err, SIFU_E_SYS, -q, "waiting for the container");
+	if (n > 0) {
+		line[n] = 0;
+		return sifu_err_set(err, SIFU_E_SYS, 0, "%s", line);
+	}
+	return bld_check_interrupted(err);
+}
+
+static int launch_child(void *arg, struct sifu_err *err)
+{
+	int st = 0;
+	int r = ns_launch(arg, &st, err);
+	return r < 0 ? r : st;
+}
+
 /* Run ARGV in the stage's directory through the launcher, in a child that
- * first installs the seccomp fake root (fake) - the filter stays with %post. */
+ * first installs the seccomp fake root - the filter stays with %post. */
 static int run_in(struct build *b, size_t i, enum ns_action action, char *const *argv, int argc,
-                  bool writable, bool fake, int *status, struct sifu_err *err)
+                  bool writable, int *status, struct sifu_err *err)
 {
 	char *const env_opts[] = {"APPTAINER_ENVIRONMENT=/.singularity.d/env/91-environment.sh",
 	                          "SINGULARITY_ENVIRONMENT=/.singularity.d/env/91-environment.sh",
@@ -451,65 +525,11 @@ static int run_in(struct build *b, size_t i, enum ns_action action, char *const 
 	    .pwd = "/",
 	    .writable = writable,
 	    .fakeroot = true,
+	    .in_userns = b->subid,
 	    .host_env = b->o->host_env,
 	};
 	sqf_options_default(&c.sqf);
-	fflush(stdout);
-	fflush(stderr);
-	int p[2], sk[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return sifu_err_sys(err, "pipe");
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0) {
-		close(p[0]);
-		close(p[1]);
-		return sifu_err_sys(err, "socketpair");
-	}
-	pid_t pid = fork();
-	if (pid < 0)
-		return sifu_err_sys(err, "fork");
-	if (pid == 0) {
-		close(p[0]);
-		close(sk[0]);
-		struct sifu_err e = {0};
-		int st = 0;
-		int notify = -1;
-		int r = fake ? bld_seccomp_fakeroot(&notify, &e) : 0;
-		send_fd(sk[1], notify);
-		if (notify >= 0)
-			close(notify);
-		close(sk[1]);
-		if (r == 0)
-			r = ns_launch(&c, &st, &e);
-		if (r < 0) {
-			char line[SIFU_ERR_MSG_MAX];
-			sifu_err_format(&e, line, sizeof(line));
-			ssize_t w = write(p[1], line, strlen(line));
-			(void)w;
-			_exit(255);
-		}
-		_exit(st > 255 ? 255 : st);
-	}
-	close(p[1]);
-	close(sk[1]);
-	int nfd = recv_fd(sk[0]);
-	close(sk[0]);
-	struct bld_owner_server *srv = NULL;
-	if (nfd >= 0 && bld_owners_serve(nfd, &b->owners, &srv, err) < 0) {
-		sifu_log(SIFU_LOG_WARN, "chowns in %%post are not recorded: %s", err->chain[0]);
-		sifu_err_clear(err);
-	}
-	int q = wait_child(pid, status);
-	bld_owners_stop(srv);
-	char line[SIFU_ERR_MSG_MAX] = "";
-	ssize_t n = read(p[0], line, sizeof(line) - 1);
-	close(p[0]);
-	if (q < 0)
-		return sifu_err_set(err, SIFU_E_SYS, -q, "waiting for the container");
-	if (n > 0) {
-		line[n] = 0;
-		return sifu_err_set(err, SIFU_E_SYS, 0, "%s", line);
-	}
-	return bld_check_interrupted(err);
+	return bld_run_fakeroot(launch_child, &c, b->subid, &b->owners, status, err);
 }
 
 static int run_post(struct build *b, size_t i, struct sifu_err *err)
@@ -524,9 +544,9 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 	/* apt drops to its _apt user for downloads and checks that the ids
 	 * really changed; under the fake root they cannot.  As Charliecloud's
 	 * seccomp builds do, apt runs its methods as root for %post (the file
-	 * goes again afterwards). */
+	 * goes again afterwards).  With subordinate ids the switch is real. */
 	static const char apt_conf[] = "/etc/apt/apt.conf.d/00sifu-build-no-sandbox";
-	bool apt = bld_read_file_exists(b->rootfds[i], "/etc/apt/apt.conf.d") &&
+	bool apt = !b->subid && bld_read_file_exists(b->rootfds[i], "/etc/apt/apt.conf.d") &&
 	           !bld_read_file_exists(b->rootfds[i], apt_conf);
 	if (apt && (r = bld_write_file(b->rootfds[i], apt_conf, 0644,
 	                               "APT::Sandbox::User \"root\";\n", err)) < 0)
@@ -535,7 +555,7 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 	script_argv(&st->post, "/.post.script", &argv);
 	sifu_log(SIFU_LOG_INFO, "Running post scriptlet");
 	int status = 0;
-	r = run_in(b, i, NS_EXEC, argv.v, (int)argv.n, true, true, &status, err);
+	r = run_in(b, i, NS_EXEC, argv.v, (int)argv.n, true, &status, err);
 	ns_strv_free(&argv);
 	unlinkat(b->rootfds[i], ".post.script", 0);
 	if (apt) {
@@ -559,7 +579,7 @@ static int run_test(struct build *b, size_t i, struct sifu_err *err)
 		return 0;
 	sifu_log(SIFU_LOG_INFO, "Running testscript");
 	int status = 0;
-	int r = run_in(b, i, NS_TEST, NULL, 0, false, true, &status, err);
+	int r = run_in(b, i, NS_TEST, NULL, 0, false, &status, err);
 	if (r < 0)
 		return sifu_err_wrap(err, "%s:%u: %%test", b->r->name, st->test.line);
 	if (status != 0) {
@@ -864,7 +884,9 @@ static int build_stage(struct build *b, size_t i, bool in_place, struct sifu_err
 	                          .rootfd = b->rootfds[i],
 	                          .rootpath = b->roots[i],
 	                          .workdir = b->workdir,
-	                          .o = b->o};
+	                          .o = b->o,
+	                          .subid = b->subid,
+	                          .owners = &b->owners};
 	int r = 0;
 	if (!in_place) {
 		sifu_log(SIFU_LOG_INFO, "Starting build%s%s (Bootstrap: %s)",
@@ -930,12 +952,39 @@ static int build_run(struct build *b, const struct recipe_build_opts *o, struct 
 	return write_sif(b->rootfds[last], &b->owners, o->output, o->source_text, &sq, err);
 }
 
+/* --userns-subid: the whole build (bootstrap, %post, the SquashFS and the
+ * clean-up) runs as root of a namespace mapping the caller's subordinate
+ * ids, so that files chowned to those ids can be read and removed, and the
+ * owners stored are the ones the tree has there. */
+static int enter_subid(struct build *b, struct sifu_err *err)
+{
+	struct ns_subid u, g;
+	if (ns_enter_subid(&u, &g, err) < 0) {
+		sifu_err_wrap(err, "--userns-subid");
+		if (!err->hint[0])
+			sifu_err_hint(err, "build without --userns-subid (the seccomp fake root "
+			                   "needs no subordinate ids)");
+		return -EPERM;
+	}
+	sifu_verbose("build: subordinate ids: uids 1-%u are %u-%u, gids 1-%u are %u-%u", u.count,
+	             u.start, u.start + u.count - 1, g.count, g.start, g.start + g.count - 1);
+	b->subid = true;
+	return 0;
+}
+
 int recipe_build(const struct recipe *r, const struct recipe_build_opts *o, struct sifu_err *err)
 {
 	int ret = check_output(o, err);
 	if (ret < 0)
 		return ret;
+	/* a missing tool stops the build before a first stage runs for nothing */
+	for (size_t i = 0; i < r->nstages && !o->update; i++)
+		if (!strcmp(r->stages[i].bootstrap, "debootstrap") &&
+		    (ret = bld_debootstrap_check(err)) < 0)
+			return ret;
 	struct build b = {.r = r, .o = o, .nstages = r->nstages, .workfd = -1};
+	if (o->userns_subid && (ret = enter_subid(&b, err)) < 0)
+		return ret;
 	struct signals sigs;
 	signals_catch(&sigs);
 	ret = build_run(&b, o, err);

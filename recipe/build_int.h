@@ -45,10 +45,29 @@ struct bld_stage_ctx {
 	const char *rootpath; /* absolute path of the rootfs */
 	const char *workdir;  /* the build's private temporary directory */
 	const struct recipe_build_opts *o;
+	bool subid;                /* root of a subordinate-id namespace already */
+	struct bld_owners *owners; /* where the fake root records chowns */
 };
 int bld_bootstrap(const struct bld_stage_ctx *c, struct sifu_err *err);
 /* Extract or copy a local image (SIF, SquashFS, directory) into ROOTFD. */
 int bld_unpack_local(const char *path, int rootfd, struct sifu_err *err);
+
+/* build.c */
+/* What runs in the child of bld_run_fakeroot: < 0 with err set, else the
+ * exit status. */
+typedef int (*bld_child_fn)(void *arg, struct sifu_err *err);
+struct bld_owners;
+/* Run FN(ARG) in a child process under the seccomp fake root (bld_seccomp_
+ * fakeroot; SUBID: devices only), recording the chowns it asks for in
+ * OWNERS; a signal to sifu reaches the child.  *STATUS: its exit status. */
+int bld_run_fakeroot(bld_child_fn fn, void *arg, bool subid, struct bld_owners *owners, int *status,
+                     struct sifu_err *err);
+
+/* debootstrap.c */
+/* Bootstrap: debootstrap - the host's debootstrap as fake root. */
+int bld_debootstrap(const struct bld_stage_ctx *c, struct sifu_err *err);
+/* Is there a debootstrap to run?  (Checked before a build starts.) */
+int bld_debootstrap_check(struct sifu_err *err);
 
 /* seccomp.c */
 /* In the calling process: make chown to any id, setuid/setgid/setgroups
@@ -56,8 +75,9 @@ int bld_unpack_local(const char *path, int rootfd, struct sifu_err *err);
  * NOTIFY not NULL the chown family goes to a seccomp user-notification
  * listener instead, returned in *NOTIFY (-1 where the kernel has none): its
  * server (bld_owners_serve) records the owners asked for and answers
- * success. */
-int bld_seccomp_fakeroot(int *notify, struct sifu_err *err);
+ * success.  DEVICES_ONLY (subordinate ids: the rest is real) fakes mknod of
+ * devices and nothing else. */
+int bld_seccomp_fakeroot(int *notify, bool devices_only, struct sifu_err *err);
 
 /* What the faked chowns asked for, by inode. */
 struct bld_owner {

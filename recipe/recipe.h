@@ -163,6 +163,7 @@ struct recipe_build_opts {
 	bool update;                        /* run the sections over an existing sandbox */
 	bool notest;                        /* skip %test */
 	bool fix_perms;                     /* owner rwX on everything in the result */
+	bool userns_subid;                  /* map the caller's /etc/subuid range (newuidmap) */
 	char *const *sections;              /* --section names (NULL-terminated) or NULL: all */
 	const struct fetch_pull_opts *pull; /* how to reach docker:// etc. */
 	char *const *host_env;

@@ -14,7 +14,11 @@
  * call names the way the caller's kernel would (its root, cwd and fds under
  * /proc/PID), records the owner asked for by device and inode, and answers
  * success.  The SquashFS writer then stores those owners (`unsquashfs -lln`
- * shows them); inside the build the files stay the build root's. */
+ * shows them); inside the build the files stay the build root's.
+ *
+ * With subordinate ids (--userns-subid) the namespace maps a whole range:
+ * chown, setuid and setgroups are real there, and only mknod of devices,
+ * which no user namespace may make, is still answered with success. */
 #include "build_int.h"
 #include "config.h"
 
@@ -50,10 +54,10 @@ static int add_all(scmp_filter_ctx ctx, const char *const *names, size_t n, uint
 	return 0;
 }
 
-static int build_filter(scmp_filter_ctx ctx, bool notify)
+static int build_filter(scmp_filter_ctx ctx, bool notify, bool devices_only)
 {
-	int r = add_all(ctx, faked, ARRAY_SIZE(faked), SCMP_ACT_ERRNO(0));
-	if (r == 0)
+	int r = devices_only ? 0 : add_all(ctx, faked, ARRAY_SIZE(faked), SCMP_ACT_ERRNO(0));
+	if (r == 0 && !devices_only)
 		r = add_all(ctx, chowns, ARRAY_SIZE(chowns),
 		            notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(0));
 	/* mknod(path, mode, dev) / mknodat(dirfd, path, mode, dev): devices only */
@@ -75,19 +79,19 @@ static int build_filter(scmp_filter_ctx ctx, bool notify)
 	return r;
 }
 
-int bld_seccomp_fakeroot(int *notify, struct sifu_err *err)
+int bld_seccomp_fakeroot(int *notify, bool devices_only, struct sifu_err *err)
 {
 	if (notify)
 		*notify = -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return sifu_err_sys(err, "seccomp: PR_SET_NO_NEW_PRIVS");
 	int r = -1;
-	if (notify && seccomp_api_get() >= 5) {
+	if (notify && !devices_only && seccomp_api_get() >= 5) {
 		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 		if (!ctx)
 			return sifu_err_set(err, SIFU_E_SYS, ENOMEM,
 			                    "seccomp: cannot start a filter");
-		r = build_filter(ctx, true);
+		r = build_filter(ctx, true, false);
 		if (r == 0)
 			r = seccomp_load(ctx);
 		if (r == 0) {
@@ -103,7 +107,7 @@ int bld_seccomp_fakeroot(int *notify, struct sifu_err *err)
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
 		return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "seccomp: cannot start a filter");
-	r = build_filter(ctx, false);
+	r = build_filter(ctx, false, devices_only);
 	if (r == 0)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);
@@ -172,7 +176,8 @@ static bool read_path(pid_t pid, uint64_t addr, char *buf, size_t len)
 static bool target_of(const struct seccomp_notif *req, struct stat *st)
 {
 	pid_t pid = (pid_t)req->pid;
-	const char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
+	/* libseccomp returns a copy the caller frees */
+	_cleanup_free_ char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
 	if (!name)
 		return false;
 	char proc[96];
@@ -218,7 +223,7 @@ static bool target_of(const struct seccomp_notif *req, struct stat *st)
 static void handle(struct bld_owner_server *s, struct seccomp_notif *req,
                    struct seccomp_notif_resp *resp)
 {
-	const char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
+	_cleanup_free_ char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
 	bool at = name && !strcmp(name, "fchownat");
 	uint32_t uid = (uint32_t)(at ? req->data.args[2] : req->data.args[1]);
 	uint32_t gid = (uint32_t)(at ? req->data.args[3] : req->data.args[2]);
@@ -314,8 +319,9 @@ void bld_owners_stop(struct bld_owner_server *s)
 {
 	(void)s;
 }
-int bld_seccomp_fakeroot(int *notify, struct sifu_err *err)
+int bld_seccomp_fakeroot(int *notify, bool devices_only, struct sifu_err *err)
 {
+	(void)devices_only;
 	if (notify)
 		*notify = -1;
 	sifu_log(SIFU_LOG_WARN, "this sifu was built without libseccomp: chown to other ids "

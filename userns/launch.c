@@ -97,16 +97,9 @@ static int write_file(const char *path, const char *s, struct sifu_err *err)
 	return 0;
 }
 
-static int enter_userns_maps(struct ns_launch *l, struct sifu_err *err)
+/* order: uid_map, setgroups=deny, gid_map (user_namespaces(7)) */
+static int write_maps(struct ns_launch *l, struct sifu_err *err)
 {
-	const struct ns_config *c = l->c;
-	int flags = CLONE_NEWUSER | CLONE_NEWNS;
-	flags |= c->ipc ? CLONE_NEWIPC : 0;
-	flags |= c->net ? CLONE_NEWNET : 0;
-	flags |= c->hostname ? CLONE_NEWUTS : 0;
-	if (unshare(flags) < 0)
-		return userns_refused(errno, err);
-	/* order: uid_map, setgroups=deny, gid_map (user_namespaces(7)) */
 	char map[64];
 	ns_idmap_format(map, sizeof(map), l->cuid, l->uid, 1);
 	if (write_file("/proc/self/uid_map", map, err) < 0)
@@ -116,6 +109,27 @@ static int enter_userns_maps(struct ns_launch *l, struct sifu_err *err)
 	ns_idmap_format(map, sizeof(map), l->cgid, l->gid, 1);
 	if (write_file("/proc/self/gid_map", map, err) < 0)
 		return sifu_err_wrap(err, "mapping gid %u", l->gid);
+	return 0;
+}
+
+static int enter_userns_maps(struct ns_launch *l, struct sifu_err *err)
+{
+	const struct ns_config *c = l->c;
+	int flags = CLONE_NEWUSER | CLONE_NEWNS;
+	flags |= c->ipc ? CLONE_NEWIPC : 0;
+	flags |= c->net ? CLONE_NEWNET : 0;
+	flags |= c->hostname ? CLONE_NEWUTS : 0;
+	if (c->in_userns) {
+		/* root of its own namespace, its maps in place already */
+		if (unshare(flags & ~CLONE_NEWUSER) < 0)
+			return sifu_err_sys(err, "unsharing the mount namespace");
+	} else {
+		if (unshare(flags) < 0)
+			return userns_refused(errno, err);
+		int r = write_maps(l, err);
+		if (r < 0)
+			return r;
+	}
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return sifu_err_sys(err, "making the mount namespace private");
 	return 0;

@@ -17,6 +17,20 @@
  * it (in a short-lived child), never by reading version numbers. */
 int ns_probe_userns(struct sifu_err *err);
 
+/* Subordinate ids: a range of /etc/subuid or /etc/subgid. */
+struct ns_subid {
+	unsigned start, count;
+};
+/* The first range of USER (or of the numeric ID) in the text of
+ * /etc/subuid or /etc/subgid ("name:start:count" lines); -ENOENT if none. */
+int ns_subid_find(const char *text, const char *user, unsigned id, struct ns_subid *out);
+/* Make the calling process (single-threaded) uid and gid 0 of a new user
+ * namespace mapping 0 to the caller and 1..N to the caller's subordinate
+ * ranges (returned), through the host's newuidmap and newgidmap.  Nothing
+ * else is unshared.  Errors say what is missing: an /etc/subuid or
+ * /etc/subgid entry, or newuidmap/newgidmap. */
+int ns_enter_subid(struct ns_subid *uids, struct ns_subid *gids, struct sifu_err *err);
+
 /* ------------------------------------------------------------ pure parts -- */
 
 /* A string vector, NULL-terminated. */
@@ -134,6 +148,9 @@ struct ns_config {
 	const char *pwd;
 	const char *workdir;
 	bool writable_tmpfs, writable, fakeroot, unsquash;
+	/* the caller is root of a user namespace of its own already
+	 * (ns_enter_subid): unshare no new one and write no maps */
+	bool in_userns;
 	char *const *overlays; /* NULL-terminated, or NULL */
 	const char *shell;     /* --shell */
 	struct sqf_options sqf;

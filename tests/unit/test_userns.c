@@ -352,6 +352,44 @@ static void test_strv_env(void **state)
 	ns_strv_free(&e);
 }
 
+/* /etc/subuid: "name:start:count"; a numeric uid names the user too; the
+ * first good line wins; malformed lines are skipped. */
+static void test_subid_find(void **state)
+{
+	(void)state;
+	struct ns_subid r = {0};
+	const char *t = "# comment\n"
+	                "alice:100000:65536\n"
+	                "bob:200000:1000\n"
+	                "bob:900000:5\n"
+	                "1003:300000:10\n"
+	                "carol:x:10\n"
+	                "carol:400000:\n"
+	                "carol:400000:20\n"
+	                "dave:4294967290:100\n"
+	                "eve:500000:0\n"
+	                "alicex:600000:1";
+	assert_int_equal(ns_subid_find(t, "bob", 1001, &r), 0);
+	assert_int_equal(r.start, 200000);
+	assert_int_equal(r.count, 1000);
+	assert_int_equal(ns_subid_find(t, "alice", 1000, &r), 0);
+	assert_int_equal(r.start, 100000);
+	assert_int_equal(r.count, 65536);
+	assert_int_equal(ns_subid_find(t, "frank", 1003, &r), 0);
+	assert_int_equal(r.start, 300000);
+	assert_int_equal(ns_subid_find(t, "carol", 1004, &r), 0);
+	assert_int_equal(r.start, 400000);
+	assert_int_equal(r.count, 20);
+	assert_int_equal(ns_subid_find(t, "alicex", 1009, &r), 0);
+	assert_int_equal(r.start, 600000);
+	/* past the 32-bit id space, an empty range, nobody, a prefix only */
+	assert_int_equal(ns_subid_find(t, "dave", 1005, &r), -ENOENT);
+	assert_int_equal(ns_subid_find(t, "eve", 1006, &r), -ENOENT);
+	assert_int_equal(ns_subid_find(t, "zed", 1007, &r), -ENOENT);
+	assert_int_equal(ns_subid_find(t, "ali", 1008, &r), -ENOENT);
+	assert_int_equal(ns_subid_find("", "alice", 1000, &r), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +398,7 @@ int main(void)
 	    cmocka_unit_test(test_bind_errors),
 	    cmocka_unit_test(test_mount_spec),
 	    cmocka_unit_test(test_idmap),
+	    cmocka_unit_test(test_subid_find),
 	    cmocka_unit_test(test_passwd_add_and_replace),
 	    cmocka_unit_test(test_group_edit),
 	    cmocka_unit_test(test_cwd_skip),
