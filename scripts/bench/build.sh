@@ -9,6 +9,8 @@
 #               the same steps as a Dockerfile, with its default git build
 #               cache, then ch-convert -i ch-image -o squash
 #   ch-nocache  the same with ch-image --no-cache
+#   sifu-before (only with SIFU_BEFORE=another sifu binary) the same as sifu,
+#               with that binary: a before/after figure for a change
 # RUNS rounds (default 3), the order rotating each round; every run starts
 # from an empty cache / storage directory, so each includes its pull.  Then
 # one untimed pass per method samples its peak disk use.
@@ -23,12 +25,14 @@
 # Run as root (debootstrap, registry); the builds run as the unprivileged
 # user sifu-test:
 #   scripts/bench/build.sh [RUNS] [WORKDIR]
+#   SIFU_BEFORE=/path/to/old/build/cli/sifu scripts/bench/build.sh 3
 # Needs: charliecloud-builders charliecloud (ch-image, ch-convert, ch-run),
 # docker-registry skopeo umoci debootstrap squashfs-tools siftool python3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 SIFU=$(readlink -f "${SIFU:-$root/build/cli/sifu}")
-METHODS="sifu sifu-gzip9 ch-image ch-nocache"
+SIFU_BEFORE=${SIFU_BEFORE:+$(readlink -f "$SIFU_BEFORE")}
+METHODS="sifu${SIFU_BEFORE:+ sifu-before} sifu-gzip9 ch-image ch-nocache"
 
 # ------------------------------------------- the timed part, as sifu-test --
 if [ "${1:-}" = --user ]; then
@@ -62,10 +66,11 @@ DEF
 	one() {
 		local m=$1 R=$2
 		case $m in
-		sifu | sifu-gzip9)
-			local c=; [ "$m" = sifu-gzip9 ] && c="--compression gzip:9"
+		sifu | sifu-gzip9 | sifu-before)
+			local c='' bin=$SIFU; [ "$m" = sifu-gzip9 ] && c="--compression gzip:9"
+			[ "$m" = sifu-before ] && bin=$SIFU_BEFORE
 			# shellcheck disable=SC2086
-			SIFU_CACHEDIR=$R/cache SIFU_TMPDIR=$R/tmp "$SIFU" -v build -F $c "$R/out/img.sif" "$W/a-s.def"
+			SIFU_CACHEDIR=$R/cache SIFU_TMPDIR=$R/tmp "$bin" -v build -F $c "$R/out/img.sif" "$W/a-s.def"
 			;;
 		ch-image | ch-nocache)
 			local c=; [ "$m" = ch-nocache ] && c=--no-cache
@@ -169,11 +174,11 @@ skopeo copy -q --dest-tls-verify=false oci:"$base":minbase docker://"$REG"/debia
 U=$W/user; rm -rf "$U"; mkdir -p "$U"; chown sifu-test: "$U"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 runuser -u sifu-test -- env -i HOME="$(getent passwd sifu-test | cut -d: -f6)" USER=sifu-test \
-	PATH="$PATH" LANG=C.UTF-8 SIFU="$SIFU" bash "$0" --user "$U" "$RUNS" "$REG" "$W/reg/ca.pem"
+	PATH="$PATH" LANG=C.UTF-8 SIFU="$SIFU" SIFU_BEFORE="$SIFU_BEFORE" bash "$0" --user "$U" "$RUNS" "$REG" "$W/reg/ca.pem"
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- report --
-echo "sifu $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?'); ch-image $(USER=root ch-image --version 2>&1);" \
+echo "sifu $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')${SIFU_BEFORE:+ (sifu-before: $SIFU_BEFORE)}; ch-image $(USER=root ch-image --version 2>&1);" \
 	"$(mksquashfs -version 2>&1 | head -1); $(nproc) CPUs"
 echo "load average (1/5/15 min): before $load0, after $load1"
 # shellcheck disable=SC2086
@@ -202,6 +207,8 @@ print()
 print(f"sifu / ch-image          = {med['sifu'] / med['ch-image']:.2f}  (target <= 1: sifu no slower end to end)")
 print(f"sifu / ch-image --no-cache = {med['sifu'] / med['ch-nocache']:.2f}")
 print(f"sifu gzip:9 / ch-image   = {med['sifu-gzip9'] / med['ch-image']:.2f}  (same gzip level as mksquashfs)")
+if "sifu-before" in med:
+    print(f"sifu / sifu-before       = {med['sifu'] / med['sifu-before']:.2f}")
 
 # phases: the time of the first line matching each marker (median over runs)
 marks = {
@@ -223,7 +230,7 @@ marks = {
                    ("ch-convert start-up", r"packing \.\.\."),
                    ("ch-convert: mksquashfs", None)],
 }
-marks["sifu-gzip9"] = marks["sifu"]
+marks["sifu-gzip9"] = marks["sifu-before"] = marks["sifu"]
 tot = {m: runs[m] for m in methods}
 for m in methods:
     ph = {name: [] for name, _ in marks[m]}
