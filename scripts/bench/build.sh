@@ -125,12 +125,12 @@ DEF
 	# storage, temporary files, output) every 0.2 s
 	for m in $METHODS; do
 		R=$W/run; fresh "$R"
-		(peak=0; while :; do
+		(set +e +o pipefail; peak=0; while :; do # du fails on files that vanish
 			v=$(du -sb "$R" 2>/dev/null | cut -f1); [ "${v:-0}" -gt "$peak" ] && peak=$v
 			echo "$peak" >"$W/peak.$m"; sleep 0.2; done) &
 		mon=$!
 		rc=0; one "$m" "$R" >"$W/log/$m.peak" 2>&1 || rc=$?
-		kill "$mon"; wait "$mon" 2>/dev/null || true
+		kill "$mon" 2>/dev/null || true; wait "$mon" 2>/dev/null || true
 		[ $rc = 0 ] || { echo "build: $m failed (peak pass), see $W/log/$m.peak" >&2; exit 1; }
 	done
 	rm -rf "$W/run"
