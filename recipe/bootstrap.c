@@ -265,8 +265,16 @@ static int bootstrap_pull(const struct bld_stage_ctx *c, const char *agent, stru
 	}
 	if (!c->o->pull)
 		return sifu_err_set(err, SIFU_E_USAGE, 0, "no pull options for %s", uri);
+	/* base.sif lives only until it is extracted below: lz4, the cheapest
+	 * compressor, not --compression (meant for the result) - gzip 6 here
+	 * was a quarter of the apt example's build time, gzip 9 half of it
+	 * (docs/benchmarks.md, "build"). */
+	struct fetch_pull_opts po = *c->o->pull;
+	int r = sq_parse_compression("lz4", &po.squash, err);
+	if (r < 0)
+		return r;
 	_cleanup_free_ char *sif = sifu_xasprintf("%s/base.sif", c->workdir);
-	int r = fetch_pull(uri, sif, c->o->pull, err);
+	r = fetch_pull(uri, sif, &po, err);
 	if (r < 0)
 		return sifu_err_wrap(err, "Bootstrap: %s, From: %s", agent, from);
 	r = check_fingerprints(c, sif, uri, err);
