@@ -214,20 +214,33 @@ static int mount_dev_minimal(const struct tree *t, struct sifu_err *err)
 	if (r < 0)
 		return mount_failed(t, false, "/dev", r, err);
 	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+	/* The mount points go in the tmpfs just mounted, which is ours even
+	 * where the root is not writable (-w keeps Apptainer's rule of no new
+	 * mount points in the image itself). */
+	_cleanup_close_ int dev =
+	    sifu_path_open_in_root(t->rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0);
+	if (dev >= 0) {
+		for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+			int f = openat(dev, nodes[i],
+			               O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+			if (f >= 0)
+				close(f);
+		}
+		mkdirat(dev, "pts", 0755);
+		mkdirat(dev, "shm", 01777);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++)
 		if ((r = dev_node(t, t->l->dev_fd, nodes[i])) < 0)
 			sifu_verbose("no /dev/%s in the container: %s", nodes[i], strerror(-r));
 	mount_new(t, "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 	          "newinstance,ptmxmode=0666,mode=0620");
 	mount_new(t, "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-	_cleanup_close_ int d =
-	    sifu_path_open_in_root(t->rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0);
-	if (d >= 0) {
-		symlinkat("pts/ptmx", d, "ptmx");
-		symlinkat("/proc/self/fd", d, "fd");
-		symlinkat("/proc/self/fd/0", d, "stdin");
-		symlinkat("/proc/self/fd/1", d, "stdout");
-		symlinkat("/proc/self/fd/2", d, "stderr");
+	if (dev >= 0) {
+		symlinkat("pts/ptmx", dev, "ptmx");
+		symlinkat("/proc/self/fd", dev, "fd");
+		symlinkat("/proc/self/fd/0", dev, "stdin");
+		symlinkat("/proc/self/fd/1", dev, "stdout");
+		symlinkat("/proc/self/fd/2", dev, "stderr");
 	}
 	return 0;
 }

@@ -181,6 +181,7 @@ post" ]
 Bootstrap: busybox
 %post
     id -u | grep -qx 0
+    test -c /dev/null && test -c /dev/urandom && test -d /dev/pts
     echo 'grp:x:2000:' >> /etc/group
     echo 'app:x:2000:2000::/home/app:/bin/sh' >> /etc/passwd
     mkdir -p /opt/x /home/app

@@ -387,6 +387,12 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	[ -f "$BATS_TEST_TMPDIR/sandbox/made" ]
 	run_sifu exec -w "$(img)" true
 	assert_sifu_error
+	# -w with --contain: the minimal /dev is complete (its mount points are
+	# made in its own tmpfs, not in the sandbox), and the sandbox gets none
+	run_sifu exec -w --contain "$BATS_TEST_TMPDIR/sandbox" sh -c 'test -c /dev/null && test -c /dev/urandom && test -d /dev/pts && echo x >/dev/null && echo dev-ok'
+	[ "$status" -eq 0 ]
+	[ "$output" = dev-ok ]
+	[ ! -e "$BATS_TEST_TMPDIR/sandbox/dev/null" ] || [ -c "$BATS_TEST_TMPDIR/sandbox/dev/null" ]
 }
 
 @test "run, test and shell dispatch as Apptainer's actions" {
