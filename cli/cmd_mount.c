@@ -36,7 +36,8 @@ int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err 
 	sqf_options_default(o);
 	if (size_opt(a, O_CHUNK_SIZE, &o->chunk_size, false, err) < 0 ||
 	    size_opt(a, O_CACHE_SIZE, &o->cache_size, false, err) < 0 ||
-	    size_opt(a, O_READAHEAD, &o->readahead_max, true, err) < 0)
+	    size_opt(a, O_READAHEAD, &o->readahead_max, true, err) < 0 ||
+	    size_opt(a, O_PRELOAD, &o->preload_max, true, err) < 0)
 		return -EINVAL;
 	if (o->chunk_size < 4096 || o->chunk_size > (64u << 20) ||
 	    (o->chunk_size & (o->chunk_size - 1)))

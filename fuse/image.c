@@ -718,6 +718,7 @@ void sqf_options_default(struct sqf_options *o)
 	o->chunk_size = 1u << 20;
 	o->cache_size = 64u << 20;
 	o->readahead_max = 8u << 20;
+	o->preload_max = 8u << 20;
 	o->prefetch = SQF_PREFETCH_META;
 	o->uid = getuid();
 	o->gid = getgid();

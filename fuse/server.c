@@ -29,6 +29,7 @@ struct fnode {
 	sqfs_inode_generic_t *ino;
 	unsigned refs; /* under the server's flock */
 	pthread_mutex_t lock;
+	bool pushed;     /* preloaded into the page cache (or being) */
 	uint64_t next;   /* where a sequential reader reads next */
 	uint64_t window; /* current read-ahead window, 0 = not streaming */
 	uint64_t ahead;  /* file offset up to which read-ahead was queued */
@@ -48,6 +49,10 @@ struct sqf_server {
 	int donefd;                          /* eventfd: a worker saw the kernel side go away */
 	bool mounted;                        /* by sqf_server_mount: unmount on stop */
 	unsigned live;                       /* workers still running */
+	unsigned pushing;                    /* preloads running (under lock) */
+	bool no_push;                        /* stopping: no preload starts */
+	pthread_cond_t pushed;               /* a preload ended (under lock) */
+	uint64_t pushed_bytes;               /* preloaded into the page cache (atomic) */
 	pthread_mutex_t lock;
 };
 
@@ -290,6 +295,99 @@ static void file_readahead(struct sqf_image *img, struct fnode *of, uint64_t off
 		sqf_readahead(img, of->ino, from, len);
 }
 
+/* Preload: push the rest of a small file into the kernel's page cache
+ * (FUSE_NOTIFY_STORE) right after its first read is answered.  A program or
+ * a library is read by page faults, each a synchronous READ round trip of at
+ * most 128 KiB; busybox took 25 of them.  The worker that answered the first
+ * read decompresses and stores the other blocks while the reader goes on.
+ *
+ * A store waits on pages locked by READs still in flight, which other workers
+ * answer: a preload starts only when some worker is idle, at most half the
+ * workers preload at once, and sqf_server_stop waits for preloads to end
+ * before the workers leave. */
+static void maybe_grow(struct sqf_server *srv);
+
+static bool push_begin(struct sqf_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	if (srv->idle == 0)
+		maybe_grow(srv);
+	bool ok = !srv->no_push && srv->idle > 0 && srv->pushing < srv->maxthreads / 2;
+	if (ok)
+		srv->pushing++;
+	pthread_mutex_unlock(&srv->lock);
+	return ok;
+}
+
+static void push_end(struct sqf_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->pushing--;
+	pthread_cond_broadcast(&srv->pushed);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* Store block-sized pieces of F outside [from, to) (answered already),
+ * after it first, then before it. */
+static void push_file(struct sqf_server *srv, fuse_ino_t id, struct fnode *f, uint64_t from,
+                      uint64_t to)
+{
+	struct sqf_image *img = srv->img;
+	sqfs_u64 size = 0;
+	sqfs_inode_get_file_size(f->ino, &size);
+	uint64_t bs = img->super.block_size;
+	uint64_t first = to / bs * bs;
+	if (first < to)
+		first += bs;
+	uint8_t *buf = NULL;
+	uint64_t nblocks = (size + bs - 1) / bs;
+	for (uint64_t k = 0; k < nblocks; k++) {
+		uint64_t off = (first + k * bs) % (nblocks * bs);
+		if (off >= size || (off >= from / bs * bs && off < to) ||
+		    __atomic_load_n(&srv->no_push, __ATOMIC_RELAXED))
+			continue;
+		size_t len = (size_t)(size - off < bs ? size - off : bs);
+		const void *p;
+		void *h = NULL;
+		ssize_t n = sqf_read_direct(img, f->ino, off, len, &p, &h);
+		if (n == 0) {
+			if (!buf && !(buf = malloc(bs)))
+				break;
+			n = sqf_read(img, f->ino, off, buf, len);
+			p = buf;
+		}
+		if (n <= 0)
+			break; /* broken: its readers get EIO from op_read */
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)n);
+		bv.buf[0].mem = (void *)p;
+		int r = fuse_lowlevel_notify_store(srv->se, id, (off_t)off, &bv, 0);
+		if (h)
+			sqf_read_release(img, h);
+		if (r < 0)
+			break; /* unmounted, or the kernel forgot the inode */
+		__atomic_add_fetch(&srv->pushed_bytes, (uint64_t)n, __ATOMIC_RELAXED);
+	}
+	free(buf);
+}
+
+static void maybe_push(struct sqf_server *srv, fuse_ino_t id, struct fnode *f, uint64_t off,
+                       size_t size)
+{
+	uint64_t max = srv->img->opt.preload_max;
+	sqfs_u64 fsize = 0;
+	sqfs_inode_get_file_size(f->ino, &fsize);
+	if (max == 0 || fsize > max || (off == 0 && off + size >= fsize))
+		return; /* too big, or read whole by this request */
+	pthread_mutex_lock(&f->lock);
+	bool first = !f->pushed;
+	f->pushed = true;
+	pthread_mutex_unlock(&f->lock);
+	if (!first || !push_begin(srv))
+		return;
+	push_file(srv, id, f, off, off + size);
+	push_end(srv);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
@@ -325,6 +423,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_buf(req, buf, (size_t)n);
 		free(buf);
 	}
+	if (n >= 0)
+		maybe_push(srv, ino, of, (uint64_t)off, size);
 	if (borrowed)
 		fnode_put(srv, of);
 }
@@ -617,6 +717,7 @@ static int server_new(struct sqf_image *img, const char *fsname, struct sqf_serv
 	srv->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->left, NULL);
+	pthread_cond_init(&srv->pushed, NULL);
 	char fsopt[512];
 	snprintf(fsopt, sizeof(fsopt), "-oro,default_permissions,subtype=sifu,fsname=%s", fsname);
 	char *argv[] = {"sifu", fsopt, NULL};
@@ -681,6 +782,7 @@ static void server_free(struct sqf_server *srv)
 	pthread_mutex_destroy(&srv->flock);
 	pthread_mutex_destroy(&srv->lock);
 	pthread_cond_destroy(&srv->left);
+	pthread_cond_destroy(&srv->pushed);
 	free(srv->threads);
 	free(srv);
 }
@@ -778,6 +880,12 @@ void sqf_server_counts(const struct sqf_server *srv, char *buf, size_t len)
 	}
 	if (total == 0)
 		snprintf(buf, len, "none");
+	uint64_t pushed = __atomic_load_n(&srv->pushed_bytes, __ATOMIC_RELAXED);
+	if (pushed && used < len) {
+		char b[32];
+		sifu_fmt_bytes(pushed, b, sizeof(b));
+		snprintf(buf + used, len - used, "; preloaded %s into the page cache", b);
+	}
 }
 
 void sqf_server_debug_stats(const struct sqf_server *srv)
@@ -806,6 +914,11 @@ void sqf_server_stop(struct sqf_server *srv)
 	if (!srv)
 		return;
 	pthread_mutex_lock(&srv->lock);
+	/* preloads first, while the workers still answer the READs they may
+	 * wait on */
+	__atomic_store_n(&srv->no_push, true, __ATOMIC_RELAXED);
+	while (srv->pushing > 0)
+		pthread_cond_wait(&srv->pushed, &srv->lock);
 	__atomic_store_n(&srv->stopping, true, __ATOMIC_RELEASE);
 	srv->maxthreads = 0; /* nthreads is final from here */
 	unsigned n = srv->nthreads;

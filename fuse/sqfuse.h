@@ -30,6 +30,9 @@ struct sqf_options {
 	uid_t uid;
 	gid_t gid;
 	unsigned threads; /* FUSE worker threads; 0 = default */
+	/* a file of at most this size is pushed whole into the kernel's page
+	 * cache at its first read (0: never) */
+	uint64_t preload_max;
 };
 
 /* Defaults that need no tuning. */

@@ -148,6 +148,13 @@ check_image() {
 	case $(stat -f -c %T "$img") in
 	ext2/ext3 | xfs | btrfs | tmpfs) grep -q "(page-cache mode, served" "$MNT.log" ;;
 	esac
+	# small files were preloaded into the page cache at their first read
+	# (and the hammer above checked every byte read after that)
+	grep -q "preloaded .* into the page cache" "$MNT.log"
+	mount_img "$img" "$MNT" --file-preload 0
+	tree_py hammer "$MNT" "$FT/src" 4 4
+	umount_img "$MNT"
+	! grep -q "preloaded" "$MNT.log"
 	# a cache of a few chunks: constant eviction while readers wait on fetches
 	mount_img "$img" "$MNT" --image-io chunks --cache-size 256K --chunk-size 64K --readahead 1M
 	tree_py hammer "$MNT" "$FT/src" 8 16
