@@ -133,7 +133,7 @@ run_one() {
 	esac
 	t1=$(now)
 	umount_with "$m" "$mnt"
-	[ "$m" = sifu ] && [ "$w" != rss ] && log "$(tail -1 "$WORK/sifu-mount.log")"
+	[ "$m" = sifu ] && [ "$w" != rss ] && tail -2 "$WORK/sifu-mount.log" | while read -r l; do log "$l"; done
 	echo "$t1 - $t0" | bc -l
 }
 
