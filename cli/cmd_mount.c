@@ -31,6 +31,22 @@ static int size_opt(struct cli_args *a, enum cli_opt_id id, uint64_t *out, bool 
 	return 0;
 }
 
+/* The index of option ID's value in NAMES (NULL-terminated), 0 when the
+ * option is not given, or -1 with err set. */
+static int mode_opt(struct cli_args *a, enum cli_opt_id id, const char *const *names,
+                    struct sifu_err *err)
+{
+	if (!a->set[id])
+		return 0;
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(a->val[id], names[i]))
+			return i;
+	sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--%s: unknown mode '%s'", cli_opts[id].long_name,
+	             a->val[id]);
+	sifu_err_hint(err, "use %s, %s or %s", names[0], names[1], names[2]);
+	return -1;
+}
+
 int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err *err)
 {
 	sqf_options_default(o);
@@ -44,34 +60,17 @@ int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err 
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
 		                    "--chunk-size must be a power of two between 4K and 64M"),
 		       -EINVAL;
-	if (a->set[O_PREFETCH]) {
-		const char *m = a->val[O_PREFETCH];
-		if (!strcmp(m, "none"))
-			o->prefetch = SQF_PREFETCH_NONE;
-		else if (!strcmp(m, "meta"))
-			o->prefetch = SQF_PREFETCH_META;
-		else if (!strcmp(m, "all"))
-			o->prefetch = SQF_PREFETCH_ALL;
-		else {
-			sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--prefetch: unknown mode '%s'", m);
-			sifu_err_hint(err, "use none, meta or all");
-			return -EINVAL;
-		}
-	}
-	if (a->set[O_IMAGE_IO]) {
-		const char *m = a->val[O_IMAGE_IO];
-		if (!strcmp(m, "auto"))
-			o->io = SQF_IO_AUTO;
-		else if (!strcmp(m, "pagecache"))
-			o->io = SQF_IO_PAGECACHE;
-		else if (!strcmp(m, "chunks"))
-			o->io = SQF_IO_CHUNKS;
-		else {
-			sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--image-io: unknown mode '%s'", m);
-			sifu_err_hint(err, "use auto, pagecache or chunks");
-			return -EINVAL;
-		}
-	}
+	static const char *const prefetch[] = {"none", "meta", "all", NULL};
+	static const char *const io[] = {"auto", "pagecache", "chunks", NULL};
+	int m;
+	if ((m = mode_opt(a, O_PREFETCH, prefetch, err)) < 0)
+		return -EINVAL;
+	if (a->set[O_PREFETCH])
+		o->prefetch = (enum sqf_prefetch)m; /* same order as the enum */
+	if ((m = mode_opt(a, O_IMAGE_IO, io, err)) < 0)
+		return -EINVAL;
+	if (a->set[O_IMAGE_IO])
+		o->io = (enum sqf_io)m;
 	if (O_OWNER_SELF < O_COUNT && a->set[O_OWNER_SELF])
 		o->owner_self = true;
 	return 0;

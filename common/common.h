@@ -162,6 +162,10 @@ int sifu_path_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 /* Create every missing directory of PATH under ROOTFD (one component at a time
  * with mkdirat and O_PATH|O_NOFOLLOW) and return an O_PATH fd on the last one. */
 int sifu_path_mkdir_in_root(int rootfd, const char *path, mode_t mode);
+/* Find executable NAME in $PATH (/usr/bin:/bin when unset), then /usr/sbin
+ * and /sbin (a user's PATH seldom has them): the absolute path into OUT.
+ * Relative PATH entries are skipped. */
+bool sifu_find_exe(const char *name, char *out, size_t len);
 /* Force the fallback walk (tests; SIFU_NO_OPENAT2=1 in the environment). */
 void sifu_path_force_fallback(bool on);
 /* Lexically normalise PATH: collapse "//", ".", and ".." (never above "/" for

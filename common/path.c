@@ -287,3 +287,19 @@ int sifu_path_mkdir_in_root(int rootfd, const char *path, mode_t mode)
 	}
 	return cur;
 }
+
+bool sifu_find_exe(const char *name, char *out, size_t len)
+{
+	const char *env = getenv("PATH");
+	_cleanup_free_ char *dirs =
+	    sifu_xasprintf("%s:/usr/sbin:/sbin", env && *env ? env : "/usr/bin:/bin");
+	char *save = NULL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		if (d[0] != '/')
+			continue;
+		int n = snprintf(out, len, "%s/%s", d, name);
+		if (n > 0 && (size_t)n < len && access(out, X_OK) == 0)
+			return true;
+	}
+	return false;
+}

@@ -19,25 +19,6 @@ static sqfs_s32 lzo_do_block(sqfs_compressor_t *cmp, const sqfs_u8 *in, sqfs_u32
 	return (sqfs_s32)len;
 }
 
-static void lzo_get_configuration(const sqfs_compressor_t *cmp, sqfs_compressor_config_t *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->id = SQFS_COMP_LZO;
-	cfg->flags = SQFS_COMP_FLAG_UNCOMPRESS;
-}
-
-static int lzo_write_options(sqfs_compressor_t *cmp, sqfs_file_t *file)
-{
-	return SQFS_ERROR_UNSUPPORTED;
-}
-
-/* The options (algorithm, level) only matter to the compressor: every LZO1X
- * variant decompresses with lzo1x_decompress.  Nothing to read. */
-static int lzo_read_options(sqfs_compressor_t *cmp, sqfs_file_t *file)
-{
-	return 0;
-}
-
 static void lzo_destroy(sqfs_object_t *o)
 {
 	free(o);
@@ -51,13 +32,9 @@ int sqf_lzo_create(sqfs_compressor_t **out)
 			return SQFS_ERROR_UNSUPPORTED;
 		__atomic_store_n(&inited, true, __ATOMIC_RELEASE);
 	}
-	sqfs_compressor_t *c = sifu_xcalloc(1, sizeof(*c));
-	c->base.destroy = lzo_destroy;
-	c->get_configuration = lzo_get_configuration;
-	c->write_options = lzo_write_options;
-	c->read_options = lzo_read_options;
-	c->do_block = lzo_do_block;
-	*out = c;
+	struct sqf_decomp *c = sifu_xcalloc(1, sizeof(*c));
+	sqf_decomp_init(c, SQFS_COMP_LZO, lzo_do_block, lzo_destroy);
+	*out = &c->base;
 	return 0;
 }
 #else

@@ -178,6 +178,16 @@ void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint6
                    uint64_t len);
 uint64_t sqf_root_ref(const struct sqf_image *img);
 bool sqf_name_ok(const char *name, size_t len);
+/* A decompress-only compressor object for libsquashfs's readers (they only
+ * call do_block); deflate.c has the shared parts. */
+struct sqf_decomp {
+	sqfs_compressor_t base;
+	SQFS_COMPRESSOR id;
+};
+void sqf_decomp_init(struct sqf_decomp *d, SQFS_COMPRESSOR id,
+                     sqfs_s32 (*do_block)(sqfs_compressor_t *, const sqfs_u8 *, sqfs_u32, sqfs_u8 *,
+                                          sqfs_u32),
+                     void (*destroy)(sqfs_object_t *));
 /* An LZO decompressor object for libsquashfs readers (lzo.c). */
 int sqf_lzo_create(sqfs_compressor_t **out);
 /* A gzip decompressor object on libdeflate (deflate.c). */

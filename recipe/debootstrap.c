@@ -61,18 +61,8 @@ static int find_debootstrap(char *path, size_t len, struct sifu_err *err)
 			return 0;
 		}
 		why = "SIFU_DEBOOTSTRAP names no executable file";
-	} else {
-		const char *p = getenv("PATH");
-		_cleanup_free_ char *dirs =
-		    sifu_xasprintf("%s:/usr/sbin:/sbin", p && *p ? p : "/usr/bin:/bin");
-		char *save = NULL;
-		for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-			if (d[0] != '/')
-				continue;
-			snprintf(path, len, "%s/debootstrap", d);
-			if (access(path, X_OK) == 0)
-				return 0;
-		}
+	} else if (sifu_find_exe("debootstrap", path, len)) {
+		return 0;
 	}
 	sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "Bootstrap: debootstrap: %s%s%s", why,
 	             env && *env ? ": " : "", env && *env ? env : "");

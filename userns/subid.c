@@ -91,23 +91,6 @@ static int lookup(const char *file, const char *user, unsigned id, struct ns_sub
 	return -ENOENT;
 }
 
-/* NAME in $PATH, then the usual system directories. */
-static bool find_exe(const char *name, char *path, size_t len)
-{
-	const char *env = getenv("PATH");
-	_cleanup_free_ char *dirs =
-	    sifu_xasprintf("%s:/usr/bin:/bin:/usr/sbin:/sbin", env && *env ? env : "");
-	char *save = NULL;
-	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		if (d[0] != '/')
-			continue;
-		snprintf(path, len, "%s/%s", d, name);
-		if (access(path, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* The helper: wait for "go", then run newuidmap and newgidmap (their
  * output goes to OUT). */
 static void helper(int go, int out, char *const uidmap[], char *const gidmap[])
@@ -152,7 +135,8 @@ int ns_enter_subid(struct ns_subid *uids, struct ns_subid *gids, struct sifu_err
 	if (r < 0)
 		return r;
 	char nu[PATH_MAX], ng[PATH_MAX];
-	if (!find_exe("newuidmap", nu, sizeof(nu)) || !find_exe("newgidmap", ng, sizeof(ng))) {
+	if (!sifu_find_exe("newuidmap", nu, sizeof(nu)) ||
+	    !sifu_find_exe("newgidmap", ng, sizeof(ng))) {
 		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
 		             "subordinate ids need newuidmap and newgidmap, and this host has "
 		             "none");

@@ -377,16 +377,7 @@ ID=sifutest" ]
 @test "build: SIGTERM during %post stops everything %post started" {
 	printf 'Bootstrap: busybox\n%%post\n    sleep 987 &\n    sleep 986\n' >k.def
 	"$SIFU" -q build out.sif k.def 2>err &
-	local pid=$!
-	for _ in $(seq 1 200); do pgrep -u "$(id -u)" -f 'sleep 986' >/dev/null && break; sleep 0.05; done
-	pgrep -u "$(id -u)" -f 'sleep 986' >/dev/null
-	kill -TERM $pid
-	local st=0
-	wait $pid || st=$?
-	[ "$st" -eq 255 ]
-	grep -q interrupted err || { cat err; false; }
-	for _ in $(seq 1 40); do pgrep -u "$(id -u)" -f 'sleep 98[67]' >/dev/null || break; sleep 0.05; done
-	! pgrep -u "$(id -u)" -f 'sleep 98[67]'
+	term_and_check $! 'sleep 986' 'sleep 98[67]'
 	[ ! -e out.sif ]
 	no_leftovers
 }

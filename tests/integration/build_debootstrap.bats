@@ -148,16 +148,7 @@ http://mirror.invalid/debian
 	write_stub
 	STUB_HANG=1 STUB_LOG=$BATS_TEST_TMPDIR/args SIFU_DEBOOTSTRAP=$BATS_TEST_TMPDIR/stub \
 		"$SIFU" -q build out.sif s.def 2>err &
-	local pid=$!
-	for _ in $(seq 1 200); do pgrep -u "$(id -u)" -f 'sleep 983' >/dev/null && break; sleep 0.05; done
-	pgrep -u "$(id -u)" -f 'sleep 983' >/dev/null
-	kill -TERM $pid
-	local st=0
-	wait $pid || st=$?
-	[ "$st" -eq 255 ]
-	grep -q interrupted err || { cat err; false; }
-	for _ in $(seq 1 40); do pgrep -u "$(id -u)" -f 'sleep 98[34]' >/dev/null || break; sleep 0.05; done
-	! pgrep -u "$(id -u)" -f 'sleep 98[34]'
+	term_and_check $! 'sleep 983' 'sleep 98[34]'
 	[ ! -e out.sif ]
 	no_leftovers
 }

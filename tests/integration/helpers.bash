@@ -30,3 +30,19 @@ assert_sifu_error() {
 	[ "$status" -eq 255 ] || { echo "status $status, want 255: $output" >&2; return 1; }
 	[ "$(printf '%s\n' "$output" | grep -c '^sifu: ')" -ge 1 ] || { echo "no 'sifu:' line: $output" >&2; return 1; }
 }
+
+# term_and_check PID STARTED_RE LEFT_RE: once a process of ours matching
+# STARTED_RE runs, SIGTERM PID (a sifu started in the background with its
+# stderr in ./err); it must exit 255 saying "interrupted", and no process
+# matching LEFT_RE may remain.
+term_and_check() {
+	local pid=$1 started=$2 left=$3 st=0
+	for _ in $(seq 1 200); do pgrep -u "$(id -u)" -f "$started" >/dev/null && break; sleep 0.05; done
+	pgrep -u "$(id -u)" -f "$started" >/dev/null
+	kill -TERM "$pid"
+	wait "$pid" || st=$?
+	[ "$st" -eq 255 ]
+	grep -q interrupted err || { cat err; false; }
+	for _ in $(seq 1 40); do pgrep -u "$(id -u)" -f "$left" >/dev/null || break; sleep 0.05; done
+	! pgrep -u "$(id -u)" -f "$left"
+}
