@@ -6,7 +6,7 @@
 #
 #   scripts/bench/fuse-bench.sh [-n RUNS] [-d DELAY_US] [-w WORKDIR] [TESTS...]
 #
-# TESTS: numpy walk seq conc rss numpy-lat walk-lat seq-lat (default: all).
+# TESTS: numpy walk seq conc rss numpy-lat walk-lat seq-lat conc-lat (default: all).
 # Images are made once and cached in WORKDIR (default /var/tmp/sifu-fuse-bench):
 #   debian.sqfs  debootstrap --variant=minbase --include=python3,python3-numpy
 #                bookworm (cached in WORKDIR/debian-numpy), mksquashfs gzip
@@ -29,7 +29,7 @@ while getopts n:d:w: o; do
 	esac
 done
 shift $((OPTIND - 1))
-TESTS=${*:-numpy walk seq conc rss numpy-lat walk-lat seq-lat}
+TESTS=${*:-numpy walk seq conc rss numpy-lat walk-lat seq-lat conc-lat}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SIFU=${SIFU:-$ROOT/build/cli/sifu}
 [ "$(id -u)" = 0 ] || { echo "run as root (drop_caches, loop mounts)" >&2; exit 2; }
@@ -182,5 +182,6 @@ for t in $TESTS; do
 	numpy-lat) start_lat; bench "cold import numpy, ${DELAY}us/read" numpy "$WORK/lat/debian.sqfs"; stop_lat ;;
 	walk-lat) start_lat; bench "cold find+stat walk, ${DELAY}us/read" walk "$WORK/lat/debian.sqfs"; stop_lat ;;
 	seq-lat) start_lat; bench "cold sequential read 512 MiB, ${DELAY}us/read" seq "$WORK/lat/big.sqfs" 536.870912; stop_lat ;;
+	conc-lat) start_lat; bench "cold 2 readers x 512 MiB, ${DELAY}us/read" conc "$WORK/lat/big.sqfs" 1073.741824; stop_lat ;;
 	esac
 done
