@@ -374,15 +374,14 @@ static void maybe_push(struct sqf_server *srv, fuse_ino_t id, struct fnode *f, u
                        size_t size)
 {
 	uint64_t max = srv->img->opt.preload_max;
+	if (max == 0 || __atomic_load_n(&f->pushed, __ATOMIC_RELAXED))
+		return; /* the common case: every read after the first */
 	sqfs_u64 fsize = 0;
 	sqfs_inode_get_file_size(f->ino, &fsize);
-	if (max == 0 || fsize > max || (off == 0 && off + size >= fsize))
-		return; /* too big, or read whole by this request */
-	pthread_mutex_lock(&f->lock);
-	bool first = !f->pushed;
-	f->pushed = true;
-	pthread_mutex_unlock(&f->lock);
-	if (!first || !push_begin(srv))
+	/* decided once per file: too big, read whole by this request, or
+	 * preloaded now */
+	bool first = !__atomic_exchange_n(&f->pushed, true, __ATOMIC_RELAXED);
+	if (!first || fsize > max || (off == 0 && off + size >= fsize) || !push_begin(srv))
 		return;
 	push_file(srv, id, f, off, off + size);
 	push_end(srv);
