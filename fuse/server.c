@@ -566,29 +566,8 @@ static bool no_xattrs(fuse_req_t req)
 	return true;
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	if (no_xattrs(req))
-		return;
-	sqfs_inode_generic_t *i;
-	int r = get_inode(req, ino, &i);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	void *buf = size ? malloc(size) : NULL;
-	ssize_t n = size && !buf ? -ENOMEM : sqf_getxattr(IMG(req), i, name, buf, size);
-	sqfs_free(i);
-	if (n < 0)
-		fuse_reply_err(req, (int)-n);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
-}
-
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+/* getxattr (NAME) or listxattr (NAME NULL); SIZE 0 asks for the size. */
+static void xattr_op(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	if (no_xattrs(req))
 		return;
@@ -599,7 +578,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		return;
 	}
 	char *buf = size ? malloc(size) : NULL;
-	ssize_t n = size && !buf ? -ENOMEM : sqf_listxattr(IMG(req), i, buf, size);
+	ssize_t n = size && !buf ? -ENOMEM
+	            : name       ? sqf_getxattr(IMG(req), i, name, buf, size)
+	                         : sqf_listxattr(IMG(req), i, buf, size);
 	sqfs_free(i);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -608,6 +589,16 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	xattr_op(req, ino, name, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	xattr_op(req, ino, NULL, size);
 }
 
 /* Nothing to flush on a read-only file system; ENOSYS: never ask again. */
