@@ -119,6 +119,21 @@ void *sifu_xrealloc(void *p, size_t n);
 char *sifu_xstrdup(const char *s);
 char *sifu_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ------------------------------------------------------- growable string -- */
+
+/* A growing NUL-terminated buffer; zero-initialised is empty.  Aborts on OOM
+ * like the sifu_x* allocators. */
+struct sifu_buf {
+	char *p;
+	size_t len, cap;
+};
+void sifu_buf_add(struct sifu_buf *b, const void *p, size_t n);
+void sifu_buf_str(struct sifu_buf *b, const char *s);
+void sifu_buf_printf(struct sifu_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The string (never NULL); the buffer is empty afterwards. */
+char *sifu_buf_take(struct sifu_buf *b);
+
 /* --------------------------------------------------------------- logging -- */
 
 enum sifu_loglevel {

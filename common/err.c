@@ -176,3 +176,42 @@ char *sifu_xasprintf(const char *fmt, ...)
 		oom();
 	return p;
 }
+
+/* ------------------------------------------------------- growable string -- */
+
+void sifu_buf_add(struct sifu_buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = sifu_xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void sifu_buf_str(struct sifu_buf *b, const char *s)
+{
+	sifu_buf_add(b, s, strlen(s));
+}
+
+void sifu_buf_printf(struct sifu_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	sifu_buf_add(b, s, (size_t)n);
+	free(s);
+}
+
+char *sifu_buf_take(struct sifu_buf *b)
+{
+	char *p = b->p ? b->p : sifu_xstrdup("");
+	b->p = NULL;
+	b->len = b->cap = 0;
+	return p;
+}

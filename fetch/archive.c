@@ -63,13 +63,13 @@ static int pick_from_index(struct local *l, struct fetch_blob *out, struct sifu_
 	json_t *ms = json_object_get(j, "manifests");
 	json_t *m, *pick = NULL;
 	size_t i, n = json_array_size(ms);
-	struct fetch_buf names = {0};
+	struct sifu_buf names = {0};
 	json_array_foreach(ms, i, m)
 	{
 		const char *name = json_string_value(json_object_get(
 		    json_object_get(m, "annotations"), "org.opencontainers.image.ref.name"));
 		if (name)
-			fetch_buf_printf(&names, "%s%s", names.len ? ", " : "", name);
+			sifu_buf_printf(&names, "%s%s", names.len ? ", " : "", name);
 		if (l->tag ? (name && strcmp(name, l->tag) == 0) : n == 1)
 			pick = m;
 	}
@@ -276,11 +276,11 @@ static int import_archive(struct local *l, const char *path, struct fetch_cache 
 		if (strcmp(name, "index.json") == 0 && !l->index) {
 			_cleanup_free_ char *tmp = NULL;
 			size_t len = 0;
-			struct fetch_buf b = {0};
+			struct sifu_buf b = {0};
 			char buf[65536];
 			la_ssize_t n;
 			while ((n = archive_read_data(a, buf, sizeof(buf))) > 0 && b.len < META_MAX)
-				fetch_buf_add(&b, buf, (size_t)n);
+				sifu_buf_add(&b, buf, (size_t)n);
 			(void)tmp, (void)len;
 			l->index = b.p ? b.p : sifu_xstrdup("");
 			l->index_len = b.len;
@@ -347,7 +347,7 @@ static int docker_manifest(struct local *l, struct sifu_err *err)
 				img = e;
 		}
 	}
-	struct fetch_buf b = {0};
+	struct sifu_buf b = {0};
 	const struct named *cfg =
 	    img ? find_file(l, json_string_value(json_object_get(img, "Config")) ?: "") : NULL;
 	if (!img || !cfg) {
@@ -356,12 +356,12 @@ static int docker_manifest(struct local *l, struct sifu_err *err)
 		                     : "several images and no (matching) NAME:TAG given");
 		goto out;
 	}
-	fetch_buf_printf(&b,
-	                 "{\"schemaVersion\":2,\"mediaType\":"
-	                 "\"application/vnd.docker.distribution.manifest.v2+json\","
-	                 "\"config\":{\"mediaType\":\"application/vnd.docker.container.image."
-	                 "v1+json\",\"digest\":\"sha256:%s\",\"size\":%llu},\"layers\":[",
-	                 cfg->hex, (unsigned long long)cfg->size);
+	sifu_buf_printf(&b,
+	                "{\"schemaVersion\":2,\"mediaType\":"
+	                "\"application/vnd.docker.distribution.manifest.v2+json\","
+	                "\"config\":{\"mediaType\":\"application/vnd.docker.container.image."
+	                "v1+json\",\"digest\":\"sha256:%s\",\"size\":%llu},\"layers\":[",
+	                cfg->hex, (unsigned long long)cfg->size);
 	json_t *layers = json_object_get(img, "Layers"), *lay;
 	json_array_foreach(layers, i, lay)
 	{
@@ -371,13 +371,12 @@ static int docker_manifest(struct local *l, struct sifu_err *err)
 			                 json_string_value(lay) ?: "?");
 			goto out;
 		}
-		fetch_buf_printf(
-		    &b,
-		    "%s{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\","
-		    "\"digest\":\"sha256:%s\",\"size\":%llu}",
-		    i ? "," : "", f->hex, (unsigned long long)f->size);
+		sifu_buf_printf(&b,
+		                "%s{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\","
+		                "\"digest\":\"sha256:%s\",\"size\":%llu}",
+		                i ? "," : "", f->hex, (unsigned long long)f->size);
 	}
-	fetch_buf_printf(&b, "]}");
+	sifu_buf_printf(&b, "]}");
 	l->manifest = b.p;
 	l->manifest_len = b.len;
 	b.p = NULL;

@@ -23,15 +23,6 @@ int fetch_read_file_at(int dirfd, const char *path, size_t max, char **out, size
                        struct sifu_err *err);
 int fetch_read_fd(int fd, size_t max, char **out, size_t *len, struct sifu_err *err);
 
-/* A small growing buffer. */
-struct fetch_buf {
-	char *p;
-	size_t len, cap;
-};
-void fetch_buf_add(struct fetch_buf *b, const void *p, size_t n);
-void fetch_buf_printf(struct fetch_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* Parse JSON with duplicate keys refused; the message names line/column. */
 json_t *fetch_json_parse(const char *s, size_t len, const char *what, struct sifu_err *err);
 

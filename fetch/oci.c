@@ -125,7 +125,7 @@ int fetch_index_select(const char *json, size_t len, const struct fetch_platform
 	json_t *ms = json_object_get(j, "manifests");
 	size_t i;
 	json_t *m;
-	struct fetch_buf seen = {0};
+	struct sifu_buf seen = {0};
 	int best = -1, best_score = -1;
 	json_array_foreach(ms, i, m)
 	{
@@ -134,8 +134,8 @@ int fetch_index_select(const char *json, size_t len, const struct fetch_platform
 		const char *variant = jstr(p, "variant");
 		if (!os || !arch || strcmp(os, "unknown") == 0)
 			continue; /* attestations and the like */
-		fetch_buf_printf(&seen, "%s%s/%s%s%s", seen.len ? ", " : "", os, arch,
-		                 variant ? "/" : "", variant ? variant : "");
+		sifu_buf_printf(&seen, "%s%s/%s%s%s", seen.len ? ", " : "", os, arch,
+		                variant ? "/" : "", variant ? variant : "");
 		if (strcmp(os, plat->os) != 0 || strcmp(arch, plat->arch) != 0)
 			continue;
 		int score = 1;
@@ -277,22 +277,22 @@ void fetch_config_free(struct fetch_config *c)
 }
 
 /* 'x' with every ' as '\'' : safe for any byte string in sh. */
-static void sh_single(struct fetch_buf *b, const char *s)
+static void sh_single(struct sifu_buf *b, const char *s)
 {
-	fetch_buf_add(b, "'", 1);
+	sifu_buf_add(b, "'", 1);
 	for (; *s; s++) {
 		if (*s == '\'')
-			fetch_buf_add(b, "'\\''", 4);
+			sifu_buf_add(b, "'\\''", 4);
 		else
-			fetch_buf_add(b, s, 1);
+			sifu_buf_add(b, s, 1);
 	}
-	fetch_buf_add(b, "'", 1);
+	sifu_buf_add(b, "'", 1);
 }
 
-static void sh_words(struct fetch_buf *b, char **v)
+static void sh_words(struct sifu_buf *b, char **v)
 {
 	for (size_t i = 0; v && v[i]; i++) {
-		fetch_buf_add(b, " ", 1);
+		sifu_buf_add(b, " ", 1);
 		sh_single(b, v[i]);
 	}
 }
@@ -301,19 +301,19 @@ static void sh_words(struct fetch_buf *b, char **v)
  * are none; without ENTRYPOINT, arguments replace CMD (docker run rules). */
 char *fetch_runscript(const struct fetch_config *c)
 {
-	struct fetch_buf b = {0};
+	struct sifu_buf b = {0};
 	bool ep = c->entrypoint && c->entrypoint[0], cmd = c->cmd && c->cmd[0];
-	fetch_buf_printf(&b, "#!/bin/sh\n# Written by sifu from the image's ENTRYPOINT and CMD.\n");
+	sifu_buf_printf(&b, "#!/bin/sh\n# Written by sifu from the image's ENTRYPOINT and CMD.\n");
 	if (!ep && !cmd) {
-		fetch_buf_printf(&b, "if [ $# -eq 0 ]; then set -- /bin/sh; fi\nexec \"$@\"\n");
+		sifu_buf_printf(&b, "if [ $# -eq 0 ]; then set -- /bin/sh; fi\nexec \"$@\"\n");
 		return b.p;
 	}
-	fetch_buf_printf(&b, "if [ $# -gt 0 ]; then\n\tset --");
+	sifu_buf_printf(&b, "if [ $# -gt 0 ]; then\n\tset --");
 	sh_words(&b, c->entrypoint);
-	fetch_buf_printf(&b, " \"$@\"\nelse\n\tset --");
+	sifu_buf_printf(&b, " \"$@\"\nelse\n\tset --");
 	sh_words(&b, c->entrypoint);
 	sh_words(&b, c->cmd);
-	fetch_buf_printf(&b, "\nfi\nexec \"$@\"\n");
+	sifu_buf_printf(&b, "\nfi\nexec \"$@\"\n");
 	return b.p;
 }
 
@@ -332,23 +332,23 @@ static bool env_name_ok(const char *s, size_t n)
  * variable only when the host environment does not already give it. */
 char *fetch_env_script(const struct fetch_config *c)
 {
-	struct fetch_buf b = {0};
-	fetch_buf_printf(&b, "#!/bin/sh\n# Written by sifu from the image's Env.\n");
+	struct sifu_buf b = {0};
+	sifu_buf_printf(&b, "#!/bin/sh\n# Written by sifu from the image's Env.\n");
 	for (size_t i = 0; c->env && c->env[i]; i++) {
 		const char *eq = strchr(c->env[i], '=');
 		if (!eq || !env_name_ok(c->env[i], (size_t)(eq - c->env[i])))
 			continue;
 		int n = (int)(eq - c->env[i]);
 		if (n == 4 && strncmp(c->env[i], "PATH", 4) == 0) {
-			fetch_buf_printf(&b, "export PATH=");
+			sifu_buf_printf(&b, "export PATH=");
 			sh_single(&b, eq + 1);
 		} else {
-			fetch_buf_printf(&b, "if [ -z \"${%.*s+set}\" ]; then export %.*s=", n,
-			                 c->env[i], n, c->env[i]);
+			sifu_buf_printf(&b, "if [ -z \"${%.*s+set}\" ]; then export %.*s=", n,
+			                c->env[i], n, c->env[i]);
 			sh_single(&b, eq + 1);
-			fetch_buf_printf(&b, "; fi");
+			sifu_buf_printf(&b, "; fi");
 		}
-		fetch_buf_add(&b, "\n", 1);
+		sifu_buf_add(&b, "\n", 1);
 	}
 	return b.p;
 }

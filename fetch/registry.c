@@ -46,7 +46,7 @@ struct reg {
 struct resp {
 	CURL *curl;
 	char *www_auth, *retry_after, *content_digest;
-	struct fetch_buf mem;
+	struct sifu_buf mem;
 	size_t mem_max;
 	int fd; /* blob sink for 200/206, or -1 */
 	uint64_t range_from;
@@ -144,7 +144,7 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ctx)
 		r->overflow = true;
 		return 0;
 	}
-	fetch_buf_add(&r->mem, buf, len);
+	sifu_buf_add(&r->mem, buf, len);
 	return len;
 }
 

@@ -87,7 +87,7 @@ int fetch_digest_parse(const char *digest, char hex[FETCH_HEX_LEN + 1], struct s
 
 int fetch_read_fd(int fd, size_t max, char **out, size_t *len, struct sifu_err *err)
 {
-	struct fetch_buf b = {0};
+	struct sifu_buf b = {0};
 	char tmp[65536];
 	for (;;) {
 		ssize_t n = read(fd, tmp, sizeof(tmp));
@@ -103,9 +103,9 @@ int fetch_read_fd(int fd, size_t max, char **out, size_t *len, struct sifu_err *
 			free(b.p);
 			return sifu_err_set(err, SIFU_E_RANGE, 0, "larger than %zu bytes", max);
 		}
-		fetch_buf_add(&b, tmp, (size_t)n);
+		sifu_buf_add(&b, tmp, (size_t)n);
 	}
-	fetch_buf_add(&b, "", 1);
+	sifu_buf_add(&b, "", 1);
 	*out = b.p;
 	*len = b.len - 1;
 	return 0;
@@ -121,30 +121,6 @@ int fetch_read_file_at(int dirfd, const char *path, size_t max, char **out, size
 	if (r < 0)
 		return sifu_err_wrap(err, "%s", path);
 	return 0;
-}
-
-void fetch_buf_add(struct fetch_buf *b, const void *p, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = sifu_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-void fetch_buf_printf(struct fetch_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = NULL;
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		abort();
-	fetch_buf_add(b, s, (size_t)n);
-	free(s);
 }
 
 json_t *fetch_json_parse(const char *s, size_t len, const char *what, struct sifu_err *err)

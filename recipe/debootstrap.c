@@ -258,18 +258,18 @@ static char *include_list(const struct recipe_stage *st)
 	const char *h = recipe_header_get(st, "include");
 	const char *e = getenv("INCLUDE");
 	_cleanup_free_ char *all = sifu_xasprintf("apt %s %s", h ? h : "", e ? e : "");
-	struct rbuf b;
-	rb_init(&b);
-	rb_str(&b, "--include=");
+	struct sifu_buf b;
+	b = (struct sifu_buf){0};
+	sifu_buf_str(&b, "--include=");
 	char *save = NULL;
 	bool first = true;
 	for (char *w = strtok_r(all, " \t\n,", &save); w; w = strtok_r(NULL, " \t\n,", &save)) {
 		if (!first)
-			rb_str(&b, ",");
-		rb_str(&b, w);
+			sifu_buf_str(&b, ",");
+		sifu_buf_str(&b, w);
 		first = false;
 	}
-	return rb_take(&b);
+	return sifu_buf_take(&b);
 }
 
 static char *cache_dir(const struct bld_stage_ctx *c)

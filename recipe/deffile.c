@@ -73,51 +73,6 @@ static const char *const app_sections[] = {"appinstall", "apprun",  "appenv",  "
 
 /* ------------------------------------------------------------ helpers -- */
 
-void rb_init(struct rbuf *b)
-{
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
-void rb_add(struct rbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = sifu_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-void rb_str(struct rbuf *b, const char *s)
-{
-	rb_add(b, s, strlen(s));
-}
-
-void rb_printf(struct rbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = NULL;
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		abort();
-	rb_add(b, s, (size_t)n);
-	free(s);
-}
-
-char *rb_take(struct rbuf *b)
-{
-	if (!b->p)
-		return sifu_xstrdup("");
-	char *p = b->p;
-	b->p = NULL;
-	b->len = b->cap = 0;
-	return p;
-}
-
 static char *xstrndup(const char *s, size_t n)
 {
 	char *p = sifu_xmalloc(n + 1);
@@ -394,8 +349,8 @@ static size_t match_template(const char *s, size_t n, size_t i, size_t *name_at,
  * Apptainer); unknown names stay as they are. */
 static char *expand_nested(struct pctx *c, const struct defaults *d, const char *value)
 {
-	struct rbuf b;
-	rb_init(&b);
+	struct sifu_buf b;
+	b = (struct sifu_buf){0};
 	size_t n = strlen(value);
 	for (size_t i = 0; i < n;) {
 		size_t at = 0, ln = 0;
@@ -406,18 +361,18 @@ static char *expand_nested(struct pctx *c, const struct defaults *d, const char 
 			const char *v = arg_value(c, d, name, true);
 			free(name);
 			if (v) {
-				rb_str(&b, v);
+				sifu_buf_str(&b, v);
 				i += m;
 				continue;
 			}
-			rb_add(&b, value + i, m);
+			sifu_buf_add(&b, value + i, m);
 			i += m;
 			continue;
 		}
-		rb_add(&b, value + i, 1);
+		sifu_buf_add(&b, value + i, 1);
 		i++;
 	}
-	return rb_take(&b);
+	return sifu_buf_take(&b);
 }
 
 /* Does S hold "{{ NAME }}" or "{{ NAME" anywhere?  Used on values that are
@@ -449,8 +404,8 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 	size_t n = l->n;
 	if (!memchr(s, '{', n))
 		return 0;
-	struct rbuf b;
-	rb_init(&b);
+	struct sifu_buf b;
+	b = (struct sifu_buf){0};
 	bool changed = false;
 	size_t cstart = comment_start(s, n);
 	for (size_t i = 0; i < n;) {
@@ -464,7 +419,7 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 			            s + at);
 		}
 		if (!m || i > cstart) {
-			rb_add(&b, s + i, 1);
+			sifu_buf_add(&b, s + i, 1);
 			i++;
 			continue;
 		}
@@ -491,7 +446,7 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 			free(b.p);
 			return r;
 		}
-		rb_str(&b, val);
+		sifu_buf_str(&b, val);
 		free(val);
 		free(name);
 		if (b.len > LINE_MAX_EXPANDED || c->expanded + b.len > FILE_MAX_EXPANDED) {
@@ -532,7 +487,7 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 		}
 	}
 	c->expanded += b.len;
-	*out = rb_take(&b);
+	*out = sifu_buf_take(&b);
 	return 0;
 }
 
@@ -676,8 +631,8 @@ static int header_set(struct pctx *c, struct recipe_stage *st, char *key, char *
 static int parse_header(struct pctx *c, struct recipe_stage *st, const struct line *lines, size_t n)
 {
 	char *ckey = NULL;
-	struct rbuf cval;
-	rb_init(&cval);
+	struct sifu_buf cval;
+	cval = (struct sifu_buf){0};
 	unsigned cline = 0;
 	int r = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
@@ -687,7 +642,7 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 		trim(&s, &len);
 		if (len == 0 || s[0] == '#') {
 			if (ckey) {
-				r = header_set(c, st, ckey, rb_take(&cval), cline);
+				r = header_set(c, st, ckey, sifu_buf_take(&cval), cline);
 				ckey = NULL;
 			}
 			continue;
@@ -696,8 +651,8 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 		if (hash)
 			len = (size_t)(hash - s);
 		char *key;
-		struct rbuf val;
-		rb_init(&val);
+		struct sifu_buf val;
+		val = (struct sifu_buf){0};
 		unsigned kline;
 		if (!ckey) {
 			const char *colon = memchr(s, ':', len);
@@ -731,17 +686,17 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 				return perr(c, l->no, hint,
 				            "expected 'Key: value' in the header, found '%s'", q);
 			}
-			rb_add(&val, v, vn);
+			sifu_buf_add(&val, v, vn);
 			kline = l->no;
 		} else {
 			key = ckey;
 			ckey = NULL;
 			val = cval;
-			rb_init(&cval);
+			cval = (struct sifu_buf){0};
 			const char *v = s;
 			size_t vn = len;
 			trim(&v, &vn);
-			rb_add(&val, v, vn);
+			sifu_buf_add(&val, v, vn);
 			kline = cline;
 		}
 		if (val.len && val.p[val.len - 1] == '\\') {
@@ -749,18 +704,18 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 			if (val.len >= 2 && val.p[val.len - 2] == '\\' &&
 			    val.p[val.len - 1] == 'n') {
 				val.len -= 2;
-				rb_add(&val, "\n", 1);
+				sifu_buf_add(&val, "\n", 1);
 			}
 			ckey = key;
 			cval = val;
 			cline = kline;
 			continue;
 		}
-		r = header_set(c, st, key, rb_take(&val), kline);
+		r = header_set(c, st, key, sifu_buf_take(&val), kline);
 	}
 	if (ckey) {
 		if (r == 0)
-			r = header_set(c, st, ckey, rb_take(&cval), cline);
+			r = header_set(c, st, ckey, sifu_buf_take(&cval), cline);
 		else
 			free(ckey), free(cval.p);
 	}
@@ -772,16 +727,16 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 static void script_add(struct recipe_script *sc, const char *args, const struct line *body,
                        size_t nbody, unsigned line)
 {
-	struct rbuf b;
-	rb_init(&b);
+	struct sifu_buf b;
+	b = (struct sifu_buf){0};
 	if (sc->text)
-		rb_str(&b, sc->text);
+		sifu_buf_str(&b, sc->text);
 	for (size_t i = 0; i < nbody; i++) {
-		rb_add(&b, body[i].s, body[i].n);
-		rb_add(&b, "\n", 1);
+		sifu_buf_add(&b, body[i].s, body[i].n);
+		sifu_buf_add(&b, "\n", 1);
 	}
 	free(sc->text);
-	sc->text = rb_take(&b);
+	sc->text = sifu_buf_take(&b);
 	if (args) { /* a later section's arguments win, as in Apptainer */
 		free(sc->args);
 		sc->args = sifu_xstrdup(args);
@@ -806,9 +761,9 @@ static int split_words(struct pctx *c, const struct line *l, char ***out, size_t
 			i++;
 		if (i == n || s[i] == '#') /* "/a /b  # why": a comment, as in a shell */
 			break;
-		struct rbuf w;
-		rb_init(&w);
-		rb_add(&w, "", 0);
+		struct sifu_buf w;
+		w = (struct sifu_buf){0};
+		sifu_buf_add(&w, "", 0);
 		while (i < n && !is_blank((unsigned char)s[i])) {
 			if (s[i] == '"' || s[i] == '\'') {
 				char q = s[i];
@@ -822,15 +777,15 @@ static int split_words(struct pctx *c, const struct line *l, char ***out, size_t
 					            "close the quote, or quote the whole path",
 					            "unterminated %c quote in a %%files line", q);
 				}
-				rb_add(&w, s + i + 1, (size_t)(end - (s + i + 1)));
+				sifu_buf_add(&w, s + i + 1, (size_t)(end - (s + i + 1)));
 				i = (size_t)(end - s) + 1;
 			} else {
-				rb_add(&w, s + i, 1);
+				sifu_buf_add(&w, s + i, 1);
 				i++;
 			}
 		}
 		v = sifu_xrealloc(v, (nv + 1) * sizeof(*v));
-		v[nv++] = rb_take(&w);
+		v[nv++] = sifu_buf_take(&w);
 	}
 	*out = v;
 	*nout = nv;

@@ -177,8 +177,8 @@ void recipe_script_shebang(const struct recipe_script *s, char **shebang, char *
 	const char *t = text;
 	while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
 		t++;
-	struct rbuf sb;
-	rb_init(&sb);
+	struct sifu_buf sb;
+	sb = (struct sifu_buf){0};
 	if (!strncmp(t, "#!", 2)) {
 		/* the first non-blank line, trimmed, is the interpreter line; Apptainer
 		 * takes the very first line even when it is blank, which leaves a
@@ -187,17 +187,17 @@ void recipe_script_shebang(const struct recipe_script *s, char **shebang, char *
 		size_t n = nl ? (size_t)(nl - t) : strlen(t);
 		while (n && (t[n - 1] == ' ' || t[n - 1] == '\t' || t[n - 1] == '\r'))
 			n--;
-		rb_add(&sb, t, n);
+		sifu_buf_add(&sb, t, n);
 		*body = sifu_xstrdup(nl ? nl + 1 : "");
 	} else {
-		rb_str(&sb, "#!/bin/sh");
+		sifu_buf_str(&sb, "#!/bin/sh");
 		*body = sifu_xstrdup(text);
 	}
 	if (s->args && *s->args) {
 		const char *hash = strchr(s->args, '#');
 		size_t n = hash ? (size_t)(hash - s->args) : strlen(s->args);
-		rb_str(&sb, " ");
-		rb_add(&sb, s->args, n);
+		sifu_buf_str(&sb, " ");
+		sifu_buf_add(&sb, s->args, n);
 	}
-	*shebang = rb_take(&sb);
+	*shebang = sifu_buf_take(&sb);
 }

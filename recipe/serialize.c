@@ -7,25 +7,25 @@
 
 /* A header value: newlines become "\n\" continuations; a trailing '\' is
  * doubled and followed by a blank line so it does not continue. */
-static void put_header(struct rbuf *b, const char *key, const char *value)
+static void put_header(struct sifu_buf *b, const char *key, const char *value)
 {
 	char disp[96];
 	recipe_header_display(key, disp, sizeof(disp));
-	rb_printf(b, "%s: ", disp);
+	sifu_buf_printf(b, "%s: ", disp);
 	const char *p = value;
 	for (;;) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
-		rb_add(b, p, n);
+		sifu_buf_add(b, p, n);
 		if (!nl)
 			break;
-		rb_str(b, "\\n\\\n    ");
+		sifu_buf_str(b, "\\n\\\n    ");
 		p = nl + 1;
 	}
 	size_t n = strlen(value);
 	if (n && value[n - 1] == '\\')
-		rb_str(b, "\\\n");
-	rb_str(b, "\n");
+		sifu_buf_str(b, "\\\n");
+	sifu_buf_str(b, "\n");
 }
 
 static bool needs_quotes(const char *s)
@@ -40,63 +40,63 @@ static bool needs_quotes(const char *s)
 }
 
 /* Double quotes, with a '"' inside written as '"' in single quotes. */
-static void put_path(struct rbuf *b, const char *s)
+static void put_path(struct sifu_buf *b, const char *s)
 {
 	if (!needs_quotes(s)) {
-		rb_str(b, s);
+		sifu_buf_str(b, s);
 		return;
 	}
-	rb_str(b, "\"");
+	sifu_buf_str(b, "\"");
 	for (; *s; s++) {
 		if (*s == '"')
-			rb_str(b, "\"'\"'\"");
+			sifu_buf_str(b, "\"'\"'\"");
 		else
-			rb_add(b, s, 1);
+			sifu_buf_add(b, s, 1);
 	}
-	rb_str(b, "\"");
+	sifu_buf_str(b, "\"");
 }
 
-static void put_files(struct rbuf *b, const char *head, const struct recipe_file *f, size_t n)
+static void put_files(struct sifu_buf *b, const char *head, const struct recipe_file *f, size_t n)
 {
-	rb_str(b, head);
+	sifu_buf_str(b, head);
 	for (size_t i = 0; i < n; i++) {
-		rb_str(b, "    ");
+		sifu_buf_str(b, "    ");
 		put_path(b, f[i].src);
 		if (f[i].dst) {
-			rb_str(b, " ");
+			sifu_buf_str(b, " ");
 			put_path(b, f[i].dst);
 		}
-		rb_str(b, "\n");
+		sifu_buf_str(b, "\n");
 	}
 }
 
-static void put_labels(struct rbuf *b, const char *head, const struct recipe_kv *l, size_t n)
+static void put_labels(struct sifu_buf *b, const char *head, const struct recipe_kv *l, size_t n)
 {
-	rb_str(b, head);
+	sifu_buf_str(b, head);
 	for (size_t i = 0; i < n; i++) {
 		if (l[i].value[0])
-			rb_printf(b, "    %s %s\n", l[i].key, l[i].value);
+			sifu_buf_printf(b, "    %s %s\n", l[i].key, l[i].value);
 		else
-			rb_printf(b, "    %s\n", l[i].key);
+			sifu_buf_printf(b, "    %s\n", l[i].key);
 	}
 }
 
-static bool put_script(struct rbuf *b, const char *name, const char *app,
+static bool put_script(struct sifu_buf *b, const char *name, const char *app,
                        const struct recipe_script *s)
 {
 	if (!s->text)
 		return false;
-	rb_printf(b, "%%%s", name);
+	sifu_buf_printf(b, "%%%s", name);
 	if (app)
-		rb_printf(b, " %s", app);
+		sifu_buf_printf(b, " %s", app);
 	if (s->args)
-		rb_printf(b, " %s", s->args);
-	rb_str(b, "\n");
-	rb_str(b, s->text);
+		sifu_buf_printf(b, " %s", s->args);
+	sifu_buf_str(b, "\n");
+	sifu_buf_str(b, s->text);
 	return true;
 }
 
-static void put_app(struct rbuf *b, const struct recipe_app *a)
+static void put_app(struct sifu_buf *b, const struct recipe_app *a)
 {
 	bool any = false;
 	any |= put_script(b, "appinstall", a->name, &a->install);
@@ -117,13 +117,13 @@ static void put_app(struct rbuf *b, const struct recipe_app *a)
 	}
 }
 
-static void put_stage(struct rbuf *b, const struct recipe_stage *st)
+static void put_stage(struct sifu_buf *b, const struct recipe_stage *st)
 {
 	put_header(b, "bootstrap", st->bootstrap);
 	for (size_t i = 0; i < st->nheader; i++)
 		if (strcmp(st->header[i].key, "bootstrap"))
 			put_header(b, st->header[i].key, st->header[i].value);
-	rb_str(b, "\n");
+	sifu_buf_str(b, "\n");
 	put_script(b, "arguments", NULL, &st->arguments);
 	if (st->nlabels)
 		put_labels(b, "%labels\n", st->labels, st->nlabels);
@@ -148,10 +148,10 @@ static void put_stage(struct rbuf *b, const struct recipe_stage *st)
 
 char *recipe_serialize(const struct recipe *r)
 {
-	struct rbuf b;
-	rb_init(&b);
+	struct sifu_buf b;
+	b = (struct sifu_buf){0};
 	for (size_t i = 0; i < r->nstages; i++) {
 		put_stage(&b, &r->stages[i]);
 	}
-	return rb_take(&b);
+	return sifu_buf_take(&b);
 }
