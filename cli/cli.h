@@ -90,6 +90,9 @@ struct sqf_options;
 /* --chunk-size, --cache-size, --readahead, --prefetch, --image-io,
  * --owner-self → O (defaults first); cmd_mount.c. */
 int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err *err);
+/* The block cache's directory for --block-cache V (NULL: the default,
+ * $TMPDIR/sifu-UID/blocks, written into BUF), or NULL when V turns it off. */
+const char *cli_block_cache_path(const char *v, char *buf, size_t len);
 bool cli_parse_bool(const char *s, bool *out);
 
 void cli_print_verb_help(FILE *f, const struct cli_verb *v);

@@ -3,6 +3,9 @@
 #include "cli.h"
 #include "fetch.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
@@ -36,6 +39,35 @@ static int cache_list_one(struct fetch_cache *c, bool sif, bool all, struct sifu
 	return 0;
 }
 
+/* The block cache (decompressed blocks kept by exec/run/shell/test, see
+ * sifu-exec(1) --block-cache): count its files, or remove them (unlink
+ * only: a running container keeps the file it has mapped). */
+static void blocks_walk(const char *dir, bool remove, size_t *n, uint64_t *bytes)
+{
+	*n = 0;
+	*bytes = 0;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		size_t len = strlen(de->d_name);
+		bool ours = (len > 4 && !strcmp(de->d_name + len - 4, ".blk")) ||
+		            (len > 4 && !strcmp(de->d_name + len - 4, ".tmp"));
+		if (!ours || fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || (remove && unlinkat(dfd, de->d_name, 0) < 0))
+			continue;
+		(*n)++;
+		*bytes += (uint64_t)st.st_size;
+	}
+	closedir(d);
+}
+
 static bool want(struct cli_args *a, const char *type)
 {
 	if (!a->nlist[O_TYPE])
@@ -58,6 +90,17 @@ static int cache_list(struct fetch_cache *c, struct cli_args *a, struct sifu_err
 		r = cache_list_one(c, false, all, err);
 	if (r == 0)
 		printf("Cache directory: %s\n", c->dir);
+	char buf[4096];
+	const char *bdir = cli_block_cache_path(getenv("SIFU_BLOCK_CACHE"), buf, sizeof(buf));
+	if (r == 0 && bdir && want(a, "blocks")) {
+		size_t n;
+		uint64_t bytes;
+		char b[32];
+		blocks_walk(bdir, false, &n, &bytes);
+		sifu_fmt_bytes(bytes, b, sizeof(b));
+		printf("There are %zu block cache file(s) using %s of space\n", n, b);
+		printf("Block cache directory: %s\n", bdir);
+	}
 	return r;
 }
 
@@ -65,7 +108,8 @@ static bool confirm(void)
 {
 	if (!isatty(0))
 		return false;
-	fprintf(stderr, "This will delete everything in your cache (blobs and images).\n"
+	fprintf(stderr, "This will delete everything in your cache (blobs, images and kept "
+	                "blocks).\n"
 	                "Do you want to continue? [N/y] ");
 	char line[16];
 	return fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y');
@@ -80,9 +124,10 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	}
 	for (size_t i = 0; i < a->nlist[O_TYPE]; i++) {
 		const char *t = a->list[O_TYPE][i];
-		if (strcmp(t, "blob") && strcmp(t, "all") && strcmp(t, "sif")) {
+		if (strcmp(t, "blob") && strcmp(t, "all") && strcmp(t, "sif") &&
+		    strcmp(t, "blocks")) {
 			sifu_err_set(err, SIFU_E_USAGE, 0, "unknown cache type \"%s\"", t);
-			sifu_err_hint(err, "use blob, sif or all");
+			sifu_err_hint(err, "use blob, sif, blocks or all");
 			return -EINVAL;
 		}
 	}
@@ -99,12 +144,23 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	} else {
 		size_t n;
 		uint64_t bytes;
-		r = fetch_cache_clean(&c, a->set[O_DRY_RUN], &n, &bytes, err);
-		if (r == 0) {
+		if (want(a, "blob") || want(a, "sif"))
+			r = fetch_cache_clean(&c, a->set[O_DRY_RUN], &n, &bytes, err);
+		if (r == 0 && (want(a, "blob") || want(a, "sif"))) {
 			char b[32];
 			sifu_fmt_bytes(bytes, b, sizeof(b));
 			printf("%s %zu file(s), %s, from %s\n",
 			       a->set[O_DRY_RUN] ? "Would remove" : "Removed", n, b, c.dir);
+		}
+		char buf[4096];
+		const char *bdir =
+		    cli_block_cache_path(getenv("SIFU_BLOCK_CACHE"), buf, sizeof(buf));
+		if (r == 0 && bdir && want(a, "blocks")) {
+			char b[32];
+			blocks_walk(bdir, !a->set[O_DRY_RUN], &n, &bytes);
+			sifu_fmt_bytes(bytes, b, sizeof(b));
+			printf("%s %zu file(s), %s, from %s\n",
+			       a->set[O_DRY_RUN] ? "Would remove" : "Removed", n, b, bdir);
 		}
 	}
 	fetch_cache_close(&c);

@@ -47,6 +47,53 @@ static int mode_opt(struct cli_args *a, enum cli_opt_id id, const char *const *n
 	return -1;
 }
 
+const char *cli_block_cache_path(const char *v, char *buf, size_t len)
+{
+	if (v)
+		return strcmp(v, "off") && strcmp(v, "none") && *v ? v : NULL;
+	const char *t = getenv("TMPDIR");
+	if (!t || *t != '/')
+		t = "/tmp";
+	snprintf(buf, len, "%s/sifu-%u/blocks", t, (unsigned)getuid());
+	return buf;
+}
+
+/* The block cache's directory, opened here on the host side (before any
+ * namespace): the default is made mode 0700, and any directory is used only
+ * if it is the caller's and nobody else may write to it (the default:
+ * nobody else may enter it).  A cache only saves work, so where it cannot be
+ * had, sifu runs without it. */
+static int block_cache_dir(struct cli_args *a)
+{
+	const char *opt = a->set[O_BLOCK_CACHE] ? a->val[O_BLOCK_CACHE] : NULL;
+	char def[4096];
+	const char *v = cli_block_cache_path(opt, def, sizeof(def));
+	if (!v || (O_VERIFY < O_COUNT && a->set[O_VERIFY]))
+		return -1; /* off; a verified image is read from the image only */
+	if (v == def) {
+		char *slash = strrchr(def, '/');
+		*slash = '\0';
+		mkdir(def, 0700);
+		*slash = '/';
+		mkdir(def, 0700);
+	}
+	int fd = open(v, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == getuid() &&
+	    !(st.st_mode & (v == def ? 077 : 022)))
+		return fd;
+	if (opt)
+		sifu_log(SIFU_LOG_WARN, "--block-cache %s: %s; running without the block cache", v,
+		         fd < 0 ? strerror(errno)
+		                : "not a directory of yours that only you may write");
+	else
+		sifu_debug("block cache %s: %s; running without it", v,
+		           fd < 0 ? strerror(errno) : "not yours, or open to others");
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
 int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err *err)
 {
 	sqf_options_default(o);
@@ -73,6 +120,7 @@ int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err 
 		o->io = (enum sqf_io)m;
 	if (O_OWNER_SELF < O_COUNT && a->set[O_OWNER_SELF])
 		o->owner_self = true;
+	o->block_cache_dir = block_cache_dir(a);
 	return 0;
 }
 
@@ -114,6 +162,12 @@ static void print_stats(const struct sqf_image *img, const char *ops, uint64_t n
 	        b, s.backend_requests, s.cache_hits, s.cache_misses, s.readahead_hits,
 	        s.pagecache ? "page-cache mode" : "chunk mode", ns / 1e9);
 	fprintf(stderr, "sifu: requests: %s\n", ops);
+	if (s.kept_hits + s.kept_misses + s.kept_added == 0)
+		return; /* no block cache, or nothing for it */
+	sifu_fmt_bytes(s.kept_added, b, sizeof(b));
+	fprintf(stderr,
+	        "sifu: block cache: %" PRIu64 " blocks found, %" PRIu64 " not found, %s added\n",
+	        s.kept_hits, s.kept_misses, b);
 }
 
 int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)

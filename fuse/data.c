@@ -23,7 +23,8 @@ struct dblock {
 	bool cached;
 	bool heap; /* malloc'd (the slab was full or unavailable) */
 	size_t len;
-	uint8_t data[];
+	const uint8_t *data; /* buf, or a block in the block cache's mapping */
+	uint8_t buf[];
 };
 
 /* Blocks live in a slab made once, with transparent huge pages where the
@@ -77,12 +78,14 @@ static struct dblock *dc_alloc(struct sqf_dcache *d, size_t bs)
 	pthread_mutex_unlock(&d->lock);
 	if (b) {
 		memset(b, 0, sizeof(*b));
+		b->data = b->buf;
 		return b;
 	}
 	b = malloc(sizeof(*b) + bs);
 	if (b) {
 		memset(b, 0, sizeof(*b));
 		b->heap = true;
+		b->data = b->buf;
 	}
 	return b;
 }
@@ -220,9 +223,10 @@ static struct dblock *dc_find(struct sqf_dcache *d, uint64_t key)
 
 /* The decompressed block stored at DISK (SIZE bytes on disk, RAW if stored
  * uncompressed), expected to hold WANT bytes (at least WANT for fragment
- * blocks, MIN_ONLY).  Returns it referenced, or NULL with *errp. */
+ * blocks, MIN_ONLY); KEEP: one for the block cache.  Returns it referenced,
+ * or NULL with *errp. */
 static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t disk, uint32_t size,
-                                bool raw, size_t want, bool min_only, int *errp)
+                                bool raw, size_t want, bool min_only, bool keep, int *errp)
 {
 	struct dblock *b = dc_find(img->dcache, key);
 	if (b)
@@ -232,24 +236,35 @@ static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t di
 		*errp = -EIO;
 		return NULL;
 	}
-	b = dc_alloc(img->dcache, bs);
-	uint8_t *in = raw ? NULL : malloc(size);
-	if (!b || (!raw && !in)) {
-		if (b)
-			dc_release(img->dcache, b);
-		free(in);
+	/* stored blocks are as cheap to read again as to copy */
+	uint32_t csize = size | (raw ? BLOCK_RAW : 0);
+	keep = keep && !raw && img->bcache;
+	size_t got = 0;
+	const uint8_t *kept = keep ? sqf_bcache_find(img->bcache, key, csize, &got) : NULL;
+	/* a kept block is used where it lies in the cache's mapping */
+	b = kept ? sifu_xcalloc(1, sizeof(*b)) : dc_alloc(img->dcache, bs);
+	if (!b) {
 		*errp = -ENOMEM;
 		return NULL;
 	}
 	b->key = key;
 	b->refs = 1;
-	int r = sqf_cache_read(img->cache, raw ? b->data : in, size, disk);
-	if (r == 0 && raw) {
-		b->len = size;
-	} else if (r == 0) {
+	uint8_t *in = NULL;
+	int r = 0;
+	if (kept) {
+		b->heap = true;
+		b->data = kept;
+		b->len = got;
+		keep = false;
+	} else if (raw) {
+		if ((r = sqf_cache_read(img->cache, b->buf, size, disk)) == 0)
+			b->len = size;
+	} else if (!(in = malloc(size))) {
+		r = -ENOMEM;
+	} else if ((r = sqf_cache_read(img->cache, in, size, disk)) == 0) {
 		struct sqf_ctx *c;
 		if ((r = sqf_ctx_get(img, &c)) == 0) {
-			sqfs_s32 n = c->cmp->do_block(c->cmp, in, size, b->data, (sqfs_u32)bs);
+			sqfs_s32 n = c->cmp->do_block(c->cmp, in, size, b->buf, (sqfs_u32)bs);
 			sqf_ctx_put(img, c);
 			if (n <= 0)
 				r = -EIO;
@@ -265,6 +280,8 @@ static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t di
 		*errp = r;
 		return NULL;
 	}
+	if (keep)
+		sqf_bcache_put(img->bcache, key, csize, b->data, b->len);
 	return dc_insert(img->dcache, b);
 }
 
@@ -309,15 +326,17 @@ ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_
 				done += n;
 				continue;
 			}
-			blk = get_block(img, disk, disk, dsize, raw & BLOCK_RAW, ulen, false, &r);
+			blk = get_block(img, disk, disk, dsize, raw & BLOCK_RAW, ulen, false,
+			                size <= SQF_BCACHE_FILE_MAX, &r);
 			disk += dsize;
 		} else {
 			sqfs_fragment_t fe;
 			if (!img->frags || sqfs_frag_table_lookup(img->frags, frag, &fe) != 0)
 				return -EIO;
 			uint32_t fsize = fe.size & BLOCK_SIZE_MASK;
-			blk = get_block(img, fe.start_offset | FRAG_KEY, fe.start_offset, fsize,
-			                fe.size & BLOCK_RAW, (size_t)frag_off + ulen, true, &r);
+			blk =
+			    get_block(img, fe.start_offset | FRAG_KEY, fe.start_offset, fsize,
+			              fe.size & BLOCK_RAW, (size_t)frag_off + ulen, true, true, &r);
 			from += frag_off;
 		}
 		if (!blk)
@@ -355,8 +374,9 @@ ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, 
 	for (uint64_t k = 0; k < b; k++)
 		disk += ino->extra[k] & BLOCK_SIZE_MASK;
 	int r = 0;
-	struct dblock *blk = get_block(img, disk, disk, ino->extra[b] & BLOCK_SIZE_MASK,
-	                               ino->extra[b] & BLOCK_RAW, ulen, false, &r);
+	struct dblock *blk =
+	    get_block(img, disk, disk, ino->extra[b] & BLOCK_SIZE_MASK, ino->extra[b] & BLOCK_RAW,
+	              ulen, false, size <= SQF_BCACHE_FILE_MAX, &r);
 	if (!blk)
 		return r;
 	*ptr = blk->data + from;

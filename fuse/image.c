@@ -720,6 +720,8 @@ void sqf_options_default(struct sqf_options *o)
 	o->readahead_max = 8u << 20;
 	o->preload_max = 8u << 20;
 	o->prefetch = SQF_PREFETCH_META;
+	o->block_cache_dir = -1;
+	o->block_cache_max = 1ull << 30;
 	o->uid = getuid();
 	o->gid = getgid();
 }
@@ -897,7 +899,14 @@ int sqf_image_open(int fd, uint64_t offset, uint64_t size, const struct sqf_opti
 	int r = sqf_backend_fd(fd, offset, size, &be, err);
 	if (r < 0)
 		return r;
-	return sqf_image_open_backend(be, o, out, err);
+	if ((r = sqf_image_open_backend(be, o, out, err)) < 0)
+		return r;
+	struct sqf_image *img = *out;
+	if (img->opt.block_cache_dir >= 0)
+		img->bcache = sqf_bcache_open(img->opt.block_cache_dir, fd, offset, size,
+		                              &img->super, sizeof(img->super),
+		                              img->super.block_size, img->opt.block_cache_max);
+	return 0;
 }
 
 void sqf_image_close(struct sqf_image *img)
@@ -921,6 +930,7 @@ void sqf_image_close(struct sqf_image *img)
 	sqfs_destroy(img->ids);
 	sqfs_destroy(img->frags);
 	sqf_dcache_free(img->dcache);
+	sqf_bcache_close(img->bcache);
 	if (img->be)
 		img->be->destroy(img->be);
 	pthread_mutex_destroy(&img->ctx_lock);
@@ -931,4 +941,5 @@ void sqf_image_close(struct sqf_image *img)
 void sqf_image_stats(const struct sqf_image *img, struct sqf_stats *st)
 {
 	sqf_cache_stats(img->cache, st);
+	sqf_bcache_stats(img->bcache, st);
 }

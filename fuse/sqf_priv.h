@@ -120,10 +120,30 @@ struct sqf_dcache;
 struct sqf_dcache *sqf_dcache_new(size_t max_blocks);
 void sqf_dcache_free(struct sqf_dcache *d);
 
+/* The block cache (blockcache.c): decompressed blocks kept in a file per
+ * image for the next starts.  Open returns NULL where there is none (no
+ * directory, not ours, full disk): it only ever saves work. */
+struct sqf_bcache;
+struct sqf_bcache *sqf_bcache_open(int dirfd, int imgfd, uint64_t offset, uint64_t size,
+                                   const void *super, size_t super_len, uint32_t block_size,
+                                   uint64_t max);
+void sqf_bcache_close(struct sqf_bcache *c);
+void sqf_bcache_stats(struct sqf_bcache *c, struct sqf_stats *st); /* C may be NULL */
+/* The block KEY (CSIZE bytes on disk) where it lies in the cache's mapping
+ * (valid until close) and its length in *LEN, or NULL when the cache has no
+ * sound copy (its CRC is checked at first use). */
+const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, size_t *len);
+void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const void *data,
+                    size_t len);
+/* files up to this size (and every fragment block) go to the block cache:
+ * programs, libraries, scripts - not bulk data */
+#define SQF_BCACHE_FILE_MAX (16u << 20)
+
 struct sqf_image {
 	struct sqf_options opt;
 	struct sqf_dcache *dcache;
-	sqfs_frag_table_t *frags; /* NULL: none, or unreadable (tails answer EIO) */
+	struct sqf_bcache *bcache; /* NULL: none */
+	sqfs_frag_table_t *frags;  /* NULL: none, or unreadable (tails answer EIO) */
 	struct sqf_backend *be;
 	struct sqf_cache *cache;
 	struct sqf_file file;

@@ -33,6 +33,12 @@ struct sqf_options {
 	/* a file of at most this size is pushed whole into the kernel's page
 	 * cache at its first read (0: never) */
 	uint64_t preload_max;
+	/* the block cache: a directory of the caller's own (an O_DIRECTORY fd
+	 * the caller keeps open; -1: none) where decompressed blocks of files
+	 * up to 16 MiB are kept for the next starts of the same image, and
+	 * the bound on its size in bytes */
+	int block_cache_dir;
+	uint64_t block_cache_max;
 };
 
 /* Defaults that need no tuning. */
@@ -51,6 +57,8 @@ struct sqf_stats {
 	bool pagecache; /* read in page-cache mode (exact reads, no chunks) */
 	uint64_t backend_bytes, backend_requests;
 	uint64_t cache_hits, cache_misses, readahead_hits;
+	/* the block cache: blocks found there, not found, bytes added */
+	uint64_t kept_hits, kept_misses, kept_added;
 };
 void sqf_image_stats(const struct sqf_image *img, struct sqf_stats *st);
 

@@ -466,6 +466,8 @@ static int serve_image(struct ns_launch *l, struct sqf_image **img, struct sqf_s
 	if (l->kind == NS_ROOT_DIR)
 		return 0;
 	struct sqf_options o = l->c->sqf;
+	if (l->kind != NS_ROOT_FUSE)
+		o.block_cache_dir = -1; /* extracting reads every file once */
 	int r = sqf_image_open(l->image_fd, l->offset, l->size, &o, img, err);
 	if (r < 0)
 		return sifu_err_wrap(err, "image %s", l->c->image);

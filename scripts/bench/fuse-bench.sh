@@ -87,7 +87,8 @@ mount_with() {
 	case $1 in
 	kernel) mount -t squashfs -o loop,ro "$2" "$3" ;;
 	squashfuse) squashfuse_ll -f "$2" "$3" & PID=$! ; wait_mounted "$3" ;;
-	sifu) "$SIFU" mount "$2" "$3" 2>"$WORK/sifu-mount.log" & PID=$! ; wait_mounted "$3" ;;
+	# cold means no cache at all: not the block cache either
+	sifu) "$SIFU" mount --block-cache off "$2" "$3" 2>"$WORK/sifu-mount.log" & PID=$! ; wait_mounted "$3" ;;
 	esac
 }
 

@@ -9,6 +9,7 @@
 
 #include "sqf_priv.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
@@ -430,6 +431,135 @@ static void test_image_rejects_garbage(void **state)
 	free(data);
 }
 
+/* ------------------------------------------------------ the block cache */
+
+/* Open the fixture NAME from its file with the block cache in DIRFD, read
+ * the whole tree, close; the block cache's counters in *ST. */
+static void kept_run(const char *name, int dirfd, uint64_t max, struct sqf_stats *st)
+{
+	int fd = open(name, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	struct stat fst;
+	assert_int_equal(fstat(fd, &fst), 0);
+	struct sqf_options o;
+	sqf_options_default(&o);
+	o.block_cache_dir = dirfd;
+	o.block_cache_max = max;
+	struct sqf_image *img = NULL;
+	struct sifu_err err = {0};
+	assert_int_equal(sqf_image_open(fd, 0, (uint64_t)fst.st_size, &o, &img, &err), 0);
+	close(fd);
+	check_tree(img, true);
+	sqf_image_stats(img, st);
+	sqf_image_close(img);
+}
+
+/* The one cache file in DIRFD: its name into NAME, its size returned. */
+static off_t kept_file(int dirfd, char *name, size_t len)
+{
+	DIR *d = fdopendir(fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
+	assert_non_null(d);
+	rewinddir(d); /* the duplicate shares the last listing's offset */
+	struct dirent *de;
+	int n = 0;
+	off_t size = -1;
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		assert_int_equal(fstatat(dirfd, de->d_name, &st, 0), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+		snprintf(name, len, "%.*s", (int)len - 1, de->d_name);
+		size = st.st_size;
+		n++;
+	}
+	closedir(d);
+	assert_int_equal(n, 1);
+	return size;
+}
+
+static int truncate_at(int dirfd, const char *name, off_t len)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
+	int r = fd >= 0 ? ftruncate(fd, len) : -1;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static void test_block_cache(void **state)
+{
+	char dir[] = "/tmp/sifu-test-kept.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dirfd >= 0);
+	const char *img = CORPUS "tree-gzip.sqfs";
+	struct sqf_stats st;
+	char name[64];
+
+	/* first open: every block decompressed, and kept */
+	kept_run(img, dirfd, 1 << 20, &st);
+	assert_int_equal(st.kept_hits, 0);
+	assert_true(st.kept_misses > 0);
+	assert_true(st.kept_added > 0);
+	off_t size = kept_file(dirfd, name, sizeof(name));
+	assert_int_equal(size, 128 + (off_t)st.kept_added);
+
+	/* the next: found, nothing added, the same data (check_tree) */
+	uint64_t blocks = st.kept_misses;
+	kept_run(img, dirfd, 1 << 20, &st);
+	assert_int_equal(st.kept_hits, blocks);
+	assert_int_equal(st.kept_misses, 0);
+	assert_int_equal(st.kept_added, 0);
+	assert_int_equal(kept_file(dirfd, name, sizeof(name)), size);
+
+	/* a damaged block is not used: its CRC fails, it is decompressed
+	 * again, the data read stays right, and the file is dropped */
+	int fd = openat(dirfd, name, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	uint8_t byte;
+	assert_int_equal(pread(fd, &byte, 1, 128 + 32 + 3), 1);
+	byte ^= 0x40;
+	assert_int_equal(pwrite(fd, &byte, 1, 128 + 32 + 3), 1);
+	close(fd);
+	kept_run(img, dirfd, 1 << 20, &st);
+	assert_int_equal(st.kept_hits, blocks - 1);
+	assert_int_equal(st.kept_misses, 1);
+	assert_int_equal(st.kept_added, 0);
+	assert_int_equal(faccessat(dirfd, name, F_OK, 0), -1);
+	/* the next start makes a new one */
+	kept_run(img, dirfd, 1 << 20, &st);
+	assert_int_equal(st.kept_misses, blocks);
+	assert_int_equal(kept_file(dirfd, name, sizeof(name)), size);
+
+	/* a torn last record (a write cut short) is ignored */
+	assert_int_equal(truncate_at(dirfd, name, size - 5), 0);
+	kept_run(img, dirfd, 1 << 20, &st);
+	assert_int_equal(st.kept_hits, blocks - 1);
+	assert_int_equal(st.kept_misses, 1);
+
+	/* the bound holds: a cache already at it takes nothing more */
+	assert_int_equal(unlinkat(dirfd, name, 0), 0);
+	kept_run(img, dirfd, 200, &st);
+	assert_int_equal(st.kept_added, 0);
+	assert_int_equal(kept_file(dirfd, name, sizeof(name)), 128);
+
+	/* a file in the cache's name that is not this image's is left alone */
+	assert_int_equal(unlinkat(dirfd, name, 0), 0);
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	static const char junk[256] = "SIFUBLK1 but not this image";
+	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fd);
+	kept_run(img, dirfd, 1 << 20, &st);
+	assert_int_equal(st.kept_hits + st.kept_added, 0);
+	assert_int_equal(kept_file(dirfd, name, sizeof(name)), 256);
+
+	assert_int_equal(unlinkat(dirfd, name, 0), 0);
+	close(dirfd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	chmod(p, 0700);
@@ -577,6 +707,7 @@ int main(void)
 	    cmocka_unit_test(test_image_every_compressor),
 	    cmocka_unit_test(test_image_owner_self),
 	    cmocka_unit_test(test_image_rejects_garbage),
+	    cmocka_unit_test(test_block_cache),
 	    cmocka_unit_test(test_extract),
 	    cmocka_unit_test(test_server_on_callers_fd),
 	    cmocka_unit_test(test_name_ok),

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The block cache: decompressed blocks of an image's programs, libraries
+ * and small files, kept in a file per image so that the next start of the
+ * same image copies them instead of inflating them again.
+ *
+ * Why: a FUSE mount's page cache dies with the mount, so every `sifu exec`
+ * used to inflate the same executable and libraries again (busybox alone is
+ * 4.8 ms of libdeflate on the machines we measured, most of a start).  A
+ * kernel squashfs mount keeps them in the page cache across runs; this file
+ * does the same for sifu, and for every process of a job on a node.
+ *
+ * One file per image identity (device, inode, size, mtime, partition and
+ * superblock) in a directory of the caller's own (mode 0700).  After a
+ * fixed header, records are appended whole with one O_APPEND write each, so
+ * concurrent starts of one image may append side by side; a reader maps the
+ * file as it is at open and indexes the records it finds.  Each record
+ * carries a CRC-32 of its header and of its data, checked before a block is
+ * used: a torn or damaged record is a miss, never wrong data.  Files are only
+ * ever appended to or unlinked (never truncated), so a mapping stays valid. */
+#include "sqf_priv.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <libdeflate.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+#define BC_MAGIC     "SIFUBLK1"
+#define BC_REC_MAGIC 0x31524253u /* "SBR1" */
+#define BC_UNMAPPED  UINT64_MAX
+
+struct bc_header {
+	char magic[8];
+	uint32_t version, block_size;
+	uint64_t offset, size;           /* the SquashFS inside the image file */
+	uint64_t dev, ino, fsize, mtime; /* the image file */
+	uint64_t super_hash;
+	uint8_t pad[128 - 72];
+};
+
+struct bc_rec {
+	uint32_t magic, len; /* decompressed length */
+	uint64_t key;        /* the block's key (data.c) */
+	uint32_t csize;      /* its size on disk, with the uncompressed flag */
+	uint32_t crc;        /* of the data */
+	uint32_t hcrc;       /* of the 24 bytes above */
+	uint32_t zero;
+};
+
+struct bc_ent {
+	uint64_t key;
+	uint64_t off; /* of the record in the mapping, or BC_UNMAPPED */
+	uint32_t csize;
+	uint8_t state; /* 0 unchecked, 1 good, 2 bad */
+};
+
+struct sqf_bcache {
+	pthread_mutex_t lock;
+	int fd, dirfd; /* dirfd: the caller's */
+	char name[32];
+	const uint8_t *map;
+	size_t map_len;
+	struct bc_ent *tab; /* open addressing; UINT64_MAX marks a free slot */
+	size_t cap, n;
+	uint64_t file_size, max;
+	bool full;    /* at the bound, or a write failed: append no more */
+	bool damaged; /* a record failed its CRC: the file was dropped */
+	uint64_t hits, misses, appended;
+};
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static uint32_t rec_hcrc(const struct bc_rec *r)
+{
+	return (uint32_t)libdeflate_crc32(0, r, offsetof(struct bc_rec, hcrc));
+}
+
+/* keys are disk offsets (never UINT64_MAX); slot of KEY */
+static struct bc_ent *bc_slot(struct sqf_bcache *c, uint64_t key)
+{
+	size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (c->cap - 1);
+	while (c->tab[i].key != UINT64_MAX && c->tab[i].key != key)
+		i = (i + 1) & (c->cap - 1);
+	return &c->tab[i];
+}
+
+static void bc_grow(struct sqf_bcache *c)
+{
+	struct bc_ent *old = c->tab;
+	size_t ocap = c->cap;
+	c->cap = ocap ? ocap * 2 : 256;
+	c->tab = sifu_xcalloc(c->cap, sizeof(*c->tab));
+	for (size_t i = 0; i < c->cap; i++)
+		c->tab[i].key = UINT64_MAX;
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i].key != UINT64_MAX)
+			*bc_slot(c, old[i].key) = old[i];
+	free(old);
+}
+
+/* Add KEY unless known; false when it was there. */
+static bool bc_add(struct sqf_bcache *c, uint64_t key, uint64_t off, uint32_t csize)
+{
+	if ((c->n + 1) * 2 > c->cap)
+		bc_grow(c);
+	struct bc_ent *e = bc_slot(c, key);
+	if (e->key == key)
+		return false;
+	*e = (struct bc_ent){key, off, csize, 0};
+	c->n++;
+	return true;
+}
+
+/* Index the records of the mapping; stop at the first that is not whole. */
+static void bc_scan(struct sqf_bcache *c, uint32_t block_size)
+{
+	uint64_t pos = sizeof(struct bc_header);
+	while (pos + sizeof(struct bc_rec) <= c->map_len) {
+		const struct bc_rec *r = (const void *)(c->map + pos);
+		uint64_t end = pos + sizeof(*r) + (((uint64_t)r->len + 7) & ~7ull);
+		if (r->magic != BC_REC_MAGIC || r->hcrc != rec_hcrc(r) || r->len == 0 ||
+		    r->len > block_size || end > c->map_len)
+			break;
+		bc_add(c, r->key, pos, r->csize);
+		pos = end;
+	}
+}
+
+/* Keep the directory under MAX: remove the least recently used files (the
+ * mtime, which every open refreshes) down to half of it.  Unlink only: a
+ * file still mapped by a running container stays valid for it. */
+static void bc_prune(int dirfd, uint64_t max)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct old {
+		char name[32];
+		int64_t mtime;
+		uint64_t size;
+	} *v = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t total = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		struct stat st;
+		if (len < 5 || len >= sizeof(v->name) || strcmp(de->d_name + len - 4, ".blk") ||
+		    fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = sifu_xrealloc(v, cap * sizeof(*v));
+		}
+		snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+		v[n].mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		v[n].size = (uint64_t)st.st_blocks * 512;
+		total += v[n++].size;
+	}
+	closedir(d);
+	if (total <= max - max / 4)
+		n = 0; /* room enough */
+	while (total > max / 2) {
+		size_t oldest = n;
+		for (size_t i = 0; i < n; i++)
+			if (v[i].size && (oldest == n || v[i].mtime < v[oldest].mtime))
+				oldest = i;
+		if (oldest == n)
+			break;
+		unlinkat(dirfd, v[oldest].name, 0);
+		total -= v[oldest].size;
+		v[oldest].size = 0;
+	}
+	free(v);
+}
+
+/* Open NAME, or make it with header H (written whole before the file gets
+ * its name, so no reader ever sees half a header). */
+static int bc_open_file(int dirfd, const char *name, const struct bc_header *h, uint64_t max)
+{
+	int fd = openat(dirfd, name, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	bc_prune(dirfd, max);
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", name, (int)getpid());
+	fd =
+	    openat(dirfd, tmp, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	bool ok = write(fd, h, sizeof(*h)) == (ssize_t)sizeof(*h);
+	if (ok && linkat(dirfd, tmp, dirfd, name, 0) < 0) {
+		ok = false;
+		if (errno == EEXIST) { /* another start made it first: use that */
+			close(fd);
+			unlinkat(dirfd, tmp, 0);
+			return openat(dirfd, name, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		}
+	}
+	unlinkat(dirfd, tmp, 0);
+	if (!ok) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct sqf_bcache *sqf_bcache_open(int dirfd, int imgfd, uint64_t offset, uint64_t size,
+                                   const void *super, size_t super_len, uint32_t block_size,
+                                   uint64_t max)
+{
+	struct stat st;
+	if (dirfd < 0 || fstat(imgfd, &st) < 0)
+		return NULL;
+	struct bc_header h;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, BC_MAGIC, sizeof(h.magic));
+	h.version = 1;
+	h.block_size = block_size;
+	h.offset = offset;
+	h.size = size;
+	h.dev = (uint64_t)st.st_dev;
+	h.ino = (uint64_t)st.st_ino;
+	h.fsize = (uint64_t)st.st_size;
+	h.mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+	h.super_hash = fnv1a(0xcbf29ce484222325ull, super, super_len);
+	char name[32];
+	snprintf(name, sizeof(name), "%016" PRIx64 ".blk",
+	         fnv1a(0xcbf29ce484222325ull, &h, sizeof(h)));
+	int fd = bc_open_file(dirfd, name, &h, max);
+	if (fd < 0) {
+		sifu_debug("fuse: block cache %s: %s; going on without it", name, strerror(errno));
+		return NULL;
+	}
+	struct stat fst;
+	struct bc_header got;
+	if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) || fst.st_uid != geteuid() ||
+	    (fst.st_mode & 022) || (uint64_t)fst.st_size < sizeof(got) ||
+	    pread(fd, &got, sizeof(got), 0) != (ssize_t)sizeof(got) ||
+	    memcmp(&got, &h, sizeof(h))) {
+		sifu_debug("fuse: block cache %s is not ours or not this image's; going on "
+		           "without it",
+		           name);
+		close(fd);
+		return NULL;
+	}
+	futimens(fd, NULL); /* recently used: the last to be pruned */
+	struct sqf_bcache *c = sifu_xcalloc(1, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	c->fd = fd;
+	c->dirfd = dirfd;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->max = max;
+	c->file_size = (uint64_t)fst.st_size;
+	c->map_len = (size_t)fst.st_size;
+	void *m = mmap(NULL, c->map_len, PROT_READ, MAP_SHARED, fd, 0);
+	c->map = m == MAP_FAILED ? NULL : m;
+	bc_grow(c);
+	if (c->map)
+		bc_scan(c, block_size);
+	else
+		c->map_len = 0;
+	return c;
+}
+
+void sqf_bcache_stats(struct sqf_bcache *c, struct sqf_stats *st)
+{
+	st->kept_hits = c ? __atomic_load_n(&c->hits, __ATOMIC_RELAXED) : 0;
+	st->kept_misses = c ? __atomic_load_n(&c->misses, __ATOMIC_RELAXED) : 0;
+	st->kept_added = c ? __atomic_load_n(&c->appended, __ATOMIC_RELAXED) : 0;
+}
+
+void sqf_bcache_close(struct sqf_bcache *c)
+{
+	if (!c)
+		return;
+	if (c->map)
+		munmap((void *)c->map, c->map_len);
+	close(c->fd);
+	free(c->tab);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* A file with a damaged record is not trusted further: unlink it (if the
+ * name is still this file) so that the next start makes a new one; this run
+ * keeps using its mapping, record by record, each checked. */
+static void bc_discard(struct sqf_bcache *c)
+{
+	struct stat a, b;
+	if (fstat(c->fd, &a) == 0 && fstatat(c->dirfd, c->name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		unlinkat(c->dirfd, c->name, 0);
+}
+
+const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, size_t *len)
+{
+	pthread_mutex_lock(&c->lock);
+	struct bc_ent *e = bc_slot(c, key);
+	bool have = e->key == key && e->off != BC_UNMAPPED && e->csize == csize && e->state != 2;
+	uint64_t off = have ? e->off : 0;
+	uint8_t state = have ? e->state : 2;
+	pthread_mutex_unlock(&c->lock);
+	if (!have) {
+		__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	const struct bc_rec *r = (const void *)(c->map + off);
+	const uint8_t *data = (const uint8_t *)(r + 1);
+	if (state == 0) {
+		bool good = (uint32_t)libdeflate_crc32(0, data, r->len) == r->crc;
+		pthread_mutex_lock(&c->lock);
+		bc_slot(c, key)->state = good ? 1 : 2;
+		bool first_bad = !good && !c->damaged;
+		if (!good)
+			c->damaged = c->full = true;
+		pthread_mutex_unlock(&c->lock);
+		if (first_bad)
+			bc_discard(c);
+		if (!good) {
+			sifu_debug("fuse: block cache: a damaged record (block at %" PRIu64
+			           "); inflating it from the image",
+			           key);
+			__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
+			return NULL;
+		}
+	}
+	__atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
+	*len = r->len;
+	return data;
+}
+
+void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const void *data,
+                    size_t len)
+{
+	size_t padded = (len + 7) & ~(size_t)7;
+	pthread_mutex_lock(&c->lock);
+	bool add = !c->full && c->file_size + sizeof(struct bc_rec) + padded <= c->max &&
+	           bc_add(c, key, BC_UNMAPPED, csize);
+	if (add)
+		c->file_size += sizeof(struct bc_rec) + padded;
+	pthread_mutex_unlock(&c->lock);
+	if (!add)
+		return;
+	struct bc_rec r = {BC_REC_MAGIC, (uint32_t)len, key, csize, 0, 0, 0};
+	r.crc = (uint32_t)libdeflate_crc32(0, data, len);
+	r.hcrc = rec_hcrc(&r);
+	static const uint8_t zeros[8];
+	struct iovec iov[3] = {{&r, sizeof(r)}, {(void *)data, len}, {(void *)zeros, padded - len}};
+	ssize_t n = writev(c->fd, iov, 3);
+	if (n != (ssize_t)(sizeof(r) + padded)) {
+		/* full disk or a short write: what is there is torn and the
+		 * CRCs catch it; stop adding */
+		pthread_mutex_lock(&c->lock);
+		c->full = true;
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	__atomic_add_fetch(&c->appended, (uint64_t)n, __ATOMIC_RELAXED);
+}
