@@ -27,7 +27,7 @@
 
 #define BC_MAGIC     "SIFUBLK1"
 #define BC_REC_MAGIC 0x31524253u /* "SBR1" */
-#define BC_UNMAPPED  UINT64_MAX
+#define BC_MAPS      16          /* windows mapped as the file grows (see bc_refresh) */
 
 struct bc_header {
 	char magic[8];
@@ -49,7 +49,7 @@ struct bc_rec {
 
 struct bc_ent {
 	uint64_t key;
-	uint64_t off; /* of the record in the mapping, or BC_UNMAPPED */
+	const struct bc_rec *rec; /* in a mapping, or NULL: appended by us, not mapped */
 	uint32_t csize;
 	uint8_t state; /* 0 unchecked, 1 good, 2 bad */
 };
@@ -58,8 +58,14 @@ struct sqf_bcache {
 	pthread_mutex_t lock;
 	int fd, dirfd; /* dirfd: the caller's */
 	char name[32];
-	const uint8_t *map;
-	size_t map_len;
+	struct {
+		void *p;
+		size_t len;
+	} maps[BC_MAPS];
+	unsigned nmaps;
+	uint64_t scanned; /* records indexed up to here */
+	uint64_t seen;    /* the file's size at the last look, plus our appends */
+	uint32_t block_size;
 	struct bc_ent *tab; /* open addressing; UINT64_MAX marks a free slot */
 	size_t cap, n;
 	uint64_t file_size, max;
@@ -104,32 +110,55 @@ static void bc_grow(struct sqf_bcache *c)
 	free(old);
 }
 
-/* Add KEY unless known; false when it was there. */
-static bool bc_add(struct sqf_bcache *c, uint64_t key, uint64_t off, uint32_t csize)
+/* Add KEY unless known (a record found for a key we appended ourselves
+ * fills in where it lies); false when it was there. */
+static bool bc_add(struct sqf_bcache *c, uint64_t key, const struct bc_rec *rec, uint32_t csize)
 {
 	if ((c->n + 1) * 2 > c->cap)
 		bc_grow(c);
 	struct bc_ent *e = bc_slot(c, key);
-	if (e->key == key)
+	if (e->key == key) {
+		if (!e->rec && rec && e->csize == csize)
+			e->rec = rec;
 		return false;
-	*e = (struct bc_ent){key, off, csize, 0};
+	}
+	*e = (struct bc_ent){key, rec, csize, 0};
 	c->n++;
 	return true;
 }
 
-/* Index the records of the mapping; stop at the first that is not whole. */
-static void bc_scan(struct sqf_bcache *c, uint32_t block_size)
+/* Map what the file has grown by since the last look (other starts of the
+ * image append too: their blocks need not be inflated here) and index its
+ * whole records; the end of the last whole record is where the next look
+ * starts.  Lock held.  Old windows stay mapped until close: blocks in them
+ * are in use. */
+static void bc_refresh(struct sqf_bcache *c)
 {
-	uint64_t pos = sizeof(struct bc_header);
-	while (pos + sizeof(struct bc_rec) <= c->map_len) {
-		const struct bc_rec *r = (const void *)(c->map + pos);
+	struct stat st;
+	if (c->nmaps == BC_MAPS || fstat(c->fd, &st) < 0 || (uint64_t)st.st_size <= c->seen)
+		return; /* nobody else added anything */
+	uint64_t size = (uint64_t)st.st_size;
+	c->seen = size;
+	if (size > c->file_size)
+		c->file_size = size; /* the bound counts what others added */
+	uint64_t from = c->scanned & ~(uint64_t)4095;
+	void *m = mmap(NULL, (size_t)(size - from), PROT_READ, MAP_SHARED, c->fd, (off_t)from);
+	if (m == MAP_FAILED)
+		return;
+	c->maps[c->nmaps].p = m;
+	c->maps[c->nmaps++].len = (size_t)(size - from);
+	const uint8_t *win = m;
+	uint64_t pos = c->scanned;
+	while (pos + sizeof(struct bc_rec) <= size) {
+		const struct bc_rec *r = (const void *)(win + (pos - from));
 		uint64_t end = pos + sizeof(*r) + (((uint64_t)r->len + 7) & ~7ull);
 		if (r->magic != BC_REC_MAGIC || r->hcrc != rec_hcrc(r) || r->len == 0 ||
-		    r->len > block_size || end > c->map_len)
+		    r->len > c->block_size || end > size)
 			break;
-		bc_add(c, r->key, pos, r->csize);
+		bc_add(c, r->key, r, r->csize);
 		pos = end;
 	}
+	c->scanned = pos;
 }
 
 /* Keep the directory under MAX: remove the least recently used files (the
@@ -263,14 +292,11 @@ struct sqf_bcache *sqf_bcache_open(int dirfd, int imgfd, uint64_t offset, uint64
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->max = max;
 	c->file_size = (uint64_t)fst.st_size;
-	c->map_len = (size_t)fst.st_size;
-	void *m = mmap(NULL, c->map_len, PROT_READ, MAP_SHARED, fd, 0);
-	c->map = m == MAP_FAILED ? NULL : m;
+	c->block_size = block_size;
+	c->scanned = sizeof(struct bc_header);
+	c->seen = c->scanned;
 	bc_grow(c);
-	if (c->map)
-		bc_scan(c, block_size);
-	else
-		c->map_len = 0;
+	bc_refresh(c);
 	return c;
 }
 
@@ -285,8 +311,8 @@ void sqf_bcache_close(struct sqf_bcache *c)
 {
 	if (!c)
 		return;
-	if (c->map)
-		munmap((void *)c->map, c->map_len);
+	for (unsigned i = 0; i < c->nmaps; i++)
+		munmap(c->maps[i].p, c->maps[i].len);
 	close(c->fd);
 	free(c->tab);
 	pthread_mutex_destroy(&c->lock);
@@ -308,15 +334,18 @@ const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, 
 {
 	pthread_mutex_lock(&c->lock);
 	struct bc_ent *e = bc_slot(c, key);
-	bool have = e->key == key && e->off != BC_UNMAPPED && e->csize == csize && e->state != 2;
-	uint64_t off = have ? e->off : 0;
+	if (!(e->key == key && e->rec)) {
+		bc_refresh(c); /* another start may have added it */
+		e = bc_slot(c, key);
+	}
+	bool have = e->key == key && e->rec && e->csize == csize && e->state != 2;
+	const struct bc_rec *r = have ? e->rec : NULL;
 	uint8_t state = have ? e->state : 2;
 	pthread_mutex_unlock(&c->lock);
 	if (!have) {
 		__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
 		return NULL;
 	}
-	const struct bc_rec *r = (const void *)(c->map + off);
 	const uint8_t *data = (const uint8_t *)(r + 1);
 	if (state == 0) {
 		bool good = (uint32_t)libdeflate_crc32(0, data, r->len) == r->crc;
@@ -347,7 +376,7 @@ void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const vo
 	size_t padded = (len + 7) & ~(size_t)7;
 	pthread_mutex_lock(&c->lock);
 	bool add = !c->full && c->file_size + sizeof(struct bc_rec) + padded <= c->max &&
-	           bc_add(c, key, BC_UNMAPPED, csize);
+	           bc_add(c, key, NULL, csize);
 	if (add)
 		c->file_size += sizeof(struct bc_rec) + padded;
 	pthread_mutex_unlock(&c->lock);
@@ -368,4 +397,7 @@ void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const vo
 		return;
 	}
 	__atomic_add_fetch(&c->appended, (uint64_t)n, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&c->lock);
+	c->seen += (uint64_t)n;
+	pthread_mutex_unlock(&c->lock);
 }

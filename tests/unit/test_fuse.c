@@ -435,7 +435,7 @@ static void test_image_rejects_garbage(void **state)
 
 /* Open the fixture NAME from its file with the block cache in DIRFD, read
  * the whole tree, close; the block cache's counters in *ST. */
-static void kept_run(const char *name, int dirfd, uint64_t max, struct sqf_stats *st)
+static struct sqf_image *kept_open(const char *name, int dirfd, uint64_t max)
 {
 	int fd = open(name, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
@@ -449,6 +449,12 @@ static void kept_run(const char *name, int dirfd, uint64_t max, struct sqf_stats
 	struct sifu_err err = {0};
 	assert_int_equal(sqf_image_open(fd, 0, (uint64_t)fst.st_size, &o, &img, &err), 0);
 	close(fd);
+	return img;
+}
+
+static void kept_run(const char *name, int dirfd, uint64_t max, struct sqf_stats *st)
+{
+	struct sqf_image *img = kept_open(name, dirfd, max);
 	check_tree(img, true);
 	sqf_image_stats(img, st);
 	sqf_image_close(img);
@@ -554,6 +560,24 @@ static void test_block_cache(void **state)
 	kept_run(img, dirfd, 1 << 20, &st);
 	assert_int_equal(st.kept_hits + st.kept_added, 0);
 	assert_int_equal(kept_file(dirfd, name, sizeof(name)), 256);
+
+	assert_int_equal(unlinkat(dirfd, name, 0), 0);
+
+	/* two starts at once: the second finds what the first added after it
+	 * opened the file, instead of inflating (and adding) it again */
+	struct sqf_image *a = kept_open(img, dirfd, 1 << 20);
+	struct sqf_image *b = kept_open(img, dirfd, 1 << 20);
+	check_tree(a, true);
+	check_tree(b, true);
+	struct sqf_stats sb;
+	sqf_image_stats(a, &st);
+	sqf_image_stats(b, &sb);
+	assert_int_equal(st.kept_misses, blocks);
+	assert_int_equal(sb.kept_hits, blocks);
+	assert_int_equal(sb.kept_added, 0);
+	sqf_image_close(a);
+	sqf_image_close(b);
+	assert_int_equal(kept_file(dirfd, name, sizeof(name)), size);
 
 	assert_int_equal(unlinkat(dirfd, name, 0), 0);
 	close(dirfd);
