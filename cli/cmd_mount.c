@@ -68,7 +68,8 @@ static int block_cache_dir(struct cli_args *a)
 	const char *opt = a->set[O_BLOCK_CACHE] ? a->val[O_BLOCK_CACHE] : NULL;
 	char def[4096];
 	const char *v = cli_block_cache_path(opt, def, sizeof(def));
-	if (!v || (O_VERIFY < O_COUNT && a->set[O_VERIFY]))
+	if (!v || (O_VERIFY < O_COUNT && a->set[O_VERIFY]) ||
+	    (O_DISABLE_CACHE < O_COUNT && a->set[O_DISABLE_CACHE]))
 		return -1; /* off; a verified image is read from the image only */
 	if (v == def) {
 		char *slash = strrchr(def, '/');
@@ -162,8 +163,8 @@ static void print_stats(const struct sqf_image *img, const char *ops, uint64_t n
 	        b, s.backend_requests, s.cache_hits, s.cache_misses, s.readahead_hits,
 	        s.pagecache ? "page-cache mode" : "chunk mode", ns / 1e9);
 	fprintf(stderr, "sifu: requests: %s\n", ops);
-	if (s.kept_hits + s.kept_misses + s.kept_added == 0)
-		return; /* no block cache, or nothing for it */
+	if (!s.kept)
+		return;
 	sifu_fmt_bytes(s.kept_added, b, sizeof(b));
 	fprintf(stderr,
 	        "sifu: block cache: %" PRIu64 " blocks found, %" PRIu64 " not found, %s added\n",

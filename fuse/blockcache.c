@@ -302,6 +302,7 @@ struct sqf_bcache *sqf_bcache_open(int dirfd, int imgfd, uint64_t offset, uint64
 
 void sqf_bcache_stats(struct sqf_bcache *c, struct sqf_stats *st)
 {
+	st->kept = c != NULL;
 	st->kept_hits = c ? __atomic_load_n(&c->hits, __ATOMIC_RELAXED) : 0;
 	st->kept_misses = c ? __atomic_load_n(&c->misses, __ATOMIC_RELAXED) : 0;
 	st->kept_added = c ? __atomic_load_n(&c->appended, __ATOMIC_RELAXED) : 0;

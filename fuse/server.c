@@ -894,8 +894,12 @@ void sqf_server_debug_stats(const struct sqf_server *srv)
 	sifu_debug("fuse: requests: %s", ops);
 	char k[32];
 	sifu_fmt_bytes(st.kept_added, k, sizeof(k));
-	sifu_debug("fuse: block cache: %" PRIu64 " blocks found, %" PRIu64 " not found, %s added",
-	           st.kept_hits, st.kept_misses, k);
+	if (!st.kept)
+		sifu_debug("fuse: block cache: off");
+	else
+		sifu_debug("fuse: block cache: %" PRIu64 " blocks found, %" PRIu64
+		           " not found, %s added",
+		           st.kept_hits, st.kept_misses, k);
 }
 
 int sqf_server_done_fd(const struct sqf_server *srv)

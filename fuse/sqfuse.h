@@ -57,7 +57,9 @@ struct sqf_stats {
 	bool pagecache; /* read in page-cache mode (exact reads, no chunks) */
 	uint64_t backend_bytes, backend_requests;
 	uint64_t cache_hits, cache_misses, readahead_hits;
-	/* the block cache: blocks found there, not found, bytes added */
+	/* the block cache (KEPT: in use): blocks found there, not found,
+	 * bytes added */
+	bool kept;
 	uint64_t kept_hits, kept_misses, kept_added;
 };
 void sqf_image_stats(const struct sqf_image *img, struct sqf_stats *st);

@@ -596,6 +596,10 @@ open(p, "r+b").write(d)' "$f"
 	run_sifu exec --block-cache off "$img" /bin/busybox true
 	[ "$status" -eq 0 ]
 	[ ! -e "$dir" ]
+	run_sifu --debug exec --disable-cache "$img" /bin/busybox true
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"block cache: off"* ]]
+	[ ! -e "$dir" ]
 	mkdir -m 0777 "$BATS_TEST_TMPDIR/open"
 	chmod 0777 "$BATS_TEST_TMPDIR/open"
 	run "$SIFU" exec --block-cache "$BATS_TEST_TMPDIR/open" "$img" /bin/busybox echo ran
