@@ -59,7 +59,7 @@ const char *cli_block_cache_path(const char *v, char *buf, size_t len)
 }
 
 /* The block cache's directory, opened here on the host side (before any
- * namespace): the default is made mode 0700, and any directory is used only
+ * namespace), made mode 0700 if missing; any directory is used only
  * if it is the caller's and nobody else may write to it (the default:
  * nobody else may enter it).  A cache only saves work, so where it cannot be
  * had, sifu runs without it. */
@@ -76,8 +76,8 @@ static int block_cache_dir(struct cli_args *a)
 		*slash = '\0';
 		mkdir(def, 0700);
 		*slash = '/';
-		mkdir(def, 0700);
 	}
+	mkdir(v, 0700); /* a directory named by the user is made too */
 	int fd = open(v, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == getuid() &&

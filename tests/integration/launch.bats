@@ -607,9 +607,10 @@ open(p, "r+b").write(d)' "$f"
 	[[ "$output" == *"running without the block cache"* ]]
 	[[ "$output" == *ran* ]]
 	[ -z "$(ls -A "$BATS_TEST_TMPDIR/open")" ]
-	# SIFU_BLOCK_CACHE names the directory; sifu cache clean empties it
-	mkdir -m 0700 "$BATS_TEST_TMPDIR/mine"
+	# SIFU_BLOCK_CACHE names the directory (made if missing); sifu cache
+	# clean empties it
 	SIFU_BLOCK_CACHE=$BATS_TEST_TMPDIR/mine run_sifu exec "$img" /bin/busybox true
+	[ "$(stat -c %a "$BATS_TEST_TMPDIR/mine")" = 700 ]
 	[ "$(ls "$BATS_TEST_TMPDIR/mine" | wc -l)" -eq 1 ]
 	SIFU_BLOCK_CACHE=$BATS_TEST_TMPDIR/mine run_sifu cache list --type blocks
 	[[ "$output" == *"There are 1 block cache file(s)"* ]]
