@@ -101,6 +101,14 @@ static int cache_list(struct fetch_cache *c, struct cli_args *a, struct sifu_err
 		printf("There are %zu block cache file(s) using %s of space\n", n, b);
 		printf("Block cache directory: %s\n", bdir);
 	}
+	if (r == 0 && want(a, "debootstrap")) {
+		size_t n;
+		uint64_t bytes;
+		char b[32];
+		fetch_cache_sub(c, "debootstrap", false, &n, &bytes);
+		sifu_fmt_bytes(bytes, b, sizeof(b));
+		printf("There are %zu debootstrap package file(s) using %s of space\n", n, b);
+	}
 	return r;
 }
 
@@ -108,8 +116,8 @@ static bool confirm(void)
 {
 	if (!isatty(0))
 		return false;
-	fprintf(stderr, "This will delete everything in your cache (blobs, images and kept "
-	                "blocks).\n"
+	fprintf(stderr, "This will delete everything in your cache (blobs, images, kept "
+	                "blocks and debootstrap packages).\n"
 	                "Do you want to continue? [N/y] ");
 	char line[16];
 	return fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y');
@@ -125,9 +133,9 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	for (size_t i = 0; i < a->nlist[O_TYPE]; i++) {
 		const char *t = a->list[O_TYPE][i];
 		if (strcmp(t, "blob") && strcmp(t, "all") && strcmp(t, "sif") &&
-		    strcmp(t, "blocks")) {
+		    strcmp(t, "blocks") && strcmp(t, "debootstrap")) {
 			sifu_err_set(err, SIFU_E_USAGE, 0, "unknown cache type \"%s\"", t);
-			sifu_err_hint(err, "use blob, sif, blocks or all");
+			sifu_err_hint(err, "use blob, sif, blocks, debootstrap or all");
 			return -EINVAL;
 		}
 	}
@@ -161,6 +169,13 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 			sifu_fmt_bytes(bytes, b, sizeof(b));
 			printf("%s %zu file(s), %s, from %s\n",
 			       a->set[O_DRY_RUN] ? "Would remove" : "Removed", n, b, bdir);
+		}
+		if (r == 0 && want(a, "debootstrap")) {
+			char b[32];
+			fetch_cache_sub(&c, "debootstrap", !a->set[O_DRY_RUN], &n, &bytes);
+			sifu_fmt_bytes(bytes, b, sizeof(b));
+			printf("%s %zu file(s), %s, from %s/debootstrap\n",
+			       a->set[O_DRY_RUN] ? "Would remove" : "Removed", n, b, c.dir);
 		}
 	}
 	fetch_cache_close(&c);

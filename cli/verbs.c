@@ -147,7 +147,8 @@ const struct cli_verb cli_verbs[] = {
      "  $ sifu key export --armor 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 ada.asc\n"},
     {"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options]", "Manage the local cache",
      "Lists or cleans the blob and image cache ($SIFU_CACHEDIR, by default\n"
-     "$XDG_CACHE_HOME/sifu).\n",
+     "$XDG_CACHE_HOME/sifu), the packages kept by debootstrap builds there, and\n"
+     "the block cache (see --block-cache of exec).\n",
      "  $ sifu cache list\n  $ sifu cache clean --force\n"},
     {"sif", V_SIF, cmd_sif, true, "sifu sif list|info|header|dump|new|add|del|setprim ...",
      "Manipulate Singularity Image Format (SIF) images",

@@ -285,3 +285,11 @@ int fetch_cache_clean(struct fetch_cache *c, bool dry_run, size_t *nremoved, uin
 	clean_dir(c->dirfd, "sif", dry_run, nremoved, bytes);
 	return 0;
 }
+
+void fetch_cache_sub(struct fetch_cache *c, const char *sub, bool remove, size_t *n,
+                     uint64_t *bytes)
+{
+	*n = 0;
+	*bytes = 0;
+	clean_dir(c->dirfd, sub, !remove, n, bytes);
+}

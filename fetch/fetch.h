@@ -142,6 +142,10 @@ int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry *
 /* Remove every blob and stale temporary file; counts what went. */
 int fetch_cache_clean(struct fetch_cache *c, bool dry_run, size_t *nremoved, uint64_t *bytes,
                       struct sifu_err *err);
+/* Count the plain files in the cache's subdirectory SUB (e.g. "debootstrap",
+ * build's package cache), or with REMOVE unlink them. */
+void fetch_cache_sub(struct fetch_cache *c, const char *sub, bool remove, size_t *n,
+                     uint64_t *bytes);
 
 /* ----------------------------------------------------------------- pull -- */
 struct fetch_pull_opts {

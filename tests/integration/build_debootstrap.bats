@@ -175,3 +175,28 @@ http://mirror.invalid/debian
 	[ ! -e bad.sif ]
 	no_leftovers
 }
+
+@test "sifu cache list and clean --type debootstrap: the kept packages, and nothing else" {
+	export SIFU_CACHEDIR=$BATS_TEST_TMPDIR/c
+	mkdir -p c/debootstrap c/blobs/sha256
+	head -c 3000 /dev/zero >c/debootstrap/hello_2.10-3_amd64.deb
+	head -c 1000 /dev/zero >c/debootstrap/libc6_2.36-9_amd64.deb
+	echo blob >c/blobs/sha256/$(printf '%064d' 1)
+	run "$SIFU" cache list --type debootstrap
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"There are 2 debootstrap package file(s) using 3.9 KiB"* ]] || { echo "$output"; false; }
+	run "$SIFU" cache clean --force --type debootstrap --dry-run
+	[[ "$output" == *"Would remove 2 file(s)"* ]]
+	[ "$(ls c/debootstrap | wc -l)" -eq 2 ]
+	run "$SIFU" cache clean --force --type debootstrap
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Removed 2 file(s), 3.9 KiB, from $SIFU_CACHEDIR/debootstrap"* ]] || { echo "$output"; false; }
+	[ -z "$(ls -A c/debootstrap)" ]
+	[ -e c/blobs/sha256/$(printf '%064d' 1) ]
+	# a plain clean empties it too
+	touch c/debootstrap/x_1_amd64.deb
+	run "$SIFU" cache clean --force
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A c/debootstrap)" ]
+	[ -z "$(ls -A c/blobs/sha256)" ]
+}
