@@ -165,6 +165,57 @@ static bool is_file(const sqfs_inode_generic_t *i)
 	return i->base.type == SQFS_INODE_FILE || i->base.type == SQFS_INODE_EXT_FILE;
 }
 
+/* The fixed part of a file or symlink inode, read before libsquashfs reads
+ * the whole inode: libsquashfs 1.2 sizes its allocation from fields the image
+ * controls (a file's block count from its size, a symlink's target length),
+ * so a crafted inode asked it for hundreds of GiB (found by fuzz_squashfs).
+ * A block list lives in the inode table, whose uncompressed size is at most
+ * 8 KiB for every 3 compressed bytes: a file claiming more blocks than that
+ * can hold is corrupt.  Symlink targets longer than PATH_MAX are refused as
+ * the kernel's squashfs refuses them. */
+static uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static bool inode_sizes_sane(const struct sqf_image *img, sqfs_meta_reader_t *m, uint64_t block,
+                             size_t offset)
+{
+	const sqfs_super_t *s = &img->super;
+	uint8_t h[16 + 40];
+	if (sqfs_meta_reader_seek(m, s->inode_table_start + block, offset) != 0 ||
+	    sqfs_meta_reader_read(m, h, 16) != 0)
+		return false;
+	uint16_t type = (uint16_t)(h[0] | h[1] << 8);
+	uint64_t size, frag;
+	switch (type) {
+	case SQFS_INODE_FILE:
+		if (sqfs_meta_reader_read(m, h + 16, 16) != 0)
+			return false;
+		frag = get_le32(h + 20);
+		size = get_le32(h + 28);
+		break;
+	case SQFS_INODE_EXT_FILE:
+		if (sqfs_meta_reader_read(m, h + 16, 40) != 0)
+			return false;
+		size = get_le32(h + 24) | (uint64_t)get_le32(h + 28) << 32;
+		frag = get_le32(h + 44);
+		break;
+	case SQFS_INODE_SLINK:
+	case SQFS_INODE_EXT_SLINK:
+		if (sqfs_meta_reader_read(m, h + 16, 8) != 0)
+			return false;
+		return get_le32(h + 20) <= PATH_MAX;
+	default: return true;
+	}
+	uint64_t table = s->directory_table_start - s->inode_table_start;
+	uint64_t room = (table / 3 + 1) * SQF_META_BLOCK;
+	uint64_t blocks = size / s->block_size + (size % s->block_size && frag == 0xFFFFFFFFu);
+	return blocks <= room / sizeof(uint32_t);
+}
+
 int sqf_inode_read(struct sqf_image *img, uint64_t ref, sqfs_inode_generic_t **out)
 {
 	uint64_t block = ref >> 16;
@@ -176,6 +227,12 @@ int sqf_inode_read(struct sqf_image *img, uint64_t ref, sqfs_inode_generic_t **o
 	int r = sqf_ctx_get(img, &c);
 	if (r < 0)
 		return r;
+	if (!inode_sizes_sane(img, c->inodes, block, offset)) {
+		sqf_ctx_put(img, c);
+		sifu_debug("fuse: inode %" PRIx64 ": size fields past what the image can hold",
+		           ref);
+		return -EIO;
+	}
 	/* libsquashfs 1.2 takes the block relative to the inode table here */
 	r = sqfs_meta_reader_read_inode(c->inodes, &img->super, block, offset, out);
 	sqf_ctx_put(img, c);
