@@ -14,10 +14,16 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 
-#define MANIFEST_MAX (8u << 20)
+/* Bounds on what a registry may send.  Manifests and indexes: 4 MiB, what
+ * the distribution spec asks every client to accept ("at least 4 megabytes",
+ * spec.md, Pushing Manifests); tokens are a few KiB in practice; error bodies
+ * are only read for their message.  Blobs are bounded by their descriptor's
+ * size (see struct resp). */
+#define MANIFEST_MAX (4u << 20)
 #define ERRBODY_MAX  (64u << 10)
 #define TOKEN_MAX    (1u << 20)
 
@@ -47,14 +53,25 @@ struct resp {
 	CURL *curl;
 	char *www_auth, *retry_after, *content_digest;
 	struct sifu_buf mem;
-	size_t mem_max;
 	int fd; /* blob sink for 200/206, or -1 */
 	uint64_t range_from;
 	bool started;
-	bool overflow;
+	bool overflow; /* an error body over ERRBODY_MAX */
 	int write_errno;
 	uint64_t written; /* bytes in fd */
 	struct sifu_progress *progress;
+	/* The most bytes a 200/206 body may hold in all (for a blob: its
+	 * descriptor's size, counting what a resumed download already has),
+	 * UINT64_MAX for none.  A Content-Length over it is refused before the
+	 * body is read, and the transfer stops at the first byte past it, so a
+	 * registry that lies about a size can neither fill the disk nor the
+	 * memory before the digest check would have caught it. */
+	uint64_t limit;
+	const char *limit_what; /* "the 100 bytes its descriptor gives", ... */
+	bool limit_is_space;    /* the limit is free disk space, not a promise */
+	bool too_big;           /* the limit was passed ... */
+	bool announced;         /* ... by the Content-Length header */
+	uint64_t too_big_at;    /* bytes announced or received by then */
 };
 
 static void resp_reset_headers(struct resp *r)
@@ -70,8 +87,9 @@ static void resp_clear(struct resp *r)
 	resp_reset_headers(r);
 	free(r->mem.p);
 	memset(&r->mem, 0, sizeof(r->mem));
-	r->started = r->overflow = false;
+	r->started = r->overflow = r->too_big = r->announced = false;
 	r->write_errno = 0;
+	r->too_big_at = 0;
 }
 
 static char *header_value(const char *line, size_t len, const char *name)
@@ -90,14 +108,47 @@ static char *header_value(const char *line, size_t len, const char *name)
 	return s;
 }
 
+static bool status_ok(struct resp *r, long *status)
+{
+	*status = 0;
+	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, status);
+	return *status == 200 || *status == 206;
+}
+
+/* A Content-Length past the limit: refuse before any of the body is read.
+ * (One under it is a truncated body, which the size and digest checks of
+ * the finished download catch.) */
+static bool content_length_ok(struct resp *r, const char *v)
+{
+	long status;
+	if (r->limit == UINT64_MAX || !status_ok(r, &status))
+		return true;
+	char *end;
+	errno = 0;
+	unsigned long long cl = strtoull(v, &end, 10);
+	if (end == v || *end || errno || *v == '-')
+		return true; /* libcurl itself refuses a malformed length */
+	uint64_t have = status == 206 && r->fd >= 0 ? r->range_from : 0;
+	if (cl <= r->limit && have + cl <= r->limit)
+		return true;
+	r->too_big = r->announced = true;
+	r->too_big_at = cl;
+	return false;
+}
+
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ctx)
 {
 	struct resp *r = ctx;
 	size_t len = size * nitems;
 	char *v;
-	if (len > 5 && strncmp(buf, "HTTP/", 5) == 0)
+	if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		resp_reset_headers(r); /* a new response: after a redirect, or a 100 */
-	else if ((v = header_value(buf, len, "WWW-Authenticate")))
+	} else if ((v = header_value(buf, len, "Content-Length"))) {
+		bool ok = content_length_ok(r, v);
+		free(v);
+		if (!ok)
+			return 0; /* stops the transfer */
+	} else if ((v = header_value(buf, len, "WWW-Authenticate")))
 		free(r->www_auth), r->www_auth = v;
 	else if ((v = header_value(buf, len, "Retry-After")))
 		free(r->retry_after), r->retry_after = v;
@@ -110,9 +161,9 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ctx)
 {
 	struct resp *r = ctx;
 	size_t len = size * nitems;
-	long status = 0;
-	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (r->fd >= 0 && (status == 200 || status == 206)) {
+	long status;
+	bool ok = status_ok(r, &status);
+	if (r->fd >= 0 && ok) {
 		if (!r->started) {
 			r->started = true;
 			if (status == 200 && r->range_from > 0) {
@@ -123,6 +174,11 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ctx)
 				}
 				r->written = 0;
 			}
+		}
+		if (r->limit != UINT64_MAX && (len > r->limit || r->written > r->limit - len)) {
+			r->too_big = true;
+			r->too_big_at = r->written + len;
+			return 0; /* nothing past the limit reaches the disk */
 		}
 		for (size_t off = 0; off < len;) {
 			ssize_t n = write(r->fd, buf + off, len - off);
@@ -139,8 +195,13 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ctx)
 			sifu_progress_update(r->progress, r->written);
 		return len;
 	}
-	size_t max = r->fd >= 0 ? ERRBODY_MAX : r->mem_max;
-	if (r->mem.len + len > max) {
+	if (ok && r->fd < 0 && r->limit != UINT64_MAX &&
+	    (len > r->limit || r->mem.len > r->limit - len)) {
+		r->too_big = true;
+		r->too_big_at = r->mem.len + len;
+		return 0;
+	}
+	if (!ok && r->mem.len + len > ERRBODY_MAX) {
 		r->overflow = true;
 		return 0;
 	}
@@ -260,18 +321,42 @@ static int http_error(struct reg *g, long status, const struct resp *r, const ch
 
 static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *err);
 
+/* The one line for a body past its limit: which object, what was expected,
+ * what came, and who is at fault. */
+static int too_big_error(const struct resp *r, const char *what, struct sifu_err *err)
+{
+	unsigned long long at = (unsigned long long)r->too_big_at;
+	if (r->limit_is_space) /* the outer context names the URL */
+		return sifu_err_set(err, SIFU_E_RANGE, 0,
+		                    "%s %llu bytes, more than %s; nothing was kept",
+		                    r->announced ? "the server announces" : "the download passed",
+		                    at, r->limit_what);
+	if (r->announced)
+		return sifu_err_set(err, SIFU_E_RANGE, 0,
+		                    "%s: the registry announces %llu bytes (Content-Length), "
+		                    "more than %s; the registry is misbehaving, nothing was kept",
+		                    what, at, r->limit_what);
+	return sifu_err_set(err, SIFU_E_RANGE, 0,
+	                    "%s: the registry sent more than %s (%llu bytes received, "
+	                    "transfer stopped); the registry is misbehaving, nothing was kept",
+	                    what, r->limit_what, at);
+}
+
 /* GET URL; body into memory (fd < 0) or appended to FD with Range resume.
- * Handles auth challenges, retries and backoff.  *STATUS is the final one. */
-static int reg_get(struct reg *g, const char *url, const char *accept, int fd, uint64_t size,
+ * LIMIT bounds a successful body (r->limit); UINT64_MAX for none.
+ * Handles auth challenges, retries and backoff. */
+static int reg_get(struct reg *g, const char *url, const char *accept, int fd, uint64_t limit,
                    struct resp *r, const char *what, struct sifu_err *err)
 {
 	bool auth_tried = false;
 	unsigned delay = 1;
+	/* a descriptor's size also says when a resumed download is complete */
+	uint64_t size = fd >= 0 && !r->limit_is_space ? limit : UINT64_MAX;
 	for (int attempt = 0;; attempt++) {
 		resp_clear(r);
 		r->curl = g->curl;
 		r->fd = fd;
-		r->mem_max = MANIFEST_MAX;
+		r->limit = limit;
 		struct curl_slist *h = NULL;
 		if (accept)
 			h = curl_slist_append(h, accept);
@@ -315,9 +400,13 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 			errno = r->write_errno;
 			return sifu_err_sys(err, "%s: writing to the cache", what);
 		}
+		if (r->too_big)
+			return too_big_error(r, what, err);
 		if (r->overflow)
 			return sifu_err_set(err, SIFU_E_RANGE, 0,
-			                    "%s: response larger than allowed", what);
+			                    "%s: an error response (HTTP %ld) over %u KiB; the "
+			                    "registry is misbehaving",
+			                    what, status, ERRBODY_MAX >> 10);
 		bool again = false;
 		if (cc != CURLE_OK) {
 			if (!transient(cc) || attempt >= g->retries) {
@@ -386,13 +475,13 @@ static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *er
 	                                          strchr(realm, '?') ? "&" : "?", es, esc);
 	curl_free(es);
 	curl_free(esc);
-	struct resp r = {.fd = -1};
+	struct resp r = {.fd = -1, .limit_what = "the 1 MiB limit for a token response"};
 	/* credentials go to the token realm (basic), as docker does */
 	bool saved_basic = g->use_basic;
 	free(g->token);
 	g->token = NULL;
 	g->use_basic = g->user != NULL;
-	int rc = reg_get(g, url, NULL, -1, UINT64_MAX, &r, "getting a registry token", err);
+	int rc = reg_get(g, url, NULL, -1, TOKEN_MAX, &r, "getting a registry token", err);
 	g->use_basic = saved_basic;
 	if (rc < 0) {
 		resp_clear(&r);
@@ -427,22 +516,39 @@ static int reg_get_manifest(struct fetch_source *s, const char *digest, char **o
 	const char *refname = digest ? digest : g->digest ? g->digest : g->tag;
 	_cleanup_free_ char *url =
 	    sifu_xasprintf("%s/v2/%s/manifests/%s", g->base_url, g->repo, refname);
-	struct resp r = {.fd = -1};
-	int rc = reg_get(g, url, ACCEPT_MANIFESTS, -1, UINT64_MAX, &r, "manifest", err);
+	_cleanup_free_ char *what = sifu_xasprintf("manifest %s/%s%s%s", g->host, g->repo,
+	                                           strchr(refname, ':') ? "@" : ":", refname);
+	struct resp r = {.fd = -1, .limit_what = "the 4 MiB limit for a manifest"};
+	int rc = reg_get(g, url, ACCEPT_MANIFESTS, -1, MANIFEST_MAX, &r, what, err);
 	if (rc < 0) {
 		resp_clear(&r);
-		return sifu_err_wrap(err, "%s/%s:%s", g->host, g->repo, refname);
+		return rc;
 	}
 	char got[FETCH_HEX_LEN + 1], hex[FETCH_HEX_LEN + 1];
 	fetch_sha256_buf(r.mem.p ? r.mem.p : "", r.mem.len, got);
+	/* By digest, the content must have it.  By tag, the registry's
+	 * Docker-Content-Digest header (when it names a sha256) must match
+	 * what it sent: a mismatch is a broken or tampering registry or proxy. */
 	const char *want = digest ? digest : g->digest ? g->digest : r.content_digest;
 	if (want && strncmp(want, "sha256:", 7) == 0) {
-		if (fetch_digest_parse(want, hex, err) < 0 || strcmp(hex, got) != 0) {
+		bool valid = fetch_digest_parse(want, hex, err) == 0;
+		if (!valid || strcmp(hex, got) != 0) {
+			/* the message is made before resp_clear frees the header */
+			if (want == r.content_digest)
+				sifu_err_set(err, SIFU_E_VERIFY, 0,
+				             "%s: the registry's Docker-Content-Digest header says "
+				             "%s%s but the manifest it sent has digest sha256:%s; "
+				             "the registry is misbehaving, nothing was kept",
+				             what, valid ? "sha256:" : "an invalid digest",
+				             valid ? hex : "", got);
+			else
+				sifu_err_set(err, SIFU_E_VERIFY, 0,
+				             "%s: the registry sent a manifest with digest "
+				             "sha256:%s; the registry is misbehaving, nothing was "
+				             "kept",
+				             what, got);
 			resp_clear(&r);
-			return sifu_err_set(err, SIFU_E_VERIFY, 0,
-			                    "manifest %s: the registry sent content with digest "
-			                    "sha256:%s",
-			                    want, got);
+			return -EIO;
 		}
 	}
 	*out = r.mem.p ? r.mem.p : sifu_xstrdup("");
@@ -461,11 +567,14 @@ static int download_blob(struct reg *g, const struct fetch_blob *b, const char *
 		return fd;
 	_cleanup_free_ char *url =
 	    sifu_xasprintf("%s/v2/%s/blobs/%s", g->base_url, g->repo, b->digest);
-	char label[64];
+	char label[64], what[FETCH_HEX_LEN + 16], limit[96];
 	snprintf(label, sizeof(label), "download %.19s", b->digest);
-	struct resp r = {.fd = fd};
+	snprintf(what, sizeof(what), "blob %s", b->digest);
+	snprintf(limit, sizeof(limit), "the %llu bytes its descriptor gives",
+	         (unsigned long long)b->size);
+	struct resp r = {.fd = fd, .limit_what = limit};
 	r.progress = g->quiet ? NULL : sifu_progress_new(label, b->size);
-	int rc = reg_get(g, url, NULL, fd, b->size, &r, b->digest, err);
+	int rc = reg_get(g, url, NULL, fd, b->size, &r, what, err);
 	if (r.progress)
 		sifu_progress_done(r.progress);
 	resp_clear(&r);
@@ -703,9 +812,23 @@ int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd
 		free(g.host);
 		return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "libcurl initialisation failed");
 	}
-	struct resp r = {.fd = fd};
+	/* A plain https:// file has no descriptor to promise a size.  Its
+	 * Content-Length, when sent, bounds it (libcurl reads no further); the
+	 * bound sifu adds is the space free where it is written: a length over
+	 * it is refused before the body is read, and a body without one stops
+	 * there, with a clear line instead of ENOSPC half-way.  No fixed cap:
+	 * SIF images of tens of GiB are normal. */
+	char space[96];
+	struct resp r = {.fd = fd, .limit_what = space, .limit_is_space = true};
+	uint64_t limit = UINT64_MAX;
+	struct statvfs vfs;
+	if (fstatvfs(fd, &vfs) == 0 && vfs.f_blocks > 0) {
+		limit = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		snprintf(space, sizeof(space), "the %llu bytes free where it is written",
+		         (unsigned long long)limit);
+	}
 	r.progress = o->quiet ? NULL : sifu_progress_new("download", 0);
-	int rc = reg_get(&g, url, NULL, fd, UINT64_MAX, &r, url, err);
+	int rc = reg_get(&g, url, NULL, fd, limit, &r, url, err);
 	if (r.progress)
 		sifu_progress_done(r.progress);
 	resp_clear(&r);
