@@ -13,6 +13,8 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -643,46 +645,113 @@ static char *b64_decode(const char *s)
 	return (char *)out;
 }
 
-/* docker-credential-HELPER get: host on stdin, {"Username","Secret"} out. */
-static int cred_helper(const char *helper, const char *host, char **user, char **pass)
+/* The helper's first line of output, printable ASCII only, for a message. */
+static void helper_said(const char *buf, size_t len, char *out, size_t max)
 {
-	int in[2], out[2];
-	if (pipe2(in, O_CLOEXEC) < 0)
-		return -errno;
-	if (pipe2(out, O_CLOEXEC) < 0) {
-		close(in[0]), close(in[1]);
-		return -errno;
-	}
+	size_t k = 0;
+	for (size_t i = 0; i < len && buf[i] != '\n' && k + 1 < max; i++)
+		if (buf[i] >= 0x20 && buf[i] < 0x7f)
+			out[k++] = buf[i];
+	while (k > 0 && out[k - 1] == ' ')
+		k--;
+	out[k] = 0;
+}
+
+/* What a docker credential helper's exit says.  "credentials not found in
+ * native keychain" (docker-credential-helpers' ErrCredentialsNotFound) means
+ * no credentials for HOST: -ENOENT, and the caller goes on as Docker does
+ * (other sources, then anonymous).  Anything else -- a helper that is
+ * missing, fails or is killed -- is an error, as in Docker's client.Get and
+ * containers/image: an anonymous pull in its place would give a confusing
+ * 401 later, or quietly spend Docker Hub's anonymous rate limit. */
+static int helper_status(const char *prog, const char *src, int st, const char *buf, size_t len,
+                         struct sifu_err *err)
+{
+	char said[200];
+	helper_said(buf, len, said, sizeof(said));
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFEXITED(st) && memmem(buf, len, "credentials not found", 21))
+		return -ENOENT;
+	if (WIFSIGNALED(st))
+		sifu_err_set(err, SIFU_E_DENIED, 0,
+		             "docker credential helper %s (%s) was killed by signal %d", prog, src,
+		             WTERMSIG(st));
+	else if (WEXITSTATUS(st) == 127 && !said[0])
+		sifu_err_set(err, SIFU_E_NOTFOUND, 0,
+		             "docker credential helper %s (%s) could not be run: not found on "
+		             "PATH",
+		             prog, src);
+	else
+		sifu_err_set(err, SIFU_E_DENIED, 0,
+		             "docker credential helper %s (%s) failed with exit status %d%s%s",
+		             prog, src, WEXITSTATUS(st), said[0] ? ": " : "", said);
+	sifu_err_hint(err,
+	              "fix or install the helper, remove it from that file, or give credentials "
+	              "with SIFU_DOCKER_USERNAME/SIFU_DOCKER_PASSWORD");
+	return -EACCES;
+}
+
+/* docker-credential-HELPER get: host on stdin, {"Username","Secret"} out.
+ * SRC says where the helper was named, for messages.  0 with USER and PASS set,
+ * -ENOENT when the helper has none for HOST, another < 0 with ERR set. */
+static int cred_helper(const char *helper, const char *host, const char *src, char **user,
+                       char **pass, struct sifu_err *err)
+{
 	_cleanup_free_ char *prog = sifu_xasprintf("docker-credential-%s", helper);
+	/* Its stdin is a socket, not a pipe: a helper that exits without
+	 * reading it (or is missing) makes send(MSG_NOSIGNAL) fail with EPIPE,
+	 * where a write(2) to a pipe would kill sifu with SIGPIPE.  Nothing
+	 * process-wide (the signal mask or disposition) has to change. */
+	int in[2], out[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0)
+		return sifu_err_sys(err, "docker credential helper %s", prog);
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		int e = sifu_err_sys(err, "docker credential helper %s", prog);
+		close(in[0]), close(in[1]);
+		return e;
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL); /* a helper with sifu's mask would hang */
+		if (dup2(in[1], 0) < 0 || dup2(out[1], 1) < 0)
+			_exit(126);
 		execlp(prog, prog, "get", (char *)NULL);
 		_exit(127);
 	}
-	close(in[0]);
+	int fork_errno = errno;
+	close(in[1]);
 	close(out[1]);
 	if (pid < 0) {
-		close(in[1]), close(out[0]);
-		return -EAGAIN;
+		close(in[0]), close(out[0]);
+		errno = fork_errno;
+		return sifu_err_sys(err, "starting docker credential helper %s", prog);
 	}
-	ssize_t w = write(in[1], host, strlen(host));
-	(void)w;
-	close(in[1]);
-	char *buf = NULL;
+	for (size_t off = 0, n = strlen(host); off < n;) {
+		ssize_t w = send(in[0], host + off, n - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break; /* gone: its output and status say why */
+		off += (size_t)w;
+	}
+	close(in[0]);
+	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
-	struct sifu_err e = {0};
-	int r = fetch_read_fd(out[0], 1 << 20, &buf, &len, &e);
+	int r = fetch_read_fd(out[0], 1 << 20, &buf, &len, err);
 	close(out[0]);
-	int st;
-	waitpid(pid, &st, 0);
-	if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		free(buf);
-		return -ENOENT;
-	}
-	json_t *j = json_loadb(buf, len, 0, NULL);
-	free(buf);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (r < 0)
+		return sifu_err_wrap(err, "docker credential helper %s (%s)", prog, src);
+	if ((r = helper_status(prog, src, st, buf ? buf : "", len, err)) < 0)
+		return r;
+	json_t *j = json_loadb(buf ? buf : "", len, 0, NULL);
+	if (buf)
+		explicit_bzero(buf, len);
 	const char *u = json_string_value(json_object_get(j, "Username"));
 	const char *p = json_string_value(json_object_get(j, "Secret"));
 	if (u && p) {
@@ -690,10 +759,18 @@ static int cred_helper(const char *helper, const char *host, char **user, char *
 		*pass = sifu_xstrdup(p);
 	}
 	json_decref(j);
-	return u && p ? 0 : -ENOENT;
+	if (u && p)
+		return 0;
+	return sifu_err_set(err, SIFU_E_CORRUPT, 0,
+	                    "docker credential helper %s (%s) answered without a Username "
+	                    "and a Secret",
+	                    prog, src);
 }
 
-static int creds_from_file(const char *path, const char *host, char **user, char **pass)
+/* 0 with credentials, -ENOENT with none in PATH, another < 0 (ERR set)
+ * when a credential helper PATH names fails. */
+static int creds_from_file(const char *path, const char *host, char **user, char **pass,
+                           struct sifu_err *err)
 {
 	char *buf;
 	size_t len;
@@ -713,17 +790,19 @@ static int creds_from_file(const char *path, const char *host, char **user, char
 	                      hub ? "index.docker.io" : NULL};
 	_cleanup_free_ char *k1 = sifu_xasprintf("https://%s", host);
 	_cleanup_free_ char *k2 = sifu_xasprintf("http://%s", host);
+	_cleanup_free_ char *src1 = sifu_xasprintf("credHelpers in %s", path);
+	_cleanup_free_ char *src2 = sifu_xasprintf("credsStore in %s", path);
 	keys[1] = k1, keys[2] = k2;
 	int r = -ENOENT;
 	json_t *helpers = json_object_get(j, "credHelpers");
-	for (size_t i = 0; i < ARRAY_SIZE(keys) && r < 0; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(keys) && r == -ENOENT; i++) {
 		const char *h =
 		    keys[i] ? json_string_value(json_object_get(helpers, keys[i])) : NULL;
 		if (h)
-			r = cred_helper(h, host, user, pass);
+			r = cred_helper(h, host, src1, user, pass, err);
 	}
 	json_t *auths = json_object_get(j, "auths");
-	for (size_t i = 0; i < ARRAY_SIZE(keys) && r < 0; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(keys) && r == -ENOENT; i++) {
 		const char *a = keys[i] ? json_string_value(json_object_get(
 		                              json_object_get(auths, keys[i]), "auth"))
 		                        : NULL;
@@ -738,18 +817,18 @@ static int creds_from_file(const char *path, const char *host, char **user, char
 		free(dec);
 	}
 	const char *store = json_string_value(json_object_get(j, "credsStore"));
-	if (r < 0 && store)
-		r = cred_helper(store, host, user, pass);
+	if (r == -ENOENT && store)
+		r = cred_helper(store, host, src2, user, pass, err);
 	json_decref(j);
 	return r;
 }
 
-static void find_creds(struct reg *g, const struct fetch_pull_opts *o)
+static int find_creds(struct reg *g, const struct fetch_pull_opts *o, struct sifu_err *err)
 {
 	if (o->username) {
 		g->user = sifu_xstrdup(o->username);
 		g->pass = sifu_xstrdup(o->password ? o->password : "");
-		return;
+		return 0;
 	}
 	const char *home = getenv("HOME");
 	const char *dc = getenv("DOCKER_CONFIG");
@@ -759,11 +838,16 @@ static void find_creds(struct reg *g, const struct fetch_pull_opts *o)
 	                          : home ? sifu_xasprintf("%s/.docker/config.json", home)
 	                                 : NULL;
 	const char *files[] = {o->authfile, f1, f2};
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-		if (files[i] && creds_from_file(files[i], g->host, &g->user, &g->pass) == 0) {
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		if (!files[i])
+			continue;
+		int r = creds_from_file(files[i], g->host, &g->user, &g->pass, err);
+		if (r == 0)
 			sifu_debug("registry credentials for %s from %s", g->host, files[i]);
-			return;
-		}
+		if (r != -ENOENT)
+			return r;
+	}
+	return 0; /* anonymous */
 }
 
 int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_opts *o,
@@ -794,7 +878,11 @@ int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_o
 		reg_free(&g->base);
 		return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "libcurl initialisation failed");
 	}
-	find_creds(g, o);
+	int r = find_creds(g, o, err);
+	if (r < 0) {
+		reg_free(&g->base);
+		return r;
+	}
 	*out = &g->base;
 	return 0;
 }
