@@ -23,6 +23,10 @@ int fetch_read_file_at(int dirfd, const char *path, size_t max, char **out, size
                        struct sifu_err *err);
 int fetch_read_fd(int fd, size_t max, char **out, size_t *len, struct sifu_err *err);
 
+/* An image config is read whole into memory: the most it may be.  A
+ * manifest that announces more is refused before anything is downloaded. */
+#define FETCH_CONFIG_MAX (16u << 20)
+
 /* Parse JSON with duplicate keys refused; the message names line/column. */
 json_t *fetch_json_parse(const char *s, size_t len, const char *what, struct sifu_err *err);
 

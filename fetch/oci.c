@@ -176,6 +176,11 @@ int fetch_manifest_parse(const char *json, size_t len, struct fetch_manifest *m,
 	if (!j)
 		return -EINVAL;
 	int r = parse_descriptor(json_object_get(j, "config"), &m->config, "manifest config", err);
+	if (r == 0 && m->config.size > FETCH_CONFIG_MAX)
+		r = sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
+		                 "the manifest announces an image config of %llu bytes; sifu reads "
+		                 "configs up to 16 MiB",
+		                 (unsigned long long)m->config.size);
 	json_t *layers = json_object_get(j, "layers");
 	if (r == 0 && !json_is_array(layers))
 		r = sifu_err_set(err, SIFU_E_CORRUPT, 0, "image manifest has no layer list");

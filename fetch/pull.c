@@ -8,7 +8,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#define CONFIG_MAX (16u << 20)
+#define CONFIG_MAX FETCH_CONFIG_MAX
 
 struct image {
 	char manifest_hex[FETCH_HEX_LEN + 1]; /* of the platform's manifest */

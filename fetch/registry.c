@@ -13,11 +13,19 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 
-#define MANIFEST_MAX (8u << 20)
+/* Bounds on what a registry may send.  Manifests and indexes: 4 MiB, what
+ * the distribution spec asks every client to accept ("at least 4 megabytes",
+ * spec.md, Pushing Manifests); tokens are a few KiB in practice; error bodies
+ * are only read for their message.  Blobs are bounded by their descriptor's
+ * size (see struct resp). */
+#define MANIFEST_MAX (4u << 20)
 #define ERRBODY_MAX  (64u << 10)
 #define TOKEN_MAX    (1u << 20)
 
@@ -47,14 +55,25 @@ struct resp {
 	CURL *curl;
 	char *www_auth, *retry_after, *content_digest;
 	struct sifu_buf mem;
-	size_t mem_max;
 	int fd; /* blob sink for 200/206, or -1 */
 	uint64_t range_from;
 	bool started;
-	bool overflow;
+	bool overflow; /* an error body over ERRBODY_MAX */
 	int write_errno;
 	uint64_t written; /* bytes in fd */
 	struct sifu_progress *progress;
+	/* The most bytes a 200/206 body may hold in all (for a blob: its
+	 * descriptor's size, counting what a resumed download already has),
+	 * UINT64_MAX for none.  A Content-Length over it is refused before the
+	 * body is read, and the transfer stops at the first byte past it, so a
+	 * registry that lies about a size can neither fill the disk nor the
+	 * memory before the digest check would have caught it. */
+	uint64_t limit;
+	const char *limit_what; /* "the 100 bytes its descriptor gives", ... */
+	bool limit_is_space;    /* the limit is free disk space, not a promise */
+	bool too_big;           /* the limit was passed ... */
+	bool announced;         /* ... by the Content-Length header */
+	uint64_t too_big_at;    /* bytes announced or received by then */
 };
 
 static void resp_reset_headers(struct resp *r)
@@ -70,8 +89,9 @@ static void resp_clear(struct resp *r)
 	resp_reset_headers(r);
 	free(r->mem.p);
 	memset(&r->mem, 0, sizeof(r->mem));
-	r->started = r->overflow = false;
+	r->started = r->overflow = r->too_big = r->announced = false;
 	r->write_errno = 0;
+	r->too_big_at = 0;
 }
 
 static char *header_value(const char *line, size_t len, const char *name)
@@ -90,14 +110,47 @@ static char *header_value(const char *line, size_t len, const char *name)
 	return s;
 }
 
+static bool status_ok(struct resp *r, long *status)
+{
+	*status = 0;
+	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, status);
+	return *status == 200 || *status == 206;
+}
+
+/* A Content-Length past the limit: refuse before any of the body is read.
+ * (One under it is a truncated body, which the size and digest checks of
+ * the finished download catch.) */
+static bool content_length_ok(struct resp *r, const char *v)
+{
+	long status;
+	if (r->limit == UINT64_MAX || !status_ok(r, &status))
+		return true;
+	char *end;
+	errno = 0;
+	unsigned long long cl = strtoull(v, &end, 10);
+	if (end == v || *end || errno || *v == '-')
+		return true; /* libcurl itself refuses a malformed length */
+	uint64_t have = status == 206 && r->fd >= 0 ? r->range_from : 0;
+	if (cl <= r->limit && have + cl <= r->limit)
+		return true;
+	r->too_big = r->announced = true;
+	r->too_big_at = cl;
+	return false;
+}
+
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ctx)
 {
 	struct resp *r = ctx;
 	size_t len = size * nitems;
 	char *v;
-	if (len > 5 && strncmp(buf, "HTTP/", 5) == 0)
+	if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		resp_reset_headers(r); /* a new response: after a redirect, or a 100 */
-	else if ((v = header_value(buf, len, "WWW-Authenticate")))
+	} else if ((v = header_value(buf, len, "Content-Length"))) {
+		bool ok = content_length_ok(r, v);
+		free(v);
+		if (!ok)
+			return 0; /* stops the transfer */
+	} else if ((v = header_value(buf, len, "WWW-Authenticate")))
 		free(r->www_auth), r->www_auth = v;
 	else if ((v = header_value(buf, len, "Retry-After")))
 		free(r->retry_after), r->retry_after = v;
@@ -110,9 +163,9 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ctx)
 {
 	struct resp *r = ctx;
 	size_t len = size * nitems;
-	long status = 0;
-	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (r->fd >= 0 && (status == 200 || status == 206)) {
+	long status;
+	bool ok = status_ok(r, &status);
+	if (r->fd >= 0 && ok) {
 		if (!r->started) {
 			r->started = true;
 			if (status == 200 && r->range_from > 0) {
@@ -123,6 +176,11 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ctx)
 				}
 				r->written = 0;
 			}
+		}
+		if (r->limit != UINT64_MAX && (len > r->limit || r->written > r->limit - len)) {
+			r->too_big = true;
+			r->too_big_at = r->written + len;
+			return 0; /* nothing past the limit reaches the disk */
 		}
 		for (size_t off = 0; off < len;) {
 			ssize_t n = write(r->fd, buf + off, len - off);
@@ -139,8 +197,13 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *ctx)
 			sifu_progress_update(r->progress, r->written);
 		return len;
 	}
-	size_t max = r->fd >= 0 ? ERRBODY_MAX : r->mem_max;
-	if (r->mem.len + len > max) {
+	if (ok && r->fd < 0 && r->limit != UINT64_MAX &&
+	    (len > r->limit || r->mem.len > r->limit - len)) {
+		r->too_big = true;
+		r->too_big_at = r->mem.len + len;
+		return 0;
+	}
+	if (!ok && r->mem.len + len > ERRBODY_MAX) {
 		r->overflow = true;
 		return 0;
 	}
@@ -260,18 +323,42 @@ static int http_error(struct reg *g, long status, const struct resp *r, const ch
 
 static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *err);
 
+/* The one line for a body past its limit: which object, what was expected,
+ * what came, and who is at fault. */
+static int too_big_error(const struct resp *r, const char *what, struct sifu_err *err)
+{
+	unsigned long long at = (unsigned long long)r->too_big_at;
+	if (r->limit_is_space) /* the outer context names the URL */
+		return sifu_err_set(err, SIFU_E_RANGE, 0,
+		                    "%s %llu bytes, more than %s; nothing was kept",
+		                    r->announced ? "the server announces" : "the download passed",
+		                    at, r->limit_what);
+	if (r->announced)
+		return sifu_err_set(err, SIFU_E_RANGE, 0,
+		                    "%s: the registry announces %llu bytes (Content-Length), "
+		                    "more than %s; the registry is misbehaving, nothing was kept",
+		                    what, at, r->limit_what);
+	return sifu_err_set(err, SIFU_E_RANGE, 0,
+	                    "%s: the registry sent more than %s (%llu bytes received, "
+	                    "transfer stopped); the registry is misbehaving, nothing was kept",
+	                    what, r->limit_what, at);
+}
+
 /* GET URL; body into memory (fd < 0) or appended to FD with Range resume.
- * Handles auth challenges, retries and backoff.  *STATUS is the final one. */
-static int reg_get(struct reg *g, const char *url, const char *accept, int fd, uint64_t size,
+ * LIMIT bounds a successful body (r->limit); UINT64_MAX for none.
+ * Handles auth challenges, retries and backoff. */
+static int reg_get(struct reg *g, const char *url, const char *accept, int fd, uint64_t limit,
                    struct resp *r, const char *what, struct sifu_err *err)
 {
 	bool auth_tried = false;
 	unsigned delay = 1;
+	/* a descriptor's size also says when a resumed download is complete */
+	uint64_t size = fd >= 0 && !r->limit_is_space ? limit : UINT64_MAX;
 	for (int attempt = 0;; attempt++) {
 		resp_clear(r);
 		r->curl = g->curl;
 		r->fd = fd;
-		r->mem_max = MANIFEST_MAX;
+		r->limit = limit;
 		struct curl_slist *h = NULL;
 		if (accept)
 			h = curl_slist_append(h, accept);
@@ -315,9 +402,13 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 			errno = r->write_errno;
 			return sifu_err_sys(err, "%s: writing to the cache", what);
 		}
+		if (r->too_big)
+			return too_big_error(r, what, err);
 		if (r->overflow)
 			return sifu_err_set(err, SIFU_E_RANGE, 0,
-			                    "%s: response larger than allowed", what);
+			                    "%s: an error response (HTTP %ld) over %u KiB; the "
+			                    "registry is misbehaving",
+			                    what, status, ERRBODY_MAX >> 10);
 		bool again = false;
 		if (cc != CURLE_OK) {
 			if (!transient(cc) || attempt >= g->retries) {
@@ -386,13 +477,13 @@ static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *er
 	                                          strchr(realm, '?') ? "&" : "?", es, esc);
 	curl_free(es);
 	curl_free(esc);
-	struct resp r = {.fd = -1};
+	struct resp r = {.fd = -1, .limit_what = "the 1 MiB limit for a token response"};
 	/* credentials go to the token realm (basic), as docker does */
 	bool saved_basic = g->use_basic;
 	free(g->token);
 	g->token = NULL;
 	g->use_basic = g->user != NULL;
-	int rc = reg_get(g, url, NULL, -1, UINT64_MAX, &r, "getting a registry token", err);
+	int rc = reg_get(g, url, NULL, -1, TOKEN_MAX, &r, "getting a registry token", err);
 	g->use_basic = saved_basic;
 	if (rc < 0) {
 		resp_clear(&r);
@@ -427,22 +518,39 @@ static int reg_get_manifest(struct fetch_source *s, const char *digest, char **o
 	const char *refname = digest ? digest : g->digest ? g->digest : g->tag;
 	_cleanup_free_ char *url =
 	    sifu_xasprintf("%s/v2/%s/manifests/%s", g->base_url, g->repo, refname);
-	struct resp r = {.fd = -1};
-	int rc = reg_get(g, url, ACCEPT_MANIFESTS, -1, UINT64_MAX, &r, "manifest", err);
+	_cleanup_free_ char *what = sifu_xasprintf("manifest %s/%s%s%s", g->host, g->repo,
+	                                           strchr(refname, ':') ? "@" : ":", refname);
+	struct resp r = {.fd = -1, .limit_what = "the 4 MiB limit for a manifest"};
+	int rc = reg_get(g, url, ACCEPT_MANIFESTS, -1, MANIFEST_MAX, &r, what, err);
 	if (rc < 0) {
 		resp_clear(&r);
-		return sifu_err_wrap(err, "%s/%s:%s", g->host, g->repo, refname);
+		return rc;
 	}
 	char got[FETCH_HEX_LEN + 1], hex[FETCH_HEX_LEN + 1];
 	fetch_sha256_buf(r.mem.p ? r.mem.p : "", r.mem.len, got);
+	/* By digest, the content must have it.  By tag, the registry's
+	 * Docker-Content-Digest header (when it names a sha256) must match
+	 * what it sent: a mismatch is a broken or tampering registry or proxy. */
 	const char *want = digest ? digest : g->digest ? g->digest : r.content_digest;
 	if (want && strncmp(want, "sha256:", 7) == 0) {
-		if (fetch_digest_parse(want, hex, err) < 0 || strcmp(hex, got) != 0) {
+		bool valid = fetch_digest_parse(want, hex, err) == 0;
+		if (!valid || strcmp(hex, got) != 0) {
+			/* the message is made before resp_clear frees the header */
+			if (want == r.content_digest)
+				sifu_err_set(err, SIFU_E_VERIFY, 0,
+				             "%s: the registry's Docker-Content-Digest header says "
+				             "%s%s but the manifest it sent has digest sha256:%s; "
+				             "the registry is misbehaving, nothing was kept",
+				             what, valid ? "sha256:" : "an invalid digest",
+				             valid ? hex : "", got);
+			else
+				sifu_err_set(err, SIFU_E_VERIFY, 0,
+				             "%s: the registry sent a manifest with digest "
+				             "sha256:%s; the registry is misbehaving, nothing was "
+				             "kept",
+				             what, got);
 			resp_clear(&r);
-			return sifu_err_set(err, SIFU_E_VERIFY, 0,
-			                    "manifest %s: the registry sent content with digest "
-			                    "sha256:%s",
-			                    want, got);
+			return -EIO;
 		}
 	}
 	*out = r.mem.p ? r.mem.p : sifu_xstrdup("");
@@ -461,11 +569,14 @@ static int download_blob(struct reg *g, const struct fetch_blob *b, const char *
 		return fd;
 	_cleanup_free_ char *url =
 	    sifu_xasprintf("%s/v2/%s/blobs/%s", g->base_url, g->repo, b->digest);
-	char label[64];
+	char label[64], what[FETCH_HEX_LEN + 16], limit[96];
 	snprintf(label, sizeof(label), "download %.19s", b->digest);
-	struct resp r = {.fd = fd};
+	snprintf(what, sizeof(what), "blob %s", b->digest);
+	snprintf(limit, sizeof(limit), "the %llu bytes its descriptor gives",
+	         (unsigned long long)b->size);
+	struct resp r = {.fd = fd, .limit_what = limit};
 	r.progress = g->quiet ? NULL : sifu_progress_new(label, b->size);
-	int rc = reg_get(g, url, NULL, fd, b->size, &r, b->digest, err);
+	int rc = reg_get(g, url, NULL, fd, b->size, &r, what, err);
 	if (r.progress)
 		sifu_progress_done(r.progress);
 	resp_clear(&r);
@@ -534,46 +645,113 @@ static char *b64_decode(const char *s)
 	return (char *)out;
 }
 
-/* docker-credential-HELPER get: host on stdin, {"Username","Secret"} out. */
-static int cred_helper(const char *helper, const char *host, char **user, char **pass)
+/* The helper's first line of output, printable ASCII only, for a message. */
+static void helper_said(const char *buf, size_t len, char *out, size_t max)
 {
-	int in[2], out[2];
-	if (pipe2(in, O_CLOEXEC) < 0)
-		return -errno;
-	if (pipe2(out, O_CLOEXEC) < 0) {
-		close(in[0]), close(in[1]);
-		return -errno;
-	}
+	size_t k = 0;
+	for (size_t i = 0; i < len && buf[i] != '\n' && k + 1 < max; i++)
+		if (buf[i] >= 0x20 && buf[i] < 0x7f)
+			out[k++] = buf[i];
+	while (k > 0 && out[k - 1] == ' ')
+		k--;
+	out[k] = 0;
+}
+
+/* What a docker credential helper's exit says.  "credentials not found in
+ * native keychain" (docker-credential-helpers' ErrCredentialsNotFound) means
+ * no credentials for HOST: -ENOENT, and the caller goes on as Docker does
+ * (other sources, then anonymous).  Anything else -- a helper that is
+ * missing, fails or is killed -- is an error, as in Docker's client.Get and
+ * containers/image: an anonymous pull in its place would give a confusing
+ * 401 later, or quietly spend Docker Hub's anonymous rate limit. */
+static int helper_status(const char *prog, const char *src, int st, const char *buf, size_t len,
+                         struct sifu_err *err)
+{
+	char said[200];
+	helper_said(buf, len, said, sizeof(said));
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFEXITED(st) && memmem(buf, len, "credentials not found", 21))
+		return -ENOENT;
+	if (WIFSIGNALED(st))
+		sifu_err_set(err, SIFU_E_DENIED, 0,
+		             "docker credential helper %s (%s) was killed by signal %d", prog, src,
+		             WTERMSIG(st));
+	else if (WEXITSTATUS(st) == 127 && !said[0])
+		sifu_err_set(err, SIFU_E_NOTFOUND, 0,
+		             "docker credential helper %s (%s) could not be run: not found on "
+		             "PATH",
+		             prog, src);
+	else
+		sifu_err_set(err, SIFU_E_DENIED, 0,
+		             "docker credential helper %s (%s) failed with exit status %d%s%s",
+		             prog, src, WEXITSTATUS(st), said[0] ? ": " : "", said);
+	sifu_err_hint(err,
+	              "fix or install the helper, remove it from that file, or give credentials "
+	              "with SIFU_DOCKER_USERNAME/SIFU_DOCKER_PASSWORD");
+	return -EACCES;
+}
+
+/* docker-credential-HELPER get: host on stdin, {"Username","Secret"} out.
+ * SRC says where the helper was named, for messages.  0 with USER and PASS set,
+ * -ENOENT when the helper has none for HOST, another < 0 with ERR set. */
+static int cred_helper(const char *helper, const char *host, const char *src, char **user,
+                       char **pass, struct sifu_err *err)
+{
 	_cleanup_free_ char *prog = sifu_xasprintf("docker-credential-%s", helper);
+	/* Its stdin is a socket, not a pipe: a helper that exits without
+	 * reading it (or is missing) makes send(MSG_NOSIGNAL) fail with EPIPE,
+	 * where a write(2) to a pipe would kill sifu with SIGPIPE.  Nothing
+	 * process-wide (the signal mask or disposition) has to change. */
+	int in[2], out[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0)
+		return sifu_err_sys(err, "docker credential helper %s", prog);
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		int e = sifu_err_sys(err, "docker credential helper %s", prog);
+		close(in[0]), close(in[1]);
+		return e;
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL); /* a helper with sifu's mask would hang */
+		if (dup2(in[1], 0) < 0 || dup2(out[1], 1) < 0)
+			_exit(126);
 		execlp(prog, prog, "get", (char *)NULL);
 		_exit(127);
 	}
-	close(in[0]);
+	int fork_errno = errno;
+	close(in[1]);
 	close(out[1]);
 	if (pid < 0) {
-		close(in[1]), close(out[0]);
-		return -EAGAIN;
+		close(in[0]), close(out[0]);
+		errno = fork_errno;
+		return sifu_err_sys(err, "starting docker credential helper %s", prog);
 	}
-	ssize_t w = write(in[1], host, strlen(host));
-	(void)w;
-	close(in[1]);
-	char *buf = NULL;
+	for (size_t off = 0, n = strlen(host); off < n;) {
+		ssize_t w = send(in[0], host + off, n - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break; /* gone: its output and status say why */
+		off += (size_t)w;
+	}
+	close(in[0]);
+	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
-	struct sifu_err e = {0};
-	int r = fetch_read_fd(out[0], 1 << 20, &buf, &len, &e);
+	int r = fetch_read_fd(out[0], 1 << 20, &buf, &len, err);
 	close(out[0]);
-	int st;
-	waitpid(pid, &st, 0);
-	if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		free(buf);
-		return -ENOENT;
-	}
-	json_t *j = json_loadb(buf, len, 0, NULL);
-	free(buf);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (r < 0)
+		return sifu_err_wrap(err, "docker credential helper %s (%s)", prog, src);
+	if ((r = helper_status(prog, src, st, buf ? buf : "", len, err)) < 0)
+		return r;
+	json_t *j = json_loadb(buf ? buf : "", len, 0, NULL);
+	if (buf)
+		explicit_bzero(buf, len);
 	const char *u = json_string_value(json_object_get(j, "Username"));
 	const char *p = json_string_value(json_object_get(j, "Secret"));
 	if (u && p) {
@@ -581,10 +759,18 @@ static int cred_helper(const char *helper, const char *host, char **user, char *
 		*pass = sifu_xstrdup(p);
 	}
 	json_decref(j);
-	return u && p ? 0 : -ENOENT;
+	if (u && p)
+		return 0;
+	return sifu_err_set(err, SIFU_E_CORRUPT, 0,
+	                    "docker credential helper %s (%s) answered without a Username "
+	                    "and a Secret",
+	                    prog, src);
 }
 
-static int creds_from_file(const char *path, const char *host, char **user, char **pass)
+/* 0 with credentials, -ENOENT with none in PATH, another < 0 (ERR set)
+ * when a credential helper PATH names fails. */
+static int creds_from_file(const char *path, const char *host, char **user, char **pass,
+                           struct sifu_err *err)
 {
 	char *buf;
 	size_t len;
@@ -604,17 +790,19 @@ static int creds_from_file(const char *path, const char *host, char **user, char
 	                      hub ? "index.docker.io" : NULL};
 	_cleanup_free_ char *k1 = sifu_xasprintf("https://%s", host);
 	_cleanup_free_ char *k2 = sifu_xasprintf("http://%s", host);
+	_cleanup_free_ char *src1 = sifu_xasprintf("credHelpers in %s", path);
+	_cleanup_free_ char *src2 = sifu_xasprintf("credsStore in %s", path);
 	keys[1] = k1, keys[2] = k2;
 	int r = -ENOENT;
 	json_t *helpers = json_object_get(j, "credHelpers");
-	for (size_t i = 0; i < ARRAY_SIZE(keys) && r < 0; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(keys) && r == -ENOENT; i++) {
 		const char *h =
 		    keys[i] ? json_string_value(json_object_get(helpers, keys[i])) : NULL;
 		if (h)
-			r = cred_helper(h, host, user, pass);
+			r = cred_helper(h, host, src1, user, pass, err);
 	}
 	json_t *auths = json_object_get(j, "auths");
-	for (size_t i = 0; i < ARRAY_SIZE(keys) && r < 0; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(keys) && r == -ENOENT; i++) {
 		const char *a = keys[i] ? json_string_value(json_object_get(
 		                              json_object_get(auths, keys[i]), "auth"))
 		                        : NULL;
@@ -629,18 +817,18 @@ static int creds_from_file(const char *path, const char *host, char **user, char
 		free(dec);
 	}
 	const char *store = json_string_value(json_object_get(j, "credsStore"));
-	if (r < 0 && store)
-		r = cred_helper(store, host, user, pass);
+	if (r == -ENOENT && store)
+		r = cred_helper(store, host, src2, user, pass, err);
 	json_decref(j);
 	return r;
 }
 
-static void find_creds(struct reg *g, const struct fetch_pull_opts *o)
+static int find_creds(struct reg *g, const struct fetch_pull_opts *o, struct sifu_err *err)
 {
 	if (o->username) {
 		g->user = sifu_xstrdup(o->username);
 		g->pass = sifu_xstrdup(o->password ? o->password : "");
-		return;
+		return 0;
 	}
 	const char *home = getenv("HOME");
 	const char *dc = getenv("DOCKER_CONFIG");
@@ -650,11 +838,16 @@ static void find_creds(struct reg *g, const struct fetch_pull_opts *o)
 	                          : home ? sifu_xasprintf("%s/.docker/config.json", home)
 	                                 : NULL;
 	const char *files[] = {o->authfile, f1, f2};
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
-		if (files[i] && creds_from_file(files[i], g->host, &g->user, &g->pass) == 0) {
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		if (!files[i])
+			continue;
+		int r = creds_from_file(files[i], g->host, &g->user, &g->pass, err);
+		if (r == 0)
 			sifu_debug("registry credentials for %s from %s", g->host, files[i]);
-			return;
-		}
+		if (r != -ENOENT)
+			return r;
+	}
+	return 0; /* anonymous */
 }
 
 int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_opts *o,
@@ -685,7 +878,11 @@ int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_o
 		reg_free(&g->base);
 		return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "libcurl initialisation failed");
 	}
-	find_creds(g, o);
+	int r = find_creds(g, o, err);
+	if (r < 0) {
+		reg_free(&g->base);
+		return r;
+	}
 	*out = &g->base;
 	return 0;
 }
@@ -703,9 +900,23 @@ int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd
 		free(g.host);
 		return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "libcurl initialisation failed");
 	}
-	struct resp r = {.fd = fd};
+	/* A plain https:// file has no descriptor to promise a size.  Its
+	 * Content-Length, when sent, bounds it (libcurl reads no further); the
+	 * bound sifu adds is the space free where it is written: a length over
+	 * it is refused before the body is read, and a body without one stops
+	 * there, with a clear line instead of ENOSPC half-way.  No fixed cap:
+	 * SIF images of tens of GiB are normal. */
+	char space[96];
+	struct resp r = {.fd = fd, .limit_what = space, .limit_is_space = true};
+	uint64_t limit = UINT64_MAX;
+	struct statvfs vfs;
+	if (fstatvfs(fd, &vfs) == 0 && vfs.f_blocks > 0) {
+		limit = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		snprintf(space, sizeof(space), "the %llu bytes free where it is written",
+		         (unsigned long long)limit);
+	}
 	r.progress = o->quiet ? NULL : sifu_progress_new("download", 0);
-	int rc = reg_get(&g, url, NULL, fd, UINT64_MAX, &r, url, err);
+	int rc = reg_get(&g, url, NULL, fd, limit, &r, url, err);
 	if (r.progress)
 		sifu_progress_done(r.progress);
 	resp_clear(&r);

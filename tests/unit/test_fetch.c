@@ -441,6 +441,22 @@ static void test_pull_cached(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* An image config is read whole: a manifest announcing more than 16 MiB is
+ * refused before anything is downloaded (issue 14, item 7). */
+static void test_manifest_config_cap(void **state)
+{
+	(void)state;
+	struct fetch_manifest m;
+	struct sifu_err err = {0};
+	const char *at = "{\"config\":{\"digest\":\"" DG "\",\"size\":16777216},\"layers\":[]}";
+	assert_int_equal(fetch_manifest_parse(at, strlen(at), &m, &err), 0);
+	fetch_manifest_free(&m);
+	const char *over = "{\"config\":{\"digest\":\"" DG "\",\"size\":16777217},\"layers\":[]}";
+	assert_true(fetch_manifest_parse(over, strlen(over), &m, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_UNSUPPORTED);
+	assert_non_null(strstr(err.chain[0], "16 MiB"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,7 +465,7 @@ int main(void)
 	    cmocka_unit_test(test_index_select),   cmocka_unit_test(test_manifest_parse),
 	    cmocka_unit_test(test_config_scripts), cmocka_unit_test(test_digest_parse),
 	    cmocka_unit_test(test_cache_commit),   cmocka_unit_test(test_layers),
-	    cmocka_unit_test(test_pull_cached),
+	    cmocka_unit_test(test_pull_cached),    cmocka_unit_test(test_manifest_config_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
