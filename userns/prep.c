@@ -39,9 +39,37 @@ static bool is_squashfs(int fd)
 	return pread(fd, m, 4, 0) == 4 && !memcmp(m, "hsqs", 4);
 }
 
+static int check_squash(const char *p, uint32_t fstype, struct sifu_err *err)
+{
+	if (fstype == SIF_FS_SQUASH)
+		return 0;
+	sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
+	             "image %s: the root file system is not SquashFS (type %u)", p, fstype);
+	sifu_err_hint(err, "sifu runs SquashFS SIF images; rebuild it with 'sifu build'");
+	return -ENOTSUP;
+}
+
+/* The verified image: the caller's open file description, never the path
+ * (which may name another file by now). */
+static int use_opened(struct ns_launch *l, struct sifu_err *err)
+{
+	const struct ns_image_fd *o = l->c->opened;
+	l->image_fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 3);
+	if (l->image_fd < 0)
+		return sifu_err_sys(err, "image %s", l->c->image);
+	char rp[4096];
+	l->image_abs = sifu_xstrdup(realpath(l->c->image, rp) ? rp : l->c->image);
+	l->kind = NS_ROOT_FUSE;
+	l->offset = o->offset;
+	l->size = o->size;
+	return check_squash(l->c->image, o->fstype, err);
+}
+
 int ns_open_image(struct ns_launch *l, struct sifu_err *err)
 {
 	const char *p = l->c->image;
+	if (l->c->opened)
+		return use_opened(l, err);
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == EISDIR)
 		fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -72,14 +100,8 @@ int ns_open_image(struct ns_launch *l, struct sifu_err *err)
 		struct sif_rootfs_loc loc;
 		if (sif_find_rootfs(fd, &loc, err) < 0)
 			return sifu_err_wrap(err, "image %s", p);
-		if (loc.fstype != SIF_FS_SQUASH) {
-			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-			             "image %s: the root file system is not SquashFS (type %u)", p,
-			             loc.fstype);
-			sifu_err_hint(
-			    err, "sifu runs SquashFS SIF images; rebuild it with 'sifu build'");
+		if (check_squash(p, loc.fstype, err) < 0)
 			return -ENOTSUP;
-		}
 		l->offset = loc.offset;
 		l->size = loc.size;
 		return 0;
