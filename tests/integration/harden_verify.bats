@@ -132,3 +132,64 @@ tamper_after_start() { # image-io
 	assert_sifu_error
 	[[ "$output" != *UNSIGNED-IMAGE* ]]
 }
+
+# ---------------------------------------------------------- item 5 --------
+
+make_bare() { # dir sqfs
+	mkdir -p "$1/bin"
+	cp "$(command -v busybox)" "$1/bin/busybox"
+	ln -sf busybox "$1/bin/true"
+	ln -sf busybox "$1/bin/cat"
+	mksquashfs "$1" "$2" -noappend -all-root -quiet >/dev/null
+}
+
+# A run that must fail at once naming FILE.  The old code hung on a FIFO
+# (timeout makes that a failure) and read a huge file whole (the address
+# space bound makes that fail fast instead of eating the machine's memory;
+# not under AddressSanitizer, which reserves terabytes).
+exec_refused() { # image file
+	local limit="ulimit -v 4194304;"
+	ldd "$SIFU" 2>/dev/null | grep -q libasan && limit=
+	run bash -c "$limit exec timeout -k 5 60 \"\$0\" exec \"\$1\" true" "$SIFU" "$1"
+	echo "$output"
+	assert_sifu_error
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"$2"* ]]
+}
+
+@test "passwd: an image whose /etc/passwd is a FIFO is refused at once, naming it" {
+	require_feature "user namespaces" unshare -Ur true
+	mkdir -p "$T/r/etc"
+	mkfifo "$T/r/etc/passwd"
+	echo "root:x:0:" >"$T/r/etc/group"
+	make_bare "$T/r" "$T/fifo.sqfs"
+	exec_refused "$T/fifo.sqfs" /etc/passwd
+	[[ "$output" == *"not a regular file"* ]]
+}
+
+@test "passwd: an image whose /etc/group is a 2 GiB (sparse) file is refused, naming it" {
+	require_feature "user namespaces" unshare -Ur true
+	mkdir -p "$T/r/etc"
+	echo "root:x:0:0:root:/root:/bin/sh" >"$T/r/etc/passwd"
+	truncate -s 2G "$T/r/etc/group"
+	mkdir -p "$T/r/bin"
+	cp "$(command -v busybox)" "$T/r/bin/busybox"
+	ln -sf busybox "$T/r/bin/true"
+	# through tar --sparse: mksquashfs would read the 2 GiB of holes itself
+	tar -C "$T/r" --sparse -cf - etc bin | mksquashfs - "$T/big.sqfs" -tar -noappend -all-root -quiet >/dev/null
+	rm -f "$T/r/etc/group"
+	exec_refused "$T/big.sqfs" /etc/group
+	[[ "$output" == *"larger than"* ]]
+}
+
+@test "passwd: the image's own small /etc/passwd and /etc/group are still used" {
+	require_feature "user namespaces" unshare -Ur true
+	mkdir -p "$T/r/etc"
+	echo "imageuser:x:4242:4242:from the image:/nowhere:/bin/sh" >"$T/r/etc/passwd"
+	echo "imagegroup:x:4242:" >"$T/r/etc/group"
+	make_bare "$T/r" "$T/ok.sqfs"
+	run_sifu exec "$T/ok.sqfs" cat /etc/passwd /etc/group
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"imageuser:x:4242"* ]]
+	[[ "$output" == *"imagegroup:x:4242:"* ]]
+}
