@@ -157,6 +157,7 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
                        struct sifu_err *err)
 {
 	memset(x, 0, sizeof(*x));
+	x->opened.fd = -1;
 	struct ns_config *c = &x->cfg;
 	int need = act == NS_EXEC ? 2 : 1;
 	if (a->npos < need) {
@@ -207,6 +208,9 @@ void cmd_action_free(struct cmd_action *x)
 	free(x->binds);
 	free(x->bind_list);
 	free(x->pulled);
+	if (x->opened.fd >= 0)
+		close(x->opened.fd);
+	free(x->digests);
 }
 
 int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err)
@@ -215,7 +219,7 @@ int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err)
 	int status = 255;
 	int r = cmd_action_prepare(a, act, &x, err);
 	if (r == 0 && a->set[O_VERIFY])
-		r = cmd_action_verify ? cmd_action_verify(x.cfg.image, a->val[O_VERIFY], err)
+		r = cmd_action_verify ? cmd_action_verify(&x, a->val[O_VERIFY], err)
 		                      : cli_delegate_full(err);
 	if (r == 0)
 		r = ns_launch(&x.cfg, &status, err);

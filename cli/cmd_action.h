@@ -11,6 +11,11 @@ struct cmd_action {
 	size_t nbinds;
 	char *bind_list;
 	char *pulled; /* the cached SIF of a docker://… (etc.) image */
+	/* --verify: the image as opened once and verified (opened.fd -1
+	 * before), where its partition lies, and its block digests */
+	struct ns_image_fd opened;
+	struct sqf_verity verity;
+	uint8_t (*digests)[32];
 };
 
 /* Options → ns_config (pure apart from getcwd). */
@@ -21,10 +26,12 @@ void cmd_action_free(struct cmd_action *x);
 int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err);
 
 /* cmd_action_ext.c (sifu-all only; NULL in the launcher binary): pull a
- * docker://… image into the cache, and --verify[=KEY]. */
+ * docker://… image into the cache, and --verify[=KEY]: open x->cfg.image
+ * once, verify that open file and point x->cfg at it (opened, sqf.verity),
+ * so the launcher serves the verified bytes or nothing. */
 int cmd_action_pull(struct cli_args *a, const char *uri, char **path, struct sifu_err *err)
     __attribute__((weak));
-int cmd_action_verify(const char *image, const char *key, struct sifu_err *err)
+int cmd_action_verify(struct cmd_action *x, const char *key, struct sifu_err *err)
     __attribute__((weak));
 
 int cmd_exec(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);

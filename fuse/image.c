@@ -952,8 +952,18 @@ fail:
 int sqf_image_open(int fd, uint64_t offset, uint64_t size, const struct sqf_options *o,
                    struct sqf_image **out, struct sifu_err *err)
 {
+	struct sqf_options vo;
+	if (o && o->verity) {
+		/* a verified image is served from its checked bytes only: the
+		 * block cache's copies were never checked against them */
+		vo = *o;
+		vo.block_cache_dir = -1;
+		o = &vo;
+	}
 	struct sqf_backend *be;
 	int r = sqf_backend_fd(fd, offset, size, &be, err);
+	if (r == 0 && o && o->verity)
+		r = sqf_backend_verity(be, o->verity, &be, err);
 	if (r < 0)
 		return r;
 	if ((r = sqf_image_open_backend(be, o, out, err)) < 0)

@@ -162,6 +162,131 @@ struct sqf_backend *sqf_backend_mem(const void *data, size_t size)
 	return &m->b;
 }
 
+/* ------------------------------------------------------ checking backend
+ * `exec --verify` serves what it verified, or nothing (see struct
+ * sqf_verity).  Why a layer here rather than a check at open: the server
+ * reads the file lazily for as long as the container runs, and any process
+ * of the caller's (or the file's owner) may write into it meanwhile; why
+ * under the chunk cache: every path to the bytes - chunks, page-cache mode's
+ * exact reads, the pinned metadata, read-ahead, extraction - goes through a
+ * backend's pread, so nothing can bypass the check.  A block is checked
+ * whole, so a read of part of one fetches all of it (64 KiB: a few tens of
+ * microseconds of SHA-256); whole blocks in the middle of a read land in the
+ * caller's buffer directly. */
+
+struct verity_backend {
+	struct sqf_backend b;
+	struct sqf_backend *inner;
+	const struct sqf_verity *v;
+	int warned;
+};
+
+/* Is [p, p+len) block I as verified? */
+static int verity_check(struct verity_backend *vb, uint64_t i, const uint8_t *p, size_t len)
+{
+	uint8_t got[32];
+	vb->v->hash(p, len, got);
+	if (!memcmp(got, vb->v->sha256[i], sizeof(got)))
+		return 0;
+	uint64_t bs = vb->v->block_size;
+	if (!__atomic_exchange_n(&vb->warned, 1, __ATOMIC_RELAXED))
+		sifu_log(SIFU_LOG_WARN,
+		         "the image changed after verification: bytes %" PRIu64 "-%" PRIu64
+		         " of its partition differ from the verified ones; they are not served "
+		         "(reads of them fail with an I/O error)",
+		         i * bs, i * bs + len - 1);
+	else
+		sifu_debug("fuse: block %" PRIu64 " differs from the verified image", i);
+	return -EIO;
+}
+
+static int verity_pread(struct sqf_backend *b, void *buf, size_t len, uint64_t off)
+{
+	struct verity_backend *vb = (struct verity_backend *)b;
+	const uint64_t bs = vb->v->block_size, size = b->size;
+	if (off > size || len > size - off)
+		return -EIO;
+	uint8_t *p = buf, *tmp = NULL;
+	const uint64_t end = off + len;
+	int r = 0;
+	while (r == 0 && off < end) {
+		uint64_t i = off / bs, bstart = i * bs;
+		uint64_t bend = size - bstart < bs ? size : bstart + bs;
+		if (off == bstart && bend <= end) {
+			/* a run of whole blocks: read in place, then check each */
+			uint64_t last = end == size ? end : bstart + (end - bstart) / bs * bs;
+			size_t n = (size_t)(last - off);
+			r = vb->inner->pread(vb->inner, p, n, off);
+			for (uint64_t at = 0; r == 0 && at < n; at += bs)
+				r = verity_check(vb, i + at / bs, p + at,
+				                 (size_t)(n - at < bs ? n - at : bs));
+			p += n;
+			off = last;
+			continue;
+		}
+		/* the part of one block this read needs: check the block whole */
+		if (!tmp && !(tmp = malloc((size_t)bs)))
+			r = -ENOMEM;
+		if (r == 0)
+			r = vb->inner->pread(vb->inner, tmp, (size_t)(bend - bstart), bstart);
+		if (r == 0)
+			r = verity_check(vb, i, tmp, (size_t)(bend - bstart));
+		uint64_t n = (bend < end ? bend : end) - off;
+		if (r == 0)
+			memcpy(p, tmp + (off - bstart), (size_t)n);
+		p += n;
+		off += n;
+	}
+	free(tmp);
+	if (r < 0)
+		memset(buf, 0, len); /* no unchecked byte is left for a careless caller */
+	return r;
+}
+
+static void verity_advise(struct sqf_backend *b, uint64_t off, uint64_t len)
+{
+	struct verity_backend *vb = (struct verity_backend *)b;
+	if (vb->inner->advise)
+		vb->inner->advise(vb->inner, off, len);
+}
+
+static void verity_own_readahead(struct sqf_backend *b, bool ours)
+{
+	struct verity_backend *vb = (struct verity_backend *)b;
+	if (vb->inner->own_readahead)
+		vb->inner->own_readahead(vb->inner, ours);
+}
+
+static void verity_destroy(struct sqf_backend *b)
+{
+	struct verity_backend *vb = (struct verity_backend *)b;
+	vb->inner->destroy(vb->inner);
+	free(vb);
+}
+
+int sqf_backend_verity(struct sqf_backend *inner, const struct sqf_verity *v,
+                       struct sqf_backend **out, struct sifu_err *err)
+{
+	uint64_t bs = v->block_size;
+	if (!bs || (bs & (bs - 1)) || bs > (64u << 20) || !v->hash || !v->sha256 ||
+	    v->nblocks != (inner->size + bs - 1) / bs) {
+		inner->destroy(inner);
+		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+		                    "the verified block digests do not fit the image range");
+	}
+	struct verity_backend *vb = sifu_xcalloc(1, sizeof(*vb));
+	vb->b.pread = verity_pread;
+	vb->b.destroy = verity_destroy;
+	vb->b.advise = verity_advise;
+	vb->b.own_readahead = verity_own_readahead;
+	vb->b.size = inner->size;
+	vb->b.local = inner->local;
+	vb->inner = inner;
+	vb->v = v;
+	*out = &vb->b;
+	return 0;
+}
+
 /* ---------------------------------------------------------- chunk cache */
 
 enum chunk_state { CH_QUEUED, CH_LOADING, CH_READY, CH_FAILED };

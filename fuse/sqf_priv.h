@@ -43,6 +43,10 @@ int sqf_backend_fd(int fd, uint64_t offset, uint64_t size, struct sqf_backend **
                    struct sifu_err *err);
 /* Borrows DATA (tests, the fuzz target). */
 struct sqf_backend *sqf_backend_mem(const void *data, size_t size);
+/* The checking layer of struct sqf_verity over INNER (taken, also on
+ * failure); V must outlive it. */
+int sqf_backend_verity(struct sqf_backend *inner, const struct sqf_verity *v,
+                       struct sqf_backend **out, struct sifu_err *err);
 
 /* --------------------------------------------------------- chunk cache --
  * Aligned chunks of chunk_size bytes, an LRU bounded in bytes, one backend

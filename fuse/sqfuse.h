@@ -20,6 +20,24 @@ enum sqf_prefetch { SQF_PREFETCH_NONE, SQF_PREFETCH_META, SQF_PREFETCH_ALL };
  * else (NFS, Lustre, GPFS, FUSE, ...), where round trips cost. */
 enum sqf_io { SQF_IO_AUTO, SQF_IO_PAGECACHE, SQF_IO_CHUNKS };
 
+/* A partition verified before it is served (`exec --verify`): the SHA-256 of
+ * every BLOCK_SIZE bytes of the image range as it was verified (the last
+ * block may be shorter).  With it, sqf_image_open puts a checking layer over
+ * the file: every read, in page-cache and in chunk mode, the metadata
+ * preload included, fetches the whole blocks it touches and compares each
+ * with its digest before any byte of it is used; a block that differs is
+ * EIO (and one warning that the image changed after verification), never
+ * served.  The block cache is not used.  HASH computes SHA-256 and comes
+ * from the caller, so that fuse/ (and the launcher binary) does not link
+ * libcrypto; it is called from many threads at once.  The struct and the
+ * digests must outlive the image. */
+struct sqf_verity {
+	uint64_t block_size; /* a power of two */
+	size_t nblocks;      /* ceil(size / block_size) */
+	const uint8_t (*sha256)[32];
+	void (*hash)(const void *data, size_t len, uint8_t out[32]);
+};
+
 struct sqf_options {
 	uint64_t chunk_size;    /* aligned chunk, default 1 MiB */
 	uint64_t cache_size;    /* LRU bound in bytes */
@@ -39,6 +57,8 @@ struct sqf_options {
 	 * the bound on its size in bytes */
 	int block_cache_dir;
 	uint64_t block_cache_max;
+	/* NULL, or serve only bytes that match these digests (see above) */
+	const struct sqf_verity *verity;
 };
 
 /* Defaults that need no tuning. */

@@ -453,7 +453,32 @@ void sif_verify_report_free(struct sif_verify_report *r);
  *     struct sif_verify_opts o = {.keys = &k, .nkeys = k ? 1 : 0};
  *     int r = sif_verify_image(path, &o, NULL, err);   // OpenPGP: the keyring
  *     sif_pemkey_free(k); sif_pgp_cleanup();
- * The objects are read once, sequentially; a launcher that then mounts the
- * image reads it again (from the page cache when it fits). */
+ * The objects are read once, sequentially.  A launcher must not use this
+ * one: it verifies what PATH names now, not what is opened later (see
+ * sif_verify_fd). */
 int sif_verify_image(const char *path, const struct sif_verify_opts *o,
                      struct sif_verify_report *report, struct sifu_err *err);
+
+/* What a verified run may serve (`sifu exec|run|shell|test --verify`): the
+ * primary partition's location, from the descriptors as this verification
+ * parsed them, and a SHA-256 of every BLOCK bytes of it, taken from the very
+ * reads whose digest matched the signed one.  A server that checks each
+ * block it reads against these serves the verified bytes or nothing,
+ * whatever is later written to the file (fuse/'s struct sqf_verity). */
+struct sif_served_part {
+	uint64_t block;        /* in: block size, a power of two of at most 8 MiB */
+	uint64_t offset, size; /* out: the partition's bytes in the file */
+	uint32_t id, fstype;   /* out: its object id and enum sif_fstype */
+	uint8_t (*sha256)[32]; /* out: nblocks digests (malloc'ed) */
+	size_t nblocks;        /* out: ceil(size / block) */
+};
+void sif_served_part_free(struct sif_served_part *p);
+/* sif_verify_image on an open file, FD (read with pread only; NAME for
+ * messages).  With PART (block set) the primary partition must be covered
+ * by a signature that verifies, and PART is filled; on failure it is
+ * freed.  The caller then serves FD itself, never the path again. */
+int sif_verify_fd(int fd, const char *name, const struct sif_verify_opts *o,
+                  struct sif_verify_report *report, struct sif_served_part *part,
+                  struct sifu_err *err);
+/* SHA-256 of DATA (libcrypto; safe from many threads at once). */
+void sif_sha256(const void *data, size_t len, uint8_t out[32]);

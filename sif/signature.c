@@ -27,6 +27,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -180,6 +181,10 @@ struct ictx {
 	struct obj_cache *cache; /* one per descriptor, table order */
 	uint8_t *buf;
 	size_t buflen;
+	/* sif_verify_fd's served partition: its block digests are taken from
+	 * the very buffers whose digest is compared with the signed one */
+	struct sif_served_part *part;
+	bool part_done; /* the last pass over it read it whole */
 };
 
 static void ictx_free(struct ictx *c)
@@ -209,6 +214,21 @@ static size_t descr_index(const struct ictx *c, const struct sif_descr *d)
 	return (size_t)(d - c->img->d);
 }
 
+/* The served partition's block digests, for bytes [pos, pos+len) of it
+ * (pos is a multiple of the block size: READ_CHUNK is one of those). */
+static void part_blocks(struct ictx *c, const struct sif_descr *d, uint64_t pos, const uint8_t *p,
+                        size_t len)
+{
+	struct sif_served_part *sp = c->part;
+	if (!sp || d->id != sp->id)
+		return;
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < sp->block ? len - done : (size_t)sp->block;
+		sif_sha256(p + done, n, sp->sha256[(pos + done) / sp->block]);
+		done += n;
+	}
+}
+
 /* Feed object D's bytes into MD, in large sequential reads; the kernel is
  * asked for the next chunk while this one is hashed, so reading and hashing
  * overlap and the object streams at storage speed. */
@@ -220,8 +240,13 @@ static int hash_object(struct ictx *c, const struct sif_descr *d, EVP_MD_CTX *md
 	    (uint64_t)d->size > img->file_size - (uint64_t)d->offset)
 		return sifu_err_set(err, SIFU_E_RANGE, ERANGE,
 		                    "object %u lies past the end of the image", d->id);
+	bool served = c->part && d->id == c->part->id;
+	if (served)
+		c->part_done = false;
 	if (img->mem) {
 		EVP_DigestUpdate(md, img->mem + d->offset, (size_t)d->size);
+		part_blocks(c, d, 0, img->mem + d->offset, (size_t)d->size);
+		c->part_done |= served;
 		return 0;
 	}
 	size_t bufsz = (uint64_t)d->size < READ_CHUNK ? (size_t)d->size + 1 : READ_CHUNK;
@@ -241,8 +266,10 @@ static int hash_object(struct ictx *c, const struct sif_descr *d, EVP_MD_CTX *md
 			              (off_t)(left - want < READ_CHUNK ? left - want : READ_CHUNK),
 			              POSIX_FADV_WILLNEED);
 		EVP_DigestUpdate(md, c->buf, want);
+		part_blocks(c, d, off - (uint64_t)d->offset, c->buf, want);
 		off += want, left -= want;
 	}
+	c->part_done |= served;
 	return 0;
 }
 
@@ -1071,35 +1098,141 @@ static int verify_tasks(struct vctx *v)
 	return 0;
 }
 
-int sif_verify_image(const char *path, const struct sif_verify_opts *o,
-                     struct sif_verify_report *report, struct sifu_err *err)
+/* ------------------------------------------- what a verified run serves --
+ * `exec --verify` must run the bytes it verified.  Verifying a path and
+ * serving it later reads the file twice (and the FUSE server reads lazily,
+ * for as long as the container runs): a rename between the opens, or a
+ * write into the partition at any time, would run bytes nobody signed.  So
+ * the caller opens the image once and verifies that fd, and the pass that
+ * recomputes the partition's signed digest also records a SHA-256 of every
+ * block of it; the launcher serves the same fd and checks each block it
+ * reads against those (fs-verity's idea, in user space: fuse/io.c).  The
+ * location comes from the descriptors as parsed here: a later rewrite of
+ * the descriptor table cannot move what is served. */
+
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+	/* fetched once: an implicit fetch per call takes a lock that the
+	 * FUSE server's threads would contend for */
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void sif_sha256(const void *data, size_t len, uint8_t out[32])
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	unsigned n = 0;
+	if (!EVP_Digest(data, len, out, &n, sha256_md ? sha256_md : EVP_sha256(), NULL) || n != 32)
+		memset(out, 0, 32); /* never equal to a real block's digest by chance */
+}
+
+void sif_served_part_free(struct sif_served_part *p)
+{
+	if (!p)
+		return;
+	free(p->sha256);
+	p->sha256 = NULL;
+	p->nblocks = 0;
+}
+
+static int served_part_init(const struct sif_image *img, struct sif_served_part *p,
+                            struct sifu_err *err)
+{
+	const struct sif_descr *d = sif_primary(img);
+	if (!d) {
+		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
+		             "the image has no primary system partition");
+		sifu_err_hint(err, "'sifu sif list IMAGE' shows its objects");
+		return -ENOENT;
+	}
+	if (!p->block || (p->block & (p->block - 1)) || p->block > READ_CHUNK)
+		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "bad block size %" PRIu64, p->block);
+	struct sif_partinfo pi;
+	sif_descr_partition(d, &pi);
+	p->id = d->id;
+	p->fstype = (uint32_t)pi.fstype;
+	p->offset = (uint64_t)d->offset;
+	p->size = (uint64_t)d->size;
+	p->nblocks = (size_t)((p->size + p->block - 1) / p->block);
+	p->sha256 = sifu_xcalloc(p->nblocks ? p->nblocks : 1, sizeof(*p->sha256));
+	return 0;
+}
+
+/* The served partition must be among the objects a signature verified, and
+ * its block digests must come from a complete pass over it. */
+static void served_part_check(struct vctx *v)
+{
+	const struct sif_served_part *p = v->ic.part;
+	bool covered = false;
+	for (size_t i = 0; i < v->r->nsigs && !covered; i++)
+		for (size_t j = 0; v->r->sigs[i].ok && j < v->r->sigs[i].ncovered; j++)
+			covered |= v->r->sigs[i].covered[j] == p->id;
+	if (!covered || !v->ic.part_done)
+		problem(v->r,
+		        "the primary partition (object %u) is not covered by a signature that "
+		        "verified",
+		        p->id);
+}
+
+int sif_verify_fd(int fd, const char *name, const struct sif_verify_opts *o,
+                  struct sif_verify_report *report, struct sif_served_part *part,
+                  struct sifu_err *err)
 {
 	struct sif_verify_report local = {0};
 	struct sif_verify_report *r = report ? report : &local;
 	memset(r, 0, sizeof(*r));
 	_cleanup_sif_ struct sif_image *img = NULL;
-	int ret = sif_open_path(path, false, &img, err);
+	int ret = sif_open_fd(fd, &img, err);
+	if (ret == 0 && part)
+		ret = served_part_init(img, part, err);
 	if (ret < 0) {
+		sifu_err_wrap(err, "%s", name);
 		char line[SIFU_ERR_MSG_MAX];
 		sifu_err_format(err, line, sizeof(line));
 		problem(r, "%s", line);
 		sif_verify_report_free(&local);
 		return ret;
 	}
-	struct vctx v = {.path = path, .o = o, .r = r};
+	struct vctx v = {.path = name, .o = o, .r = r};
 	ret = ictx_init(&v.ic, img, err);
 	if (ret == 0) {
+		v.ic.part = part;
 		verify_tasks(&v);
+		if (part && !r->nproblems)
+			served_part_check(&v);
 		if (r->nproblems) {
 			ret = sifu_err_set(err, SIFU_E_VERIFY, EBADMSG, "%s", r->problems[0]);
 			if (r->nproblems > 1)
-				sifu_err_wrap(err, "%s: %zu problems, the first", path,
+				sifu_err_wrap(err, "%s: %zu problems, the first", name,
 				              r->nproblems);
 			else
-				sifu_err_wrap(err, "%s does not verify", path);
+				sifu_err_wrap(err, "%s does not verify", name);
 		}
 	}
 	ictx_free(&v.ic);
 	sif_verify_report_free(&local);
+	if (ret < 0 && part)
+		sif_served_part_free(part);
+	return ret;
+}
+
+int sif_verify_image(const char *path, const struct sif_verify_opts *o,
+                     struct sif_verify_report *report, struct sifu_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int ret = sifu_err_sys(err, "open %s", path);
+		if (report) {
+			memset(report, 0, sizeof(*report));
+			char line[SIFU_ERR_MSG_MAX];
+			sifu_err_format(err, line, sizeof(line));
+			problem(report, "%s", line);
+		}
+		return ret;
+	}
+	int ret = sif_verify_fd(fd, path, o, report, NULL, err);
+	close(fd);
 	return ret;
 }

@@ -48,6 +48,12 @@ struct ns_launch {
 void ns_who(struct ns_launch *l);
 int ns_open_image(struct ns_launch *l, struct sifu_err *err);
 int ns_refuse_privileged(struct sifu_err *err);
+/* prep.c: the image's file PATH (/etc/passwd, /etc/group), resolved inside
+ * ROOTFD: *OUT NULL when it is absent, else its text (NUL-terminated,
+ * malloc'ed); refused (one line naming it and what to do) when it is not a
+ * regular file or holds more than MAX bytes. */
+#define NS_IMAGE_FILE_MAX (4u << 20)
+int ns_read_image_file(int rootfd, const char *path, size_t max, char **out, struct sifu_err *err);
 /* tree.c: build the container's mount tree under the staging dir and
  * pivot into it.  Runs in the payload child. */
 int ns_tree_build(struct ns_launch *l, struct sifu_err *err);

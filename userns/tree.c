@@ -266,26 +266,6 @@ static int mount_system(const struct tree *t, struct sifu_err *err)
 
 /* ------------------------------------------------------- passwd, group -- */
 
-static char *read_in_root(int rootfd, const char *path)
-{
-	int fd = sifu_path_open_in_root(rootfd, path, O_RDONLY, 0);
-	if (fd < 0)
-		return NULL;
-	FILE *f = fdopen(fd, "re");
-	if (!f) {
-		close(fd);
-		return NULL;
-	}
-	char *buf = NULL;
-	size_t len = 0;
-	if (getdelim(&buf, &len, '\0', f) < 0) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
-
 static int write_stage_file(const struct ns_launch *l, const char *name, const char *text, int *out,
                             struct sifu_err *err)
 {
@@ -309,15 +289,19 @@ static int mount_passwd(const struct tree *t, struct sifu_err *err)
 	const struct ns_launch *l = t->l;
 	if (l->c->no_mount & NS_NOMOUNT_PASSWD)
 		return 0;
-	_cleanup_free_ char *pw = read_in_root(t->rootfd, "/etc/passwd");
-	_cleanup_free_ char *gr = read_in_root(t->rootfd, "/etc/group");
+	_cleanup_free_ char *pw = NULL, *gr = NULL;
+	int r = ns_read_image_file(t->rootfd, "/etc/passwd", NS_IMAGE_FILE_MAX, &pw, err);
+	if (r < 0 ||
+	    (r = ns_read_image_file(t->rootfd, "/etc/group", NS_IMAGE_FILE_MAX, &gr, err)) < 0)
+		return r;
 	_cleanup_free_ char *npw =
 	    l->c->fakeroot
 	        ? ns_passwd_edit(pw, "root", 0, 0, "root", l->home_dst, "/bin/sh")
 	        : ns_passwd_edit(pw, l->user, l->cuid, l->cgid, l->gecos, l->home_dst, l->shell);
 	_cleanup_free_ char *ngr = l->c->fakeroot ? ns_group_edit(gr, "root", 0, "root")
 	                                          : ns_group_edit(gr, l->group, l->cgid, l->user);
-	int fd = -1, r = write_stage_file(l, "etc/passwd", npw, &fd, err);
+	int fd = -1;
+	r = write_stage_file(l, "etc/passwd", npw, &fd, err);
 	if (r < 0)
 		return r;
 	struct ns_hostbind b = {.fd = fd, .dst = "/etc/passwd"};

@@ -129,8 +129,19 @@ enum {
  * "hostfs" and "bind-paths" are accepted: sifu has no system bind paths). */
 int ns_nomount_parse(const char *word, unsigned *mask, struct sifu_err *err);
 
+/* An image the caller opened and checked itself (`--verify`): the launcher
+ * serves this open file at exactly this range and never opens the path
+ * again, so what runs is what was verified (sqf.verity then holds the block
+ * digests the FUSE server checks every read against). */
+struct ns_image_fd {
+	int fd; /* O_RDONLY; the caller keeps it, the launcher dups it */
+	uint64_t offset, size;
+	uint32_t fstype; /* enum sif_fstype */
+};
+
 struct ns_config {
-	const char *image; /* SIF, bare SquashFS or sandbox directory */
+	const char *image;                /* SIF, bare SquashFS or sandbox directory */
+	const struct ns_image_fd *opened; /* NULL: open IMAGE */
 	enum ns_action action;
 	char *const *args; /* exec: COMMAND ARGS; others: ARGS */
 	int nargs;

@@ -720,6 +720,181 @@ static void test_name_ok(void **state)
 	assert_false(sqf_name_ok("", 0));
 }
 
+/* --------------------------------------------- the checking layer (--verify)
+ * A fault-injecting backend returns altered bytes where the image differs
+ * from what was verified: the layer must answer EIO, never the bytes. */
+
+/* Any 32-byte digest will do for the layer; the real one is SHA-256. */
+static void test_hash(const void *data, size_t len, uint8_t out[32])
+{
+	const uint8_t *p = data;
+	for (unsigned lane = 0; lane < 4; lane++) {
+		uint64_t h = 0xcbf29ce484222325ull ^ lane;
+		for (size_t i = 0; i < len; i++)
+			h = (h ^ p[i]) * 0x100000001b3ull;
+		h ^= len;
+		memcpy(out + 8 * lane, &h, 8);
+	}
+}
+
+struct altering {
+	struct sqf_backend b;
+	const uint8_t *data;
+	int64_t alter_at; /* this byte is served flipped (-1: none) */
+	unsigned reads;
+};
+
+static int altering_pread(struct sqf_backend *b, void *buf, size_t len, uint64_t off)
+{
+	struct altering *a = (struct altering *)b;
+	if (off > b->size || len > b->size - off)
+		return -EIO;
+	__atomic_add_fetch(&a->reads, 1, __ATOMIC_RELAXED);
+	memcpy(buf, a->data + off, len);
+	int64_t at = __atomic_load_n(&a->alter_at, __ATOMIC_RELAXED);
+	if (at >= 0 && (uint64_t)at >= off && (uint64_t)at < off + len)
+		((uint8_t *)buf)[at - (int64_t)off] ^= 0x5a;
+	return 0;
+}
+
+static void altering_destroy(struct sqf_backend *b)
+{
+	free(b);
+}
+
+static struct altering *altering_new(const uint8_t *data, size_t size)
+{
+	struct altering *a = sifu_xcalloc(1, sizeof(*a));
+	a->b.pread = altering_pread;
+	a->b.destroy = altering_destroy;
+	a->b.size = size;
+	a->data = data;
+	a->alter_at = -1;
+	return a;
+}
+
+static struct sqf_verity *verity_of(const uint8_t *data, size_t size, uint64_t bs)
+{
+	struct sqf_verity *v = sifu_xcalloc(1, sizeof(*v));
+	v->block_size = bs;
+	v->nblocks = (size + bs - 1) / bs;
+	uint8_t(*d)[32] = sifu_xcalloc(v->nblocks, 32);
+	for (size_t i = 0; i < v->nblocks; i++)
+		test_hash(data + i * bs, size - i * bs < bs ? size - i * bs : bs, d[i]);
+	v->sha256 = (const uint8_t(*)[32])d;
+	v->hash = test_hash;
+	return v;
+}
+
+static void verity_free(struct sqf_verity *v)
+{
+	free((void *)v->sha256);
+	free(v);
+}
+
+static void test_verity_backend(void **state)
+{
+	(void)state;
+	enum { SIZE = 10000, BS = 1024 }; /* ten blocks, the last one short */
+	uint8_t *data = sifu_xmalloc(SIZE);
+	for (size_t i = 0; i < SIZE; i++)
+		data[i] = (uint8_t)(i * 131 + (i >> 8));
+	struct sqf_verity *v = verity_of(data, SIZE, BS);
+	struct altering *a = altering_new(data, SIZE);
+	struct sqf_backend *be = NULL;
+	struct sifu_err err = {0};
+	assert_int_equal(sqf_backend_verity(&a->b, v, &be, &err), 0);
+	static uint8_t buf[SIZE];
+	/* reads of every shape: inside a block, across blocks, whole runs,
+	 * the short last block, all of it */
+	static const uint64_t cases[][2] = {{0, 1},      {5, 100},     {1000, 48},  {1023, 2},
+	                                    {0, 1024},   {1024, 4096}, {100, 5000}, {9000, 1000},
+	                                    {9216, 784}, {9999, 1},    {0, SIZE},   {2048, 0}};
+	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+		memset(buf, 0xee, sizeof(buf));
+		assert_int_equal(be->pread(be, buf, cases[c][1], cases[c][0]), 0);
+		assert_memory_equal(buf, data + cases[c][0], cases[c][1]);
+	}
+	assert_int_equal(be->pread(be, buf, 2, SIZE - 1), -EIO); /* past the end */
+	/* one byte of block 4 changes after verification */
+	a->alter_at = 4 * BS + 77;
+	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+		uint64_t off = cases[c][0], len = cases[c][1];
+		bool touches = len && off / BS <= 4 && (off + len - 1) / BS >= 4;
+		memset(buf, 0xee, sizeof(buf));
+		int r = be->pread(be, buf, len, off);
+		if (touches) {
+			assert_int_equal(r, -EIO);
+			for (size_t i = 0; i < len; i++)
+				assert_int_equal(buf[i], 0); /* nothing unchecked left behind */
+		} else {
+			assert_int_equal(r, 0);
+			assert_memory_equal(buf, data + off, len);
+		}
+	}
+	/* the check is per read: the verified bytes back, and all is well */
+	a->alter_at = -1;
+	assert_int_equal(be->pread(be, buf, SIZE, 0), 0);
+	assert_memory_equal(buf, data, SIZE);
+	be->destroy(be);
+
+	/* digests that do not fit the range are refused (and INNER freed) */
+	struct sqf_verity bad = *v;
+	bad.nblocks--;
+	assert_true(sqf_backend_verity(&altering_new(data, SIZE)->b, &bad, &be, &err) < 0);
+	verity_free(v);
+	free(data);
+}
+
+/* The whole server path, page-cache and chunk mode: the metadata preload
+ * and the data reads go through the check. */
+static void test_verity_image(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *data = slurp(CORPUS "tree-nofrag.sqfs", &len);
+	struct sqf_verity *v = verity_of(data, len, 512);
+	for (int io = SQF_IO_PAGECACHE; io <= SQF_IO_CHUNKS; io++) {
+		struct sqf_options o;
+		sqf_options_default(&o);
+		o.io = (enum sqf_io)io;
+		o.chunk_size = 512;
+		o.verity = v;
+		struct altering *a = altering_new(data, len);
+		struct sqf_backend *be = NULL;
+		struct sifu_err err = {0};
+		assert_int_equal(sqf_backend_verity(&a->b, v, &be, &err), 0);
+		struct sqf_image *img = NULL;
+		assert_int_equal(sqf_image_open_backend(be, &o, &img, &err), 0);
+		assert_int_equal(sqf_cache_is_direct(img->cache), io == SQF_IO_PAGECACHE);
+		check_tree(img, false);
+		sqf_image_close(img);
+
+		/* the last byte of dir/numbers' data altered from the start: the
+		 * open (superblock, preloaded tables) is clean, the file is not */
+		a = altering_new(data, len);
+		assert_int_equal(sqf_backend_verity(&a->b, v, &be, &err), 0);
+		assert_int_equal(sqf_image_open_backend(be, &o, &img, &err), 0);
+		sqfs_inode_generic_t *ino = inode_at(img, "dir/numbers");
+		sqfs_u64 end = 0;
+		assert_int_equal(sqfs_inode_get_file_block_start(ino, &end), 0);
+		for (size_t i = 0; i < sqfs_inode_get_file_block_count(ino); i++)
+			end += ino->extra[i] & 0xffffff;
+		assert_true(end > 512 && end <= len); /* past the superblock's block */
+		a->alter_at = (int64_t)end - 1;
+		static char buf[14000];
+		assert_int_equal(sqf_read(img, ino, 0, buf, sizeof(buf)), -EIO);
+		sqfs_free(ino);
+		/* files elsewhere are still served */
+		ino = inode_at(img, "zeros");
+		assert_int_equal(sqf_read(img, ino, 0, buf, 5000), 5000);
+		sqfs_free(ino);
+		sqf_image_close(img);
+	}
+	verity_free(v);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +910,8 @@ int main(void)
 	    cmocka_unit_test(test_extract),
 	    cmocka_unit_test(test_server_on_callers_fd),
 	    cmocka_unit_test(test_name_ok),
+	    cmocka_unit_test(test_verity_backend),
+	    cmocka_unit_test(test_verity_image),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -336,6 +336,52 @@ static void test_sign_verify_other_hashes(void **state)
 	sif_pemkey_free(pub);
 }
 
+/* `exec --verify`: the served partition's block digests come out of the
+ * verification of the open file, and only when a signature covers it. */
+static void test_verify_fd_served_part(void **state)
+{
+	(void)state;
+	struct sifu_err err = {0};
+	struct sif_pemkey *ed = NULL;
+	assert_int_equal(sif_pemkey_load(FIX "ed25519-public.pem", false, &ed, &err), 0);
+	struct sif_verify_opts o = {.keys = &ed, .nkeys = 1};
+	int fd = open(FIX "one-group-signed-dsse.sif", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	struct sif_served_part p = {.block = 1024};
+	assert_int_equal(sif_verify_fd(fd, "dsse", &o, NULL, &p, &err), 0);
+	assert_int_equal(p.id, 2); /* the primary SquashFS partition */
+	assert_int_equal(p.fstype, SIF_FS_SQUASH);
+	assert_int_equal(p.offset, 36864);
+	assert_int_equal(p.size, 4096);
+	assert_int_equal(p.nblocks, 4);
+	for (size_t i = 0; i < p.nblocks; i++) {
+		uint8_t blk[1024], want[32];
+		assert_int_equal(pread(fd, blk, sizeof(blk), (off_t)(p.offset + i * 1024)), 1024);
+		sif_sha256(blk, sizeof(blk), want);
+		assert_memory_equal(p.sha256[i], want, 32);
+	}
+	sif_served_part_free(&p);
+	/* verifying only object 1 does not vouch for the partition */
+	o.sif_id = 1;
+	p = (struct sif_served_part){.block = 1024};
+	struct sif_verify_report rep;
+	assert_true(sif_verify_fd(fd, "dsse", &o, &rep, &p, &err) < 0);
+	assert_int_equal(rep.nproblems, 1);
+	assert_non_null(strstr(rep.problems[0], "primary partition (object 2) is not covered"));
+	sif_verify_report_free(&rep);
+	assert_null(p.sha256);
+	close(fd);
+	/* unsigned: refused, nothing left */
+	o.sif_id = 0;
+	fd = open(FIX "one-group.sif", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	p = (struct sif_served_part){.block = 1024};
+	assert_true(sif_verify_fd(fd, "unsigned", &o, NULL, &p, &err) < 0);
+	assert_null(p.sha256);
+	close(fd);
+	sif_pemkey_free(ed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +393,7 @@ int main(void)
 	    cmocka_unit_test(test_verify_fixture),
 	    cmocka_unit_test(test_sign_verify_other_hashes),
 	    cmocka_unit_test(test_flip_every_signed_byte),
+	    cmocka_unit_test(test_verify_fd_served_part),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
