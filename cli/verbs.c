@@ -148,7 +148,9 @@ const struct cli_verb cli_verbs[] = {
     {"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options]", "Manage the local cache",
      "Lists or cleans the blob and image cache ($SIFU_CACHEDIR, by default\n"
      "$XDG_CACHE_HOME/sifu), the packages kept by debootstrap builds there, and\n"
-     "the block cache (see --block-cache of exec).\n",
+     "the block cache (see --block-cache of exec).  clean refuses (exit 255,\n"
+     "nothing removed) a block cache directory that is a symlink, another\n"
+     "user's, or writable by others.\n",
      "  $ sifu cache list\n  $ sifu cache clean --force\n"},
     {"sif", V_SIF, cmd_sif, true, "sifu sif list|info|header|dump|new|add|del|setprim ...",
      "Manipulate Singularity Image Format (SIF) images",

@@ -1,0 +1,108 @@
+#!/usr/bin/env bats
+# Hardening of the block cache (issue 14): a planted $TMPDIR/sifu-UID is
+# never followed.  Runs as root and as the unprivileged user.
+load helpers
+
+setup_file() {
+	export IMG=$BATS_FILE_TMPDIR
+	local t=$IMG/tree
+	mkdir -p "$t/bin"
+	cp /usr/bin/busybox "$t/bin/busybox"
+	chmod -R a+rX "$t"
+	mksquashfs "$t" "$IMG/bb.sqfs" -noappend -quiet >/dev/null
+}
+
+setup() {
+	# every test its own TMPDIR: the default block cache lies under it
+	export TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir -m 0700 "$TMPDIR"
+	unset SIFU_BLOCK_CACHE
+}
+
+teardown() {
+	local d
+	for d in "$BATS_TEST_TMPDIR"/mnt*; do
+		[ -d "$d" ] || continue
+		if awk -v d="$d" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+			fusermount3 -u -z "$d" 2>/dev/null || umount -l "$d" 2>/dev/null || true
+		fi
+	done
+}
+
+# the files under DIR, as "name size" lines
+listing() { (cd "$1" && find . -type f -printf '%p %s\n' | sort); }
+
+@test "block cache: a symlink planted at \$TMPDIR/sifu-UID is not followed; cache clean refuses it" {
+	# another user's doing, in a shared /tmp: sifu-UID points at a directory
+	# of the victim's holding a blocks/ with files that look like ours
+	local victim=$BATS_TEST_TMPDIR/victim uid
+	uid=$(id -u)
+	mkdir -p "$victim"
+	mkdir -m 0700 "$victim/blocks"
+	echo precious >"$victim/blocks/thesis.blk"
+	echo precious >"$victim/blocks/notes.tmp"
+	ln -s "$victim" "$TMPDIR/sifu-$uid"
+	local before
+	before=$(listing "$victim")
+	run "$SIFU" exec "$IMG/bb.sqfs" /bin/busybox echo ran
+	[ "$status" -eq 0 ]
+	[[ "$output" == *ran* ]]
+	# nothing written through the link
+	[ "$(listing "$victim")" = "$before" ]
+	# one warning: which directory, what is wrong, what to do
+	[ "$(printf '%s\n' "$output" | grep -c 'sifu warning: ')" -eq 1 ]
+	[[ "$output" == *"block cache $TMPDIR/sifu-$uid: is a symbolic link"* ]]
+	[[ "$output" == *"running without the block cache"* ]]
+	[[ "$output" == *"set TMPDIR"* ]]
+	run "$SIFU" cache clean --force --type blocks
+	[ "$(listing "$victim")" = "$before" ]
+	assert_sifu_error
+	[[ "$output" == *"block cache $TMPDIR/sifu-$uid: is a symbolic link"* ]]
+	# listing says so and removes nothing either
+	run "$SIFU" cache list --type blocks
+	[[ "$output" == *"is a symbolic link"* ]]
+	[ "$(listing "$victim")" = "$before" ]
+	# a symlink at blocks/ inside a sound sifu-UID: the same
+	rm "$TMPDIR/sifu-$uid"
+	mkdir -m 0700 "$TMPDIR/sifu-$uid"
+	ln -s "$victim/blocks" "$TMPDIR/sifu-$uid/blocks"
+	run "$SIFU" cache clean --force --type blocks
+	assert_sifu_error
+	[[ "$output" == *"sifu-$uid/blocks: is a symbolic link"* ]]
+	[ "$(listing "$victim")" = "$before" ]
+}
+
+@test "block cache: a sifu-UID directory others may write is refused" {
+	local uid
+	uid=$(id -u)
+	mkdir -p "$TMPDIR/sifu-$uid/blocks"
+	chmod 0777 "$TMPDIR/sifu-$uid"
+	chmod 0700 "$TMPDIR/sifu-$uid/blocks"
+	echo kept >"$TMPDIR/sifu-$uid/blocks/old.blk"
+	run "$SIFU" exec "$IMG/bb.sqfs" /bin/busybox echo ran
+	[ "$status" -eq 0 ]
+	[[ "$output" == *ran* ]]
+	# nothing added to the untrusted directory
+	[ "$(ls "$TMPDIR/sifu-$uid/blocks")" = old.blk ]
+	[[ "$output" == *"sifu-$uid: is writable by other users"*"running without the block cache"* ]]
+	run "$SIFU" cache clean --force --type blocks
+	[ -e "$TMPDIR/sifu-$uid/blocks/old.blk" ]
+	assert_sifu_error
+	[[ "$output" == *"sifu-$uid: is writable by other users"* ]]
+	# made private again: used, and cleaned
+	chmod 0700 "$TMPDIR/sifu-$uid"
+	run "$SIFU" exec "$IMG/bb.sqfs" /bin/busybox echo ran
+	[ "$status" -eq 0 ]
+	[ "$output" = ran ]
+	[ "$(ls "$TMPDIR/sifu-$uid/blocks" | wc -l)" -eq 2 ]
+	run "$SIFU" cache clean --force --type blocks
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$TMPDIR/sifu-$uid/blocks")" ]
+	if is_root && id sifu-test >/dev/null 2>&1; then
+		# another user's directory, even a private one, is not ours
+		chown sifu-test "$TMPDIR/sifu-$uid"
+		run "$SIFU" cache clean --force --type blocks
+		assert_sifu_error
+		[[ "$output" == *"sifu-$uid: belongs to another user"* ]]
+	fi
+}
