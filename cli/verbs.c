@@ -179,7 +179,8 @@ const struct cli_verb cli_verbs[] = {
     {"mount", V_MOUNT, cmd_mount, true, "sifu mount [options] IMAGE DIR",
      "Mount an image's file system on a directory (debugging, benchmarks)",
      "Serves IMAGE (a SIF or a bare SquashFS) on DIR in the foreground until\n"
-     "Ctrl-C or unmount, and prints the server's I/O counters at the end.\n",
+     "Ctrl-C or unmount, and prints the server's I/O counters at the end.\n"
+     "Should it be killed (SIGKILL), a watchdog unmounts DIR.\n",
      "  $ sifu mount ubuntu.sif /tmp/u &\n  $ ls /tmp/u; fusermount3 -u /tmp/u\n"},
     {"registry", V_REGISTRY, cmd_registry, true, "sifu registry login|logout [options] URI",
      "Log in to or out of an OCI registry", "Stores or removes credentials for a registry.\n",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# Hardening of the block cache (issue 14): a planted $TMPDIR/sifu-UID is
-# never followed, and a block cache never serves blocks of an image's
-# earlier content.  Runs as root and as the unprivileged user.
+# Hardening of the block cache and of `sifu mount` (issue 14, items 9, 10
+# and 12): a planted $TMPDIR/sifu-UID is never followed, a block cache never
+# serves blocks of an image's earlier content, and a killed `sifu mount`
+# leaves no mount behind.  Runs as root and as the unprivileged user.
 load helpers
 
 setup_file() {
@@ -147,4 +148,48 @@ listing() { (cd "$1" && find . -type f -printf '%p %s\n' | sort); }
 	run "$SIFU" --debug exec "$img" /bin/busybox sh -c 'head -c 8 /data; echo'
 	printf '%s\n' "$output" | grep -qx BBBBBBBB
 	printf '%s\n' "$output" | grep -q 'block cache: [1-9][0-9]* blocks found, 0 not found, 0 B added'
+}
+
+@test "mount: a sifu mount killed with SIGKILL leaves no mount behind" {
+	local dir=$BATS_TEST_TMPDIR/mnt
+	mkdir "$dir"
+	"$SIFU" mount "$IMG/bb.sqfs" "$dir" 2>"$BATS_TEST_TMPDIR/mount.log" 3>&- &
+	local pid=$!
+	for _ in $(seq 200); do
+		[ -e "$dir/bin/busybox" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -e "$dir/bin/busybox" ] || { cat "$BATS_TEST_TMPDIR/mount.log"; false; }
+	mountpoint -q "$dir"
+	kill -KILL "$pid"
+	wait "$pid" || true
+	# gone within a bounded wait (the watchdog unmounts it)
+	local mounted=1
+	for _ in $(seq 100); do
+		awk -v d="$dir" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo || {
+			mounted=0
+			break
+		}
+		sleep 0.1
+	done
+	[ "$mounted" -eq 0 ]
+	run mountpoint -q "$dir"
+	[ "$status" -ne 0 ]
+	# and a clean stop still unmounts, exits 0, and leaves no process
+	"$SIFU" mount "$IMG/bb.sqfs" "$dir" 2>"$BATS_TEST_TMPDIR/mount.log" 3>&- &
+	pid=$!
+	for _ in $(seq 200); do
+		[ -e "$dir/bin/busybox" ] && break
+		sleep 0.05
+	done
+	[ -e "$dir/bin/busybox" ]
+	kill -TERM "$pid"
+	local st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 0 ]
+	run mountpoint -q "$dir"
+	[ "$status" -ne 0 ]
+	run pgrep -u "$(id -u)" -f "mount $IMG/bb.sqfs"
+	[ "$status" -ne 0 ]
 }
