@@ -53,7 +53,7 @@ struct bc_rec {
 	uint32_t magic, len; /* decompressed length */
 	uint64_t key;        /* the block's key (data.c) */
 	uint32_t csize;      /* its size on disk, with the uncompressed flag */
-	uint32_t crc;        /* of the data, then the source bytes */
+	uint32_t crc;        /* of the data (the source is checked against the image) */
 	uint32_t hcrc;       /* of the 24 bytes above */
 	uint32_t zero;
 };
@@ -388,9 +388,7 @@ const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, 
 	}
 	const uint8_t *data = (const uint8_t *)(r + 1);
 	if (state == 0) {
-		uint32_t crc = (uint32_t)libdeflate_crc32(0, data, r->len);
-		bool good = (uint32_t)libdeflate_crc32(crc, data + pad8(r->len),
-		                                       r->csize & BC_SRC_MASK) == r->crc;
+		bool good = (uint32_t)libdeflate_crc32(0, data, r->len) == r->crc;
 		pthread_mutex_lock(&c->lock);
 		bc_slot(c, key)->state = good ? 1 : 2;
 		pthread_mutex_unlock(&c->lock);
@@ -410,7 +408,8 @@ const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, 
 
 /* Why comparing the source bytes is enough (and a hash of them would not
  * be): the kept data was decompressed from exactly the bytes stored with it
- * (both under one CRC, checked by sqf_bcache_find), decompression is a
+ * (one record, one write; the data's CRC checked by sqf_bcache_find; a
+ * damaged copy of the source can only differ, never match), decompression is a
  * function of those bytes and the compressor (which the superblock in the
  * file's header fixes), and the image holds the same bytes now: so the kept
  * data is what decompressing the image's block gives, whatever was
@@ -451,7 +450,7 @@ void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const vo
 	if (!add)
 		return;
 	struct bc_rec r = {BC_REC_MAGIC, (uint32_t)len, key, csize, 0, 0, 0};
-	r.crc = (uint32_t)libdeflate_crc32(libdeflate_crc32(0, data, len), src, slen);
+	r.crc = (uint32_t)libdeflate_crc32(0, data, len);
 	r.hcrc = rec_hcrc(&r);
 	static const uint8_t zeros[8];
 	struct iovec iov[5] = {{&r, sizeof(r)},

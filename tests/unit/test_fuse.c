@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <libdeflate.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -587,8 +586,8 @@ static void test_block_cache(void **state)
 
 /* A block cache made for other bytes than the image now holds (an image
  * rewritten in place, same size, mtime put back) is not used: here the
- * first record's copy of its source differs from the image (CRCs made to
- * match, as a rewrite would leave them), so that block is inflated from
+ * first record's copy of its source differs from the image (its data still
+ * passes its CRC, as after a rewrite), so that block is inflated from
  * the image, the others still come from the cache, and the file is
  * dropped for the next start to make anew. */
 static void test_block_cache_stale(void **state)
@@ -613,17 +612,11 @@ static void test_block_cache_stale(void **state)
 	memcpy(&len, rec + 4, 4);
 	memcpy(&csize, rec + 16, 4);
 	uint32_t slen = csize & ((1u << 24) - 1);
-	size_t dpad = (len + 7) & ~7u;
-	uint8_t *body = sifu_xmalloc(dpad + slen);
-	assert_int_equal(pread(fd, body, dpad + slen, 128 + 32), (ssize_t)(dpad + slen));
-	body[dpad + slen / 2] ^= 0x01;
-	uint32_t crc =
-	    (uint32_t)libdeflate_crc32(libdeflate_crc32(0, body, len), body + dpad, slen);
-	memcpy(rec + 20, &crc, 4);
-	uint32_t hcrc = (uint32_t)libdeflate_crc32(0, rec, 24);
-	memcpy(rec + 24, &hcrc, 4);
-	assert_int_equal(pwrite(fd, body + dpad, slen, 128 + 32 + (off_t)dpad), (ssize_t)slen);
-	assert_int_equal(pwrite(fd, rec, sizeof(rec), 128), (ssize_t)sizeof(rec));
+	off_t at = 128 + 32 + (off_t)((len + 7) & ~7u) + slen / 2; /* in its source */
+	uint8_t *body = sifu_xmalloc(1);
+	assert_int_equal(pread(fd, body, 1, at), 1);
+	body[0] ^= 0x01;
+	assert_int_equal(pwrite(fd, body, 1, at), 1);
 	free(body);
 	close(fd);
 
