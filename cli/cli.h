@@ -93,6 +93,11 @@ int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err 
 /* The block cache's directory for --block-cache V (NULL: the default,
  * $TMPDIR/sifu-UID/blocks, written into BUF), or NULL when V turns it off. */
 const char *cli_block_cache_path(const char *v, char *buf, size_t len);
+/* Open that directory DIR (DFLT: the default, whose sifu-UID/ and blocks/ are
+ * both checked; else DIR's last component) through fds, made mode 0700 when
+ * CREATE and missing: a dirfd, or -errno with err saying which directory,
+ * what is wrong and (hint) what to do; -ENOENT when !CREATE and missing. */
+int cli_block_cache_open(const char *dir, bool dflt, bool create, struct sifu_err *err);
 bool cli_parse_bool(const char *s, bool *out);
 
 void cli_print_verb_help(FILE *f, const struct cli_verb *v);

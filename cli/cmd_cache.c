@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -41,16 +42,20 @@ static int cache_list_one(struct fetch_cache *c, bool sif, bool all, struct sifu
 
 /* The block cache (decompressed blocks kept by exec/run/shell/test, see
  * sifu-exec(1) --block-cache): count its files, or remove them (unlink
- * only: a running container keeps the file it has mapped). */
-static void blocks_walk(const char *dir, bool remove, size_t *n, uint64_t *bytes)
+ * only: a running container keeps the file it has mapped).  Everything
+ * through DFD, the directory checked by cli_block_cache_open: names are
+ * never resolved again from the path. */
+static void blocks_walk(int dfd, bool remove, size_t *n, uint64_t *bytes)
 {
 	*n = 0;
 	*bytes = 0;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (dfd < 0)
+		return; /* none yet */
+	int lfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
 	if (!d) {
-		if (dfd >= 0)
-			close(dfd);
+		if (lfd >= 0)
+			close(lfd);
 		return;
 	}
 	struct dirent *de;
@@ -66,6 +71,23 @@ static void blocks_walk(const char *dir, bool remove, size_t *n, uint64_t *bytes
 		*bytes += (uint64_t)st.st_size;
 	}
 	closedir(d);
+}
+
+/* The block cache's directory as `cache list|clean` see it (never made):
+ * a dirfd, -ENOENT when there is none (nothing to do), or another -errno
+ * with err set when it cannot be trusted. */
+static int blocks_open(char *buf, size_t len, const char **dir, struct sifu_err *err)
+{
+	*dir = cli_block_cache_path(getenv("SIFU_BLOCK_CACHE"), buf, len);
+	if (!*dir)
+		return -ENOENT;
+	struct sifu_err e = {0};
+	int fd = cli_block_cache_open(*dir, *dir == buf, false, &e);
+	if (fd == -ENOENT)
+		return fd;
+	if (fd < 0)
+		*err = e;
+	return fd;
 }
 
 static bool want(struct cli_args *a, const char *type)
@@ -90,13 +112,20 @@ static int cache_list(struct fetch_cache *c, struct cli_args *a, struct sifu_err
 		r = cache_list_one(c, false, all, err);
 	if (r == 0)
 		printf("Cache directory: %s\n", c->dir);
-	char buf[4096];
-	const char *bdir = cli_block_cache_path(getenv("SIFU_BLOCK_CACHE"), buf, sizeof(buf));
-	if (r == 0 && bdir && want(a, "blocks")) {
+	char buf[PATH_MAX];
+	const char *bdir = NULL;
+	struct sifu_err e = {0};
+	_cleanup_close_ int bfd = want(a, "blocks") ? blocks_open(buf, sizeof(buf), &bdir, &e) : -1;
+	if (r == 0 && bdir) {
 		size_t n;
 		uint64_t bytes;
 		char b[32];
-		blocks_walk(bdir, false, &n, &bytes);
+		if (bfd < 0 && bfd != -ENOENT) { /* listing removes nothing: say it, go on */
+			char line[SIFU_ERR_MSG_MAX];
+			sifu_err_format(&e, line, sizeof(line));
+			sifu_log(SIFU_LOG_WARN, "%s (%s)", line, e.hint);
+		}
+		blocks_walk(bfd, false, &n, &bytes);
 		sifu_fmt_bytes(bytes, b, sizeof(b));
 		printf("There are %zu block cache file(s) using %s of space\n", n, b);
 		printf("Block cache directory: %s\n", bdir);
@@ -152,6 +181,17 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	} else {
 		size_t n;
 		uint64_t bytes;
+		char buf[PATH_MAX];
+		const char *bdir = NULL;
+		_cleanup_close_ int bfd = -ENOENT;
+		/* a block cache directory that is not the caller's own is
+		 * refused before anything is removed: its files might be
+		 * someone else's, reached through a planted symlink */
+		if (want(a, "blocks") && (bfd = blocks_open(buf, sizeof(buf), &bdir, err)) < 0 &&
+		    bfd != -ENOENT) {
+			fetch_cache_close(&c);
+			return bfd;
+		}
 		if (want(a, "blob") || want(a, "sif"))
 			r = fetch_cache_clean(&c, a->set[O_DRY_RUN], &n, &bytes, err);
 		if (r == 0 && (want(a, "blob") || want(a, "sif"))) {
@@ -160,12 +200,9 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 			printf("%s %zu file(s), %s, from %s\n",
 			       a->set[O_DRY_RUN] ? "Would remove" : "Removed", n, b, c.dir);
 		}
-		char buf[4096];
-		const char *bdir =
-		    cli_block_cache_path(getenv("SIFU_BLOCK_CACHE"), buf, sizeof(buf));
 		if (r == 0 && bdir && want(a, "blocks")) {
 			char b[32];
-			blocks_walk(bdir, !a->set[O_DRY_RUN], &n, &bytes);
+			blocks_walk(bfd, !a->set[O_DRY_RUN], &n, &bytes);
 			sifu_fmt_bytes(bytes, b, sizeof(b));
 			printf("%s %zu file(s), %s, from %s\n",
 			       a->set[O_DRY_RUN] ? "Would remove" : "Removed", n, b, bdir);

@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <poll.h>
 #include <signal.h>
@@ -47,51 +48,111 @@ static int mode_opt(struct cli_args *a, enum cli_opt_id id, const char *const *n
 	return -1;
 }
 
+/* $TMPDIR when it is an absolute path, else /tmp */
+static const char *tmp_base(void)
+{
+	const char *t = getenv("TMPDIR");
+	return t && *t == '/' ? t : "/tmp";
+}
+
 const char *cli_block_cache_path(const char *v, char *buf, size_t len)
 {
 	if (v)
 		return strcmp(v, "off") && strcmp(v, "none") && *v ? v : NULL;
-	const char *t = getenv("TMPDIR");
-	if (!t || *t != '/')
-		t = "/tmp";
-	snprintf(buf, len, "%s/sifu-%u/blocks", t, (unsigned)getuid());
+	snprintf(buf, len, "%s/sifu-%u/blocks", tmp_base(), (unsigned)getuid());
 	return buf;
 }
 
+/* DIR as a parent the user chose (opened as it resolves) and the last
+ * component, which sifu makes and checks; "." and ".." are resolved first. */
+static int split_named(const char *dir, char *parent, char *base, size_t len)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (size_t n = strlen(buf); n > 1 && buf[n - 1] == '/'; n--)
+		buf[n - 1] = '\0';
+	char *slash = strrchr(buf, '/');
+	const char *b = slash ? slash + 1 : buf;
+	if (!strcmp(b, ".") || !strcmp(b, "..")) {
+		char *real = realpath(dir, NULL);
+		if (!real)
+			return -errno;
+		snprintf(buf, sizeof(buf), "%s", real);
+		free(real);
+		slash = strrchr(buf, '/');
+		b = slash + 1;
+	}
+	if (!*b)
+		return -EISDIR; /* "/" */
+	snprintf(base, len, "%s", b);
+	if (!slash)
+		snprintf(parent, len, ".");
+	else if (slash == buf)
+		snprintf(parent, len, "/");
+	else
+		snprintf(parent, len, "%.*s", (int)(slash - buf), buf);
+	return 0;
+}
+
+int cli_block_cache_open(const char *dir, bool dflt, bool create, struct sifu_err *err)
+{
+	char parent[PATH_MAX], rel[PATH_MAX];
+	int r = 0;
+	if (dflt) {
+		/* sifu-UID and blocks/ are both made and walked by sifu: both
+		 * are checked ($TMPDIR itself is the user's choice) */
+		snprintf(parent, sizeof(parent), "%s", tmp_base());
+		snprintf(rel, sizeof(rel), "sifu-%u/blocks", (unsigned)getuid());
+	} else if ((r = split_named(dir, parent, rel, sizeof(rel))) < 0) {
+		errno = -r;
+		return sifu_err_sys(err, "block cache %s", dir);
+	}
+	const char *what = dflt ? "remove it if you can, else set TMPDIR to a directory of yours "
+	                          "or use --block-cache DIR"
+	                        : "name a directory of yours that nobody else may write, or "
+	                          "use --block-cache off";
+	_cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0) {
+		r = sifu_err_sys(err, "block cache: cannot open %s", parent);
+		sifu_err_hint(err, "%s", what);
+		return r;
+	}
+	struct sifu_err in = {0};
+	int fd = sifu_privdir_open(pfd, rel, create, &in);
+	if (fd >= 0)
+		return fd;
+	r = sifu_err_set(err, in.code, in.errnum, "block cache %s%s%s", parent,
+	                 strcmp(parent, "/") ? "/" : "", in.chain[0]);
+	sifu_err_hint(err, "%s", what);
+	return r;
+}
+
 /* The block cache's directory, opened here on the host side (before any
- * namespace), made mode 0700 if missing; any directory is used only
- * if it is the caller's and nobody else may write to it (the default:
- * nobody else may enter it).  A cache only saves work, so where it cannot be
- * had, sifu runs without it. */
+ * namespace), each component sifu makes checked (cli_block_cache_open).  A
+ * cache only saves work, so where it cannot be had, sifu runs without it:
+ * saying so when something is wrong with a directory (another user's, a
+ * symlink, open to others: someone may be trying to feed us blocks or make
+ * us write elsewhere) or when the user named the directory. */
 static int block_cache_dir(struct cli_args *a)
 {
 	const char *opt = a->set[O_BLOCK_CACHE] ? a->val[O_BLOCK_CACHE] : NULL;
-	char def[4096];
+	char def[PATH_MAX];
 	const char *v = cli_block_cache_path(opt, def, sizeof(def));
 	if (!v || (O_VERIFY < O_COUNT && a->set[O_VERIFY]) ||
 	    (O_DISABLE_CACHE < O_COUNT && a->set[O_DISABLE_CACHE]))
 		return -1; /* off; a verified image is read from the image only */
-	if (v == def) {
-		char *slash = strrchr(def, '/');
-		*slash = '\0';
-		mkdir(def, 0700);
-		*slash = '/';
-	}
-	mkdir(v, 0700); /* a directory named by the user is made too */
-	int fd = open(v, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == getuid() &&
-	    !(st.st_mode & (v == def ? 077 : 022)))
-		return fd;
-	if (opt)
-		sifu_log(SIFU_LOG_WARN, "--block-cache %s: %s; running without the block cache", v,
-		         fd < 0 ? strerror(errno)
-		                : "not a directory of yours that only you may write");
-	else
-		sifu_debug("block cache %s: %s; running without it", v,
-		           fd < 0 ? strerror(errno) : "not yours, or open to others");
+	struct sifu_err e = {0};
+	int fd = cli_block_cache_open(v, v == def, true, &e);
 	if (fd >= 0)
-		close(fd);
+		return fd;
+	char line[SIFU_ERR_MSG_MAX];
+	sifu_err_format(&e, line, sizeof(line));
+	if (opt || e.code == SIFU_E_DENIED)
+		sifu_log(SIFU_LOG_WARN,
+		         "%s; running without the block cache (it only saves time): %s", line,
+		         e.hint);
+	else
+		sifu_debug("%s; running without the block cache", line);
 	return -1;
 }
 

@@ -148,7 +148,9 @@ const struct cli_verb cli_verbs[] = {
     {"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options]", "Manage the local cache",
      "Lists or cleans the blob and image cache ($SIFU_CACHEDIR, by default\n"
      "$XDG_CACHE_HOME/sifu), the packages kept by debootstrap builds there, and\n"
-     "the block cache (see --block-cache of exec).\n",
+     "the block cache (see --block-cache of exec).  clean refuses (exit 255,\n"
+     "nothing removed) a block cache directory that is a symlink, another\n"
+     "user's, or writable by others.\n",
      "  $ sifu cache list\n  $ sifu cache clean --force\n"},
     {"sif", V_SIF, cmd_sif, true, "sifu sif list|info|header|dump|new|add|del|setprim ...",
      "Manipulate Singularity Image Format (SIF) images",
@@ -177,7 +179,8 @@ const struct cli_verb cli_verbs[] = {
     {"mount", V_MOUNT, cmd_mount, true, "sifu mount [options] IMAGE DIR",
      "Mount an image's file system on a directory (debugging, benchmarks)",
      "Serves IMAGE (a SIF or a bare SquashFS) on DIR in the foreground until\n"
-     "Ctrl-C or unmount, and prints the server's I/O counters at the end.\n",
+     "Ctrl-C or unmount, and prints the server's I/O counters at the end.\n"
+     "Should it be killed (SIGKILL), a watchdog unmounts DIR.\n",
      "  $ sifu mount ubuntu.sif /tmp/u &\n  $ ls /tmp/u; fusermount3 -u /tmp/u\n"},
     {"registry", V_REGISTRY, cmd_registry, true, "sifu registry login|logout [options] URI",
      "Log in to or out of an OCI registry", "Stores or removes credentials for a registry.\n",

@@ -189,3 +189,15 @@ void sifu_path_force_fallback(bool on);
 int sifu_path_normalize(const char *path, char *out, size_t len);
 /* "/proc/self/fd/N" for mounting onto an fd. */
 void sifu_path_fd(int fd, char buf[static 32]);
+
+/* ------------------------------------------------------- private dirs -- */
+/* Open RELPATH (one or more components, relative, no "..") beneath PARENTFD
+ * (a dirfd or AT_FDCWD) one component at a time with
+ * openat(O_NOFOLLOW | O_DIRECTORY), making missing ones mode 0700 when
+ * CREATE, and return a dirfd of the last (O_CLOEXEC).  Every component must
+ * be a directory (not a symlink) owned by the caller that neither group nor
+ * others may write.  Otherwise -errno, with err saying "COMPONENTS: what is
+ * wrong" (the path from PARENTFD first, so that a caller may prefix it) and
+ * code SIFU_E_DENIED for a failed check, SIFU_E_SYS for a failed call (e.g.
+ * ENOENT when !CREATE).  Do every later operation through the returned fd. */
+int sifu_privdir_open(int parentfd, const char *relpath, bool create, struct sifu_err *err);

@@ -16,7 +16,15 @@
  * file as it is at open and indexes the records it finds.  Each record
  * carries a CRC-32 of its header and of its data, checked before a block is
  * used: a torn or damaged record is a miss, never wrong data.  Files are only
- * ever appended to or unlinked (never truncated), so a mapping stays valid. */
+ * ever appended to or unlinked (never truncated), so a mapping stays valid.
+ *
+ * The identity does not prove the content: an image rewritten in place at
+ * the same size with its mtime put back (touch -r, a tool that keeps times)
+ * has the same one.  So each record also keeps the compressed bytes it was
+ * inflated from, and a block is used only where the image still holds those
+ * very bytes (sqf_bcache_same_source says why that is enough).  That costs a read
+ * of the compressed block per use (from the page cache, locally) but no
+ * inflate, which is what the cache saves. */
 #include "sqf_priv.h"
 
 #include <dirent.h>
@@ -25,7 +33,7 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 
-#define BC_MAGIC     "SIFUBLK1"
+#define BC_MAGIC     "SIFUBLK2"  /* 2: records carry their source bytes */
 #define BC_REC_MAGIC 0x31524253u /* "SBR1" */
 #define BC_MAPS      16          /* windows mapped as the file grows (see bc_refresh) */
 
@@ -38,14 +46,29 @@ struct bc_header {
 	uint8_t pad[128 - 72];
 };
 
+/* A record: this header, the decompressed data (LEN bytes) and the bytes
+ * it was decompressed from (src_len(CSIZE) bytes, as stored in the image),
+ * each padded to 8 bytes. */
 struct bc_rec {
 	uint32_t magic, len; /* decompressed length */
 	uint64_t key;        /* the block's key (data.c) */
 	uint32_t csize;      /* its size on disk, with the uncompressed flag */
-	uint32_t crc;        /* of the data */
+	uint32_t crc;        /* of the data (the source is checked against the image) */
 	uint32_t hcrc;       /* of the 24 bytes above */
 	uint32_t zero;
 };
+
+#define BC_SRC_MASK ((1u << 24) - 1) /* csize without the uncompressed flag */
+
+static uint64_t pad8(uint64_t n)
+{
+	return (n + 7) & ~7ull;
+}
+
+static uint64_t rec_bytes(uint32_t len, uint32_t csize)
+{
+	return sizeof(struct bc_rec) + pad8(len) + pad8(csize & BC_SRC_MASK);
+}
 
 struct bc_ent {
 	uint64_t key;
@@ -70,7 +93,7 @@ struct sqf_bcache {
 	size_t cap, n;
 	uint64_t file_size, max;
 	bool full;    /* at the bound, or a write failed: append no more */
-	bool damaged; /* a record failed its CRC: the file was dropped */
+	bool damaged; /* a record failed its CRC, or the image changed: file dropped */
 	uint64_t hits, misses, appended;
 };
 
@@ -151,9 +174,12 @@ static void bc_refresh(struct sqf_bcache *c)
 	uint64_t pos = c->scanned;
 	while (pos + sizeof(struct bc_rec) <= size) {
 		const struct bc_rec *r = (const void *)(win + (pos - from));
-		uint64_t end = pos + sizeof(*r) + (((uint64_t)r->len + 7) & ~7ull);
+		uint32_t slen = r->csize & BC_SRC_MASK;
 		if (r->magic != BC_REC_MAGIC || r->hcrc != rec_hcrc(r) || r->len == 0 ||
-		    r->len > c->block_size || end > size)
+		    r->len > c->block_size || slen == 0 || slen > c->block_size)
+			break;
+		uint64_t end = pos + rec_bytes(r->len, r->csize);
+		if (end > size)
 			break;
 		bc_add(c, r->key, r, r->csize);
 		pos = end;
@@ -255,7 +281,7 @@ struct sqf_bcache *sqf_bcache_open(int dirfd, int imgfd, uint64_t offset, uint64
 	struct bc_header h;
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, BC_MAGIC, sizeof(h.magic));
-	h.version = 1;
+	h.version = 2;
 	h.block_size = block_size;
 	h.offset = offset;
 	h.size = size;
@@ -331,6 +357,19 @@ static void bc_discard(struct sqf_bcache *c)
 		unlinkat(c->dirfd, c->name, 0);
 }
 
+/* Stop using C's file for new blocks and unlink it (see bc_discard);
+ * true the first time. */
+static bool bc_drop(struct sqf_bcache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	bool first = !c->damaged;
+	c->damaged = c->full = true;
+	pthread_mutex_unlock(&c->lock);
+	if (first)
+		bc_discard(c);
+	return first;
+}
+
 const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, size_t *len)
 {
 	pthread_mutex_lock(&c->lock);
@@ -352,13 +391,9 @@ const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, 
 		bool good = (uint32_t)libdeflate_crc32(0, data, r->len) == r->crc;
 		pthread_mutex_lock(&c->lock);
 		bc_slot(c, key)->state = good ? 1 : 2;
-		bool first_bad = !good && !c->damaged;
-		if (!good)
-			c->damaged = c->full = true;
 		pthread_mutex_unlock(&c->lock);
-		if (first_bad)
-			bc_discard(c);
 		if (!good) {
+			bc_drop(c);
 			sifu_debug("fuse: block cache: a damaged record (block at %" PRIu64
 			           "); inflating it from the image",
 			           key);
@@ -371,15 +406,46 @@ const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, 
 	return data;
 }
 
-void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const void *data,
-                    size_t len)
+/* Why comparing the source bytes is enough (and a hash of them would not
+ * be): the kept data was decompressed from exactly the bytes stored with it
+ * (one record, one write; the data's CRC checked by sqf_bcache_find; a
+ * damaged copy of the source can only differ, never match), decompression is a
+ * function of those bytes and the compressor (which the superblock in the
+ * file's header fixes), and the image holds the same bytes now: so the kept
+ * data is what decompressing the image's block gives, whatever was
+ * rewritten and whatever the image file's times say.  A hash would leave
+ * collisions; the bytes are at hand anyway, since the caller has read them
+ * (to inflate them, should they differ). */
+bool sqf_bcache_same_source(struct sqf_bcache *c, uint64_t key, const void *data, const void *src)
 {
-	size_t padded = (len + 7) & ~(size_t)7;
+	const struct bc_rec *r = (const struct bc_rec *)data - 1;
+	if (memcmp((const uint8_t *)data + pad8(r->len), src, r->csize & BC_SRC_MASK) == 0)
+		return true;
+	/* the image was rewritten in place: this file was made for other
+	 * bytes; the next start makes a new one */
 	pthread_mutex_lock(&c->lock);
-	bool add = !c->full && c->file_size + sizeof(struct bc_rec) + padded <= c->max &&
-	           bc_add(c, key, NULL, csize);
+	bc_slot(c, key)->state = 2;
+	pthread_mutex_unlock(&c->lock);
+	__atomic_sub_fetch(&c->hits, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
+	if (bc_drop(c))
+		sifu_debug("fuse: block cache: the image changed since its blocks were kept "
+		           "(block at %" PRIu64 "); dropping %s",
+		           key, c->name);
+	return false;
+}
+
+void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const void *src,
+                    const void *data, size_t len)
+{
+	uint32_t slen = csize & BC_SRC_MASK;
+	uint64_t bytes = rec_bytes((uint32_t)len, csize);
+	if (len == 0 || len > c->block_size || slen == 0 || slen > c->block_size)
+		return; /* a record the reader would refuse */
+	pthread_mutex_lock(&c->lock);
+	bool add = !c->full && c->file_size + bytes <= c->max && bc_add(c, key, NULL, csize);
 	if (add)
-		c->file_size += sizeof(struct bc_rec) + padded;
+		c->file_size += bytes;
 	pthread_mutex_unlock(&c->lock);
 	if (!add)
 		return;
@@ -387,9 +453,13 @@ void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const vo
 	r.crc = (uint32_t)libdeflate_crc32(0, data, len);
 	r.hcrc = rec_hcrc(&r);
 	static const uint8_t zeros[8];
-	struct iovec iov[3] = {{&r, sizeof(r)}, {(void *)data, len}, {(void *)zeros, padded - len}};
-	ssize_t n = writev(c->fd, iov, 3);
-	if (n != (ssize_t)(sizeof(r) + padded)) {
+	struct iovec iov[5] = {{&r, sizeof(r)},
+	                       {(void *)data, len},
+	                       {(void *)zeros, pad8(len) - len},
+	                       {(void *)src, slen},
+	                       {(void *)zeros, pad8(slen) - slen}};
+	ssize_t n = writev(c->fd, iov, 5);
+	if (n != (ssize_t)bytes) {
 		/* full disk or a short write: what is there is torn and the
 		 * CRCs catch it; stop adding */
 		pthread_mutex_lock(&c->lock);

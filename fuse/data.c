@@ -241,16 +241,30 @@ static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t di
 	keep = keep && !raw && img->bcache;
 	size_t got = 0;
 	const uint8_t *kept = keep ? sqf_bcache_find(img->bcache, key, csize, &got) : NULL;
+	uint8_t *in = NULL;
+	int r = 0;
+	/* a compressed block's bytes are read in any case: a kept copy is used
+	 * only if it was inflated from these very bytes (blockcache.c) */
+	if (!raw && !(in = malloc(size))) {
+		*errp = -ENOMEM;
+		return NULL;
+	}
+	if (!raw && (r = sqf_cache_read(img->cache, in, size, disk)) < 0) {
+		free(in);
+		*errp = r;
+		return NULL;
+	}
+	if (kept && !sqf_bcache_same_source(img->bcache, key, kept, in))
+		kept = NULL;
 	/* a kept block is used where it lies in the cache's mapping */
 	b = kept ? sifu_xcalloc(1, sizeof(*b)) : dc_alloc(img->dcache, bs);
 	if (!b) {
+		free(in);
 		*errp = -ENOMEM;
 		return NULL;
 	}
 	b->key = key;
 	b->refs = 1;
-	uint8_t *in = NULL;
-	int r = 0;
 	if (kept) {
 		b->heap = true;
 		b->data = kept;
@@ -259,9 +273,7 @@ static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t di
 	} else if (raw) {
 		if ((r = sqf_cache_read(img->cache, b->buf, size, disk)) == 0)
 			b->len = size;
-	} else if (!(in = malloc(size))) {
-		r = -ENOMEM;
-	} else if ((r = sqf_cache_read(img->cache, in, size, disk)) == 0) {
+	} else {
 		struct sqf_ctx *c;
 		if ((r = sqf_ctx_get(img, &c)) == 0) {
 			sqfs_s32 n = c->cmp->do_block(c->cmp, in, size, b->buf, (sqfs_u32)bs);
@@ -272,16 +284,17 @@ static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t di
 				b->len = (size_t)n;
 		}
 	}
-	free(in);
 	if (r == 0 && (min_only ? b->len < want : b->len != want))
 		r = -EIO; /* a block that does not decompress to its size */
 	if (r < 0) {
+		free(in);
 		dc_release(img->dcache, b);
 		*errp = r;
 		return NULL;
 	}
 	if (keep)
-		sqf_bcache_put(img->bcache, key, csize, b->data, b->len);
+		sqf_bcache_put(img->bcache, key, csize, in, b->data, b->len);
+	free(in);
 	return dc_insert(img->dcache, b);
 }
 

@@ -11,9 +11,13 @@
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <signal.h>
 #include <time.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #define FOREVER     (365.0 * 24 * 3600)
 
@@ -48,6 +52,8 @@ struct sqf_server {
 	pthread_cond_t left;                 /* a worker left (under lock) */
 	int donefd;                          /* eventfd: a worker saw the kernel side go away */
 	bool mounted;                        /* by sqf_server_mount: unmount on stop */
+	int watch_fd;                        /* our end of the watchdog's pipe, or -1 */
+	pid_t watch_pid;                     /* and its pid */
 	unsigned live;                       /* workers still running */
 	unsigned pushing;                    /* preloads running (under lock) */
 	bool no_push;                        /* stopping: no preload starts */
@@ -704,6 +710,7 @@ static int server_new(struct sqf_image *img, const char *fsname, struct sqf_serv
 {
 	struct sqf_server *srv = sifu_xcalloc(1, sizeof(*srv));
 	srv->img = img;
+	srv->watch_fd = -1;
 	srv->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->left, NULL);
@@ -761,8 +768,11 @@ static int server_run(struct sqf_server *srv, struct sifu_err *err)
 	return 0;
 }
 
+static void watchdog_done(struct sqf_server *srv);
+
 static void server_free(struct sqf_server *srv)
 {
+	watchdog_done(srv); /* unmounted by now, or never mounted */
 	if (srv->se)
 		fuse_session_destroy(srv->se);
 	close(srv->donefd);
@@ -807,6 +817,92 @@ int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out
 	return 0;
 }
 
+/* A mount on a host directory must not outlive its server: a `sifu mount`
+ * killed with SIGKILL (or by the OOM killer) used to leave a dead mount
+ * ("Transport endpoint is not connected") until someone unmounted it by
+ * hand.  A watchdog process, forked once the mount exists, waits on a pipe
+ * whose write end only this process holds: a byte means "unmounted
+ * cleanly, nothing to do"; end-of-file without it means we died, and the
+ * watchdog unmounts (lazily: a process still in the directory keeps the
+ * file system until it leaves): umount2 as root, `fusermount3 -u -z` as
+ * anyone else (the only way a user may unmount a FUSE mount).
+ *
+ * Why not libfuse's auto_unmount: fusermount3's watchdog unmounts only
+ * when open(2) of the mount point fails with ENOTCONN, and our server
+ * answers OPENDIR with ENOSYS (zero-message opendir, see op_opendir), so
+ * the kernel opens the dead mount's root without asking anyone and
+ * fusermount3 leaves the mount in place.  Giving up zero-message opendir
+ * for `sifu mount` would change what the benchmarks measure. */
+static void watchdog_run(int fd, int maxfd, const char *mnt, const char *fusermount)
+{
+	/* after fork in a threaded process: async-signal-safe calls only */
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL); /* Ctrl-C is for sifu, not for us */
+	setsid();
+	/* hold nothing of sifu's (/dev/fuse above all: while it is open, the
+	 * connection of the dead server would stay up) */
+	for (int i = 0; i <= maxfd; i++)
+		if (i != fd && i > 2)
+			close(i);
+	char c;
+	ssize_t n;
+	while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n == 1)
+		_exit(0);
+	if (geteuid() == 0 || !*fusermount) {
+		umount2(mnt, MNT_DETACH);
+		_exit(0);
+	}
+	char *const argv[] = {"fusermount3", "-u", "-z", "-q", "--", (char *)mnt, NULL};
+	char *const envp[] = {NULL};
+	execve(fusermount, argv, envp);
+	_exit(127);
+}
+
+/* Start the watchdog for MNT (absolute, resolved before the mount: after
+ * it, resolving would ask the server, which does not run yet). */
+static void watchdog_start(struct sqf_server *srv, const char *mnt)
+{
+	char fusermount[PATH_MAX] = "";
+	if (geteuid() != 0 && !sifu_find_exe("fusermount3", fusermount, sizeof(fusermount)))
+		sifu_debug("fuse: no fusermount3 to unmount %s should sifu be killed", mnt);
+	struct rlimit rl;
+	int maxfd =
+	    getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		sifu_debug("fuse: no watchdog for %s: %s", mnt, strerror(errno));
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0)
+		watchdog_run(p[0], maxfd, mnt, fusermount);
+	close(p[0]);
+	if (pid < 0) {
+		sifu_debug("fuse: no watchdog for %s: %s", mnt, strerror(errno));
+		close(p[1]);
+		return;
+	}
+	srv->watch_fd = p[1];
+	srv->watch_pid = pid;
+}
+
+/* Unmounted by us: tell the watchdog to leave the directory alone. */
+static void watchdog_done(struct sqf_server *srv)
+{
+	if (srv->watch_fd < 0)
+		return;
+	if (write(srv->watch_fd, "u", 1) != 1) {
+		/* it is gone already: nothing to tell */
+	}
+	close(srv->watch_fd);
+	srv->watch_fd = -1;
+	while (waitpid(srv->watch_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *fsname,
                      struct sqf_server **out, struct sifu_err *err)
 {
@@ -817,6 +913,9 @@ int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *
 	for (const char *p = fsname; *p && k + 1 < sizeof(safe); p++)
 		safe[k++] = (*p == ',' || *p == '\\' || *p == ' ') ? '_' : *p;
 	safe[k] = 0;
+	_cleanup_free_ char *abs = realpath(mountpoint, NULL);
+	if (!abs)
+		return sifu_err_sys(err, "cannot resolve %s", mountpoint);
 	int r = server_new(img, safe, &srv, err);
 	if (r < 0)
 		return r;
@@ -830,6 +929,7 @@ int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *
 		return r;
 	}
 	srv->mounted = true;
+	watchdog_start(srv, abs);
 	if ((r = server_run(srv, err)) < 0) {
 		fuse_session_unmount(srv->se);
 		server_free(srv);

@@ -135,10 +135,16 @@ void sqf_bcache_close(struct sqf_bcache *c);
 void sqf_bcache_stats(struct sqf_bcache *c, struct sqf_stats *st); /* C may be NULL */
 /* The block KEY (CSIZE bytes on disk) where it lies in the cache's mapping
  * (valid until close) and its length in *LEN, or NULL when the cache has no
- * sound copy (its CRC is checked at first use). */
+ * sound copy (its CRC is checked at first use).  Use it only once
+ * sqf_bcache_same_source has said yes. */
 const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, size_t *len);
-void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const void *data,
-                    size_t len);
+/* Whether DATA (from sqf_bcache_find for KEY) was inflated from SRC, the
+ * block's bytes as the image holds them now; if not, the image was
+ * rewritten: the block counts as not found and the file is dropped. */
+bool sqf_bcache_same_source(struct sqf_bcache *c, uint64_t key, const void *data, const void *src);
+/* Keep DATA (LEN bytes), inflated from SRC (CSIZE bytes on disk). */
+void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const void *src,
+                    const void *data, size_t len);
 /* files up to this size (and every fragment block) go to the block cache:
  * programs, libraries, scripts - not bulk data */
 #define SQF_BCACHE_FILE_MAX (16u << 20)
