@@ -58,12 +58,11 @@ static int open_private(int parent, const char *name, const char *what, const ch
 {
 	/* O_PATH first: the checks must speak even of a directory the caller
 	 * cannot read (another user's) */
-	const int fl = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-	int fd = openat(parent, name, fl);
+	int fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
 		if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
 			return sifu_err_sys(err, "creating %s", what);
-		fd = openat(parent, name, fl);
+		fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd < 0) {
 		struct stat st;

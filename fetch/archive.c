@@ -320,8 +320,9 @@ static int first_member(struct local *l, struct archive *a, struct archive_entry
 	int64_t size = archive_entry_size(ae);
 	if (!l->index && !strcmp(name, top))
 		return read_member(a, META_MAX, &l->index, &l->index_len, err);
-	if (blob_name(name, hex) && size >= 0 && (uint64_t)size <= SMALL_MAX &&
-	    l->small_total + (uint64_t)size <= SMALL_TOTAL_MAX && !find_small(l, hex)) {
+	if (!strcmp(top, "index.json") && blob_name(name, hex) && size >= 0 &&
+	    (uint64_t)size <= SMALL_MAX && l->small_total + (uint64_t)size <= SMALL_TOTAL_MAX &&
+	    !find_small(l, hex)) {
 		char *data;
 		size_t len;
 		int r = read_member(a, SMALL_MAX, &data, &len, err);
@@ -634,10 +635,12 @@ static int docker_member(struct local *l, struct archive *a, struct archive_entr
 			int64_t size = archive_entry_size(ae);
 			if (size < 0)
 				return sifu_err_set(err, SIFU_E_CORRUPT, 0, "no size");
-			if (docker_name_digest(d, hex) && cached(l, hex)) {
-				/* already verified and cached: the data is skipped */
-			} else {
-				hex[0] = docker_name_digest(d, hex) ? hex[0] : 0;
+			/* a name that carries a digest is checked against it;
+			 * any other gets the digest of what it holds */
+			bool named = docker_name_digest(d, hex);
+			if (!named || !cached(l, hex)) {
+				if (!named)
+					hex[0] = 0;
 				int r =
 				    import_member(a, NULL, 0, l->cache, hex, (uint64_t)size, err);
 				if (r < 0)
