@@ -188,6 +188,56 @@ static void test_progress_plain_lines(void **state)
 	assert_true(lines >= 2 && lines <= 6);
 }
 
+/* sifu_privdir_open: made 0700 when missing; refused when open to others,
+ * a symbolic link, or not a directory; leading components followed. */
+static void test_privdir(void **state)
+{
+	char base[] = "/tmp/sifu-test-privdir-XXXXXX";
+	assert_non_null(mkdtemp(base));
+	char p[256], q[256];
+	struct sifu_err err = {0};
+	snprintf(p, sizeof(p), "%s/a/b", base);
+	int fd = sifu_privdir_open(AT_FDCWD, NULL, p, 1, NULL, &err);
+	assert_true(fd >= 0);
+	close(fd);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	snprintf(q, sizeof(q), "%s/a", base); /* made by sifu: private as well */
+	assert_int_equal(stat(q, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	/* open to others: refused, naming it */
+	assert_int_equal(chmod(p, 0777), 0);
+	assert_int_equal(sifu_privdir_open(AT_FDCWD, NULL, p, 1, "or else", &err), -EPERM);
+	assert_non_null(strstr(err.chain[0], p));
+	assert_non_null(strstr(err.chain[0], "writable by group and others"));
+	assert_non_null(strstr(err.hint, "chmod go-w"));
+	assert_non_null(strstr(err.hint, "or else"));
+	assert_int_equal(chmod(p, 0755), 0);
+	/* a symbolic link in a private component: refused; in a leading one:
+	 * followed */
+	snprintf(q, sizeof(q), "%s/link", base);
+	assert_int_equal(symlink("a", q), 0);
+	snprintf(q, sizeof(q), "%s/link/b", base);
+	assert_int_equal(sifu_privdir_open(AT_FDCWD, NULL, q, 2, NULL, &err), -ELOOP);
+	assert_non_null(strstr(err.chain[0], "symbolic link"));
+	fd = sifu_privdir_open(AT_FDCWD, NULL, q, 1, NULL, &err);
+	assert_true(fd >= 0);
+	/* relative to a directory fd, every component private */
+	int sub = sifu_privdir_open(fd, q, "x/y", ~0u, NULL, &err);
+	assert_true(sub >= 0);
+	close(sub);
+	assert_int_equal(sifu_privdir_open(fd, q, "x/../y", ~0u, NULL, &err), -EINVAL);
+	close(fd);
+	/* a file where a directory should be */
+	snprintf(q, sizeof(q), "%s/a/b/file", base);
+	close(open(q, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	assert_true(sifu_privdir_open(AT_FDCWD, NULL, q, 1, NULL, &err) < 0);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +248,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_in_root_fallback, make_tree, drop_tree),
 	    cmocka_unit_test(test_fmt),
 	    cmocka_unit_test(test_progress_plain_lines),
+	    cmocka_unit_test(test_privdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
