@@ -323,8 +323,8 @@ static int first_member(struct local *l, struct archive *a, struct archive_entry
 	if (!strcmp(top, "index.json") && blob_name(name, hex) && size >= 0 &&
 	    (uint64_t)size <= SMALL_MAX && l->small_total + (uint64_t)size <= SMALL_TOTAL_MAX &&
 	    !find_small(l, hex)) {
-		char *data;
-		size_t len;
+		char *data = NULL;
+		size_t len = 0;
 		int r = read_member(a, SMALL_MAX, &data, &len, err);
 		if (r < 0)
 			return r;

@@ -354,7 +354,7 @@ static const char *sif_check(struct fetch_cache *c, const char *name, int fd,
                              const char *manifest_hex)
 {
 	struct stat st;
-	struct sif_rec r, now;
+	struct sif_rec r = {0}, now = {0};
 	if (fstat(fd, &st) < 0 || !ours(&st) || st.st_nlink != 1)
 		return "not a file of yours alone";
 	if (rec_read(c, name, &r) < 0)
