@@ -111,6 +111,13 @@ extern const size_t cli_nverbs;
 
 /* One error line, "sifu: <message>", then the hint; with --debug the chain. */
 void cli_report(const char *verb, const struct sifu_err *err);
+/* cmd_cache.c: where the blob and image cache is (SIFU_CACHEDIR, then
+ * $XDG_CACHE_HOME/sifu, then ~/.cache/sifu of a usable home, then a private
+ * $TMPDIR/sifu-UID/cache), and where --disable-cache makes a temporary one.
+ * The strings live as long as the process. */
+struct fetch_cache_loc;
+void cli_cache_loc(struct fetch_cache_loc *loc);
+
 /* cmd_pull.c: the registry/source options of pull, shared with the actions
  * (sifu exec docker://…).  *user and *pass are malloc'ed (or NULL). */
 struct fetch_pull_opts;

@@ -6,10 +6,59 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <time.h>
 
 int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
+
+/* A home directory to keep the cache in: absolute, and a directory of the
+ * caller's (a HOME left pointing at someone else's directory, or at /, is
+ * not one). */
+static bool usable_home(const char *h)
+{
+	struct stat st;
+	return h && h[0] == '/' && stat(h, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       st.st_uid == geteuid();
+}
+
+void cli_cache_loc(struct fetch_cache_loc *loc)
+{
+	static char dir[PATH_MAX + 16], tmp[PATH_MAX];
+	memset(loc, 0, sizeof(*loc));
+	const char *t = getenv("TMPDIR");
+	if (!t || *t != '/')
+		t = "/tmp";
+	/* the same private directory as the block cache's */
+	snprintf(tmp, sizeof(tmp), "%s/sifu-%u", t, (unsigned)geteuid());
+	loc->tmpbase = tmp;
+	loc->nprivate = 1;
+	loc->fix = "set SIFU_CACHEDIR to a directory of your own, or use --disable-cache";
+	loc->dir = dir;
+	const char *e = getenv("SIFU_CACHEDIR");
+	if (e && *e) {
+		snprintf(dir, sizeof(dir), "%s", e);
+		return;
+	}
+	e = getenv("XDG_CACHE_HOME");
+	if (e && *e == '/') {
+		snprintf(dir, sizeof(dir), "%s/sifu", e);
+		return;
+	}
+	const char *home = getenv("HOME");
+	if (!usable_home(home)) {
+		struct passwd *pw = getpwuid(geteuid());
+		home = pw ? pw->pw_dir : NULL;
+	}
+	if (usable_home(home)) {
+		snprintf(dir, sizeof(dir), "%s/.cache/sifu", home);
+		return;
+	}
+	/* no home: never a shared path as found (/tmp/.cache/sifu could be
+	 * anybody's), but a directory made private to the caller */
+	snprintf(dir, sizeof(dir), "%s/cache", tmp);
+	loc->nprivate = 2;
+}
 
 static int cache_list_one(struct fetch_cache *c, bool sif, bool all, struct sifu_err *err)
 {
@@ -169,7 +218,9 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		}
 	}
 	struct fetch_cache c;
-	if (fetch_cache_open(NULL, false, &c, err) < 0)
+	struct fetch_cache_loc loc;
+	cli_cache_loc(&loc);
+	if (fetch_cache_open(&loc, false, &c, err) < 0)
 		return -EIO;
 	int r = 0;
 	if (strcmp(a->pos[0], "list") == 0) {

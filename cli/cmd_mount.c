@@ -107,23 +107,24 @@ int cli_block_cache_open(const char *dir, bool dflt, bool create, struct sifu_er
 		errno = -r;
 		return sifu_err_sys(err, "block cache %s", dir);
 	}
-	const char *what = dflt ? "remove it if you can, else set TMPDIR to a directory of yours "
-	                          "or use --block-cache DIR"
-	                        : "name a directory of yours that nobody else may write, or "
-	                          "use --block-cache off";
+	const char *alt = dflt ? "set TMPDIR to a directory of yours, or use --block-cache DIR"
+	                       : "name a directory of yours that nobody else may write, or use "
+	                         "--block-cache off";
 	_cleanup_close_ int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0) {
 		r = sifu_err_sys(err, "block cache: cannot open %s", parent);
-		sifu_err_hint(err, "%s", what);
+		sifu_err_hint(err, "%s", alt);
 		return r;
 	}
+	/* clean and list look at what exists; only a run makes the directories */
+	if (!create && faccessat(pfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+		return sifu_err_sys(err, "block cache %s/%s", parent, rel);
 	struct sifu_err in = {0};
-	int fd = sifu_privdir_open(pfd, rel, create, &in);
+	int fd = sifu_privdir_open(pfd, strcmp(parent, "/") ? parent : "", rel, ~0u, alt, &in);
 	if (fd >= 0)
 		return fd;
-	r = sifu_err_set(err, in.code, in.errnum, "block cache %s%s%s", parent,
-	                 strcmp(parent, "/") ? "/" : "", in.chain[0]);
-	sifu_err_hint(err, "%s", what);
+	r = sifu_err_set(err, in.code, in.errnum, "block cache: %s", in.chain[0]);
+	sifu_err_hint(err, "%s", in.hint);
 	return r;
 }
 

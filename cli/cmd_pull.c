@@ -60,6 +60,7 @@ int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, ch
 	    sq_parse_compression(a->val[O_COMPRESSION], &o->squash, err) < 0)
 		return -EINVAL;
 	o->disable_cache = a->set[O_DISABLE_CACHE];
+	cli_cache_loc(&o->cache);
 	o->nohttps = a->set[O_NOHTTPS];
 	o->insecure = a->set[O_INSECURE];
 	o->authfile = a->set[O_AUTHFILE] ? a->val[O_AUTHFILE] : NULL;

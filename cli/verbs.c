@@ -146,11 +146,18 @@ const struct cli_verb cli_verbs[] = {
      "  $ sifu key list\n"
      "  $ sifu key export --armor 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 ada.asc\n"},
     {"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options]", "Manage the local cache",
-     "Lists or cleans the blob and image cache ($SIFU_CACHEDIR, by default\n"
-     "$XDG_CACHE_HOME/sifu), the packages kept by debootstrap builds there, and\n"
-     "the block cache (see --block-cache of exec).  clean refuses (exit 255,\n"
-     "nothing removed) a block cache directory that is a symlink, another\n"
-     "user's, or writable by others.\n",
+     "Lists or cleans the blob and image cache, the packages kept by debootstrap\n"
+     "builds there, and the block cache (see --block-cache of exec).\n\n"
+     "The cache is $SIFU_CACHEDIR, else $XDG_CACHE_HOME/sifu, else ~/.cache/sifu\n"
+     "(HOME, or the passwd entry's home when HOME is unset or not a directory of\n"
+     "yours), else $TMPDIR/sifu-UID/cache.  Images in it are executed by\n"
+     "'exec docker://...', so sifu uses it only if it and every directory in it\n"
+     "is yours, not writable by group or others, and not a symbolic link; it\n"
+     "makes what is missing with mode 0700.  Otherwise it stops with one line\n"
+     "naming the directory: fix its owner or mode, set SIFU_CACHEDIR to\n"
+     "another directory, or use --disable-cache.  clean refuses (exit 255, nothing\n"
+     "removed) a block cache directory that is a symlink, another user's, or\n"
+     "writable by others.\n",
      "  $ sifu cache list\n  $ sifu cache clean --force\n"},
     {"sif", V_SIF, cmd_sif, true, "sifu sif list|info|header|dump|new|add|del|setprim ...",
      "Manipulate Singularity Image Format (SIF) images",

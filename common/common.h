@@ -190,14 +190,20 @@ int sifu_path_normalize(const char *path, char *out, size_t len);
 /* "/proc/self/fd/N" for mounting onto an fd. */
 void sifu_path_fd(int fd, char buf[static 32]);
 
-/* ------------------------------------------------------- private dirs -- */
-/* Open RELPATH (one or more components, relative, no "..") beneath PARENTFD
- * (a dirfd or AT_FDCWD) one component at a time with
- * openat(O_NOFOLLOW | O_DIRECTORY), making missing ones mode 0700 when
- * CREATE, and return a dirfd of the last (O_CLOEXEC).  Every component must
- * be a directory (not a symlink) owned by the caller that neither group nor
- * others may write.  Otherwise -errno, with err saying "COMPONENTS: what is
- * wrong" (the path from PARENTFD first, so that a caller may prefix it) and
- * code SIFU_E_DENIED for a failed check, SIFU_E_SYS for a failed call (e.g.
- * ENOENT when !CREATE).  Do every later operation through the returned fd. */
-int sifu_privdir_open(int parentfd, const char *relpath, bool create, struct sifu_err *err);
+/* ------------------------------------------------------ private directories --
+ * Caches and scratch directories that sifu trusts what it finds in (see
+ * common/privdir.c).  ALT, when not NULL, is a further remedy added to the
+ * hint ("set SIFU_CACHEDIR to another directory"). */
+/* Open the directory PATH (absolute, or relative to ATFD: AT_FDCWD or a
+ * directory fd, named ATNAME in messages) one component at a time.  The last
+ * NPRIVATE components (all of them with UINT_MAX) are opened with
+ * O_NOFOLLOW|O_DIRECTORY, made 0700 when missing, and must be the caller's
+ * and not writable by group or others; the leading ones are followed as they
+ * are, except that one sifu has to make is checked like a private one.
+ * Returns an O_RDONLY|O_DIRECTORY|O_CLOEXEC fd, or < 0 with ERR saying which
+ * directory is wrong, why, and what to do. */
+int sifu_privdir_open(int atfd, const char *atname, const char *path, unsigned nprivate,
+                      const char *alt, struct sifu_err *err);
+/* 0 if the open directory FD (named WHAT) is the caller's and not writable by
+ * group or others; else < 0 with ERR set as above. */
+int sifu_privdir_check(int fd, const char *what, const char *alt, struct sifu_err *err);

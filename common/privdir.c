@@ -1,99 +1,159 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Private directories (caches sifu keeps under $TMPDIR or a directory the
- * user names): walked one component at a time through fds, each one checked.
+/* Private directories: the caches and scratch directories sifu keeps for a
+ * user.  Whatever sifu later finds in such a directory it uses (a cached
+ * SIF is executed, a blob is imported), so the directory must be one that
+ * only the user can write to: a real directory (not a symbolic link another
+ * user could point elsewhere), owned by the caller, with no group or other
+ * write bit.  It is opened one component at a time through fds, so nothing
+ * can be swapped between the check and the use, and callers go on through
+ * the fd (openat, renameat, unlinkat), never through the path again.
  *
- * Why: a path such as /tmp/sifu-1000/blocks lies in a directory every user
- * may write.  Another user can create /tmp/sifu-1000 before our first run,
- * as a symlink to a directory of ours (then `cache clean` removes our files
- * there) or as a directory of theirs (then they read or plant what we keep).
- * Checking only the last component, or checking a path and then using it
- * again, leaves both open; holding the fd of each checked component and
- * doing every later operation relative to it does not. */
+ * The leading components of a path (a home directory, $TMPDIR, a scratch
+ * file system reached through a link) are where the user chose to keep
+ * things; they are followed as they are.  Only the trailing components the
+ * caller names private, and every component sifu itself creates, are
+ * checked. */
 #include "common.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 
-/* Why a directory with status ST cannot be trusted, or NULL when it can: ours,
- * a directory, and nobody else may add, remove or rename entries in it. */
-static const char *privdir_problem(const struct stat *st)
+/* Why FD (named WHAT) is not a private directory; 0 when it is one. */
+int sifu_privdir_check(int fd, const char *what, const char *alt, struct sifu_err *err)
 {
-	if (!S_ISDIR(st->st_mode))
-		return "is not a directory";
-	if (st->st_uid != geteuid())
-		return "belongs to another user";
-	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return "is writable by other users";
-	return NULL;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return sifu_err_sys(err, "%s", what);
+	if (!S_ISDIR(st.st_mode)) {
+		sifu_err_set(err, SIFU_E_DENIED, ENOTDIR, "%s is not a directory", what);
+		sifu_err_hint(err, "remove it%s%s", alt ? ", or " : "", alt ? alt : "");
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		sifu_err_set(err, SIFU_E_DENIED, EPERM,
+		             "%s belongs to uid %u, not to you (uid %u): refusing to use it", what,
+		             (unsigned)st.st_uid, (unsigned)geteuid());
+		sifu_err_hint(err, "chown it to yourself or remove it%s%s", alt ? ", or " : "",
+		              alt ? alt : "");
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		sifu_err_set(err, SIFU_E_DENIED, EPERM,
+		             "%s is writable by %s (mode %04o): refusing to use it", what,
+		             (st.st_mode & S_IWGRP) && (st.st_mode & S_IWOTH) ? "group and others"
+		             : (st.st_mode & S_IWGRP)                         ? "its group"
+		                                                              : "others",
+		             (unsigned)(st.st_mode & 07777));
+		sifu_err_hint(err, "run chmod go-w %s%s%s", what, alt ? ", or " : "",
+		              alt ? alt : "");
+		return -EPERM;
+	}
+	return 0;
 }
 
-int sifu_privdir_open(int parentfd, const char *relpath, bool create, struct sifu_err *err)
+/* Open the private component NAME under PARENT (made 0700 if missing); WHAT
+ * is its whole name for messages. */
+static int open_private(int parent, const char *name, const char *what, const char *alt,
+                        struct sifu_err *err)
 {
-	size_t len = strlen(relpath);
-	if (len == 0 || relpath[0] == '/' || len >= 4096)
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: not a relative path", relpath);
-	char path[4096];
-	memcpy(path, relpath, len + 1);
-	int fd = -1, at = parentfd;
-	for (char *comp = path, *next; comp; comp = next) {
-		next = strchr(comp, '/');
-		if (next)
-			*next++ = '\0';
-		/* empty (a//b, a/) and "." name nothing new; ".." would leave
-		 * the directory just checked */
-		if (!*comp || !strcmp(comp, "."))
-			continue;
-		/* the path up to here, for the message */
-		const char *shown = relpath;
-		int shown_len = (int)(comp - path + (ptrdiff_t)strlen(comp));
-		if (!strcmp(comp, "..")) {
-			if (fd >= 0)
-				close(fd);
-			return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%.*s: '..' is not allowed",
-			                    shown_len, shown);
-		}
-		if (create && mkdirat(at, comp, 0700) < 0 && errno != EEXIST) {
-			int e = errno;
-			if (fd >= 0)
-				close(fd);
-			errno = e;
-			return sifu_err_sys(err, "%.*s: cannot create", shown_len, shown);
-		}
-		int nfd = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		int e = errno;
-		struct stat st;
-		/* O_NOFOLLOW|O_DIRECTORY refuses a symlink with ELOOP or ENOTDIR:
-		 * say which it is */
-		bool link = nfd < 0 && (e == ELOOP || e == ENOTDIR) &&
-		            fstatat(at, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
-		if (fd >= 0)
-			close(fd);
-		fd = nfd;
-		at = nfd;
-		if (link)
-			return sifu_err_set(err, SIFU_E_DENIED, ELOOP, "%.*s: is a symbolic link",
-			                    shown_len, shown);
-		if (fd < 0) {
-			errno = e;
-			if (e == ENOTDIR)
-				return sifu_err_set(err, SIFU_E_DENIED, e,
-				                    "%.*s: is not a directory", shown_len, shown);
-			return sifu_err_sys(err, "%.*s: cannot open", shown_len, shown);
-		}
-		if (fstat(fd, &st) < 0) {
-			close(fd);
-			return sifu_err_sys(err, "%.*s: cannot examine", shown_len, shown);
-		}
-		const char *why = privdir_problem(&st);
-		if (why) {
-			close(fd);
-			return sifu_err_set(err, SIFU_E_DENIED, EPERM,
-			                    "%.*s: %s (owner uid %u, mode %04o)", shown_len, shown,
-			                    why, (unsigned)st.st_uid,
-			                    (unsigned)(st.st_mode & 07777));
-		}
+	/* O_PATH first: the checks must speak even of a directory the caller
+	 * cannot read (another user's) */
+	int fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
+			return sifu_err_sys(err, "creating %s", what);
+		fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	if (fd < 0) /* nothing but "." and "/" */
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: names no directory", relpath);
-	return fd;
+	if (fd < 0) {
+		struct stat st;
+		int e = errno;
+		if ((e == ELOOP || e == ENOTDIR) &&
+		    fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+			sifu_err_set(err, SIFU_E_DENIED, ELOOP,
+			             "%s is a symbolic link: refusing to use it", what);
+			sifu_err_hint(err,
+			              "name the real directory instead, or remove the link%s%s",
+			              alt ? ", or " : "", alt ? alt : "");
+			return -ELOOP;
+		}
+		errno = e;
+		return sifu_err_sys(err, "%s", what);
+	}
+	int r = sifu_privdir_check(fd, what, alt, err);
+	if (r == 0 && (r = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		r = sifu_err_sys(err, "%s", what);
+	close(fd);
+	return r;
+}
+
+/* A leading component: followed if it is a link; one that sifu has to make
+ * is its own, so it is checked like a private one. */
+static int open_leading(int parent, const char *name, const char *what, const char *alt,
+                        struct sifu_err *err)
+{
+	int fd = openat(parent, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	if (errno != ENOENT)
+		return sifu_err_sys(err, "%s", what);
+	return open_private(parent, name, what, alt, err);
+}
+
+int sifu_privdir_open(int atfd, const char *atname, const char *path, unsigned nprivate,
+                      const char *alt, struct sifu_err *err)
+{
+	_cleanup_free_ char *copy = sifu_xstrdup(path);
+	char *comp[256];
+	size_t n = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(t, "."))
+			continue;
+		if (n == ARRAY_SIZE(comp))
+			return sifu_err_set(err, SIFU_E_USAGE, ENAMETOOLONG, "%s: too deep", path);
+		comp[n++] = t;
+	}
+	if (n == 0)
+		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s: not a directory sifu can keep",
+		                    path);
+	size_t first_private = nprivate >= n ? 0 : n - nprivate;
+	for (size_t i = first_private; i < n; i++)
+		if (!strcmp(comp[i], ".."))
+			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+			                    "%s: \"..\" in a private directory's name", path);
+	int cur;
+	if (path[0] == '/')
+		cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	else if (atfd == AT_FDCWD)
+		cur = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	else
+		cur = fcntl(atfd, F_DUPFD_CLOEXEC, 3);
+	if (cur < 0)
+		return sifu_err_sys(err, "%s", path[0] == '/' || !atname ? "/" : atname);
+	struct sifu_buf what = {0};
+	if (path[0] != '/' && atname)
+		sifu_buf_str(&what, atname);
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		sifu_buf_printf(&what, "%s%s", what.len || path[0] == '/' ? "/" : "", comp[i]);
+		int next = i < first_private ? open_leading(cur, comp[i], what.p, alt, err)
+		                             : open_private(cur, comp[i], what.p, alt, err);
+		close(cur);
+		if (next < 0) {
+			r = next;
+			break;
+		}
+		cur = next;
+	}
+	free(what.p);
+	if (r < 0)
+		return r;
+	if (first_private == n) {
+		/* nothing private was asked for: hand out a readable fd all the same */
+		int fd = openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int e = fd < 0 ? sifu_err_sys(err, "%s", path) : fd;
+		close(cur);
+		return e;
+	}
+	return cur;
 }

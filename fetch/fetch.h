@@ -111,26 +111,58 @@ char *fetch_runscript(const struct fetch_config *c);
 char *fetch_env_script(const struct fetch_config *c);
 
 /* ---------------------------------------------------------------- cache -- */
-struct fetch_cache {
-	char *dir;      /* $SIFU_CACHEDIR or $XDG_CACHE_HOME/sifu or ~/.cache/sifu */
-	int dirfd;      /* O_PATH on it */
-	bool temporary; /* --disable-cache: a private dir removed on close */
+/* Where the cache is.  cli/ resolves it (from SIFU_CACHEDIR, XDG_CACHE_HOME,
+ * the home directory or TMPDIR): this module reads no environment. */
+struct fetch_cache_loc {
+	const char *dir;     /* the cache root */
+	unsigned nprivate;   /* how many trailing components of DIR must be private
+	                        (the caller's, no group/other write, no symlink);
+	                        0 means 1; DIR's other components are followed */
+	const char *tmpbase; /* --disable-cache: a private directory (its last
+	                        component checked) in which a temporary cache is made */
+	const char *fix;     /* the remedy named when a directory is refused, or NULL */
 };
-int fetch_cache_open(const char *dir, bool disable, struct fetch_cache *c, struct sifu_err *err);
+
+/* Every directory of the cache is opened through fds, checked to be the
+ * caller's and not writable by group or others (else the open fails with one
+ * line naming the directory), and used only through its fd afterwards. */
+struct fetch_cache {
+	char *dir;                  /* the root, for messages */
+	int dirfd;                  /* the root */
+	int blobs, tmp, locks, sif; /* blobs/sha256, tmp, locks, sif */
+	int parentfd;               /* temporary: the directory holding the root */
+	char tmpname[32];           /* temporary: the root's name in it */
+	bool temporary;             /* --disable-cache: removed on close */
+};
+int fetch_cache_open(const struct fetch_cache_loc *loc, bool disable, struct fetch_cache *c,
+                     struct sifu_err *err);
 void fetch_cache_close(struct fetch_cache *c);
-/* The default directory (environment), caller frees. */
-char *fetch_cache_default_dir(void);
-/* Open the verified blob HEX for reading, or -ENOENT. */
+/* Open the blob HEX for reading, or -ENOENT.  Only a regular file of the
+ * caller's, not writable by others, is handed out; its name is no proof of
+ * its content: every reader verifies the digest as it reads (layers,
+ * configs, manifests and SIF artifacts all do). */
 int fetch_cache_open_blob(struct fetch_cache *c, const char *hex);
 /* Serialise producers of one blob across processes (and NFS clients: fcntl
  * locks).  Returns a lock fd to close. */
 int fetch_cache_lock(struct fetch_cache *c, const char *hex, struct sifu_err *err);
-/* A new temporary file in the cache (O_RDWR); *NAME is its name for commit. */
+/* A new temporary file in the cache's tmp/ (O_RDWR); *NAME is its name there,
+ * for fetch_cache_commit or fetch_cache_discard. */
 int fetch_cache_tmp(struct fetch_cache *c, char **name, struct sifu_err *err);
+void fetch_cache_discard(struct fetch_cache *c, const char *name);
 /* Verify the temporary file's sha256 (and SIZE unless UINT64_MAX) against
  * HEX and rename it into place; on any failure the temporary is removed. */
 int fetch_cache_commit(struct fetch_cache *c, const char *tmpname, int fd, const char *hex,
                        uint64_t size, struct sifu_err *err);
+/* The cached SIF sif/NAME.sif, if it is the file this cache recorded for the
+ * manifest MANIFEST_HEX (fetch_cache_sif_record): an O_RDONLY fd, or -ENOENT
+ * (absent, or not what was recorded: REPAIR (under the SIF's lock) then
+ * removes it so that it is made again). */
+int fetch_cache_sif_open(struct fetch_cache *c, const char *name, const char *manifest_hex,
+                         bool repair, struct sifu_err *err);
+/* Bind the SIF just committed as sif/NAME.sif to MANIFEST_HEX: its size,
+ * sha256, inode and ctime go into sif/NAME.rec. */
+int fetch_cache_sif_record(struct fetch_cache *c, const char *name, const char *manifest_hex,
+                           struct sifu_err *err);
 struct fetch_cache_entry {
 	char name[128]; /* blob: its sha256 hex; sif: the file name */
 	uint64_t size;
@@ -149,7 +181,7 @@ void fetch_cache_sub(struct fetch_cache *c, const char *sub, bool remove, size_t
 
 /* ----------------------------------------------------------------- pull -- */
 struct fetch_pull_opts {
-	const char *cachedir; /* NULL: default */
+	struct fetch_cache_loc cache;
 	bool disable_cache;
 	struct fetch_platform platform;
 	bool nohttps;                    /* plain HTTP to the registry */
@@ -165,6 +197,11 @@ int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o
                struct sifu_err *err);
 /* For `sifu exec docker://…`: the SIF for URI from the cache
  * ($CACHE/sif/<manifest digest>-….sif, made on first use, under a lock so
- * concurrent runs build it once).  *PATH is malloc'ed. */
+ * concurrent runs build it once, and checked against its record on reuse).
+ * *PATH (malloc'ed) names it; *FD is the file that was checked: run that,
+ * not what the path names later. */
+int fetch_pull_cached_fd(const char *uri, const struct fetch_pull_opts *o, char **path, int *fd,
+                         struct sifu_err *err);
+/* The same with the fd closed (tests, and callers that only want the path). */
 int fetch_pull_cached(const char *uri, const struct fetch_pull_opts *o, char **path,
                       struct sifu_err *err);

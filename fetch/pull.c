@@ -205,7 +205,8 @@ static int write_sif(struct fetch_source *src, struct image *im, const char *out
 }
 
 static int cached_sif(struct fetch_cache *c, struct fetch_source *src, struct image *im,
-                      const struct fetch_pull_opts *o, char **path, struct sifu_err *err)
+                      const struct fetch_pull_opts *o, char **path, int *sif_fd,
+                      struct sifu_err *err)
 {
 	if (c->temporary)
 		return sifu_err_set(err, SIFU_E_USAGE, 0,
@@ -213,22 +214,35 @@ static int cached_sif(struct fetch_cache *c, struct fetch_source *src, struct im
 	char name[FETCH_HEX_LEN + 32];
 	snprintf(name, sizeof(name), "%s-c%d-%d", im->manifest_hex, o->squash.compressor,
 	         o->squash.level);
-	_cleanup_free_ char *dir = sifu_xasprintf("%s/sif", c->dir);
-	_cleanup_free_ char *p = sifu_xasprintf("%s/%s.sif", dir, name);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return sifu_err_sys(err, "%s", dir);
-	if (access(p, R_OK) != 0) {
+	int fd = fetch_cache_sif_open(c, name, im->manifest_hex, false, err);
+	if (fd == -ENOENT) {
 		_cleanup_close_ int lock = fetch_cache_lock(c, name, err);
 		if (lock < 0)
 			return lock;
-		/* someone else may have made it while we waited */
-		if (access(p, R_OK) != 0) {
+		/* someone else may have made it while we waited; anything else
+		 * there is removed */
+		fd = fetch_cache_sif_open(c, name, im->manifest_hex, true, err);
+		if (fd == -ENOENT) {
+			/* written through the checked directory's fd, not its path */
+			char dir[32];
+			sifu_path_fd(c->sif, dir);
+			_cleanup_free_ char *p = sifu_xasprintf("%s/%s.sif", dir, name);
 			int r = write_sif(src, im, p, o, err);
+			if (r == 0)
+				r = fetch_cache_sif_record(c, name, im->manifest_hex, err);
 			if (r < 0)
 				return r;
+			fd = fetch_cache_sif_open(c, name, im->manifest_hex, false, err);
+			if (fd == -ENOENT)
+				return sifu_err_set(err, SIFU_E_SYS, EIO,
+				                    "%s/sif/%s.sif: gone right after it was made",
+				                    c->dir, name);
 		}
 	}
-	*path = TAKE_PTR(p);
+	if (fd < 0)
+		return fd;
+	*path = sifu_xasprintf("%s/sif/%s.sif", c->dir, name);
+	*sif_fd = fd;
 	return 0;
 }
 
@@ -275,16 +289,37 @@ static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err 
 		return in;
 	if (!sif_fd_is_sif(in))
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "the artifact's layer is not a SIF");
+	char want[FETCH_HEX_LEN + 1], got[FETCH_HEX_LEN + 1];
+	if (fetch_digest_parse(b.digest, want, err) < 0)
+		return -EINVAL;
 	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
 	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return sifu_err_sys(err, "creating %s", tmp);
 	r = lseek(in, 0, SEEK_SET) < 0 ? -errno : 0;
+	/* the blob's name in the cache is not proof of its content: hash what
+	 * is copied, and keep it only if it is the digest the manifest names */
+	struct fetch_sha256 h;
+	fetch_sha256_init(&h);
+	uint64_t total = 0;
 	char buf[1 << 16];
 	ssize_t n;
 	while (r == 0 && (n = read(in, buf, sizeof(buf))) != 0) {
 		if (n < 0 || write(fd, buf, (size_t)n) != n)
 			r = -EIO;
+		else
+			fetch_sha256_update(&h, buf, (size_t)n);
+		total += n > 0 ? (uint64_t)n : 0;
+	}
+	fetch_sha256_final_hex(&h, got);
+	fetch_sha256_free(&h);
+	if (r == 0 && (strcmp(got, want) != 0 || total != b.size)) {
+		unlink(tmp);
+		sifu_err_set(err, SIFU_E_VERIFY, 0, "the SIF layer %s has the digest sha256:%s",
+		             b.digest, got);
+		sifu_err_hint(err, "the registry or the cache holds corrupt or tampered data; "
+		                   "nothing was written");
+		return -EBADMSG;
 	}
 	if (r == 0 && (fsync(fd) < 0 || fchmod(fd, 0755) < 0 || rename(tmp, out) < 0))
 		r = -errno;
@@ -319,7 +354,7 @@ static int pull_http(const char *url, const char *out, const struct fetch_pull_o
 /* OUT NULL: the image goes to the cache as sif/<manifest>-<compression>.sif,
  * made once under a lock, and *CACHED gets its path. */
 static int pull(const char *uri, const char *out, const struct fetch_pull_opts *o, char **cached,
-                struct sifu_err *err)
+                int *cached_fd, struct sifu_err *err)
 {
 	struct fetch_ref ref;
 	int r = fetch_ref_parse(uri, &ref, err);
@@ -336,7 +371,7 @@ static int pull(const char *uri, const char *out, const struct fetch_pull_opts *
 	struct fetch_source *src = NULL;
 	struct image im = {0};
 	bool need_cache = ref.transport != FETCH_OCI_DIR || !out;
-	if (need_cache && (r = fetch_cache_open(o->cachedir, o->disable_cache, &cache, err)) < 0)
+	if (need_cache && (r = fetch_cache_open(&o->cache, o->disable_cache, &cache, err)) < 0)
 		goto out;
 	switch (ref.transport) {
 	case FETCH_DOCKER:
@@ -355,7 +390,7 @@ static int pull(const char *uri, const char *out, const struct fetch_pull_opts *
 	if ((r = resolve(src, o, &im, err)) < 0)
 		goto out;
 	if (!out) {
-		r = cached_sif(&cache, src, &im, o, cached, err);
+		r = cached_sif(&cache, src, &im, o, cached, cached_fd, err);
 		goto out;
 	}
 	if (ends_with(out, ".sqfs") || ends_with(out, ".squashfs"))
@@ -379,11 +414,22 @@ out:
 int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
                struct sifu_err *err)
 {
-	return pull(uri, out, o, NULL, err);
+	return pull(uri, out, o, NULL, NULL, err);
+}
+
+int fetch_pull_cached_fd(const char *uri, const struct fetch_pull_opts *o, char **path, int *fd,
+                         struct sifu_err *err)
+{
+	*fd = -1;
+	return pull(uri, NULL, o, path, fd, err);
 }
 
 int fetch_pull_cached(const char *uri, const struct fetch_pull_opts *o, char **path,
                       struct sifu_err *err)
 {
-	return pull(uri, NULL, o, path, err);
+	int fd;
+	int r = fetch_pull_cached_fd(uri, o, path, &fd, err);
+	if (r == 0)
+		close(fd);
+	return r;
 }

@@ -581,7 +581,7 @@ static int download_blob(struct reg *g, const struct fetch_blob *b, const char *
 		sifu_progress_done(r.progress);
 	resp_clear(&r);
 	if (rc < 0) {
-		unlink(tmp);
+		fetch_cache_discard(g->cache, tmp);
 		return rc;
 	}
 	return fetch_cache_commit(g->cache, tmp, fd, hex, b->size, err);

@@ -274,28 +274,29 @@ static char *include_list(const struct recipe_stage *st)
 
 static char *cache_dir(const struct bld_stage_ctx *c)
 {
-	if (!c->o->pull || c->o->pull->disable_cache)
+	if (!c->o->pull || c->o->pull->disable_cache || !c->o->pull->cache.dir)
 		return NULL;
-	_cleanup_free_ char *base =
-	    c->o->pull->cachedir ? sifu_xstrdup(c->o->pull->cachedir) : fetch_cache_default_dir();
-	char *dir = sifu_xasprintf("%s/debootstrap", base);
-	/* the parents as the blob cache makes them: private to the user */
-	for (char *s = dir + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = 0;
-		mkdir(dir, 0700);
-		*s = '/';
-	}
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		sifu_log(SIFU_LOG_WARN, "debootstrap: no package cache (%s: %s)", dir,
-		         strerror(errno));
-		free(dir);
+	const struct fetch_cache_loc *loc = &c->o->pull->cache;
+	/* the same checks as the blob cache: a directory of the caller's that
+	 * nobody else can write (debootstrap trusts what it finds there only
+	 * after checking it against the signed Release file, but it is still
+	 * where its downloads go) */
+	struct sifu_err err = {0};
+	_cleanup_close_ int root = sifu_privdir_open(
+	    AT_FDCWD, NULL, loc->dir, loc->nprivate ? loc->nprivate : 1, loc->fix, &err);
+	int fd =
+	    root < 0 ? root : sifu_privdir_open(root, loc->dir, "debootstrap", ~0u, loc->fix, &err);
+	if (fd < 0) {
+		char line[SIFU_ERR_MSG_MAX];
+		sifu_err_format(&err, line, sizeof(line));
+		sifu_log(SIFU_LOG_WARN, "debootstrap: no package cache (%s)", line);
 		return NULL;
 	}
-	char abs[PATH_MAX]; /* debootstrap takes only an absolute --cache-dir */
-	char *ret = realpath(dir, abs) ? sifu_xstrdup(abs) : NULL;
-	free(dir);
+	/* debootstrap takes only an absolute --cache-dir: the checked directory's */
+	char proc[32], abs[PATH_MAX];
+	sifu_path_fd(fd, proc);
+	char *ret = realpath(proc, abs) ? sifu_xstrdup(abs) : NULL;
+	close(fd);
 	return ret;
 }
 

@@ -264,7 +264,8 @@ static void test_cache_commit(void **state)
 	mk_tmpdir();
 	struct fetch_cache c;
 	struct sifu_err err = {0};
-	assert_int_equal(fetch_cache_open(tmpdir, false, &c, &err), 0);
+	struct fetch_cache_loc loc = {.dir = tmpdir};
+	assert_int_equal(fetch_cache_open(&loc, false, &c, &err), 0);
 	char good[65];
 	fetch_sha256_buf("hello", 5, good);
 	char *name;
@@ -422,7 +423,7 @@ static void test_pull_cached(void **state)
 	char uri[128], cache[128];
 	snprintf(uri, sizeof(uri), "oci:%s/img", tmpdir);
 	snprintf(cache, sizeof(cache), "%s/cache", tmpdir);
-	struct fetch_pull_opts o = {.cachedir = cache, .quiet = true};
+	struct fetch_pull_opts o = {.cache = {.dir = cache}, .quiet = true};
 	fetch_platform_host(&o.platform);
 	struct sifu_err err = {0};
 	char *p1 = NULL, *p2 = NULL;
