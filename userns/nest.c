@@ -139,7 +139,13 @@ int ns_nest(struct ns_launch *l, int self, struct sifu_err *err)
 	}
 	if (r < 0) {
 		errno = -r;
-		return sifu_err_sys(err, "creating the payload's user namespace");
+		sifu_err_sys(err, "creating the payload's user namespace");
+		/* two levels per run: the launcher's and the payload's own */
+		if (r == -ENOSPC || r == -EUSERS)
+			sifu_err_hint(err,
+			              "sifu needs two nested user namespaces per run: ask the "
+			              "administrator to raise sysctl user.max_user_namespaces");
+		return r;
 	}
 	return 0;
 }

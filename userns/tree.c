@@ -11,7 +11,9 @@
  *
  * Every bind goes from an O_PATH fd to an fd resolved inside the new root
  * (openat2 RESOLVE_IN_ROOT), never through a path string the container could
- * redirect with a symlink. */
+ * redirect with a symlink.  A read-only bind is read-only down to every
+ * submount.  Once the tree is built, the payload's own user namespace locks
+ * it (nest.c). */
 #include "internal.h"
 
 #include <fcntl.h>
@@ -110,7 +112,7 @@ static int remount_one(const struct tree *t, const struct ns_mountinfo *e, int t
  * read-only bind of /dev would leave /dev/shm below it writable: every
  * mount at or below the bind (TOPFD) is found in mountinfo, by mount ID and
  * parent ID, and made read-only, as bubblewrap's bind_mount does. */
-static int remount_ro_tree(const struct tree *t, int topfd, struct sifu_err *err)
+static int remount_ro_tree(const struct tree *t, const char *dst, int topfd, struct sifu_err *err)
 {
 	int top = fd_mnt_id(topfd);
 	if (top < 0) {
@@ -129,6 +131,9 @@ static int remount_ro_tree(const struct tree *t, int topfd, struct sifu_err *err
 	size_t k = ns_mountinfo_subtree(m, n, top, idx);
 	if (k == 0)
 		r = sifu_err_set(err, SIFU_E_SYS, ENOENT, "mount %d is not in mountinfo", top);
+	sifu_debug("bind onto %s: no mount_setattr, remounting the %zu mounts at or below it "
+	           "read-only one by one",
+	           dst, k);
 	for (size_t i = 0; r == 0 && i < k; i++)
 		if (!covered(m, idx, k, i))
 			r = remount_one(t, &m[idx[i]], i == 0 ? topfd : -1, err);
@@ -152,7 +157,7 @@ static int bind_classic(int src, const struct tree *t, const char *dst, int dstf
 		errno = -top;
 		return sifu_err_sys(err, "reopening the bind");
 	}
-	return remount_ro_tree(t, top, err);
+	return remount_ro_tree(t, dst, top, err);
 }
 
 static int bind_fd(int src, const struct tree *t, const char *dst, int dstfd, bool ro,
@@ -183,7 +188,7 @@ static int bind_fd(int src, const struct tree *t, const char *dst, int dstfd, bo
 		errno = -top;
 		return sifu_err_sys(err, "reopening the bind");
 	}
-	return remount_ro_tree(t, top, err);
+	return remount_ro_tree(t, dst, top, err);
 }
 
 /* An O_PATH fd on DST inside the root, created (as a directory or an empty
