@@ -200,13 +200,10 @@ static int add_home(struct ns_launch *l, struct sifu_err *err)
 		add_hb(l, -1, l->home_dst, false, false); /* an empty home */
 		return 0;
 	}
-	_cleanup_free_ char *src = sifu_xstrdup(l->host_home);
-	if (c->home_spec) {
-		const char *colon = strchr(c->home_spec, ':');
-		free(src);
-		src = colon ? strndup(c->home_spec, (size_t)(colon - c->home_spec))
-		            : sifu_xstrdup(c->home_spec);
-	}
+	const char *spec = c->home_spec ? c->home_spec : l->host_home;
+	const char *colon = c->home_spec ? strchr(spec, ':') : NULL;
+	_cleanup_free_ char *src =
+	    sifu_xasprintf("%.*s", (int)(colon ? (size_t)(colon - spec) : strlen(spec)), spec);
 	int fd = open_host(src, c->home_spec != NULL, err);
 	if (fd >= 0)
 		add_hb(l, fd, l->home_dst, false, c->home_spec != NULL);

@@ -57,6 +57,7 @@ static int write_at(int dir, const char *name, const char *s)
 static int read_maps(int self, struct maps *m, struct sifu_err *err)
 {
 	char um[2048], gm[2048], sg[16] = "deny";
+	m->u1 = m->g1 = UINT_MAX;
 	int r = read_at(self, "uid_map", um, sizeof(um));
 	if (r == 0)
 		r = read_at(self, "gid_map", gm, sizeof(gm));
