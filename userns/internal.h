@@ -37,6 +37,7 @@ struct ns_launch {
 	size_t nhb;
 	int dev_fd, proc_fd, sys_fd, overlay_fd, workdir_fd;
 	bool overlay_ro;
+	bool proc_bound; /* the tree has /proc (the payload's, with --pid) */
 	/* staging */
 	char stage[NS_STAGE_MAX];
 	int fuse_fd;
@@ -57,6 +58,20 @@ int ns_read_image_file(int rootfd, const char *path, size_t max, char **out, str
 /* tree.c: build the container's mount tree under the staging dir and
  * pivot into it.  Runs in the payload child. */
 int ns_tree_build(struct ns_launch *l, struct sifu_err *err);
+/* tree.c: --hostname and --net's loopback, in the payload's namespaces */
+int ns_setup_net_uts(const struct ns_config *c, struct sifu_err *err);
+/* nest.c: after pivot_root, move the payload into a user namespace of its
+ * own (a child of the launcher's, every id mapped identically) and a mount
+ * namespace owned by it, so that the tree's mounts are locked (read-only
+ * stays read-only, nothing can be unmounted); with --pid, --ipc, --net,
+ * --hostname also those namespaces, owned by it.  SELF: an fd on the
+ * payload's /proc/PID directory, opened before pivot_root. */
+int ns_nest(struct ns_launch *l, int self, struct sifu_err *err);
+/* payload.c: --pid: fork the new PID namespace's first process (which
+ * mounts its /proc, then runs as init or, --no-init, execs the action) and
+ * relay signals to it; returns its exit status in the caller, < 0 in the
+ * child when the action could not be started (err set). */
+int ns_pid_run(struct ns_launch *l, int errfd, struct sifu_err *err);
 /* payload.c: pick and exec the action (never returns on success). */
 int ns_payload_exec(struct ns_launch *l, struct sifu_err *err);
 /* payload.c: with --pid, PID 1's loop: fork the payload, reap, forward. */

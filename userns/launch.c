@@ -7,8 +7,9 @@
  *
  * The payload is cloned before any thread exists (the FUSE server's threads
  * start afterwards), so the child of a single-threaded process never inherits
- * a lock held by another thread, and CLONE_NEWPID needs no unshare() that
- * would forbid creating threads later. */
+ * a lock held by another thread.  The payload builds the tree, then moves
+ * into namespaces of its own (nest.c): a child user namespace that locks the
+ * tree's mounts, and the PID, IPC, network and UTS namespaces, owned by it. */
 #include "internal.h"
 
 #include <fcntl.h>
@@ -114,17 +115,12 @@ static int write_maps(struct ns_launch *l, struct sifu_err *err)
 
 static int enter_userns_maps(struct ns_launch *l, struct sifu_err *err)
 {
-	const struct ns_config *c = l->c;
-	int flags = CLONE_NEWUSER | CLONE_NEWNS;
-	flags |= c->ipc ? CLONE_NEWIPC : 0;
-	flags |= c->net ? CLONE_NEWNET : 0;
-	flags |= c->hostname ? CLONE_NEWUTS : 0;
-	if (c->in_userns) {
+	if (l->c->in_userns) {
 		/* root of its own namespace, its maps in place already */
-		if (unshare(flags & ~CLONE_NEWUSER) < 0)
+		if (unshare(CLONE_NEWNS) < 0)
 			return sifu_err_sys(err, "unsharing the mount namespace");
 	} else {
-		if (unshare(flags) < 0)
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
 			return userns_refused(errno, err);
 		int r = write_maps(l, err);
 		if (r < 0)
@@ -204,13 +200,10 @@ static int add_home(struct ns_launch *l, struct sifu_err *err)
 		add_hb(l, -1, l->home_dst, false, false); /* an empty home */
 		return 0;
 	}
-	_cleanup_free_ char *src = sifu_xstrdup(l->host_home);
-	if (c->home_spec) {
-		const char *colon = strchr(c->home_spec, ':');
-		free(src);
-		src = colon ? strndup(c->home_spec, (size_t)(colon - c->home_spec))
-		            : sifu_xstrdup(c->home_spec);
-	}
+	const char *spec = c->home_spec ? c->home_spec : l->host_home;
+	const char *colon = c->home_spec ? strchr(spec, ':') : NULL;
+	_cleanup_free_ char *src =
+	    sifu_xasprintf("%.*s", (int)(colon ? (size_t)(colon - spec) : strlen(spec)), spec);
 	int fd = open_host(src, c->home_spec != NULL, err);
 	if (fd >= 0)
 		add_hb(l, fd, l->home_dst, false, c->home_spec != NULL);
@@ -395,10 +388,18 @@ static int supervise(pid_t child, int sfd, struct sifu_err *err)
 
 /* ----------------------------------------------------------- the child -- */
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 struct child_ctx {
 	struct ns_launch *l;
 	int go_fd, err_fd;
 	pid_t parent;
+	int parent_only[3]; /* the supervisor's ends of the pipes, its signalfd */
 };
 
 static void child_fail(int errfd, const struct sifu_err *e)
@@ -415,15 +416,51 @@ static void child_fail(int errfd, const struct sifu_err *e)
 	_exit(255);
 }
 
+/* What the launcher opened on the host's side is closed once the tree is
+ * built: no process of the container (--pid's relay and init do not exec)
+ * keeps an fd that /proc/PID/fd would reopen writable (a read-only bind's
+ * source, the block cache). */
+static void close_host_fds(struct ns_launch *l)
+{
+	if (l->c->sqf.block_cache_dir > STDERR_FILENO)
+		close(l->c->sqf.block_cache_dir);
+	for (size_t i = 0; i < l->nhb; i++)
+		close_fd(&l->hb[i].fd);
+	int *fds[] = {&l->image_fd, &l->dev_fd,     &l->proc_fd,
+	              &l->sys_fd,   &l->overlay_fd, &l->workdir_fd};
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		close_fd(fds[i]);
+}
+
+static int payload_setup(struct ns_launch *l, struct sifu_err *err)
+{
+	/* the maps of the payload's namespace are written through this fd:
+	 * the container may have no /proc */
+	_cleanup_close_ int self = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (self < 0)
+		return sifu_err_sys(err, "open /proc/self");
+	int r = ns_tree_build(l, err);
+	close_host_fds(l);
+	if (r == 0)
+		r = ns_nest(l, self, err);
+	if (r == 0) {
+		ns_phase(l, "payload namespaces");
+		r = ns_setup_net_uts(l->c, err);
+	}
+	return r;
+}
+
 static void child_main(struct child_ctx *x)
 {
 	struct sifu_err err = {0};
 	struct ns_launch *l = x->l;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != x->parent && !l->c->pid)
+	if (getppid() != x->parent)
 		_exit(255);
 	if (l->fuse_fd >= 0)
 		close(l->fuse_fd);
+	for (size_t i = 0; i < ARRAY_SIZE(x->parent_only); i++)
+		close(x->parent_only[i]);
 	char go = 0;
 	while (read(x->go_fd, &go, 1) < 0 && errno == EINTR)
 		;
@@ -431,10 +468,10 @@ static void child_main(struct child_ctx *x)
 		_exit(255);
 	close(x->go_fd);
 	ns_phase(l, "payload released");
-	if (ns_tree_build(l, &err) < 0)
+	if (payload_setup(l, &err) < 0)
 		child_fail(x->err_fd, &err);
-	if (l->c->pid && !l->c->no_init) {
-		int r = ns_init_run(l, x->err_fd, &err);
+	if (l->c->pid) {
+		int r = ns_pid_run(l, x->err_fd, &err);
 		if (r < 0)
 			child_fail(x->err_fd, &err);
 		_exit(r);
@@ -446,13 +483,10 @@ static void child_main(struct child_ctx *x)
 
 static pid_t clone_child(struct child_ctx *x, struct sifu_err *err)
 {
-	/* raw clone: fork(2) semantics plus CLONE_NEWPID (the parent stays in
-	 * its PID namespace and may still create threads) */
-	unsigned long flags = SIGCHLD | (x->l->c->pid ? CLONE_NEWPID : 0);
 	fflush(NULL);
-	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	pid_t pid = fork();
 	if (pid < 0)
-		return sifu_err_sys(err, "clone");
+		return sifu_err_sys(err, "fork");
 	if (pid == 0)
 		child_main(x);
 	return pid;
@@ -523,18 +557,11 @@ struct parent_fds {
 	int go[2], ep[2], sfd;
 };
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 static int run_child(struct ns_launch *l, struct parent_fds *f, int *status, struct sifu_err *err)
 {
 	struct sqf_image *img = NULL;
 	struct sqf_server *srv = NULL;
-	struct child_ctx x = {l, f->go[0], f->ep[1], getpid()};
+	struct child_ctx x = {l, f->go[0], f->ep[1], getpid(), {f->go[1], f->ep[0], f->sfd}};
 	pid_t child = clone_child(&x, err);
 	if (child < 0)
 		return child;

@@ -4,7 +4,11 @@
  * and, with --pid, the small init that runs as PID 1. */
 #include "internal.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -208,6 +212,58 @@ int ns_init_run(struct ns_launch *l, int errfd, struct sifu_err *err)
 		ns_payload_exec(l, err);
 		return -1; /* the caller reports err on errfd */
 	}
+	close(errfd);
+	int r = ns_forward_and_wait(sfd, pid);
+	return r < 0 ? 255 : r;
+}
+
+/* The first process of the PID namespace ns_nest made: its own /proc over
+ * the host's (mounted by the payload's user namespace, which owns the PID
+ * namespace; where that fails the host's stays, as it would without
+ * --pid), then init or the action itself. */
+static int pid_first(struct ns_launch *l, int errfd, int alive, struct sifu_err *err)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* the relay may have died before PDEATHSIG was set */
+	struct pollfd p = {.fd = alive, .events = POLLIN};
+	if (poll(&p, 1, 0) != 0)
+		_exit(255);
+	close(alive);
+	if (l->proc_bound &&
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		sifu_verbose("--pid: cannot mount /proc for the new PID namespace (%s); the "
+		             "host's stays",
+		             strerror(errno));
+	if (l->c->no_init) {
+		ns_signals_default();
+		ns_payload_exec(l, err);
+		return -1;
+	}
+	return ns_init_run(l, errfd, err);
+}
+
+int ns_pid_run(struct ns_launch *l, int errfd, struct sifu_err *err)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&set, sigs[i]);
+	int alive[2];
+	if (pipe2(alive, O_CLOEXEC) < 0)
+		return sifu_err_sys(err, "--pid: pipe");
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		return sifu_err_sys(err, "--pid: signalfd");
+	pid_t pid = fork();
+	if (pid < 0)
+		return sifu_err_sys(err, "--pid: fork");
+	if (pid == 0) {
+		close(sfd);
+		close(alive[1]);
+		return pid_first(l, errfd, alive[0], err);
+	}
+	close(alive[0]);
 	close(errfd);
 	int r = ns_forward_and_wait(sfd, pid);
 	return r < 0 ? 255 : r;

@@ -11,10 +11,13 @@
  *
  * Every bind goes from an O_PATH fd to an fd resolved inside the new root
  * (openat2 RESOLVE_IN_ROOT), never through a path string the container could
- * redirect with a symlink. */
+ * redirect with a symlink.  A read-only bind is read-only down to every
+ * submount.  Once the tree is built, the payload's own user namespace locks
+ * it (nest.c). */
 #include "internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -37,44 +40,155 @@ static void spath(const struct ns_launch *l, const char *sub, char *buf, size_t 
 
 /* ------------------------------------------------------------ mounting -- */
 
-/* Classic fallback (no open_tree, Linux < 5.2): bind, then remount the new
- * mount read-only keeping the flags the kernel locked. */
-static int bind_classic(int src, const struct tree *t, const char *dst, int dstfd, bool ro)
+/* The mount ID of the mount FD is on (fdinfo's mnt_id, Linux 3.15). */
+static int fd_mnt_id(int fd)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
+	_cleanup_close_ int f = open(p, O_RDONLY | O_CLOEXEC);
+	ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	buf[n] = '\0';
+	const char *m = strstr(buf, "mnt_id:");
+	if (!m)
+		return -EIO;
+	char *e;
+	long id = strtol(m + 7, &e, 10);
+	return e == m + 7 || id < 0 || id > INT_MAX ? -EIO : (int)id;
+}
+
+static char *read_text(const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0;
+	if (!f || getdelim(&buf, &len, '\0', f) < 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* A mount whose root another mount of the subtree covers (host /dev/shm
+ * stacked on /dev/shm): no path reaches it, and in the payload's namespace
+ * the mount above it is locked in place (ns_nest), so it stays hidden. */
+static bool covered(const struct ns_mountinfo *m, const size_t *idx, size_t k, size_t i)
+{
+	for (size_t j = 0; j < k; j++)
+		if (m[idx[j]].parent == m[idx[i]].id &&
+		    !strcmp(m[idx[j]].mnt_point, m[idx[i]].mnt_point))
+			return true;
+	return false;
+}
+
+/* Remount one mount of the subtree read-only, reached by its path and
+ * checked by its mount ID (a path alone could have been redirected).
+ * MS_REMOUNT|MS_BIND sets every per-mount flag at once: the ones it has
+ * are kept, since a user namespace may not drop a flag the kernel locked
+ * (mount_namespaces(7), "locked mounts": EPERM). */
+static int remount_one(const struct tree *t, const struct ns_mountinfo *e, int topfd,
+                       struct sifu_err *err)
+{
+	const char *inside = e->mnt_point + strlen(t->root);
+	_cleanup_close_ int fd = topfd >= 0 ? fcntl(topfd, F_DUPFD_CLOEXEC, 3)
+	                                    : open(e->mnt_point, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return sifu_err_sys(err, "making %s read-only: open", *inside ? inside : "/");
+	if (fd_mnt_id(fd) != e->id) {
+		errno = EXDEV;
+		return sifu_err_sys(err, "making %s read-only: the mount moved", inside);
+	}
+	const unsigned long keep = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME |
+	                           MS_RELATIME | MS_STRICTATIME | NS_MS_NOSYMFOLLOW;
+	char d[32];
+	sifu_path_fd(fd, d);
+	if (mount(NULL, d, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (e->flags & keep), NULL) < 0)
+		return sifu_err_sys(err, "making %s read-only", *inside ? inside : "/");
+	return 0;
+}
+
+/* Without mount_setattr (Linux < 5.12) a remount changes one mount, so a
+ * read-only bind of /dev would leave /dev/shm below it writable: every
+ * mount at or below the bind (TOPFD) is found in mountinfo, by mount ID and
+ * parent ID, and made read-only, as bubblewrap's bind_mount does. */
+static int remount_ro_tree(const struct tree *t, const char *dst, int topfd, struct sifu_err *err)
+{
+	int top = fd_mnt_id(topfd);
+	if (top < 0) {
+		errno = -top;
+		return sifu_err_sys(err, "reading the mount ID of a bind");
+	}
+	_cleanup_free_ char *text = read_text("/proc/self/mountinfo");
+	if (!text)
+		return sifu_err_sys(err, "reading /proc/self/mountinfo");
+	struct ns_mountinfo *m = NULL;
+	size_t n = 0;
+	int r = ns_mountinfo_parse(text, &m, &n, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ size_t *idx = sifu_xmalloc((n + 1) * sizeof(*idx));
+	size_t k = ns_mountinfo_subtree(m, n, top, idx);
+	if (k == 0)
+		r = sifu_err_set(err, SIFU_E_SYS, ENOENT, "mount %d is not in mountinfo", top);
+	sifu_debug("bind onto %s: no mount_setattr, remounting the %zu mounts at or below it "
+	           "read-only one by one",
+	           dst, k);
+	for (size_t i = 0; r == 0 && i < k; i++)
+		if (!covered(m, idx, k, i))
+			r = remount_one(t, &m[idx[i]], i == 0 ? topfd : -1, err);
+	ns_mountinfo_free(m, n);
+	return r;
+}
+
+/* Classic binds (no open_tree, Linux < 5.2): mount(2) MS_BIND|MS_REC. */
+static int bind_classic(int src, const struct tree *t, const char *dst, int dstfd, bool ro,
+                        struct sifu_err *err)
 {
 	char s[32], d[32];
 	sifu_path_fd(src, s);
 	sifu_path_fd(dstfd, d);
 	if (mount(s, d, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return -errno;
+		return sifu_err_sys(err, "bind mount");
 	if (!ro)
 		return 0;
 	_cleanup_close_ int top = sifu_path_open_in_root(t->rootfd, dst, O_PATH, 0);
-	struct statvfs sv;
-	if (top < 0 || fstatvfs(top, &sv) < 0)
-		return top < 0 ? top : -errno;
-	unsigned long fl = MS_REMOUNT | MS_BIND | MS_RDONLY;
-	fl |= (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) | (sv.f_flag & ST_NODEV ? MS_NODEV : 0) |
-	      (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
-	sifu_path_fd(top, d);
-	return mount(NULL, d, NULL, fl, NULL) < 0 ? -errno : 0;
+	if (top < 0) {
+		errno = -top;
+		return sifu_err_sys(err, "reopening the bind");
+	}
+	return remount_ro_tree(t, dst, top, err);
 }
 
-static int bind_fd(int src, const struct tree *t, const char *dst, int dstfd, bool ro)
+static int bind_fd(int src, const struct tree *t, const char *dst, int dstfd, bool ro,
+                   struct sifu_err *err)
 {
 	_cleanup_close_ int m =
 	    open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
 	if (m < 0 && errno == ENOSYS)
-		return bind_classic(src, t, dst, dstfd, ro);
+		return bind_classic(src, t, dst, dstfd, ro, err);
 	if (m < 0)
-		return -errno;
+		return sifu_err_sys(err, "open_tree");
+	/* Linux 5.2-5.11: open_tree and move_mount, no mount_setattr */
+	bool walk = false;
 	if (ro) {
 		struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
-		if (mount_setattr(m, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
-			return -errno;
+		if (mount_setattr(m, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0) {
+			if (errno != ENOSYS)
+				return sifu_err_sys(err, "mount_setattr");
+			walk = true;
+		}
 	}
 	if (move_mount(m, "", dstfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		return -errno;
-	return 0;
+		return sifu_err_sys(err, "move_mount");
+	if (!walk)
+		return 0;
+	_cleanup_close_ int top = sifu_path_open_in_root(t->rootfd, dst, O_PATH, 0);
+	if (top < 0) {
+		errno = -top;
+		return sifu_err_sys(err, "reopening the bind");
+	}
+	return remount_ro_tree(t, dst, top, err);
 }
 
 /* An O_PATH fd on DST inside the root, created (as a directory or an empty
@@ -122,15 +236,24 @@ static int mount_point(const struct tree *t, const char *dst, bool dir)
 	return sifu_path_open_in_root(t->rootfd, dst, O_PATH, 0);
 }
 
+/* A bind that failed: an error for the user's own (--bind, --mount), a
+ * note under --verbose for a default one.  ERR holds the cause when the
+ * mount itself failed, nothing when R came from finding the mount point. */
 static int mount_failed(const struct tree *t, bool user, const char *dst, int r,
                         struct sifu_err *err)
 {
+	(void)t;
 	if (!user) {
 		sifu_verbose("skipping the default mount %s: %s", dst, strerror(-r));
+		sifu_err_clear(err);
 		return 0;
 	}
-	errno = -r;
-	sifu_err_sys(err, "cannot bind onto %s in the container", dst);
+	if (err->depth) {
+		sifu_err_wrap(err, "cannot bind onto %s in the container", dst);
+	} else {
+		errno = -r;
+		sifu_err_sys(err, "cannot bind onto %s in the container", dst);
+	}
 	if (r == -ENOENT || r == -EROFS)
 		sifu_err_hint(err, "create %s in the image (or drop --writable)", dst);
 	else if (r == -ENOTDIR)
@@ -143,7 +266,7 @@ static int bind_host(const struct tree *t, const struct ns_hostbind *b, struct s
 	_cleanup_close_ int dfd = mount_point(t, b->dst, b->dir);
 	if (dfd < 0)
 		return mount_failed(t, b->user, b->dst, dfd, err);
-	int r = bind_fd(b->fd, t, b->dst, dfd, b->ro);
+	int r = bind_fd(b->fd, t, b->dst, dfd, b->ro, err);
 	return r < 0 ? mount_failed(t, b->user, b->dst, r, err) : 0;
 }
 
@@ -181,16 +304,20 @@ static int mount_empty(const struct tree *t, const char *dst, const char *wsub,
 
 /* ---------------------------------------------------------- /proc /dev -- */
 
+/* The host's /proc.  With --pid the payload's PID namespace does not exist
+ * yet (ns_nest makes it, owned by the payload's user namespace): its first
+ * process mounts the namespace's own /proc over this one. */
 static int mount_proc(const struct tree *t, struct sifu_err *err)
 {
-	const struct ns_launch *l = t->l;
+	struct ns_launch *l = t->l;
 	if (l->proc_fd < 0)
 		return 0;
-	/* a new PID namespace gets its own /proc; otherwise the host's */
-	if (l->c->pid && mount_new(t, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0)
-		return 0;
 	struct ns_hostbind b = {.fd = l->proc_fd, .dst = "/proc", .dir = true};
-	return bind_host(t, &b, err);
+	_cleanup_close_ int dfd = mount_point(t, b.dst, true);
+	int r = dfd < 0 ? dfd : bind_fd(b.fd, t, b.dst, dfd, false, err);
+	if (r == 0)
+		l->proc_bound = true;
+	return r < 0 ? mount_failed(t, false, b.dst, r, err) : 0;
 }
 
 static int dev_node(const struct tree *t, int devfd, const char *name)
@@ -203,7 +330,8 @@ static int dev_node(const struct tree *t, int devfd, const char *name)
 	_cleanup_close_ int d = mount_point(t, dst, false);
 	if (d < 0)
 		return d;
-	return bind_fd(src, t, dst, d, false);
+	struct sifu_err err = {0};
+	return bind_fd(src, t, dst, d, false, &err);
 }
 
 /* --contain: a minimal /dev (null zero full random urandom tty, a private
@@ -508,7 +636,7 @@ static int finish_root(struct tree *t, struct sifu_err *err)
 
 /* ------------------------------------------------------- uts, network -- */
 
-static int setup_net_uts(const struct ns_config *c, struct sifu_err *err)
+int ns_setup_net_uts(const struct ns_config *c, struct sifu_err *err)
 {
 	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
 		return sifu_err_sys(err, "--hostname %s", c->hostname);
@@ -561,8 +689,6 @@ int ns_tree_build(struct ns_launch *l, struct sifu_err *err)
 		r = mount_passwd(&t, err);
 	if (r == 0)
 		r = mount_binds(&t, err);
-	if (r == 0)
-		r = setup_net_uts(l->c, err);
 	if (r == 0) {
 		ns_phase(l, "binds");
 		r = finish_root(&t, err);

@@ -70,6 +70,29 @@ char *ns_passwd_edit(const char *passwd, const char *name, unsigned uid, unsigne
  * or replaced.  Returns a new string. */
 char *ns_group_edit(const char *group, const char *name, unsigned gid, const char *user);
 
+/* One line of /proc/PID/mountinfo: the mount's ID, its parent's, where it
+ * is mounted (unescaped, as the reading process sees it) and its per-mount
+ * flags as mount(2) takes them (MS_RDONLY MS_NOSUID MS_NODEV MS_NOEXEC, the
+ * atime flags - MS_STRICTATIME when none is shown - and nosymfollow). */
+#define NS_MS_NOSYMFOLLOW 256 /* MS_NOSYMFOLLOW, Linux 5.10 */
+struct ns_mountinfo {
+	int id, parent;
+	char *mnt_point;
+	unsigned long flags;
+};
+/* Parse the text of a mountinfo file; SIFU_E_CORRUPT names a bad line. */
+int ns_mountinfo_parse(const char *text, struct ns_mountinfo **out, size_t *n,
+                       struct sifu_err *err);
+void ns_mountinfo_free(struct ns_mountinfo *m, size_t n);
+/* The indices (into M) of the mount ROOT and of every mount below it,
+ * parents before children, into IDX (room for N); returns how many (0 when
+ * ROOT is not listed). */
+size_t ns_mountinfo_subtree(const struct ns_mountinfo *m, size_t n, int root, size_t *idx);
+/* The identity map ("ID ID COUNT" lines) of every range a uid_map or gid_map
+ * text maps inside.  *single is the one id mapped when the map is a single
+ * id, else UINT_MAX.  -EINVAL for a malformed or empty map, -ENOSPC. */
+int ns_idmap_identity(const char *map, char *out, size_t len, unsigned *single);
+
 /* Apptainer's rule: the current directory is not bound when it is "/" or a
  * system directory itself (/etc, /usr, /opt, …) or lies below /proc, /sys
  * or /dev. */

@@ -8,6 +8,9 @@
 
 #include "userns.h"
 
+#include <limits.h>
+#include <sys/mount.h>
+
 static void test_bind_forms(void **state)
 {
 	struct sifu_err err = {0};
@@ -390,6 +393,118 @@ static void test_subid_find(void **state)
 	assert_int_equal(ns_subid_find("", "alice", 1000, &r), -ENOENT);
 }
 
+/* /proc/self/mountinfo as a user namespace sees it after sifu's staging:
+ * the bind of /dev at /root/hostdev with its submounts, one of them stacked,
+ * an escaped mount point, optional fields, and an unrelated mount. */
+static const char mountinfo_text[] =
+    "68 45 0:42 / /root rw,nosuid,nodev,relatime - overlay overlay rw,lowerdir=/img\n"
+    "131 68 0:6 / /root/hostdev rw,nosuid,relatime shared:2 - devtmpfs udev rw\n"
+    "132 131 0:23 / /root/hostdev/shm rw,nosuid,nodev,noexec - tmpfs tmpfs rw\n"
+    "133 132 0:27 / /root/hostdev/shm ro,noatime master:7 propagate_from:1 - tmpfs t rw\n"
+    "134 131 0:24 / /root/hostdev/pts rw,nosuid,noexec,relatime,nodiratime - devpts devpts rw\n"
+    "140 134 0:30 /x /root/hostdev/pts/a\\040b\\134c rw,nosymfollow - tmpfs t rw\n"
+    "150 68 0:31 / /root/hostdevx rw - tmpfs t rw\n";
+
+static void test_mountinfo_parse(void **state)
+{
+	(void)state;
+	struct sifu_err err = {0};
+	struct ns_mountinfo *m = NULL;
+	size_t n = 0;
+	assert_int_equal(ns_mountinfo_parse(mountinfo_text, &m, &n, &err), 0);
+	assert_int_equal(n, 7);
+	assert_int_equal(m[1].id, 131);
+	assert_int_equal(m[1].parent, 68);
+	assert_string_equal(m[1].mnt_point, "/root/hostdev");
+	assert_int_equal(m[1].flags, MS_NOSUID | MS_RELATIME);
+	assert_int_equal(m[2].flags, MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_STRICTATIME);
+	assert_int_equal(m[3].flags, MS_RDONLY | MS_NOATIME);
+	assert_int_equal(m[4].flags, MS_NOSUID | MS_NOEXEC | MS_RELATIME | MS_NODIRATIME);
+	/* \040 is a space, \134 a backslash */
+	assert_string_equal(m[5].mnt_point, "/root/hostdev/pts/a b\\c");
+	assert_int_equal(m[5].flags, NS_MS_NOSYMFOLLOW | MS_STRICTATIME);
+	/* the subtree of the bind: itself first, parents before children, the
+	 * sibling whose name only starts the same left out */
+	size_t idx[7];
+	size_t k = ns_mountinfo_subtree(m, n, 131, idx);
+	assert_int_equal(k, 5);
+	assert_int_equal(m[idx[0]].id, 131);
+	for (size_t i = 1; i < k; i++) {
+		bool parent_before = false;
+		for (size_t j = 0; j < i; j++)
+			parent_before |= m[idx[j]].id == m[idx[i]].parent;
+		assert_true(parent_before);
+		assert_int_not_equal(m[idx[i]].id, 150);
+	}
+	assert_int_equal(ns_mountinfo_subtree(m, n, 133, idx), 1);
+	assert_int_equal(ns_mountinfo_subtree(m, n, 999, idx), 0);
+	ns_mountinfo_free(m, n);
+	/* a namespace's root naming itself as parent is taken once */
+	assert_int_equal(
+	    ns_mountinfo_parse("1 1 0:1 / / rw - t t rw\n2 1 0:2 / /a rw - t t rw", &m, &n, &err),
+	    0);
+	assert_int_equal(n, 2);
+	assert_int_equal(ns_mountinfo_subtree(m, n, 1, idx), 2);
+	ns_mountinfo_free(m, n);
+}
+
+static void test_mountinfo_errors(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	    "131 68 0:6 / /root/hostdev rw\n",              /* no separator */
+	    "13x 68 0:6 / /a rw - t t rw\n",                /* not a number */
+	    "131 68 0:6 /\n",                               /* cut short */
+	    "131 68 0:6 / relative rw - t t rw\n",          /* not absolute */
+	    "99999999999 68 0:6 / /a rw - t t rw\n",        /* out of range */
+	    "1 1 0:1 / / rw - t t rw\n\n2 1 0:2 / /a rw\n", /* the third line */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct sifu_err err = {0};
+		struct ns_mountinfo *m = NULL;
+		size_t n = 0;
+		assert_int_equal(ns_mountinfo_parse(bad[i], &m, &n, &err), -EINVAL);
+		assert_int_equal(err.code, SIFU_E_CORRUPT);
+	}
+	struct sifu_err err = {0};
+	struct ns_mountinfo *m = NULL;
+	size_t n = 0;
+	ns_mountinfo_parse("1 1 0:1 / / rw - t t rw\n\n2 1 0:2 / /a rw\n", &m, &n, &err);
+	assert_non_null(strstr(err.chain[0], "line 3"));
+	/* empty text: no mounts, no error */
+	assert_int_equal(ns_mountinfo_parse("", &m, &n, &err), 0);
+	assert_int_equal(n, 0);
+	ns_mountinfo_free(m, n);
+}
+
+static void test_idmap_identity(void **state)
+{
+	(void)state;
+	char out[256];
+	unsigned one;
+	assert_int_equal(
+	    ns_idmap_identity("      1000       1000          1\n", out, sizeof(out), &one), 0);
+	assert_string_equal(out, "1000 1000 1\n");
+	assert_int_equal(one, 1000);
+	/* --fakeroot: 0 is the caller outside; inside it stays 0 */
+	assert_int_equal(ns_idmap_identity("0 1000 1\n", out, sizeof(out), &one), 0);
+	assert_string_equal(out, "0 0 1\n");
+	assert_int_equal(one, 0);
+	/* subordinate ranges: every range, identically; not a single id */
+	assert_int_equal(ns_idmap_identity("0 1000 1\n1 100000 65536\n", out, sizeof(out), &one),
+	                 0);
+	assert_string_equal(out, "0 0 1\n1 1 65536\n");
+	assert_int_equal(one, UINT_MAX);
+	assert_int_equal(ns_idmap_identity("0 0 4294967295\n", out, sizeof(out), &one), 0);
+	assert_string_equal(out, "0 0 4294967295\n");
+	assert_int_equal(one, UINT_MAX);
+	assert_int_equal(ns_idmap_identity("", out, sizeof(out), &one), -EINVAL);
+	assert_int_equal(ns_idmap_identity("0 1000\n", out, sizeof(out), &one), -EINVAL);
+	assert_int_equal(ns_idmap_identity("0 1000 0\n", out, sizeof(out), &one), -EINVAL);
+	assert_int_equal(ns_idmap_identity("x 1 1\n", out, sizeof(out), &one), -EINVAL);
+	assert_int_equal(ns_idmap_identity("0 1000 1\n1 100000 65536\n", out, 8, &one), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +527,9 @@ int main(void)
 	    cmocka_unit_test(test_env_errors),
 	    cmocka_unit_test(test_env_file_parse),
 	    cmocka_unit_test(test_strv_env),
+	    cmocka_unit_test(test_mountinfo_parse),
+	    cmocka_unit_test(test_mountinfo_errors),
+	    cmocka_unit_test(test_idmap_identity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
