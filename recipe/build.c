@@ -741,7 +741,7 @@ static int write_sif(int root, const struct bld_owners *owners, const char *out,
 	if (r == 0)
 		r = sq_image_create(fd, off, sq, &img, err);
 	if (r == 0)
-		r = bld_squash_dir(root, owners, img, err);
+		r = bld_squash_dir(root, owners, img, NULL, err);
 	if (r == 0)
 		r = sq_image_finish(img, &size, err);
 	sq_image_free(img);
