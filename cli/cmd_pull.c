@@ -2,6 +2,7 @@
 /* `sifu pull [OUTPUT] URI` */
 #include "cli.h"
 #include "fetch.h"
+#include "sif.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -110,6 +111,9 @@ int cmd_pull(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 		sifu_err_hint(err, "use --force to overwrite it");
 		return -EEXIST;
 	}
+	/* --force: still never a directory, nor another user's symlink */
+	if (sif_output_check(out, err) < 0)
+		return -EINVAL;
 	struct fetch_pull_opts o;
 	_cleanup_free_ char *user = NULL;
 	_cleanup_free_ char *pass = NULL;

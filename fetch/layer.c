@@ -209,54 +209,12 @@ static int entry_type(struct archive_entry *ae, enum sq_type *t)
 	}
 }
 
-/* Hard links whose target an upper layer replaced (SQ_DEFERRED): the
- * second pass gives the link the target's content under its own name. */
-struct link {
-	char *path, *target;
-	bool done;
-};
-
+/* Pass 2 reads the layer again for hard links whose target an upper layer
+ * replaced (SQ_DEFERRED): squash/ keeps those links and matches each
+ * regular file against them in O(1). */
 struct pass_ctx {
 	bool pass2;
-	struct link *links;
-	size_t nlinks;
 };
-
-static bool same_path(const char *a, const char *b)
-{
-	while (*a == '/' || (a[0] == '.' && a[1] == '/'))
-		a += *a == '/' ? 1 : 2;
-	while (*b == '/' || (b[0] == '.' && b[1] == '/'))
-		b += *b == '/' ? 1 : 2;
-	return strcmp(a, b) == 0;
-}
-
-static int pass2_entry(struct pass_ctx *ctx, struct sq_entry *e, struct data_ctx *d,
-                       struct sq_image *img, struct sifu_err *err)
-{
-	if (e->type != SQ_REG)
-		return 0;
-	const char *first = NULL;
-	for (size_t i = 0; i < ctx->nlinks; i++) {
-		struct link *l = &ctx->links[i];
-		if (l->done || !same_path(l->target, e->path))
-			continue;
-		struct sq_entry le = *e;
-		le.path = l->path;
-		if (first) { /* further links share the first one's inode */
-			le.type = SQ_HARDLINK;
-			le.target = first;
-			le.size = 0;
-		}
-		int r = sq_image_add(img, &le, entry_read, d, NULL, err);
-		if (r < 0)
-			return r;
-		l->done = true;
-		if (!first)
-			first = l->path;
-	}
-	return 0;
-}
 
 /* One tar entry into the tree. */
 static int apply_entry(struct archive *a, struct archive_entry *ae, struct sq_image *img,
@@ -298,17 +256,9 @@ static int apply_entry(struct archive *a, struct archive_entry *ae, struct sq_im
 	e.xattrs = xa;
 	struct data_ctx d = {a, e.path};
 	if (ctx->pass2)
-		return pass2_entry(ctx, &e, &d, img, err);
+		return sq_image_add_deferred(img, &e, entry_read, &d, err);
 	int r = sq_image_add(img, &e, entry_read, &d, NULL, err);
-	if (r == SQ_DEFERRED) {
-		ctx->links = sifu_xrealloc(ctx->links, (ctx->nlinks + 1) * sizeof(*ctx->links));
-		ctx->links[ctx->nlinks].path = sifu_xstrdup(e.path);
-		ctx->links[ctx->nlinks].target = sifu_xstrdup(e.target);
-		ctx->links[ctx->nlinks].done = false;
-		ctx->nlinks++;
-		r = 0;
-	}
-	return r;
+	return r == SQ_DEFERRED ? 0 : r;
 }
 
 static int check_sum(struct fetch_sha256 *h, const char *want, const char *what,
@@ -408,27 +358,18 @@ int fetch_layer_apply(int fd, const char *digest, const char *diff_id, struct sq
 {
 	struct pass_ctx ctx = {0};
 	int r = layer_pass(fd, digest, diff_id, img, progress, pctx, st, &ctx, err);
-	if (r == 0 && ctx.nlinks) {
+	size_t n = r == 0 ? sq_image_deferred(img) : 0;
+	if (n) {
 		sifu_debug("layer %s: %zu hard links to files an upper layer replaced; "
 		           "reading the layer again for their content",
-		           digest ? digest : "", ctx.nlinks);
+		           digest ? digest : "", n);
 		ctx.pass2 = true;
 		if (lseek(fd, 0, SEEK_SET) < 0)
 			r = sifu_err_sys(err, "rewinding the layer");
 		else
 			r = layer_pass(fd, digest, diff_id, img, NULL, NULL, NULL, &ctx, err);
-		for (size_t i = 0; r == 0 && i < ctx.nlinks; i++)
-			if (!ctx.links[i].done)
-				r = sifu_err_set(
-				    err, SIFU_E_UNSUPPORTED, 0,
-				    "hard link \"%s\" points to \"%s\", which is not a "
-				    "file of the same layer",
-				    ctx.links[i].path, ctx.links[i].target);
 	}
-	for (size_t i = 0; i < ctx.nlinks; i++) {
-		free(ctx.links[i].path);
-		free(ctx.links[i].target);
-	}
-	free(ctx.links);
+	if (r == 0)
+		r = sq_image_links_done(img, err);
 	return r;
 }

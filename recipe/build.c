@@ -741,7 +741,7 @@ static int write_sif(int root, const struct bld_owners *owners, const char *out,
 	if (r == 0)
 		r = sq_image_create(fd, off, sq, &img, err);
 	if (r == 0)
-		r = bld_squash_dir(root, owners, img, err);
+		r = bld_squash_dir(root, owners, img, NULL, err);
 	if (r == 0)
 		r = sq_image_finish(img, &size, err);
 	sq_image_free(img);
@@ -874,7 +874,9 @@ static int check_output(const struct recipe_build_opts *o, struct sifu_err *err)
 		sifu_err_hint(err, "remove it, or build with --sandbox");
 		return -EISDIR;
 	}
-	return 0;
+	/* another user's symlink (one planted in a sticky directory): refused
+	 * now rather than after the build */
+	return o->sandbox ? 0 : sif_output_check(o->output, err);
 }
 
 static int build_stage(struct build *b, size_t i, bool in_place, struct sifu_err *err)

@@ -26,10 +26,12 @@ int bld_copy_dir(int srcfd, int dstfd, struct sifu_err *err);
 /* Give the owner rwX on everything below DIRFD (--fix-perms). */
 int bld_fix_perms(int dirfd, struct sifu_err *err);
 /* Write the tree below ROOTFD into IMG (owner: the caller's ids become 0,
- * unless OWNERS (may be NULL) recorded another for the inode). */
+ * unless OWNERS (may be NULL) recorded another for the inode).  Files with
+ * several links become hard links to the first path seen; *LINK_PROBES (may
+ * be NULL) counts the lookups that took, for the tests (linear). */
 struct bld_owners;
 int bld_squash_dir(int rootfd, const struct bld_owners *owners, struct sq_image *img,
-                   struct sifu_err *err);
+                   uint64_t *link_probes, struct sifu_err *err);
 /* Create or replace the file PATH inside ROOTFD with DATA. */
 int bld_write_file(int rootfd, const char *path, mode_t mode, const char *data,
                    struct sifu_err *err);

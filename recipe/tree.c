@@ -400,10 +400,13 @@ int bld_fix_perms(int dirfd, struct sifu_err *err)
 
 /* ------------------------------------------------------------ squashfs -- */
 
+/* The first path seen for each inode with more than one link: open
+ * addressing on (dev, ino), so a tree of N linked files costs O(N) (a60965e
+ * compared each with every one before it). */
 struct hl {
 	dev_t dev;
 	ino_t ino;
-	char *path;
+	char *path; /* NULL: a free slot */
 };
 
 struct walk {
@@ -413,7 +416,42 @@ struct walk {
 	gid_t gid;
 	struct hl *links;
 	size_t nlinks, cap;
+	uint64_t probes;
 };
+
+static size_t hl_slot(const struct walk *w, dev_t dev, ino_t ino)
+{
+	uint64_t h =
+	    ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ino * 0xc2b2ae3d27d4eb4full);
+	return (size_t)(h ^ (h >> 31)) & (w->cap - 1);
+}
+
+/* The slot of (DEV, INO): its first path, or a free slot to put it in. */
+static struct hl *hl_find(struct walk *w, dev_t dev, ino_t ino)
+{
+	for (size_t i = hl_slot(w, dev, ino);; i = (i + 1) & (w->cap - 1)) {
+		w->probes++;
+		struct hl *h = &w->links[i];
+		if (!h->path || (h->dev == dev && h->ino == ino))
+			return h;
+	}
+}
+
+static void hl_add(struct walk *w, dev_t dev, ino_t ino, const char *path)
+{
+	if ((w->nlinks + 1) * 2 > w->cap) {
+		struct hl *old = w->links;
+		size_t oldcap = w->cap;
+		w->cap = oldcap ? oldcap * 2 : 256;
+		w->links = sifu_xcalloc(w->cap, sizeof(*w->links));
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i].path)
+				*hl_find(w, old[i].dev, old[i].ino) = old[i];
+		free(old);
+	}
+	*hl_find(w, dev, ino) = (struct hl){dev, ino, sifu_xstrdup(path)};
+	w->nlinks++;
+}
 
 static ssize_t read_fd(void *ctx, void *buf, size_t len, struct sifu_err *err)
 {
@@ -495,14 +533,12 @@ static int walk_dir(struct walk *w, int dfd, const char *prefix, struct sifu_err
 			en.target = target;
 			en.mode = 0777;
 		} else if (S_ISREG(st.st_mode)) {
-			if (st.st_nlink > 1) {
-				for (size_t i = 0; i < w->nlinks; i++)
-					if (w->links[i].dev == st.st_dev &&
-					    w->links[i].ino == st.st_ino) {
-						en.type = SQ_HARDLINK;
-						en.target = w->links[i].path;
-						break;
-					}
+			if (st.st_nlink > 1 && w->cap) {
+				struct hl *h = hl_find(w, st.st_dev, st.st_ino);
+				if (h->path) {
+					en.type = SQ_HARDLINK;
+					en.target = h->path;
+				}
 			}
 			if (en.type != SQ_HARDLINK) {
 				_cleanup_close_ int fd =
@@ -514,15 +550,8 @@ static int walk_dir(struct walk *w, int dfd, const char *prefix, struct sifu_err
 				en.size = (uint64_t)st.st_size;
 				if ((r = sq_image_add(w->img, &en, read_fd, &fd, NULL, err)) < 0)
 					return sifu_err_wrap(err, "%s", path);
-				if (st.st_nlink > 1) {
-					if (w->nlinks == w->cap) {
-						w->cap = w->cap ? 2 * w->cap : 64;
-						w->links = sifu_xrealloc(
-						    w->links, w->cap * sizeof(*w->links));
-					}
-					w->links[w->nlinks++] =
-					    (struct hl){st.st_dev, st.st_ino, sifu_xstrdup(path)};
-				}
+				if (st.st_nlink > 1)
+					hl_add(w, st.st_dev, st.st_ino, path);
 				continue;
 			}
 		} else if (S_ISFIFO(st.st_mode)) {
@@ -543,15 +572,17 @@ static int walk_dir(struct walk *w, int dfd, const char *prefix, struct sifu_err
 }
 
 int bld_squash_dir(int rootfd, const struct bld_owners *owners, struct sq_image *img,
-                   struct sifu_err *err)
+                   uint64_t *link_probes, struct sifu_err *err)
 {
 	struct walk w = {.img = img, .owners = owners, .uid = geteuid(), .gid = getegid()};
 	int dfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return sifu_err_sys(err, "opening the build's root");
 	int r = walk_dir(&w, dfd, "", err);
-	for (size_t i = 0; i < w.nlinks; i++)
+	for (size_t i = 0; i < w.cap; i++)
 		free(w.links[i].path);
 	free(w.links);
+	if (link_probes)
+		*link_probes = w.probes;
 	return r;
 }

@@ -53,7 +53,14 @@ int sif_find_rootfs(int fd, struct sif_rootfs_loc *out, struct sifu_err *err);
  * never leaves a broken image under the final name. */
 struct sif_writer;
 
-/* Start a new image that will become PATH. */
+/* Whether a new output may be renamed to PATH: it must not be a directory,
+ * nor a symbolic link that someone else owns (sifu never writes through a
+ * link, and replaces only the caller's own, as Apptainer's remove-then-create
+ * does; a link planted in a sticky directory is refused, not followed).
+ * Checked up front for a clear message; the rename itself is the final word
+ * (docs/security.md, outputs). */
+int sif_output_check(const char *path, struct sifu_err *err);
+/* Start a new image that will become PATH (sif_output_check first). */
 int sif_writer_create(const char *path, struct sif_writer **out, struct sifu_err *err);
 /* Add a data object from memory (deffile, labels, generic JSON, …).
  * datatype is the sylabs/sif DataType (0x4001 deffile, 0x4002 env vars,
@@ -73,7 +80,9 @@ int sif_writer_begin_partition(struct sif_writer *w, int *fd, uint64_t *offset,
 int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstype,
                              uint32_t parttype, const char *arch, bool primary,
                              struct sifu_err *err);
-/* fsync, chmod 0755, rename into place. */
+/* fsync, chmod 0755, rename into place.  Always consumes W: on any failure
+ * (the rename included) the temporary file is removed first, so nothing is
+ * left behind; do not call sif_writer_abort after it. */
 int sif_writer_commit(struct sif_writer *w, struct sifu_err *err);
 /* Remove the temporary file, free the writer (after a failure, or instead of commit). */
 void sif_writer_abort(struct sif_writer *w);

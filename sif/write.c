@@ -119,14 +119,38 @@ struct sif_writer {
 	int64_t part_off;
 };
 
+int sif_output_check(const char *path, struct sifu_err *err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : sifu_err_sys(err, "cannot write %s", path);
+	if (S_ISDIR(st.st_mode)) {
+		sifu_err_set(err, SIFU_E_USAGE, EISDIR, "cannot write %s: it is a directory", path);
+		sifu_err_hint(err, "give the image a file name");
+		return -EISDIR;
+	}
+	if (S_ISLNK(st.st_mode) && st.st_uid != geteuid()) {
+		sifu_err_set(err, SIFU_E_USAGE, EPERM,
+		             "cannot write %s: it is a symbolic link owned by uid %u, not by you",
+		             path, (unsigned)st.st_uid);
+		sifu_err_hint(err, "sifu neither writes through nor replaces another user's link; "
+		                   "choose another name");
+		return -EPERM;
+	}
+	return 0;
+}
+
 int sif_writer_create(const char *path, struct sif_writer **out, struct sifu_err *err)
 {
+	int r = sif_output_check(path, err);
+	if (r < 0)
+		return r;
 	_cleanup_free_ char *c1 = sifu_xstrdup(path), *c2 = sifu_xstrdup(path);
 	const char *dir = dirname(c1), *base = basename(c2);
 	char *tmp = sifu_xasprintf("%s/.%s.XXXXXX", dir, base);
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		int r = sifu_err_sys(err, "create a temporary file in %s", dir);
+		r = sifu_err_sys(err, "create a temporary file in %s", dir);
 		free(tmp);
 		return r;
 	}
@@ -296,7 +320,7 @@ static int fsync_dir_of(const char *path)
 	return fsync(dfd) < 0 ? -errno : 0;
 }
 
-int sif_writer_commit(struct sif_writer *w, struct sifu_err *err)
+static int commit(struct sif_writer *w, struct sifu_err *err)
 {
 	int r;
 	if (w->in_partition)
@@ -307,25 +331,33 @@ int sif_writer_commit(struct sif_writer *w, struct sifu_err *err)
 	/* the image ends where its data does: drop anything a caller wrote past it */
 	if (ftruncate(w->fd, w->h.dataoff + w->h.datasize) < 0)
 		return sifu_err_sys(err, "sif: truncate %s", w->tmp);
+	/* the data reaches the disk before the name does: a crash after the
+	 * rename never leaves a SIF of holes under the final name */
 	if (fsync(w->fd) < 0)
 		return sifu_err_sys(err, "sif: sync %s", w->tmp);
 	if (fchmod(w->fd, 0755) < 0)
 		return sifu_err_sys(err, "sif: chmod %s", w->tmp);
 	if (rename(w->tmp, w->path) < 0)
-		return sifu_err_sys(err, "sif: rename %s to %s", w->tmp, w->path);
-	fsync_dir_of(w->path); /* best effort: the data itself is synced */
-	close(w->fd);
+		return sifu_err_sys(err, "cannot write %s", w->path);
 	free(w->tmp);
-	free(w->path);
-	free(w);
+	w->tmp = NULL;         /* renamed: nothing to remove any more */
+	fsync_dir_of(w->path); /* best effort: the data itself is synced */
 	return 0;
+}
+
+int sif_writer_commit(struct sif_writer *w, struct sifu_err *err)
+{
+	int r = commit(w, err);
+	sif_writer_abort(w); /* removes the temporary file if it is still there */
+	return r;
 }
 
 void sif_writer_abort(struct sif_writer *w)
 {
 	if (!w)
 		return;
-	unlink(w->tmp);
+	if (w->tmp)
+		unlink(w->tmp);
 	close(w->fd);
 	free(w->tmp);
 	free(w->path);
@@ -342,10 +374,7 @@ int sif_create_empty(const char *path, const char *launch, struct sifu_err *err)
 		sif_writer_abort(w);
 		return r;
 	}
-	r = sif_writer_commit(w, err);
-	if (r < 0)
-		sif_writer_abort(w);
-	return r;
+	return sif_writer_commit(w, err);
 }
 
 /* ------------------------------------------------- modifying in place */

@@ -82,10 +82,28 @@ void sq_image_next_layer(struct sq_image *img);
 int sq_image_add(struct sq_image *img, const struct sq_entry *e, sq_read_fn read, void *ctx,
                  bool *used, struct sifu_err *err);
 /* sq_image_add's answer for a hard link whose target an upper layer
- * replaced: the link itself is visible, but the data it shares was skipped.
- * The caller adds the target's content under the link's name (a second pass
- * over the layer, see fetch/layer.c). */
+ * replaced or deleted: the link itself is visible, but the data it shares
+ * was skipped.  The image keeps the link; the caller reads the layer a second
+ * time and passes every entry to sq_image_add_deferred, then calls
+ * sq_image_links_done (fetch/layer.c).  Links to links (the target is itself
+ * a hard link that is hidden or deferred) resolve to the first one's target. */
 #define SQ_DEFERRED 1
+
+/* How many deferred links of the current layer still wait for their data. */
+size_t sq_image_deferred(const struct sq_image *img);
+/* The second pass: if E (a file, symlink or device: anything a hard link
+ * may name) is the target of deferred links (the first entry of the layer
+ * with that path is), it is added under the first link's name, a regular
+ * file's data read through READ, and the other links share that inode.  A link that a later entry of the layer replaced (the same name, or
+ * a name above it) is dropped, as tar would.  Anything else: 0, READ is not
+ * called.  O(1) per entry. */
+int sq_image_add_deferred(struct sq_image *img, const struct sq_entry *e, sq_read_fn read,
+                          void *ctx, struct sifu_err *err);
+/* End of the layer's hard links: an error names a deferred link whose target
+ * the layer does not have as a regular file.  Call it before
+ * sq_image_next_layer (which otherwise marks the image failed when links are
+ * left unserved). */
+int sq_image_links_done(struct sq_image *img, struct sifu_err *err);
 
 /* Add a regular file from memory (small generated files). */
 int sq_image_add_buffer(struct sq_image *img, const char *path, uint32_t mode, const void *data,
@@ -96,6 +114,7 @@ int sq_image_finish(struct sq_image *img, uint64_t *size, struct sifu_err *err);
 /* Counters for progress and tests. */
 struct sq_stats {
 	uint64_t entries, hidden, files, bytes_in;
+	uint64_t link_probes; /* slots examined in the hard-link table (linear in entries) */
 };
 void sq_image_stats(const struct sq_image *img, struct sq_stats *st);
 void sq_image_free(struct sq_image *img);

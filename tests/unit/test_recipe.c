@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "build_int.h"
 #include "recipe.h"
 
 #define FIXTURES SIFU_SOURCE_ROOT "/tests/fixtures/deffiles"
@@ -452,6 +456,50 @@ static void test_roundtrip(void **state)
 	recipe_free(r);
 }
 
+/* A build's tree with N files that have a second link: each becomes one
+ * inode with two names, found in O(1) (a60965e compared each linked file
+ * with every one before it: N * N / 2).  Counted, not timed. */
+static void test_squash_dir_links(void **state)
+{
+	enum { N = 3000 };
+	char dir[] = "/tmp/sifu-test-tree-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(root >= 0);
+	assert_int_equal(mkdirat(root, "d", 0755), 0);
+	char a[32], b[32];
+	for (int i = 0; i < N; i++) {
+		snprintf(a, sizeof(a), "d/f%d", i);
+		snprintf(b, sizeof(b), "l%d", i);
+		int fd = openat(root, a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "x", 1), 1);
+		close(fd);
+		assert_int_equal(linkat(root, a, root, b, 0), 0);
+	}
+	char path[] = "/tmp/sifu-test-tree-sq-XXXXXX";
+	int out = mkostemp(path, O_CLOEXEC);
+	unlink(path);
+	struct sq_opts o = {.workers = 1};
+	struct sq_image *img;
+	struct sifu_err err = {0};
+	assert_int_equal(sq_image_create(out, 0, &o, &img, &err), 0);
+	uint64_t probes = 0;
+	assert_int_equal(bld_squash_dir(root, NULL, img, &probes, &err), 0);
+	struct sq_stats st;
+	sq_image_stats(img, &st);
+	assert_int_equal(st.files, N); /* each inode's data once */
+	if (probes > 8 * (uint64_t)N)
+		fail_msg("%llu probes for %d linked files: not linear", (unsigned long long)probes,
+		         N);
+	sq_image_free(img);
+	close(out);
+	close(root);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,7 +507,7 @@ int main(void)
 	    cmocka_unit_test(test_templates),      cmocka_unit_test(test_template_errors),
 	    cmocka_unit_test(test_build_args),     cmocka_unit_test(test_header_rules),
 	    cmocka_unit_test(test_sections_rules), cmocka_unit_test(test_shebang_args),
-	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_squash_dir_links),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

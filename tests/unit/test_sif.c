@@ -422,14 +422,53 @@ static void test_edit(void **state)
 	close(ofd);
 }
 
+/* A commit whose final rename fails (here: the name became a directory
+ * after the writer started, as a race or another process could make it)
+ * removes its temporary file and reports the name.  Fails on a60965e: the
+ * temporary ".r.sif.XXXXXX" stayed unless the caller also aborted, and
+ * neither pull nor build did. */
+static void test_commit_failure_leaves_nothing(void **state)
+{
+	char dir[512], path[600];
+	snprintf(dir, sizeof(dir), "%s/commit-fail", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/r.sif", dir);
+	struct sif_writer *w;
+	struct sifu_err err = {0};
+	assert_int_equal(sif_writer_create(path, &w, &err), 0);
+	assert_int_equal(sif_writer_add_data(w, SIF_DT_GENERIC, "x", 1, 0, 0, "x", &err), 0);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_true(sif_writer_commit(w, &err) < 0); /* consumed: no abort */
+	assert_non_null(strstr(err.chain[0], "r.sif"));
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "r.sif"))
+			fail_msg("left behind: %s", e->d_name);
+	closedir(d);
+	assert_int_equal(rmdir(path), 0);
+	/* and a directory is refused before anything is written */
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_true(sif_writer_create(path, &w, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_USAGE);
+	assert_true(sif_create_empty(path, SIF_LAUNCH, &err) < 0);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fmt_size),    cmocka_unit_test(test_fmt_time_uuid),
-	    cmocka_unit_test(test_names),       cmocka_unit_test(test_header_roundtrip),
-	    cmocka_unit_test(test_validation),  cmocka_unit_test(test_fixtures_open),
-	    cmocka_unit_test(test_find_rootfs), cmocka_unit_test(test_writer),
+	    cmocka_unit_test(test_fmt_size),
+	    cmocka_unit_test(test_fmt_time_uuid),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_header_roundtrip),
+	    cmocka_unit_test(test_validation),
+	    cmocka_unit_test(test_fixtures_open),
+	    cmocka_unit_test(test_find_rootfs),
+	    cmocka_unit_test(test_writer),
 	    cmocka_unit_test(test_edit),
+	    cmocka_unit_test(test_commit_failure_leaves_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
