@@ -438,11 +438,13 @@ static int reg_get_manifest(struct fetch_source *s, const char *digest, char **o
 	const char *want = digest ? digest : g->digest ? g->digest : r.content_digest;
 	if (want && strncmp(want, "sha256:", 7) == 0) {
 		if (fetch_digest_parse(want, hex, err) < 0 || strcmp(hex, got) != 0) {
+			/* want may be r's Docker-Content-Digest: clear r after the message */
+			rc = sifu_err_set(err, SIFU_E_VERIFY, 0,
+			                  "manifest %s: the registry sent content with digest "
+			                  "sha256:%s",
+			                  want, got);
 			resp_clear(&r);
-			return sifu_err_set(err, SIFU_E_VERIFY, 0,
-			                    "manifest %s: the registry sent content with digest "
-			                    "sha256:%s",
-			                    want, got);
+			return rc;
 		}
 	}
 	*out = r.mem.p ? r.mem.p : sifu_xstrdup("");
