@@ -143,7 +143,7 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	struct recipe_buildargs ba = {0};
 	struct recipe *r = NULL;
 	ret = load_build_args(a, &ba, err);
-	if (ret == 0)
+	if (ret >= 0)
 		ret = recipe_load(src, &ba, &r, err);
 	recipe_buildargs_free(&ba);
 	if (ret < 0)

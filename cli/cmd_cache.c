@@ -243,9 +243,10 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 			fetch_cache_close(&c);
 			return bfd;
 		}
-		if (want(a, "blob") || want(a, "sif"))
+		bool blobs = want(a, "blob") || want(a, "sif");
+		if (blobs)
 			r = fetch_cache_clean(&c, a->set[O_DRY_RUN], &n, &bytes, err);
-		if (r == 0 && (want(a, "blob") || want(a, "sif"))) {
+		if (r == 0 && blobs) {
 			char b[32];
 			sifu_fmt_bytes(bytes, b, sizeof(b));
 			printf("%s %zu file(s), %s, from %s\n",

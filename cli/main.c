@@ -153,7 +153,8 @@ int main(int argc, char **argv)
 		return run_verb(cli_find_verb("run"), argc - 1, argv + 1);
 
 	int i = 1;
-	for (; i < argc && argv[i][0] == '-'; i++) {
+	/* argv[i] != NULL: with UBSan's checks gcc cannot tell, and warns */
+	for (; i < argc && argv[i] && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-d") || !strcmp(a, "--debug")) {
 			sifu_log_set_level(SIFU_LOG_DEBUG);

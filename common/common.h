@@ -63,6 +63,24 @@ void sifu_err_clear(struct sifu_err *err);
 void sifu_err_format(const struct sifu_err *err, char *buf, size_t len);
 const char *sifu_errcode_name(enum sifu_errcode code);
 
+#if defined(__clang_analyzer__) && !defined(SIFU_ERR_DEFINE)
+/* The static analyser (scripts/analyze) sees one file at a time: it does not
+ * know that these three always return a negative value, and then follows
+ * paths where a call fails with r >= 0 and reads outputs it never wrote.
+ * (A statement expression, not an inline function: the analyser stops
+ * inlining a few calls deep.) */
+#define SIFU_ERR_NEGATIVE_(call)                 \
+	({                                       \
+		int sifu_err_r_ = (call);        \
+		if (sifu_err_r_ >= 0)            \
+			__builtin_unreachable(); \
+		sifu_err_r_;                     \
+	})
+#define sifu_err_set(...)  SIFU_ERR_NEGATIVE_(sifu_err_set(__VA_ARGS__))
+#define sifu_err_sys(...)  SIFU_ERR_NEGATIVE_(sifu_err_sys(__VA_ARGS__))
+#define sifu_err_wrap(...) SIFU_ERR_NEGATIVE_(sifu_err_wrap(__VA_ARGS__))
+#endif
+
 /* --------------------------------------------------------------- cleanup -- */
 
 static inline void sifu_freep(void *p)

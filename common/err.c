@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#define SIFU_ERR_DEFINE /* the definitions, not the analyser's wrappers */
 #include "common.h"
 
 #include <signal.h>

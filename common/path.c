@@ -145,11 +145,12 @@ static int open_fallback(int rootfd, const char *path, int flags, mode_t mode)
 			last = *q == '\0';
 		}
 		char comp[NAME_MAX + 1];
-		if (strlen(p) > NAME_MAX) {
+		size_t len = strlen(p);
+		if (len > NAME_MAX) {
 			ret = -ENAMETOOLONG;
 			break;
 		}
-		strncpy(comp, p, sizeof(comp));
+		memcpy(comp, p, len + 1);
 		char *next = slash ? slash + 1 : p + strlen(p);
 		memmove(rest, next, strlen(next) + 1);
 

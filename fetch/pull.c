@@ -414,6 +414,8 @@ out:
 int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o,
                struct sifu_err *err)
 {
+	if (!out) /* a pull into the cache is fetch_pull_cached_fd */
+		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "pull: no output file");
 	return pull(uri, out, o, NULL, NULL, err);
 }
 

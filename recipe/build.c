@@ -175,7 +175,7 @@ static int run_setup(struct build *b, size_t i, struct sifu_err *err)
 	}
 	ns_strv_free(&argv);
 	ns_strv_free(&env);
-	int status;
+	int status = -1; /* the analyser cannot know that wait_child fails with < 0 */
 	if (wait_child(pid, &status) < 0)
 		return sifu_err_sys(err, "waiting for %%setup");
 	unlink(script);

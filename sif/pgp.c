@@ -420,7 +420,8 @@ bool sif_pgp_is_clearsigned(const void *data, size_t len, bool *legacy)
 	const char *p = data;
 	*legacy = false;
 	size_t bl = strlen(CLEARSIGN_BEGIN);
-	if (len < bl || memcmp(p, CLEARSIGN_BEGIN, bl))
+	/* !p: UBSan's checks make gcc see a NULL path into memmem below */
+	if (!p || len < bl || memcmp(p, CLEARSIGN_BEGIN, bl))
 		return false;
 	/* armor headers end at the first empty line; the text follows */
 	const char *t = memmem(p, len, "\n\n", 2);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The launch: one process, two roles (DESIGN.md, "The shape").
+/* The launch: one process, two roles (docs/running.md, "What happens at start-up").
  *
  *   parent: checks → user namespace + id maps → open host objects → staging
  *           tmpfs → FUSE mount(2) → clone the payload (it waits) → open the

@@ -385,7 +385,7 @@ ID=sifutest" ]
 @test "build: a daemon left running by %post does not outlive it" {
 	printf 'Bootstrap: busybox\n%%post\n    (sleep 985 &)\n    echo done\n' >d.def
 	"$SIFU" -q build out.sif d.def
-	! pgrep -u "$(id -u)" -f 'sleep 985'
+	run ! pgrep -u "$(id -u)" -f 'sleep 985'
 	[ -f out.sif ]
 }
 

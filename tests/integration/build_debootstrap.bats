@@ -79,7 +79,7 @@ DEF
 	grep -q '^drwxr-xr-x 1000/0 .* squashfs-root/opt/x$' list
 	grep -q '^drwxr-xr-x 1000/1000 .* squashfs-root/home/app$' list
 	# the host's device nodes it used are gone again, and its own leftovers
-	! grep -qE ' squashfs-root/(dev/(null|zero|tty|console|ptmx)|debootstrap)$' list
+	run ! grep -qE ' squashfs-root/(dev/(null|zero|tty|console|ptmx)|debootstrap)$' list
 	# the packages are cached for the next build
 	ls "$SIFU_CACHEDIR"/debootstrap/hello_*.deb >/dev/null
 	no_leftovers
@@ -130,7 +130,7 @@ http://mirror.invalid/debian
 	lln s.sif >list
 	grep -q '^-rw-r--r-- 1234/4321 .* squashfs-root/opt/owned$' list
 	# the bound device nodes, and mknod's, left nothing in the image
-	! grep -qE ' squashfs-root/dev/.' list
+	run ! grep -qE ' squashfs-root/dev/.' list
 	no_leftovers
 }
 

@@ -53,7 +53,7 @@ umount_img() {
 	wait "$MPID" || st=$?
 	MPID=
 	[ "$st" -eq 0 ] || { echo "sifu mount exited $st" >&2; cat "$dir.log" >&2; return 1; }
-	! mountpoint -q "$dir"
+	if mountpoint -q "$dir"; then echo "$dir is still mounted" >&2; return 1; fi
 	grep -q 'requests from the image; cache: ' "$dir.log"
 }
 
@@ -154,7 +154,7 @@ check_image() {
 	mount_img "$img" "$MNT" --file-preload 0
 	tree_py hammer "$MNT" "$FT/src" 4 4
 	umount_img "$MNT"
-	! grep -q "preloaded" "$MNT.log"
+	run ! grep -q "preloaded" "$MNT.log"
 	# a cache of a few chunks: constant eviction while readers wait on fetches
 	mount_img "$img" "$MNT" --image-io chunks --cache-size 256K --chunk-size 64K --readahead 1M
 	tree_py hammer "$MNT" "$FT/src" 8 16
@@ -255,7 +255,7 @@ open(p, "wb").write(d)' "$img.range"
 	assert_sifu_error
 	run_sifu mount "$img"
 	assert_sifu_error
-	! mountpoint -q "$MNT"
+	run ! mountpoint -q "$MNT"
 }
 
 @test "fuse: sifu mount ends cleanly when the file system is unmounted from outside" {
@@ -287,7 +287,7 @@ open(p, "wb").write(d)' "$img.range"
 	grep -q 'read .* in .* requests from the image' "$MNT.log"
 	# the request counts: the ls above was a readdirplus, nothing was opened
 	grep -q '^sifu: requests: .*readdirplus [0-9]' "$MNT.log"
-	! grep -q 'release' "$MNT.log"
+	run ! grep -q 'release' "$MNT.log"
 }
 
 @test "fuse: a SIF's primary partition is mounted, at its offset" {

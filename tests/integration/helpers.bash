@@ -6,6 +6,11 @@
 : "${SIFU_FIXTURES:=$BATS_TEST_DIRNAME/../fixtures}"
 export SIFU SIFU_FIXTURES
 
+# `run ! cmd` (bats >= 1.5) is how a test asserts that a command fails: a
+# bare `! cmd` line is ignored by set -e and can never fail a test
+# (scripts/lint rejects it).
+bats_require_minimum_version 1.5.0
+
 # Skip for a missing kernel feature, found by probing the feature; in CI
 # (SIFU_TEST_MUST_WORK=1) a missing feature is a failure instead.
 require_feature() {
@@ -44,5 +49,5 @@ term_and_check() {
 	[ "$st" -eq 255 ]
 	grep -q interrupted err || { cat err; false; }
 	for _ in $(seq 1 40); do pgrep -u "$(id -u)" -f "$left" >/dev/null || break; sleep 0.05; done
-	! pgrep -u "$(id -u)" -f "$left"
+	if pgrep -u "$(id -u)" -f "$left"; then return 1; fi
 }

@@ -53,7 +53,7 @@ img() { echo "$IMG/env.sqfs"; }
 
 no_sifu_left() {
 	# no process of sifu (or of its payload) may remain
-	! pgrep -u "$(id -u)" -f "$IMG" >/dev/null
+	if pgrep -u "$(id -u)" -f "$IMG"; then return 1; fi
 }
 
 @test "exec: the caller's ids inside; the image's passwd and group with the user's entries" {
@@ -257,7 +257,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	echo "$output" | grep -q '^SINGULARITY_ENVIRONMENT=/.singularity.d/env/91-environment.sh$'
 	echo "$output" | grep -q '^SINGULARITY_NAME=env.sif$'
 	echo "$output" | grep -q '^HOME='
-	! echo "$output" | grep -q '^FOO='
+	run ! grep -q '^FOO=' <<<"$output"
 }
 
 @test "runtime variables under both prefixes; PS1 is Sifu> " {
@@ -314,7 +314,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	run_sifu exec --pid "$(img)" sh -c '(sleep 0.1 &); sleep 0.6; ps -o stat,comm'
 	[ "$status" -eq 0 ]
 	[[ "${lines[1]}" == *sifu* ]]
-	! printf '%s\n' "$output" | grep -q '^Z'
+	run ! grep -q '^Z' <<<"$output"
 
 	local out=$BATS_TEST_TMPDIR/pidsig
 	"$SIFU" exec --pid "$(img)" sh -c "trap 'echo got >$out; exit 5' USR1; (sleep 33.3 &); touch $out.ready; while :; do sleep 0.05; done" &
@@ -328,7 +328,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	sleep 0.2
 	no_sifu_left
 	# the orphaned sleep died with the PID namespace
-	! pgrep -u "$(id -u)" -f "sleep 33.3" >/dev/null
+	run ! pgrep -u "$(id -u)" -f "sleep 33.3"
 }
 
 @test "--writable-tmpfs: writes work and vanish after the run" {
@@ -453,7 +453,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 		[ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$ns" ] && left=$((left + 1))
 	done
 	[ "$left" -eq 0 ]
-	! grep -q "$IMG" /proc/mounts
+	run ! grep -q "$IMG" /proc/mounts
 }
 
 @test "--unsquash extracts instead of mounting, and says so" {

@@ -115,12 +115,12 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	grep -q 'squashfs-root/l1 -> l2$' l
 	grep -q 'squashfs-root/l3 -> /etc/os-release$' l
 	# whiteouts and the opaque directory
-	! grep -q 'squashfs-root/a/b/del' l
-	! grep -q 'squashfs-root/opq/x' l
-	! grep -q 'squashfs-root/opq/sub' l
+	run ! grep -q 'squashfs-root/a/b/del' l
+	run ! grep -q 'squashfs-root/opq/x' l
+	run ! grep -q 'squashfs-root/opq/sub' l
 	grep -q 'squashfs-root/opq/z$' l
-	! grep -q 'squashfs-root/fifo2' l
-	! grep -q 'squashfs-root/owned' l
+	run ! grep -q 'squashfs-root/fifo2' l
+	run ! grep -q 'squashfs-root/owned' l
 	grep -q '^-rw-r--r-- 0/0 19 .* squashfs-root/gone$' l
 	# hard links share one inode; xattrs are there
 	unsquashfs -q -d x o.sif.part hl2 hl3 hl4 xattrfile >/dev/null 2>&1 || true
@@ -156,7 +156,7 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	assert_sifu_error
 	[[ "$output" == *"not a SIF"* ]]
 	[ ! -e bad.sif ]
-	! ls | grep -q sifu-tmp
+	run ! grep -q sifu-tmp <<<"$(ls -A)"
 }
 
 @test "/.singularity.d comes from the image config as Apptainer makes it" {
@@ -248,7 +248,7 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	[[ "$output" == *"digest"* ]]
 	[ ! -e bad.sif ]
 	[ -z "$(ls "$SIFU_CACHEDIR/tmp")" ]
-	! ls "$SIFU_CACHEDIR/blobs/sha256" | grep -q "$(basename "$(dirname "$big")")"
+	run ! grep -q "$(basename "$(dirname "$big")")" <<<"$(ls -A "$SIFU_CACHEDIR/blobs/sha256")"
 	"$ROOT/scripts/registry" stop "$r"
 }
 
@@ -319,8 +319,9 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	[[ "$output" == *"status=255"* ]]
 	[[ "$output" == *"No space left on device"* ]]
 	[[ "$output" != *"full.sif"$'\n'* ]]
-	! printf '%s\n' "$output" | grep -q '^full.sif$'
-	! printf '%s\n' "$output" | grep -q 'sifu-tmp\|\.tmp'
+	local listing=$output
+	run ! grep -q '^full.sif$' <<<"$listing"
+	run ! grep -q 'sifu-tmp\|\.tmp' <<<"$listing"
 }
 
 @test "sifu cache list and clean" {
