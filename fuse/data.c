@@ -199,7 +199,9 @@ static struct dblock *dc_insert(struct sqf_dcache *d, struct dblock *b)
 		dc_unlink(d, v);
 		v->cached = false;
 		d->n--;
-		if (v->refs == 0)
+		/* B itself is referenced by the caller (refs 1), whatever an
+		 * eviction of it from the list does */
+		if (v != b && v->refs == 0)
 			dc_release_locked(d, v);
 	}
 	pthread_mutex_unlock(&d->lock);
