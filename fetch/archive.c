@@ -108,23 +108,35 @@ static int pick_from_index(struct local *l, struct fetch_blob *out, struct sifu_
 	return r;
 }
 
+/* The manifest a source was asked for: 1 when it is the one already in memory
+ * (a docker-archive's), else 0 with *DIGEST the one to read (the index's
+ * choice when none was asked for; B holds it). */
+static int manifest_to_read(struct local *l, const char **digest, struct fetch_blob *b, char **out,
+                            size_t *len, struct sifu_err *err)
+{
+	if (!*digest && l->manifest) {
+		*out = sifu_xmalloc(l->manifest_len + 1);
+		memcpy(*out, l->manifest, l->manifest_len + 1);
+		*len = l->manifest_len;
+		return 1;
+	}
+	if (*digest)
+		return 0;
+	int r = pick_from_index(l, b, err);
+	if (r < 0)
+		return r;
+	*digest = b->digest;
+	return 0;
+}
+
 static int local_get_manifest(struct fetch_source *s, const char *digest, char **out, size_t *len,
                               struct sifu_err *err)
 {
 	struct local *l = (struct local *)s;
-	if (!digest && l->manifest) {
-		*out = sifu_xmalloc(l->manifest_len + 1);
-		memcpy(*out, l->manifest, l->manifest_len + 1);
-		*len = l->manifest_len;
-		return 0;
-	}
 	struct fetch_blob b = {0};
-	if (!digest) {
-		int r = pick_from_index(l, &b, err);
-		if (r < 0)
-			return r;
-		digest = b.digest;
-	}
+	int r = manifest_to_read(l, &digest, &b, out, len, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	return read_blob(l, digest, META_MAX, out, len, err);
 }
 
@@ -549,20 +561,11 @@ static int archive_get_manifest(struct fetch_source *s, const char *digest, char
                                 struct sifu_err *err)
 {
 	struct local *l = (struct local *)s;
-	if (!digest && l->manifest) { /* docker-archive */
-		*out = sifu_xmalloc(l->manifest_len + 1);
-		memcpy(*out, l->manifest, l->manifest_len + 1);
-		*len = l->manifest_len;
-		return 0;
-	}
 	struct fetch_blob b = {0};
-	if (!digest) {
-		int r = pick_from_index(l, &b, err);
-		if (r < 0)
-			return r;
-		digest = b.digest;
-	}
-	int r = archive_small_blob(l, digest, out, len, err);
+	int r = manifest_to_read(l, &digest, &b, out, len, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = archive_small_blob(l, digest, out, len, err);
 	if (r == 0 && (r = archive_note_manifest(l, *out, *len, err)) < 0) {
 		free(*out);
 		*out = NULL;

@@ -142,6 +142,18 @@ static int remount_ro_tree(const struct tree *t, const char *dst, int topfd, str
 }
 
 /* Classic binds (no open_tree, Linux < 5.2): mount(2) MS_BIND|MS_REC. */
+/* The bind just attached at DST, reopened and made read-only mount by mount
+ * (kernels without mount_setattr). */
+static int remount_ro_at(const struct tree *t, const char *dst, struct sifu_err *err)
+{
+	_cleanup_close_ int top = sifu_path_open_in_root(t->rootfd, dst, O_PATH, 0);
+	if (top < 0) {
+		errno = -top;
+		return sifu_err_sys(err, "reopening the bind");
+	}
+	return remount_ro_tree(t, dst, top, err);
+}
+
 static int bind_classic(int src, const struct tree *t, const char *dst, int dstfd, bool ro,
                         struct sifu_err *err)
 {
@@ -150,14 +162,7 @@ static int bind_classic(int src, const struct tree *t, const char *dst, int dstf
 	sifu_path_fd(dstfd, d);
 	if (mount(s, d, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return sifu_err_sys(err, "bind mount");
-	if (!ro)
-		return 0;
-	_cleanup_close_ int top = sifu_path_open_in_root(t->rootfd, dst, O_PATH, 0);
-	if (top < 0) {
-		errno = -top;
-		return sifu_err_sys(err, "reopening the bind");
-	}
-	return remount_ro_tree(t, dst, top, err);
+	return ro ? remount_ro_at(t, dst, err) : 0;
 }
 
 static int bind_fd(int src, const struct tree *t, const char *dst, int dstfd, bool ro,
@@ -181,14 +186,7 @@ static int bind_fd(int src, const struct tree *t, const char *dst, int dstfd, bo
 	}
 	if (move_mount(m, "", dstfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		return sifu_err_sys(err, "move_mount");
-	if (!walk)
-		return 0;
-	_cleanup_close_ int top = sifu_path_open_in_root(t->rootfd, dst, O_PATH, 0);
-	if (top < 0) {
-		errno = -top;
-		return sifu_err_sys(err, "reopening the bind");
-	}
-	return remount_ro_tree(t, dst, top, err);
+	return walk ? remount_ro_at(t, dst, err) : 0;
 }
 
 /* An O_PATH fd on DST inside the root, created (as a directory or an empty
