@@ -231,6 +231,14 @@ static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t di
                                 bool raw, size_t want, bool min_only, bool keep, int *errp)
 {
 	struct dblock *b = dc_find(img->dcache, key);
+	/* a crafted image may point two files at one block with different
+	 * sizes: a cached block is used only if it holds what this file needs
+	 * (found by fuzz_squashfs: the copy read past the block) */
+	if (b && (min_only ? b->len < want : b->len != want)) {
+		dc_put(img->dcache, b);
+		*errp = -EIO;
+		return NULL;
+	}
 	if (b)
 		return b;
 	size_t bs = img->super.block_size;
