@@ -487,7 +487,9 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	# user.max_user_namespaces is per user namespace: set it to 0 in one
 	# made for the test, and run sifu there
 	require_feature "nested user namespaces" unshare -U -r true
-	run unshare -U -r sh -c "echo 0 >/proc/sys/user/max_user_namespaces && exec '$SIFU' exec '$(img)' true"
+	# a TMPDIR of the test's: the shared /tmp/sifu-0 is someone else's in
+	# that namespace, and the block cache would say so in a warning
+	run env TMPDIR="$BATS_TEST_TMPDIR" unshare -U -r sh -c "echo 0 >/proc/sys/user/max_user_namespaces && exec '$SIFU' exec '$(img)' true"
 	assert_sifu_error
 	[[ "$output" == *"refused to create a user namespace"*"user.max_user_namespaces"* ]]
 	[ "${#lines[@]}" -eq 1 ]
