@@ -566,7 +566,9 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	run "$SIFU" --debug exec "$img" /bin/busybox sh -c 'cat /bin/busybox /numbers | sha256sum'
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" | grep -Fqx -- "$want"
-	[[ "$output" == *"block cache: 0 blocks found"* ]]
+	# (a block another thread of this run kept a moment before may be
+	# found: what counts is that the blocks were not there and were added)
+	printf '%s\n' "$output" | grep -Eq 'block cache: [0-9]+ blocks found, [1-9][0-9]* not found, [0-9.]+ [KM]iB added'
 	[ "$(stat -c %a "$dir")" = 700 ]
 	[ "$(stat -c %a "$TMPDIR/sifu-$(id -u)")" = 700 ]
 	[ "$(ls "$dir" | wc -l)" -eq 1 ]
