@@ -180,6 +180,26 @@ static uint32_t get_le32(const uint8_t *p)
 	return le32toh(v);
 }
 
+/* An extended directory's index entries each carry a name whose length
+ * libsquashfs grows its allocation by: a name is at most 256 bytes (stored
+ * as length - 1), as in the kernel's squashfs (found by fuzz_squashfs: a
+ * crafted length asked for 2 GiB). */
+static bool dir_index_sane(sqfs_meta_reader_t *m)
+{
+	uint8_t d[24], e[12], name[256];
+	if (sqfs_meta_reader_read(m, d, sizeof(d)) != 0)
+		return false;
+	unsigned count = (unsigned)(d[16] | d[17] << 8);
+	for (unsigned i = 0; i < count; i++) {
+		if (sqfs_meta_reader_read(m, e, sizeof(e)) != 0)
+			return false;
+		uint32_t len = get_le32(e + 8);
+		if (len >= sizeof(name) || sqfs_meta_reader_read(m, name, len + 1) != 0)
+			return false;
+	}
+	return true;
+}
+
 static bool inode_sizes_sane(const struct sqf_image *img, sqfs_meta_reader_t *m, uint64_t block,
                              size_t offset)
 {
@@ -208,6 +228,7 @@ static bool inode_sizes_sane(const struct sqf_image *img, sqfs_meta_reader_t *m,
 		if (sqfs_meta_reader_read(m, h + 16, 8) != 0)
 			return false;
 		return get_le32(h + 20) <= PATH_MAX;
+	case SQFS_INODE_EXT_DIR: return dir_index_sane(m);
 	default: return true;
 	}
 	uint64_t table = s->directory_table_start - s->inode_table_start;
