@@ -44,10 +44,25 @@ struct local {
 	size_t nwant;
 };
 
+/* *OUT (LEN bytes, read as blob DIGEST, hex HEX) must have that digest;
+ * otherwise it is freed and the error names both. */
+static int check_read_blob(struct local *l, const char *digest, const char *hex, char **out,
+                           size_t len, struct sifu_err *err)
+{
+	char got[FETCH_HEX_LEN + 1];
+	fetch_sha256_buf(*out, len, got);
+	if (strcmp(got, hex) == 0)
+		return 0;
+	free(*out);
+	*out = NULL;
+	return sifu_err_set(err, SIFU_E_VERIFY, 0, "%s: blob %s has the digest sha256:%s", l->what,
+	                    digest, got);
+}
+
 static int read_blob(struct local *l, const char *digest, size_t max, char **out, size_t *len,
                      struct sifu_err *err)
 {
-	char hex[FETCH_HEX_LEN + 1], got[FETCH_HEX_LEN + 1];
+	char hex[FETCH_HEX_LEN + 1];
 	if (fetch_digest_parse(digest, hex, err) < 0)
 		return -EINVAL;
 	int r = fetch_read_file_at(l->blobdir, hex, max, out, len, err);
@@ -57,14 +72,7 @@ static int read_blob(struct local *l, const char *digest, size_t max, char **out
 			              digest);
 		return r;
 	}
-	fetch_sha256_buf(*out, *len, got);
-	if (strcmp(got, hex) != 0) {
-		free(*out);
-		*out = NULL;
-		return sifu_err_set(err, SIFU_E_VERIFY, 0, "%s: blob %s has the digest sha256:%s",
-		                    l->what, digest, got);
-	}
-	return 0;
+	return check_read_blob(l, digest, hex, out, *len, err);
 }
 
 static int pick_from_index(struct local *l, struct fetch_blob *out, struct sifu_err *err)
@@ -366,7 +374,7 @@ static int one_member(struct local *l, struct archive *a, struct archive_entry *
 static int archive_small_blob(struct local *l, const char *digest, char **out, size_t *len,
                               struct sifu_err *err)
 {
-	char hex[FETCH_HEX_LEN + 1], got[FETCH_HEX_LEN + 1];
+	char hex[FETCH_HEX_LEN + 1];
 	if (fetch_digest_parse(digest, hex, err) < 0)
 		return -EINVAL;
 	const struct small *m = find_small(l, hex);
@@ -386,14 +394,7 @@ static int archive_small_blob(struct local *l, const char *digest, char **out, s
 		*out = w.data;
 		*len = w.len;
 	}
-	fetch_sha256_buf(*out, *len, got);
-	if (strcmp(got, hex) != 0) {
-		free(*out);
-		*out = NULL;
-		return sifu_err_set(err, SIFU_E_VERIFY, 0, "%s: blob %s has the digest sha256:%s",
-		                    l->what, digest, got);
-	}
-	return 0;
+	return check_read_blob(l, digest, hex, out, *len, err);
 }
 
 /* Copy the current member (or, with A NULL, DATA) into the cache as HEX;
