@@ -80,6 +80,33 @@ typedef const char *(*cli_getenv_fn)(const char *name);
 int cli_apply_env(const struct cli_verb *v, struct cli_args *a, cli_getenv_fn get,
                   struct sifu_err *err);
 void cli_args_free(struct cli_args *a);
+
+/* The environment that is not an option (cli/env.c): NULL when unset or
+ * empty, except where noted.  Only cli/ reads the environment; modules get
+ * these values through their option structs. */
+struct cli_env {
+	const char *home, *user, *path, *tmpdir;
+	const char *build_tmpdir; /* SIFU_TMPDIR, APPTAINER_TMPDIR, TMPDIR */
+	const char *xdg_config_home, *xdg_cache_home;
+	const char *cachedir;    /* SIFU_CACHEDIR */
+	const char *block_cache; /* SIFU_BLOCK_CACHE ("" turns it off) */
+	const char *docker_config;
+	const char *ca_bundle;    /* SIFU_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE */
+	const char *pull_retries; /* SIFU_PULL_RETRIES */
+	const char *source_date_epoch;
+	const char *busybox;             /* SIFU_BUSYBOX */
+	const char *debootstrap;         /* SIFU_DEBOOTSTRAP */
+	const char *debootstrap_include; /* INCLUDE (as Apptainer) */
+	const char *keysdir;             /* SIFU_KEYSDIR */
+	const char *passphrase;          /* SIFU_PASSPHRASE ("" is one) */
+	const char *key_algo;            /* SIFU_KEY_ALGO */
+	const char *no_color;            /* NO_COLOR (set at all: no colour) */
+	const char *no_openat2;          /* SIFU_NO_OPENAT2 (tests) */
+};
+/* Pure: fill E through GET (tests pass their own). */
+void cli_env_fill(struct cli_env *e, cli_getenv_fn get);
+/* The process's environment, read once. */
+const struct cli_env *cli_env(void);
 /* Levenshtein distance, for "did you mean". Pure. */
 size_t cli_edit_distance(const char *a, const char *b);
 /* The closest of CANDIDATES (NULL-terminated) to WORD, or NULL if none is near. */

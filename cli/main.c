@@ -137,8 +137,10 @@ static int unknown_verb(const char *word)
 
 static void setup_output(void)
 {
-	const char *nc = getenv("NO_COLOR");
-	sifu_log_set_color(isatty(2) && !(nc && *nc));
+	const struct cli_env *env = cli_env();
+	sifu_log_set_color(isatty(2) && !(env->no_color && *env->no_color));
+	if (env->no_openat2 && strcmp(env->no_openat2, "0") != 0)
+		sifu_path_force_fallback(true);
 }
 
 int main(int argc, char **argv)

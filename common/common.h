@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <signal.h>
 
 /* ---------------------------------------------------------------- errors --
  * Functions that can fail return an int < 0 and fill a struct sifu_err passed
@@ -83,6 +84,9 @@ const char *sifu_errcode_name(enum sifu_errcode code);
 
 /* --------------------------------------------------------------- cleanup -- */
 
+struct sifu_buf;
+void sifu_buf_free(struct sifu_buf *b);
+
 static inline void sifu_freep(void *p)
 {
 	free(*(void **)p);
@@ -105,14 +109,13 @@ static inline void sifu_closedirp(DIR **d)
 	if (*d)
 		closedir(*d);
 }
-void sifu_pid_killp(pid_t *pid); /* SIGKILL and reap, if > 0 */
 
 #define _cleanup_(f)       __attribute__((cleanup(f)))
 #define _cleanup_free_     _cleanup_(sifu_freep)
 #define _cleanup_close_    _cleanup_(sifu_closep)
 #define _cleanup_fclose_   _cleanup_(sifu_fclosep)
 #define _cleanup_closedir_ _cleanup_(sifu_closedirp)
-#define _cleanup_pid_      _cleanup_(sifu_pid_killp)
+#define _cleanup_buf_      _cleanup_(sifu_buf_free)
 
 #define TAKE_PTR(p)                          \
 	({                                   \
@@ -135,6 +138,8 @@ void *sifu_xmalloc(size_t n);
 void *sifu_xcalloc(size_t n, size_t size);
 void *sifu_xrealloc(void *p, size_t n);
 char *sifu_xstrdup(const char *s);
+/* At most N bytes of S, NUL-terminated. */
+char *sifu_xstrndup(const char *s, size_t n);
 char *sifu_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ------------------------------------------------------- growable string -- */
@@ -151,6 +156,8 @@ void sifu_buf_printf(struct sifu_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* The string (never NULL); the buffer is empty afterwards. */
 char *sifu_buf_take(struct sifu_buf *b);
+/* sifu_buf_free (declared above, for _cleanup_buf_) frees the contents and
+ * leaves the buffer empty. */
 
 /* --------------------------------------------------------------- logging -- */
 
@@ -195,11 +202,11 @@ int sifu_path_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 /* Create every missing directory of PATH under ROOTFD (one component at a time
  * with mkdirat and O_PATH|O_NOFOLLOW) and return an O_PATH fd on the last one. */
 int sifu_path_mkdir_in_root(int rootfd, const char *path, mode_t mode);
-/* Find executable NAME in $PATH (/usr/bin:/bin when unset), then /usr/sbin
- * and /sbin (a user's PATH seldom has them): the absolute path into OUT.
- * Relative PATH entries are skipped. */
-bool sifu_find_exe(const char *name, char *out, size_t len);
-/* Force the fallback walk (tests; SIFU_NO_OPENAT2=1 in the environment). */
+/* Find executable NAME in SEARCH (a $PATH-style list; /usr/bin:/bin when
+ * NULL or empty), then /usr/sbin and /sbin (a user's PATH seldom has them):
+ * the absolute path into OUT.  Relative entries are skipped. */
+bool sifu_find_exe(const char *name, const char *search, char *out, size_t len);
+/* Force the fallback walk (tests; cli/ sets it for SIFU_NO_OPENAT2=1). */
 void sifu_path_force_fallback(bool on);
 /* Lexically normalise PATH: collapse "//", ".", and ".." (never above "/" for
  * absolute paths; for relative paths a leading ".." is an error, -EINVAL).
@@ -225,3 +232,112 @@ int sifu_privdir_open(int atfd, const char *atname, const char *path, unsigned n
 /* 0 if the open directory FD (named WHAT) is the caller's and not writable by
  * group or others; else < 0 with ERR set as above. */
 int sifu_privdir_check(int fd, const char *what, const char *alt, struct sifu_err *err);
+
+/* ------------------------------------------------------------- processes --
+ * One way to start a program, wait for a child and say how it ended
+ * (common/proc.c).  Children that run sifu's own code after fork() report
+ * why they failed through a sifu_childerr pipe, never through exit codes. */
+
+/* How a child ended, decoded from its wait status. */
+struct sifu_exit {
+	int code;   /* exit status, or 128 + signal number (the shell's convention) */
+	int signal; /* the signal that killed it, or 0 */
+};
+/* "exited with status 3", "was killed by signal 9 (Killed)". */
+void sifu_exit_describe(const struct sifu_exit *x, char *buf, size_t len);
+/* True when the child exited with status 0. */
+static inline bool sifu_exit_ok(const struct sifu_exit *x)
+{
+	return x->signal == 0 && x->code == 0;
+}
+/* Decode a raw waitpid() status. */
+void sifu_exit_decode(int wstatus, struct sifu_exit *x);
+
+/* Wait for PID, retrying on EINTR.  When FORWARD is not NULL and a signal
+ * interrupts the wait while *FORWARD is non-zero (a handler stored the signal
+ * there), that signal is sent to PID once.  X may be NULL.  0 or -errno. */
+int sifu_proc_wait(pid_t pid, struct sifu_exit *x, volatile sig_atomic_t *forward);
+/* SIGKILL PID (if > 0) and reap it; errno is preserved. */
+void sifu_proc_kill(pid_t pid);
+
+/* A program to start: standard fds are dup'ed from IN, OUT and ERR (-1
+ * keeps sifu's own, SIFU_SPAWN_NULL opens /dev/null); every other fd sifu
+ * holds is O_CLOEXEC already.  A NAME without '/' is searched in $PATH.  The
+ * child starts with an empty signal mask and default dispositions. */
+#define SIFU_SPAWN_NULL (-2)
+struct sifu_spawn {
+	char *const *argv; /* argv[0] is the program */
+	char *const *envp; /* NULL: sifu's environment */
+	int in, out, err;
+};
+/* Start S; 0 with *PID set, or < 0 with ERR naming the program (a missing
+ * program is SIFU_E_NOTFOUND). */
+int sifu_spawn(const struct sifu_spawn *s, pid_t *pid, struct sifu_err *err);
+/* Start S and wait for it: 0 with *X filled (whatever the exit status), or
+ * < 0 when it could not be started or waited for. */
+int sifu_spawn_wait(const struct sifu_spawn *s, struct sifu_exit *x, struct sifu_err *err);
+/* Start S with its standard output on a pipe, read at most MAX bytes of it
+ * (more is an error) into *OUT (NUL-terminated, *LEN its length; LEN may be
+ * NULL), and wait.  0 with *X filled, or < 0 with ERR set. */
+int sifu_spawn_capture(const struct sifu_spawn *s, size_t max, char **out, size_t *len,
+                       struct sifu_exit *x, struct sifu_err *err);
+
+/* A child's report to its parent: the parent opens the channel (both ends
+ * O_CLOEXEC) before fork; a child that fails sends its whole sifu_err and
+ * exits, one that execs or succeeds closes the write end by exiting or
+ * exec'ing.  The parent reads one report or EOF. */
+struct sifu_childerr {
+	int rd, wr;
+};
+int sifu_childerr_open(struct sifu_childerr *c, struct sifu_err *err);
+/* In the child: close the read end. In the parent: close the write end. */
+void sifu_childerr_in_child(struct sifu_childerr *c);
+void sifu_childerr_in_parent(struct sifu_childerr *c);
+/* In the child: send ERR (async-signal-safe: write(2) only).  Returns 0, or
+ * -errno when the parent is gone. */
+int sifu_childerr_send(struct sifu_childerr *c, const struct sifu_err *err);
+/* In the child: send ERR and _exit(255). */
+_Noreturn void sifu_childerr_exit(struct sifu_childerr *c, const struct sifu_err *err);
+/* In the parent: 0 when the write end closed without a report; 1 with ERR
+ * filled from the child's report; < 0 with ERR set when the pipe failed or
+ * the report was cut short. */
+int sifu_childerr_recv(struct sifu_childerr *c, struct sifu_err *err);
+/* Close whatever ends are still open. */
+void sifu_childerr_close(struct sifu_childerr *c);
+
+/* ----------------------------------------------------------------- files --
+ * Bounded whole-file reads and atomic replacement (common/file.c). */
+
+/* Read FD to its end, at most MAX bytes (a longer file is SIFU_E_RANGE, not
+ * a silent truncation), into a NUL-terminated *OUT; *LEN (may be NULL) is
+ * the byte count.  WHAT names the file in messages. */
+int sifu_read_fd(int fd, const char *what, size_t max, char **out, size_t *len,
+                 struct sifu_err *err);
+/* The same for PATH relative to DIRFD (AT_FDCWD or a directory fd); a
+ * missing file is SIFU_E_NOTFOUND with errno ENOENT. */
+int sifu_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
+                      struct sifu_err *err);
+
+/* Write a file under its final name only once it is whole: a temporary file
+ * (".NAME.sifu-XXXXXX", mode 0600) is created beside it, written through
+ * .fd, then fsync'ed, given its mode and renamed over the name; the
+ * directory is fsync'ed after.  The temporary file never outlives
+ * sifu_atomic_commit or sifu_atomic_abort, failure or not. */
+struct sifu_atomic {
+	int fd;     /* write here; -1 when not open */
+	int dirfd;  /* the directory of the final name */
+	char *name; /* the final name, relative to dirfd */
+	char *tmp;  /* the temporary name, relative to dirfd */
+	char *path; /* the final name as the caller gave it, for messages */
+};
+/* Open a temporary file for PATH (relative to ATFD). */
+int sifu_atomic_open(struct sifu_atomic *a, int atfd, const char *path, struct sifu_err *err);
+/* fsync, chmod to MODE, rename over the final name, fsync the directory.
+ * The temporary file is gone afterwards whatever happens. */
+int sifu_atomic_commit(struct sifu_atomic *a, mode_t mode, struct sifu_err *err);
+/* Remove the temporary file and release A; safe after commit and twice. */
+void sifu_atomic_abort(struct sifu_atomic *a);
+#define _cleanup_atomic_ _cleanup_(sifu_atomic_abort)
+/* The whole of DATA under PATH (relative to ATFD), atomically, with MODE. */
+int sifu_atomic_write(int atfd, const char *path, const void *data, size_t len, mode_t mode,
+                      struct sifu_err *err);

@@ -2,9 +2,6 @@
 #define SIFU_ERR_DEFINE /* the definitions, not the analyser's wrappers */
 #include "common.h"
 
-#include <signal.h>
-#include <sys/wait.h>
-
 static const char *const code_names[] = {
     [SIFU_E_OK] = "ok",
     [SIFU_E_SYS] = "system error",
@@ -111,108 +108,4 @@ void sifu_err_format(const struct sifu_err *err, char *buf, size_t len)
 		snprintf(buf, len, "%s%s", inner, sys);
 	else
 		snprintf(buf, len, "%s: %s%s", outer, inner, sys);
-}
-
-void sifu_pid_killp(pid_t *pid)
-{
-	if (*pid <= 0)
-		return;
-	int saved = errno;
-	kill(*pid, SIGKILL);
-	while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	errno = saved;
-}
-
-/* ---- memory ---- */
-
-static void oom(void)
-{
-	static const char msg[] = "sifu: out of memory\n";
-	ssize_t r = write(2, msg, sizeof(msg) - 1);
-	(void)r;
-	abort();
-}
-
-void *sifu_xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p)
-		oom();
-	return p;
-}
-
-void *sifu_xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-	if (!p)
-		oom();
-	return p;
-}
-
-void *sifu_xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (!q)
-		oom();
-	return q;
-}
-
-char *sifu_xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (!p)
-		oom();
-	return p;
-}
-
-char *sifu_xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *p = NULL;
-	va_start(ap, fmt);
-	int r = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		oom();
-	return p;
-}
-
-/* ------------------------------------------------------- growable string -- */
-
-void sifu_buf_add(struct sifu_buf *b, const void *p, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = sifu_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-void sifu_buf_str(struct sifu_buf *b, const char *s)
-{
-	sifu_buf_add(b, s, strlen(s));
-}
-
-void sifu_buf_printf(struct sifu_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		oom();
-	sifu_buf_add(b, s, (size_t)n);
-	free(s);
-}
-
-char *sifu_buf_take(struct sifu_buf *b)
-{
-	char *p = b->p ? b->p : sifu_xstrdup("");
-	b->p = NULL;
-	b->len = b->cap = 0;
-	return p;
 }

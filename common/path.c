@@ -12,7 +12,7 @@
 
 #define MAX_SYMLINKS 40
 
-static int force_fallback = -1; /* -1: look at SIFU_NO_OPENAT2 once */
+static bool force_fallback; /* cli/ sets it from SIFU_NO_OPENAT2 */
 
 void sifu_path_force_fallback(bool on)
 {
@@ -21,10 +21,6 @@ void sifu_path_force_fallback(bool on)
 
 static bool use_fallback(void)
 {
-	if (force_fallback < 0) {
-		const char *e = getenv("SIFU_NO_OPENAT2");
-		force_fallback = e && *e && strcmp(e, "0") != 0;
-	}
 	return force_fallback;
 }
 
@@ -289,11 +285,10 @@ int sifu_path_mkdir_in_root(int rootfd, const char *path, mode_t mode)
 	return cur;
 }
 
-bool sifu_find_exe(const char *name, char *out, size_t len)
+bool sifu_find_exe(const char *name, const char *search, char *out, size_t len)
 {
-	const char *env = getenv("PATH");
 	_cleanup_free_ char *dirs =
-	    sifu_xasprintf("%s:/usr/sbin:/sbin", env && *env ? env : "/usr/bin:/bin");
+	    sifu_xasprintf("%s:/usr/sbin:/sbin", search && *search ? search : "/usr/bin:/bin");
 	char *save = NULL;
 	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
 		if (d[0] != '/')

@@ -2,7 +2,8 @@
 /* LZO for images made by `mksquashfs -comp lzo`.  Debian's libsquashfs is
  * built without LZO (liblzo2 is GPL, libsquashfs LGPL), so we plug our own
  * decompressor object into its readers: they only ever call do_block.
- * Built only where liblzo2 is found (HAVE_LZO from fuse/meson.build). */
+ * Built only where liblzo2 is found (HAVE_LZO in config.h). */
+#include "config.h"
 #include "sqf_priv.h"
 
 #if HAVE_LZO

@@ -866,7 +866,9 @@ static void watchdog_run(int fd, int maxfd, const char *mnt, const char *fusermo
 static void watchdog_start(struct sqf_server *srv, const char *mnt)
 {
 	char fusermount[PATH_MAX] = "";
-	if (geteuid() != 0 && !sifu_find_exe("fusermount3", fusermount, sizeof(fusermount)))
+	if (geteuid() != 0 &&
+	    !sifu_find_exe("fusermount3", getenv("PATH") /* TODO(#15): from options */, fusermount,
+	                   sizeof(fusermount)))
 		sifu_debug("fuse: no fusermount3 to unmount %s should sifu be killed", mnt);
 	struct rlimit rl;
 	int maxfd =

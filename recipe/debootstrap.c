@@ -61,7 +61,8 @@ static int find_debootstrap(char *path, size_t len, struct sifu_err *err)
 			return 0;
 		}
 		why = "SIFU_DEBOOTSTRAP names no executable file";
-	} else if (sifu_find_exe("debootstrap", path, len)) {
+	} else if (sifu_find_exe("debootstrap", getenv("PATH") /* TODO(#15): from options */, path,
+	                         len)) {
 		return 0;
 	}
 	sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "Bootstrap: debootstrap: %s%s%s", why,

@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
-#ifdef HAVE_SECCOMP
+#if HAVE_SECCOMP
 #include <seccomp.h>
 
 static const char *const chowns[] = {"chown",   "fchown",   "lchown",  "fchownat",

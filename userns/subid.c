@@ -135,8 +135,10 @@ int ns_enter_subid(struct ns_subid *uids, struct ns_subid *gids, struct sifu_err
 	if (r < 0)
 		return r;
 	char nu[PATH_MAX], ng[PATH_MAX];
-	if (!sifu_find_exe("newuidmap", nu, sizeof(nu)) ||
-	    !sifu_find_exe("newgidmap", ng, sizeof(ng))) {
+	if (!sifu_find_exe("newuidmap", getenv("PATH") /* TODO(#15): from options */, nu,
+	                   sizeof(nu)) ||
+	    !sifu_find_exe("newgidmap", getenv("PATH") /* TODO(#15): from options */, ng,
+	                   sizeof(ng))) {
 		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
 		             "subordinate ids need newuidmap and newgidmap, and this host has "
 		             "none");

@@ -238,6 +238,140 @@ static void test_privdir(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ------------------------------------------------------- processes, files -- */
+
+static void test_spawn_status(void **state)
+{
+	struct sifu_err err = {0};
+	struct sifu_exit x;
+	char *const ok[] = {"sh", "-c", "exit 3", NULL};
+	struct sifu_spawn s = {ok, NULL, SIFU_SPAWN_NULL, SIFU_SPAWN_NULL, SIFU_SPAWN_NULL};
+	assert_int_equal(sifu_spawn_wait(&s, &x, &err), 0);
+	assert_int_equal(x.code, 3);
+	assert_int_equal(x.signal, 0);
+	assert_false(sifu_exit_ok(&x));
+	char *const killed[] = {"sh", "-c", "kill -9 $$", NULL};
+	s.argv = killed;
+	assert_int_equal(sifu_spawn_wait(&s, &x, &err), 0);
+	assert_int_equal(x.signal, 9);
+	assert_int_equal(x.code, 137);
+	char d[64];
+	sifu_exit_describe(&x, d, sizeof(d));
+	assert_non_null(strstr(d, "signal 9"));
+	char *const missing[] = {"sifu-no-such-program", NULL};
+	s.argv = missing;
+	assert_true(sifu_spawn_wait(&s, &x, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_NOTFOUND);
+}
+
+static void test_spawn_capture(void **state)
+{
+	struct sifu_err err = {0};
+	struct sifu_exit x;
+	char *out = NULL;
+	size_t len = 0;
+	char *const argv[] = {"sh", "-c", "printf 'hello world'", NULL};
+	struct sifu_spawn s = {argv, NULL, SIFU_SPAWN_NULL, -1, SIFU_SPAWN_NULL};
+	assert_int_equal(sifu_spawn_capture(&s, 64, &out, &len, &x, &err), 0);
+	assert_true(sifu_exit_ok(&x));
+	assert_int_equal(len, 11);
+	assert_string_equal(out, "hello world");
+	free(out);
+	out = NULL;
+	/* more output than allowed is an error, not a silent truncation */
+	assert_true(sifu_spawn_capture(&s, 5, &out, &len, &x, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_RANGE);
+	assert_null(out);
+}
+
+static void test_childerr(void **state)
+{
+	struct sifu_err err = {0};
+	struct sifu_childerr c;
+	assert_int_equal(sifu_childerr_open(&c, &err), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		sifu_childerr_in_child(&c);
+		struct sifu_err e = {0};
+		errno = EACCES;
+		sifu_err_sys(&e, "mounting %s", "/x");
+		sifu_err_hint(&e, "try again");
+		sifu_childerr_exit(&c, &e);
+	}
+	sifu_childerr_in_parent(&c);
+	assert_int_equal(sifu_childerr_recv(&c, &err), 1);
+	sifu_childerr_close(&c);
+	struct sifu_exit x;
+	assert_int_equal(sifu_proc_wait(pid, &x, NULL), 0);
+	assert_int_equal(x.code, 255);
+	char line[256];
+	sifu_err_format(&err, line, sizeof(line));
+	assert_string_equal(line, "mounting /x: Permission denied");
+	assert_string_equal(err.hint, "try again");
+	/* a child that exits (or execs) without a report: EOF, 0 */
+	assert_int_equal(sifu_childerr_open(&c, &err), 0);
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	sifu_childerr_in_parent(&c);
+	assert_int_equal(sifu_childerr_recv(&c, &err), 0);
+	sifu_childerr_close(&c);
+	assert_int_equal(sifu_proc_wait(pid, &x, NULL), 0);
+	assert_true(sifu_exit_ok(&x));
+}
+
+static void test_read_file(void **state)
+{
+	char dir[] = "/tmp/sifu-test-file-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct sifu_err err = {0};
+	assert_int_equal(sifu_atomic_write(dfd, "f", "0123456789", 10, 0640, &err), 0);
+	char *buf = NULL;
+	size_t len = 0;
+	assert_int_equal(sifu_read_file_at(dfd, "f", 10, &buf, &len, &err), 0);
+	assert_int_equal(len, 10);
+	assert_string_equal(buf, "0123456789");
+	free(buf);
+	assert_true(sifu_read_file_at(dfd, "f", 9, &buf, &len, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_RANGE);
+	assert_true(sifu_read_file_at(dfd, "missing", 9, &buf, &len, &err) < 0);
+	assert_int_equal(err.code, SIFU_E_NOTFOUND);
+	struct stat st;
+	assert_int_equal(fstatat(dfd, "f", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	/* an aborted write leaves the old file and no temporary file */
+	struct sifu_atomic a;
+	_cleanup_free_ char *path = sifu_xasprintf("%s/f", dir);
+	assert_int_equal(sifu_atomic_open(&a, AT_FDCWD, path, &err), 0);
+	assert_int_equal(write(a.fd, "x", 1), 1);
+	sifu_atomic_abort(&a);
+	sifu_atomic_abort(&a); /* twice is fine */
+	DIR *d = opendir(dir);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.' || strncmp(e->d_name, ".f.", 3) == 0;
+	closedir(d);
+	assert_int_equal(n, 1);
+	assert_int_equal(sifu_read_file_at(dfd, "f", 100, &buf, &len, &err), 0);
+	assert_string_equal(buf, "0123456789");
+	free(buf);
+	/* a directory is not a file name */
+	assert_true(sifu_atomic_write(AT_FDCWD, "/tmp/", "x", 1, 0644, &err) < 0);
+	unlinkat(dfd, "f", 0);
+	rmdir(dir);
+}
+
+static void test_buf_cleanup(void **state)
+{
+	_cleanup_buf_ struct sifu_buf b = {0};
+	sifu_buf_printf(&b, "%d-%s", 7, "x");
+	_cleanup_free_ char *s = sifu_xstrndup("abcdef", 3);
+	assert_string_equal(s, "abc");
+	assert_string_equal(b.p, "7-x");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +383,11 @@ int main(void)
 	    cmocka_unit_test(test_fmt),
 	    cmocka_unit_test(test_progress_plain_lines),
 	    cmocka_unit_test(test_privdir),
+	    cmocka_unit_test(test_spawn_status),
+	    cmocka_unit_test(test_spawn_capture),
+	    cmocka_unit_test(test_childerr),
+	    cmocka_unit_test(test_read_file),
+	    cmocka_unit_test(test_buf_cleanup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* cli/env.c: the one place sifu reads its environment (besides the options
+ * that options.def maps to variables).  Modules read none: the CLI copies
+ * what they need into their option structs, which is also what lets a
+ * launch's settings travel to another process (an instance keeper). */
+#include "cli.h"
+
+static const char *first(cli_getenv_fn get, const char *const names[])
+{
+	for (size_t i = 0; names[i]; i++) {
+		const char *v = get(names[i]);
+		if (v && *v)
+			return v;
+	}
+	return NULL;
+}
+
+#define FIRST(...) first(get, (const char *const[]){__VA_ARGS__, NULL})
+
+void cli_env_fill(struct cli_env *e, cli_getenv_fn get)
+{
+	*e = (struct cli_env){
+	    .home = FIRST("HOME"),
+	    .user = FIRST("USER"),
+	    .path = FIRST("PATH"),
+	    .tmpdir = FIRST("TMPDIR"),
+	    .build_tmpdir = FIRST("SIFU_TMPDIR", "APPTAINER_TMPDIR", "TMPDIR"),
+	    .xdg_config_home = FIRST("XDG_CONFIG_HOME"),
+	    .xdg_cache_home = FIRST("XDG_CACHE_HOME"),
+	    .cachedir = FIRST("SIFU_CACHEDIR"),
+	    .block_cache = get("SIFU_BLOCK_CACHE"), /* "" means off: keep it */
+	    .docker_config = FIRST("DOCKER_CONFIG"),
+	    .ca_bundle = FIRST("SIFU_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"),
+	    .pull_retries = FIRST("SIFU_PULL_RETRIES"),
+	    .source_date_epoch = FIRST("SOURCE_DATE_EPOCH"),
+	    .busybox = FIRST("SIFU_BUSYBOX"),
+	    .debootstrap = FIRST("SIFU_DEBOOTSTRAP"),
+	    .debootstrap_include = FIRST("INCLUDE"),
+	    .keysdir = FIRST("SIFU_KEYSDIR"),
+	    .passphrase = get("SIFU_PASSPHRASE"), /* "" is a passphrase */
+	    .key_algo = FIRST("SIFU_KEY_ALGO"),
+	    .no_color = get("NO_COLOR"),
+	    .no_openat2 = FIRST("SIFU_NO_OPENAT2"),
+	};
+}
+
+static const char *real_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+const struct cli_env *cli_env(void)
+{
+	static struct cli_env env;
+	static bool filled;
+	if (!filled) {
+		cli_env_fill(&env, real_getenv);
+		filled = true;
+	}
+	return &env;
+}
