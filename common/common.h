@@ -132,6 +132,13 @@ static inline void sifu_closedirp(DIR **d)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* free() each of N pointers: for destructors of structs with many owned
+ * strings, e.g. SIFU_FREE_MANY(r->host, r->repo, r->tag). */
+void sifu_free_many(void *const *ptrs, size_t n);
+#define SIFU_FREE_MANY(...)                          \
+	sifu_free_many((void *const[]){__VA_ARGS__}, \
+	               sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
+
 /* ---------------------------------------------------------------- memory -- */
 /* Allocation failure is not recoverable in a CLI tool; these abort. */
 void *sifu_xmalloc(size_t n);
@@ -191,6 +198,11 @@ void sifu_progress_done(struct sifu_progress *p);
 /* pure helpers, unit-tested */
 void sifu_fmt_bytes(uint64_t n, char *buf, size_t len);
 void sifu_fmt_duration(uint64_t secs, char *buf, size_t len);
+
+/* Open the directory NAME under DIRFD (".": DIRFD itself, which stays
+ * open) for reading with readdir: O_DIRECTORY|O_CLOEXEC, and O_NOFOLLOW
+ * unless NAME is ".".  NULL with errno set on failure. */
+DIR *sifu_opendir_at(int dirfd, const char *name);
 
 /* ------------------------------------------------------------ safe paths -- */
 /* Resolve PATH (absolute or relative) beneath the directory ROOTFD as if ROOTFD

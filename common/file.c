@@ -53,6 +53,21 @@ int sifu_read_file_at(int dirfd, const char *path, size_t max, char **out, size_
 	return sifu_read_fd(fd, path, max, out, len, err);
 }
 
+DIR *sifu_opendir_at(int dirfd, const char *name)
+{
+	int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (strcmp(name, ".") ? O_NOFOLLOW : 0);
+	int fd = openat(dirfd, name, flags);
+	if (fd < 0)
+		return NULL;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
 /* ---------------------------------------------------------------- atomic -- */
 
 static int open_parent(int atfd, const char *path, char **base)

@@ -107,3 +107,9 @@ void sifu_buf_free(struct sifu_buf *b)
 	b->p = NULL;
 	b->len = b->cap = 0;
 }
+
+void sifu_free_many(void *const *ptrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ptrs[i]);
+}

@@ -370,6 +370,19 @@ static void test_buf_cleanup(void **state)
 	_cleanup_free_ char *s = sifu_xstrndup("abcdef", 3);
 	assert_string_equal(s, "abc");
 	assert_string_equal(b.p, "7-x");
+	char *a = sifu_xstrdup("a"), *c = sifu_xstrdup("c");
+	SIFU_FREE_MANY(a, NULL, c); /* ASan would see a leak or a double free */
+}
+
+static void test_opendir_at(void **state)
+{
+	DIR *d = sifu_opendir_at(AT_FDCWD, "/");
+	assert_non_null(d);
+	assert_true(fcntl(dirfd(d), F_GETFD) & FD_CLOEXEC);
+	closedir(d);
+	errno = 0;
+	assert_null(sifu_opendir_at(AT_FDCWD, "/nonexistent-sifu"));
+	assert_int_equal(errno, ENOENT);
 }
 
 int main(void)
@@ -388,6 +401,7 @@ int main(void)
 	    cmocka_unit_test(test_childerr),
 	    cmocka_unit_test(test_read_file),
 	    cmocka_unit_test(test_buf_cleanup),
+	    cmocka_unit_test(test_opendir_at),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
