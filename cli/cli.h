@@ -107,6 +107,8 @@ struct cli_env {
 void cli_env_fill(struct cli_env *e, cli_getenv_fn get);
 /* The process's environment, read once. */
 const struct cli_env *cli_env(void);
+/* $TMPDIR when it is an absolute path, else /tmp. */
+const char *cli_tmp_base(void);
 /* Levenshtein distance, for "did you mean". Pure. */
 size_t cli_edit_distance(const char *a, const char *b);
 /* The closest of CANDIDATES (NULL-terminated) to WORD, or NULL if none is near. */
@@ -129,8 +131,10 @@ bool cli_parse_bool(const char *s, bool *out);
 
 void cli_print_verb_help(FILE *f, const struct cli_verb *v);
 void cli_print_verb_markdown(FILE *f, const struct cli_verb *v);
-void cli_print_main_help(FILE *f);
-void cli_print_main_markdown(FILE *f);
+/* The overview of sifu and its NVERBS VERBS (cli_verbs: the table lives in
+ * verbs.c, which calls these formatters, never the other way round). */
+void cli_print_main_help(FILE *f, const struct cli_verb *verbs, size_t nverbs);
+void cli_print_main_markdown(FILE *f, const struct cli_verb *verbs, size_t nverbs);
 
 const struct cli_verb *cli_find_verb(const char *name);
 extern const struct cli_verb cli_verbs[];

@@ -26,26 +26,22 @@ void cli_cache_loc(struct fetch_cache_loc *loc)
 {
 	static char dir[PATH_MAX + 16], tmp[PATH_MAX];
 	memset(loc, 0, sizeof(*loc));
-	const char *t = getenv("TMPDIR");
-	if (!t || *t != '/')
-		t = "/tmp";
+	const struct cli_env *env = cli_env();
 	/* the same private directory as the block cache's */
-	snprintf(tmp, sizeof(tmp), "%s/sifu-%u", t, (unsigned)geteuid());
+	snprintf(tmp, sizeof(tmp), "%s/sifu-%u", cli_tmp_base(), (unsigned)geteuid());
 	loc->tmpbase = tmp;
 	loc->nprivate = 1;
 	loc->fix = "set SIFU_CACHEDIR to a directory of your own, or use --disable-cache";
 	loc->dir = dir;
-	const char *e = getenv("SIFU_CACHEDIR");
-	if (e && *e) {
-		snprintf(dir, sizeof(dir), "%s", e);
+	if (env->cachedir) {
+		snprintf(dir, sizeof(dir), "%s", env->cachedir);
 		return;
 	}
-	e = getenv("XDG_CACHE_HOME");
-	if (e && *e == '/') {
-		snprintf(dir, sizeof(dir), "%s/sifu", e);
+	if (env->xdg_cache_home && *env->xdg_cache_home == '/') {
+		snprintf(dir, sizeof(dir), "%s/sifu", env->xdg_cache_home);
 		return;
 	}
-	const char *home = getenv("HOME");
+	const char *home = env->home;
 	if (!usable_home(home)) {
 		struct passwd *pw = getpwuid(geteuid());
 		home = pw ? pw->pw_dir : NULL;
@@ -100,13 +96,9 @@ static void blocks_walk(int dfd, bool remove, size_t *n, uint64_t *bytes)
 	*bytes = 0;
 	if (dfd < 0)
 		return; /* none yet */
-	int lfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
-	if (!d) {
-		if (lfd >= 0)
-			close(lfd);
+	_cleanup_closedir_ DIR *d = sifu_opendir_at(dfd, ".");
+	if (!d)
 		return;
-	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		struct stat st;
@@ -119,7 +111,6 @@ static void blocks_walk(int dfd, bool remove, size_t *n, uint64_t *bytes)
 		(*n)++;
 		*bytes += (uint64_t)st.st_size;
 	}
-	closedir(d);
 }
 
 /* The block cache's directory as `cache list|clean` see it (never made):
@@ -127,7 +118,7 @@ static void blocks_walk(int dfd, bool remove, size_t *n, uint64_t *bytes)
  * with err set when it cannot be trusted. */
 static int blocks_open(char *buf, size_t len, const char **dir, struct sifu_err *err)
 {
-	*dir = cli_block_cache_path(getenv("SIFU_BLOCK_CACHE"), buf, len);
+	*dir = cli_block_cache_path(cli_env()->block_cache, buf, len);
 	if (!*dir)
 		return -ENOENT;
 	struct sifu_err e = {0};

@@ -48,18 +48,11 @@ static int mode_opt(struct cli_args *a, enum cli_opt_id id, const char *const *n
 	return -1;
 }
 
-/* $TMPDIR when it is an absolute path, else /tmp */
-static const char *tmp_base(void)
-{
-	const char *t = getenv("TMPDIR");
-	return t && *t == '/' ? t : "/tmp";
-}
-
 const char *cli_block_cache_path(const char *v, char *buf, size_t len)
 {
 	if (v)
 		return strcmp(v, "off") && strcmp(v, "none") && *v ? v : NULL;
-	snprintf(buf, len, "%s/sifu-%u/blocks", tmp_base(), (unsigned)getuid());
+	snprintf(buf, len, "%s/sifu-%u/blocks", cli_tmp_base(), (unsigned)getuid());
 	return buf;
 }
 
@@ -101,7 +94,7 @@ int cli_block_cache_open(const char *dir, bool dflt, bool create, struct sifu_er
 	if (dflt) {
 		/* sifu-UID and blocks/ are both made and walked by sifu: both
 		 * are checked ($TMPDIR itself is the user's choice) */
-		snprintf(parent, sizeof(parent), "%s", tmp_base());
+		snprintf(parent, sizeof(parent), "%s", cli_tmp_base());
 		snprintf(rel, sizeof(rel), "sifu-%u/blocks", (unsigned)getuid());
 	} else if ((r = split_named(dir, parent, rel, sizeof(rel))) < 0) {
 		errno = -r;

@@ -59,3 +59,9 @@ const struct cli_env *cli_env(void)
 	}
 	return &env;
 }
+
+const char *cli_tmp_base(void)
+{
+	const char *t = cli_env()->tmpdir;
+	return t && *t == '/' ? t : "/tmp";
+}

@@ -73,12 +73,12 @@ void cli_print_verb_help(FILE *f, const struct cli_verb *v)
 	fprintf(f, "For global options, see 'sifu --help'.\n");
 }
 
-void cli_print_main_help(FILE *f)
+void cli_print_main_help(FILE *f, const struct cli_verb *verbs, size_t nverbs)
 {
 	fprintf(f, "sifu: run Singularity/Apptainer (SIF) containers with no privileges\n\n"
 	           "Usage:\n  sifu [global options] VERB [options] [args]\n\nVerbs:\n");
-	for (size_t i = 0; i < cli_nverbs; i++)
-		fprintf(f, "  %-10s %s\n", cli_verbs[i].name, cli_verbs[i].summary);
+	for (size_t i = 0; i < nverbs; i++)
+		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
 	fprintf(f, "\nGlobal options:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++)
 		fprintf(f, "  %-18s %s\n", global_opts[i].flags, global_opts[i].help);
@@ -159,7 +159,7 @@ void cli_print_verb_markdown(FILE *f, const struct cli_verb *v)
 	fprintf(f, "\n# SEE ALSO\n\nsifu(1)\n");
 }
 
-void cli_print_main_markdown(FILE *f)
+void cli_print_main_markdown(FILE *f, const struct cli_verb *verbs, size_t nverbs)
 {
 	fprintf(f, "SIFU 1 \"\" \"sifu %s\" \"sifu manual\"\n", SIFU_VERSION);
 	fprintf(f, "=================================================\n\n");
@@ -174,10 +174,10 @@ void cli_print_main_markdown(FILE *f)
 	        "Invoked as **run-singularity** it behaves as **sifu run**, so a SIF file\n"
 	        "starting with `#!/usr/bin/env run-singularity` runs as a program.\n\n"
 	        "# VERBS\n\n");
-	for (size_t i = 0; i < cli_nverbs; i++) {
-		fprintf(f, "**%s**\n:   ", cli_verbs[i].name);
-		md_escape(f, cli_verbs[i].summary);
-		fprintf(f, " (see sifu-%s(1))\n\n", cli_verbs[i].name);
+	for (size_t i = 0; i < nverbs; i++) {
+		fprintf(f, "**%s**\n:   ", verbs[i].name);
+		md_escape(f, verbs[i].summary);
+		fprintf(f, " (see sifu-%s(1))\n\n", verbs[i].name);
 	}
 	fprintf(f, "# GLOBAL OPTIONS\n\n");
 	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++) {

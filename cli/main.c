@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 			printf("sifu version %s\n", SIFU_VERSION);
 			return 0;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			cli_print_main_help(stdout);
+			cli_print_main_help(stdout, cli_verbs, cli_nverbs);
 			return 0;
 		} else {
 			static const char *const g[] = {"debug",   "quiet", "verbose", "no-color",
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (i >= argc) {
-		cli_print_main_help(stderr);
+		cli_print_main_help(stderr, cli_verbs, cli_nverbs);
 		return EXIT_SIFU;
 	}
 	const struct cli_verb *v = cli_find_verb(argv[i]);

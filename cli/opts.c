@@ -166,6 +166,21 @@ static int missing_value(const struct cli_verb *v, const struct cli_opt *o, stru
 	return -EINVAL;
 }
 
+/* The value of option O: INLINE ("--opt=value", "-Bvalue") when given, else
+ * none for an optional value, else the next argument. */
+static int take_value(const struct cli_verb *v, const struct cli_opt *o, const char *inline_value,
+                      char **argv, int argc, int *i, struct cli_args *a, struct sifu_err *err)
+{
+	if (o->arg == A_OPT || inline_value) {
+		set_value(a, o->id, inline_value, "command line");
+		return 0;
+	}
+	if (*i + 1 >= argc)
+		return missing_value(v, o, err);
+	set_value(a, o->id, argv[++*i], "command line");
+	return 0;
+}
+
 static int parse_long(const struct cli_verb *v, char **argv, int argc, int *i, struct cli_args *a,
                       struct sifu_err *err)
 {
@@ -189,18 +204,7 @@ static int parse_long(const struct cli_verb *v, char **argv, int argc, int *i, s
 			set_value(a, o->id, NULL, "command line");
 		return 0;
 	}
-	if (o->arg == A_OPT) {
-		set_value(a, o->id, eq ? eq + 1 : NULL, "command line");
-		return 0;
-	}
-	if (eq) {
-		set_value(a, o->id, eq + 1, "command line");
-		return 0;
-	}
-	if (*i + 1 >= argc)
-		return missing_value(v, o, err);
-	set_value(a, o->id, argv[++*i], "command line");
-	return 0;
+	return take_value(v, o, eq ? eq + 1 : NULL, argv, argc, i, a, err);
 }
 
 static int parse_short(const struct cli_verb *v, char **argv, int argc, int *i, struct cli_args *a,
@@ -219,18 +223,7 @@ static int parse_short(const struct cli_verb *v, char **argv, int argc, int *i, 
 			set_value(a, o->id, NULL, "command line");
 			continue;
 		}
-		if (o->arg == A_OPT) {
-			set_value(a, o->id, p[1] ? p + 1 : NULL, "command line");
-			return 0;
-		}
-		if (p[1]) { /* -Bvalue */
-			set_value(a, o->id, p + 1, "command line");
-			return 0;
-		}
-		if (*i + 1 >= argc)
-			return missing_value(v, o, err);
-		set_value(a, o->id, argv[++*i], "command line");
-		return 0;
+		return take_value(v, o, p[1] ? p + 1 : NULL, argv, argc, i, a, err); /* -Bvalue */
 	}
 	return 0;
 }

@@ -3,8 +3,10 @@
  * "not built yet" answers come from here. */
 #include "cli.h"
 
-/* A verb is built when its cli/cmd_<verb>.c exists: until then the weak
- * reference stays NULL and the verb says plainly that it is not available. */
+/* Weak references: the launcher `sifu` links only the verbs in cli_core
+ * (cli/meson.build) and hands the others to sifu-all; a verb with no
+ * cmd_<verb>.c yet stays NULL in both and says plainly that it is not
+ * available. */
 int cmd_exec(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
     __attribute__((weak));
 int cmd_run(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
@@ -226,9 +228,9 @@ int cmd_help(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 	int npos = a->npos - markdown;
 	if (npos == 0) {
 		if (markdown)
-			cli_print_main_markdown(stdout);
+			cli_print_main_markdown(stdout, cli_verbs, cli_nverbs);
 		else
-			cli_print_main_help(stdout);
+			cli_print_main_help(stdout, cli_verbs, cli_nverbs);
 		return 0;
 	}
 	const struct cli_verb *t = cli_find_verb(pos[0]);

@@ -92,13 +92,16 @@ static int open_openat2(int rootfd, const char *path, int flags, mode_t mode)
  * Keeps a stack of directory fds so ".." never rises above the root, and
  * expands symlinks itself, absolute ones relative to the root. */
 struct walk {
+	int rootfd;
 	int *fds;
 	size_t depth, cap;
+	char *rest; /* what is left of the path */
+	int links;  /* symlinks followed so far */
 };
 
-static int walk_cur(const struct walk *w, int rootfd)
+static int walk_cur(const struct walk *w)
 {
-	return w->depth ? w->fds[w->depth - 1] : rootfd;
+	return w->depth ? w->fds[w->depth - 1] : w->rootfd;
 }
 
 static void walk_pop_all(struct walk *w)
@@ -116,119 +119,133 @@ static void walk_push(struct walk *w, int fd)
 	w->fds[w->depth++] = fd;
 }
 
+static int ret_fd(int fd)
+{
+	return fd < 0 ? -errno : fd;
+}
+
+/* Take the next component of w->rest into COMP; *LAST when nothing but
+ * slashes follows it.  1 with a component, 0 at the end of the path, or
+ * -ENAMETOOLONG. */
+static int walk_next(struct walk *w, char comp[static NAME_MAX + 1], bool *last)
+{
+	char *p = w->rest;
+	while (*p == '/')
+		p++;
+	if (!*p)
+		return 0;
+	size_t len = strcspn(p, "/");
+	if (len > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(comp, p, len);
+	comp[len] = '\0';
+	const char *next = p + len;
+	while (*next == '/')
+		next++;
+	*last = *next == '\0';
+	memmove(w->rest, next, strlen(next) + 1);
+	return 1;
+}
+
+/* A symlink COMP in the current directory: its target replaces it at the
+ * front of what is left; an absolute one starts again from the root. */
+static int walk_follow(struct walk *w, const char *comp)
+{
+	if (++w->links > MAX_SYMLINKS)
+		return -ELOOP;
+	char target[PATH_MAX];
+	ssize_t n = readlinkat(walk_cur(w), comp, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	if (target[0] == '/')
+		walk_pop_all(w);
+	char *joined = sifu_xasprintf("%s/%s", target, w->rest);
+	free(w->rest);
+	w->rest = joined;
+	return 0;
+}
+
+/* The last component, FD its O_PATH handle: open it with the caller's
+ * flags, never following it again. */
+static int walk_open_last(struct walk *w, const char *comp, int fd, int flags, mode_t mode)
+{
+	int r;
+	if (flags & O_PATH) { /* reopen with the caller's exact flags */
+		r = ret_fd(openat(walk_cur(w), comp, flags | O_NOFOLLOW | O_CLOEXEC, mode));
+	} else {
+		char proc[32];
+		sifu_path_fd(fd, proc);
+		r = ret_fd(open(proc, (flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC, mode));
+	}
+	close(fd);
+	return r;
+}
+
+/* One ordinary component.  Returns true when the walk is over, with the
+ * result (an fd or -errno) in *RES; false to go on. */
+static bool walk_step(struct walk *w, const char *comp, bool last, int flags, mode_t mode, int *res)
+{
+	int cur = walk_cur(w);
+	int fd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		bool create = errno == ENOENT && last && (flags & O_CREAT);
+		*res = create ? ret_fd(openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode))
+		              : -errno;
+		return true;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		*res = -errno;
+		close(fd);
+		return true;
+	}
+	if (S_ISLNK(st.st_mode) && !(last && (flags & O_NOFOLLOW))) {
+		close(fd);
+		*res = walk_follow(w, comp);
+		return *res < 0;
+	}
+	if (last) {
+		*res = walk_open_last(w, comp, fd, flags, mode);
+		return true;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		close(fd);
+		*res = -ENOTDIR;
+		return true;
+	}
+	walk_push(w, fd);
+	return false;
+}
+
 static int open_fallback(int rootfd, const char *path, int flags, mode_t mode)
 {
-	struct walk w = {0};
-	_cleanup_free_ char *rest = sifu_xstrdup(path);
-	int links = 0, ret = -ENOENT;
-
+	struct walk w = {.rootfd = rootfd, .rest = sifu_xstrdup(path)};
+	int ret;
 	for (;;) {
-		char *p = rest;
-		while (*p == '/')
-			p++;
-		if (!*p) { /* path ends at a directory */
-			ret = openat(walk_cur(&w, rootfd), ".", flags | O_CLOEXEC, mode);
-			ret = ret < 0 ? -errno : ret;
-			break;
-		}
-		char *slash = strchr(p, '/');
-		bool last = true;
-		if (slash) {
-			*slash = '\0';
-			char *q = slash + 1;
-			while (*q == '/')
-				q++;
-			last = *q == '\0';
-		}
 		char comp[NAME_MAX + 1];
-		size_t len = strlen(p);
-		if (len > NAME_MAX) {
-			ret = -ENAMETOOLONG;
+		bool last = false;
+		ret = walk_next(&w, comp, &last);
+		if (ret <= 0) { /* an error, or the path ends at a directory */
+			if (ret == 0)
+				ret = ret_fd(openat(walk_cur(&w), ".", flags | O_CLOEXEC, mode));
 			break;
 		}
-		memcpy(comp, p, len + 1);
-		char *next = slash ? slash + 1 : p + strlen(p);
-		memmove(rest, next, strlen(next) + 1);
-
-		if (!strcmp(comp, ".")) {
-			if (last) {
-				ret = openat(walk_cur(&w, rootfd), ".", flags | O_CLOEXEC, mode);
-				ret = ret < 0 ? -errno : ret;
-				break;
-			}
+		bool dot = !strcmp(comp, "."), dotdot = !strcmp(comp, "..");
+		if (dotdot && w.depth) /* never above the root */
+			close(w.fds[--w.depth]);
+		if ((dot || dotdot) && last) {
+			ret = ret_fd(openat(walk_cur(&w), ".", flags | O_CLOEXEC, mode));
+			break;
+		}
+		if (dot || dotdot)
 			continue;
-		}
-		if (!strcmp(comp, "..")) {
-			if (w.depth)
-				close(w.fds[--w.depth]);
-			if (last) {
-				ret = openat(walk_cur(&w, rootfd), ".", flags | O_CLOEXEC, mode);
-				ret = ret < 0 ? -errno : ret;
-				break;
-			}
-			continue;
-		}
-		int cur = walk_cur(&w, rootfd);
-		int fd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			if (errno == ENOENT && last && (flags & O_CREAT)) {
-				ret = openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-				ret = ret < 0 ? -errno : ret;
-			} else {
-				ret = -errno;
-			}
+		if (walk_step(&w, comp, last, flags, mode, &ret))
 			break;
-		}
-		struct stat st;
-		if (fstat(fd, &st) < 0) {
-			ret = -errno;
-			close(fd);
-			break;
-		}
-		if (S_ISLNK(st.st_mode) && !(last && (flags & O_NOFOLLOW))) {
-			close(fd);
-			if (++links > MAX_SYMLINKS) {
-				ret = -ELOOP;
-				break;
-			}
-			char target[PATH_MAX];
-			ssize_t n = readlinkat(cur, comp, target, sizeof(target) - 1);
-			if (n < 0) {
-				ret = -errno;
-				break;
-			}
-			target[n] = '\0';
-			if (target[0] == '/')
-				walk_pop_all(&w);
-			char *joined = sifu_xasprintf("%s/%s", target, rest);
-			free(rest);
-			rest = joined;
-			continue;
-		}
-		if (last) {
-			if (flags & O_PATH) {
-				/* reopen with the caller's exact flags */
-				ret = openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-				ret = ret < 0 ? -errno : ret;
-				close(fd);
-			} else {
-				char proc[32];
-				sifu_path_fd(fd, proc);
-				ret = open(proc, (flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC, mode);
-				ret = ret < 0 ? -errno : ret;
-				close(fd);
-			}
-			break;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			close(fd);
-			ret = -ENOTDIR;
-			break;
-		}
-		walk_push(&w, fd);
 	}
 	walk_pop_all(&w);
 	free(w.fds);
+	free(w.rest);
 	return ret;
 }
 

@@ -163,6 +163,31 @@ static void test_every_env_option_documented(void **state)
 	}
 }
 
+/* The environment is read in one place: precedence among alternatives, an
+ * empty value counts as unset, except where empty means something. */
+static void test_env_fill(void **state)
+{
+	memset(fake_env, 0, sizeof(fake_env));
+	fake_env[0][0] = "APPTAINER_TMPDIR", fake_env[0][1] = "/a";
+	fake_env[1][0] = "TMPDIR", fake_env[1][1] = "/t";
+	fake_env[2][0] = "SIFU_CA_BUNDLE", fake_env[2][1] = "";
+	fake_env[3][0] = "SSL_CERT_FILE", fake_env[3][1] = "/ca.pem";
+	fake_env[4][0] = "SIFU_PASSPHRASE", fake_env[4][1] = "";
+	fake_env[5][0] = "HOME", fake_env[5][1] = "";
+	struct cli_env e;
+	cli_env_fill(&e, fake_getenv);
+	assert_string_equal(e.build_tmpdir, "/a");
+	assert_string_equal(e.tmpdir, "/t");
+	assert_string_equal(e.ca_bundle, "/ca.pem");
+	assert_string_equal(e.passphrase, "");
+	assert_null(e.home);
+	assert_null(e.block_cache);
+	fake_env[6][0] = "SIFU_TMPDIR", fake_env[6][1] = "/s";
+	cli_env_fill(&e, fake_getenv);
+	assert_string_equal(e.build_tmpdir, "/s");
+	memset(fake_env, 0, sizeof(fake_env));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +198,7 @@ int main(void)
 	    cmocka_unit_test(test_suggest),
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_every_env_option_documented),
+	    cmocka_unit_test(test_env_fill),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
