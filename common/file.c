@@ -139,13 +139,9 @@ void sifu_atomic_abort(struct sifu_atomic *a)
 	int saved = errno;
 	if (a->tmp && a->dirfd >= 0)
 		unlinkat(a->dirfd, a->tmp, 0);
-	if (a->fd >= 0)
-		close(a->fd);
-	if (a->dirfd >= 0)
-		close(a->dirfd);
-	free(a->tmp);
-	free(a->name);
-	free(a->path);
+	sifu_closep(&a->fd);
+	sifu_closep(&a->dirfd);
+	SIFU_FREE_MANY(a->tmp, a->name, a->path);
 	*a = (struct sifu_atomic){.fd = -1, .dirfd = -1};
 	errno = saved;
 }

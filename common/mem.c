@@ -50,15 +50,24 @@ char *sifu_xstrndup(const char *s, size_t n)
 	return p;
 }
 
+__attribute__((format(printf, 2, 0))) static char *xvasprintf(size_t *len, const char *fmt,
+                                                              va_list ap)
+{
+	char *p = NULL;
+	int r = vasprintf(&p, fmt, ap);
+	if (r < 0)
+		oom();
+	*len = (size_t)r;
+	return p;
+}
+
 char *sifu_xasprintf(const char *fmt, ...)
 {
 	va_list ap;
-	char *p = NULL;
+	size_t n;
 	va_start(ap, fmt);
-	int r = vasprintf(&p, fmt, ap);
+	char *p = xvasprintf(&n, fmt, ap);
 	va_end(ap);
-	if (r < 0)
-		oom();
 	return p;
 }
 
@@ -83,13 +92,11 @@ void sifu_buf_str(struct sifu_buf *b, const char *s)
 void sifu_buf_printf(struct sifu_buf *b, const char *fmt, ...)
 {
 	va_list ap;
-	char *s = NULL;
+	size_t n;
 	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
+	char *s = xvasprintf(&n, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		oom();
-	sifu_buf_add(b, s, (size_t)n);
+	sifu_buf_add(b, s, n);
 	free(s);
 }
 
