@@ -2,15 +2,19 @@
 /* --help text and the Markdown that becomes the man pages: one source. */
 #include "cli.h"
 
-static const struct {
-	const char *flags, *help;
-} global_opts[] = {
-    {"-d, --debug", "print debugging information, error chains and phase timings"},
-    {"-q, --quiet", "only print errors"},
-    {"-v, --verbose", "print additional information"},
-    {"    --no-color", "print without color"},
-    {"    --version", "print the version and exit"},
-    {"-h, --help", "help for sifu, or for a verb: sifu VERB --help"},
+/* The flags sifu takes before a verb (cli/main.c parses them), described
+ * like a verb's options so that one formatter writes both. */
+static const struct cli_opt global_opts[] = {
+    {.short_name = 'd',
+     .long_name = "debug",
+     .help = "print debugging information, error chains and phase timings"},
+    {.short_name = 'q', .long_name = "quiet", .help = "only print errors"},
+    {.short_name = 'v', .long_name = "verbose", .help = "print additional information"},
+    {.long_name = "no-color", .help = "print without color"},
+    {.long_name = "version", .help = "print the version and exit"},
+    {.short_name = 'h',
+     .long_name = "help",
+     .help = "help for sifu, or for a verb: sifu VERB --help"},
 };
 
 static void opt_flags(const struct cli_opt *o, char *buf, size_t len)
@@ -80,8 +84,11 @@ void cli_print_main_help(FILE *f, const struct cli_verb *verbs, size_t nverbs)
 	for (size_t i = 0; i < nverbs; i++)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
 	fprintf(f, "\nGlobal options:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++)
-		fprintf(f, "  %-18s %s\n", global_opts[i].flags, global_opts[i].help);
+	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++) {
+		char fl[64];
+		opt_flags(&global_opts[i], fl, sizeof(fl));
+		fprintf(f, "  %-18s %s\n", fl, global_opts[i].help);
+	}
 	fprintf(f, "\nExamples:\n"
 	           "  $ sifu exec ubuntu.sif head -n 4 /etc/os-release\n"
 	           "  $ ./ubuntu.sif                 # a SIF is its own launcher\n\n"
@@ -181,7 +188,9 @@ void cli_print_main_markdown(FILE *f, const struct cli_verb *verbs, size_t nverb
 	}
 	fprintf(f, "# GLOBAL OPTIONS\n\n");
 	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++) {
-		const char *fl = global_opts[i].flags;
+		char buf[64];
+		opt_flags(&global_opts[i], buf, sizeof(buf));
+		const char *fl = buf;
 		while (*fl == ' ')
 			fl++;
 		fprintf(f, "**%s**\n:   %s\n\n", fl, global_opts[i].help);
