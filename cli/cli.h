@@ -106,7 +106,7 @@ struct cli_env {
 /* Pure: fill E through GET (tests pass their own). */
 void cli_env_fill(struct cli_env *e, cli_getenv_fn get);
 /* The process's environment, read once. */
-const struct cli_env *cli_env(void);
+const struct cli_env *cli_env_get(void);
 /* $TMPDIR when it is an absolute path, else /tmp. */
 const char *cli_tmp_base(void);
 /* Levenshtein distance, for "did you mean". Pure. */

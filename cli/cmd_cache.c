@@ -26,7 +26,7 @@ void cli_cache_loc(struct fetch_cache_loc *loc)
 {
 	static char dir[PATH_MAX + 16], tmp[PATH_MAX];
 	memset(loc, 0, sizeof(*loc));
-	const struct cli_env *env = cli_env();
+	const struct cli_env *env = cli_env_get();
 	/* the same private directory as the block cache's */
 	snprintf(tmp, sizeof(tmp), "%s/sifu-%u", cli_tmp_base(), (unsigned)geteuid());
 	loc->tmpbase = tmp;
@@ -118,7 +118,7 @@ static void blocks_walk(int dfd, bool remove, size_t *n, uint64_t *bytes)
  * with err set when it cannot be trusted. */
 static int blocks_open(char *buf, size_t len, const char **dir, struct sifu_err *err)
 {
-	*dir = cli_block_cache_path(cli_env()->block_cache, buf, len);
+	*dir = cli_block_cache_path(cli_env_get()->block_cache, buf, len);
 	if (!*dir)
 		return -ENOENT;
 	struct sifu_err e = {0};

@@ -49,7 +49,7 @@ static const char *real_getenv(const char *name)
 	return getenv(name);
 }
 
-const struct cli_env *cli_env(void)
+const struct cli_env *cli_env_get(void)
 {
 	static struct cli_env env;
 	static bool filled;
@@ -62,6 +62,6 @@ const struct cli_env *cli_env(void)
 
 const char *cli_tmp_base(void)
 {
-	const char *t = cli_env()->tmpdir;
+	const char *t = cli_env_get()->tmpdir;
 	return t && *t == '/' ? t : "/tmp";
 }

@@ -137,7 +137,7 @@ static int unknown_verb(const char *word)
 
 static void setup_output(void)
 {
-	const struct cli_env *env = cli_env();
+	const struct cli_env *env = cli_env_get();
 	sifu_log_set_color(isatty(2) && !(env->no_color && *env->no_color));
 	if (env->no_openat2 && strcmp(env->no_openat2, "0") != 0)
 		sifu_path_force_fallback(true);

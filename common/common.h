@@ -277,21 +277,21 @@ void sifu_proc_kill(pid_t pid);
  * holds is O_CLOEXEC already.  A NAME without '/' is searched in $PATH.  The
  * child starts with an empty signal mask and default dispositions. */
 #define SIFU_SPAWN_NULL (-2)
-struct sifu_spawn {
+struct sifu_command {
 	char *const *argv; /* argv[0] is the program */
 	char *const *envp; /* NULL: sifu's environment */
 	int in, out, err;
 };
 /* Start S; 0 with *PID set, or < 0 with ERR naming the program (a missing
  * program is SIFU_E_NOTFOUND). */
-int sifu_spawn(const struct sifu_spawn *s, pid_t *pid, struct sifu_err *err);
+int sifu_spawn(const struct sifu_command *s, pid_t *pid, struct sifu_err *err);
 /* Start S and wait for it: 0 with *X filled (whatever the exit status), or
  * < 0 when it could not be started or waited for. */
-int sifu_spawn_wait(const struct sifu_spawn *s, struct sifu_exit *x, struct sifu_err *err);
+int sifu_spawn_wait(const struct sifu_command *s, struct sifu_exit *x, struct sifu_err *err);
 /* Start S with its standard output on a pipe, read at most MAX bytes of it
  * (more is an error) into *OUT (NUL-terminated, *LEN its length; LEN may be
  * NULL), and wait.  0 with *X filled, or < 0 with ERR set. */
-int sifu_spawn_capture(const struct sifu_spawn *s, size_t max, char **out, size_t *len,
+int sifu_spawn_capture(const struct sifu_command *s, size_t max, char **out, size_t *len,
                        struct sifu_exit *x, struct sifu_err *err);
 
 /* A child's report to its parent: the parent opens the channel (both ends

@@ -91,7 +91,7 @@ static int open_openat2(int rootfd, const char *path, int flags, mode_t mode)
 /* Component walk used where openat2 is missing (Linux < 5.6) or forced off.
  * Keeps a stack of directory fds so ".." never rises above the root, and
  * expands symlinks itself, absolute ones relative to the root. */
-struct walk {
+struct path_walk {
 	int rootfd;
 	int *fds;
 	size_t depth, cap;
@@ -99,18 +99,18 @@ struct walk {
 	int links;  /* symlinks followed so far */
 };
 
-static int walk_cur(const struct walk *w)
+static int walk_cur(const struct path_walk *w)
 {
 	return w->depth ? w->fds[w->depth - 1] : w->rootfd;
 }
 
-static void walk_pop_all(struct walk *w)
+static void walk_pop_all(struct path_walk *w)
 {
 	while (w->depth)
 		close(w->fds[--w->depth]);
 }
 
-static void walk_push(struct walk *w, int fd)
+static void walk_push(struct path_walk *w, int fd)
 {
 	if (w->depth == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 16;
@@ -127,7 +127,7 @@ static int ret_fd(int fd)
 /* Take the next component of w->rest into COMP; *LAST when nothing but
  * slashes follows it.  1 with a component, 0 at the end of the path, or
  * -ENAMETOOLONG. */
-static int walk_next(struct walk *w, char comp[static NAME_MAX + 1], bool *last)
+static int walk_next(struct path_walk *w, char comp[static NAME_MAX + 1], bool *last)
 {
 	char *p = w->rest;
 	while (*p == '/')
@@ -149,7 +149,7 @@ static int walk_next(struct walk *w, char comp[static NAME_MAX + 1], bool *last)
 
 /* A symlink COMP in the current directory: its target replaces it at the
  * front of what is left; an absolute one starts again from the root. */
-static int walk_follow(struct walk *w, const char *comp)
+static int walk_follow(struct path_walk *w, const char *comp)
 {
 	if (++w->links > MAX_SYMLINKS)
 		return -ELOOP;
@@ -168,7 +168,7 @@ static int walk_follow(struct walk *w, const char *comp)
 
 /* The last component, FD its O_PATH handle: open it with the caller's
  * flags, never following it again. */
-static int walk_open_last(struct walk *w, const char *comp, int fd, int flags, mode_t mode)
+static int walk_open_last(struct path_walk *w, const char *comp, int fd, int flags, mode_t mode)
 {
 	int r;
 	if (flags & O_PATH) { /* reopen with the caller's exact flags */
@@ -184,7 +184,8 @@ static int walk_open_last(struct walk *w, const char *comp, int fd, int flags, m
 
 /* One ordinary component.  Returns true when the walk is over, with the
  * result (an fd or -errno) in *RES; false to go on. */
-static bool walk_step(struct walk *w, const char *comp, bool last, int flags, mode_t mode, int *res)
+static bool walk_step(struct path_walk *w, const char *comp, bool last, int flags, mode_t mode,
+                      int *res)
 {
 	int cur = walk_cur(w);
 	int fd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -220,7 +221,7 @@ static bool walk_step(struct walk *w, const char *comp, bool last, int flags, mo
 
 static int open_fallback(int rootfd, const char *path, int flags, mode_t mode)
 {
-	struct walk w = {.rootfd = rootfd, .rest = sifu_xstrdup(path)};
+	struct path_walk w = {.rootfd = rootfd, .rest = sifu_xstrdup(path)};
 	int ret;
 	for (;;) {
 		char comp[NAME_MAX + 1];

@@ -67,7 +67,7 @@ static int add_stdio(posix_spawn_file_actions_t *fa, int from, int to)
 	return posix_spawn_file_actions_adddup2(fa, from, to);
 }
 
-int sifu_spawn(const struct sifu_spawn *s, pid_t *pid, struct sifu_err *err)
+int sifu_spawn(const struct sifu_command *s, pid_t *pid, struct sifu_err *err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -105,7 +105,7 @@ int sifu_spawn(const struct sifu_spawn *s, pid_t *pid, struct sifu_err *err)
 	return 0;
 }
 
-int sifu_spawn_wait(const struct sifu_spawn *s, struct sifu_exit *x, struct sifu_err *err)
+int sifu_spawn_wait(const struct sifu_command *s, struct sifu_exit *x, struct sifu_err *err)
 {
 	pid_t pid;
 	int r = sifu_spawn(s, &pid, err);
@@ -117,13 +117,13 @@ int sifu_spawn_wait(const struct sifu_spawn *s, struct sifu_exit *x, struct sifu
 	return 0;
 }
 
-int sifu_spawn_capture(const struct sifu_spawn *s, size_t max, char **out, size_t *len,
+int sifu_spawn_capture(const struct sifu_command *s, size_t max, char **out, size_t *len,
                        struct sifu_exit *x, struct sifu_err *err)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return sifu_err_sys(err, "starting %s", s->argv[0]);
-	struct sifu_spawn t = *s;
+	struct sifu_command t = *s;
 	t.out = p[1];
 	pid_t pid;
 	int r = sifu_spawn(&t, &pid, err);

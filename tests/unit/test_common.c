@@ -245,7 +245,7 @@ static void test_spawn_status(void **state)
 	struct sifu_err err = {0};
 	struct sifu_exit x;
 	char *const ok[] = {"sh", "-c", "exit 3", NULL};
-	struct sifu_spawn s = {ok, NULL, SIFU_SPAWN_NULL, SIFU_SPAWN_NULL, SIFU_SPAWN_NULL};
+	struct sifu_command s = {ok, NULL, SIFU_SPAWN_NULL, SIFU_SPAWN_NULL, SIFU_SPAWN_NULL};
 	assert_int_equal(sifu_spawn_wait(&s, &x, &err), 0);
 	assert_int_equal(x.code, 3);
 	assert_int_equal(x.signal, 0);
@@ -271,7 +271,7 @@ static void test_spawn_capture(void **state)
 	char *out = NULL;
 	size_t len = 0;
 	char *const argv[] = {"sh", "-c", "printf 'hello world'", NULL};
-	struct sifu_spawn s = {argv, NULL, SIFU_SPAWN_NULL, -1, SIFU_SPAWN_NULL};
+	struct sifu_command s = {argv, NULL, SIFU_SPAWN_NULL, -1, SIFU_SPAWN_NULL};
 	assert_int_equal(sifu_spawn_capture(&s, 64, &out, &len, &x, &err), 0);
 	assert_true(sifu_exit_ok(&x));
 	assert_int_equal(len, 11);
