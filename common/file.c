@@ -55,8 +55,8 @@ int sifu_read_file_at(int dirfd, const char *path, size_t max, char **out, size_
 
 DIR *sifu_opendir_at(int dirfd, const char *name)
 {
-	int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (strcmp(name, ".") ? O_NOFOLLOW : 0);
-	int fd = openat(dirfd, name, flags);
+	int nofollow = strcmp(name, ".") ? O_NOFOLLOW : 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | nofollow);
 	if (fd < 0)
 		return NULL;
 	DIR *d = fdopendir(fd);
