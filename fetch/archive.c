@@ -4,7 +4,7 @@
  * chosen image references, and nothing else, go into the blob cache (see
  * "archives" below); the pull then reads them from there.  Nothing but those
  * blobs touches the disk. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -16,7 +16,7 @@
  * locks reach across NFS clients through lockd, so many processes and many
  * nodes sharing one cache download each blob once and never see a partial
  * one under its final name. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 /* OCI image index / manifest / config JSON (image-spec v1.1) and Docker's
  * schema 2 equivalents, the platform choice, and the /.singularity.d files an
  * image config becomes. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 #include <sys/utsname.h>
 

@@ -2,7 +2,7 @@
 /* `sifu pull`: a source's manifest and blobs -> one SquashFS written straight
  * into the SIF's partition.  Layers are applied top-down (see squash.h), so
  * nothing an upper layer deletes is ever compressed. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 #include "sif.h"
 
 #include <fcntl.h>

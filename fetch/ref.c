@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Image references: Docker's name rules (distribution/reference) and the
  * containers/image transports sifu accepts. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 #include <ctype.h>
 

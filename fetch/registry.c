@@ -7,7 +7,7 @@
  * The Authorization header never follows a redirect to another host: libcurl
  * (>= 7.58) drops custom Authorization headers when a redirect changes host,
  * and CURLOPT_UNRESTRICTED_AUTH stays off. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 #include "config.h"
 
 #include <curl/curl.h>

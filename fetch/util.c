@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Digests, small-file reads, buffers and JSON for fetch/. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
