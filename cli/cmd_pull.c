@@ -66,6 +66,12 @@ int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, ch
 	o->insecure = a->set[O_INSECURE];
 	o->authfile = a->set[O_AUTHFILE] ? a->val[O_AUTHFILE] : NULL;
 	o->quiet = sifu_log_get_level() <= SIFU_LOG_QUIET;
+	const struct cli_env *env = cli_env();
+	o->ca_bundle = env->ca_bundle;
+	o->home = env->home;
+	o->docker_config = env->docker_config;
+	o->retries =
+	    env->pull_retries ? (int)strtol(env->pull_retries, NULL, 10) : FETCH_RETRIES_DEFAULT;
 	if (a->set[O_DOCKER_LOGIN]) {
 		*user = prompt("Username", false);
 		*pass = *user ? prompt("Password", true) : NULL;

@@ -17,8 +17,8 @@ static char *config_path(struct cli_args *a)
 {
 	if (a->set[O_AUTHFILE])
 		return sifu_xstrdup(a->val[O_AUTHFILE]);
-	const char *home = getenv("HOME");
-	return sifu_xasprintf("%s/.apptainer/docker-config.json", home && *home ? home : ".");
+	const char *home = cli_env()->home;
+	return sifu_xasprintf("%s/.apptainer/docker-config.json", home ? home : ".");
 }
 
 static int save(const char *path, json_t *j, struct sifu_err *err)
@@ -35,22 +35,12 @@ static int save(const char *path, json_t *j, struct sifu_err *err)
 			}
 		mkdir(dir, 0700);
 	}
-	_cleanup_free_ char *tmp = sifu_xasprintf("%s.XXXXXX", path);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return sifu_err_sys(err, "writing %s", path);
 	char *s = json_dumps(j, JSON_INDENT(2));
-	size_t n = strlen(s);
-	bool ok = fchmod(fd, 0600) == 0 && write(fd, s, n) == (ssize_t)n &&
-	          write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+	_cleanup_free_ char *text = sifu_xasprintf("%s\n", s);
 	free(s);
-	close(fd);
-	if (!ok || rename(tmp, path) < 0) {
-		int e = sifu_err_sys(err, "writing %s", path);
-		unlink(tmp);
-		return e;
-	}
-	return 0;
+	/* the temporary file is 0600 from the start: it holds the secrets too */
+	int r = sifu_atomic_write(AT_FDCWD, path, text, strlen(text), 0600, err);
+	return r < 0 ? sifu_err_wrap(err, "writing %s", path) : 0;
 }
 
 static char *read_secret(bool from_stdin)
@@ -95,8 +85,8 @@ int cmd_registry(const struct cli_verb *v, struct cli_args *a, struct sifu_err *
 	const char *uri = a->pos[1];
 	if (strncmp(uri, "docker://", 9) == 0)
 		uri += 9;
-	_cleanup_free_ char *host = strndup(uri, strcspn(uri, "/"));
-	if (!host || !*host) {
+	_cleanup_free_ char *host = sifu_xstrndup(uri, strcspn(uri, "/"));
+	if (!*host) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "registry: no host in \"%s\"", a->pos[1]);
 		return -EINVAL;
 	}

@@ -4,7 +4,7 @@
  * chosen image references, and nothing else, go into the blob cache (see
  * "archives" below); the pull then reads them from there.  Nothing but those
  * blobs touches the disk. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -27,6 +27,10 @@ struct wanted { /* a blob the chosen manifest references */
 
 struct local {
 	struct fetch_source base;
+	/* a manifest or index blob, read whole and verified: from the layout
+	 * directory, or from the archive (see archive_read_manifest) */
+	int (*read_manifest)(struct local *l, const char *digest, char **out, size_t *len,
+	                     struct sifu_err *err);
 	int blobdir; /* a directory holding <hex> files */
 	char *what;  /* for messages: the path */
 	char *tag;
@@ -59,13 +63,24 @@ static int check_read_blob(struct local *l, const char *digest, const char *hex,
 	                    digest, got);
 }
 
-static int read_blob(struct local *l, const char *digest, size_t max, char **out, size_t *len,
-                     struct sifu_err *err)
+/* NAME in the layout directory DIRFD, read whole (at most MAX bytes); like
+ * the blobs handed out (local_open_blob), never through a symbolic link. */
+static int read_layout_file(int dirfd, const char *name, size_t max, char **out, size_t *len,
+                            struct sifu_err *err)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return sifu_err_sys(err, "%s", name);
+	return sifu_read_fd(fd, name, max, out, len, err);
+}
+
+static int dir_read_manifest(struct local *l, const char *digest, char **out, size_t *len,
+                             struct sifu_err *err)
 {
 	char hex[FETCH_HEX_LEN + 1];
 	if (fetch_digest_parse(digest, hex, err) < 0)
 		return -EINVAL;
-	int r = fetch_read_file_at(l->blobdir, hex, max, out, len, err);
+	int r = read_layout_file(l->blobdir, hex, META_MAX, out, len, err);
 	if (r < 0) {
 		if (err->errnum == ENOENT)
 			sifu_err_hint(err, "%s lacks blob %s: the layout is incomplete", l->what,
@@ -145,7 +160,7 @@ static int local_get_manifest(struct fetch_source *s, const char *digest, char *
 	int r = manifest_to_read(l, &digest, &b, out, len, err);
 	if (r != 0)
 		return r < 0 ? r : 0;
-	return read_blob(l, digest, META_MAX, out, len, err);
+	return l->read_manifest(l, digest, out, len, err);
 }
 
 static int local_open_blob(struct fetch_source *s, const struct fetch_blob *b, struct sifu_err *err)
@@ -163,31 +178,26 @@ static int local_open_blob(struct fetch_source *s, const struct fetch_blob *b, s
 static void local_free(struct fetch_source *s)
 {
 	struct local *l = (struct local *)s;
-	if (l->blobdir >= 0)
-		close(l->blobdir);
-	if (l->afd >= 0)
-		close(l->afd);
-	free(l->what);
-	free(l->tag);
-	free(l->index);
-	free(l->manifest);
+	sifu_closep(&l->blobdir);
+	sifu_closep(&l->afd);
 	for (size_t i = 0; i < l->nsmall; i++)
 		free(l->small[i].data);
-	free(l->small);
-	free(l->want);
-	free(l);
+	SIFU_FREE_MANY(l->what, l->tag, l->index, l->manifest, l->small, l->want, l);
 }
 
 static struct local *local_new(const struct fetch_ref *ref)
 {
-	struct local *l = sifu_xcalloc(1, sizeof(*l));
-	l->base.get_manifest = local_get_manifest;
-	l->base.open_blob = local_open_blob;
-	l->base.free = local_free;
-	l->blobdir = -1;
-	l->afd = -1;
-	l->what = sifu_xstrdup(ref->path);
-	l->tag = ref->tag ? sifu_xstrdup(ref->tag) : NULL;
+	struct local *l = sifu_xmalloc(sizeof(*l));
+	*l = (struct local){
+	    .base = {.get_manifest = local_get_manifest,
+	             .open_blob = local_open_blob,
+	             .free = local_free},
+	    .read_manifest = dir_read_manifest,
+	    .blobdir = -1,
+	    .afd = -1,
+	    .what = sifu_xstrdup(ref->path),
+	    .tag = ref->tag ? sifu_xstrdup(ref->tag) : NULL,
+	};
 	return l;
 }
 
@@ -202,7 +212,7 @@ int fetch_source_oci_dir(const struct fetch_ref *ref, struct fetch_source **out,
 	else if ((l->blobdir = openat(dfd, "blobs/sha256", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = sifu_err_sys(err, "oci:%s: not an OCI layout (blobs/sha256)", ref->path);
 	else
-		r = fetch_read_file_at(dfd, "index.json", META_MAX, &l->index, &l->index_len, err);
+		r = read_layout_file(dfd, "index.json", META_MAX, &l->index, &l->index_len, err);
 	if (r < 0) {
 		local_free(&l->base);
 		return r;
@@ -558,15 +568,12 @@ static int archive_note_manifest(struct local *l, const char *json, size_t len,
 	return r;
 }
 
-static int archive_get_manifest(struct fetch_source *s, const char *digest, char **out, size_t *len,
-                                struct sifu_err *err)
+/* An archive's manifest: what it references is noted as what may be
+ * imported. */
+static int archive_read_manifest(struct local *l, const char *digest, char **out, size_t *len,
+                                 struct sifu_err *err)
 {
-	struct local *l = (struct local *)s;
-	struct fetch_blob b = {0};
-	int r = manifest_to_read(l, &digest, &b, out, len, err);
-	if (r != 0)
-		return r < 0 ? r : 0;
-	r = archive_small_blob(l, digest, out, len, err);
+	int r = archive_small_blob(l, digest, out, len, err);
 	if (r == 0 && (r = archive_note_manifest(l, *out, *len, err)) < 0) {
 		free(*out);
 		*out = NULL;
@@ -579,11 +586,9 @@ static int archive_open_blob(struct fetch_source *s, const struct fetch_blob *b,
 {
 	struct local *l = (struct local *)s;
 	char hex[FETCH_HEX_LEN + 1];
-	if (fetch_digest_parse(b->digest, hex, err) < 0)
-		return -EINVAL;
-	int fd = fetch_cache_open_blob(l->cache, hex);
-	if (fd >= 0)
-		return fd;
+	int fd, r = fetch_cache_find(l->cache, b->digest, hex, &fd, err);
+	if (r != 0)
+		return r < 0 ? r : fd;
 	bool known = false;
 	for (size_t i = 0; i < l->nwant && !known; i++)
 		known = !strcmp(l->want[i].hex, hex);
@@ -591,7 +596,7 @@ static int archive_open_blob(struct fetch_source *s, const struct fetch_blob *b,
 		return sifu_err_set(err, SIFU_E_CORRUPT, EINVAL,
 		                    "%s: blob %s is not referenced by the image's manifest",
 		                    l->what, b->digest);
-	int r = import_referenced(l, err);
+	r = import_referenced(l, err);
 	if (r < 0)
 		return r;
 	fd = fetch_cache_open_blob(l->cache, hex);
@@ -753,7 +758,7 @@ int fetch_source_archive(const struct fetch_ref *ref, struct fetch_cache *cache,
                          struct fetch_source **out, struct sifu_err *err)
 {
 	struct local *l = local_new(ref);
-	l->base.get_manifest = archive_get_manifest;
+	l->read_manifest = archive_read_manifest;
 	l->base.open_blob = archive_open_blob;
 	l->cache = cache;
 	bool docker = ref->transport == FETCH_DOCKER_ARCHIVE;

@@ -16,7 +16,7 @@
  * locks reach across NFS clients through lockd, so many processes and many
  * nodes sharing one cache download each blob once and never see a partial
  * one under its final name. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -97,19 +97,11 @@ int fetch_cache_open(const struct fetch_cache_loc *loc, bool disable, struct fet
 
 static void rm_all_in(int dirfd)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
+	_cleanup_closedir_ DIR *d = sifu_opendir_at(dirfd, ".");
 	struct dirent *de;
-	while ((de = readdir(d)))
+	while (d && (de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			unlinkat(fd, de->d_name, 0);
-	closedir(d);
+			unlinkat(dirfd, de->d_name, 0);
 }
 
 static void close_fd(int *fd)
@@ -161,6 +153,15 @@ int fetch_cache_open_blob(struct fetch_cache *c, const char *hex)
 		return -ENOENT;
 	}
 	return fd;
+}
+
+int fetch_cache_find(struct fetch_cache *c, const char *digest, char hex[FETCH_HEX_LEN + 1],
+                     int *fd, struct sifu_err *err)
+{
+	if (fetch_digest_parse(digest, hex, err) < 0)
+		return -EINVAL;
+	*fd = fetch_cache_open_blob(c, hex);
+	return *fd >= 0;
 }
 
 int fetch_cache_lock(struct fetch_cache *c, const char *hex, struct sifu_err *err)
@@ -240,6 +241,9 @@ int fetch_cache_commit(struct fetch_cache *c, const char *tmpname, int fd, const
 		sifu_err_hint(err, "the source sent corrupt or tampered data; nothing was kept");
 		goto fail;
 	}
+	/* Not sifu_atomic: the download was made in tmp/, apart from blobs/ (a
+	 * partial one is resumed or cleaned there and never looks like a blob),
+	 * and is renamed across only once its size and digest are checked. */
 	if (fsync(fd) < 0 || fchmod(fd, 0444) < 0) {
 		r = sifu_err_sys(err, "%s/tmp/%s", c->dir, tmpname);
 		goto fail;
@@ -322,23 +326,15 @@ static int rec_read(struct fetch_cache *c, const char *name, struct sif_rec *r)
 	return rec_parse(buf, r) ? 0 : -EINVAL;
 }
 
-static int rec_write(struct fetch_cache *c, const char *name, const struct sif_rec *r)
+/* sif/NAME.rec, read-only, replaced whole (its temporary name starts with
+ * a '.', which clean_dir passes over). */
+static int rec_write(struct fetch_cache *c, const char *name, const struct sif_rec *r,
+                     struct sifu_err *err)
 {
-	char rn[160], tmp[64], buf[REC_MAX];
+	char rn[160], buf[REC_MAX];
 	snprintf(rn, sizeof(rn), "%s.rec", name);
 	rec_format(r, buf, sizeof(buf));
-	int fd = create_tmp(c->sif, ".rec-", tmp, sizeof(tmp));
-	if (fd < 0)
-		return fd;
-	size_t len = strlen(buf);
-	int e = write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0 && fchmod(fd, 0444) == 0 &&
-	                renameat(c->sif, tmp, c->sif, rn) == 0
-	            ? 0
-	            : -(errno ? errno : EIO);
-	close(fd);
-	if (e < 0)
-		unlinkat(c->sif, tmp, 0);
-	return e;
+	return sifu_atomic_write(c->sif, rn, buf, strlen(buf), 0444, err);
 }
 
 static void stat_into(const struct stat *st, struct sif_rec *r)
@@ -377,7 +373,8 @@ static const char *sif_check(struct fetch_cache *c, const char *name, int fd,
 		return "its content differs from the record";
 	memcpy(now.manifest, r.manifest, sizeof(now.manifest));
 	memcpy(now.sha, r.sha, sizeof(now.sha));
-	if (rec_write(c, name, &now) < 0)
+	struct sifu_err e = {0};
+	if (rec_write(c, name, &now, &e) < 0)
 		sifu_debug("cache: could not update the record of %s.sif", name);
 	return NULL;
 }
@@ -422,11 +419,10 @@ int fetch_cache_sif_record(struct fetch_cache *c, const char *name, const char *
 		return sifu_err_sys(err, "%s/sif/%s", c->dir, fn);
 	snprintf(r.manifest, sizeof(r.manifest), "%s", manifest_hex);
 	stat_into(&st, &r);
-	int e = rec_write(c, name, &r);
-	if (e < 0) {
-		errno = -e;
-		return sifu_err_sys(err, "recording %s/sif/%s", c->dir, fn);
-	}
+	/* the record's own message would name only its temporary file */
+	struct sifu_err e = {0};
+	if (rec_write(c, name, &r, &e) < 0)
+		return sifu_err_set(err, SIFU_E_SYS, e.errnum, "recording %s/sif/%s", c->dir, fn);
 	return 0;
 }
 
@@ -442,14 +438,10 @@ int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry *
 	const char *sub = sif ? "sif" : "blobs/sha256";
 	*out = NULL;
 	*n = 0;
-	int fd = openat(sif ? c->sif : c->blobs, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	_cleanup_closedir_ DIR *d = sifu_opendir_at(sif ? c->sif : c->blobs, ".");
+	if (!d)
 		return sifu_err_sys(err, "%s/%s", c->dir, sub);
-	_cleanup_closedir_ DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return sifu_err_sys(err, "%s/%s", c->dir, sub);
-	}
+	int fd = dirfd(d);
 	struct fetch_cache_entry *v = NULL;
 	size_t k = 0, cap = 0;
 	struct dirent *de;
@@ -478,18 +470,11 @@ int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry *
 
 /* Remove (or count) the plain files in the directory DIRFD; a record
  * (NAME.rec) goes with its SIF and is not counted apart. */
-static void clean_dir(int dirfd, bool dry_run, size_t *n, uint64_t *bytes)
+static void clean_dir(int fd, bool dry_run, size_t *n, uint64_t *bytes)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
+	_cleanup_closedir_ DIR *d = sifu_opendir_at(fd, ".");
 	struct dirent *de;
-	while ((de = readdir(d))) {
+	while (d && (de = readdir(d))) {
 		struct stat st;
 		size_t len = strlen(de->d_name);
 		if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
@@ -501,7 +486,6 @@ static void clean_dir(int dirfd, bool dry_run, size_t *n, uint64_t *bytes)
 			*bytes += (uint64_t)st.st_size;
 		}
 	}
-	closedir(d);
 }
 
 int fetch_cache_clean(struct fetch_cache *c, bool dry_run, size_t *nremoved, uint64_t *bytes,

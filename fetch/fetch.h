@@ -190,7 +190,15 @@ struct fetch_pull_opts {
 	const char *username, *password; /* explicit credentials (env / prompt) */
 	struct sq_opts squash;
 	bool quiet;
+	/* What the environment says, read by cli/ (cli_pull_opts, from
+	 * cli_env()); this module reads none.  The strings are borrowed. */
+	const char *ca_bundle;     /* CA certificates for TLS, or NULL: libcurl's own */
+	const char *home;          /* ~/.apptainer/docker-config.json, ~/.docker/config.json */
+	const char *docker_config; /* $DOCKER_CONFIG: its config.json replaces ~/.docker's */
+	int retries;               /* a transient failure is retried this often */
 };
+/* retries when SIFU_PULL_RETRIES is not set */
+#define FETCH_RETRIES_DEFAULT 5
 
 /* Pull URI into a new SIF at OUT (temporary name, renamed on success). */
 int fetch_pull(const char *uri, const char *out, const struct fetch_pull_opts *o,

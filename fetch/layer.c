@@ -8,7 +8,7 @@
  * because the diff_id is a digest of the uncompressed stream, which
  * libarchive does not expose. */
 #include "fetch.h"
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -2,7 +2,7 @@
 /* OCI image index / manifest / config JSON (image-spec v1.1) and Docker's
  * schema 2 equivalents, the platform choice, and the /.singularity.d files an
  * image config becomes. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 #include <sys/utsname.h>
 
@@ -272,12 +272,10 @@ static void free_strv(char **v)
 
 void fetch_config_free(struct fetch_config *c)
 {
-	free_strv(c->env);
-	free_strv(c->entrypoint);
-	free_strv(c->cmd);
-	free_strv(c->diff_ids);
-	free(c->workdir);
-	free(c->labels_json);
+	char **const strvs[] = {c->env, c->entrypoint, c->cmd, c->diff_ids};
+	for (size_t i = 0; i < ARRAY_SIZE(strvs); i++)
+		free_strv(strvs[i]);
+	SIFU_FREE_MANY(c->workdir, c->labels_json);
 	memset(c, 0, sizeof(*c));
 }
 

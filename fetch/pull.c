@@ -2,11 +2,10 @@
 /* `sifu pull`: a source's manifest and blobs -> one SquashFS written straight
  * into the SIF's partition.  Layers are applied top-down (see squash.h), so
  * nothing an upper layer deletes is ever compressed. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 #include "sif.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 
 #define CONFIG_MAX FETCH_CONFIG_MAX
 
@@ -50,8 +49,9 @@ static int resolve(struct fetch_source *src, const struct fetch_pull_opts *o, st
 	_cleanup_close_ int fd = src->open_blob(src, &im->m.config, err);
 	if (fd < 0)
 		return fd;
-	if ((r = fetch_read_fd(fd, CONFIG_MAX, &im->config_json, &im->config_len, err)) < 0)
-		return sifu_err_wrap(err, "image config");
+	if ((r = sifu_read_fd(fd, "image config", CONFIG_MAX, &im->config_json, &im->config_len,
+	                      err)) < 0)
+		return r;
 	char hex[FETCH_HEX_LEN + 1], got[FETCH_HEX_LEN + 1];
 	if (fetch_digest_parse(im->m.config.digest, hex, err) < 0)
 		return -EINVAL;
@@ -149,27 +149,23 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* A bare SquashFS (OUT ends in .sqfs/.squashfs): temporary file + rename. */
+/* A bare SquashFS (OUT ends in .sqfs/.squashfs), under its name once whole. */
 static int write_bare(struct fetch_source *src, struct image *im, const char *out,
                       const struct fetch_pull_opts *o, struct sifu_err *err)
 {
-	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
-	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return sifu_err_sys(err, "creating %s", tmp);
+	_cleanup_atomic_ struct sifu_atomic a = {.fd = -1, .dirfd = -1};
+	int r = sifu_atomic_open(&a, AT_FDCWD, out, err);
+	if (r < 0)
+		return r;
 	struct sq_image *img = NULL;
 	uint64_t size;
-	int r = sq_image_create(fd, 0, &o->squash, &img, err);
+	r = sq_image_create(a.fd, 0, &o->squash, &img, err);
 	if (r == 0)
 		r = write_layers(src, im, img, o, err);
 	if (r == 0)
 		r = sq_image_finish(img, &size, err);
 	sq_image_free(img);
-	if (r == 0 && (fsync(fd) < 0 || fchmod(fd, 0644) < 0 || rename(tmp, out) < 0))
-		r = sifu_err_sys(err, "writing %s", out);
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	return r < 0 ? r : sifu_atomic_commit(&a, 0644, err);
 }
 
 static int write_sif(struct fetch_source *src, struct image *im, const char *out,
@@ -248,9 +244,8 @@ static int cached_sif(struct fetch_cache *c, struct fetch_source *src, struct im
 
 #define MT_SIF_LAYER "application/vnd.sylabs.sif.layer.v1.sif"
 
-/* oras://: the artifact's one SIF layer, through the blob cache (verified
- * there), copied to OUT under a temporary name. */
-static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err *err)
+/* The descriptor of an artifact manifest's SIF layer into B. */
+static int oras_sif_layer(struct fetch_source *src, struct fetch_blob *b, struct sifu_err *err)
 {
 	_cleanup_free_ char *man = NULL;
 	size_t len;
@@ -260,7 +255,6 @@ static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err 
 	json_t *j = fetch_json_parse(man, len, "artifact manifest", err);
 	if (!j)
 		return -EINVAL;
-	struct fetch_blob b = {0};
 	json_t *l;
 	size_t i;
 	r = -ENOENT;
@@ -269,10 +263,10 @@ static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err 
 		const char *mt = json_string_value(json_object_get(l, "mediaType"));
 		const char *dg = json_string_value(json_object_get(l, "digest"));
 		json_t *size = json_object_get(l, "size");
-		if (mt && dg && !strcmp(mt, MT_SIF_LAYER) && strlen(dg) < sizeof(b.digest) &&
+		if (mt && dg && !strcmp(mt, MT_SIF_LAYER) && strlen(dg) < sizeof(b->digest) &&
 		    json_is_integer(size)) {
-			snprintf(b.digest, sizeof(b.digest), "%s", dg);
-			b.size = (uint64_t)json_integer_value(size);
+			snprintf(b->digest, sizeof(b->digest), "%s", dg);
+			b->size = (uint64_t)json_integer_value(size);
 			r = 0;
 			break;
 		}
@@ -282,8 +276,40 @@ static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err 
 		sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "the artifact holds no SIF layer (%s)",
 		             MT_SIF_LAYER);
 		sifu_err_hint(err, "for a container image use docker:// instead of oras://");
-		return r;
 	}
+	return r;
+}
+
+/* Copy IN, from its start, to OUT: GOT is the sha256 of what was copied,
+ * *TOTAL its size.  0 or -errno. */
+static int copy_hashed(int in, int out, char got[FETCH_HEX_LEN + 1], uint64_t *total)
+{
+	int r = lseek(in, 0, SEEK_SET) < 0 ? -errno : 0;
+	struct fetch_sha256 h;
+	fetch_sha256_init(&h);
+	*total = 0;
+	char buf[1 << 16];
+	ssize_t n;
+	while (r == 0 && (n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 || write(out, buf, (size_t)n) != n)
+			r = -EIO;
+		else
+			fetch_sha256_update(&h, buf, (size_t)n);
+		*total += n > 0 ? (uint64_t)n : 0;
+	}
+	fetch_sha256_final_hex(&h, got);
+	fetch_sha256_free(&h);
+	return r;
+}
+
+/* oras://: the artifact's one SIF layer, through the blob cache (verified
+ * there), copied to OUT, under its name once whole and verified. */
+static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err *err)
+{
+	struct fetch_blob b = {0};
+	int r = oras_sif_layer(src, &b, err);
+	if (r < 0)
+		return r;
 	_cleanup_close_ int in = src->open_blob(src, &b, err);
 	if (in < 0)
 		return in;
@@ -292,63 +318,42 @@ static int pull_oras(struct fetch_source *src, const char *out, struct sifu_err 
 	char want[FETCH_HEX_LEN + 1], got[FETCH_HEX_LEN + 1];
 	if (fetch_digest_parse(b.digest, want, err) < 0)
 		return -EINVAL;
-	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
-	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return sifu_err_sys(err, "creating %s", tmp);
-	r = lseek(in, 0, SEEK_SET) < 0 ? -errno : 0;
+	_cleanup_atomic_ struct sifu_atomic a = {.fd = -1, .dirfd = -1};
+	if ((r = sifu_atomic_open(&a, AT_FDCWD, out, err)) < 0)
+		return r;
 	/* the blob's name in the cache is not proof of its content: hash what
 	 * is copied, and keep it only if it is the digest the manifest names */
-	struct fetch_sha256 h;
-	fetch_sha256_init(&h);
-	uint64_t total = 0;
-	char buf[1 << 16];
-	ssize_t n;
-	while (r == 0 && (n = read(in, buf, sizeof(buf))) != 0) {
-		if (n < 0 || write(fd, buf, (size_t)n) != n)
-			r = -EIO;
-		else
-			fetch_sha256_update(&h, buf, (size_t)n);
-		total += n > 0 ? (uint64_t)n : 0;
+	uint64_t total;
+	if ((r = copy_hashed(in, a.fd, got, &total)) < 0) {
+		errno = -r;
+		return sifu_err_sys(err, "writing %s", out);
 	}
-	fetch_sha256_final_hex(&h, got);
-	fetch_sha256_free(&h);
-	if (r == 0 && (strcmp(got, want) != 0 || total != b.size)) {
-		unlink(tmp);
+	if (strcmp(got, want) != 0 || total != b.size) {
 		sifu_err_set(err, SIFU_E_VERIFY, 0, "the SIF layer %s has the digest sha256:%s",
 		             b.digest, got);
 		sifu_err_hint(err, "the registry or the cache holds corrupt or tampered data; "
 		                   "nothing was written");
 		return -EBADMSG;
 	}
-	if (r == 0 && (fsync(fd) < 0 || fchmod(fd, 0755) < 0 || rename(tmp, out) < 0))
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		errno = -r;
-		return sifu_err_sys(err, "writing %s", out);
-	}
-	return 0;
+	return sifu_atomic_commit(&a, 0755, err);
 }
 
-/* https://…/x.sif: the file, which must be a SIF, under a temporary name. */
+/* https://…/x.sif: the file, which must be a SIF, under its name once whole. */
 static int pull_http(const char *url, const char *out, const struct fetch_pull_opts *o,
                      struct sifu_err *err)
 {
-	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
-	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return sifu_err_sys(err, "creating %s", tmp);
-	int r = fetch_http_download(url, o, fd, err);
-	if (r == 0 && !sif_fd_is_sif(fd)) {
-		r = sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "%s is not a SIF file", url);
-		sifu_err_hint(err, "https:// pulls SIF files; use docker:// for container images");
-	}
-	if (r == 0 && (fsync(fd) < 0 || fchmod(fd, 0755) < 0 || rename(tmp, out) < 0))
-		r = sifu_err_sys(err, "writing %s", out);
+	_cleanup_atomic_ struct sifu_atomic a = {.fd = -1, .dirfd = -1};
+	int r = sifu_atomic_open(&a, AT_FDCWD, out, err);
 	if (r < 0)
-		unlink(tmp);
-	return r;
+		return r;
+	if ((r = fetch_http_download(url, o, a.fd, err)) < 0)
+		return r;
+	if (!sif_fd_is_sif(a.fd)) {
+		sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "%s is not a SIF file", url);
+		sifu_err_hint(err, "https:// pulls SIF files; use docker:// for container images");
+		return -EINVAL;
+	}
+	return sifu_atomic_commit(&a, 0755, err);
 }
 
 /* OUT NULL: the image goes to the cache as sif/<manifest>-<compression>.sif,

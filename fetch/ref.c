@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Image references: Docker's name rules (distribution/reference) and the
  * containers/image transports sifu accepts. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 #include <ctype.h>
 
@@ -122,9 +122,7 @@ static int parse_docker(const char *s, struct fetch_ref *ref, struct sifu_err *e
 	bool hub = (hostlen == 9 && strncmp(host, "docker.io", 9) == 0) ||
 	           (hostlen == 15 && strncmp(host, "index.docker.io", 15) == 0) ||
 	           (hostlen == 20 && strncmp(host, "registry-1.docker.io", 20) == 0);
-	ref->registry = hub ? sifu_xstrdup("registry-1.docker.io") : strndup(host, hostlen);
-	if (!ref->registry)
-		abort();
+	ref->registry = hub ? sifu_xstrdup("registry-1.docker.io") : sifu_xstrndup(host, hostlen);
 	ref->repository =
 	    hub && !strchr(name, '/') ? sifu_xasprintf("library/%s", name) : sifu_xstrdup(name);
 	if (strlen(ref->repository) > 255)
@@ -139,9 +137,7 @@ static void split_path_tag(const char *s, struct fetch_ref *ref)
 {
 	const char *colon = strrchr(s, ':');
 	if (colon && colon != s && !strchr(colon, '/') && colon[1] && valid_tag(colon + 1)) {
-		ref->path = strndup(s, (size_t)(colon - s));
-		if (!ref->path)
-			abort();
+		ref->path = sifu_xstrndup(s, (size_t)(colon - s));
 		ref->tag = sifu_xstrdup(colon + 1);
 	} else {
 		ref->path = sifu_xstrdup(s);
@@ -193,11 +189,7 @@ int fetch_ref_parse(const char *uri, struct fetch_ref *ref, struct sifu_err *err
 
 void fetch_ref_free(struct fetch_ref *ref)
 {
-	free(ref->registry);
-	free(ref->repository);
-	free(ref->tag);
-	free(ref->digest);
-	free(ref->path);
+	SIFU_FREE_MANY(ref->registry, ref->repository, ref->tag, ref->digest, ref->path);
 	memset(ref, 0, sizeof(*ref));
 }
 

@@ -7,17 +7,15 @@
  * The Authorization header never follows a redirect to another host: libcurl
  * (>= 7.58) drops custom Authorization headers when a redirect changes host,
  * and CURLOPT_UNRESTRICTED_AUTH stays off. */
-#include "fetch-private.h"
+#include "fetch_priv.h"
 #include "config.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <time.h>
 
 /* Bounds on what a registry may send.  Manifests and indexes: 4 MiB, what
@@ -46,6 +44,7 @@ struct reg {
 	char *user, *pass;
 	bool insecure, quiet;
 	int retries;
+	const char *ca_bundle; /* the options', borrowed */
 	struct fetch_cache *cache;
 };
 
@@ -104,10 +103,7 @@ static char *header_value(const char *line, size_t len, const char *name)
 		v++;
 	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
 		end--;
-	char *s = strndup(v, (size_t)(end - v));
-	if (!s)
-		abort();
-	return s;
+	return sifu_xstrndup(v, (size_t)(end - v));
 }
 
 static bool status_ok(struct resp *r, long *status)
@@ -235,13 +231,8 @@ static void set_common(struct reg *g, struct resp *r, struct curl_slist *hdrs)
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, g->insecure ? 0L : 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, g->insecure ? 0L : 2L);
-	const char *ca = getenv("SIFU_CA_BUNDLE");
-	if (!ca || !*ca)
-		ca = getenv("CURL_CA_BUNDLE");
-	if (!ca || !*ca)
-		ca = getenv("SSL_CERT_FILE");
-	if (ca && *ca)
-		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	if (g->ca_bundle && *g->ca_bundle)
+		curl_easy_setopt(c, CURLOPT_CAINFO, g->ca_bundle);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -278,18 +269,9 @@ static char *challenge_param(const char *ch, const char *key)
 		const char *v = p + kl + 1;
 		if (*v == '"') {
 			const char *e = strchr(v + 1, '"');
-			if (!e)
-				return NULL;
-			char *s = strndup(v + 1, (size_t)(e - v - 1));
-			if (!s)
-				abort();
-			return s;
+			return e ? sifu_xstrndup(v + 1, (size_t)(e - v - 1)) : NULL;
 		}
-		size_t n = strcspn(v, ", ");
-		char *s = strndup(v, n);
-		if (!s)
-			abort();
-		return s;
+		return sifu_xstrndup(v, strcspn(v, ", "));
 	}
 	return NULL;
 }
@@ -344,9 +326,128 @@ static int too_big_error(const struct resp *r, const char *what, struct sifu_err
 	                    what, r->limit_what, at);
 }
 
+/* The Authorization header for the credentials G holds now, or NULL. */
+static char *auth_header(const struct reg *g)
+{
+	if (g->token && time(NULL) < g->token_expiry)
+		return sifu_xasprintf("Authorization: Bearer %s", g->token);
+	if (!g->use_basic || !g->user)
+		return NULL;
+	_cleanup_free_ char *up = sifu_xasprintf("%s:%s", g->user, g->pass ? g->pass : "");
+	_cleanup_free_ char *enc = b64(up);
+	return sifu_xasprintf("Authorization: Basic %s", enc);
+}
+
+/* Where a download into R->fd goes on: a Range header for what the file
+ * already holds, appended to *H.  True when it holds all SIZE bytes. */
+static bool resume_at(struct resp *r, uint64_t size, const char *what, struct curl_slist **h)
+{
+	r->range_from = 0;
+	if (r->fd < 0)
+		return false;
+	struct stat st;
+	r->range_from = fstat(r->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	r->written = r->range_from;
+	if (size != UINT64_MAX && r->range_from >= size && r->range_from > 0)
+		return true;
+	if (r->range_from > 0) {
+		char range[64];
+		snprintf(range, sizeof(range), "Range: bytes=%llu-",
+		         (unsigned long long)r->range_from);
+		*h = curl_slist_append(*h, range);
+		sifu_verbose("%s: resuming at byte %llu", what, (unsigned long long)r->range_from);
+	}
+	lseek(r->fd, 0, SEEK_END);
+	return false;
+}
+
+/* One GET of URL into R (reset first): ACCEPT, the credentials G holds, a
+ * Range to resume.  1 when R->fd already holds all SIZE bytes (nothing is
+ * sent), else 0 with libcurl's result in *CC and the HTTP status in *STATUS. */
+static int get_once(struct reg *g, const char *url, const char *accept, uint64_t size,
+                    struct resp *r, const char *what, CURLcode *cc, long *status)
+{
+	resp_clear(r); /* keeps fd and limit */
+	r->curl = g->curl;
+	struct curl_slist *h = accept ? curl_slist_append(NULL, accept) : NULL;
+	_cleanup_free_ char *authz = auth_header(g);
+	if (authz)
+		h = curl_slist_append(h, authz);
+	if (resume_at(r, size, what, &h)) {
+		curl_slist_free_all(h);
+		return 1;
+	}
+	set_common(g, r, h);
+	curl_easy_setopt(g->curl, CURLOPT_URL, url);
+	*cc = curl_easy_perform(g->curl);
+	curl_slist_free_all(h);
+	*status = 0;
+	curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, status);
+	return 0;
+}
+
+/* What the body callbacks stopped a transfer for (a write error, a body
+ * past its limit, an error body too long to read), or 0. */
+static int body_error(const struct resp *r, long status, const char *what, struct sifu_err *err)
+{
+	if (r->write_errno) {
+		errno = r->write_errno;
+		return sifu_err_sys(err, "%s: writing to the cache", what);
+	}
+	if (r->too_big)
+		return too_big_error(r, what, err);
+	if (r->overflow)
+		return sifu_err_set(err, SIFU_E_RANGE, 0,
+		                    "%s: an error response (HTTP %ld) over %u KiB; the "
+		                    "registry is misbehaving",
+		                    what, status, ERRBODY_MAX >> 10);
+	return 0;
+}
+
+/* A transfer that failed below HTTP and is not retried (again). */
+static int transfer_error(CURLcode cc, const char *what, struct sifu_err *err)
+{
+	sifu_err_set(err, SIFU_E_UNAVAILABLE, 0, "%s: %s", what, curl_easy_strerror(cc));
+	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
+		sifu_err_hint(err, "the registry's TLS certificate does not verify; --insecure "
+		                   "skips the check (only for a registry you trust)");
+	else if (cc == CURLE_SSL_CONNECT_ERROR)
+		sifu_err_hint(err, "a plain-HTTP registry needs --nohttps");
+	return -EIO;
+}
+
+/* A 401 with a challenge: a bearer token, or basic auth when G has a user;
+ * 0 when the request may be sent again with them. */
+static int answer_challenge(struct reg *g, long status, const struct resp *r, const char *what,
+                            struct sifu_err *err)
+{
+	if (strncasecmp(r->www_auth, "Bearer", 6) == 0)
+		return fetch_token(g, r->www_auth, err);
+	if (strncasecmp(r->www_auth, "Basic", 5) == 0 && g->user) {
+		g->use_basic = true;
+		return 0;
+	}
+	return http_error(g, status, r, what, err);
+}
+
+/* The wait before the next attempt: the server's Retry-After (at most
+ * 60 s) when it gives one, else *DELAY; then *DELAY doubles, up to 30 s. */
+static void back_off(const struct resp *r, unsigned *delay, int attempt, int retries,
+                     const char *what)
+{
+	long ra = r && r->retry_after ? strtol(r->retry_after, NULL, 10) : 0;
+	if (ra > 0)
+		*delay = ra > 60 ? 60 : (unsigned)ra;
+	sifu_verbose("%s: retrying in %u s (attempt %d of %d)", what, *delay, attempt + 2,
+	             retries + 1);
+	sleep(*delay);
+	*delay = *delay * 2 > 30 ? 30 : *delay * 2;
+}
+
 /* GET URL; body into memory (fd < 0) or appended to FD with Range resume.
  * LIMIT bounds a successful body (r->limit); UINT64_MAX for none.
- * Handles auth challenges, retries and backoff. */
+ * Answers one auth challenge; retries transient failures, 429 and 5xx
+ * with backoff. */
 static int reg_get(struct reg *g, const char *url, const char *accept, int fd, uint64_t limit,
                    struct resp *r, const char *what, struct sifu_err *err)
 {
@@ -354,109 +455,33 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 	unsigned delay = 1;
 	/* a descriptor's size also says when a resumed download is complete */
 	uint64_t size = fd >= 0 && !r->limit_is_space ? limit : UINT64_MAX;
+	r->fd = fd;
+	r->limit = limit;
 	for (int attempt = 0;; attempt++) {
-		resp_clear(r);
-		r->curl = g->curl;
-		r->fd = fd;
-		r->limit = limit;
-		struct curl_slist *h = NULL;
-		if (accept)
-			h = curl_slist_append(h, accept);
-		_cleanup_free_ char *authz = NULL;
-		if (g->token && time(NULL) < g->token_expiry) {
-			authz = sifu_xasprintf("Authorization: Bearer %s", g->token);
-		} else if (g->use_basic && g->user) {
-			_cleanup_free_ char *up =
-			    sifu_xasprintf("%s:%s", g->user, g->pass ? g->pass : "");
-			_cleanup_free_ char *enc = b64(up);
-			authz = sifu_xasprintf("Authorization: Basic %s", enc);
-		}
-		if (authz)
-			h = curl_slist_append(h, authz);
-		char range[64];
-		r->range_from = 0;
-		if (fd >= 0) {
-			struct stat st;
-			r->range_from = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-			r->written = r->range_from;
-			if (size != UINT64_MAX && r->range_from >= size && r->range_from > 0) {
-				curl_slist_free_all(h);
-				return 0; /* already complete */
-			}
-			if (r->range_from > 0) {
-				snprintf(range, sizeof(range), "Range: bytes=%llu-",
-				         (unsigned long long)r->range_from);
-				h = curl_slist_append(h, range);
-				sifu_verbose("%s: resuming at byte %llu", what,
-				             (unsigned long long)r->range_from);
-			}
-			lseek(fd, 0, SEEK_END);
-		}
-		set_common(g, r, h);
-		curl_easy_setopt(g->curl, CURLOPT_URL, url);
-		CURLcode cc = curl_easy_perform(g->curl);
-		curl_slist_free_all(h);
-		long status = 0;
-		curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &status);
-		if (r->write_errno) {
-			errno = r->write_errno;
-			return sifu_err_sys(err, "%s: writing to the cache", what);
-		}
-		if (r->too_big)
-			return too_big_error(r, what, err);
-		if (r->overflow)
-			return sifu_err_set(err, SIFU_E_RANGE, 0,
-			                    "%s: an error response (HTTP %ld) over %u KiB; the "
-			                    "registry is misbehaving",
-			                    what, status, ERRBODY_MAX >> 10);
-		bool again = false;
+		CURLcode cc;
+		long status;
+		if (get_once(g, url, accept, size, r, what, &cc, &status) == 1)
+			return 0; /* already complete */
+		int rc = body_error(r, status, what, err);
+		if (rc < 0)
+			return rc;
 		if (cc != CURLE_OK) {
-			if (!transient(cc) || attempt >= g->retries) {
-				sifu_err_set(err, SIFU_E_UNAVAILABLE, 0, "%s: %s", what,
-				             curl_easy_strerror(cc));
-				if (cc == CURLE_PEER_FAILED_VERIFICATION ||
-				    cc == CURLE_SSL_CACERT_BADFILE)
-					sifu_err_hint(
-					    err, "the registry's TLS certificate does not "
-					         "verify; --insecure skips the check (only for "
-					         "a registry you trust)");
-				else if (cc == CURLE_SSL_CONNECT_ERROR)
-					sifu_err_hint(err, "a plain-HTTP registry needs --nohttps");
-				return -EIO;
-			}
-			again = true;
+			if (!transient(cc) || attempt >= g->retries)
+				return transfer_error(cc, what, err);
+			back_off(NULL, &delay, attempt, g->retries, what);
 		} else if (status == 401 && r->www_auth && !auth_tried) {
 			auth_tried = true;
-			if (strncasecmp(r->www_auth, "Bearer", 6) == 0) {
-				int rr = fetch_token(g, r->www_auth, err);
-				if (rr < 0)
-					return rr;
-			} else if (strncasecmp(r->www_auth, "Basic", 5) == 0 && g->user) {
-				g->use_basic = true;
-			} else {
-				return http_error(g, status, r, what, err);
-			}
+			if ((rc = answer_challenge(g, status, r, what, err)) < 0)
+				return rc;
 			attempt--; /* a challenge is not a failure */
-			continue;
 		} else if (status == 429 || status >= 500) {
 			if (attempt >= g->retries)
 				return http_error(g, status, r, what, err);
-			again = true;
-			if (r->retry_after) {
-				long ra = strtol(r->retry_after, NULL, 10);
-				if (ra > 0)
-					delay = ra > 60 ? 60 : (unsigned)ra;
-			}
+			back_off(r, &delay, attempt, g->retries, what);
 		} else if (status == 200 || status == 206) {
 			return 0;
 		} else {
 			return http_error(g, status, r, what, err);
-		}
-		if (again) {
-			sifu_verbose("%s: retrying in %u s (attempt %d of %d)", what, delay,
-			             attempt + 2, g->retries + 1);
-			sleep(delay);
-			delay = delay * 2 > 30 ? 30 : delay * 2;
 		}
 	}
 }
@@ -591,11 +616,9 @@ static int reg_open_blob(struct fetch_source *s, const struct fetch_blob *b, str
 {
 	struct reg *g = (struct reg *)s;
 	char hex[FETCH_HEX_LEN + 1];
-	if (fetch_digest_parse(b->digest, hex, err) < 0)
-		return -EINVAL;
-	int fd = fetch_cache_open_blob(g->cache, hex);
-	if (fd >= 0)
-		return fd;
+	int fd, r = fetch_cache_find(g->cache, b->digest, hex, &fd, err);
+	if (r != 0)
+		return r < 0 ? r : fd;
 	/* one producer per blob across processes; the others wait, then reuse */
 	_cleanup_close_ int lock = fetch_cache_lock(g->cache, hex, err);
 	if (lock < 0)
@@ -603,7 +626,7 @@ static int reg_open_blob(struct fetch_source *s, const struct fetch_blob *b, str
 	fd = fetch_cache_open_blob(g->cache, hex);
 	if (fd >= 0)
 		return fd;
-	int r = download_blob(g, b, hex, err);
+	r = download_blob(g, b, hex, err);
 	if (r < 0)
 		return r;
 	fd = fetch_cache_open_blob(g->cache, hex);
@@ -615,13 +638,7 @@ static void reg_free(struct fetch_source *s)
 	struct reg *g = (struct reg *)s;
 	if (g->curl)
 		curl_easy_cleanup(g->curl);
-	free(g->host);
-	free(g->repo);
-	free(g->tag);
-	free(g->digest);
-	free(g->base_url);
-	free(g->token);
-	free(g->user);
+	SIFU_FREE_MANY(g->host, g->repo, g->tag, g->digest, g->base_url, g->token, g->user);
 	if (g->pass)
 		explicit_bzero(g->pass, strlen(g->pass));
 	free(g->pass);
@@ -664,20 +681,20 @@ static void helper_said(const char *buf, size_t len, char *out, size_t max)
  * missing, fails or is killed -- is an error, as in Docker's client.Get and
  * containers/image: an anonymous pull in its place would give a confusing
  * 401 later, or quietly spend Docker Hub's anonymous rate limit. */
-static int helper_status(const char *prog, const char *src, int st, const char *buf, size_t len,
-                         struct sifu_err *err)
+static int helper_status(const char *prog, const char *src, const struct sifu_exit *x,
+                         const char *buf, size_t len, struct sifu_err *err)
 {
 	char said[200];
 	helper_said(buf, len, said, sizeof(said));
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+	if (sifu_exit_ok(x))
 		return 0;
-	if (WIFEXITED(st) && memmem(buf, len, "credentials not found", 21))
+	if (!x->signal && memmem(buf, len, "credentials not found", 21))
 		return -ENOENT;
-	if (WIFSIGNALED(st))
+	if (x->signal)
 		sifu_err_set(err, SIFU_E_DENIED, 0,
 		             "docker credential helper %s (%s) was killed by signal %d", prog, src,
-		             WTERMSIG(st));
-	else if (WEXITSTATUS(st) == 127 && !said[0])
+		             x->signal);
+	else if (x->code == 127 && !said[0])
 		sifu_err_set(err, SIFU_E_NOTFOUND, 0,
 		             "docker credential helper %s (%s) could not be run: not found on "
 		             "PATH",
@@ -685,20 +702,33 @@ static int helper_status(const char *prog, const char *src, int st, const char *
 	else
 		sifu_err_set(err, SIFU_E_DENIED, 0,
 		             "docker credential helper %s (%s) failed with exit status %d%s%s",
-		             prog, src, WEXITSTATUS(st), said[0] ? ": " : "", said);
+		             prog, src, x->code, said[0] ? ": " : "", said);
 	sifu_err_hint(err,
 	              "fix or install the helper, remove it from that file, or give credentials "
 	              "with SIFU_DOCKER_USERNAME/SIFU_DOCKER_PASSWORD");
 	return -EACCES;
 }
 
-/* docker-credential-HELPER get: host on stdin, {"Username","Secret"} out.
- * SRC says where the helper was named, for messages.  0 with USER and PASS set,
- * -ENOENT when the helper has none for HOST, another < 0 with ERR set. */
-static int cred_helper(const char *helper, const char *host, const char *src, char **user,
-                       char **pass, struct sifu_err *err)
+/* Send all of S on the socket FD; a reader that is gone is no error here
+ * (its output and exit status say why). */
+static void send_all(int fd, const char *s)
 {
-	_cleanup_free_ char *prog = sifu_xasprintf("docker-credential-%s", helper);
+	for (size_t off = 0, n = strlen(s); off < n;) {
+		ssize_t w = send(fd, s + off, n - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+/* Run "PROG get" with HOST on its stdin: its output into *BUF (*LEN bytes),
+ * how it ended into *X.  A program that is not on PATH ends as a shell
+ * would say: status 127, no output. */
+static int run_helper(const char *prog, const char *host, char **buf, size_t *len,
+                      struct sifu_exit *x, struct sifu_err *err)
+{
 	/* Its stdin is a socket, not a pipe: a helper that exits without
 	 * reading it (or is missing) makes send(MSG_NOSIGNAL) fail with EPIPE,
 	 * where a write(2) to a pipe would kill sifu with SIGPIPE.  Nothing
@@ -711,47 +741,51 @@ static int cred_helper(const char *helper, const char *host, const char *src, ch
 		close(in[0]), close(in[1]);
 		return e;
 	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL); /* a helper with sifu's mask would hang */
-		if (dup2(in[1], 0) < 0 || dup2(out[1], 1) < 0)
-			_exit(126);
-		execlp(prog, prog, "get", (char *)NULL);
-		_exit(127);
-	}
-	int fork_errno = errno;
-	close(in[1]);
-	close(out[1]);
-	if (pid < 0) {
+	char *argv[] = {(char *)prog, "get", NULL};
+	struct sifu_spawn s = {.argv = argv, .in = in[1], .out = out[1], .err = -1};
+	pid_t pid;
+	int r = sifu_spawn(&s, &pid, err);
+	close(in[1]), close(out[1]);
+	if (r < 0) {
 		close(in[0]), close(out[0]);
-		errno = fork_errno;
-		return sifu_err_sys(err, "starting docker credential helper %s", prog);
+		if (r != -ENOENT)
+			return sifu_err_wrap(err, "starting docker credential helper %s", prog);
+		sifu_err_clear(err);
+		*x = (struct sifu_exit){.code = 127};
+		*buf = sifu_xstrdup("");
+		*len = 0;
+		return 0;
 	}
-	for (size_t off = 0, n = strlen(host); off < n;) {
-		ssize_t w = send(in[0], host + off, n - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			break; /* gone: its output and status say why */
-		off += (size_t)w;
-	}
+	send_all(in[0], host);
 	close(in[0]);
+	r = sifu_read_fd(out[0], prog, 1 << 20, buf, len, err);
+	close(out[0]);
+	int w = sifu_proc_wait(pid, x, NULL);
+	if (r == 0 && w < 0) {
+		free(TAKE_PTR(*buf));
+		r = sifu_err_set(err, SIFU_E_SYS, -w, "waiting for docker credential helper %s",
+		                 prog);
+	}
+	return r;
+}
+
+/* docker-credential-HELPER get: host on stdin, {"Username","Secret"} out.
+ * SRC says where the helper was named, for messages.  0 with USER and PASS set,
+ * -ENOENT when the helper has none for HOST, another < 0 with ERR set. */
+static int cred_helper(const char *helper, const char *host, const char *src, char **user,
+                       char **pass, struct sifu_err *err)
+{
+	_cleanup_free_ char *prog = sifu_xasprintf("docker-credential-%s", helper);
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
-	int r = fetch_read_fd(out[0], 1 << 20, &buf, &len, err);
-	close(out[0]);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	struct sifu_exit x;
+	int r = run_helper(prog, host, &buf, &len, &x, err);
 	if (r < 0)
 		return sifu_err_wrap(err, "docker credential helper %s (%s)", prog, src);
-	if ((r = helper_status(prog, src, st, buf ? buf : "", len, err)) < 0)
+	if ((r = helper_status(prog, src, &x, buf, len, err)) < 0)
 		return r;
-	json_t *j = json_loadb(buf ? buf : "", len, 0, NULL);
-	if (buf)
-		explicit_bzero(buf, len);
+	json_t *j = json_loadb(buf, len, 0, NULL);
+	explicit_bzero(buf, len);
 	const char *u = json_string_value(json_object_get(j, "Username"));
 	const char *p = json_string_value(json_object_get(j, "Secret"));
 	if (u && p) {
@@ -775,7 +809,9 @@ static int creds_from_file(const char *path, const char *host, char **user, char
 	char *buf;
 	size_t len;
 	struct sifu_err e = {0};
-	if (fetch_read_file_at(AT_FDCWD, path, 4 << 20, &buf, &len, &e) < 0)
+	/* never through a symbolic link, and anything unreadable is no file */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || sifu_read_fd(fd, path, 4 << 20, &buf, &len, &e) < 0)
 		return -ENOENT;
 	json_t *j = json_loadb(buf, len, 0, NULL);
 	free(buf);
@@ -830,8 +866,7 @@ static int find_creds(struct reg *g, const struct fetch_pull_opts *o, struct sif
 		g->pass = sifu_xstrdup(o->password ? o->password : "");
 		return 0;
 	}
-	const char *home = getenv("HOME");
-	const char *dc = getenv("DOCKER_CONFIG");
+	const char *home = o->home, *dc = o->docker_config;
 	_cleanup_free_ char *f1 =
 	    home ? sifu_xasprintf("%s/.apptainer/docker-config.json", home) : NULL;
 	_cleanup_free_ char *f2 = dc     ? sifu_xasprintf("%s/config.json", dc)
@@ -871,8 +906,8 @@ int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_o
 	g->insecure = o->insecure;
 	g->quiet = o->quiet;
 	g->cache = cache;
-	const char *rt = getenv("SIFU_PULL_RETRIES");
-	g->retries = rt && *rt ? (int)strtol(rt, NULL, 10) : 5;
+	g->retries = o->retries;
+	g->ca_bundle = o->ca_bundle;
 	g->curl = curl_easy_init();
 	if (!g->curl) {
 		reg_free(&g->base);
@@ -891,12 +926,12 @@ int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd
                         struct sifu_err *err)
 {
 	struct reg g = {0};
-	g.host = strndup(url, strcspn(url + 8, "/") + 8);
+	g.host = sifu_xstrndup(url, strcspn(url + 8, "/") + 8);
 	g.insecure = o->insecure;
-	const char *rt = getenv("SIFU_PULL_RETRIES");
-	g.retries = rt && *rt ? (int)strtol(rt, NULL, 10) : 5;
+	g.retries = o->retries;
+	g.ca_bundle = o->ca_bundle;
 	g.curl = curl_easy_init();
-	if (!g.host || !g.curl) {
+	if (!g.curl) {
 		free(g.host);
 		return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "libcurl initialisation failed");
 	}

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Digests, small-file reads, buffers and JSON for fetch/. */
-#include "fetch-private.h"
+/* Digests and JSON for fetch/. */
+#include "fetch_priv.h"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
 
 void fetch_sha256_init(struct fetch_sha256 *h)
@@ -82,44 +81,6 @@ int fetch_digest_parse(const char *digest, char hex[FETCH_HEX_LEN + 1], struct s
 	if (i != FETCH_HEX_LEN || h[i])
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "digest \"%s\" is malformed", digest);
 	memcpy(hex, h, FETCH_HEX_LEN + 1);
-	return 0;
-}
-
-int fetch_read_fd(int fd, size_t max, char **out, size_t *len, struct sifu_err *err)
-{
-	struct sifu_buf b = {0};
-	char tmp[65536];
-	for (;;) {
-		ssize_t n = read(fd, tmp, sizeof(tmp));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			free(b.p);
-			return sifu_err_sys(err, "read");
-		}
-		if (n == 0)
-			break;
-		if (b.len + (size_t)n > max) {
-			free(b.p);
-			return sifu_err_set(err, SIFU_E_RANGE, 0, "larger than %zu bytes", max);
-		}
-		sifu_buf_add(&b, tmp, (size_t)n);
-	}
-	sifu_buf_add(&b, "", 1);
-	*out = b.p;
-	*len = b.len - 1;
-	return 0;
-}
-
-int fetch_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
-                       struct sifu_err *err)
-{
-	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return sifu_err_sys(err, "%s", path);
-	int r = fetch_read_fd(fd, max, out, len, err);
-	if (r < 0)
-		return sifu_err_wrap(err, "%s", path);
 	return 0;
 }
 

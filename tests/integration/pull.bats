@@ -156,7 +156,7 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	assert_sifu_error
 	[[ "$output" == *"not a SIF"* ]]
 	[ ! -e bad.sif ]
-	run ! grep -q sifu-tmp <<<"$(ls -A)"
+	run ! grep -q 'sifu-' <<<"$(ls -A)"
 }
 
 @test "/.singularity.d comes from the image config as Apptainer makes it" {
@@ -321,7 +321,7 @@ listing() { siftool dump 1 "$1" >"$1.part" && unsquashfs -lln "$1.part" | sed 's
 	[[ "$output" != *"full.sif"$'\n'* ]]
 	local listing=$output
 	run ! grep -q '^full.sif$' <<<"$listing"
-	run ! grep -q 'sifu-tmp\|\.tmp' <<<"$listing"
+	run ! grep -q 'sifu-\|\.tmp' <<<"$listing"
 }
 
 @test "sifu cache list and clean" {

@@ -12,7 +12,7 @@
 #include <zstd.h>
 
 #include "fetch.h"
-#include "fetch-private.h"
+#include "fetch_priv.h"
 
 struct refcase {
 	const char *uri, *registry, *repo, *tag, *digest;

@@ -18,10 +18,11 @@ void fetch_sha256_buf(const void *p, size_t n, char hex[FETCH_HEX_LEN + 1]);
 /* sha256 of everything readable from FD (from its current offset). */
 int fetch_sha256_fd(int fd, char hex[FETCH_HEX_LEN + 1], uint64_t *size);
 
-/* Read a whole (small) file into memory, at most MAX bytes. */
-int fetch_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
-                       struct sifu_err *err);
-int fetch_read_fd(int fd, size_t max, char **out, size_t *len, struct sifu_err *err);
+/* The blob DIGEST names, if the cache holds it: 1 with *FD open on it, 0
+ * when it does not (HEX is filled either way), -EINVAL with ERR set when
+ * DIGEST is malformed. */
+int fetch_cache_find(struct fetch_cache *c, const char *digest, char hex[FETCH_HEX_LEN + 1],
+                     int *fd, struct sifu_err *err);
 
 /* An image config is read whole into memory: the most it may be.  A
  * manifest that announces more is refused before anything is downloaded. */
