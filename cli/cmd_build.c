@@ -83,6 +83,12 @@ static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct si
 	o->fix_perms = a->set[O_FIX_PERMS];
 	o->userns_subid = a->set[O_USERNS_SUBID];
 	o->host_env = environ;
+	const struct cli_env *env = cli_env();
+	o->tmpdir = env->build_tmpdir;
+	o->busybox = env->busybox;
+	o->debootstrap = env->debootstrap;
+	o->path = env->path;
+	o->debootstrap_include = env->debootstrap_include;
 	if (o->update && !o->sandbox) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "--update needs --sandbox");
 		sifu_err_hint(err, "an image file is written once; update a sandbox directory");

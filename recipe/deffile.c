@@ -6,8 +6,7 @@
  * internal/pkg/build/args) so that a file Apptainer builds parses the same
  * way here; where Apptainer silently does something surprising, sifu says
  * so instead (see docs/build.md, "Differences"). */
-#include "recipe.h"
-#include "recipe_int.h"
+#include "recipe_priv.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -15,32 +14,14 @@
 
 /* ------------------------------------------------------------- tables -- */
 
-/* Header keys as Apptainer's validHeaders, with the spelling the serialiser
- * writes.  "otherurl" stands for OtherURL<N>. */
-static const struct {
-	const char *key, *display;
-} header_keys[] = {
-    {"bootstrap", "Bootstrap"},
-    {"from", "From"},
-    {"stage", "Stage"},
-    {"fingerprints", "Fingerprints"},
-    {"include", "Include"},
-    {"includecmd", "IncludeCmd"},
-    {"mirrorurl", "MirrorURL"},
-    {"updateurl", "UpdateURL"},
-    {"osversion", "OSVersion"},
-    {"library", "Library"},
-    {"registry", "Registry"},
-    {"namespace", "Namespace"},
-    {"product", "Product"},
-    {"user", "User"},
-    {"regcode", "Regcode"},
-    {"productpgp", "ProductPGP"},
-    {"registerurl", "RegisterURL"},
-    {"modules", "Modules"},
-    {"confurl", "ConfURL"},
-    {"setopt", "Setopt"},
-    {"otherurl", "OtherURL"},
+/* Header keys as Apptainer's validHeaders, spelt the way the serialiser
+ * writes them; the parser's keys are these in lower case.  "OtherURL" stands
+ * for OtherURL<N>. */
+static const char *const header_keys[] = {
+    "Bootstrap", "From",      "Stage",     "Fingerprints", "Include",     "IncludeCmd",
+    "MirrorURL", "UpdateURL", "OSVersion", "Library",      "Registry",    "Namespace",
+    "Product",   "User",      "Regcode",   "ProductPGP",   "RegisterURL", "Modules",
+    "ConfURL",   "Setopt",    "OtherURL",
 };
 
 /* Bootstrap agents Apptainer knows, and the header keys each one needs. */
@@ -73,21 +54,12 @@ static const char *const app_sections[] = {"appinstall", "apprun",  "appenv",  "
 
 /* ------------------------------------------------------------ helpers -- */
 
-static char *xstrndup(const char *s, size_t n)
-{
-	char *p = sifu_xmalloc(n + 1);
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 static bool is_blank(int c)
 {
 	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
 }
 
-/* Trim [*s, *s + *n) in place. */
-static void trim(const char **s, size_t *n)
+void bld_trim(const char **s, size_t *n)
 {
 	while (*n && is_blank((unsigned char)**s))
 		(*s)++, (*n)--;
@@ -193,7 +165,7 @@ static void pwarn(struct pctx *c, unsigned line, const char *fmt, ...)
 /* Shorten a line for quoting it in a message. */
 static void quote_line(char *out, size_t outlen, const char *s, size_t n)
 {
-	trim(&s, &n);
+	bld_trim(&s, &n);
 	if (n > 60)
 		snprintf(out, outlen, "%.57s...", s);
 	else
@@ -228,7 +200,7 @@ static bool is_bootstrap_line(const struct line *l)
 		return false;
 	const char *k = l->s;
 	size_t kn = (size_t)(colon - l->s);
-	trim(&k, &kn);
+	bld_trim(&k, &kn);
 	return kn == 9 && !strncasecmp(k, "bootstrap", 9);
 }
 
@@ -236,7 +208,7 @@ static bool is_comment_or_blank(const struct line *l)
 {
 	const char *s = l->s;
 	size_t n = l->n;
-	trim(&s, &n);
+	bld_trim(&s, &n);
 	return n == 0 || s[0] == '#';
 }
 
@@ -357,7 +329,7 @@ static char *expand_nested(struct pctx *c, const struct defaults *d, const char 
 		bool unterminated;
 		size_t m = match_template(value, n, i, &at, &ln, &unterminated);
 		if (m) {
-			char *name = xstrndup(value + at, ln);
+			char *name = sifu_xstrndup(value + at, ln);
 			const char *v = arg_value(c, d, name, true);
 			free(name);
 			if (v) {
@@ -423,7 +395,7 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 			i++;
 			continue;
 		}
-		char *name = xstrndup(s + at, ln);
+		char *name = sifu_xstrndup(s + at, ln);
 		const char *v = arg_value(c, d, name, true);
 		if (!v) {
 			char hint[SIFU_ERR_MSG_MAX];
@@ -501,7 +473,7 @@ static void read_defaults(struct pctx *c, const struct line *lines, size_t n, st
 		if (is_section_line(l)) {
 			const char *s = l->s;
 			size_t len = l->n;
-			trim(&s, &len);
+			bld_trim(&s, &len);
 			while (len && *s == '%')
 				s++, len--;
 			size_t w = 0;
@@ -514,11 +486,11 @@ static void read_defaults(struct pctx *c, const struct line *lines, size_t n, st
 			continue;
 		const char *s = l->s;
 		size_t len = l->n;
-		trim(&s, &len);
+		bld_trim(&s, &len);
 		const char *eq = memchr(s, '=', len);
 		const char *k = s;
 		size_t kn = eq ? (size_t)(eq - s) : 0;
-		trim(&k, &kn);
+		bld_trim(&k, &kn);
 		if (!eq || kn == 0) {
 			char q[80];
 			quote_line(q, sizeof(q), s, len);
@@ -527,9 +499,10 @@ static void read_defaults(struct pctx *c, const struct line *lines, size_t n, st
 		}
 		const char *v = eq + 1;
 		size_t vn = len - (size_t)(eq + 1 - s);
-		trim(&v, &vn);
+		bld_trim(&v, &vn);
 		d->v = sifu_xrealloc(d->v, (d->n + 1) * sizeof(*d->v));
-		d->v[d->n++] = (struct recipe_kv){xstrndup(k, kn), xstrndup(v, vn), l->no};
+		d->v[d->n++] =
+		    (struct recipe_kv){sifu_xstrndup(k, kn), sifu_xstrndup(v, vn), l->no};
 	}
 }
 
@@ -545,8 +518,8 @@ static void free_kvs(struct recipe_kv *v, size_t n)
 static const char *header_display(const char *key)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(header_keys); i++)
-		if (!strcmp(header_keys[i].key, key))
-			return header_keys[i].display;
+		if (!strcasecmp(header_keys[i], key))
+			return header_keys[i];
 	return NULL;
 }
 
@@ -577,10 +550,7 @@ static int header_set(struct pctx *c, struct recipe_stage *st, char *key, char *
                       unsigned line)
 {
 	if (!header_key_valid(key)) {
-		const char *names[ARRAY_SIZE(header_keys)];
-		for (size_t i = 0; i < ARRAY_SIZE(header_keys); i++)
-			names[i] = header_keys[i].display;
-		const char *near = nearest(key, names, ARRAY_SIZE(names));
+		const char *near = nearest(key, header_keys, ARRAY_SIZE(header_keys));
 		char hint[SIFU_ERR_MSG_MAX];
 		if (near)
 			snprintf(hint, sizeof(hint), "did you mean '%s'?", near);
@@ -639,7 +609,7 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 		const struct line *l = &lines[i];
 		const char *s = l->s;
 		size_t len = l->n;
-		trim(&s, &len);
+		bld_trim(&s, &len);
 		if (len == 0 || s[0] == '#') {
 			if (ckey) {
 				r = header_set(c, st, ckey, sifu_buf_take(&cval), cline);
@@ -666,9 +636,9 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 			}
 			const char *k = s, *v = colon + 1;
 			size_t kn = (size_t)(colon - s), vn = len - kn - 1;
-			trim(&k, &kn);
-			trim(&v, &vn);
-			key = xstrndup(k, kn);
+			bld_trim(&k, &kn);
+			bld_trim(&v, &vn);
+			key = sifu_xstrndup(k, kn);
 			lower(key);
 			size_t sp = strcspn(key, " \t\v\f\r");
 			if (key[sp]) { /* "From ubuntu:24.04": the ':' is the image's */
@@ -695,7 +665,7 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 			cval = (struct sifu_buf){0};
 			const char *v = s;
 			size_t vn = len;
-			trim(&v, &vn);
+			bld_trim(&v, &vn);
 			sifu_buf_add(&val, v, vn);
 			kline = cline;
 		}
@@ -753,7 +723,7 @@ static int split_words(struct pctx *c, const struct line *l, char ***out, size_t
 {
 	const char *s = l->s;
 	size_t n = l->n;
-	trim(&s, &n);
+	bld_trim(&s, &n);
 	char **v = NULL;
 	size_t nv = 0;
 	for (size_t i = 0; i < n;) {
@@ -841,24 +811,24 @@ static void parse_label_lines(const struct line *body, size_t nbody, struct reci
 			continue;
 		const char *s = body[i].s;
 		size_t n = body[i].n;
-		trim(&s, &n);
+		bld_trim(&s, &n);
 		size_t k = 0;
 		while (k < n && !is_blank((unsigned char)s[k]))
 			k++;
 		const char *v = s + k;
 		size_t vn = n - k;
-		trim(&v, &vn);
-		char *key = xstrndup(s, k);
+		bld_trim(&v, &vn);
+		char *key = sifu_xstrndup(s, k);
 		size_t idx;
 		if (lookup_kv(*labels, *nlabels, key, &idx)) {
 			free(key);
 			free((*labels)[idx].value);
-			(*labels)[idx].value = xstrndup(v, vn);
+			(*labels)[idx].value = sifu_xstrndup(v, vn);
 			(*labels)[idx].line = body[i].no;
 			continue;
 		}
 		*labels = sifu_xrealloc(*labels, (*nlabels + 1) * sizeof(**labels));
-		(*labels)[(*nlabels)++] = (struct recipe_kv){key, xstrndup(v, vn), body[i].no};
+		(*labels)[(*nlabels)++] = (struct recipe_kv){key, sifu_xstrndup(v, vn), body[i].no};
 	}
 }
 
@@ -932,13 +902,13 @@ static int files_section(struct pctx *c, struct recipe_stage *st, size_t stage_i
 		if (n > 4 && !strncasecmp(s, "from", 4) && is_blank((unsigned char)s[4])) {
 			const char *v = s + 4;
 			size_t vn = n - 4;
-			trim(&v, &vn);
+			bld_trim(&v, &vn);
 			bool one_word = vn > 0;
 			for (size_t i = 0; i < vn; i++)
 				if (is_blank((unsigned char)v[i]))
 					one_word = false;
 			if (one_word)
-				from = xstrndup(v, vn);
+				from = sifu_xstrndup(v, vn);
 		}
 		if (!from)
 			return perr(c, line, "write '%files' or '%files from STAGE'",
@@ -983,18 +953,18 @@ static int section(struct pctx *c, struct recipe_stage *st, size_t stage_idx,
 {
 	const char *s = hdr->s;
 	size_t n = hdr->n;
-	trim(&s, &n);
+	bld_trim(&s, &n);
 	while (n && *s == '%')
 		s++, n--;
 	size_t w = 0;
 	while (w < n && !is_blank((unsigned char)s[w]))
 		w++;
-	_cleanup_free_ char *name = xstrndup(s, w);
+	_cleanup_free_ char *name = sifu_xstrndup(s, w);
 	lower(name);
 	const char *a = s + w;
 	size_t an = n - w;
-	trim(&a, &an);
-	_cleanup_free_ char *args = an ? xstrndup(a, an) : NULL;
+	bld_trim(&a, &an);
+	_cleanup_free_ char *args = an ? sifu_xstrndup(a, an) : NULL;
 
 	if (in_list(name, app_sections, ARRAY_SIZE(app_sections))) {
 		if (!args)
@@ -1325,7 +1295,7 @@ bool recipe_agent_known(const char *agent)
 	return false;
 }
 
-void recipe_header_display(const char *key, char *buf, size_t len)
+void bld_header_display(const char *key, char *buf, size_t len)
 {
 	const char *d = header_display(key);
 	if (d)
