@@ -99,8 +99,10 @@ static size_t edit_distance(const char *a, const char *b)
 	return row[lb];
 }
 
-/* The nearest of N words to WORD, if it is close enough to be a typo. */
-static const char *nearest(const char *word, const char *const *words, size_t n)
+/* The hint for an unknown WORD: the nearest of the N known WORDS, if it is
+ * close enough to be a typo ("did you mean 'PREFIX<it>'?"), else KNOWN. */
+static void suggest(char *hint, size_t len, const char *word, const char *const *words, size_t n,
+                    const char *prefix, const char *known)
 {
 	const char *best = NULL;
 	size_t bestd = 3;
@@ -109,7 +111,10 @@ static const char *nearest(const char *word, const char *const *words, size_t n)
 		if (d < bestd)
 			bestd = d, best = words[i];
 	}
-	return best;
+	if (best)
+		snprintf(hint, len, "did you mean '%s%s'?", prefix, best);
+	else
+		snprintf(hint, len, "%s", known);
 }
 
 /* ---------------------------------------------------------- the state -- */
@@ -184,6 +189,23 @@ static bool is_section_line(const struct line *l)
 	while (i < l->n && is_blank((unsigned char)l->s[i]))
 		i++;
 	return i < l->n && l->s[i] == '%';
+}
+
+/* Split the section line L into its name (after the '%'s, up to a blank)
+ * and what follows the name (not trimmed). */
+static void section_words(const struct line *l, const char **name, size_t *namen, const char **rest,
+                          size_t *restn)
+{
+	const char *s = l->s;
+	size_t n = l->n;
+	bld_trim(&s, &n);
+	while (n && *s == '%')
+		s++, n--;
+	size_t w = 0;
+	while (w < n && !is_blank((unsigned char)s[w]))
+		w++;
+	*name = s, *namen = w;
+	*rest = s + w, *restn = n - w;
 }
 
 /* Apptainer splits stages at (?mi)^bootstrap: */
@@ -471,15 +493,10 @@ static void read_defaults(struct pctx *c, const struct line *lines, size_t n, st
 	for (size_t i = 0; i < n; i++) {
 		const struct line *l = &lines[i];
 		if (is_section_line(l)) {
-			const char *s = l->s;
-			size_t len = l->n;
-			bld_trim(&s, &len);
-			while (len && *s == '%')
-				s++, len--;
-			size_t w = 0;
-			while (w < len && !is_blank((unsigned char)s[w]))
-				w++;
-			in_args = w == 9 && !strncasecmp(s, "arguments", 9);
+			const char *name, *rest;
+			size_t namen, restn;
+			section_words(l, &name, &namen, &rest, &restn);
+			in_args = namen == 9 && !strncasecmp(name, "arguments", 9);
 			continue;
 		}
 		if (!in_args || is_comment_or_blank(l))
@@ -550,16 +567,12 @@ static int header_set(struct pctx *c, struct recipe_stage *st, char *key, char *
                       unsigned line)
 {
 	if (!header_key_valid(key)) {
-		const char *near = nearest(key, header_keys, ARRAY_SIZE(header_keys));
 		char hint[SIFU_ERR_MSG_MAX];
-		if (near)
-			snprintf(hint, sizeof(hint), "did you mean '%s'?", near);
-		else
-			snprintf(hint, sizeof(hint),
-			         "header keys are Bootstrap, From, Stage, Fingerprints, Include, "
-			         "MirrorURL, OSVersion, UpdateURL, Registry, Namespace, Library, "
-			         "IncludeCmd, Product, User, Regcode, ProductPGP, RegisterURL, "
-			         "Modules, OtherURL<N>, ConfURL, Setopt; sections start with %%");
+		suggest(hint, sizeof(hint), key, header_keys, ARRAY_SIZE(header_keys), "",
+		        "header keys are Bootstrap, From, Stage, Fingerprints, Include, "
+		        "MirrorURL, OSVersion, UpdateURL, Registry, Namespace, Library, "
+		        "IncludeCmd, Product, User, Regcode, ProductPGP, RegisterURL, "
+		        "Modules, OtherURL<N>, ConfURL, Setopt; sections start with %");
 		int r = perr(c, line, hint, "unknown header key '%s'", key);
 		free(key);
 		free(value);
@@ -845,43 +858,50 @@ static struct recipe_app *find_app(struct recipe_stage *st, const char *name, un
 	return a;
 }
 
-static struct recipe_script *main_script(struct recipe_stage *st, const char *name)
+/* Where the script section NAME lives in a stage or an app. */
+struct script_field {
+	const char *name;
+	size_t off;
+};
+
+static struct recipe_script *find_script(void *owner, const struct script_field *map, size_t n,
+                                         const char *name)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-	} map[] = {
-	    {"help", offsetof(struct recipe_stage, help)},
-	    {"setup", offsetof(struct recipe_stage, setup)},
-	    {"environment", offsetof(struct recipe_stage, environment)},
-	    {"pre", offsetof(struct recipe_stage, pre)},
-	    {"post", offsetof(struct recipe_stage, post)},
-	    {"runscript", offsetof(struct recipe_stage, runscript)},
-	    {"startscript", offsetof(struct recipe_stage, startscript)},
-	    {"test", offsetof(struct recipe_stage, test)},
-	    {"arguments", offsetof(struct recipe_stage, arguments)},
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+	for (size_t i = 0; i < n; i++)
 		if (!strcmp(map[i].name, name))
-			return (struct recipe_script *)((char *)st + map[i].off);
+			return (struct recipe_script *)((char *)owner + map[i].off);
 	return NULL;
 }
 
+/* clang-format off */
+#define SCRIPT_FIELD(type, field) {#field, offsetof(type, field)}
+/* clang-format on */
+
+static struct recipe_script *main_script(struct recipe_stage *st, const char *name)
+{
+	static const struct script_field map[] = {
+	    SCRIPT_FIELD(struct recipe_stage, help),
+	    SCRIPT_FIELD(struct recipe_stage, setup),
+	    SCRIPT_FIELD(struct recipe_stage, environment),
+	    SCRIPT_FIELD(struct recipe_stage, pre),
+	    SCRIPT_FIELD(struct recipe_stage, post),
+	    SCRIPT_FIELD(struct recipe_stage, runscript),
+	    SCRIPT_FIELD(struct recipe_stage, startscript),
+	    SCRIPT_FIELD(struct recipe_stage, test),
+	    SCRIPT_FIELD(struct recipe_stage, arguments),
+	};
+	return find_script(st, map, ARRAY_SIZE(map), name);
+}
+
+/* NAME is "app" and the field: %appinstall, %apprun ... */
 static struct recipe_script *app_script(struct recipe_app *a, const char *name)
 {
-	if (!strcmp(name, "appinstall"))
-		return &a->install;
-	if (!strcmp(name, "apprun"))
-		return &a->run;
-	if (!strcmp(name, "appenv"))
-		return &a->env;
-	if (!strcmp(name, "apphelp"))
-		return &a->help;
-	if (!strcmp(name, "apptest"))
-		return &a->test;
-	if (!strcmp(name, "appstart"))
-		return &a->start;
-	return NULL;
+	static const struct script_field map[] = {
+	    SCRIPT_FIELD(struct recipe_app, install), SCRIPT_FIELD(struct recipe_app, run),
+	    SCRIPT_FIELD(struct recipe_app, env),     SCRIPT_FIELD(struct recipe_app, help),
+	    SCRIPT_FIELD(struct recipe_app, test),    SCRIPT_FIELD(struct recipe_app, start),
+	};
+	return strncmp(name, "app", 3) ? NULL : find_script(a, map, ARRAY_SIZE(map), name + 3);
 }
 
 static bool in_list(const char *w, const char *const *list, size_t n)
@@ -951,18 +971,11 @@ static int files_section(struct pctx *c, struct recipe_stage *st, size_t stage_i
 static int section(struct pctx *c, struct recipe_stage *st, size_t stage_idx,
                    const struct line *hdr, const struct line *body, size_t nbody)
 {
-	const char *s = hdr->s;
-	size_t n = hdr->n;
-	bld_trim(&s, &n);
-	while (n && *s == '%')
-		s++, n--;
-	size_t w = 0;
-	while (w < n && !is_blank((unsigned char)s[w]))
-		w++;
+	const char *s, *a;
+	size_t w, an;
+	section_words(hdr, &s, &w, &a, &an);
 	_cleanup_free_ char *name = sifu_xstrndup(s, w);
 	lower(name);
-	const char *a = s + w;
-	size_t an = n - w;
 	bld_trim(&a, &an);
 	_cleanup_free_ char *args = an ? sifu_xstrndup(a, an) : NULL;
 
@@ -995,15 +1008,10 @@ static int section(struct pctx *c, struct recipe_stage *st, size_t stage_idx,
 		const char *all[ARRAY_SIZE(main_sections) + ARRAY_SIZE(app_sections)];
 		memcpy(all, main_sections, sizeof(main_sections));
 		memcpy(all + ARRAY_SIZE(main_sections), app_sections, sizeof(app_sections));
-		const char *near = nearest(name, all, ARRAY_SIZE(all));
 		char hint[SIFU_ERR_MSG_MAX];
-		if (near)
-			snprintf(hint, sizeof(hint), "did you mean '%%%s'?", near);
-		else
-			snprintf(
-			    hint, sizeof(hint),
-			    "sections are %%help %%setup %%files %%labels %%environment %%pre "
-			    "%%post %%runscript %%startscript %%test %%arguments and %%app* NAME");
+		suggest(hint, sizeof(hint), name, all, ARRAY_SIZE(all), "%",
+		        "sections are %help %setup %files %labels %environment %pre "
+		        "%post %runscript %startscript %test %arguments and %app* NAME");
 		return perr(c, hdr->no, hint, "unknown section '%%%s'", name);
 	}
 	if (!strcmp(name, "files"))
@@ -1037,16 +1045,11 @@ static int check_stage(struct pctx *c, struct recipe_stage *st, size_t idx)
 		const char *names[ARRAY_SIZE(agents)];
 		for (size_t i = 0; i < ARRAY_SIZE(agents); i++)
 			names[i] = agents[i].agent;
-		const char *near = nearest(agent, names, ARRAY_SIZE(names));
 		char hint[SIFU_ERR_MSG_MAX];
-		if (near)
-			snprintf(hint, sizeof(hint), "did you mean 'Bootstrap: %s'?", near);
-		else
-			snprintf(
-			    hint, sizeof(hint),
-			    "agents are docker, localimage, oras, scratch, busybox, debootstrap, "
-			    "library, shub, oci, oci-archive, docker-archive, docker-daemon, yum, "
-			    "zypper, arch");
+		suggest(hint, sizeof(hint), agent, names, ARRAY_SIZE(names), "Bootstrap: ",
+		        "agents are docker, localimage, oras, scratch, busybox, debootstrap, "
+		        "library, shub, oci, oci-archive, docker-archive, docker-daemon, yum, "
+		        "zypper, arch");
 		return perr(c, st->line, hint, "unknown bootstrap agent '%s'", agent);
 	}
 	for (size_t j = 0; j < ARRAY_SIZE(agents[k].needs) && agents[k].needs[j]; j++) {
