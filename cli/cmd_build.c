@@ -75,14 +75,23 @@ static const char *const section_names[] = {"setup", "files",  "post",      "env
 
 static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct sifu_err *err)
 {
-	o->output = a->pos[0];
-	o->sandbox = a->set[O_SANDBOX];
-	o->force = a->set[O_FORCE];
-	o->update = a->set[O_UPDATE];
-	o->notest = a->set[O_NOTEST];
-	o->fix_perms = a->set[O_FIX_PERMS];
-	o->userns_subid = a->set[O_USERNS_SUBID];
-	o->host_env = environ;
+	const struct cli_env *env = cli_env();
+	*o = (struct recipe_build_opts){
+	    .output = a->pos[0],
+	    .sandbox = a->set[O_SANDBOX],
+	    .force = a->set[O_FORCE],
+	    .update = a->set[O_UPDATE],
+	    .notest = a->set[O_NOTEST],
+	    .fix_perms = a->set[O_FIX_PERMS],
+	    .userns_subid = a->set[O_USERNS_SUBID],
+	    .host_env = environ,
+	    /* the variables the builder's steps follow, read here once */
+	    .tmpdir = env->build_tmpdir,
+	    .busybox = env->busybox,
+	    .debootstrap = env->debootstrap,
+	    .path = env->path,
+	    .debootstrap_include = env->debootstrap_include,
+	};
 	if (o->update && !o->sandbox) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "--update needs --sandbox");
 		sifu_err_hint(err, "an image file is written once; update a sandbox directory");

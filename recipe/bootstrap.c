@@ -8,7 +8,7 @@
  *               through the pull path: a SIF in the build's private directory,
  *               then extracted (layers, whiteouts and digests as `sifu pull`)
  *   debootstrap the host's debootstrap as fake root (debootstrap.c) */
-#include "build_int.h"
+#include "recipe_priv.h"
 #include "sif.h"
 #include "sqfuse.h"
 
@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 /* ------------------------------------------------------------- busybox -- */
 
@@ -39,10 +38,12 @@ static bool elf_is_static(int fd)
 	return true;
 }
 
-/* $SIFU_BUSYBOX, else the first static busybox of a few usual places. */
-static int find_busybox(char *path, size_t len, struct sifu_err *err)
+/* o->busybox ($SIFU_BUSYBOX), else the first static busybox of a few usual
+ * places. */
+static int find_busybox(const struct recipe_build_opts *o, char *path, size_t len,
+                        struct sifu_err *err)
 {
-	const char *env = getenv("SIFU_BUSYBOX");
+	const char *env = o->busybox;
 	static const char *const cands[] = {"/bin/busybox", "/usr/bin/busybox", "/sbin/busybox",
 	                                    "/usr/sbin/busybox",
 	                                    "/usr/lib/initramfs-tools/bin/busybox"};
@@ -67,50 +68,29 @@ static int find_busybox(char *path, size_t len, struct sifu_err *err)
 	return -ENOENT;
 }
 
-/* Run ARGV on the host and collect its standard output (up to 1 MiB). */
-static int capture(char *const argv[], char **out, struct sifu_err *err)
+/* The applets BB says it has, where they belong ("bin/ls" lines). */
+static int busybox_applets(const char *bb, char **list, struct sifu_err *err)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return sifu_err_sys(err, "pipe");
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return sifu_err_sys(err, "fork");
-	}
-	if (pid == 0) {
-		dup2(p[1], 1);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(p[1]);
-	size_t cap = 1 << 20, len = 0;
-	char *buf = sifu_xmalloc(cap + 1);
-	for (;;) {
-		ssize_t n = read(p[0], buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || (len += (size_t)n) == cap)
-			break;
-	}
-	buf[len] = 0;
-	close(p[0]);
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		free(buf);
-		return sifu_err_set(err, SIFU_E_SYS, 0, "%s %s failed", argv[0], argv[1]);
-	}
-	*out = buf;
-	return 0;
+	/* a relative name runs from the current directory, not from $PATH */
+	_cleanup_free_ char *exe = strchr(bb, '/') ? sifu_xstrdup(bb) : sifu_xasprintf("./%s", bb);
+	char *argv[] = {exe, "--list-full", NULL};
+	struct sifu_spawn sp = {.argv = argv, .in = -1, .out = -1, .err = -1};
+	struct sifu_exit x = {0};
+	struct sifu_err serr = {0};
+	int r = sifu_spawn_capture(&sp, 1 << 20, list, NULL, &x, &serr);
+	if (r == 0 && sifu_exit_ok(&x))
+		return 0;
+	if (r < 0)
+		sifu_debug("build: %s", serr.chain[0]);
+	else
+		free(TAKE_PTR(*list));
+	return sifu_err_set(err, SIFU_E_SYS, 0, "%s %s failed", bb, argv[1]);
 }
 
 static int bootstrap_busybox(const struct bld_stage_ctx *c, struct sifu_err *err)
 {
 	char bb[PATH_MAX];
-	int r = find_busybox(bb, sizeof(bb), err);
+	int r = find_busybox(c->o, bb, sizeof(bb), err);
 	if (r < 0)
 		return r;
 	static const char *const dirs[] = {"/bin",     "/sbin", "/usr/bin", "/usr/sbin",
@@ -133,8 +113,7 @@ static int bootstrap_busybox(const struct bld_stage_ctx *c, struct sifu_err *err
 		return sifu_err_wrap(err, "copying %s", bb);
 	/* the applets, where this busybox says they belong */
 	_cleanup_free_ char *list = NULL;
-	char *argv[] = {bb, "--list-full", NULL};
-	if (capture(argv, &list, err) < 0)
+	if (busybox_applets(bb, &list, err) < 0)
 		return sifu_err_wrap(err, "asking %s for its applets", bb);
 	for (char *save = NULL, *line = strtok_r(list, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {

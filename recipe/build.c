@@ -9,9 +9,12 @@
  * SIF (sif_writer: a temporary name renamed on commit), or the directory
  * itself renamed into place with --sandbox.  Nothing appears under the final
  * name unless everything succeeded, and the temporary directory goes in every
- * case, also after SIGINT/SIGTERM/SIGHUP. */
-#include "build_int.h"
-#include "config.h"
+ * case, also after SIGINT/SIGTERM/SIGHUP.
+ *
+ * The steps it calls live beside it: bootstrap.c (the base), layout.c
+ * (/.singularity.d), fakeroot.c (a child under the seccomp fake root),
+ * tree.c (copying and writing trees), interrupt.c (the signals). */
+#include "recipe_priv.h"
 #include "sif.h"
 #include "userns.h"
 
@@ -20,82 +23,7 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
-#include <time.h>
-
-volatile sig_atomic_t bld_interrupted;
-
-int bld_check_interrupted(struct sifu_err *err)
-{
-	if (!bld_interrupted)
-		return 0;
-	return sifu_err_set(err, SIFU_E_SYS, EINTR, "build interrupted by signal %d",
-	                    (int)bld_interrupted);
-}
-
-static void on_signal(int sig)
-{
-	bld_interrupted = sig;
-}
-
-static const int caught[] = {SIGINT, SIGTERM, SIGHUP};
-
-struct signals {
-	struct sigaction old[3];
-};
-
-static void signals_catch(struct signals *s)
-{
-	bld_interrupted = 0;
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < ARRAY_SIZE(caught); i++)
-		sigaction(caught[i], &sa, &s->old[i]);
-}
-
-static void signals_restore(struct signals *s)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(caught); i++)
-		sigaction(caught[i], &s->old[i], NULL);
-}
-
-/* Wait for PID; on a signal to us, pass it on (a terminal's ^C reached the
- * child's group already; a kill aimed at sifu alone did not). */
-static int wait_child(pid_t pid, int *status)
-{
-	bool forwarded = false;
-	for (;;) {
-		int st;
-		if (waitpid(pid, &st, 0) == pid) {
-			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-			return 0;
-		}
-		if (errno != EINTR)
-			return -errno;
-		if (bld_interrupted && !forwarded) {
-			kill(pid, bld_interrupted == SIGINT ? SIGINT : SIGTERM);
-			forwarded = true;
-		}
-	}
-}
-
-static int bld_path_mkdir(int root, const char *path, struct sifu_err *err)
-{
-	int fd = sifu_path_mkdir_in_root(root, path, 0755);
-	if (fd < 0)
-		return sifu_err_set(err, SIFU_E_SYS, -fd, "creating %s in the container", path);
-	close(fd);
-	return 0;
-}
-
-static bool bld_read_file_exists(int root, const char *path)
-{
-	_cleanup_close_ int fd = sifu_path_open_in_root(root, path, O_PATH, 0);
-	return fd >= 0;
-}
 
 /* ------------------------------------------------------------ sections -- */
 
@@ -110,16 +38,6 @@ struct build {
 	struct bld_owners owners; /* what %post's chowns asked for (last stage) */
 	bool subid;               /* in a subordinate-id namespace (--userns-subid) */
 };
-
-static bool section_on(const struct recipe_build_opts *o, const char *name)
-{
-	if (!o->sections)
-		return true;
-	for (char *const *s = o->sections; *s; s++)
-		if (!strcmp(*s, name) || !strcmp(*s, "all"))
-			return true;
-	return false;
-}
 
 /* The interpreter of a script section: "-c SHELL" or /bin/sh.  Shells get
  * -e (stop at the first failure) and -x (show each command), as Apptainer. */
@@ -136,7 +54,7 @@ static void script_argv(const struct recipe_script *s, const char *path, struct 
 				a++;
 			size_t n = strcspn(a, " \t#");
 			if (n)
-				shell = strndup(a, n);
+				shell = sifu_xstrndup(a, n);
 		}
 	}
 	const char *sh = shell ? shell : "/bin/sh";
@@ -148,10 +66,44 @@ static void script_argv(const struct recipe_script *s, const char *path, struct 
 	ns_strv_push(argv, path);
 }
 
+/* "FILE:LINE: %SECTION failed (exit status N)" */
+static int section_failed(const struct build *b, const char *section, unsigned line, int status,
+                          struct sifu_err *err)
+{
+	return sifu_err_set(err, SIFU_E_USAGE, 0, "%s:%u: %%%s failed (exit status %d)", b->r->name,
+	                    line, section, status);
+}
+
+/* How a section run in the container went: R from bld_run_fakeroot, then
+ * its exit STATUS. */
+static int section_result(const struct build *b, const char *section, unsigned line, int r,
+                          int status, struct sifu_err *err)
+{
+	if (r < 0)
+		return sifu_err_wrap(err, "%s:%u: %%%s", b->r->name, line, section);
+	return status ? section_failed(b, section, line, status, err) : 0;
+}
+
+/* Start ARGV with ENV and wait for it, passing a signal to sifu on: *X is
+ * how it ended, 127 where it could not be started (as a shell says).  0, or
+ * -errno when the wait failed. */
+static int run_host(char *const *argv, char *const *env, struct sifu_exit *x)
+{
+	struct sifu_spawn sp = {.argv = argv, .envp = env, .in = -1, .out = -1, .err = -1};
+	struct sifu_err serr = {0};
+	pid_t pid;
+	if (sifu_spawn(&sp, &pid, &serr) < 0) {
+		sifu_debug("build: %s", serr.chain[0]);
+		*x = (struct sifu_exit){127, 0};
+		return 0;
+	}
+	return sifu_proc_wait(pid, x, &bld_forward);
+}
+
 static int run_setup(struct build *b, size_t i, struct sifu_err *err)
 {
 	const struct recipe_stage *st = &b->r->stages[i];
-	if (!st->setup.text || !section_on(b->o, "setup"))
+	if (!st->setup.text || !bld_section_on(b->o, "setup"))
 		return 0;
 	_cleanup_free_ char *script = sifu_xasprintf("%s/setup.sh", b->workdir);
 	_cleanup_close_ int fd = open(script, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
@@ -166,32 +118,22 @@ static int run_setup(struct build *b, size_t i, struct sifu_err *err)
 	ns_env_set(&env, "APPTAINER_ROOTFS", b->roots[i]);
 	ns_env_set(&env, "SINGULARITY_ROOTFS", b->roots[i]);
 	sifu_log(SIFU_LOG_INFO, "Running setup scriptlet");
-	pid_t pid = fork();
-	if (pid < 0)
-		return sifu_err_sys(err, "fork");
-	if (pid == 0) {
-		execve(argv.v[0], argv.v, env.v);
-		_exit(127);
-	}
+	struct sifu_exit x = {0};
+	int r = run_host(argv.v, env.v, &x);
 	ns_strv_free(&argv);
 	ns_strv_free(&env);
-	int status = -1; /* the analyser cannot know that wait_child fails with < 0 */
-	if (wait_child(pid, &status) < 0)
-		return sifu_err_sys(err, "waiting for %%setup");
-	unlink(script);
-	int r = bld_check_interrupted(err);
 	if (r < 0)
+		return sifu_err_set(err, SIFU_E_SYS, -r, "waiting for %%setup");
+	unlink(script);
+	if ((r = bld_check_interrupted(err)) < 0)
 		return r;
-	if (status != 0)
-		return sifu_err_set(err, SIFU_E_USAGE, 0, "%s:%u: %%setup failed (exit status %d)",
-		                    b->r->name, st->setup.line, status);
-	return 0;
+	return x.code ? section_failed(b, "setup", st->setup.line, x.code, err) : 0;
 }
 
 static int run_files(struct build *b, size_t i, struct sifu_err *err)
 {
 	const struct recipe_stage *st = &b->r->stages[i];
-	if (!section_on(b->o, "files"))
+	if (!bld_section_on(b->o, "files"))
 		return 0;
 	for (size_t g = 0; g < st->nfiles; g++) {
 		const struct recipe_files *fg = &st->files[g];
@@ -236,264 +178,7 @@ static int run_files(struct build *b, size_t i, struct sifu_err *err)
 	return 0;
 }
 
-/* ----------------------------------------------------- /.singularity.d -- */
-
-/* sifu's own action scripts (the launcher does not need them; other
- * runtimes and tools that look for them do). */
-static const char action_exec[] =
-    "#!/bin/sh\n"
-    "for f in /.singularity.d/env/*.sh; do [ -f \"$f\" ] && . \"$f\"; done\n"
-    "exec \"$@\"\n";
-static const char action_run[] =
-    "#!/bin/sh\n"
-    "for f in /.singularity.d/env/*.sh; do [ -f \"$f\" ] && . \"$f\"; done\n"
-    "if [ -x /.singularity.d/runscript ]; then exec /.singularity.d/runscript \"$@\"; fi\n"
-    "echo \"There is no runscript in this container\" >&2\nexit 1\n";
-static const char action_shell[] =
-    "#!/bin/sh\n"
-    "for f in /.singularity.d/env/*.sh; do [ -f \"$f\" ] && . \"$f\"; done\n"
-    "exec \"${SINGULARITY_SHELL:-/bin/sh}\" \"$@\"\n";
-static const char action_test[] =
-    "#!/bin/sh\n"
-    "for f in /.singularity.d/env/*.sh; do [ -f \"$f\" ] && . \"$f\"; done\n"
-    "if [ -x /.singularity.d/test ]; then exec /.singularity.d/test \"$@\"; fi\n"
-    "echo \"No test script found in container, exiting\"\nexit 0\n";
-static const char action_start[] =
-    "#!/bin/sh\n"
-    "for f in /.singularity.d/env/*.sh; do [ -f \"$f\" ] && . \"$f\"; done\n"
-    "if [ -x /.singularity.d/startscript ]; then exec /.singularity.d/startscript \"$@\"; fi\n";
-static const char env_base[] =
-    "#!/bin/sh\n"
-    "# the defaults every container starts with\n"
-    "if [ -z \"${PATH:-}\" ]; then\n"
-    "    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-    "    export PATH\n"
-    "fi\n";
-
-static int write_script(int rootfd, const char *path, const struct recipe_script *s,
-                        struct sifu_err *err)
-{
-	_cleanup_free_ char *shebang = NULL;
-	_cleanup_free_ char *body = NULL;
-	recipe_script_shebang(s, &shebang, &body);
-	_cleanup_free_ char *text = sifu_xasprintf("%s\n\n%s", shebang, body);
-	return bld_write_file(rootfd, path, 0755, text, err);
-}
-
-/* The layout Apptainer gives every image it builds: what exists already
- * (a base image's own) stays unless the definition replaces it. */
-static int write_layout(struct build *b, size_t i, struct sifu_err *err)
-{
-	int root = b->rootfds[i];
-	const struct recipe_stage *st = &b->r->stages[i];
-	static const char *const dirs[] = {"/.singularity.d/actions",
-	                                   "/.singularity.d/env",
-	                                   "/.singularity.d/libs",
-	                                   "/dev",
-	                                   "/proc",
-	                                   "/sys",
-	                                   "/root",
-	                                   "/tmp",
-	                                   "/var/tmp",
-	                                   "/home",
-	                                   "/etc"};
-	for (size_t k = 0; k < ARRAY_SIZE(dirs); k++) {
-		int fd = bld_path_mkdir(root, dirs[k], err);
-		if (fd < 0)
-			return fd;
-	}
-	static const struct {
-		const char *path, *text;
-	} files[] = {
-	    {"/.singularity.d/actions/exec", action_exec},
-	    {"/.singularity.d/actions/run", action_run},
-	    {"/.singularity.d/actions/shell", action_shell},
-	    {"/.singularity.d/actions/test", action_test},
-	    {"/.singularity.d/actions/start", action_start},
-	    {"/.singularity.d/env/01-base.sh", env_base},
-	};
-	int r;
-	for (size_t k = 0; k < ARRAY_SIZE(files); k++)
-		if ((r = bld_write_file(root, files[k].path, 0755, files[k].text, err)) < 0)
-			return r;
-	static const char *const empty[] = {"/etc/hosts", "/etc/resolv.conf",
-	                                    "/.singularity.d/env/91-environment.sh"};
-	for (size_t k = 0; k < ARRAY_SIZE(empty); k++) {
-		_cleanup_free_ char *old = bld_read_file(root, empty[k], 1);
-		if (!old && (r = bld_write_file(root, empty[k], 0644, "", err)) < 0)
-			return r;
-	}
-	static const struct {
-		const char *target, *path;
-	} links[] = {
-	    {".singularity.d/runscript", "/singularity"},
-	    {".singularity.d/actions/run", "/.run"},
-	    {".singularity.d/actions/exec", "/.exec"},
-	    {".singularity.d/actions/shell", "/.shell"},
-	    {".singularity.d/actions/test", "/.test"},
-	    {".singularity.d/env/90-environment.sh", "/environment"},
-	};
-	for (size_t k = 0; k < ARRAY_SIZE(links); k++)
-		if ((r = bld_symlink(root, links[k].target, links[k].path, err)) < 0)
-			return r;
-	/* the scripts */
-	if (st->runscript.text && section_on(b->o, "runscript"))
-		r = write_script(root, "/.singularity.d/runscript", &st->runscript, err);
-	else {
-		_cleanup_free_ char *old = bld_read_file(root, "/.singularity.d/runscript", 1);
-		r = old ? 0
-		        : bld_write_file(root, "/.singularity.d/runscript", 0755,
-		                         "#!/bin/sh\n\necho \"There is no runscript defined for "
-		                         "this container\"\n",
-		                         err);
-	}
-	if (r < 0)
-		return r;
-	if (st->startscript.text && section_on(b->o, "startscript"))
-		r = write_script(root, "/.singularity.d/startscript", &st->startscript, err);
-	else if (!bld_read_file_exists(root, "/.singularity.d/startscript"))
-		r = bld_write_file(root, "/.singularity.d/startscript", 0755, "#!/bin/sh\n", err);
-	if (r < 0)
-		return r;
-	if (st->test.text && section_on(b->o, "test") &&
-	    (r = write_script(root, "/.singularity.d/test", &st->test, err)) < 0)
-		return r;
-	if (st->help.text && (r = bld_write_file(root, "/.singularity.d/runscript.help", 0644,
-	                                         st->help.text, err)) < 0)
-		return r;
-	if (b->o->source_text && (r = bld_write_file(root, "/.singularity.d/Singularity", 0644,
-	                                             b->o->source_text, err)) < 0)
-		return r;
-	return 0;
-}
-
-static int write_environment(struct build *b, size_t i, struct sifu_err *err)
-{
-	const struct recipe_stage *st = &b->r->stages[i];
-	if (!st->environment.text || !section_on(b->o, "environment"))
-		return 0;
-	_cleanup_free_ char *text = sifu_xasprintf("#!/bin/sh\n#Custom environment shell code "
-	                                           "should follow\n\n%s",
-	                                           st->environment.text);
-	return bld_write_file(b->rootfds[i], "/.singularity.d/env/90-environment.sh", 0644, text,
-	                      err);
-}
-
 /* ----------------------------------------------------------- in the box -- */
-
-static void send_fd(int sock, int fd)
-{
-	char dummy = fd >= 0 ? 'f' : 'n';
-	struct iovec iov = {&dummy, 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
-		;
-}
-
-/* The listener fd the child sent, or -1 (none, or the child failed first). */
-static int recv_fd(int sock)
-{
-	char dummy;
-	struct iovec iov = {&dummy, 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = {.msg_iov = &iov,
-	                     .msg_iovlen = 1,
-	                     .msg_control = u.buf,
-	                     .msg_controllen = sizeof(u.buf)};
-	ssize_t n;
-	while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-		;
-	if (n <= 0)
-		return -1;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -1;
-	int fd;
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
-}
-
-int bld_run_fakeroot(bld_child_fn fn, void *arg, bool subid, struct bld_owners *owners, int *status,
-                     struct sifu_err *err)
-{
-	fflush(stdout);
-	fflush(stderr);
-	int p[2], sk[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return sifu_err_sys(err, "pipe");
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0) {
-		close(p[0]);
-		close(p[1]);
-		return sifu_err_sys(err, "socketpair");
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		int r = sifu_err_sys(err, "fork");
-		close(p[0]);
-		close(p[1]);
-		close(sk[0]);
-		close(sk[1]);
-		return r;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		close(sk[0]);
-		struct sifu_err e = {0};
-		int notify = -1;
-		int r = bld_seccomp_fakeroot(subid ? NULL : &notify, subid, &e);
-		send_fd(sk[1], notify);
-		if (notify >= 0)
-			close(notify);
-		close(sk[1]);
-		if (r == 0)
-			r = fn(arg, &e);
-		if (r < 0) {
-			char line[SIFU_ERR_MSG_MAX];
-			sifu_err_format(&e, line, sizeof(line));
-			ssize_t w = write(p[1], line, strlen(line));
-			(void)w;
-			_exit(255);
-		}
-		_exit(r > 255 ? 255 : r);
-	}
-	close(p[1]);
-	close(sk[1]);
-	int nfd = recv_fd(sk[0]);
-	close(sk[0]);
-	struct bld_owner_server *srv = NULL;
-	if (nfd >= 0 && bld_owners_serve(nfd, owners, &srv, err) < 0) {
-		sifu_log(SIFU_LOG_WARN, "chowns are not recorded: %s", err->chain[0]);
-		sifu_err_clear(err);
-	}
-	int q = wait_child(pid, status);
-	bld_owners_stop(srv);
-	char line[SIFU_ERR_MSG_MAX] = "";
-	ssize_t n = read(p[0], line, sizeof(line) - 1);
-	close(p[0]);
-	if (q < 0)
-		return sifu_err_set(err, SIFU_E_SYS, -q, "waiting for the container");
-	if (n > 0) {
-		line[n] = 0;
-		return sifu_err_set(err, SIFU_E_SYS, 0, "%s", line);
-	}
-	return bld_check_interrupted(err);
-}
 
 static int launch_child(void *arg, struct sifu_err *err)
 {
@@ -535,7 +220,7 @@ static int run_in(struct build *b, size_t i, enum ns_action action, char *const 
 static int run_post(struct build *b, size_t i, struct sifu_err *err)
 {
 	const struct recipe_stage *st = &b->r->stages[i];
-	if (!st->post.text || !section_on(b->o, "post"))
+	if (!st->post.text || !bld_section_on(b->o, "post"))
 		return 0;
 	int r = bld_write_file(b->rootfds[i], "/.post.script", 0755, st->post.text, err);
 	if (r < 0)
@@ -546,8 +231,8 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 	 * seccomp builds do, apt runs its methods as root for %post (the file
 	 * goes again afterwards).  With subordinate ids the switch is real. */
 	static const char apt_conf[] = "/etc/apt/apt.conf.d/00sifu-build-no-sandbox";
-	bool apt = !b->subid && bld_read_file_exists(b->rootfds[i], "/etc/apt/apt.conf.d") &&
-	           !bld_read_file_exists(b->rootfds[i], apt_conf);
+	bool apt = !b->subid && bld_file_exists(b->rootfds[i], "/etc/apt/apt.conf.d") &&
+	           !bld_file_exists(b->rootfds[i], apt_conf);
 	if (apt && (r = bld_write_file(b->rootfds[i], apt_conf, 0644,
 	                               "APT::Sandbox::User \"root\";\n", err)) < 0)
 		return r;
@@ -564,103 +249,21 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 		if (d >= 0)
 			unlinkat(d, "00sifu-build-no-sandbox", 0);
 	}
-	if (r < 0)
-		return sifu_err_wrap(err, "%s:%u: %%post", b->r->name, st->post.line);
-	if (status != 0)
-		return sifu_err_set(err, SIFU_E_USAGE, 0, "%s:%u: %%post failed (exit status %d)",
-		                    b->r->name, st->post.line, status);
-	return 0;
+	return section_result(b, "post", st->post.line, r, status, err);
 }
 
 static int run_test(struct build *b, size_t i, struct sifu_err *err)
 {
 	const struct recipe_stage *st = &b->r->stages[i];
-	if (!st->test.text || b->o->notest || !section_on(b->o, "test"))
+	if (!st->test.text || b->o->notest || !bld_section_on(b->o, "test"))
 		return 0;
 	sifu_log(SIFU_LOG_INFO, "Running testscript");
 	int status = 0;
-	int r = run_in(b, i, NS_TEST, NULL, 0, false, &status, err);
-	if (r < 0)
-		return sifu_err_wrap(err, "%s:%u: %%test", b->r->name, st->test.line);
-	if (status != 0) {
-		sifu_err_set(err, SIFU_E_USAGE, 0, "%s:%u: %%test failed (exit status %d)",
-		             b->r->name, st->test.line, status);
+	int q = run_in(b, i, NS_TEST, NULL, 0, false, &status, err);
+	int r = section_result(b, "test", st->test.line, q, status, err);
+	if (q >= 0 && r < 0)
 		sifu_err_hint(err, "fix the test, or build with --notest");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* -------------------------------------------------------------- labels -- */
-
-static const char *host_arch(void)
-{
-	struct utsname u;
-	static char buf[sizeof(u.machine)];
-	uname(&u);
-	const char *m = u.machine;
-	if (!strcmp(m, "x86_64"))
-		m = "amd64";
-	else if (!strcmp(m, "aarch64"))
-		m = "arm64";
-	snprintf(buf, sizeof(buf), "%s", m);
-	return buf;
-}
-
-/* labels.json: the base image's labels, Apptainer's build labels, %labels,
- * then what %post wrote to $APPTAINER_LABELS ("KEY VALUE" lines). */
-static int write_labels(struct build *b, size_t i, struct sifu_err *err)
-{
-	const struct recipe_stage *st = &b->r->stages[i];
-	int root = b->rootfds[i];
-	_cleanup_free_ char *old = bld_read_file(root, "/.singularity.d/labels.json", 1 << 20);
-	json_t *l = old ? json_loads(old, 0, NULL) : NULL;
-	if (!json_is_object(l)) {
-		json_decref(l);
-		l = json_object();
-	}
-	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	strftime(date, sizeof(date), "%A_%-d_%B_%Y_%-H:%M:%S_%Z", localtime_r(&now, &tm));
-	json_object_set_new(l, "org.label-schema.schema-version", json_string("1.0"));
-	json_object_set_new(l, "org.label-schema.build-arch", json_string(host_arch()));
-	json_object_set_new(l, "org.label-schema.build-date", json_string(date));
-	json_object_set_new(l, "org.label-schema.usage.singularity.deffile.bootstrap",
-	                    json_string(st->bootstrap));
-	if (st->from)
-		json_object_set_new(l, "org.label-schema.usage.singularity.deffile.from",
-		                    json_string(st->from));
-	json_object_set_new(l, "org.label-schema.usage.sifu.version", json_string(SIFU_VERSION));
-	if (st->help.text)
-		json_object_set_new(l, "org.label-schema.usage",
-		                    json_string("/.singularity.d/runscript.help"));
-	if (section_on(b->o, "labels"))
-		for (size_t k = 0; k < st->nlabels; k++)
-			json_object_set_new(l, st->labels[k].key, json_string(st->labels[k].value));
-	_cleanup_free_ char *extra = bld_read_file(root, "/.build.labels", 1 << 20);
-	if (extra) {
-		for (char *save = NULL, *line = strtok_r(extra, "\n", &save); line;
-		     line = strtok_r(NULL, "\n", &save)) {
-			while (*line == ' ' || *line == '\t')
-				line++;
-			size_t kl = strcspn(line, " \t");
-			if (!kl || line[0] == '#')
-				continue;
-			char *v = line + kl;
-			if (*v)
-				*v++ = 0;
-			while (*v == ' ' || *v == '\t')
-				v++;
-			json_object_set_new(l, line, json_string(v));
-		}
-		unlinkat(root, ".build.labels", 0);
-	}
-	char *text = json_dumps(l, JSON_INDENT(4) | JSON_SORT_KEYS);
-	json_decref(l);
-	_cleanup_free_ char *withnl = sifu_xasprintf("%s\n", text);
-	free(text);
-	return bld_write_file(root, "/.singularity.d/labels.json", 0644, withnl, err);
+	return r;
 }
 
 /* The attributes `sifu inspect` (and Apptainer's) read without mounting. */
@@ -786,11 +389,7 @@ static int make_workdir(struct build *b, struct sifu_err *err)
 		_cleanup_free_ char *copy = sifu_xstrdup(b->o->output);
 		base = sifu_xstrdup(dirname(copy));
 	} else {
-		const char *t = getenv("SIFU_TMPDIR");
-		if (!t || !*t)
-			t = getenv("APPTAINER_TMPDIR");
-		if (!t || !*t)
-			t = getenv("TMPDIR");
+		const char *t = b->o->tmpdir;
 		base = sifu_xstrdup(t && *t ? t : "/tmp");
 	}
 	char abs[PATH_MAX];
@@ -902,13 +501,13 @@ static int build_stage(struct build *b, size_t i, bool in_place, struct sifu_err
 	if (r == 0)
 		r = run_files(b, i, err);
 	if (r == 0)
-		r = write_layout(b, i, err);
+		r = bld_write_layout(b->rootfds[i], st, b->o, err);
 	if (r == 0)
 		r = run_post(b, i, err);
 	if (r == 0)
-		r = write_environment(b, i, err);
+		r = bld_write_environment(b->rootfds[i], st, b->o, err);
 	if (r == 0)
-		r = write_labels(b, i, err);
+		r = bld_write_labels(b->rootfds[i], st, b->o, err);
 	if (r == 0)
 		r = run_test(b, i, err);
 	return r;
@@ -982,16 +581,16 @@ int recipe_build(const struct recipe *r, const struct recipe_build_opts *o, stru
 	/* a missing tool stops the build before a first stage runs for nothing */
 	for (size_t i = 0; i < r->nstages && !o->update; i++)
 		if (!strcmp(r->stages[i].bootstrap, "debootstrap") &&
-		    (ret = bld_debootstrap_check(err)) < 0)
+		    (ret = bld_debootstrap_check(o, err)) < 0)
 			return ret;
 	struct build b = {.r = r, .o = o, .nstages = r->nstages, .workfd = -1};
 	if (o->userns_subid && (ret = enter_subid(&b, err)) < 0)
 		return ret;
-	struct signals sigs;
-	signals_catch(&sigs);
+	struct bld_signals sigs;
+	bld_signals_catch(&sigs);
 	ret = build_run(&b, o, err);
 	build_free(&b);
-	signals_restore(&sigs);
+	bld_signals_restore(&sigs);
 	return ret;
 }
 
@@ -1007,8 +606,8 @@ int recipe_convert(const char *source, const struct recipe_build_opts *o, struct
 		return fetch_pull(source, o->output, o->pull, err);
 	}
 	struct build b = {.o = o, .nstages = 1, .workfd = -1};
-	struct signals sigs;
-	signals_catch(&sigs);
+	struct bld_signals sigs;
+	bld_signals_catch(&sigs);
 	ret = make_workdir(&b, err);
 	b.roots = sifu_xcalloc(1, sizeof(*b.roots));
 	b.rootfds = sifu_xcalloc(1, sizeof(*b.rootfds));
@@ -1048,6 +647,6 @@ int recipe_convert(const char *source, const struct recipe_build_opts *o, struct
 		}
 	}
 	build_free(&b);
-	signals_restore(&sigs);
+	bld_signals_restore(&sigs);
 	return ret;
 }

@@ -27,9 +27,8 @@
  * Downloaded packages are kept in $SIFU_CACHEDIR/debootstrap (debootstrap's
  * --cache-dir; it checks each package against the signed Release file
  * before using it), unless --disable-cache. */
-#include "build_int.h"
+#include "recipe_priv.h"
 #include "config.h"
-#include "recipe_int.h"
 #include "userns.h"
 
 #include <fcntl.h>
@@ -42,18 +41,17 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
-extern char **environ;
-
 /* The nodes debootstrap makes (mknod_if_needed: only where none exists),
  * bound from the host where it has them. */
 static const char *const devices[] = {"null",    "zero", "full",    "random",
                                       "urandom", "tty",  "console", "ptmx"};
 
-/* $SIFU_DEBOOTSTRAP, else debootstrap in $PATH or the sbin directories
- * (a user's PATH seldom has them). */
-static int find_debootstrap(char *path, size_t len, struct sifu_err *err)
+/* o->debootstrap ($SIFU_DEBOOTSTRAP), else debootstrap in o->path ($PATH)
+ * or the sbin directories (a user's PATH seldom has them). */
+static int find_debootstrap(const struct recipe_build_opts *o, char *path, size_t len,
+                            struct sifu_err *err)
 {
-	const char *env = getenv("SIFU_DEBOOTSTRAP");
+	const char *env = o->debootstrap;
 	const char *why = "this host has no debootstrap";
 	if (env && *env) {
 		if (access(env, X_OK) == 0) {
@@ -61,8 +59,7 @@ static int find_debootstrap(char *path, size_t len, struct sifu_err *err)
 			return 0;
 		}
 		why = "SIFU_DEBOOTSTRAP names no executable file";
-	} else if (sifu_find_exe("debootstrap", getenv("PATH") /* TODO(#15): from options */, path,
-	                         len)) {
+	} else if (sifu_find_exe("debootstrap", o->path, path, len)) {
 		return 0;
 	}
 	sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "Bootstrap: debootstrap: %s%s%s", why,
@@ -72,10 +69,10 @@ static int find_debootstrap(char *path, size_t len, struct sifu_err *err)
 	return -ENOENT;
 }
 
-int bld_debootstrap_check(struct sifu_err *err)
+int bld_debootstrap_check(const struct recipe_build_opts *o, struct sifu_err *err)
 {
 	char exe[PATH_MAX];
-	return find_debootstrap(exe, sizeof(exe), err);
+	return find_debootstrap(o, exe, sizeof(exe), err);
 }
 
 /* Debian's name for this machine's architecture. */
@@ -171,18 +168,14 @@ static void unbind_devices(int rootfd)
 static void init_main(const struct deb_run *x)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	pid_t p = fork();
-	if (p < 0)
-		_exit(255);
-	if (p == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (chdir("/") < 0)
-			_exit(127);
-		execve(x->argv[0], x->argv, x->envp);
+	/* debootstrap starts in "/" (init's own cwd does not matter) */
+	if (chdir("/") < 0)
 		_exit(127);
-	}
+	struct sifu_spawn sp = {.argv = x->argv, .envp = x->envp, .in = -1, .out = -1, .err = -1};
+	pid_t p;
+	if (sifu_spawn(&sp, &p, NULL) < 0)
+		_exit(127);
+	/* pid 1 reaps every orphan of the namespace, not only debootstrap */
 	for (;;) {
 		int st;
 		pid_t q = waitpid(-1, &st, 0);
@@ -190,8 +183,11 @@ static void init_main(const struct deb_run *x)
 			continue;
 		if (q < 0)
 			_exit(255);
-		if (q == p)
-			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		if (q == p) {
+			struct sifu_exit e;
+			sifu_exit_decode(st, &e);
+			_exit(e.code);
+		}
 	}
 }
 
@@ -229,11 +225,10 @@ static int deb_child(void *arg, struct sifu_err *err)
 		return sifu_err_sys(err, "fork");
 	if (init == 0)
 		init_main(x);
-	int st;
-	while (waitpid(init, &st, 0) < 0)
-		if (errno != EINTR)
-			return sifu_err_sys(err, "waiting for debootstrap");
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	struct sifu_exit e;
+	if ((r = sifu_proc_wait(init, &e, NULL)) < 0)
+		return sifu_err_set(err, SIFU_E_SYS, -r, "waiting for debootstrap");
+	return e.code;
 }
 
 /* The end of debootstrap's log: where it says why (its own output only
@@ -253,11 +248,12 @@ static void show_log(int rootfd)
 	sifu_log(SIFU_LOG_WARN, "the end of debootstrap's log:\n%s", p);
 }
 
-/* Include: and $INCLUDE (as Apptainer), words separated by blanks or commas */
-static char *include_list(const struct recipe_stage *st)
+/* Include: and o->debootstrap_include ($INCLUDE, as Apptainer), words
+ * separated by blanks or commas */
+static char *include_list(const struct recipe_stage *st, const struct recipe_build_opts *o)
 {
 	const char *h = recipe_header_get(st, "include");
-	const char *e = getenv("INCLUDE");
+	const char *e = o->debootstrap_include;
 	_cleanup_free_ char *all = sifu_xasprintf("apt %s %s", h ? h : "", e ? e : "");
 	struct sifu_buf b;
 	b = (struct sifu_buf){0};
@@ -323,10 +319,10 @@ int bld_debootstrap(const struct bld_stage_ctx *c, struct sifu_err *err)
 		return -EINVAL;
 	}
 	char exe[PATH_MAX];
-	int r = find_debootstrap(exe, sizeof(exe), err);
+	int r = find_debootstrap(c->o, exe, sizeof(exe), err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *include = include_list(c->st);
+	_cleanup_free_ char *include = include_list(c->st, c->o);
 	_cleanup_free_ char *arch = sifu_xasprintf("--arch=%s", deb_arch());
 	_cleanup_free_ char *cache = cache_dir(c);
 	_cleanup_free_ char *cacheopt = cache ? sifu_xasprintf("--cache-dir=%s", cache) : NULL;
@@ -343,7 +339,7 @@ int bld_debootstrap(const struct bld_stage_ctx *c, struct sifu_err *err)
 	ns_strv_push(&argv, mirror);
 	/* the host's environment (proxies), with what a root shell has */
 	struct ns_strv env = {0};
-	for (char *const *e = c->o->host_env ? c->o->host_env : environ; e && *e; e++)
+	for (char *const *e = c->o->host_env; e && *e; e++)
 		ns_strv_push(&env, *e);
 	const char *path = ns_env_get(&env, "PATH");
 	_cleanup_free_ char *newpath =

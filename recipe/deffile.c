@@ -6,8 +6,7 @@
  * internal/pkg/build/args) so that a file Apptainer builds parses the same
  * way here; where Apptainer silently does something surprising, sifu says
  * so instead (see docs/build.md, "Differences"). */
-#include "recipe.h"
-#include "recipe_int.h"
+#include "recipe_priv.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -15,32 +14,14 @@
 
 /* ------------------------------------------------------------- tables -- */
 
-/* Header keys as Apptainer's validHeaders, with the spelling the serialiser
- * writes.  "otherurl" stands for OtherURL<N>. */
-static const struct {
-	const char *key, *display;
-} header_keys[] = {
-    {"bootstrap", "Bootstrap"},
-    {"from", "From"},
-    {"stage", "Stage"},
-    {"fingerprints", "Fingerprints"},
-    {"include", "Include"},
-    {"includecmd", "IncludeCmd"},
-    {"mirrorurl", "MirrorURL"},
-    {"updateurl", "UpdateURL"},
-    {"osversion", "OSVersion"},
-    {"library", "Library"},
-    {"registry", "Registry"},
-    {"namespace", "Namespace"},
-    {"product", "Product"},
-    {"user", "User"},
-    {"regcode", "Regcode"},
-    {"productpgp", "ProductPGP"},
-    {"registerurl", "RegisterURL"},
-    {"modules", "Modules"},
-    {"confurl", "ConfURL"},
-    {"setopt", "Setopt"},
-    {"otherurl", "OtherURL"},
+/* Header keys as Apptainer's validHeaders, spelt the way the serialiser
+ * writes them; the parser's keys are these in lower case.  "OtherURL" stands
+ * for OtherURL<N>. */
+static const char *const header_keys[] = {
+    "Bootstrap", "From",      "Stage",     "Fingerprints", "Include",     "IncludeCmd",
+    "MirrorURL", "UpdateURL", "OSVersion", "Library",      "Registry",    "Namespace",
+    "Product",   "User",      "Regcode",   "ProductPGP",   "RegisterURL", "Modules",
+    "ConfURL",   "Setopt",    "OtherURL",
 };
 
 /* Bootstrap agents Apptainer knows, and the header keys each one needs. */
@@ -73,21 +54,12 @@ static const char *const app_sections[] = {"appinstall", "apprun",  "appenv",  "
 
 /* ------------------------------------------------------------ helpers -- */
 
-static char *xstrndup(const char *s, size_t n)
-{
-	char *p = sifu_xmalloc(n + 1);
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 static bool is_blank(int c)
 {
 	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
 }
 
-/* Trim [*s, *s + *n) in place. */
-static void trim(const char **s, size_t *n)
+void bld_trim(const char **s, size_t *n)
 {
 	while (*n && is_blank((unsigned char)**s))
 		(*s)++, (*n)--;
@@ -127,8 +99,10 @@ static size_t edit_distance(const char *a, const char *b)
 	return row[lb];
 }
 
-/* The nearest of N words to WORD, if it is close enough to be a typo. */
-static const char *nearest(const char *word, const char *const *words, size_t n)
+/* The hint for an unknown WORD: the nearest of the N known WORDS, if it is
+ * close enough to be a typo ("did you mean 'PREFIX<it>'?"), else KNOWN. */
+static void suggest(char *hint, size_t len, const char *word, const char *const *words, size_t n,
+                    const char *prefix, const char *known)
 {
 	const char *best = NULL;
 	size_t bestd = 3;
@@ -137,7 +111,10 @@ static const char *nearest(const char *word, const char *const *words, size_t n)
 		if (d < bestd)
 			bestd = d, best = words[i];
 	}
-	return best;
+	if (best)
+		snprintf(hint, len, "did you mean '%s%s'?", prefix, best);
+	else
+		snprintf(hint, len, "%s", known);
 }
 
 /* ---------------------------------------------------------- the state -- */
@@ -193,7 +170,7 @@ static void pwarn(struct pctx *c, unsigned line, const char *fmt, ...)
 /* Shorten a line for quoting it in a message. */
 static void quote_line(char *out, size_t outlen, const char *s, size_t n)
 {
-	trim(&s, &n);
+	bld_trim(&s, &n);
 	if (n > 60)
 		snprintf(out, outlen, "%.57s...", s);
 	else
@@ -214,6 +191,23 @@ static bool is_section_line(const struct line *l)
 	return i < l->n && l->s[i] == '%';
 }
 
+/* Split the section line L into its name (after the '%'s, up to a blank)
+ * and what follows the name (not trimmed). */
+static void section_words(const struct line *l, const char **name, size_t *namen, const char **rest,
+                          size_t *restn)
+{
+	const char *s = l->s;
+	size_t n = l->n;
+	bld_trim(&s, &n);
+	while (n && *s == '%')
+		s++, n--;
+	size_t w = 0;
+	while (w < n && !is_blank((unsigned char)s[w]))
+		w++;
+	*name = s, *namen = w;
+	*rest = s + w, *restn = n - w;
+}
+
 /* Apptainer splits stages at (?mi)^bootstrap: */
 static bool is_stage_start(const char *s, size_t n)
 {
@@ -228,7 +222,7 @@ static bool is_bootstrap_line(const struct line *l)
 		return false;
 	const char *k = l->s;
 	size_t kn = (size_t)(colon - l->s);
-	trim(&k, &kn);
+	bld_trim(&k, &kn);
 	return kn == 9 && !strncasecmp(k, "bootstrap", 9);
 }
 
@@ -236,7 +230,7 @@ static bool is_comment_or_blank(const struct line *l)
 {
 	const char *s = l->s;
 	size_t n = l->n;
-	trim(&s, &n);
+	bld_trim(&s, &n);
 	return n == 0 || s[0] == '#';
 }
 
@@ -357,7 +351,7 @@ static char *expand_nested(struct pctx *c, const struct defaults *d, const char 
 		bool unterminated;
 		size_t m = match_template(value, n, i, &at, &ln, &unterminated);
 		if (m) {
-			char *name = xstrndup(value + at, ln);
+			char *name = sifu_xstrndup(value + at, ln);
 			const char *v = arg_value(c, d, name, true);
 			free(name);
 			if (v) {
@@ -423,7 +417,7 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 			i++;
 			continue;
 		}
-		char *name = xstrndup(s + at, ln);
+		char *name = sifu_xstrndup(s + at, ln);
 		const char *v = arg_value(c, d, name, true);
 		if (!v) {
 			char hint[SIFU_ERR_MSG_MAX];
@@ -499,26 +493,21 @@ static void read_defaults(struct pctx *c, const struct line *lines, size_t n, st
 	for (size_t i = 0; i < n; i++) {
 		const struct line *l = &lines[i];
 		if (is_section_line(l)) {
-			const char *s = l->s;
-			size_t len = l->n;
-			trim(&s, &len);
-			while (len && *s == '%')
-				s++, len--;
-			size_t w = 0;
-			while (w < len && !is_blank((unsigned char)s[w]))
-				w++;
-			in_args = w == 9 && !strncasecmp(s, "arguments", 9);
+			const char *name, *rest;
+			size_t namen, restn;
+			section_words(l, &name, &namen, &rest, &restn);
+			in_args = namen == 9 && !strncasecmp(name, "arguments", 9);
 			continue;
 		}
 		if (!in_args || is_comment_or_blank(l))
 			continue;
 		const char *s = l->s;
 		size_t len = l->n;
-		trim(&s, &len);
+		bld_trim(&s, &len);
 		const char *eq = memchr(s, '=', len);
 		const char *k = s;
 		size_t kn = eq ? (size_t)(eq - s) : 0;
-		trim(&k, &kn);
+		bld_trim(&k, &kn);
 		if (!eq || kn == 0) {
 			char q[80];
 			quote_line(q, sizeof(q), s, len);
@@ -527,9 +516,10 @@ static void read_defaults(struct pctx *c, const struct line *lines, size_t n, st
 		}
 		const char *v = eq + 1;
 		size_t vn = len - (size_t)(eq + 1 - s);
-		trim(&v, &vn);
+		bld_trim(&v, &vn);
 		d->v = sifu_xrealloc(d->v, (d->n + 1) * sizeof(*d->v));
-		d->v[d->n++] = (struct recipe_kv){xstrndup(k, kn), xstrndup(v, vn), l->no};
+		d->v[d->n++] =
+		    (struct recipe_kv){sifu_xstrndup(k, kn), sifu_xstrndup(v, vn), l->no};
 	}
 }
 
@@ -545,8 +535,8 @@ static void free_kvs(struct recipe_kv *v, size_t n)
 static const char *header_display(const char *key)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(header_keys); i++)
-		if (!strcmp(header_keys[i].key, key))
-			return header_keys[i].display;
+		if (!strcasecmp(header_keys[i], key))
+			return header_keys[i];
 	return NULL;
 }
 
@@ -577,19 +567,12 @@ static int header_set(struct pctx *c, struct recipe_stage *st, char *key, char *
                       unsigned line)
 {
 	if (!header_key_valid(key)) {
-		const char *names[ARRAY_SIZE(header_keys)];
-		for (size_t i = 0; i < ARRAY_SIZE(header_keys); i++)
-			names[i] = header_keys[i].display;
-		const char *near = nearest(key, names, ARRAY_SIZE(names));
 		char hint[SIFU_ERR_MSG_MAX];
-		if (near)
-			snprintf(hint, sizeof(hint), "did you mean '%s'?", near);
-		else
-			snprintf(hint, sizeof(hint),
-			         "header keys are Bootstrap, From, Stage, Fingerprints, Include, "
-			         "MirrorURL, OSVersion, UpdateURL, Registry, Namespace, Library, "
-			         "IncludeCmd, Product, User, Regcode, ProductPGP, RegisterURL, "
-			         "Modules, OtherURL<N>, ConfURL, Setopt; sections start with %%");
+		suggest(hint, sizeof(hint), key, header_keys, ARRAY_SIZE(header_keys), "",
+		        "header keys are Bootstrap, From, Stage, Fingerprints, Include, "
+		        "MirrorURL, OSVersion, UpdateURL, Registry, Namespace, Library, "
+		        "IncludeCmd, Product, User, Regcode, ProductPGP, RegisterURL, "
+		        "Modules, OtherURL<N>, ConfURL, Setopt; sections start with %");
 		int r = perr(c, line, hint, "unknown header key '%s'", key);
 		free(key);
 		free(value);
@@ -639,7 +622,7 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 		const struct line *l = &lines[i];
 		const char *s = l->s;
 		size_t len = l->n;
-		trim(&s, &len);
+		bld_trim(&s, &len);
 		if (len == 0 || s[0] == '#') {
 			if (ckey) {
 				r = header_set(c, st, ckey, sifu_buf_take(&cval), cline);
@@ -666,9 +649,9 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 			}
 			const char *k = s, *v = colon + 1;
 			size_t kn = (size_t)(colon - s), vn = len - kn - 1;
-			trim(&k, &kn);
-			trim(&v, &vn);
-			key = xstrndup(k, kn);
+			bld_trim(&k, &kn);
+			bld_trim(&v, &vn);
+			key = sifu_xstrndup(k, kn);
 			lower(key);
 			size_t sp = strcspn(key, " \t\v\f\r");
 			if (key[sp]) { /* "From ubuntu:24.04": the ':' is the image's */
@@ -695,7 +678,7 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 			cval = (struct sifu_buf){0};
 			const char *v = s;
 			size_t vn = len;
-			trim(&v, &vn);
+			bld_trim(&v, &vn);
 			sifu_buf_add(&val, v, vn);
 			kline = cline;
 		}
@@ -753,7 +736,7 @@ static int split_words(struct pctx *c, const struct line *l, char ***out, size_t
 {
 	const char *s = l->s;
 	size_t n = l->n;
-	trim(&s, &n);
+	bld_trim(&s, &n);
 	char **v = NULL;
 	size_t nv = 0;
 	for (size_t i = 0; i < n;) {
@@ -841,24 +824,24 @@ static void parse_label_lines(const struct line *body, size_t nbody, struct reci
 			continue;
 		const char *s = body[i].s;
 		size_t n = body[i].n;
-		trim(&s, &n);
+		bld_trim(&s, &n);
 		size_t k = 0;
 		while (k < n && !is_blank((unsigned char)s[k]))
 			k++;
 		const char *v = s + k;
 		size_t vn = n - k;
-		trim(&v, &vn);
-		char *key = xstrndup(s, k);
+		bld_trim(&v, &vn);
+		char *key = sifu_xstrndup(s, k);
 		size_t idx;
 		if (lookup_kv(*labels, *nlabels, key, &idx)) {
 			free(key);
 			free((*labels)[idx].value);
-			(*labels)[idx].value = xstrndup(v, vn);
+			(*labels)[idx].value = sifu_xstrndup(v, vn);
 			(*labels)[idx].line = body[i].no;
 			continue;
 		}
 		*labels = sifu_xrealloc(*labels, (*nlabels + 1) * sizeof(**labels));
-		(*labels)[(*nlabels)++] = (struct recipe_kv){key, xstrndup(v, vn), body[i].no};
+		(*labels)[(*nlabels)++] = (struct recipe_kv){key, sifu_xstrndup(v, vn), body[i].no};
 	}
 }
 
@@ -875,43 +858,50 @@ static struct recipe_app *find_app(struct recipe_stage *st, const char *name, un
 	return a;
 }
 
-static struct recipe_script *main_script(struct recipe_stage *st, const char *name)
+/* Where the script section NAME lives in a stage or an app. */
+struct script_field {
+	const char *name;
+	size_t off;
+};
+
+static struct recipe_script *find_script(void *owner, const struct script_field *map, size_t n,
+                                         const char *name)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-	} map[] = {
-	    {"help", offsetof(struct recipe_stage, help)},
-	    {"setup", offsetof(struct recipe_stage, setup)},
-	    {"environment", offsetof(struct recipe_stage, environment)},
-	    {"pre", offsetof(struct recipe_stage, pre)},
-	    {"post", offsetof(struct recipe_stage, post)},
-	    {"runscript", offsetof(struct recipe_stage, runscript)},
-	    {"startscript", offsetof(struct recipe_stage, startscript)},
-	    {"test", offsetof(struct recipe_stage, test)},
-	    {"arguments", offsetof(struct recipe_stage, arguments)},
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+	for (size_t i = 0; i < n; i++)
 		if (!strcmp(map[i].name, name))
-			return (struct recipe_script *)((char *)st + map[i].off);
+			return (struct recipe_script *)((char *)owner + map[i].off);
 	return NULL;
 }
 
+/* clang-format off */
+#define SCRIPT_FIELD(type, field) {#field, offsetof(type, field)}
+/* clang-format on */
+
+static struct recipe_script *main_script(struct recipe_stage *st, const char *name)
+{
+	static const struct script_field map[] = {
+	    SCRIPT_FIELD(struct recipe_stage, help),
+	    SCRIPT_FIELD(struct recipe_stage, setup),
+	    SCRIPT_FIELD(struct recipe_stage, environment),
+	    SCRIPT_FIELD(struct recipe_stage, pre),
+	    SCRIPT_FIELD(struct recipe_stage, post),
+	    SCRIPT_FIELD(struct recipe_stage, runscript),
+	    SCRIPT_FIELD(struct recipe_stage, startscript),
+	    SCRIPT_FIELD(struct recipe_stage, test),
+	    SCRIPT_FIELD(struct recipe_stage, arguments),
+	};
+	return find_script(st, map, ARRAY_SIZE(map), name);
+}
+
+/* NAME is "app" and the field: %appinstall, %apprun ... */
 static struct recipe_script *app_script(struct recipe_app *a, const char *name)
 {
-	if (!strcmp(name, "appinstall"))
-		return &a->install;
-	if (!strcmp(name, "apprun"))
-		return &a->run;
-	if (!strcmp(name, "appenv"))
-		return &a->env;
-	if (!strcmp(name, "apphelp"))
-		return &a->help;
-	if (!strcmp(name, "apptest"))
-		return &a->test;
-	if (!strcmp(name, "appstart"))
-		return &a->start;
-	return NULL;
+	static const struct script_field map[] = {
+	    SCRIPT_FIELD(struct recipe_app, install), SCRIPT_FIELD(struct recipe_app, run),
+	    SCRIPT_FIELD(struct recipe_app, env),     SCRIPT_FIELD(struct recipe_app, help),
+	    SCRIPT_FIELD(struct recipe_app, test),    SCRIPT_FIELD(struct recipe_app, start),
+	};
+	return strncmp(name, "app", 3) ? NULL : find_script(a, map, ARRAY_SIZE(map), name + 3);
 }
 
 static bool in_list(const char *w, const char *const *list, size_t n)
@@ -932,13 +922,13 @@ static int files_section(struct pctx *c, struct recipe_stage *st, size_t stage_i
 		if (n > 4 && !strncasecmp(s, "from", 4) && is_blank((unsigned char)s[4])) {
 			const char *v = s + 4;
 			size_t vn = n - 4;
-			trim(&v, &vn);
+			bld_trim(&v, &vn);
 			bool one_word = vn > 0;
 			for (size_t i = 0; i < vn; i++)
 				if (is_blank((unsigned char)v[i]))
 					one_word = false;
 			if (one_word)
-				from = xstrndup(v, vn);
+				from = sifu_xstrndup(v, vn);
 		}
 		if (!from)
 			return perr(c, line, "write '%files' or '%files from STAGE'",
@@ -981,20 +971,13 @@ static int files_section(struct pctx *c, struct recipe_stage *st, size_t stage_i
 static int section(struct pctx *c, struct recipe_stage *st, size_t stage_idx,
                    const struct line *hdr, const struct line *body, size_t nbody)
 {
-	const char *s = hdr->s;
-	size_t n = hdr->n;
-	trim(&s, &n);
-	while (n && *s == '%')
-		s++, n--;
-	size_t w = 0;
-	while (w < n && !is_blank((unsigned char)s[w]))
-		w++;
-	_cleanup_free_ char *name = xstrndup(s, w);
+	const char *s, *a;
+	size_t w, an;
+	section_words(hdr, &s, &w, &a, &an);
+	_cleanup_free_ char *name = sifu_xstrndup(s, w);
 	lower(name);
-	const char *a = s + w;
-	size_t an = n - w;
-	trim(&a, &an);
-	_cleanup_free_ char *args = an ? xstrndup(a, an) : NULL;
+	bld_trim(&a, &an);
+	_cleanup_free_ char *args = an ? sifu_xstrndup(a, an) : NULL;
 
 	if (in_list(name, app_sections, ARRAY_SIZE(app_sections))) {
 		if (!args)
@@ -1025,15 +1008,10 @@ static int section(struct pctx *c, struct recipe_stage *st, size_t stage_idx,
 		const char *all[ARRAY_SIZE(main_sections) + ARRAY_SIZE(app_sections)];
 		memcpy(all, main_sections, sizeof(main_sections));
 		memcpy(all + ARRAY_SIZE(main_sections), app_sections, sizeof(app_sections));
-		const char *near = nearest(name, all, ARRAY_SIZE(all));
 		char hint[SIFU_ERR_MSG_MAX];
-		if (near)
-			snprintf(hint, sizeof(hint), "did you mean '%%%s'?", near);
-		else
-			snprintf(
-			    hint, sizeof(hint),
-			    "sections are %%help %%setup %%files %%labels %%environment %%pre "
-			    "%%post %%runscript %%startscript %%test %%arguments and %%app* NAME");
+		suggest(hint, sizeof(hint), name, all, ARRAY_SIZE(all), "%",
+		        "sections are %help %setup %files %labels %environment %pre "
+		        "%post %runscript %startscript %test %arguments and %app* NAME");
 		return perr(c, hdr->no, hint, "unknown section '%%%s'", name);
 	}
 	if (!strcmp(name, "files"))
@@ -1067,16 +1045,11 @@ static int check_stage(struct pctx *c, struct recipe_stage *st, size_t idx)
 		const char *names[ARRAY_SIZE(agents)];
 		for (size_t i = 0; i < ARRAY_SIZE(agents); i++)
 			names[i] = agents[i].agent;
-		const char *near = nearest(agent, names, ARRAY_SIZE(names));
 		char hint[SIFU_ERR_MSG_MAX];
-		if (near)
-			snprintf(hint, sizeof(hint), "did you mean 'Bootstrap: %s'?", near);
-		else
-			snprintf(
-			    hint, sizeof(hint),
-			    "agents are docker, localimage, oras, scratch, busybox, debootstrap, "
-			    "library, shub, oci, oci-archive, docker-archive, docker-daemon, yum, "
-			    "zypper, arch");
+		suggest(hint, sizeof(hint), agent, names, ARRAY_SIZE(names), "Bootstrap: ",
+		        "agents are docker, localimage, oras, scratch, busybox, debootstrap, "
+		        "library, shub, oci, oci-archive, docker-archive, docker-daemon, yum, "
+		        "zypper, arch");
 		return perr(c, st->line, hint, "unknown bootstrap agent '%s'", agent);
 	}
 	for (size_t j = 0; j < ARRAY_SIZE(agents[k].needs) && agents[k].needs[j]; j++) {
@@ -1325,7 +1298,7 @@ bool recipe_agent_known(const char *agent)
 	return false;
 }
 
-void recipe_header_display(const char *key, char *buf, size_t len)
+void bld_header_display(const char *key, char *buf, size_t len)
 {
 	const char *d = header_display(key);
 	if (d)

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Reading definition files and build-argument files, and the small helpers
  * the builder needs from a parsed recipe. */
-#include "recipe.h"
-#include "recipe_int.h"
+#include "recipe_priv.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -26,29 +25,12 @@ static int read_small_file(const char *path, const char *what, char **out, size_
 		return sifu_err_sys(err, "%s %s", what, path);
 	if (S_ISDIR(st.st_mode))
 		return sifu_err_set(err, SIFU_E_USAGE, EISDIR, "%s %s is a directory", what, path);
-	size_t cap = 4096, len = 0;
-	_cleanup_free_ char *buf = sifu_xmalloc(cap);
-	for (;;) {
-		if (len == cap) {
-			if (cap >= RECIPE_MAX_SIZE)
-				return sifu_err_set(err, SIFU_E_RANGE, EFBIG,
-				                    "%s %s is larger than %u MiB", what, path,
-				                    RECIPE_MAX_SIZE >> 20);
-			cap *= 2;
-			buf = sifu_xrealloc(buf, cap);
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return sifu_err_sys(err, "reading %s %s", what, path);
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*out = TAKE_PTR(buf);
-	*outlen = len;
-	return 0;
+	_cleanup_free_ char *name = sifu_xasprintf("%s %s", what, path);
+	int r = sifu_read_fd(fd, name, RECIPE_MAX_SIZE, out, outlen, err);
+	if (r < 0 && err && err->code == SIFU_E_RANGE)
+		return sifu_err_set(err, SIFU_E_RANGE, EFBIG, "%s is larger than %u MiB", name,
+		                    RECIPE_MAX_SIZE >> 20);
+	return r;
 }
 
 int recipe_load(const char *path, const struct recipe_buildargs *ba, struct recipe **out,
@@ -67,24 +49,8 @@ int recipe_load(const char *path, const struct recipe_buildargs *ba, struct reci
 static void ba_set(struct recipe_buildargs *ba, const char *k, size_t kn, const char *v, size_t vn,
                    unsigned line)
 {
-	char *key = sifu_xmalloc(kn + 1), *val = sifu_xmalloc(vn + 1);
-	memcpy(key, k, kn), key[kn] = '\0';
-	memcpy(val, v, vn), val[vn] = '\0';
 	ba->v = sifu_xrealloc(ba->v, (ba->n + 1) * sizeof(*ba->v));
-	ba->v[ba->n++] = (struct recipe_kv){key, val, line};
-}
-
-static bool blank(int c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static void trim2(const char **s, size_t *n)
-{
-	while (*n && blank((unsigned char)**s))
-		(*s)++, (*n)--;
-	while (*n && blank((unsigned char)(*s)[*n - 1]))
-		(*n)--;
+	ba->v[ba->n++] = (struct recipe_kv){sifu_xstrndup(k, kn), sifu_xstrndup(v, vn), line};
 }
 
 /* Apptainer's getKeyVal: split at the first '=', trim both sides, the key
@@ -97,8 +63,8 @@ static bool split_kv(const char *s, size_t n, const char **k, size_t *kn, const 
 		return false;
 	*k = s, *kn = (size_t)(eq - s);
 	*v = eq + 1, *vn = n - *kn - 1;
-	trim2(k, kn);
-	trim2(v, vn);
+	bld_trim(k, kn);
+	bld_trim(v, vn);
 	return *kn > 0;
 }
 
@@ -130,7 +96,7 @@ int recipe_buildargs_add_text(struct recipe_buildargs *ba, const char *name, con
 			                    "%s:%u: NUL byte in a build-arg file", name, no);
 		size_t tn = n;
 		const char *t = s;
-		trim2(&t, &tn);
+		bld_trim(&t, &tn);
 		if (tn == 0 || *t == '#')
 			continue;
 		const char *k, *v;
@@ -167,6 +133,18 @@ void recipe_buildargs_free(struct recipe_buildargs *ba)
 		free(ba->warnings[i]);
 	free(ba->warnings);
 	memset(ba, 0, sizeof(*ba));
+}
+
+/* ------------------------------------------------------------ sections -- */
+
+bool bld_section_on(const struct recipe_build_opts *o, const char *name)
+{
+	if (!o->sections)
+		return true;
+	for (char *const *s = o->sections; *s; s++)
+		if (!strcmp(*s, name) || !strcmp(*s, "all"))
+			return true;
+	return false;
 }
 
 /* ------------------------------------------------------------ scripts -- */

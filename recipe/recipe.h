@@ -166,8 +166,14 @@ struct recipe_build_opts {
 	bool userns_subid;                  /* map the caller's /etc/subuid range (newuidmap) */
 	char *const *sections;              /* --section names (NULL-terminated) or NULL: all */
 	const struct fetch_pull_opts *pull; /* how to reach docker:// etc. */
-	char *const *host_env;
-	const char *source_text; /* the definition file as stored in the image */
+	char *const *host_env;              /* %setup's and debootstrap's environment */
+	const char *source_text;            /* the definition file as stored in the image */
+	/* from the environment (cli/ reads it; NULL or "" where unset) */
+	const char *tmpdir;      /* where a SIF build's temporary directory goes; else /tmp */
+	const char *busybox;     /* Bootstrap: busybox: this static busybox first */
+	const char *debootstrap; /* Bootstrap: debootstrap: this executable... */
+	const char *path;        /* ...else debootstrap in this $PATH-style list */
+	const char *debootstrap_include; /* more packages for Include: (as $INCLUDE) */
 };
 
 /* Build R (already parsed and expanded) into o->output: each stage in a

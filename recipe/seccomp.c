@@ -19,7 +19,7 @@
  * With subordinate ids (--userns-subid) the namespace maps a whole range:
  * chown, setuid and setgroups are real there, and only mknod of devices,
  * which no user namespace may make, is still answered with success. */
-#include "build_int.h"
+#include "recipe_priv.h"
 #include "config.h"
 
 #include <fcntl.h>

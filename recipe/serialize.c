@@ -2,15 +2,14 @@
 /* The recipe back to definition-file text.  Apptainer stores a definition
  * in every image it builds; this writes one that parses to the same recipe
  * (tests/unit/test_recipe.c and the fuzz target check the round trip). */
-#include "recipe.h"
-#include "recipe_int.h"
+#include "recipe_priv.h"
 
 /* A header value: newlines become "\n\" continuations; a trailing '\' is
  * doubled and followed by a blank line so it does not continue. */
 static void put_header(struct sifu_buf *b, const char *key, const char *value)
 {
 	char disp[96];
-	recipe_header_display(key, disp, sizeof(disp));
+	bld_header_display(key, disp, sizeof(disp));
 	sifu_buf_printf(b, "%s: ", disp);
 	const char *p = value;
 	for (;;) {

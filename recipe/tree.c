@@ -2,7 +2,7 @@
 /* recipe/: directory trees of a build: copying into a container root
  * (always through descriptors of that root, so a symlink in the image never
  * leads a %files copy out of it), removing, and writing a tree as SquashFS. */
-#include "build_int.h"
+#include "recipe_priv.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,13 +12,8 @@
 
 /* ------------------------------------------------------------ removing -- */
 
-static int rm_children(int dfd)
+static int rm_children(DIR *d)
 {
-	_cleanup_closedir_ DIR *d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
 	int r = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
@@ -40,9 +35,9 @@ int bld_rm_tree(int dirfd, const char *name)
 		/* a directory %post made read-only is still ours to empty */
 		if ((st.st_mode & 0700) != 0700)
 			fchmodat(dirfd, name, (st.st_mode & 07777) | 0700, 0);
-		int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd >= 0)
-			rm_children(dfd);
+		_cleanup_closedir_ DIR *d = sifu_opendir_at(dirfd, name);
+		if (d)
+			rm_children(d);
 		if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
 			return -errno;
 		return 0;
@@ -76,6 +71,23 @@ static int copy_data(int in, int out)
 			off += w;
 		}
 	}
+}
+
+static int copy_entry(int srcdir, const char *sname, int dstdir, const char *dname, bool follow,
+                      struct sifu_err *err);
+
+/* Copy what the directory D holds into DSTFD. */
+static int copy_children(DIR *d, int dstfd, bool follow, struct sifu_err *err)
+{
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		int r = copy_entry(dirfd(d), e->d_name, dstfd, e->d_name, follow, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* Copy the object NAME of SRCDIR to NAME of DSTDIR.  FOLLOW: dereference
@@ -125,14 +137,8 @@ static int copy_entry(int srcdir, const char *sname, int dstdir, const char *dna
 			close(sfd);
 			return sifu_err_sys(err, "reading directory %s", sname);
 		}
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			r = copy_entry(dirfd(d), e->d_name, dfd, e->d_name, follow, err);
-			if (r < 0)
-				return sifu_err_wrap(err, "%s", sname);
-		}
+		if ((r = copy_children(d, dfd, follow, err)) < 0)
+			return sifu_err_wrap(err, "%s", sname);
 		fchmod(dfd, st.st_mode & 07777);
 		return 0;
 	}
@@ -164,26 +170,13 @@ static int copy_entry(int srcdir, const char *sname, int dstdir, const char *dna
 
 int bld_copy_dir(int srcfd, int dstfd, struct sifu_err *err)
 {
-	int sfd = openat(srcfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sfd < 0)
+	_cleanup_closedir_ DIR *d = sifu_opendir_at(srcfd, ".");
+	if (!d)
 		return sifu_err_sys(err, "opening the source directory");
-	_cleanup_closedir_ DIR *d = fdopendir(sfd);
-	if (!d) {
-		close(sfd);
-		return sifu_err_sys(err, "reading the source directory");
-	}
 	_cleanup_close_ int dfd = openat(dstfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return sifu_err_sys(err, "opening the target directory");
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		int r = copy_entry(dirfd(d), e->d_name, dfd, e->d_name, false, err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return copy_children(d, dfd, false, err);
 }
 
 /* Split PATH into its parent and last component (normalised). */
@@ -320,20 +313,17 @@ char *bld_read_file(int rootfd, const char *path, size_t max)
 	_cleanup_close_ int fd = sifu_path_open_in_root(rootfd, path, O_RDONLY, 0);
 	if (fd < 0)
 		return NULL;
-	char *buf = sifu_xmalloc(max + 1);
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, max - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == max)
-			break;
-	}
-	buf[len] = 0;
+	char *buf = NULL;
+	struct sifu_err err = {0};
+	if (sifu_read_fd(fd, path, max, &buf, NULL, &err) < 0)
+		sifu_debug("build: %s: %s", path, err.chain[0]);
 	return buf;
+}
+
+bool bld_file_exists(int rootfd, const char *path)
+{
+	_cleanup_close_ int fd = sifu_path_open_in_root(rootfd, path, O_PATH, 0);
+	return fd >= 0;
 }
 
 int bld_symlink(int rootfd, const char *target, const char *path, struct sifu_err *err)
@@ -357,16 +347,14 @@ int bld_symlink(int rootfd, const char *target, const char *path, struct sifu_er
 
 /* ----------------------------------------------------------- fix-perms -- */
 
-static int fix_perms_dir(int dfd, struct sifu_err *err)
+/* NAME below DFD ("." for DFD itself) and everything below it. */
+static int fix_perms_dir(int dfd, const char *name, struct sifu_err *err)
 {
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	_cleanup_closedir_ DIR *d = sifu_opendir_at(dfd, name);
+	if (!d && !strcmp(name, "."))
 		return sifu_err_sys(err, "--fix-perms");
-	_cleanup_closedir_ DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return sifu_err_sys(err, "--fix-perms");
-	}
+	if (!d)
+		return sifu_err_sys(err, "--fix-perms: %s", name);
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
@@ -380,22 +368,16 @@ static int fix_perms_dir(int dfd, struct sifu_err *err)
 		want |= S_ISDIR(st.st_mode) ? 0700 : (st.st_mode & 0111) ? 0700 : 0600;
 		if (want != (st.st_mode & 07777) && fchmodat(dirfd(d), e->d_name, want, 0) < 0)
 			return sifu_err_sys(err, "--fix-perms: %s", e->d_name);
-		if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub = openat(
-			    dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0)
-				return sifu_err_sys(err, "--fix-perms: %s", e->d_name);
-			int r = fix_perms_dir(sub, err);
-			if (r < 0)
-				return r;
-		}
+		int r = S_ISDIR(st.st_mode) ? fix_perms_dir(dirfd(d), e->d_name, err) : 0;
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
 
 int bld_fix_perms(int dirfd, struct sifu_err *err)
 {
-	return fix_perms_dir(dirfd, err);
+	return fix_perms_dir(dirfd, ".", err);
 }
 
 /* ------------------------------------------------------------ squashfs -- */

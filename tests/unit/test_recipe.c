@@ -8,7 +8,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "build_int.h"
+#include "recipe_priv.h"
 #include "recipe.h"
 
 #define FIXTURES SIFU_SOURCE_ROOT "/tests/fixtures/deffiles"

@@ -1,5 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* recipe/: what the builder's files share (not part of the module's API). */
+/* recipe/: what the module's files share - not its API (that is recipe.h).
+ *
+ * Two prefixes, so that a name says who may call it: recipe_ is the API in
+ * recipe.h, which cli/ calls; bld_ is what one file of this module offers the
+ * others here (and the unit tests), never cli/.
+ *
+ * One job per file, and calls go down this list only (scripts/check-calls):
+ *   build.c        the build sequence: recipe_build, recipe_convert
+ *   bootstrap.c    bootstrap agents: the base root file system of a stage
+ *   debootstrap.c  Bootstrap: debootstrap as fake root
+ *   layout.c       /.singularity.d: actions, scripts, environment, labels
+ *   fakeroot.c     a child process under the seccomp fake root
+ *   tree.c         directory trees: copy in, remove, write as SquashFS
+ *   seccomp.c      the seccomp filter and the owners its chowns record
+ *   interrupt.c    the build's signals: caught, checked, passed on
+ *   recipe.c       reading definition and build-argument files
+ *   serialize.c    the recipe back to definition-file text
+ *   deffile.c      the definition-file parser (pure) */
 #pragma once
 
 #include "recipe.h"
@@ -8,9 +25,28 @@
 
 #include <signal.h>
 
-/* Set by SIGINT/SIGTERM/SIGHUP while a build runs. */
-extern volatile sig_atomic_t bld_interrupted;
+/* deffile.c */
+/* The spelling the serialiser writes for a lower-case header KEY. */
+void bld_header_display(const char *key, char *buf, size_t len);
+/* Trim blanks (space, tab, \r, \v, \f) off both ends of [*S, *S + *N). */
+void bld_trim(const char **s, size_t *n);
+
+/* recipe.c */
+/* Is the section NAME one the build runs (--section)? */
+bool bld_section_on(const struct recipe_build_opts *o, const char *name);
+
+/* interrupt.c */
+/* < 0 with ERR set once SIGINT, SIGTERM or SIGHUP came during the build. */
 int bld_check_interrupted(struct sifu_err *err);
+/* The signal to pass on to a child being waited for (sifu_proc_wait's
+ * FORWARD): SIGINT for SIGINT, else SIGTERM; 0 before any came. */
+extern volatile sig_atomic_t bld_forward;
+/* Catch those three signals for the length of a build (restore after). */
+struct bld_signals {
+	struct sigaction old[3];
+};
+void bld_signals_catch(struct bld_signals *s);
+void bld_signals_restore(struct bld_signals *s);
 
 /* tree.c */
 /* Remove NAME below DIRFD recursively (making read-only directories
@@ -35,8 +71,11 @@ int bld_squash_dir(int rootfd, const struct bld_owners *owners, struct sq_image 
 /* Create or replace the file PATH inside ROOTFD with DATA. */
 int bld_write_file(int rootfd, const char *path, mode_t mode, const char *data,
                    struct sifu_err *err);
-/* Read the file PATH inside ROOTFD (NULL if missing), malloc'ed. */
+/* Read the file PATH inside ROOTFD, malloc'ed: NULL if missing, unreadable
+ * or longer than MAX bytes. */
 char *bld_read_file(int rootfd, const char *path, size_t max);
+/* Is there anything at PATH inside ROOTFD (symlinks followed in the root)? */
+bool bld_file_exists(int rootfd, const char *path);
 /* A symlink PATH -> TARGET inside ROOTFD (replacing a file or link there). */
 int bld_symlink(int rootfd, const char *target, const char *path, struct sifu_err *err);
 
@@ -54,11 +93,23 @@ int bld_bootstrap(const struct bld_stage_ctx *c, struct sifu_err *err);
 /* Extract or copy a local image (SIF, SquashFS, directory) into ROOTFD. */
 int bld_unpack_local(const char *path, int rootfd, struct sifu_err *err);
 
-/* build.c */
+/* layout.c */
+/* The /.singularity.d layout (and the directories every image has) in
+ * ROOTFD: what a base image has stays unless the stage ST replaces it. */
+int bld_write_layout(int rootfd, const struct recipe_stage *st, const struct recipe_build_opts *o,
+                     struct sifu_err *err);
+/* %environment as /.singularity.d/env/90-environment.sh. */
+int bld_write_environment(int rootfd, const struct recipe_stage *st,
+                          const struct recipe_build_opts *o, struct sifu_err *err);
+/* labels.json: the base image's labels, Apptainer's build labels, %labels,
+ * then what %post wrote to $APPTAINER_LABELS ("KEY VALUE" lines). */
+int bld_write_labels(int rootfd, const struct recipe_stage *st, const struct recipe_build_opts *o,
+                     struct sifu_err *err);
+
+/* fakeroot.c */
 /* What runs in the child of bld_run_fakeroot: < 0 with err set, else the
  * exit status. */
 typedef int (*bld_child_fn)(void *arg, struct sifu_err *err);
-struct bld_owners;
 /* Run FN(ARG) in a child process under the seccomp fake root (bld_seccomp_
  * fakeroot; SUBID: devices only), recording the chowns it asks for in
  * OWNERS; a signal to sifu reaches the child.  *STATUS: its exit status. */
@@ -69,7 +120,7 @@ int bld_run_fakeroot(bld_child_fn fn, void *arg, bool subid, struct bld_owners *
 /* Bootstrap: debootstrap - the host's debootstrap as fake root. */
 int bld_debootstrap(const struct bld_stage_ctx *c, struct sifu_err *err);
 /* Is there a debootstrap to run?  (Checked before a build starts.) */
-int bld_debootstrap_check(struct sifu_err *err);
+int bld_debootstrap_check(const struct recipe_build_opts *o, struct sifu_err *err);
 
 /* seccomp.c */
 /* In the calling process: make chown to any id, setuid/setgid/setgroups
