@@ -83,6 +83,7 @@ static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct si
 	o->fix_perms = a->set[O_FIX_PERMS];
 	o->userns_subid = a->set[O_USERNS_SUBID];
 	o->host_env = environ;
+	o->path = cli_env()->path;
 	if (o->update && !o->sandbox) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "--update needs --sandbox");
 		sifu_err_hint(err, "an image file is written once; update a sandbox directory");

@@ -961,7 +961,7 @@ static int build_run(struct build *b, const struct recipe_build_opts *o, struct 
 static int enter_subid(struct build *b, struct sifu_err *err)
 {
 	struct ns_subid u, g;
-	if (ns_enter_subid(&u, &g, err) < 0) {
+	if (ns_enter_subid(b->o->path, &u, &g, err) < 0) {
 		sifu_err_wrap(err, "--userns-subid");
 		if (!err->hint[0])
 			sifu_err_hint(err, "build without --userns-subid (the seccomp fake root "

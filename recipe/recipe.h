@@ -167,6 +167,7 @@ struct recipe_build_opts {
 	char *const *sections;              /* --section names (NULL-terminated) or NULL: all */
 	const struct fetch_pull_opts *pull; /* how to reach docker:// etc. */
 	char *const *host_env;
+	const char *path;        /* the caller's $PATH (newuidmap, newgidmap), or NULL */
 	const char *source_text; /* the definition file as stored in the image */
 };
 

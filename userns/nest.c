@@ -22,12 +22,11 @@
  * owned by the child namespace, a root inside may still mount /proc for its
  * PID namespace (a %post that runs `mount -t proc`), bring up interfaces
  * and set the host name, as before. */
-#include "internal.h"
+#include "userns_priv.h"
 
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
-#include <sys/wait.h>
 
 struct maps {
 	char uid[2048], gid[2048];
@@ -111,15 +110,14 @@ static int unshare_helped(int self, const struct maps *m, int flags)
 	if (r == 0 && write(p[1], "U", 1) != 1)
 		r = -errno;
 	close(p[1]);
-	int st = 0;
-	while (waitpid(h, &st, 0) < 0 && errno == EINTR)
-		;
-	if (r == 0 && (!WIFEXITED(st) || WEXITSTATUS(st)))
-		r = WIFEXITED(st) ? -WEXITSTATUS(st) : -EIO;
+	struct sifu_exit x = {0};
+	(void)sifu_proc_wait(h, &x, NULL);
+	if (r == 0 && !sifu_exit_ok(&x))
+		r = x.signal ? -EIO : -x.code;
 	return r;
 }
 
-int ns_nest(struct ns_launch *l, int self, struct sifu_err *err)
+int ns_nest(struct ns_run *l, int self, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	struct maps m;
