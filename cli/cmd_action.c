@@ -198,6 +198,8 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 	c->nbinds = x->nbinds;
 	c->bind_list = x->bind_list;
 	c->host_env = environ;
+	c->home = cli_env_get()->home;
+	c->user = cli_env_get()->user;
 	return 0;
 }
 

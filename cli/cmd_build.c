@@ -75,7 +75,7 @@ static const char *const section_names[] = {"setup", "files",  "post",      "env
 
 static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct sifu_err *err)
 {
-	const struct cli_env *env = cli_env();
+	const struct cli_env *env = cli_env_get();
 	*o = (struct recipe_build_opts){
 	    .output = a->pos[0],
 	    .sandbox = a->set[O_SANDBOX],

@@ -66,7 +66,7 @@ int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, ch
 	o->insecure = a->set[O_INSECURE];
 	o->authfile = a->set[O_AUTHFILE] ? a->val[O_AUTHFILE] : NULL;
 	o->quiet = sifu_log_get_level() <= SIFU_LOG_QUIET;
-	const struct cli_env *env = cli_env();
+	const struct cli_env *env = cli_env_get();
 	o->ca_bundle = env->ca_bundle;
 	o->home = env->home;
 	o->docker_config = env->docker_config;

@@ -17,7 +17,7 @@ static char *config_path(struct cli_args *a)
 {
 	if (a->set[O_AUTHFILE])
 		return sifu_xstrdup(a->val[O_AUTHFILE]);
-	const char *home = cli_env()->home;
+	const char *home = cli_env_get()->home;
 	return sifu_xasprintf("%s/.apptainer/docker-config.json", home ? home : ".");
 }
 

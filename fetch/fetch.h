@@ -191,7 +191,7 @@ struct fetch_pull_opts {
 	struct sq_opts squash;
 	bool quiet;
 	/* What the environment says, read by cli/ (cli_pull_opts, from
-	 * cli_env()); this module reads none.  The strings are borrowed. */
+	 * cli_env_get()); this module reads none.  The strings are borrowed. */
 	const char *ca_bundle;     /* CA certificates for TLS, or NULL: libcurl's own */
 	const char *home;          /* ~/.apptainer/docker-config.json, ~/.docker/config.json */
 	const char *docker_config; /* $DOCKER_CONFIG: its config.json replaces ~/.docker's */

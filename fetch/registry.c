@@ -742,7 +742,7 @@ static int run_helper(const char *prog, const char *host, char **buf, size_t *le
 		return e;
 	}
 	char *argv[] = {(char *)prog, "get", NULL};
-	struct sifu_spawn s = {.argv = argv, .in = in[1], .out = out[1], .err = -1};
+	struct sifu_command s = {.argv = argv, .in = in[1], .out = out[1], .err = -1};
 	pid_t pid;
 	int r = sifu_spawn(&s, &pid, err);
 	close(in[1]), close(out[1]);

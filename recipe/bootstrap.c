@@ -74,7 +74,7 @@ static int busybox_applets(const char *bb, char **list, struct sifu_err *err)
 	/* a relative name runs from the current directory, not from $PATH */
 	_cleanup_free_ char *exe = strchr(bb, '/') ? sifu_xstrdup(bb) : sifu_xasprintf("./%s", bb);
 	char *argv[] = {exe, "--list-full", NULL};
-	struct sifu_spawn sp = {.argv = argv, .in = -1, .out = -1, .err = -1};
+	struct sifu_command sp = {.argv = argv, .in = -1, .out = -1, .err = -1};
 	struct sifu_exit x = {0};
 	struct sifu_err serr = {0};
 	int r = sifu_spawn_capture(&sp, 1 << 20, list, NULL, &x, &serr);

@@ -89,7 +89,7 @@ static int section_result(const struct build *b, const char *section, unsigned l
  * -errno when the wait failed. */
 static int run_host(char *const *argv, char *const *env, struct sifu_exit *x)
 {
-	struct sifu_spawn sp = {.argv = argv, .envp = env, .in = -1, .out = -1, .err = -1};
+	struct sifu_command sp = {.argv = argv, .envp = env, .in = -1, .out = -1, .err = -1};
 	struct sifu_err serr = {0};
 	pid_t pid;
 	if (sifu_spawn(&sp, &pid, &serr) < 0) {
@@ -560,7 +560,7 @@ static int build_run(struct build *b, const struct recipe_build_opts *o, struct 
 static int enter_subid(struct build *b, struct sifu_err *err)
 {
 	struct ns_subid u, g;
-	if (ns_enter_subid(&u, &g, err) < 0) {
+	if (ns_enter_subid(b->o->path, &u, &g, err) < 0) {
 		sifu_err_wrap(err, "--userns-subid");
 		if (!err->hint[0])
 			sifu_err_hint(err, "build without --userns-subid (the seccomp fake root "

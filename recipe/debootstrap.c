@@ -171,7 +171,7 @@ static void init_main(const struct deb_run *x)
 	/* debootstrap starts in "/" (init's own cwd does not matter) */
 	if (chdir("/") < 0)
 		_exit(127);
-	struct sifu_spawn sp = {.argv = x->argv, .envp = x->envp, .in = -1, .out = -1, .err = -1};
+	struct sifu_command sp = {.argv = x->argv, .envp = x->envp, .in = -1, .out = -1, .err = -1};
 	pid_t p;
 	if (sifu_spawn(&sp, &p, NULL) < 0)
 		_exit(127);

@@ -172,7 +172,7 @@ struct recipe_build_opts {
 	const char *tmpdir;      /* where a SIF build's temporary directory goes; else /tmp */
 	const char *busybox;     /* Bootstrap: busybox: this static busybox first */
 	const char *debootstrap; /* Bootstrap: debootstrap: this executable... */
-	const char *path;        /* ...else debootstrap in this $PATH-style list */
+	const char *path; /* ...else debootstrap in this $PATH-style list; also newuidmap's */
 	const char *debootstrap_include; /* more packages for Include: (as $INCLUDE) */
 };
 

@@ -31,9 +31,7 @@ static void add_ov(struct ns_env *e, enum ns_env_op op, const char *key, size_t 
 	e->ov = sifu_xrealloc(e->ov, (e->nov + 1) * sizeof(*e->ov));
 	struct ns_env_override *o = &e->ov[e->nov++];
 	o->op = op;
-	o->key = strndup(key, klen);
-	if (!o->key)
-		abort();
+	o->key = sifu_xstrndup(key, klen);
 	o->value = sifu_xstrdup(value);
 }
 
@@ -81,9 +79,7 @@ int ns_env_file_parse(const char *text, struct ns_strv *out, struct sifu_err *er
 	while (*p) {
 		size_t n = strcspn(p, "\n");
 		line++;
-		_cleanup_free_ char *l = strndup(p, n);
-		if (!l)
-			abort();
+		_cleanup_free_ char *l = sifu_xstrndup(p, n);
 		char *s = l + strspn(l, " \t");
 		size_t e = strlen(s);
 		while (e && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r'))

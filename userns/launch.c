@@ -10,7 +10,7 @@
  * a lock held by another thread.  The payload builds the tree, then moves
  * into namespaces of its own (nest.c): a child user namespace that locks the
  * tree's mounts, and the PID, IPC, network and UTS namespaces, owned by it. */
-#include "internal.h"
+#include "userns_priv.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -21,32 +21,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-
-static const int fwd_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
-
-/* The payload starts with the forwarded signals unblocked and at their
- * default action: a launcher started in the background of a script has
- * SIGINT and SIGQUIT ignored, and a shell cannot trap what it inherits
- * ignored, so a forwarded signal would be lost. */
-void ns_signals_default(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	for (size_t i = 0; i < ARRAY_SIZE(fwd_signals); i++) {
-		signal(fwd_signals[i], SIG_DFL);
-		sigaddset(&set, fwd_signals[i]);
-	}
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_UNBLOCK, &set, NULL);
-}
-
-void ns_phase(struct ns_launch *l, const char *what)
-{
-	uint64_t now = sifu_now_ns();
-	sifu_debug("timing: %-22s %7.3f ms  (total %7.3f ms)", what, (double)(now - l->tlast) / 1e6,
-	           (double)(now - l->t0) / 1e6);
-	l->tlast = now;
-}
 
 /* Ubuntu 23.10+: unshare() succeeds but the new namespace has no
  * capabilities, so the first privileged step fails instead. */
@@ -99,7 +73,7 @@ static int write_file(const char *path, const char *s, struct sifu_err *err)
 }
 
 /* order: uid_map, setgroups=deny, gid_map (user_namespaces(7)) */
-static int write_maps(struct ns_launch *l, struct sifu_err *err)
+static int write_maps(struct ns_run *l, struct sifu_err *err)
 {
 	char map[64];
 	ns_idmap_format(map, sizeof(map), l->cuid, l->uid, 1);
@@ -113,7 +87,7 @@ static int write_maps(struct ns_launch *l, struct sifu_err *err)
 	return 0;
 }
 
-static int enter_userns_maps(struct ns_launch *l, struct sifu_err *err)
+static int enter_userns_maps(struct ns_run *l, struct sifu_err *err)
 {
 	if (l->c->in_userns) {
 		/* root of its own namespace, its maps in place already */
@@ -131,7 +105,7 @@ static int enter_userns_maps(struct ns_launch *l, struct sifu_err *err)
 	return 0;
 }
 
-static int enter_userns(struct ns_launch *l, struct sifu_err *err)
+static int enter_userns(struct ns_run *l, struct sifu_err *err)
 {
 	int r = enter_userns_maps(l, err);
 	if (r < 0 && err->code == SIFU_E_SYS && err->errnum == EPERM && apparmor_restricts())
@@ -152,7 +126,7 @@ static int open_host(const char *path, bool must, struct sifu_err *err)
 	return fd < 0 ? -errno : fd;
 }
 
-static void add_hb(struct ns_launch *l, int fd, const char *dst, bool ro, bool user)
+static void add_hb(struct ns_run *l, int fd, const char *dst, bool ro, bool user)
 {
 	struct stat st;
 	l->hb = sifu_xrealloc(l->hb, (l->nhb + 1) * sizeof(*l->hb));
@@ -164,7 +138,7 @@ static void add_hb(struct ns_launch *l, int fd, const char *dst, bool ro, bool u
 	b->user = user;
 }
 
-static void add_default(struct ns_launch *l, unsigned bit, const char *src, const char *dst)
+static void add_default(struct ns_run *l, unsigned bit, const char *src, const char *dst)
 {
 	if (l->c->no_mount & bit)
 		return;
@@ -174,7 +148,7 @@ static void add_default(struct ns_launch *l, unsigned bit, const char *src, cons
 }
 
 /* $HOME inside: DEST of -H SRC[:DEST], /root with --fakeroot, else the host's. */
-static int home_dst_init(struct ns_launch *l, struct sifu_err *err)
+static int home_dst_init(struct ns_run *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	const char *colon = c->home_spec ? strchr(c->home_spec, ':') : NULL;
@@ -191,7 +165,7 @@ static int home_dst_init(struct ns_launch *l, struct sifu_err *err)
 }
 
 /* $HOME: SRC of -H, the host home, an empty one with --contain (fd -1). */
-static int add_home(struct ns_launch *l, struct sifu_err *err)
+static int add_home(struct ns_run *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	if (c->no_home || (c->no_mount & NS_NOMOUNT_HOME))
@@ -216,7 +190,7 @@ static bool under(const char *path, const char *dir)
 	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0' || n == 1);
 }
 
-static int open_host_objects(struct ns_launch *l, struct sifu_err *err)
+static int open_host_objects(struct ns_run *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	l->dev_fd = l->proc_fd = l->sys_fd = l->overlay_fd = l->workdir_fd = -1;
@@ -273,7 +247,7 @@ static int open_dir_arg(const char *what, const char *path, int *out, struct sif
 	return 0;
 }
 
-static int open_overlay(struct ns_launch *l, struct sifu_err *err)
+static int open_overlay(struct ns_run *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	int r = 0;
@@ -308,7 +282,7 @@ static int open_overlay(struct ns_launch *l, struct sifu_err *err)
  * below /oldroot) so that it is no longer mounted on a host directory: a
  * recursive bind of that directory (/tmp) would otherwise carry it along.
  * The host objects were opened before, as fds. */
-static int mount_stage(struct ns_launch *l, struct sifu_err *err)
+static int mount_stage(struct ns_run *l, struct sifu_err *err)
 {
 	static const char *const cands[] = {"/tmp", "/var/tmp", "/mnt", "/run", "/dev"};
 	static const char *const dirs[] = {"img", "root", "upper",   "work",
@@ -332,13 +306,13 @@ static int mount_stage(struct ns_launch *l, struct sifu_err *err)
 	return sifu_err_sys(err, "cannot mount the staging tmpfs");
 }
 
-static bool fuse_wanted(struct ns_launch *l)
+static bool fuse_wanted(struct ns_run *l)
 {
 	return l->kind == NS_ROOT_FUSE && !l->c->unsquash;
 }
 
 /* mount(2) "fuse" on a /dev/fuse fd; failure is not fatal (extraction). */
-static int mount_fuse(struct ns_launch *l, struct sifu_err *err)
+static int mount_fuse(struct ns_run *l, struct sifu_err *err)
 {
 	int fd = open("/oldroot/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
@@ -368,14 +342,6 @@ static int mount_fuse(struct ns_launch *l, struct sifu_err *err)
 
 /* ------------------------------------------------------- the supervisor -- */
 
-static void fwd_mask(sigset_t *set)
-{
-	sigemptyset(set);
-	for (size_t i = 0; i < ARRAY_SIZE(fwd_signals); i++)
-		sigaddset(set, fwd_signals[i]);
-	sigaddset(set, SIGCHLD);
-}
-
 static int supervise(pid_t child, int sfd, struct sifu_err *err)
 {
 	int r = ns_forward_and_wait(sfd, child);
@@ -395,32 +361,22 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* What the payload child inherits besides the run: the end of the "go" pipe
+ * it waits on, its error channel to the supervisor, and the fds that are
+ * the supervisor's alone. */
 struct child_ctx {
-	struct ns_launch *l;
-	int go_fd, err_fd;
+	struct ns_run *l;
+	int go_fd;
+	struct sifu_childerr *ce;
 	pid_t parent;
-	int parent_only[3]; /* the supervisor's ends of the pipes, its signalfd */
+	int parent_only[2]; /* the supervisor's end of the go pipe, its signalfd */
 };
-
-static void child_fail(int errfd, const struct sifu_err *e)
-{
-	const char *p = (const char *)e;
-	size_t left = sizeof(*e);
-	while (left) {
-		ssize_t n = write(errfd, p, left);
-		if (n <= 0)
-			break;
-		p += n;
-		left -= (size_t)n;
-	}
-	_exit(255);
-}
 
 /* What the launcher opened on the host's side is closed once the tree is
  * built: no process of the container (--pid's relay and init do not exec)
  * keeps an fd that /proc/PID/fd would reopen writable (a read-only bind's
  * source, the block cache). */
-static void close_host_fds(struct ns_launch *l)
+static void close_host_fds(struct ns_run *l)
 {
 	if (l->c->sqf.block_cache_dir > STDERR_FILENO)
 		close(l->c->sqf.block_cache_dir);
@@ -432,7 +388,7 @@ static void close_host_fds(struct ns_launch *l)
 		close_fd(fds[i]);
 }
 
-static int payload_setup(struct ns_launch *l, struct sifu_err *err)
+static int payload_setup(struct ns_run *l, struct sifu_err *err)
 {
 	/* the maps of the payload's namespace are written through this fd:
 	 * the container may have no /proc */
@@ -450,17 +406,18 @@ static int payload_setup(struct ns_launch *l, struct sifu_err *err)
 	return r;
 }
 
-static void child_main(struct child_ctx *x)
+_Noreturn static void child_main(struct child_ctx *x)
 {
 	struct sifu_err err = {0};
-	struct ns_launch *l = x->l;
+	struct ns_run *l = x->l;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != x->parent)
 		_exit(255);
 	if (l->fuse_fd >= 0)
 		close(l->fuse_fd);
-	for (size_t i = 0; i < ARRAY_SIZE(x->parent_only); i++)
-		close(x->parent_only[i]);
+	close(x->parent_only[0]);
+	sifu_childerr_in_child(x->ce);
+	close(x->parent_only[1]);
 	char go = 0;
 	while (read(x->go_fd, &go, 1) < 0 && errno == EINTR)
 		;
@@ -469,32 +426,21 @@ static void child_main(struct child_ctx *x)
 	close(x->go_fd);
 	ns_phase(l, "payload released");
 	if (payload_setup(l, &err) < 0)
-		child_fail(x->err_fd, &err);
+		sifu_childerr_exit(x->ce, &err);
 	if (l->c->pid) {
-		int r = ns_pid_run(l, x->err_fd, &err);
+		int r = ns_pid_run(l, x->ce, &err);
 		if (r < 0)
-			child_fail(x->err_fd, &err);
+			sifu_childerr_exit(x->ce, &err);
 		_exit(r);
 	}
 	ns_signals_default();
 	ns_payload_exec(l, &err);
-	child_fail(x->err_fd, &err);
-}
-
-static pid_t clone_child(struct child_ctx *x, struct sifu_err *err)
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return sifu_err_sys(err, "fork");
-	if (pid == 0)
-		child_main(x);
-	return pid;
+	sifu_childerr_exit(x->ce, &err);
 }
 
 /* ------------------------------------------------------------ the image -- */
 
-static int serve_image(struct ns_launch *l, struct sqf_image **img, struct sqf_server **srv,
+static int serve_image(struct ns_run *l, struct sqf_image **img, struct sqf_server **srv,
                        struct sifu_err *err)
 {
 	if (l->kind == NS_ROOT_DIR)
@@ -527,61 +473,44 @@ static int serve_image(struct ns_launch *l, struct sqf_image **img, struct sqf_s
 	return 0;
 }
 
-/* Wait for the payload to exec (EOF on the CLOEXEC error pipe) or to report
- * why it could not. */
-static int await_exec(int errfd, pid_t child, struct sifu_err *err)
+/* Wait for the payload to exec (EOF: every copy of the write end was
+ * O_CLOEXEC or closed) or to report why it could not.  The caller kills and
+ * reaps a payload that failed. */
+static int await_exec(struct sifu_childerr *ce, struct sifu_err *err)
 {
-	struct sifu_err ce;
-	size_t got = 0;
-	while (got < sizeof(ce)) {
-		ssize_t n = read(errfd, (char *)&ce + got, sizeof(ce) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got == 0)
+	int r = sifu_childerr_recv(ce, err);
+	if (r == 0)
 		return 0;
-	int st;
-	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-		;
-	if (got == sizeof(ce)) {
-		*err = ce;
-		return ce.errnum ? -ce.errnum : -EINVAL;
-	}
-	return sifu_err_set(err, SIFU_E_SYS, EIO, "the payload failed while starting");
+	if (r < 0)
+		return sifu_err_set(err, SIFU_E_SYS, EIO, "the payload failed while starting");
+	return err->errnum ? -err->errnum : -EINVAL;
 }
 
 struct parent_fds {
-	int go[2], ep[2], sfd;
+	int go[2], sfd;
+	struct sifu_childerr ce;
 };
 
-static int run_child(struct ns_launch *l, struct parent_fds *f, int *status, struct sifu_err *err)
+/* The supervisor's side, once the payload is forked: serve the image,
+ * release the payload, wait for its exec, supervise, stop serving. */
+static int serve_and_supervise(struct ns_run *l, struct parent_fds *f, pid_t child, int *status,
+                               struct sifu_err *err)
 {
 	struct sqf_image *img = NULL;
 	struct sqf_server *srv = NULL;
-	struct child_ctx x = {l, f->go[0], f->ep[1], getpid(), {f->go[1], f->ep[0], f->sfd}};
-	pid_t child = clone_child(&x, err);
-	if (child < 0)
-		return child;
-	close_fd(&f->go[0]);
-	close_fd(&f->ep[1]);
 	int r = serve_image(l, &img, &srv, err);
 	if (r == 0 && write(f->go[1], "G", 1) != 1)
 		r = sifu_err_sys(err, "releasing the payload");
 	close_fd(&f->go[1]);
 	if (r == 0)
-		r = await_exec(f->ep[0], child, err);
+		r = await_exec(&f->ce, err);
 	if (r == 0) {
 		ns_phase(l, "payload exec'd");
 		r = supervise(child, f->sfd, err);
 		if (r >= 0)
 			*status = r;
 	} else {
-		kill(child, SIGKILL);
-		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-			;
+		sifu_proc_kill(child);
 	}
 	if (r >= 0)
 		ns_phase(l, "payload exited");
@@ -596,34 +525,73 @@ static int run_child(struct ns_launch *l, struct parent_fds *f, int *status, str
 	return r < 0 ? r : 0;
 }
 
-static int prepare(struct ns_launch *l, struct sifu_err *err)
+static int run_child(struct ns_run *l, struct parent_fds *f, int *status, struct sifu_err *err)
+{
+	struct child_ctx x = {l, f->go[0], &f->ce, getpid(), {f->go[1], f->sfd}};
+	fflush(NULL); /* what stdio holds would be written twice */
+	pid_t child = fork();
+	if (child == 0)
+		child_main(&x);
+	if (child < 0)
+		return sifu_err_sys(err, "fork");
+	close_fd(&f->go[0]);
+	sifu_childerr_in_parent(&f->ce);
+	return serve_and_supervise(l, f, child, status, err);
+}
+
+/* ------------------------------------------------ the phases of a launch -- */
+
+/* One step of a phase; a phase runs its steps in order until one fails. */
+typedef int ns_step(struct ns_run *l, struct sifu_err *err);
+
+static int run_phase(struct ns_run *l, ns_step *const steps[], const char *done,
+                     struct sifu_err *err)
+{
+	for (size_t i = 0; steps[i]; i++) {
+		int r = steps[i](l, err);
+		if (r < 0)
+			return r;
+	}
+	ns_phase(l, done);
+	return 0;
+}
+
+static int refuse_privileged(struct ns_run *l, struct sifu_err *err)
+{
+	(void)l;
+	return ns_refuse_privileged(err);
+}
+
+/* The contents of --env-file ("" when it is empty or unreadable past open),
+ * or NULL without one. */
+static int read_env_file(const char *path, char **out, struct sifu_err *err)
+{
+	*out = NULL;
+	if (!path)
+		return 0;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		sifu_err_sys(err, "--env-file %s", path);
+		sifu_err_hint(err, "give a readable file of NAME=VALUE lines");
+		return -errno;
+	}
+	size_t len = 0;
+	ssize_t n = getdelim(out, &len, '\0', f);
+	fclose(f);
+	if (n < 0) {
+		free(*out);
+		*out = sifu_xstrdup("");
+	}
+	return 0;
+}
+
+static int build_env(struct ns_run *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
-	int r = ns_refuse_privileged(err);
-	if (r == 0)
-		r = home_dst_init(l, err);
-	if (r == 0)
-		r = ns_open_image(l, err);
+	_cleanup_free_ char *envfile = NULL;
+	int r = read_env_file(c->env_file, &envfile, err);
 	if (r < 0)
 		return r;
-	ns_phase(l, "image identified");
-	_cleanup_free_ char *envfile = NULL;
-	if (c->env_file) {
-		FILE *f = fopen(c->env_file, "re");
-		if (!f) {
-			sifu_err_sys(err, "--env-file %s", c->env_file);
-			sifu_err_hint(err, "give a readable file of NAME=VALUE lines");
-			return -errno;
-		}
-		size_t len = 0;
-		envfile = NULL;
-		ssize_t n = getdelim(&envfile, &len, '\0', f);
-		fclose(f);
-		if (n < 0) {
-			free(envfile);
-			envfile = sifu_xstrdup("");
-		}
-	}
 	const char *cmdname[] = {"exec", "run", "shell", "test"};
 	const char *base = strrchr(l->image_abs, '/');
 	struct ns_env_spec es = {
@@ -640,7 +608,14 @@ static int prepare(struct ns_launch *l, struct sifu_err *err)
 	return ns_env_build(&es, &l->env, err);
 }
 
-static void launch_free(struct ns_launch *l)
+static int prepare(struct ns_run *l, struct sifu_err *err)
+{
+	static ns_step *const identify[] = {refuse_privileged, home_dst_init, ns_open_image, NULL};
+	int r = run_phase(l, identify, "image identified", err);
+	return r < 0 ? r : build_env(l, err);
+}
+
+static void run_free(struct ns_run *l)
 {
 	for (size_t i = 0; i < l->nhb; i++) {
 		if (l->hb[i].fd >= 0)
@@ -652,82 +627,92 @@ static void launch_free(struct ns_launch *l)
 	              &l->overlay_fd, &l->workdir_fd, &l->fuse_fd};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		close_fd(fds[i]);
-	free(l->user);
-	free(l->group);
-	free(l->gecos);
-	free(l->shell);
-	free(l->host_home);
-	free(l->home_dst);
-	free(l->cwd);
-	free(l->image_abs);
+	SIFU_FREE_MANY(l->user, l->group, l->gecos, l->shell, l->host_home, l->home_dst, l->cwd,
+	               l->image_abs);
 	ns_env_free(&l->env);
 }
 
-static int setup_ns(struct ns_launch *l, struct sifu_err *err)
+static int no_new_privs(struct ns_run *l, struct sifu_err *err)
 {
+	(void)l;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return sifu_err_sys(err, "prctl(PR_SET_NO_NEW_PRIVS)");
-	int r = enter_userns(l, err);
-	if (r < 0)
-		return r;
-	ns_phase(l, "user namespace");
-	r = open_host_objects(l, err);
-	if (r == 0)
-		r = open_overlay(l, err);
-	if (r == 0)
-		r = mount_stage(l, err);
-	if (r < 0)
-		return r;
-	ns_phase(l, "host objects, staging");
-	if (fuse_wanted(l)) {
-		struct sifu_err ferr = {0};
-		if (mount_fuse(l, &ferr) < 0) {
-			char line[2 * SIFU_ERR_MSG_MAX];
-			sifu_err_format(&ferr, line, sizeof(line));
-			sifu_log(SIFU_LOG_WARN,
-			         "%s (%s); extracting the image to a private "
-			         "temporary directory instead",
-			         line, ferr.hint);
-			l->kind = NS_ROOT_EXTRACT;
-		} else {
-			ns_phase(l, "FUSE mounted");
-		}
-	} else if (l->kind == NS_ROOT_FUSE) {
-		l->kind = NS_ROOT_EXTRACT; /* --unsquash */
+	return 0;
+}
+
+/* The image through FUSE, or, where FUSE is refused (or --unsquash), an
+ * extracted copy: never fatal. */
+static void choose_fuse(struct ns_run *l)
+{
+	if (!fuse_wanted(l)) {
+		if (l->kind == NS_ROOT_FUSE)
+			l->kind = NS_ROOT_EXTRACT; /* --unsquash */
+		return;
 	}
+	struct sifu_err ferr = {0};
+	if (mount_fuse(l, &ferr) == 0) {
+		ns_phase(l, "FUSE mounted");
+		return;
+	}
+	char line[2 * SIFU_ERR_MSG_MAX];
+	sifu_err_format(&ferr, line, sizeof(line));
+	sifu_log(SIFU_LOG_WARN,
+	         "%s (%s); extracting the image to a private temporary directory instead", line,
+	         ferr.hint);
+	l->kind = NS_ROOT_EXTRACT;
+}
+
+static int setup_ns(struct ns_run *l, struct sifu_err *err)
+{
+	static ns_step *const userns[] = {no_new_privs, enter_userns, NULL};
+	static ns_step *const host[] = {open_host_objects, open_overlay, mount_stage, NULL};
+	int r = run_phase(l, userns, "user namespace", err);
+	if (r == 0)
+		r = run_phase(l, host, "host objects, staging", err);
+	if (r == 0)
+		choose_fuse(l);
+	return r;
+}
+
+/* The supervisor's fds: a signalfd for the forwarded signals (blocked while
+ * the payload runs), the "go" pipe, the payload's error channel. */
+static int open_parent_fds(struct parent_fds *f, const sigset_t *set, struct sifu_err *err)
+{
+	f->sfd = signalfd(-1, set, SFD_CLOEXEC);
+	if (f->sfd < 0 || pipe2(f->go, O_CLOEXEC) < 0 || sifu_childerr_open(&f->ce, NULL) < 0)
+		return sifu_err_sys(err, "signalfd/pipe");
 	return 0;
 }
 
 int ns_launch(const struct ns_config *c, int *status, struct sifu_err *err)
 {
-	struct ns_launch l = {.c = c,
-	                      .image_fd = -1,
-	                      .fuse_fd = -1,
-	                      .dev_fd = -1,
-	                      .proc_fd = -1,
-	                      .sys_fd = -1,
-	                      .overlay_fd = -1,
-	                      .workdir_fd = -1};
+	struct ns_run l = {.c = c,
+	                   .image_fd = -1,
+	                   .fuse_fd = -1,
+	                   .dev_fd = -1,
+	                   .proc_fd = -1,
+	                   .sys_fd = -1,
+	                   .overlay_fd = -1,
+	                   .workdir_fd = -1};
 	l.t0 = l.tlast = sifu_now_ns();
 	ns_who(&l);
-	struct parent_fds f = {{-1, -1}, {-1, -1}, -1};
+	struct parent_fds f = {{-1, -1}, -1, {-1, -1}};
 	int r = prepare(&l, err);
 	if (r == 0)
 		r = setup_ns(&l, err);
 	sigset_t set, old;
-	fwd_mask(&set);
+	ns_signals_forwarded(&set);
 	if (r == 0) {
 		sigprocmask(SIG_BLOCK, &set, &old);
-		f.sfd = signalfd(-1, &set, SFD_CLOEXEC);
-		if (f.sfd < 0 || pipe2(f.go, O_CLOEXEC) < 0 || pipe2(f.ep, O_CLOEXEC) < 0)
-			r = sifu_err_sys(err, "signalfd/pipe");
+		r = open_parent_fds(&f, &set, err);
 		if (r == 0)
 			r = run_child(&l, &f, status, err);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
-	int *fds[] = {&f.go[0], &f.go[1], &f.ep[0], &f.ep[1], &f.sfd};
-	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
-		close_fd(fds[i]);
-	launch_free(&l);
+	close_fd(&f.go[0]);
+	close_fd(&f.go[1]);
+	sifu_childerr_close(&f.ce);
+	close_fd(&f.sfd);
+	run_free(&l);
 	return r;
 }

@@ -22,12 +22,11 @@
  * owned by the child namespace, a root inside may still mount /proc for its
  * PID namespace (a %post that runs `mount -t proc`), bring up interfaces
  * and set the host name, as before. */
-#include "internal.h"
+#include "userns_priv.h"
 
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
-#include <sys/wait.h>
 
 struct maps {
 	char uid[2048], gid[2048];
@@ -84,42 +83,64 @@ static int write_maps(int self, const struct maps *m, bool deny)
 	return r < 0 ? r : write_at(self, "gid_map", m->gid);
 }
 
+/* The helper: once told ('U'), write the maps of its parent's new user
+ * namespace; a failure goes back through CE (its errno is what counts). */
+_Noreturn static void map_helper(int go, struct sifu_childerr *ce, int self, const struct maps *m)
+{
+	char c = 0;
+	while (read(go, &c, 1) < 0 && errno == EINTR)
+		;
+	int r = c == 'U' ? write_maps(self, m, m->deny) : 0;
+	if (r < 0) {
+		struct sifu_err e = {0};
+		errno = -r;
+		sifu_err_sys(&e, "writing the payload's id maps");
+		sifu_childerr_exit(ce, &e);
+	}
+	_exit(0);
+}
+
 /* More than the caller's own id (subordinate ranges: build --userns-subid)
  * needs CAP_SETUID in the parent namespace, which the payload gives up by
  * unsharing: a helper forked before writes the maps, as newuidmap would. */
 static int unshare_helped(int self, const struct maps *m, int flags)
 {
 	int p[2];
+	struct sifu_childerr ce;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
-	pid_t h = fork();
+	pid_t h = sifu_childerr_open(&ce, NULL) < 0 ? -1 : fork();
 	if (h < 0) {
 		int e = errno;
 		close(p[0]);
 		close(p[1]);
+		sifu_childerr_close(&ce);
 		return -e;
 	}
 	if (h == 0) {
-		char c = 0;
 		close(p[1]);
-		while (read(p[0], &c, 1) < 0 && errno == EINTR)
-			;
-		_exit(c == 'U' ? -write_maps(self, m, m->deny) : 0);
+		sifu_childerr_in_child(&ce);
+		map_helper(p[0], &ce, self, m);
 	}
 	close(p[0]);
+	sifu_childerr_in_parent(&ce);
 	int r = unshare(flags) < 0 ? -errno : 0;
 	if (r == 0 && write(p[1], "U", 1) != 1)
 		r = -errno;
 	close(p[1]);
-	int st = 0;
-	while (waitpid(h, &st, 0) < 0 && errno == EINTR)
-		;
-	if (r == 0 && (!WIFEXITED(st) || WEXITSTATUS(st)))
-		r = WIFEXITED(st) ? -WEXITSTATUS(st) : -EIO;
+	struct sifu_err e;
+	int rep = sifu_childerr_recv(&ce, &e);
+	sifu_childerr_close(&ce);
+	struct sifu_exit x = {0};
+	(void)sifu_proc_wait(h, &x, NULL);
+	if (r == 0 && rep != 0)
+		r = e.errnum ? -e.errnum : -EIO;
+	else if (r == 0 && !sifu_exit_ok(&x))
+		r = -EIO;
 	return r;
 }
 
-int ns_nest(struct ns_launch *l, int self, struct sifu_err *err)
+int ns_nest(struct ns_run *l, int self, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	struct maps m;

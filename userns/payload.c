@@ -2,7 +2,7 @@
 /* Inside the container, after pivot_root: the working directory, the action
  * (run/exec/shell/test as Apptainer dispatches them), the environment, exec;
  * and, with --pid, the small init that runs as PID 1. */
-#include "internal.h"
+#include "userns_priv.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -11,7 +11,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static bool exists(const char *p)
 {
@@ -25,7 +24,7 @@ static bool is_dir(const char *p)
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int enter_cwd(struct ns_launch *l, struct sifu_err *err)
+static int enter_cwd(struct ns_run *l, struct sifu_err *err)
 {
 	const char *pwd = l->c->pwd;
 	if (pwd) {
@@ -44,7 +43,7 @@ static int enter_cwd(struct ns_launch *l, struct sifu_err *err)
 }
 
 /* The argv of the action, before the environment wrapper. */
-static int action_argv(struct ns_launch *l, struct ns_strv *av, struct sifu_err *err)
+static int action_argv(struct ns_run *l, struct ns_strv *av, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	switch (c->action) {
@@ -130,7 +129,7 @@ static int exec_path(char **argv, char **envp, struct sifu_err *err)
 	return -errno;
 }
 
-int ns_payload_exec(struct ns_launch *l, struct sifu_err *err)
+int ns_payload_exec(struct ns_run *l, struct sifu_err *err)
 {
 	int r = enter_cwd(l, err);
 	if (r < 0)
@@ -159,69 +158,56 @@ int ns_payload_exec(struct ns_launch *l, struct sifu_err *err)
 	return exec_path(av.v, envp.v, err);
 }
 
-int ns_exit_status(int st)
-{
-	return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 255;
-}
+/* What a relay forks: returns < 0 with ERR set when the action could not be
+ * started.  ALIVE: the read end of a pipe only the relay writes to, or -1. */
+typedef int relayed_fn(struct ns_run *l, struct sifu_childerr *ce, int alive, struct sifu_err *err);
 
-/* Shared by the supervisor and --pid's init: forward what another process
- * sent to CHILD (a terminal's own signals, SI_KERNEL, already reached it
- * through the process group: forwarding them too would deliver each twice),
- * reap every child, return CHILD's exit status, or -errno if SFD fails. */
-int ns_forward_and_wait(int sfd, pid_t child)
-{
-	for (;;) {
-		struct signalfd_siginfo si;
-		ssize_t n = read(sfd, &si, sizeof(si));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n != (ssize_t)sizeof(si))
-			return n < 0 ? -errno : -EIO;
-		if (si.ssi_signo != SIGCHLD) {
-			if (si.ssi_code != SI_KERNEL)
-				kill(child, (int)si.ssi_signo);
-			continue;
-		}
-		int st;
-		pid_t p;
-		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-			if (p == child)
-				return ns_exit_status(st);
-	}
-}
-
-/* PID 1 of the new PID namespace: fork the payload, forward what the
- * supervisor sends, reap every orphan, exit with the payload's status (the
- * kernel then kills whatever is left in the namespace). */
-int ns_init_run(struct ns_launch *l, int errfd, struct sifu_err *err)
+/* Fork CHILD and relay to it: forward the forwarded signals (read from a
+ * signalfd), reap, return its exit status.  This process's copy of the
+ * error channel goes first, so that the supervisor sees EOF once the
+ * payload execs.  With ALIVE, the child keeps only the pipe's read end.
+ * WHO prefixes errors.  In the child, CHILD's result is returned. */
+static int fork_relayed(const char *who, relayed_fn *child, int alive[2], struct ns_run *l,
+                        struct sifu_childerr *ce, struct sifu_err *err)
 {
 	sigset_t set;
-	sigemptyset(&set);
-	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-		sigaddset(&set, sigs[i]);
+	ns_signals_forwarded(&set);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0)
-		return sifu_err_sys(err, "init: signalfd");
+		return sifu_err_sys(err, "%s: signalfd", who);
 	pid_t pid = fork();
 	if (pid < 0)
-		return sifu_err_sys(err, "init: fork");
+		return sifu_err_sys(err, "%s: fork", who);
 	if (pid == 0) {
 		close(sfd);
-		ns_signals_default();
-		ns_payload_exec(l, err);
-		return -1; /* the caller reports err on errfd */
+		if (alive)
+			close(alive[1]);
+		return child(l, ce, alive ? alive[0] : -1, err);
 	}
-	close(errfd);
+	if (alive)
+		close(alive[0]);
+	sifu_childerr_close(ce);
 	int r = ns_forward_and_wait(sfd, pid);
 	return r < 0 ? 255 : r;
+}
+
+/* The action itself, with the forwarded signals back at their defaults. */
+static int exec_action(struct ns_run *l, struct sifu_childerr *ce, int alive, struct sifu_err *err)
+{
+	(void)ce, (void)alive;
+	ns_signals_default();
+	ns_payload_exec(l, err);
+	return -1; /* the caller reports err through CE */
 }
 
 /* The first process of the PID namespace ns_nest made: its own /proc over
  * the host's (mounted by the payload's user namespace, which owns the PID
  * namespace; where that fails the host's stays, as it would without
- * --pid), then init or the action itself. */
-static int pid_first(struct ns_launch *l, int errfd, int alive, struct sifu_err *err)
+ * --pid), then the action itself (--no-init) or, as PID 1, an init that
+ * forks the action, forwards what the supervisor sends, reaps every orphan
+ * and exits with the action's status (the kernel then kills whatever is
+ * left in the namespace). */
+static int pid_first(struct ns_run *l, struct sifu_childerr *ce, int alive, struct sifu_err *err)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* the relay may have died before PDEATHSIG was set */
@@ -234,37 +220,15 @@ static int pid_first(struct ns_launch *l, int errfd, int alive, struct sifu_err 
 		sifu_verbose("--pid: cannot mount /proc for the new PID namespace (%s); the "
 		             "host's stays",
 		             strerror(errno));
-	if (l->c->no_init) {
-		ns_signals_default();
-		ns_payload_exec(l, err);
-		return -1;
-	}
-	return ns_init_run(l, errfd, err);
+	if (l->c->no_init)
+		return exec_action(l, ce, -1, err);
+	return fork_relayed("init", exec_action, NULL, l, ce, err);
 }
 
-int ns_pid_run(struct ns_launch *l, int errfd, struct sifu_err *err)
+int ns_pid_run(struct ns_run *l, struct sifu_childerr *ce, struct sifu_err *err)
 {
-	sigset_t set;
-	sigemptyset(&set);
-	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD};
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-		sigaddset(&set, sigs[i]);
 	int alive[2];
 	if (pipe2(alive, O_CLOEXEC) < 0)
 		return sifu_err_sys(err, "--pid: pipe");
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (sfd < 0)
-		return sifu_err_sys(err, "--pid: signalfd");
-	pid_t pid = fork();
-	if (pid < 0)
-		return sifu_err_sys(err, "--pid: fork");
-	if (pid == 0) {
-		close(sfd);
-		close(alive[1]);
-		return pid_first(l, errfd, alive[0], err);
-	}
-	close(alive[0]);
-	close(errfd);
-	int r = ns_forward_and_wait(sfd, pid);
-	return r < 0 ? 255 : r;
+	return fork_relayed("--pid", pid_first, alive, l, ce, err);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Before any namespace: who runs sifu, what the image is, and the refusal to
  * run with privileges sifu must not have. */
-#include "internal.h"
+#include "userns_priv.h"
 #include "sif.h"
 
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 
 /* ------------------------------------------------------------- who am I -- */
 
-void ns_who(struct ns_launch *l)
+void ns_who(struct ns_run *l)
 {
 	const struct ns_config *c = l->c;
 	l->uid = getuid();
@@ -21,8 +21,9 @@ void ns_who(struct ns_launch *l)
 	l->cuid = c->fakeroot ? 0 : l->uid;
 	l->cgid = c->fakeroot ? 0 : l->gid;
 	struct passwd *pw = getpwuid(l->uid);
-	const char *h = getenv("HOME");
-	l->user = sifu_xstrdup(pw ? pw->pw_name : getenv("USER") ? getenv("USER") : "sifu");
+	/* the passwd entry first; the environment only where there is none */
+	const char *h = c->home;
+	l->user = sifu_xstrdup(pw ? pw->pw_name : c->user ? c->user : "sifu");
 	l->gecos = sifu_xstrdup(pw && pw->pw_gecos ? pw->pw_gecos : "");
 	l->shell = sifu_xstrdup(pw && pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
 	l->host_home = sifu_xstrdup(pw && pw->pw_dir ? pw->pw_dir : h ? h : "/");
@@ -52,7 +53,7 @@ static int check_squash(const char *p, uint32_t fstype, struct sifu_err *err)
 
 /* The verified image: the caller's open file description, never the path
  * (which may name another file by now). */
-static int use_opened(struct ns_launch *l, struct sifu_err *err)
+static int use_opened(struct ns_run *l, struct sifu_err *err)
 {
 	const struct ns_image_fd *o = l->c->opened;
 	l->image_fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 3);
@@ -66,7 +67,7 @@ static int use_opened(struct ns_launch *l, struct sifu_err *err)
 	return check_squash(l->c->image, o->fstype, err);
 }
 
-int ns_open_image(struct ns_launch *l, struct sifu_err *err)
+int ns_open_image(struct ns_run *l, struct sifu_err *err)
 {
 	const char *p = l->c->image;
 	if (l->c->opened)

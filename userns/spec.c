@@ -131,12 +131,8 @@ int ns_bind_parse(const char *spec, const char *cwd, struct ns_bind *out, struct
 		out->src = sifu_xstrdup(spec);
 		out->dst = sifu_xstrdup(spec);
 	} else {
-		out->src = strndup(spec, (size_t)(c1 - spec));
-		if (!out->src)
-			abort();
-		out->dst = c2 ? strndup(c1 + 1, (size_t)(c2 - c1 - 1)) : sifu_xstrdup(c1 + 1);
-		if (!out->dst)
-			abort();
+		out->src = sifu_xstrndup(spec, (size_t)(c1 - spec));
+		out->dst = c2 ? sifu_xstrndup(c1 + 1, (size_t)(c2 - c1 - 1)) : sifu_xstrdup(c1 + 1);
 		if (c2)
 			r = bind_opt(out, spec, c2 + 1, err);
 	}
@@ -163,9 +159,7 @@ static int mount_field(struct ns_bind *b, const char *spec, const char *f, size_
 	static const char *const dsts[] = {"dst", "destination", "dest", "target", NULL};
 	const char *eq = memchr(f, '=', n);
 	size_t kn = eq ? (size_t)(eq - f) : n;
-	char *val = eq ? strndup(eq + 1, n - kn - 1) : NULL;
-	if (eq && !val)
-		abort();
+	char *val = eq ? sifu_xstrndup(eq + 1, n - kn - 1) : NULL;
 	int r = 0;
 	if (!eq) {
 		char opt[32] = "";
@@ -250,7 +244,7 @@ static void copy_lines_except(struct ns_strv *out, const char *text, const char 
 			}
 		}
 		if (n && !drop)
-			ns_strv_push_take(out, strndup(p, n));
+			ns_strv_push_take(out, sifu_xstrndup(p, n));
 		p += n;
 		if (*p)
 			p++;

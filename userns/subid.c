@@ -17,7 +17,6 @@
 #include <pwd.h>
 #include <sched.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 static bool field_is(const char *f, size_t n, const char *s)
 {
@@ -54,32 +53,17 @@ int ns_subid_find(const char *text, const char *user, unsigned id, struct ns_sub
 	return -ENOENT;
 }
 
-static char *slurp(const char *path)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	size_t cap = 4096, len = 0;
-	char *buf = sifu_xmalloc(cap + 1);
-	for (;;) {
-		if (len == cap)
-			buf = sifu_xrealloc(buf, (cap *= 2) + 1);
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = 0;
-	return buf;
-}
+/* /etc/subuid and /etc/subgid are a line per user: 1 MiB is thousands. */
+#define SUBID_FILE_MAX (1u << 20)
+/* What newuidmap and newgidmap say is a line or two. */
+#define TOOL_OUT_MAX (64u << 10)
 
 static int lookup(const char *file, const char *user, unsigned id, struct ns_subid *out,
                   struct sifu_err *err)
 {
-	_cleanup_free_ char *text = slurp(file);
-	if (text && ns_subid_find(text, user, id, out) == 0)
+	_cleanup_free_ char *text = NULL;
+	if (sifu_read_file_at(AT_FDCWD, file, SUBID_FILE_MAX, &text, NULL, NULL) == 0 &&
+	    ns_subid_find(text, user, id, out) == 0)
 		return 0;
 	const bool uid = !strcmp(file, "/etc/subuid");
 	sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "%s has no subordinate %s range for %s", file,
@@ -91,114 +75,149 @@ static int lookup(const char *file, const char *user, unsigned id, struct ns_sub
 	return -ENOENT;
 }
 
-/* The helper: wait for "go", then run newuidmap and newgidmap (their
- * output goes to OUT). */
-static void helper(int go, int out, char *const uidmap[], char *const gidmap[])
+/* What the map needs: the caller, its ranges, the two programs and their
+ * command lines (inside 0 -> the caller; inside 1..N -> the range). */
+struct subid_req {
+	unsigned uid, gid;
+	char name[64]; /* the caller's user name, or its uid */
+	char nu[PATH_MAX], ng[PATH_MAX];
+	char spid[16], su[16], sg[16], s1[16], s2[16], s3[16], s4[16];
+	char *uidmap[9], *gidmap[9];
+};
+
+static int find_tools(const char *search, struct subid_req *q, struct sifu_err *err)
 {
+	if (sifu_find_exe("newuidmap", search, q->nu, sizeof(q->nu)) &&
+	    sifu_find_exe("newgidmap", search, q->ng, sizeof(q->ng)))
+		return 0;
+	sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
+	             "subordinate ids need newuidmap and newgidmap, and this host has none");
+	sifu_err_hint(err, "install them (Debian/Ubuntu: apt-get install uidmap; "
+	                   "Fedora/RHEL: shadow-utils)");
+	return -ENOENT;
+}
+
+static void make_argv(struct subid_req *q, const struct ns_subid *uids, const struct ns_subid *gids)
+{
+	snprintf(q->spid, sizeof(q->spid), "%d", (int)getpid());
+	snprintf(q->su, sizeof(q->su), "%u", q->uid);
+	snprintf(q->sg, sizeof(q->sg), "%u", q->gid);
+	snprintf(q->s1, sizeof(q->s1), "%u", uids->start);
+	snprintf(q->s2, sizeof(q->s2), "%u", uids->count);
+	snprintf(q->s3, sizeof(q->s3), "%u", gids->start);
+	snprintf(q->s4, sizeof(q->s4), "%u", gids->count);
+	char *const uidmap[] = {q->nu, q->spid, "0", q->su, "1", "1", q->s1, q->s2, NULL};
+	char *const gidmap[] = {q->ng, q->spid, "0", q->sg, "1", "1", q->s3, q->s4, NULL};
+	memcpy(q->uidmap, uidmap, sizeof(uidmap));
+	memcpy(q->gidmap, gidmap, sizeof(gidmap));
+}
+
+/* Who asks, for which ranges, with which programs. */
+static int subid_request(const char *search, struct subid_req *q, struct ns_subid *uids,
+                         struct ns_subid *gids, struct sifu_err *err)
+{
+	q->uid = getuid();
+	q->gid = getgid();
+	struct passwd *pw = getpwuid(q->uid);
+	snprintf(q->name, sizeof(q->name), "%s", pw ? pw->pw_name : "");
+	if (!q->name[0])
+		snprintf(q->name, sizeof(q->name), "%u", q->uid);
+	int r = lookup("/etc/subuid", q->name, q->uid, uids, err);
+	if (r == 0)
+		r = lookup("/etc/subgid", q->name, q->uid, gids, err);
+	if (r == 0)
+		r = find_tools(search, q, err);
+	if (r == 0)
+		make_argv(q, uids, gids);
+	return r;
+}
+
+/* newuidmap or newgidmap said no: the first line of what they printed. */
+static void refused(const struct subid_req *q, const struct sifu_buf *said, struct sifu_err *err)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", said->p ? said->p : "");
+	msg[strcspn(msg, "\n")] = 0;
+	sifu_err_set(err, SIFU_E_DENIED, EPERM, "newuidmap/newgidmap refused the map%s%s",
+	             msg[0] ? ": " : "", msg);
+	sifu_err_hint(err,
+	              "check the ranges in /etc/subuid and /etc/subgid for %s, and that "
+	              "newuidmap and newgidmap are set-user-ID root (or have their file "
+	              "capabilities)",
+	              q->name);
+}
+
+/* The helper: wait for "go", then run newuidmap and newgidmap; what fails
+ * goes to the parent through CE. */
+_Noreturn static void helper(int go, struct sifu_childerr *ce, const struct subid_req *q)
+{
+	struct sifu_err err = {0};
 	char c = 0;
 	while (read(go, &c, 1) < 0 && errno == EINTR)
 		;
-	if (c != 'G')
-		_exit(3);
-	char *const *const argvs[] = {uidmap, gidmap};
-	for (size_t i = 0; i < 2; i++) {
-		pid_t p = fork();
-		if (p < 0)
-			_exit(4);
-		if (p == 0) {
-			dup2(out, 1);
-			dup2(out, 2);
-			execv(argvs[i][0], argvs[i]);
-			_exit(127);
+	if (c != 'G') {
+		/* the parent could not unshare and says why itself */
+		sifu_err_set(&err, SIFU_E_SYS, ECANCELED, "the id map was not asked for");
+		sifu_childerr_exit(ce, &err);
+	}
+	char *const *const argvs[] = {q->uidmap, q->gidmap};
+	struct sifu_buf said = {0};
+	for (size_t i = 0; i < ARRAY_SIZE(argvs); i++) {
+		/* 2>&1: posix_spawn's file actions run in order, so by the
+		 * time fd 2 is dup'ed from fd 1, fd 1 is the capture pipe */
+		struct sifu_command s = {.argv = argvs[i], .in = -1, .err = STDOUT_FILENO};
+		struct sifu_exit x;
+		char *out = NULL;
+		size_t len = 0;
+		if (sifu_spawn_capture(&s, TOOL_OUT_MAX, &out, &len, &x, &err) < 0)
+			sifu_childerr_exit(ce, &err);
+		sifu_buf_add(&said, out, len);
+		free(out);
+		if (!sifu_exit_ok(&x)) {
+			refused(q, &said, &err);
+			sifu_childerr_exit(ce, &err);
 		}
-		int st;
-		while (waitpid(p, &st, 0) < 0)
-			if (errno != EINTR)
-				_exit(5);
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			_exit(1);
 	}
 	_exit(0);
 }
 
-int ns_enter_subid(struct ns_subid *uids, struct ns_subid *gids, struct sifu_err *err)
+/* Unshare the user namespace while the helper, still outside it, maps it;
+ * 0 once mapped. */
+static int map_through_helper(const struct subid_req *q, struct sifu_err *err)
 {
-	unsigned uid = getuid(), gid = getgid();
-	struct passwd *pw = getpwuid(uid);
-	char name[64];
-	snprintf(name, sizeof(name), "%s", pw ? pw->pw_name : "");
-	if (!name[0])
-		snprintf(name, sizeof(name), "%u", uid);
-	int r = lookup("/etc/subuid", name, uid, uids, err);
-	if (r == 0)
-		r = lookup("/etc/subgid", name, uid, gids, err);
-	if (r < 0)
-		return r;
-	char nu[PATH_MAX], ng[PATH_MAX];
-	if (!sifu_find_exe("newuidmap", getenv("PATH") /* TODO(#15): from options */, nu,
-	                   sizeof(nu)) ||
-	    !sifu_find_exe("newgidmap", getenv("PATH") /* TODO(#15): from options */, ng,
-	                   sizeof(ng))) {
-		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
-		             "subordinate ids need newuidmap and newgidmap, and this host has "
-		             "none");
-		sifu_err_hint(err, "install them (Debian/Ubuntu: apt-get install uidmap; "
-		                   "Fedora/RHEL: shadow-utils)");
-		return -ENOENT;
-	}
-	pid_t me = getpid();
-	char spid[16], su[16], sg[16], s1[16], s2[16], s3[16], s4[16];
-	snprintf(spid, sizeof(spid), "%d", (int)me);
-	snprintf(su, sizeof(su), "%u", uid);
-	snprintf(sg, sizeof(sg), "%u", gid);
-	snprintf(s1, sizeof(s1), "%u", uids->start);
-	snprintf(s2, sizeof(s2), "%u", uids->count);
-	snprintf(s3, sizeof(s3), "%u", gids->start);
-	snprintf(s4, sizeof(s4), "%u", gids->count);
-	/* inside 0 -> the caller; inside 1..N -> the subordinate range */
-	char *const uidmap[] = {nu, spid, "0", su, "1", "1", s1, s2, NULL};
-	char *const gidmap[] = {ng, spid, "0", sg, "1", "1", s3, s4, NULL};
-	int go[2], out[2];
+	int go[2];
+	struct sifu_childerr ce;
 	if (pipe2(go, O_CLOEXEC) < 0)
 		return sifu_err_sys(err, "pipe");
-	if (pipe2(out, O_CLOEXEC) < 0) {
+	if (sifu_childerr_open(&ce, NULL) < 0) {
+		int r = sifu_err_sys(err, "pipe");
 		close(go[0]);
 		close(go[1]);
-		return sifu_err_sys(err, "pipe");
+		return r;
 	}
 	pid_t h = fork();
-	if (h < 0) {
-		r = sifu_err_sys(err, "fork");
-		goto fail;
-	}
 	if (h == 0) {
 		close(go[1]);
-		close(out[0]);
-		helper(go[0], out[1], uidmap, gidmap);
+		sifu_childerr_in_child(&ce);
+		helper(go[0], &ce, q);
 	}
+	int r = h < 0 ? sifu_err_sys(err, "fork") : 0;
 	close(go[0]);
-	close(out[1]);
-	go[0] = out[1] = -1;
+	sifu_childerr_in_parent(&ce);
+	if (r < 0) {
+		close(go[1]);
+		sifu_childerr_close(&ce);
+		return r;
+	}
 	int e = unshare(CLONE_NEWUSER) < 0 ? errno : 0;
 	if (write(go[1], e ? "X" : "G", 1) != 1 && !e)
 		e = errno;
 	close(go[1]);
-	go[1] = -1;
-	char msg[512] = "";
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(out[0], msg + len, sizeof(msg) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || (len += (size_t)n) == sizeof(msg) - 1)
-			break;
-	}
-	msg[len] = 0;
-	msg[strcspn(msg, "\n")] = 0;
-	close(out[0]);
-	int st = 0;
-	while (waitpid(h, &st, 0) < 0 && errno == EINTR)
-		;
+	struct sifu_err herr = {0};
+	int rep = sifu_childerr_recv(&ce, &herr);
+	sifu_childerr_close(&ce);
+	struct sifu_exit x = {0};
+	(void)sifu_proc_wait(h, &x, NULL);
 	if (e) {
 		errno = e;
 		sifu_err_sys(err, "the kernel refused to create a user namespace");
@@ -206,28 +225,32 @@ int ns_enter_subid(struct ns_subid *uids, struct ns_subid *gids, struct sifu_err
 		                   "(user.max_user_namespaces > 0)");
 		return -e;
 	}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		sifu_err_set(err, SIFU_E_DENIED, EPERM, "newuidmap/newgidmap refused the map%s%s",
-		             msg[0] ? ": " : "", msg);
-		sifu_err_hint(err,
-		              "check the ranges in /etc/subuid and /etc/subgid for %s, and "
-		              "that newuidmap and newgidmap are set-user-ID root (or have "
-		              "their file capabilities)",
-		              name);
-		return -EPERM;
+	if (rep != 0) {
+		*err = herr;
+		return err->errnum ? -err->errnum : -EIO;
 	}
+	if (!sifu_exit_ok(&x)) {
+		char how[128];
+		sifu_exit_describe(&x, how, sizeof(how));
+		return sifu_err_set(err, SIFU_E_SYS, EIO,
+		                    "the helper that runs newuidmap and newgidmap %s", how);
+	}
+	return 0;
+}
+
+int ns_enter_subid(const char *search, struct ns_subid *uids, struct ns_subid *gids,
+                   struct sifu_err *err)
+{
+	struct subid_req q;
+	int r = subid_request(search, &q, uids, gids, err);
+	if (r == 0)
+		r = map_through_helper(&q, err);
+	if (r < 0)
+		return r;
 	/* the host's supplementary groups are unmapped here: drop them */
 	if (setgroups(0, NULL) < 0)
 		sifu_debug("subordinate ids: setgroups: %s", strerror(errno));
 	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 		return sifu_err_sys(err, "becoming root of the user namespace");
 	return 0;
-fail:
-	for (int i = 0; i < 2; i++) {
-		if (go[i] >= 0)
-			close(go[i]);
-		if (out[i] >= 0)
-			close(out[i]);
-	}
-	return r;
 }

@@ -14,7 +14,7 @@
  * redirect with a symlink.  A read-only bind is read-only down to every
  * submount.  Once the tree is built, the payload's own user namespace locks
  * it (nest.c). */
-#include "internal.h"
+#include "userns_priv.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -27,13 +27,13 @@
 #include <sys/syscall.h>
 
 struct tree {
-	struct ns_launch *l;
+	struct ns_run *l;
 	int rootfd;
 	bool root_writable; /* mount points can be created */
 	char root[NS_STAGE_MAX + 8];
 };
 
-static void spath(const struct ns_launch *l, const char *sub, char *buf, size_t len)
+static void spath(const struct ns_run *l, const char *sub, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", l->stage, sub);
 }
@@ -285,7 +285,7 @@ static int mount_new(const struct tree *t, const char *dst, const char *type, un
 static int mount_empty(const struct tree *t, const char *dst, const char *wsub,
                        struct sifu_err *err)
 {
-	const struct ns_launch *l = t->l;
+	const struct ns_run *l = t->l;
 	int r;
 	if (l->workdir_fd >= 0) {
 		int wfd = sifu_path_mkdir_in_root(l->workdir_fd, wsub, 0700);
@@ -307,7 +307,7 @@ static int mount_empty(const struct tree *t, const char *dst, const char *wsub,
  * process mounts the namespace's own /proc over this one. */
 static int mount_proc(const struct tree *t, struct sifu_err *err)
 {
-	struct ns_launch *l = t->l;
+	struct ns_run *l = t->l;
 	if (l->proc_fd < 0)
 		return 0;
 	struct ns_hostbind b = {.fd = l->proc_fd, .dst = "/proc", .dir = true};
@@ -373,7 +373,7 @@ static int mount_dev_minimal(const struct tree *t, struct sifu_err *err)
 
 static int mount_system(const struct tree *t, struct sifu_err *err)
 {
-	const struct ns_launch *l = t->l;
+	const struct ns_run *l = t->l;
 	int r = mount_proc(t, err);
 	if (r == 0 && l->sys_fd >= 0) {
 		struct ns_hostbind b = {.fd = l->sys_fd, .dst = "/sys", .dir = true};
@@ -392,7 +392,7 @@ static int mount_system(const struct tree *t, struct sifu_err *err)
 
 /* ------------------------------------------------------- passwd, group -- */
 
-static int write_stage_file(const struct ns_launch *l, const char *name, const char *text, int *out,
+static int write_stage_file(const struct ns_run *l, const char *name, const char *text, int *out,
                             struct sifu_err *err)
 {
 	char p[NS_STAGE_MAX + 32];
@@ -412,7 +412,7 @@ static int write_stage_file(const struct ns_launch *l, const char *name, const c
 
 static int mount_passwd(const struct tree *t, struct sifu_err *err)
 {
-	const struct ns_launch *l = t->l;
+	const struct ns_run *l = t->l;
 	if (l->c->no_mount & NS_NOMOUNT_PASSWD)
 		return 0;
 	_cleanup_free_ char *pw = NULL, *gr = NULL;
@@ -498,7 +498,7 @@ static int upper_point(int lowerfd, const char *lowerpath, int upperfd, const ch
 	return 0;
 }
 
-static void upper_points(struct ns_launch *l, const char *lower, const char *upper)
+static void upper_points(struct ns_run *l, const char *lower, const char *upper)
 {
 	_cleanup_close_ int lfd = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_close_ int ufd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -520,8 +520,7 @@ static void upper_points(struct ns_launch *l, const char *lower, const char *upp
 			sifu_verbose("cannot make the mount point %s", l->hb[i].dst);
 }
 
-static int overlay_dirs(struct ns_launch *l, char *upper, char *work, size_t len,
-                        struct sifu_err *err)
+static int overlay_dirs(struct ns_run *l, char *upper, char *work, size_t len, struct sifu_err *err)
 {
 	if (l->overlay_fd < 0 || l->overlay_ro) {
 		spath(l, "upper", upper, len);
@@ -546,7 +545,7 @@ static int overlay_dirs(struct ns_launch *l, char *upper, char *work, size_t len
 
 static int mount_overlay(struct tree *t, struct sifu_err *err)
 {
-	struct ns_launch *l = t->l;
+	struct ns_run *l = t->l;
 	char img[NS_STAGE_MAX + 8], upper[NS_STAGE_MAX + 16], work[NS_STAGE_MAX + 16],
 	    lower[3 * NS_STAGE_MAX + 32];
 	spath(l, "img", img, sizeof(img));
@@ -582,7 +581,7 @@ static int mount_overlay(struct tree *t, struct sifu_err *err)
 
 static int mount_root(struct tree *t, struct sifu_err *err)
 {
-	struct ns_launch *l = t->l;
+	struct ns_run *l = t->l;
 	const struct ns_config *c = l->c;
 	char img[NS_STAGE_MAX + 8], s[32];
 	spath(l, "img", img, sizeof(img));
@@ -653,7 +652,7 @@ int ns_setup_net_uts(const struct ns_config *c, struct sifu_err *err)
 
 static int mount_binds(const struct tree *t, struct sifu_err *err)
 {
-	const struct ns_launch *l = t->l;
+	const struct ns_run *l = t->l;
 	static const struct {
 		const char *dst, *wsub;
 	} empties[] = {{"/tmp", "tmp"}, {"/var/tmp", "var_tmp"}};
@@ -675,7 +674,7 @@ static int mount_binds(const struct tree *t, struct sifu_err *err)
 	return 0;
 }
 
-int ns_tree_build(struct ns_launch *l, struct sifu_err *err)
+int ns_tree_build(struct ns_run *l, struct sifu_err *err)
 {
 	struct tree t = {.l = l, .rootfd = -1};
 	int r = mount_root(&t, err);

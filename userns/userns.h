@@ -26,10 +26,12 @@ struct ns_subid {
 int ns_subid_find(const char *text, const char *user, unsigned id, struct ns_subid *out);
 /* Make the calling process (single-threaded) uid and gid 0 of a new user
  * namespace mapping 0 to the caller and 1..N to the caller's subordinate
- * ranges (returned), through the host's newuidmap and newgidmap.  Nothing
+ * ranges (returned), through the host's newuidmap and newgidmap, looked for
+ * in SEARCH (the caller's $PATH, may be NULL; see sifu_find_exe).  Nothing
  * else is unshared.  Errors say what is missing: an /etc/subuid or
  * /etc/subgid entry, or newuidmap/newgidmap. */
-int ns_enter_subid(struct ns_subid *uids, struct ns_subid *gids, struct sifu_err *err);
+int ns_enter_subid(const char *search, struct ns_subid *uids, struct ns_subid *gids,
+                   struct sifu_err *err);
 
 /* ------------------------------------------------------------ pure parts -- */
 
@@ -189,6 +191,9 @@ struct ns_config {
 	const char *shell;     /* --shell */
 	struct sqf_options sqf;
 	char *const *host_env;
+	/* the caller's $HOME and $USER, used only where the passwd database
+	 * has no entry for the caller; NULL when unset (cli/: cli_env_get()) */
+	const char *home, *user;
 };
 
 /* Run the action; on success *status is the payload's exit status (128+N

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* userns/ internals shared by launch.c (the parent and supervisor), tree.c
- * (the payload's mount tree) and payload.c (init, action dispatch, exec). */
+/* userns/'s private header: what the files of the launch share - launch.c
+ * (the parent and supervisor), prep.c (who, which image), tree.c (the
+ * payload's mount tree), nest.c (the payload's own namespaces), payload.c
+ * (init, action dispatch, exec), signals.c (forwarding and reaping) and
+ * phase.c (--debug timings).  Everything here is prefixed ns_, like the
+ * public API: the module is one library with one prefix. */
 #pragma once
 
 #include "userns.h"
@@ -18,7 +22,10 @@ struct ns_hostbind {
 	bool user; /* --bind/--mount: failures are errors, not warnings */
 };
 
-struct ns_launch {
+/* One run's state, from ns_launch() to its end: who runs it, the image, the
+ * host objects opened as fds, the staging directory, the environment.  The
+ * launcher fills it; the payload child inherits a copy across fork(). */
+struct ns_run {
 	const struct ns_config *c;
 	uint64_t t0, tlast;
 	/* who */
@@ -46,8 +53,8 @@ struct ns_launch {
 
 /* prep.c: the caller's ids, names and home; the image's kind and location;
  * the refusal to run set-user-ID or with file capabilities. */
-void ns_who(struct ns_launch *l);
-int ns_open_image(struct ns_launch *l, struct sifu_err *err);
+void ns_who(struct ns_run *l);
+int ns_open_image(struct ns_run *l, struct sifu_err *err);
 int ns_refuse_privileged(struct sifu_err *err);
 /* prep.c: the image's file PATH (/etc/passwd, /etc/group), resolved inside
  * ROOTFD: *OUT NULL when it is absent, else its text (NUL-terminated,
@@ -57,7 +64,7 @@ int ns_refuse_privileged(struct sifu_err *err);
 int ns_read_image_file(int rootfd, const char *path, size_t max, char **out, struct sifu_err *err);
 /* tree.c: build the container's mount tree under the staging dir and
  * pivot into it.  Runs in the payload child. */
-int ns_tree_build(struct ns_launch *l, struct sifu_err *err);
+int ns_tree_build(struct ns_run *l, struct sifu_err *err);
 /* tree.c: --hostname and --net's loopback, in the payload's namespaces */
 int ns_setup_net_uts(const struct ns_config *c, struct sifu_err *err);
 /* nest.c: after pivot_root, move the payload into a user namespace of its
@@ -66,20 +73,23 @@ int ns_setup_net_uts(const struct ns_config *c, struct sifu_err *err);
  * stays read-only, nothing can be unmounted); with --pid, --ipc, --net,
  * --hostname also those namespaces, owned by it.  SELF: an fd on the
  * payload's /proc/PID directory, opened before pivot_root. */
-int ns_nest(struct ns_launch *l, int self, struct sifu_err *err);
+int ns_nest(struct ns_run *l, int self, struct sifu_err *err);
 /* payload.c: --pid: fork the new PID namespace's first process (which
  * mounts its /proc, then runs as init or, --no-init, execs the action) and
  * relay signals to it; returns its exit status in the caller, < 0 in the
- * child when the action could not be started (err set). */
-int ns_pid_run(struct ns_launch *l, int errfd, struct sifu_err *err);
+ * child when the action could not be started (err set, for the caller to
+ * send through CE, the payload's error channel to the supervisor). */
+int ns_pid_run(struct ns_run *l, struct sifu_childerr *ce, struct sifu_err *err);
 /* payload.c: pick and exec the action (never returns on success). */
-int ns_payload_exec(struct ns_launch *l, struct sifu_err *err);
-/* payload.c: with --pid, PID 1's loop: fork the payload, reap, forward. */
-int ns_init_run(struct ns_launch *l, int errfd, struct sifu_err *err);
-/* launch.c: forwarded signals back to default and unblocked (payload) */
+int ns_payload_exec(struct ns_run *l, struct sifu_err *err);
+/* signals.c: the signals the supervisor (and --pid's relay and init)
+ * forward, plus SIGCHLD, into SET. */
+void ns_signals_forwarded(sigset_t *set);
+/* signals.c: forwarded signals back to default and unblocked (payload) */
 void ns_signals_default(void);
-/* payload.c: a wait status as a shell reports it (128+N after signal N) */
-int ns_exit_status(int st);
+/* signals.c: forward what arrives on the signalfd SFD to CHILD, reap every
+ * child, return CHILD's exit status (128+N after signal N), or -errno when
+ * SFD fails. */
 int ns_forward_and_wait(int sfd, pid_t child);
-/* launch.c: --debug phase timings */
-void ns_phase(struct ns_launch *l, const char *what);
+/* phase.c: --debug phase timings */
+void ns_phase(struct ns_run *l, const char *what);
