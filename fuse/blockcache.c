@@ -25,7 +25,7 @@
  * very bytes (sqf_bcache_same_source says why that is enough).  That costs a read
  * of the compressed block per use (from the page cache, locally) but no
  * inflate, which is what the cache saves. */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <dirent.h>
 #include <fcntl.h>

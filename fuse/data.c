@@ -7,7 +7,7 @@
  * requests of one file (or small files sharing a fragment block) decompressed
  * the same block again in every thread - half the throughput of a
  * single-threaded server on a sequential read. */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <sys/mman.h>
 

@@ -5,7 +5,7 @@
  * every caller borrows a private set of readers (struct sqf_ctx) from a pool;
  * everything shared (superblock, id table, cache, directory listings) is
  * read-only or behind a lock. */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <endian.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * blocks).  Reading aligned 1 MiB chunks turns many small requests into few
  * large ones; the LRU keeps the working set; one read in flight per chunk
  * stops N threads from fetching the same bytes N times. */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <fcntl.h>
 #include <signal.h>

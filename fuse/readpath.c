@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Read one file of an image by its path, without mounting it: what `sifu
  * inspect` needs for the metadata that lives in /.singularity.d. */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #define MAX_LINKS 40
 #define MAX_DEPTH 256

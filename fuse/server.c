@@ -7,7 +7,7 @@
  * the mount lives (timeouts of a year, keep_cache, cached symlinks and
  * readdir, negative entries). */
 #define FUSE_USE_VERSION 314
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <dirent.h>
 #include <fcntl.h>
