@@ -22,6 +22,48 @@
 #include <sqfs/xattr_reader.h>
 #include <sys/stat.h>
 
+/* ----------------------------------------------------------- LRU lists --
+ * The intrusive most-recent-first list on which the chunk cache, the
+ * decoded-block cache and the listing cache each keep their entries (under
+ * the cache's own lock).  Inline: every cache hit moves an entry to the
+ * front. */
+struct sqf_lru_link {
+	struct sqf_lru_link *prev, *next;
+};
+
+struct sqf_lru {
+	struct sqf_lru_link *head, *tail; /* most, least recently used */
+};
+
+/* Take N off L (a link on no list stays off it). */
+static inline void sqf_lru_unlink(struct sqf_lru *l, struct sqf_lru_link *n)
+{
+	if (n->prev)
+		n->prev->next = n->next;
+	else if (l->head == n)
+		l->head = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	else if (l->tail == n)
+		l->tail = n->prev;
+	n->prev = n->next = NULL;
+}
+
+/* Put N at the front of L: the most recently used. */
+static inline void sqf_lru_push(struct sqf_lru *l, struct sqf_lru_link *n)
+{
+	n->prev = NULL;
+	n->next = l->head;
+	if (l->head)
+		l->head->prev = n;
+	l->head = n;
+	if (!l->tail)
+		l->tail = n;
+}
+
+/* The entry of TYPE whose MEMBER is the link P (a macro: it names a type). */
+#define sqf_lru_entry(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
 /* ------------------------------------------------------------ backends --
  * A backend reads bytes [off, off+len) of the image (offset 0 = superblock).
  * It is called without locks from many threads and must be thread-safe.
@@ -53,24 +95,24 @@ int sqf_backend_verity(struct sqf_backend *inner, const struct sqf_verity *v,
  * read in flight per chunk (others wait for it), a read-ahead worker pool,
  * and an optional pinned region (the metadata tables) read once at open in a
  * few large parallel reads. */
-struct sqf_cache;
-struct sqf_cache *sqf_cache_new(struct sqf_backend *be, uint64_t chunk_size, uint64_t bound,
-                                unsigned workers);
-void sqf_cache_free(struct sqf_cache *c);
+struct sqf_chunkcache;
+struct sqf_chunkcache *sqf_chunkcache_new(struct sqf_backend *be, uint64_t chunk_size,
+                                          uint64_t bound, unsigned workers);
+void sqf_chunkcache_free(struct sqf_chunkcache *c);
 /* Page-cache mode (local files): no chunks, no pool; reads go to the backend
  * at their exact range and read-ahead becomes a hint to the kernel.  Call
  * before first use. */
-void sqf_cache_set_direct(struct sqf_cache *c);
-bool sqf_cache_is_direct(const struct sqf_cache *c);
-int sqf_cache_read(struct sqf_cache *c, void *buf, size_t len, uint64_t off);
+void sqf_chunkcache_set_direct(struct sqf_chunkcache *c);
+bool sqf_chunkcache_is_direct(const struct sqf_chunkcache *c);
+int sqf_chunkcache_read(struct sqf_chunkcache *c, void *buf, size_t len, uint64_t off);
 /* Queue the chunks covering [off, off+len) for the read-ahead workers. */
-void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len);
+void sqf_chunkcache_prefetch(struct sqf_chunkcache *c, uint64_t off, uint64_t len);
 /* Read [off, off+len) into a private buffer now, served from memory after. */
-int sqf_cache_pin(struct sqf_cache *c, uint64_t off, uint64_t len);
-void sqf_cache_stats(struct sqf_cache *c, struct sqf_stats *st);
-uint64_t sqf_cache_chunk_size(const struct sqf_cache *c);
+int sqf_chunkcache_pin(struct sqf_chunkcache *c, uint64_t off, uint64_t len);
+void sqf_chunkcache_stats(struct sqf_chunkcache *c, struct sqf_stats *st);
+uint64_t sqf_chunkcache_chunk_size(const struct sqf_chunkcache *c);
 /* Bytes of cached chunks now held (tests check the bound). */
-uint64_t sqf_cache_bytes(struct sqf_cache *c);
+uint64_t sqf_chunkcache_bytes(struct sqf_chunkcache *c);
 
 /* --------------------------------------------------------------- image -- */
 
@@ -107,55 +149,57 @@ struct sqf_dir {
 	size_t bytes;
 	bool sorted;
 	unsigned refs;
-	struct sqf_dir *hnext, *lprev, *lnext;
+	struct sqf_dir *hnext;
+	struct sqf_lru_link lru;
 	bool in_cache;
 };
 
-struct sqf_dircache {
+struct sqf_listings {
 	pthread_mutex_t lock;
 	struct sqf_dir **buckets;
 	size_t nbuckets;
-	struct sqf_dir *lru_head, *lru_tail;
+	struct sqf_lru lru;
 	size_t bytes, bound;
 };
 
 /* Decompressed data and fragment blocks, shared by all threads (data.c). */
-struct sqf_dcache;
-struct sqf_dcache *sqf_dcache_new(size_t max_blocks);
-void sqf_dcache_free(struct sqf_dcache *d);
+struct sqf_decoded;
+struct sqf_decoded *sqf_decoded_new(size_t max_blocks);
+void sqf_decoded_free(struct sqf_decoded *d);
 
-/* The block cache (blockcache.c): decompressed blocks kept in a file per
+/* The block cache (diskcache.c): decompressed blocks kept in a file per
  * image for the next starts.  Open returns NULL where there is none (no
  * directory, not ours, full disk): it only ever saves work. */
-struct sqf_bcache;
-struct sqf_bcache *sqf_bcache_open(int dirfd, int imgfd, uint64_t offset, uint64_t size,
-                                   const void *super, size_t super_len, uint32_t block_size,
-                                   uint64_t max);
-void sqf_bcache_close(struct sqf_bcache *c);
-void sqf_bcache_stats(struct sqf_bcache *c, struct sqf_stats *st); /* C may be NULL */
+struct sqf_diskcache;
+struct sqf_diskcache *sqf_diskcache_open(int dirfd, int imgfd, uint64_t offset, uint64_t size,
+                                         const void *super, size_t super_len, uint32_t block_size,
+                                         uint64_t max);
+void sqf_diskcache_close(struct sqf_diskcache *c);
+void sqf_diskcache_stats(struct sqf_diskcache *c, struct sqf_stats *st); /* C may be NULL */
 /* The block KEY (CSIZE bytes on disk) where it lies in the cache's mapping
  * (valid until close) and its length in *LEN, or NULL when the cache has no
  * sound copy (its CRC is checked at first use).  Use it only once
- * sqf_bcache_same_source has said yes. */
-const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, size_t *len);
-/* Whether DATA (from sqf_bcache_find for KEY) was inflated from SRC, the
+ * sqf_diskcache_same_source has said yes. */
+const void *sqf_diskcache_find(struct sqf_diskcache *c, uint64_t key, uint32_t csize, size_t *len);
+/* Whether DATA (from sqf_diskcache_find for KEY) was inflated from SRC, the
  * block's bytes as the image holds them now; if not, the image was
  * rewritten: the block counts as not found and the file is dropped. */
-bool sqf_bcache_same_source(struct sqf_bcache *c, uint64_t key, const void *data, const void *src);
+bool sqf_diskcache_same_source(struct sqf_diskcache *c, uint64_t key, const void *data,
+                               const void *src);
 /* Keep DATA (LEN bytes), inflated from SRC (CSIZE bytes on disk). */
-void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const void *src,
-                    const void *data, size_t len);
+void sqf_diskcache_put(struct sqf_diskcache *c, uint64_t key, uint32_t csize, const void *src,
+                       const void *data, size_t len);
 /* files up to this size (and every fragment block) go to the block cache:
  * programs, libraries, scripts - not bulk data */
-#define SQF_BCACHE_FILE_MAX (16u << 20)
+#define SQF_DISKCACHE_FILE_MAX (16u << 20)
 
 struct sqf_image {
 	struct sqf_options opt;
-	struct sqf_dcache *dcache;
-	struct sqf_bcache *bcache; /* NULL: none */
-	sqfs_frag_table_t *frags;  /* NULL: none, or unreadable (tails answer EIO) */
+	struct sqf_decoded *decoded;     /* decompressed data and fragment blocks (data.c) */
+	struct sqf_diskcache *diskcache; /* NULL: none */
+	sqfs_frag_table_t *frags;        /* NULL: none, or unreadable (tails answer EIO) */
 	struct sqf_backend *be;
-	struct sqf_cache *cache;
+	struct sqf_chunkcache *chunks;
 	struct sqf_file file;
 	sqfs_super_t super;
 	sqfs_id_table_t *ids;
@@ -164,7 +208,7 @@ struct sqf_image {
 	bool has_xattr;
 	pthread_mutex_t ctx_lock;
 	struct sqf_ctx *ctx_free;
-	struct sqf_dircache dirs;
+	struct sqf_listings listings;
 	pthread_t prefetch_thread;
 	bool prefetch_running;
 	volatile bool closing;

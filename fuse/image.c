@@ -13,7 +13,7 @@
 
 #define NO_XATTR       0xFFFFFFFFu
 #define SQF_META_BLOCK 8192 /* uncompressed metadata block size (SquashFS 4.0) */
-#define DIRCACHE_BOUND (16u << 20)
+#define LISTINGS_BOUND (16u << 20)
 
 /* ------------------------------------------------------- sqfs_file_t glue */
 
@@ -22,7 +22,7 @@ static int file_read_at(sqfs_file_t *f, sqfs_u64 off, void *buf, size_t len)
 	struct sqf_image *img = ((struct sqf_file *)f)->img;
 	if (off > img->be->size || len > img->be->size - off)
 		return SQFS_ERROR_OUT_OF_BOUNDS;
-	return sqf_cache_read(img->cache, buf, len, off) < 0 ? SQFS_ERROR_IO : 0;
+	return sqf_chunkcache_read(img->chunks, buf, len, off) < 0 ? SQFS_ERROR_IO : 0;
 }
 
 static int file_write_at(sqfs_file_t *f, sqfs_u64 off, const void *buf, size_t len)
@@ -60,7 +60,7 @@ static bool xattr_header_ok(struct sqf_image *img)
 {
 	uint8_t hdr[16];
 	if (img->super.xattr_id_table_start > img->be->size - sizeof(hdr) ||
-	    sqf_cache_read(img->cache, hdr, sizeof(hdr), img->super.xattr_id_table_start) < 0)
+	    sqf_chunkcache_read(img->chunks, hdr, sizeof(hdr), img->super.xattr_id_table_start) < 0)
 		return false;
 	uint64_t kv_start;
 	uint32_t ids;
@@ -475,56 +475,32 @@ static int dir_load(struct sqf_image *img, uint64_t ref, struct sqf_dir **out)
 	return 0;
 }
 
-static struct sqf_dir **dc_bucket(struct sqf_dircache *dc, uint64_t ref)
+static struct sqf_dir **listings_bucket(struct sqf_listings *dc, uint64_t ref)
 {
 	return &dc->buckets[(ref * 0x9E3779B97F4A7C15ull >> 17) % dc->nbuckets];
 }
 
-static void dc_lru_unlink(struct sqf_dircache *dc, struct sqf_dir *d)
+static void listings_remove(struct sqf_listings *dc, struct sqf_dir *d)
 {
-	if (d->lprev)
-		d->lprev->lnext = d->lnext;
-	else if (dc->lru_head == d)
-		dc->lru_head = d->lnext;
-	if (d->lnext)
-		d->lnext->lprev = d->lprev;
-	else if (dc->lru_tail == d)
-		dc->lru_tail = d->lprev;
-	d->lprev = d->lnext = NULL;
-}
-
-static void dc_lru_push(struct sqf_dircache *dc, struct sqf_dir *d)
-{
-	d->lnext = dc->lru_head;
-	d->lprev = NULL;
-	if (dc->lru_head)
-		dc->lru_head->lprev = d;
-	dc->lru_head = d;
-	if (!dc->lru_tail)
-		dc->lru_tail = d;
-}
-
-static void dc_remove(struct sqf_dircache *dc, struct sqf_dir *d)
-{
-	for (struct sqf_dir **pp = dc_bucket(dc, d->ref); *pp; pp = &(*pp)->hnext)
+	for (struct sqf_dir **pp = listings_bucket(dc, d->ref); *pp; pp = &(*pp)->hnext)
 		if (*pp == d) {
 			*pp = d->hnext;
 			break;
 		}
-	dc_lru_unlink(dc, d);
+	sqf_lru_unlink(&dc->lru, &d->lru);
 	d->in_cache = false;
 	dc->bytes -= d->bytes;
 }
 
 int sqf_dir_get(struct sqf_image *img, uint64_t ref, struct sqf_dir **out)
 {
-	struct sqf_dircache *dc = &img->dirs;
+	struct sqf_listings *dc = &img->listings;
 	pthread_mutex_lock(&dc->lock);
-	for (struct sqf_dir *d = *dc_bucket(dc, ref); d; d = d->hnext)
+	for (struct sqf_dir *d = *listings_bucket(dc, ref); d; d = d->hnext)
 		if (d->ref == ref) {
 			d->refs++;
-			dc_lru_unlink(dc, d);
-			dc_lru_push(dc, d);
+			sqf_lru_unlink(&dc->lru, &d->lru);
+			sqf_lru_push(&dc->lru, &d->lru);
 			pthread_mutex_unlock(&dc->lock);
 			*out = d;
 			return 0;
@@ -540,19 +516,20 @@ int sqf_dir_get(struct sqf_image *img, uint64_t ref, struct sqf_dir **out)
 	d->refs = 1;
 	pthread_mutex_lock(&dc->lock);
 	bool dup = false;
-	for (struct sqf_dir *e = *dc_bucket(dc, ref); e; e = e->hnext)
+	for (struct sqf_dir *e = *listings_bucket(dc, ref); e; e = e->hnext)
 		dup |= e->ref == ref;
 	if (!dup && d->bytes <= dc->bound) {
-		d->hnext = *dc_bucket(dc, ref);
-		*dc_bucket(dc, ref) = d;
+		d->hnext = *listings_bucket(dc, ref);
+		*listings_bucket(dc, ref) = d;
 		d->in_cache = true;
-		dc_lru_push(dc, d);
+		sqf_lru_push(&dc->lru, &d->lru);
 		dc->bytes += d->bytes;
-		for (struct sqf_dir *v = dc->lru_tail, *prev; v && dc->bytes > dc->bound;
-		     v = prev) {
-			prev = v->lprev;
+		for (struct sqf_lru_link *l = dc->lru.tail, *prev; l && dc->bytes > dc->bound;
+		     l = prev) {
+			prev = l->prev;
+			struct sqf_dir *v = sqf_lru_entry(l, struct sqf_dir, lru);
 			if (v->refs == 0) {
-				dc_remove(dc, v);
+				listings_remove(dc, v);
 				dir_free(v);
 			}
 		}
@@ -566,9 +543,9 @@ void sqf_dir_put(struct sqf_image *img, struct sqf_dir *d)
 {
 	if (!d)
 		return;
-	pthread_mutex_lock(&img->dirs.lock);
+	pthread_mutex_lock(&img->listings.lock);
 	bool drop = --d->refs == 0 && !d->in_cache;
-	pthread_mutex_unlock(&img->dirs.lock);
+	pthread_mutex_unlock(&img->listings.lock);
 	if (drop)
 		dir_free(d);
 }
@@ -637,7 +614,7 @@ void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint6
 		pos += ino->extra[b] & ((1u << 24) - 1);
 	}
 	if (pos > from)
-		sqf_cache_prefetch(img->cache, from, pos - from);
+		sqf_chunkcache_prefetch(img->chunks, from, pos - from);
 }
 
 /* -------------------------------------------------------------- xattrs */
@@ -843,11 +820,11 @@ static uint64_t dir_limit(const sqfs_super_t *s)
 static void *prefetch_all(void *arg)
 {
 	struct sqf_image *img = arg;
-	uint64_t chunk = sqf_cache_chunk_size(img->cache);
+	uint64_t chunk = sqf_chunkcache_chunk_size(img->chunks);
 	uint8_t *buf = sifu_xmalloc(chunk);
 	for (uint64_t off = 0; off < img->super.inode_table_start && !img->closing; off += chunk) {
 		uint64_t n = img->be->size - off < chunk ? img->be->size - off : chunk;
-		sqf_cache_read(img->cache, buf, n, off);
+		sqf_chunkcache_read(img->chunks, buf, n, off);
 	}
 	free(buf);
 	return NULL;
@@ -862,16 +839,16 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	else
 		sqf_options_default(&img->opt);
 	img->be = be;
-	img->dcache = sqf_dcache_new(32);
+	img->decoded = sqf_decoded_new(32);
 	uint64_t bound = img->opt.cache_size;
 	if (img->opt.prefetch == SQF_PREFETCH_ALL && bound < be->size)
 		bound = be->size; /* asked to hold the whole image */
-	img->cache =
-	    sqf_cache_new(be, img->opt.chunk_size, bound,
-	                  img->opt.readahead_max || img->opt.prefetch == SQF_PREFETCH_ALL ? 4 : 0);
+	img->chunks = sqf_chunkcache_new(
+	    be, img->opt.chunk_size, bound,
+	    img->opt.readahead_max || img->opt.prefetch == SQF_PREFETCH_ALL ? 4 : 0);
 	bool direct = img->opt.io == SQF_IO_PAGECACHE || (img->opt.io == SQF_IO_AUTO && be->local);
 	if (direct) {
-		sqf_cache_set_direct(img->cache);
+		sqf_chunkcache_set_direct(img->chunks);
 		/* the kernel reads ahead for us now; let it (an fd inherited
 		 * with POSIX_FADV_RANDOM would not) */
 		if (be->advise && img->opt.prefetch == SQF_PREFETCH_ALL)
@@ -886,10 +863,11 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	img->file.base.truncate = file_truncate;
 	img->file.img = img;
 	pthread_mutex_init(&img->ctx_lock, NULL);
-	pthread_mutex_init(&img->dirs.lock, NULL);
-	img->dirs.nbuckets = 1021;
-	img->dirs.buckets = sifu_xcalloc(img->dirs.nbuckets, sizeof(*img->dirs.buckets));
-	img->dirs.bound = DIRCACHE_BOUND;
+	pthread_mutex_init(&img->listings.lock, NULL);
+	img->listings.nbuckets = 1021;
+	img->listings.buckets =
+	    sifu_xcalloc(img->listings.nbuckets, sizeof(*img->listings.buckets));
+	img->listings.bound = LISTINGS_BOUND;
 
 	int r = sqfs_super_read(&img->super, &img->file.base);
 	if (r != 0) {
@@ -908,7 +886,7 @@ int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,
 	if (img->opt.prefetch != SQF_PREFETCH_NONE) {
 		uint64_t from = img->super.inode_table_start, len = img->super.bytes_used - from;
 		/* huge tables go through the cache instead of being pinned */
-		if (len <= (512u << 20) && (r = sqf_cache_pin(img->cache, from, len)) < 0) {
+		if (len <= (512u << 20) && (r = sqf_chunkcache_pin(img->chunks, from, len)) < 0) {
 			r = sifu_err_set(err, SIFU_E_SYS, -r,
 			                 "cannot read the SquashFS metadata tables");
 			goto fail;
@@ -991,9 +969,9 @@ int sqf_image_open(int fd, uint64_t offset, uint64_t size, const struct sqf_opti
 		return r;
 	struct sqf_image *img = *out;
 	if (img->opt.block_cache_dir >= 0)
-		img->bcache = sqf_bcache_open(img->opt.block_cache_dir, fd, offset, size,
-		                              &img->super, sizeof(img->super),
-		                              img->super.block_size, img->opt.block_cache_max);
+		img->diskcache = sqf_diskcache_open(
+		    img->opt.block_cache_dir, fd, offset, size, &img->super, sizeof(img->super),
+		    img->super.block_size, img->opt.block_cache_max);
 	return 0;
 }
 
@@ -1004,30 +982,30 @@ void sqf_image_close(struct sqf_image *img)
 	img->closing = true;
 	if (img->prefetch_running)
 		pthread_join(img->prefetch_thread, NULL);
-	sqf_cache_free(img->cache);
+	sqf_chunkcache_free(img->chunks);
 	for (struct sqf_ctx *c = img->ctx_free, *next; c; c = next) {
 		next = c->next;
 		ctx_free(c);
 	}
-	for (size_t b = 0; b < img->dirs.nbuckets; b++)
-		for (struct sqf_dir *d = img->dirs.buckets[b], *next; d; d = next) {
+	for (size_t b = 0; b < img->listings.nbuckets; b++)
+		for (struct sqf_dir *d = img->listings.buckets[b], *next; d; d = next) {
 			next = d->hnext;
 			dir_free(d);
 		}
-	free(img->dirs.buckets);
+	free(img->listings.buckets);
 	sqfs_destroy(img->ids);
 	sqfs_destroy(img->frags);
-	sqf_dcache_free(img->dcache);
-	sqf_bcache_close(img->bcache);
+	sqf_decoded_free(img->decoded);
+	sqf_diskcache_close(img->diskcache);
 	if (img->be)
 		img->be->destroy(img->be);
 	pthread_mutex_destroy(&img->ctx_lock);
-	pthread_mutex_destroy(&img->dirs.lock);
+	pthread_mutex_destroy(&img->listings.lock);
 	free(img);
 }
 
 void sqf_image_stats(const struct sqf_image *img, struct sqf_stats *st)
 {
-	sqf_cache_stats(img->cache, st);
-	sqf_bcache_stats(img->bcache, st);
+	sqf_chunkcache_stats(img->chunks, st);
+	sqf_diskcache_stats(img->diskcache, st);
 }

@@ -294,8 +294,8 @@ enum chunk_state { CH_QUEUED, CH_LOADING, CH_READY, CH_FAILED };
 struct chunk {
 	uint64_t idx;
 	struct chunk *hnext;
-	struct chunk *lprev, *lnext; /* LRU (READY and in the table) */
-	struct chunk *qnext;         /* read-ahead queue */
+	struct sqf_lru_link lru; /* READY and in the table */
+	struct chunk *qnext;     /* read-ahead queue */
 	uint8_t *data;
 	size_t len;
 	enum chunk_state state;
@@ -309,7 +309,7 @@ struct chunk {
 /* counters are read without the lock (stats) and bumped on lock-free paths */
 #define COUNT(x, n) __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
 
-struct sqf_cache {
+struct sqf_chunkcache {
 	struct sqf_backend *be;
 	uint64_t chunk, bound, nchunks;
 	pthread_mutex_t lock;
@@ -317,13 +317,13 @@ struct sqf_cache {
 	pthread_cond_t qcond; /* work for the read-ahead pool */
 	struct chunk **buckets;
 	size_t nbuckets;
-	struct chunk *lru_head, *lru_tail;
+	struct sqf_lru lru;
 	struct chunk *q_head, *q_tail;
 	unsigned qlen;
 	uint64_t bytes;
 	uint64_t last_miss;
 	bool stopping;
-	bool direct; /* page-cache mode: see sqf_cache_set_direct */
+	bool direct; /* page-cache mode: see sqf_chunkcache_set_direct */
 	pthread_t *workers;
 	unsigned nworkers, maxworkers; /* started on first use: cheap start-up */
 	/* pinned region */
@@ -333,12 +333,12 @@ struct sqf_cache {
 	uint64_t st_bytes, st_reqs, st_hits, st_misses, st_ra_hits;
 };
 
-static struct chunk **bucket(struct sqf_cache *c, uint64_t idx)
+static struct chunk **bucket(struct sqf_chunkcache *c, uint64_t idx)
 {
 	return &c->buckets[(idx * 0x9E3779B97F4A7C15ull >> 20) % c->nbuckets];
 }
 
-static struct chunk *table_find(struct sqf_cache *c, uint64_t idx)
+static struct chunk *table_find(struct sqf_chunkcache *c, uint64_t idx)
 {
 	for (struct chunk *ch = *bucket(c, idx); ch; ch = ch->hnext)
 		if (ch->idx == idx)
@@ -346,7 +346,7 @@ static struct chunk *table_find(struct sqf_cache *c, uint64_t idx)
 	return NULL;
 }
 
-static void table_remove(struct sqf_cache *c, struct chunk *ch)
+static void table_remove(struct sqf_chunkcache *c, struct chunk *ch)
 {
 	for (struct chunk **pp = bucket(c, ch->idx); *pp; pp = &(*pp)->hnext)
 		if (*pp == ch) {
@@ -356,63 +356,50 @@ static void table_remove(struct sqf_cache *c, struct chunk *ch)
 	ch->in_table = false;
 }
 
-static void lru_unlink(struct sqf_cache *c, struct chunk *ch)
+static void lru_unlink(struct sqf_chunkcache *c, struct chunk *ch)
 {
 	if (!ch->in_lru)
 		return;
-	if (ch->lprev)
-		ch->lprev->lnext = ch->lnext;
-	else
-		c->lru_head = ch->lnext;
-	if (ch->lnext)
-		ch->lnext->lprev = ch->lprev;
-	else
-		c->lru_tail = ch->lprev;
-	ch->lprev = ch->lnext = NULL;
+	sqf_lru_unlink(&c->lru, &ch->lru);
 	ch->in_lru = false;
 }
 
-static void lru_push(struct sqf_cache *c, struct chunk *ch)
+static void lru_push(struct sqf_chunkcache *c, struct chunk *ch)
 {
-	ch->lprev = NULL;
-	ch->lnext = c->lru_head;
-	if (c->lru_head)
-		c->lru_head->lprev = ch;
-	c->lru_head = ch;
-	if (!c->lru_tail)
-		c->lru_tail = ch;
+	sqf_lru_push(&c->lru, &ch->lru);
 	ch->in_lru = true;
 }
 
-static void chunk_free(struct sqf_cache *c, struct chunk *ch)
+static void chunk_free(struct sqf_chunkcache *c, struct chunk *ch)
 {
 	c->bytes -= ch->len;
 	free(ch->data);
 	free(ch);
 }
 
-static void chunk_unref(struct sqf_cache *c, struct chunk *ch)
+static void chunk_unref(struct sqf_chunkcache *c, struct chunk *ch)
 {
 	if (--ch->refs == 0 && !ch->in_table)
 		chunk_free(c, ch);
 }
 
 /* Drop least recently used chunks nobody holds until under the bound. */
-static void evict(struct sqf_cache *c)
+static void evict(struct sqf_chunkcache *c)
 {
-	struct chunk *ch = c->lru_tail;
-	while (c->bytes > c->bound && ch) {
-		struct chunk *prev = ch->lprev;
+	struct sqf_lru_link *l = c->lru.tail;
+	while (c->bytes > c->bound && l) {
+		struct sqf_lru_link *prev = l->prev;
+		struct chunk *ch = sqf_lru_entry(l, struct chunk, lru);
 		if (ch->refs == 0) {
 			lru_unlink(c, ch);
 			table_remove(c, ch);
 			chunk_free(c, ch);
 		}
-		ch = prev;
+		l = prev;
 	}
 }
 
-static struct chunk *chunk_new(struct sqf_cache *c, uint64_t idx, enum chunk_state st)
+static struct chunk *chunk_new(struct sqf_chunkcache *c, uint64_t idx, enum chunk_state st)
 {
 	struct chunk *ch = sifu_xcalloc(1, sizeof(*ch));
 	ch->idx = idx;
@@ -426,11 +413,11 @@ static struct chunk *chunk_new(struct sqf_cache *c, uint64_t idx, enum chunk_sta
 	return ch;
 }
 
-static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last);
+static void queue_locked(struct sqf_chunkcache *c, uint64_t first, uint64_t last);
 static void *ra_worker(void *arg);
 
 /* Called with the lock held and ch->state == CH_LOADING; returns locked. */
-static void chunk_load(struct sqf_cache *c, struct chunk *ch)
+static void chunk_load(struct sqf_chunkcache *c, struct chunk *ch)
 {
 	pthread_mutex_unlock(&c->lock);
 	uint8_t *data = malloc(ch->len);
@@ -458,7 +445,7 @@ static void chunk_load(struct sqf_cache *c, struct chunk *ch)
 
 /* Get chunk IDX, loading it if needed; returns it referenced, or NULL with
  * *errp set.  Lock held on entry and exit. */
-static struct chunk *chunk_get(struct sqf_cache *c, uint64_t idx, int *errp)
+static struct chunk *chunk_get(struct sqf_chunkcache *c, uint64_t idx, int *errp)
 {
 	struct chunk *ch = table_find(c, idx);
 	if (ch && ch->state == CH_READY) {
@@ -510,7 +497,7 @@ static struct chunk *chunk_get(struct sqf_cache *c, uint64_t idx, int *errp)
 	return ch;
 }
 
-int sqf_cache_read(struct sqf_cache *c, void *buf, size_t len, uint64_t off)
+int sqf_chunkcache_read(struct sqf_chunkcache *c, void *buf, size_t len, uint64_t off)
 {
 	if (off > c->be->size || len > c->be->size - off)
 		return -EIO;
@@ -532,7 +519,7 @@ int sqf_cache_read(struct sqf_cache *c, void *buf, size_t len, uint64_t off)
 	/* a read spanning several chunks: let the pool fetch the later ones
 	 * while we fetch the first */
 	if (last > first)
-		sqf_cache_prefetch(c, (first + 1) * c->chunk, (last - first) * c->chunk);
+		sqf_chunkcache_prefetch(c, (first + 1) * c->chunk, (last - first) * c->chunk);
 	uint8_t *p = buf;
 	pthread_mutex_lock(&c->lock);
 	for (uint64_t i = first; i <= last; i++) {
@@ -556,7 +543,7 @@ int sqf_cache_read(struct sqf_cache *c, void *buf, size_t len, uint64_t off)
 }
 
 /* Queue chunks [first, last] for the read-ahead pool.  Lock held. */
-static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last)
+static void queue_locked(struct sqf_chunkcache *c, uint64_t first, uint64_t last)
 {
 	/* never let read-ahead push out more than half the cache */
 	uint64_t ra_max = c->bound / c->chunk / 2;
@@ -588,7 +575,7 @@ static void queue_locked(struct sqf_cache *c, uint64_t first, uint64_t last)
 	}
 }
 
-void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len)
+void sqf_chunkcache_prefetch(struct sqf_chunkcache *c, uint64_t off, uint64_t len)
 {
 	if (len == 0 || off >= c->be->size)
 		return;
@@ -608,7 +595,7 @@ void sqf_cache_prefetch(struct sqf_cache *c, uint64_t off, uint64_t len)
 
 static void *ra_worker(void *arg)
 {
-	struct sqf_cache *c = arg;
+	struct sqf_chunkcache *c = arg;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		while (!c->q_head && !c->stopping)
@@ -631,10 +618,10 @@ static void *ra_worker(void *arg)
 	return NULL;
 }
 
-struct sqf_cache *sqf_cache_new(struct sqf_backend *be, uint64_t chunk_size, uint64_t bound,
-                                unsigned workers)
+struct sqf_chunkcache *sqf_chunkcache_new(struct sqf_backend *be, uint64_t chunk_size,
+                                          uint64_t bound, unsigned workers)
 {
-	struct sqf_cache *c = sifu_xcalloc(1, sizeof(*c));
+	struct sqf_chunkcache *c = sifu_xcalloc(1, sizeof(*c));
 	c->be = be;
 	c->chunk = chunk_size ? chunk_size : (1u << 20);
 	c->bound = bound > c->chunk * 4 ? bound : c->chunk * 4;
@@ -649,7 +636,7 @@ struct sqf_cache *sqf_cache_new(struct sqf_backend *be, uint64_t chunk_size, uin
 	return c;
 }
 
-void sqf_cache_free(struct sqf_cache *c)
+void sqf_chunkcache_free(struct sqf_chunkcache *c)
 {
 	if (!c)
 		return;
@@ -680,7 +667,7 @@ void sqf_cache_free(struct sqf_cache *c)
 }
 
 struct pin_part {
-	struct sqf_cache *c;
+	struct sqf_chunkcache *c;
 	uint64_t off, len;
 	int r;
 };
@@ -693,7 +680,7 @@ static void *pin_reader(void *arg)
 	return NULL;
 }
 
-int sqf_cache_pin(struct sqf_cache *c, uint64_t off, uint64_t len)
+int sqf_chunkcache_pin(struct sqf_chunkcache *c, uint64_t off, uint64_t len)
 {
 	if (off > c->be->size || len > c->be->size - off || len == 0 || c->pin)
 		return -EINVAL;
@@ -755,18 +742,18 @@ int sqf_cache_pin(struct sqf_cache *c, uint64_t off, uint64_t len)
 	return 0;
 }
 
-void sqf_cache_set_direct(struct sqf_cache *c)
+void sqf_chunkcache_set_direct(struct sqf_chunkcache *c)
 {
 	c->direct = true;
 	c->maxworkers = 0;
 }
 
-bool sqf_cache_is_direct(const struct sqf_cache *c)
+bool sqf_chunkcache_is_direct(const struct sqf_chunkcache *c)
 {
 	return c->direct;
 }
 
-void sqf_cache_stats(struct sqf_cache *c, struct sqf_stats *st)
+void sqf_chunkcache_stats(struct sqf_chunkcache *c, struct sqf_stats *st)
 {
 	st->pagecache = c->direct;
 	st->backend_bytes = __atomic_load_n(&c->st_bytes, __ATOMIC_RELAXED);
@@ -776,12 +763,12 @@ void sqf_cache_stats(struct sqf_cache *c, struct sqf_stats *st)
 	st->readahead_hits = __atomic_load_n(&c->st_ra_hits, __ATOMIC_RELAXED);
 }
 
-uint64_t sqf_cache_chunk_size(const struct sqf_cache *c)
+uint64_t sqf_chunkcache_chunk_size(const struct sqf_chunkcache *c)
 {
 	return c->chunk;
 }
 
-uint64_t sqf_cache_bytes(struct sqf_cache *c)
+uint64_t sqf_chunkcache_bytes(struct sqf_chunkcache *c)
 {
 	pthread_mutex_lock(&c->lock);
 	uint64_t b = c->bytes;

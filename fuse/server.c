@@ -276,7 +276,7 @@ static void file_readahead(struct sqf_image *img, struct fnode *of, uint64_t off
 	uint64_t max = img->opt.readahead_max;
 	if (max == 0)
 		return;
-	uint64_t chunk = sqf_cache_chunk_size(img->cache);
+	uint64_t chunk = sqf_chunkcache_chunk_size(img->chunks);
 	uint64_t from = 0, len = 0;
 	pthread_mutex_lock(&of->lock);
 	uint64_t end = off + size;
