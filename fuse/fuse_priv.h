@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqfs/compressor.h>
 #include <sqfs/data_reader.h>
 #include <sqfs/dir.h>
@@ -266,5 +267,15 @@ void sqf_decomp_init(struct sqf_decomp *d, SQFS_COMPRESSOR id,
 int sqf_lzo_create(sqfs_compressor_t **out);
 /* A gzip decompressor object on libdeflate (deflate.c). */
 int sqf_deflate_create(sqfs_compressor_t **out);
-/* pthread_create with every signal blocked in the new thread */
-int sqf_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
+/* pthread_create with every signal blocked in the new thread: threads of
+ * the library never take signals; the caller (a supervisor with a signalfd,
+ * `sifu mount`) decides who does. */
+static inline int sqf_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e;
+}
