@@ -292,7 +292,7 @@ ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_
 {
 	sqfs_u64 size = 0, start = 0;
 	sqfs_u32 frag = NO_FRAGMENT, frag_off = 0;
-	if (ino->base.type != SQFS_INODE_FILE && ino->base.type != SQFS_INODE_EXT_FILE)
+	if (!sqf_inode_is_file(ino))
 		return -EISDIR;
 	sqfs_inode_get_file_size(ino, &size);
 	sqfs_inode_get_file_block_start(ino, &start);
@@ -355,7 +355,7 @@ ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, 
 {
 	sqfs_u64 size = 0, start = 0;
 	sqfs_u32 frag = NO_FRAGMENT, frag_off = 0;
-	if (ino->base.type != SQFS_INODE_FILE && ino->base.type != SQFS_INODE_EXT_FILE)
+	if (!sqf_inode_is_file(ino))
 		return 0;
 	sqfs_inode_get_file_size(ino, &size);
 	sqfs_inode_get_file_block_start(ino, &start);
@@ -389,4 +389,32 @@ ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, 
 void sqf_read_release(struct sqf_image *img, void *handle)
 {
 	decoded_put(img->decoded, handle);
+}
+
+/* Read-ahead: queue the stored blocks behind file bytes [off, off+len). */
+void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
+                   uint64_t len)
+{
+	if (!sqf_inode_is_file(ino) || len == 0)
+		return;
+	sqfs_u64 start = 0, size = 0;
+	sqfs_inode_get_file_block_start(ino, &start);
+	sqfs_inode_get_file_size(ino, &size);
+	uint64_t bs = img->super.block_size;
+	size_t nblocks = ino->payload_bytes_used / sizeof(sqfs_u32);
+	if (off >= size || nblocks == 0)
+		return;
+	uint64_t b0 = off / bs, b1 = (off + len - 1) / bs;
+	if (b0 >= nblocks)
+		return;
+	if (b1 >= nblocks)
+		b1 = nblocks - 1;
+	uint64_t pos = start, from = 0;
+	for (uint64_t b = 0; b <= b1; b++) {
+		if (b == b0)
+			from = pos;
+		pos += ino->extra[b] & ((1u << 24) - 1);
+	}
+	if (pos > from)
+		sqf_chunkcache_prefetch(img->chunks, from, pos - from);
 }

@@ -117,6 +117,19 @@ uint64_t sqf_chunkcache_bytes(struct sqf_chunkcache *c);
 
 /* --------------------------------------------------------------- image -- */
 
+/* uncompressed metadata block size (SquashFS 4.0) */
+#define SQF_META_BLOCK 8192
+
+static inline bool sqf_inode_is_dir(const sqfs_inode_generic_t *i)
+{
+	return i->base.type == SQFS_INODE_DIR || i->base.type == SQFS_INODE_EXT_DIR;
+}
+
+static inline bool sqf_inode_is_file(const sqfs_inode_generic_t *i)
+{
+	return i->base.type == SQFS_INODE_FILE || i->base.type == SQFS_INODE_EXT_FILE;
+}
+
 /* Per-thread decoder state: libsquashfs readers keep state and buffers, so
  * each worker borrows a private set from a pool for the length of a call. */
 struct sqf_ctx {
@@ -215,8 +228,18 @@ struct sqf_image {
 	volatile bool closing;
 };
 
+/* The reader pool (readers.c). */
+void sqf_readers_init(struct sqf_image *img);
+void sqf_readers_free(struct sqf_image *img);
 int sqf_ctx_get(struct sqf_image *img, struct sqf_ctx **out);
 void sqf_ctx_put(struct sqf_image *img, struct sqf_ctx *ctx);
+/* Whether a table of COUNT entries of ESIZE bytes, indexed at START, fits
+ * in the image (checked before libsquashfs sizes buffers from COUNT). */
+bool sqf_table_fits(const struct sqf_image *img, uint64_t start, uint64_t count, uint64_t esize);
+
+/* The listing cache (dirlist.c). */
+void sqf_listings_init(struct sqf_listings *lc);
+void sqf_listings_free(struct sqf_listings *lc);
 
 /* Open over an existing backend (takes ownership of BE, also on failure). */
 int sqf_image_open_backend(struct sqf_backend *be, const struct sqf_options *o,

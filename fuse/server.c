@@ -213,7 +213,7 @@ static int fnode_get(struct sqf_server *srv, fuse_ino_t id, struct fnode **out)
 	int r = sqf_inode_read(srv->img, to_ref(srv->img, id), &i);
 	if (r < 0)
 		return r;
-	if (i->base.type != SQFS_INODE_FILE && i->base.type != SQFS_INODE_EXT_FILE) {
+	if (!sqf_inode_is_file(i)) {
 		sqfs_free(i);
 		return -EISDIR;
 	}
