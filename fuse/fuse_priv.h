@@ -276,6 +276,80 @@ void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint6
                    uint64_t len);
 uint64_t sqf_root_ref(const struct sqf_image *img);
 bool sqf_name_ok(const char *name, size_t len);
+/* -------------------------------------------------------------- server --
+ * The FUSE server: server.c (session, mount, watchdog, stop), ops.c (the
+ * FUSE operations and the open-file table), preload.c (pushing small files
+ * into the kernel's page cache), workers.c (the threads that read
+ * /dev/fuse).  No libfuse types here: fuse_ino_t is a uint64_t. */
+
+#define SQF_FNODE_SLOTS 1024u
+#define SQF_OP_SLOTS    64u
+
+/* A regular file being read: its inode (decoded once) and the read-ahead
+ * state.  With zero-message opens (the kernel sends no OPEN/RELEASE) reads
+ * find it by node id in a small direct-mapped table; with classic opens the
+ * file handle holds a reference. */
+struct fnode {
+	uint64_t id; /* fuse_ino_t */
+	sqfs_inode_generic_t *ino;
+	unsigned refs; /* under the server's flock */
+	pthread_mutex_t lock;
+	bool pushed;     /* preloaded into the page cache (or being) */
+	uint64_t next;   /* where a sequential reader reads next */
+	uint64_t window; /* current read-ahead window, 0 = not streaming */
+	uint64_t ahead;  /* file offset up to which read-ahead was queued */
+};
+
+struct fuse_session;
+
+struct sqf_server {
+	struct sqf_image *img;
+	pthread_mutex_t flock;
+	struct fnode *fnodes[SQF_FNODE_SLOTS];
+	bool no_open, no_opendir;   /* the kernel takes ENOSYS as "opened" */
+	uint64_t ops[SQF_OP_SLOTS]; /* requests by opcode (atomic) */
+	struct fuse_session *se;
+	pthread_t *threads;
+	unsigned nthreads, maxthreads, idle; /* grown on demand, under lock */
+	bool stopping;                       /* workers leave (atomic) */
+	pthread_cond_t left;                 /* a worker left (under lock) */
+	int donefd;                          /* eventfd: a worker saw the kernel side go away */
+	bool mounted;                        /* by sqf_server_mount: unmount on stop */
+	int watch_fd;                        /* our end of the watchdog's pipe, or -1 */
+	pid_t watch_pid;                     /* and its pid */
+	unsigned live;                       /* workers still running */
+	unsigned pushing;                    /* preloads running (under lock) */
+	bool no_push;                        /* stopping: no preload starts */
+	pthread_cond_t pushed;               /* a preload ended (under lock) */
+	uint64_t pushed_bytes;               /* preloaded into the page cache (atomic) */
+	pthread_mutex_t lock;
+};
+
+/* ops.c: the operations table for fuse_session_new (a struct
+ * fuse_lowlevel_ops), and the open-file table's end. */
+extern const struct fuse_lowlevel_ops sqf_fuse_ops;
+void sqf_fnodes_free(struct sqf_server *srv);
+
+/* preload.c: after a read of F at [off, off+size) was answered, push the
+ * rest of a small file into the page cache (once per file). */
+void sqf_preload_file(struct sqf_server *srv, uint64_t id, struct fnode *f, uint64_t off,
+                      size_t size);
+static inline void sqf_preload_maybe(struct sqf_server *srv, uint64_t id, struct fnode *f,
+                                     uint64_t off, size_t size)
+{
+	if (srv->img->opt.preload_max == 0 || __atomic_load_n(&f->pushed, __ATOMIC_RELAXED))
+		return; /* the common case: every read after the first */
+	sqf_preload_file(srv, id, f, off, size);
+}
+/* No preload starts from now on; wait for those running to end. */
+void sqf_preload_stop(struct sqf_server *srv);
+
+/* workers.c: start the first workers; one more when all are busy (lock
+ * held); make every worker leave and join them. */
+int sqf_workers_start(struct sqf_server *srv, struct sifu_err *err);
+void sqf_workers_grow(struct sqf_server *srv);
+void sqf_workers_stop(struct sqf_server *srv);
+
 /* A decompress-only compressor object for libsquashfs's readers (they only
  * call do_block); deflate.c has the shared parts. */
 struct sqf_decomp {
