@@ -26,6 +26,80 @@ static void dir_free(struct sqf_dir *d)
 	free(d);
 }
 
+/* A listing being read: its entries and their names, grown as they come.
+ * Names are kept by offset until the end (the array moves as it grows). */
+struct listing_buf {
+	struct sqf_dirent *ents;
+	size_t *offs;
+	char *names;
+	size_t n, cap, nlen, ncap;
+};
+
+static void listing_add(struct listing_buf *lb, const sqfs_dir_entry_t *ent, size_t len,
+                        sqfs_u32 inum, sqfs_u64 iref)
+{
+	if (lb->n == lb->cap) {
+		lb->cap *= 2;
+		lb->ents = sifu_xrealloc(lb->ents, lb->cap * sizeof(*lb->ents));
+		lb->offs = sifu_xrealloc(lb->offs, lb->cap * sizeof(*lb->offs));
+	}
+	while (lb->nlen + len + 1 > lb->ncap) {
+		lb->ncap *= 2;
+		lb->names = sifu_xrealloc(lb->names, lb->ncap);
+	}
+	memcpy(lb->names + lb->nlen, ent->name, len);
+	lb->names[lb->nlen + len] = 0;
+	lb->offs[lb->n] = lb->nlen;
+	lb->ents[lb->n] = (struct sqf_dirent){
+	    .ref = iref, .inum = inum, .type = ent->type, .namelen = (uint16_t)len};
+	lb->nlen += len + 1;
+	lb->n++;
+}
+
+/* Every entry of the directory S walks, into LB: 0 or -EIO. */
+static int listing_read(sqfs_meta_reader_t *dirs, sqfs_readdir_state_t *s, struct listing_buf *lb)
+{
+	for (;;) {
+		sqfs_dir_entry_t *ent = NULL;
+		sqfs_u32 inum;
+		sqfs_u64 iref;
+		int r = sqfs_meta_reader_readdir(dirs, s, &ent, &inum, &iref);
+		if (r > 0)
+			return 0;
+		if (r < 0)
+			return -EIO;
+		size_t len = (size_t)ent->size + 1;
+		if (!sqf_name_ok((const char *)ent->name, len) || ent->type < SQFS_INODE_DIR ||
+		    ent->type > SQFS_INODE_EXT_SOCKET) {
+			sqfs_free(ent);
+			return -EIO;
+		}
+		listing_add(lb, ent, len, inum, iref);
+		sqfs_free(ent);
+	}
+}
+
+/* The listing of directory REF from LB (taken). */
+static struct sqf_dir *listing_finish(uint64_t ref, struct listing_buf *lb)
+{
+	struct sqf_dir *d = sifu_xcalloc(1, sizeof(*d));
+	struct sqf_dirent *ents = lb->ents;
+	d->ref = ref;
+	d->n = lb->n;
+	d->ents = ents;
+	d->names = lb->names;
+	d->sorted = true;
+	for (size_t k = 0; k < lb->n; k++) {
+		ents[k].name = lb->names + lb->offs[k];
+		if (k > 0 && name_cmp(ents[k - 1].name, ents[k - 1].namelen, ents[k].name,
+		                      ents[k].namelen) >= 0)
+			d->sorted = false; /* corrupt or foreign writer: linear lookups */
+	}
+	free(lb->offs);
+	d->bytes = sizeof(*d) + lb->cap * sizeof(*ents) + lb->ncap;
+	return d;
+}
+
 static int dir_load(struct sqf_image *img, uint64_t ref, struct sqf_dir **out)
 {
 	sqfs_inode_generic_t *ino = NULL;
@@ -44,70 +118,17 @@ static int dir_load(struct sqf_image *img, uint64_t ref, struct sqf_dir **out)
 	struct sqf_ctx *c;
 	if ((r = sqf_ctx_get(img, &c)) < 0)
 		return r;
-	size_t cap = 16, ncap = 256, nlen = 0, n = 0;
-	struct sqf_dirent *ents = sifu_xmalloc(cap * sizeof(*ents));
-	char *names = sifu_xmalloc(ncap);
-	size_t *offs = sifu_xmalloc(cap * sizeof(*offs));
-	for (;;) {
-		sqfs_dir_entry_t *ent = NULL;
-		sqfs_u32 inum;
-		sqfs_u64 iref;
-		r = sqfs_meta_reader_readdir(c->dirs, &s, &ent, &inum, &iref);
-		if (r > 0) {
-			r = 0;
-			break;
-		}
-		if (r < 0) {
-			r = -EIO;
-			break;
-		}
-		size_t len = (size_t)ent->size + 1;
-		if (!sqf_name_ok((const char *)ent->name, len) || ent->type < SQFS_INODE_DIR ||
-		    ent->type > SQFS_INODE_EXT_SOCKET) {
-			sqfs_free(ent);
-			r = -EIO;
-			break;
-		}
-		if (n == cap) {
-			cap *= 2;
-			ents = sifu_xrealloc(ents, cap * sizeof(*ents));
-			offs = sifu_xrealloc(offs, cap * sizeof(*offs));
-		}
-		while (nlen + len + 1 > ncap) {
-			ncap *= 2;
-			names = sifu_xrealloc(names, ncap);
-		}
-		memcpy(names + nlen, ent->name, len);
-		names[nlen + len] = 0;
-		offs[n] = nlen;
-		ents[n] = (struct sqf_dirent){
-		    .ref = iref, .inum = inum, .type = ent->type, .namelen = (uint16_t)len};
-		nlen += len + 1;
-		n++;
-		sqfs_free(ent);
-	}
+	struct listing_buf lb = {.cap = 16, .ncap = 256};
+	lb.ents = sifu_xmalloc(lb.cap * sizeof(*lb.ents));
+	lb.names = sifu_xmalloc(lb.ncap);
+	lb.offs = sifu_xmalloc(lb.cap * sizeof(*lb.offs));
+	r = listing_read(c->dirs, &s, &lb);
 	sqf_ctx_put(img, c);
 	if (r < 0) {
-		free(ents);
-		free(names);
-		free(offs);
+		SIFU_FREE_MANY(lb.ents, lb.names, lb.offs);
 		return r;
 	}
-	struct sqf_dir *d = sifu_xcalloc(1, sizeof(*d));
-	d->ref = ref;
-	d->n = n;
-	d->ents = ents;
-	d->names = names;
-	d->sorted = true;
-	for (size_t k = 0; k < n; k++) {
-		ents[k].name = names + offs[k];
-		if (k > 0 && name_cmp(ents[k - 1].name, ents[k - 1].namelen, ents[k].name,
-		                      ents[k].namelen) >= 0)
-			d->sorted = false; /* corrupt or foreign writer: linear lookups */
-	}
-	free(offs);
-	d->bytes = sizeof(*d) + cap * sizeof(*ents) + ncap;
-	*out = d;
+	*out = listing_finish(ref, &lb);
 	return 0;
 }
 

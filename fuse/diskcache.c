@@ -193,13 +193,9 @@ static void disk_refresh(struct sqf_diskcache *c)
  * file still mapped by a running container stays valid for it. */
 static void disk_prune(int dirfd, uint64_t max)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = sifu_opendir_at(dirfd, ".");
+	if (!d)
 		return;
-	}
 	struct old {
 		char name[32];
 		int64_t mtime;
@@ -242,7 +238,11 @@ static void disk_prune(int dirfd, uint64_t max)
 }
 
 /* Open NAME, or make it with header H (written whole before the file gets
- * its name, so no reader ever sees half a header). */
+ * its name, so no reader ever sees half a header).  Not sifu_atomic: that
+ * renames over the target, and here the first start to publish must win
+ * (linkat fails with EEXIST where another start made the file meanwhile,
+ * and we use theirs, which others may be appending to already); nor is
+ * the fsync worth it for a cache whose records check their own CRCs. */
 static int disk_open_file(int dirfd, const char *name, const struct disk_header *h, uint64_t max)
 {
 	int fd = openat(dirfd, name, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
