@@ -7,7 +7,7 @@
  * requests of one file (or small files sharing a fragment block) decompressed
  * the same block again in every thread - half the throughput of a
  * single-threaded server on a sequential read. */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <sys/mman.h>
 
@@ -18,7 +18,8 @@
 
 struct dblock {
 	uint64_t key;
-	struct dblock *hnext, *lprev, *lnext;
+	struct dblock *hnext;
+	struct sqf_lru_link lru;
 	unsigned refs;
 	bool cached;
 	bool heap; /* malloc'd (the slab was full or unavailable) */
@@ -32,10 +33,10 @@ struct dblock {
  * decompresses a few dozen blocks, and a page fault for every 4 KiB of
  * fresh malloc'd memory cost more than the decompression on the VMs we
  * measured. */
-struct sqf_dcache {
+struct sqf_decoded {
 	pthread_mutex_t lock;
 	struct dblock *buckets[257];
-	struct dblock *head, *tail;
+	struct sqf_lru lru;
 	size_t n, max;
 	uint8_t *slab;
 	size_t slab_len, slot, nslots, used;
@@ -46,7 +47,7 @@ struct sqf_dcache {
 #define HUGE_2M    (2u << 20)
 
 /* A block of BS bytes: a recycled or fresh slab slot, else malloc. */
-static struct dblock *dc_alloc(struct sqf_dcache *d, size_t bs)
+static struct dblock *decoded_alloc(struct sqf_decoded *d, size_t bs)
 {
 	size_t slot = (sizeof(struct dblock) + bs + 63) & ~(size_t)63;
 	pthread_mutex_lock(&d->lock);
@@ -91,7 +92,7 @@ static struct dblock *dc_alloc(struct sqf_dcache *d, size_t bs)
 }
 
 /* Give B back (lock held by the caller when LOCKED). */
-static void dc_release_locked(struct sqf_dcache *d, struct dblock *b)
+static void decoded_release_locked(struct sqf_decoded *d, struct dblock *b)
 {
 	if (b->heap) {
 		free(b);
@@ -101,31 +102,32 @@ static void dc_release_locked(struct sqf_dcache *d, struct dblock *b)
 	d->free = b;
 }
 
-static void dc_release(struct sqf_dcache *d, struct dblock *b)
+static void decoded_release(struct sqf_decoded *d, struct dblock *b)
 {
 	if (b->heap) {
 		free(b);
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
-	dc_release_locked(d, b);
+	decoded_release_locked(d, b);
 	pthread_mutex_unlock(&d->lock);
 }
 
-struct sqf_dcache *sqf_dcache_new(size_t max)
+struct sqf_decoded *sqf_decoded_new(size_t max)
 {
-	struct sqf_dcache *d = sifu_xcalloc(1, sizeof(*d));
+	struct sqf_decoded *d = sifu_xcalloc(1, sizeof(*d));
 	pthread_mutex_init(&d->lock, NULL);
 	d->max = max < 4 ? 4 : max;
 	return d;
 }
 
-void sqf_dcache_free(struct sqf_dcache *d)
+void sqf_decoded_free(struct sqf_decoded *d)
 {
 	if (!d)
 		return;
-	for (struct dblock *b = d->head, *next; b; b = next) {
-		next = b->lnext;
+	for (struct sqf_lru_link *l = d->lru.head, *next; l; l = next) {
+		next = l->next;
+		struct dblock *b = sqf_lru_entry(l, struct dblock, lru);
 		if (b->heap)
 			free(b);
 	}
@@ -135,89 +137,66 @@ void sqf_dcache_free(struct sqf_dcache *d)
 	free(d);
 }
 
-static struct dblock **dc_slot(struct sqf_dcache *d, uint64_t key)
+static struct dblock **decoded_slot(struct sqf_decoded *d, uint64_t key)
 {
 	return &d->buckets[(key ^ (key >> 17)) % ARRAY_SIZE(d->buckets)];
 }
 
-static void dc_unlink(struct sqf_dcache *d, struct dblock *b)
-{
-	if (b->lprev)
-		b->lprev->lnext = b->lnext;
-	else
-		d->head = b->lnext;
-	if (b->lnext)
-		b->lnext->lprev = b->lprev;
-	else
-		d->tail = b->lprev;
-	b->lprev = b->lnext = NULL;
-}
-
-static void dc_push(struct sqf_dcache *d, struct dblock *b)
-{
-	b->lnext = d->head;
-	b->lprev = NULL;
-	if (d->head)
-		d->head->lprev = b;
-	d->head = b;
-	if (!d->tail)
-		d->tail = b;
-}
-
-static void dc_put(struct sqf_dcache *d, struct dblock *b)
+static void decoded_put(struct sqf_decoded *d, struct dblock *b)
 {
 	pthread_mutex_lock(&d->lock);
 	if (--b->refs == 0 && !b->cached)
-		dc_release_locked(d, b);
+		decoded_release_locked(d, b);
 	pthread_mutex_unlock(&d->lock);
 }
 
 /* Insert B (refs 1 held by the caller) unless KEY is there already; returns
  * the entry to use, referenced. */
-static struct dblock *dc_insert(struct sqf_dcache *d, struct dblock *b)
+static struct dblock *decoded_insert(struct sqf_decoded *d, struct dblock *b)
 {
 	pthread_mutex_lock(&d->lock);
-	for (struct dblock *e = *dc_slot(d, b->key); e; e = e->hnext)
+	for (struct dblock *e = *decoded_slot(d, b->key); e; e = e->hnext)
 		if (e->key == b->key) {
 			e->refs++;
-			dc_release_locked(d, b);
+			decoded_release_locked(d, b);
 			pthread_mutex_unlock(&d->lock);
 			return e;
 		}
-	b->hnext = *dc_slot(d, b->key);
-	*dc_slot(d, b->key) = b;
+	b->hnext = *decoded_slot(d, b->key);
+	*decoded_slot(d, b->key) = b;
 	b->cached = true;
-	dc_push(d, b);
+	sqf_lru_push(&d->lru, &b->lru);
 	d->n++;
-	for (struct dblock *v = d->tail, *prev; v && d->n > d->max; v = prev) {
-		prev = v->lprev;
-		for (struct dblock **pp = dc_slot(d, v->key); *pp; pp = &(*pp)->hnext)
+	for (struct sqf_lru_link *l = d->lru.tail, *prev; l && d->n > d->max; l = prev) {
+		prev = l->prev;
+		struct dblock *v = sqf_lru_entry(l, struct dblock, lru);
+		for (struct dblock **pp = decoded_slot(d, v->key); *pp; pp = &(*pp)->hnext)
 			if (*pp == v) {
 				*pp = v->hnext;
 				break;
 			}
-		dc_unlink(d, v);
+		sqf_lru_unlink(&d->lru, &v->lru);
 		v->cached = false;
 		d->n--;
 		/* B itself is referenced by the caller (refs 1), whatever an
 		 * eviction of it from the list does */
 		if (v != b && v->refs == 0)
-			dc_release_locked(d, v);
+			decoded_release_locked(d, v);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return b;
 }
 
-static struct dblock *dc_find(struct sqf_dcache *d, uint64_t key)
+static struct dblock *decoded_find(struct sqf_decoded *d, uint64_t key)
 {
 	pthread_mutex_lock(&d->lock);
-	struct dblock *e = *dc_slot(d, key);
+	struct dblock *e = *decoded_slot(d, key);
 	while (e && e->key != key)
 		e = e->hnext;
 	if (e) {
 		e->refs++;
-		dc_unlink(d, e);
-		dc_push(d, e);
+		sqf_lru_unlink(&d->lru, &e->lru);
+		sqf_lru_push(&d->lru, &e->lru);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return e;
@@ -230,12 +209,12 @@ static struct dblock *dc_find(struct sqf_dcache *d, uint64_t key)
 static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t disk, uint32_t size,
                                 bool raw, size_t want, bool min_only, bool keep, int *errp)
 {
-	struct dblock *b = dc_find(img->dcache, key);
+	struct dblock *b = decoded_find(img->decoded, key);
 	/* a crafted image may point two files at one block with different
 	 * sizes: a cached block is used only if it holds what this file needs
 	 * (found by fuzz_squashfs: the copy read past the block) */
 	if (b && (min_only ? b->len < want : b->len != want)) {
-		dc_put(img->dcache, b);
+		decoded_put(img->decoded, b);
 		*errp = -EIO;
 		return NULL;
 	}
@@ -248,26 +227,26 @@ static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t di
 	}
 	/* stored blocks are as cheap to read again as to copy */
 	uint32_t csize = size | (raw ? BLOCK_RAW : 0);
-	keep = keep && !raw && img->bcache;
+	keep = keep && !raw && img->diskcache;
 	size_t got = 0;
-	const uint8_t *kept = keep ? sqf_bcache_find(img->bcache, key, csize, &got) : NULL;
+	const uint8_t *kept = keep ? sqf_diskcache_find(img->diskcache, key, csize, &got) : NULL;
 	uint8_t *in = NULL;
 	int r = 0;
 	/* a compressed block's bytes are read in any case: a kept copy is used
-	 * only if it was inflated from these very bytes (blockcache.c) */
+	 * only if it was inflated from these very bytes (diskcache.c) */
 	if (!raw && !(in = malloc(size))) {
 		*errp = -ENOMEM;
 		return NULL;
 	}
-	if (!raw && (r = sqf_cache_read(img->cache, in, size, disk)) < 0) {
+	if (!raw && (r = sqf_chunkcache_read(img->chunks, in, size, disk)) < 0) {
 		free(in);
 		*errp = r;
 		return NULL;
 	}
-	if (kept && !sqf_bcache_same_source(img->bcache, key, kept, in))
+	if (kept && !sqf_diskcache_same_source(img->diskcache, key, kept, in))
 		kept = NULL;
 	/* a kept block is used where it lies in the cache's mapping */
-	b = kept ? sifu_xcalloc(1, sizeof(*b)) : dc_alloc(img->dcache, bs);
+	b = kept ? sifu_xcalloc(1, sizeof(*b)) : decoded_alloc(img->decoded, bs);
 	if (!b) {
 		free(in);
 		*errp = -ENOMEM;
@@ -281,7 +260,7 @@ static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t di
 		b->len = got;
 		keep = false;
 	} else if (raw) {
-		if ((r = sqf_cache_read(img->cache, b->buf, size, disk)) == 0)
+		if ((r = sqf_chunkcache_read(img->chunks, b->buf, size, disk)) == 0)
 			b->len = size;
 	} else {
 		struct sqf_ctx *c;
@@ -298,14 +277,14 @@ static struct dblock *get_block(struct sqf_image *img, uint64_t key, uint64_t di
 		r = -EIO; /* a block that does not decompress to its size */
 	if (r < 0) {
 		free(in);
-		dc_release(img->dcache, b);
+		decoded_release(img->decoded, b);
 		*errp = r;
 		return NULL;
 	}
 	if (keep)
-		sqf_bcache_put(img->bcache, key, csize, in, b->data, b->len);
+		sqf_diskcache_put(img->diskcache, key, csize, in, b->data, b->len);
 	free(in);
-	return dc_insert(img->dcache, b);
+	return decoded_insert(img->decoded, b);
 }
 
 ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off, void *buf,
@@ -313,7 +292,7 @@ ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_
 {
 	sqfs_u64 size = 0, start = 0;
 	sqfs_u32 frag = NO_FRAGMENT, frag_off = 0;
-	if (ino->base.type != SQFS_INODE_FILE && ino->base.type != SQFS_INODE_EXT_FILE)
+	if (!sqf_inode_is_file(ino))
 		return -EISDIR;
 	sqfs_inode_get_file_size(ino, &size);
 	sqfs_inode_get_file_block_start(ino, &start);
@@ -350,7 +329,7 @@ ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_
 				continue;
 			}
 			blk = get_block(img, disk, disk, dsize, raw & BLOCK_RAW, ulen, false,
-			                size <= SQF_BCACHE_FILE_MAX, &r);
+			                size <= SQF_DISKCACHE_FILE_MAX, &r);
 			disk += dsize;
 		} else {
 			sqfs_fragment_t fe;
@@ -365,7 +344,7 @@ ssize_t sqf_read(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_
 		if (!blk)
 			return r;
 		memcpy(out + done, blk->data + from, n);
-		dc_put(img->dcache, blk);
+		decoded_put(img->decoded, blk);
 		done += n;
 	}
 	return (ssize_t)done;
@@ -376,7 +355,7 @@ ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, 
 {
 	sqfs_u64 size = 0, start = 0;
 	sqfs_u32 frag = NO_FRAGMENT, frag_off = 0;
-	if (ino->base.type != SQFS_INODE_FILE && ino->base.type != SQFS_INODE_EXT_FILE)
+	if (!sqf_inode_is_file(ino))
 		return 0;
 	sqfs_inode_get_file_size(ino, &size);
 	sqfs_inode_get_file_block_start(ino, &start);
@@ -399,7 +378,7 @@ ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, 
 	int r = 0;
 	struct dblock *blk =
 	    get_block(img, disk, disk, ino->extra[b] & BLOCK_SIZE_MASK, ino->extra[b] & BLOCK_RAW,
-	              ulen, false, size <= SQF_BCACHE_FILE_MAX, &r);
+	              ulen, false, size <= SQF_DISKCACHE_FILE_MAX, &r);
 	if (!blk)
 		return r;
 	*ptr = blk->data + from;
@@ -409,5 +388,33 @@ ssize_t sqf_read_direct(struct sqf_image *img, const sqfs_inode_generic_t *ino, 
 
 void sqf_read_release(struct sqf_image *img, void *handle)
 {
-	dc_put(img->dcache, handle);
+	decoded_put(img->decoded, handle);
+}
+
+/* Read-ahead: queue the stored blocks behind file bytes [off, off+len). */
+void sqf_readahead(struct sqf_image *img, const sqfs_inode_generic_t *ino, uint64_t off,
+                   uint64_t len)
+{
+	if (!sqf_inode_is_file(ino) || len == 0)
+		return;
+	sqfs_u64 start = 0, size = 0;
+	sqfs_inode_get_file_block_start(ino, &start);
+	sqfs_inode_get_file_size(ino, &size);
+	uint64_t bs = img->super.block_size;
+	size_t nblocks = ino->payload_bytes_used / sizeof(sqfs_u32);
+	if (off >= size || nblocks == 0)
+		return;
+	uint64_t b0 = off / bs, b1 = (off + len - 1) / bs;
+	if (b0 >= nblocks)
+		return;
+	if (b1 >= nblocks)
+		b1 = nblocks - 1;
+	uint64_t pos = start, from = 0;
+	for (uint64_t b = 0; b <= b1; b++) {
+		if (b == b0)
+			from = pos;
+		pos += ino->extra[b] & ((1u << 24) - 1);
+	}
+	if (pos > from)
+		sqf_chunkcache_prefetch(img->chunks, from, pos - from);
 }

@@ -9,7 +9,7 @@
  * the development VM), and decompression is most of what a cold container
  * start and a cold `import numpy` cost us.  One object per reader context,
  * so one thread at a time. */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <libdeflate.h>
 

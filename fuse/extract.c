@@ -7,7 +7,7 @@
  * (created, never followed) cannot redirect a later write; hard links name
  * their first path through sifu_path_open_in_root.  A directory seen twice
  * (a loop or DAG in a corrupt image) is an error. */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

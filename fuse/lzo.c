@@ -4,7 +4,7 @@
  * decompressor object into its readers: they only ever call do_block.
  * Built only where liblzo2 is found (HAVE_LZO in config.h). */
 #include "config.h"
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #if HAVE_LZO
 #include <lzo/lzo1x.h>

@@ -1,15 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Read one file of an image by its path, without mounting it: what `sifu
  * inspect` needs for the metadata that lives in /.singularity.d. */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #define MAX_LINKS 40
 #define MAX_DEPTH 256
-
-static bool is_dir(const sqfs_inode_generic_t *ino)
-{
-	return ino->base.type == SQFS_INODE_DIR || ino->base.type == SQFS_INODE_EXT_DIR;
-}
 
 static bool is_link(const sqfs_inode_generic_t *ino)
 {
@@ -70,7 +65,7 @@ static int resolve(struct sqf_image *img, const char *path, sqfs_inode_generic_t
 			rest = joined;
 			continue;
 		}
-		bool dir = is_dir(ino);
+		bool dir = sqf_inode_is_dir(ino);
 		if (!dir) {
 			/* only the last component may be something else */
 			const char *q = rest;
@@ -99,7 +94,7 @@ int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **da
 		sifu_err_set(err, r == -ENOENT ? SIFU_E_NOTFOUND : SIFU_E_SYS, -r, "%s", path);
 		return r;
 	}
-	if (ino->base.type != SQFS_INODE_FILE && ino->base.type != SQFS_INODE_EXT_FILE) {
+	if (!sqf_inode_is_file(ino)) {
 		sqfs_free(ino);
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "%s: not a regular file",
 		                    path);

@@ -59,6 +59,9 @@ struct sqf_options {
 	uint64_t block_cache_max;
 	/* NULL, or serve only bytes that match these digests (see above) */
 	const struct sqf_verity *verity;
+	/* the caller's $PATH (NULL: none): sqf_server_mount's watchdog looks
+	 * for fusermount3 there (fuse/ reads no environment) */
+	const char *search_path;
 };
 
 /* Defaults that need no tuning. */

@@ -2,7 +2,7 @@
 /* Fuzz the SquashFS side of fuse/: superblock checks, id/fragment/xattr
  * tables, inodes, directory listings, symlinks and data, through the same
  * calls the FUSE operations make (over the in-memory backend). */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

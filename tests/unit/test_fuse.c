@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -74,22 +74,23 @@ static void test_cache_reads_and_bounds(void **state)
 {
 	struct counting be;
 	counting_init(&be, 10 * 4096 + 123);
-	struct sqf_cache *c = sqf_cache_new(&be.b, 4096, 4 * 4096, 0);
+	struct sqf_chunkcache *c = sqf_chunkcache_new(&be.b, 4096, 4 * 4096, 0);
 	uint8_t buf[3 * 4096 + 10];
 	/* across chunk edges, up to the last odd-sized chunk */
 	for (uint64_t off = 0; off + sizeof(buf) <= be.b.size; off += 1000) {
-		assert_int_equal(sqf_cache_read(c, buf, sizeof(buf), off), 0);
+		assert_int_equal(sqf_chunkcache_read(c, buf, sizeof(buf), off), 0);
 		assert_memory_equal(buf, be.data + off, sizeof(buf));
-		assert_true(sqf_cache_bytes(c) <= 4 * 4096 + 4096); /* bound (+ one in use) */
+		assert_true(sqf_chunkcache_bytes(c) <= 4 * 4096 + 4096); /* bound (+ one in use) */
 	}
-	assert_int_equal(sqf_cache_read(c, buf, 200, be.b.size - 123), -EIO); /* past the end */
-	assert_int_equal(sqf_cache_read(c, buf, 123, be.b.size - 123), 0);
+	assert_int_equal(sqf_chunkcache_read(c, buf, 200, be.b.size - 123),
+	                 -EIO); /* past the end */
+	assert_int_equal(sqf_chunkcache_read(c, buf, 123, be.b.size - 123), 0);
 	assert_memory_equal(buf, be.data + be.b.size - 123, 123);
 	struct sqf_stats st;
-	sqf_cache_stats(c, &st);
+	sqf_chunkcache_stats(c, &st);
 	assert_true(st.cache_hits > 0 && st.cache_misses > 0);
 	assert_int_equal(st.backend_requests, be.reads);
-	sqf_cache_free(c);
+	sqf_chunkcache_free(c);
 	free(be.data);
 }
 
@@ -97,13 +98,13 @@ static void test_cache_failure_is_not_sticky(void **state)
 {
 	struct counting be;
 	counting_init(&be, 8192);
-	struct sqf_cache *c = sqf_cache_new(&be.b, 4096, 1 << 20, 0);
+	struct sqf_chunkcache *c = sqf_chunkcache_new(&be.b, 4096, 1 << 20, 0);
 	uint8_t buf[100];
 	be.fail_next = 1;
-	assert_int_equal(sqf_cache_read(c, buf, sizeof(buf), 10), -EIO);
-	assert_int_equal(sqf_cache_read(c, buf, sizeof(buf), 10), 0);
+	assert_int_equal(sqf_chunkcache_read(c, buf, sizeof(buf), 10), -EIO);
+	assert_int_equal(sqf_chunkcache_read(c, buf, sizeof(buf), 10), 0);
 	assert_memory_equal(buf, be.data + 10, sizeof(buf));
-	sqf_cache_free(c);
+	sqf_chunkcache_free(c);
 	free(be.data);
 }
 
@@ -123,38 +124,38 @@ static void test_cache_direct_mode(void **state)
 	struct counting be;
 	counting_init(&be, 10 * 4096 + 123);
 	be.b.advise = counting_advise;
-	struct sqf_cache *c = sqf_cache_new(&be.b, 4096, 4 * 4096, 4);
-	sqf_cache_set_direct(c);
-	assert_true(sqf_cache_is_direct(c));
+	struct sqf_chunkcache *c = sqf_chunkcache_new(&be.b, 4096, 4 * 4096, 4);
+	sqf_chunkcache_set_direct(c);
+	assert_true(sqf_chunkcache_is_direct(c));
 	uint8_t buf[5000];
-	assert_int_equal(sqf_cache_read(c, buf, 100, 4000), 0);
+	assert_int_equal(sqf_chunkcache_read(c, buf, 100, 4000), 0);
 	assert_memory_equal(buf, be.data + 4000, 100);
-	assert_int_equal(sqf_cache_read(c, buf, sizeof(buf), 4000), 0); /* again: no cache */
+	assert_int_equal(sqf_chunkcache_read(c, buf, sizeof(buf), 4000), 0); /* again: no cache */
 	assert_memory_equal(buf, be.data + 4000, sizeof(buf));
 	assert_int_equal(be.reads, 2);
-	assert_int_equal(sqf_cache_bytes(c), 0);
-	assert_int_equal(sqf_cache_read(c, buf, 200, be.b.size - 123), -EIO);
+	assert_int_equal(sqf_chunkcache_bytes(c), 0);
+	assert_int_equal(sqf_chunkcache_read(c, buf, 200, be.b.size - 123), -EIO);
 	advised = 0;
-	sqf_cache_prefetch(c, 8192, 1 << 20); /* clipped to the end */
+	sqf_chunkcache_prefetch(c, 8192, 1 << 20); /* clipped to the end */
 	assert_int_equal(advised, 1);
 	assert_int_equal(advised_off, 8192);
 	assert_int_equal(advised_len, be.b.size - 8192);
-	assert_int_equal(sqf_cache_pin(c, 9 * 4096, 4096 + 123), 0);
+	assert_int_equal(sqf_chunkcache_pin(c, 9 * 4096, 4096 + 123), 0);
 	assert_int_equal(be.reads, 3);
-	assert_int_equal(sqf_cache_read(c, buf, 50, 9 * 4096 + 10), 0); /* from the pin */
+	assert_int_equal(sqf_chunkcache_read(c, buf, 50, 9 * 4096 + 10), 0); /* from the pin */
 	assert_memory_equal(buf, be.data + 9 * 4096 + 10, 50);
 	assert_int_equal(be.reads, 3);
 	struct sqf_stats st;
-	sqf_cache_stats(c, &st);
+	sqf_chunkcache_stats(c, &st);
 	assert_true(st.pagecache);
 	assert_int_equal(st.backend_requests, 3);
 	assert_int_equal(st.backend_bytes, 100 + sizeof(buf) + 4096 + 123);
-	sqf_cache_free(c);
+	sqf_chunkcache_free(c);
 	free(be.data);
 }
 
 struct reader_arg {
-	struct sqf_cache *c;
+	struct sqf_chunkcache *c;
 	struct counting *be;
 	unsigned seed;
 	int bad;
@@ -167,7 +168,8 @@ static void *reader(void *p)
 	for (int i = 0; i < 300; i++) {
 		uint64_t off = (uint64_t)rand_r(&a->seed) % (a->be->b.size - sizeof(buf));
 		size_t len = 1 + (size_t)rand_r(&a->seed) % sizeof(buf);
-		if (sqf_cache_read(a->c, buf, len, off) != 0 || memcmp(buf, a->be->data + off, len))
+		if (sqf_chunkcache_read(a->c, buf, len, off) != 0 ||
+		    memcmp(buf, a->be->data + off, len))
 			a->bad++;
 	}
 	return NULL;
@@ -178,7 +180,7 @@ static void test_cache_threads_one_fetch_per_chunk(void **state)
 	struct counting be;
 	counting_init(&be, 64 * 4096);
 	/* big enough to hold everything: every chunk must be fetched once */
-	struct sqf_cache *c = sqf_cache_new(&be.b, 4096, 1 << 20, 2);
+	struct sqf_chunkcache *c = sqf_chunkcache_new(&be.b, 4096, 1 << 20, 2);
 	pthread_t th[8];
 	struct reader_arg args[8];
 	for (int i = 0; i < 8; i++) {
@@ -190,10 +192,10 @@ static void test_cache_threads_one_fetch_per_chunk(void **state)
 		assert_int_equal(args[i].bad, 0);
 	}
 	assert_true(be.reads <= 64);
-	sqf_cache_free(c);
+	sqf_chunkcache_free(c);
 
 	/* and a tiny cache: constant eviction, still the right bytes */
-	c = sqf_cache_new(&be.b, 4096, 4 * 4096, 2);
+	c = sqf_chunkcache_new(&be.b, 4096, 4 * 4096, 2);
 	for (int i = 0; i < 8; i++) {
 		args[i] = (struct reader_arg){c, &be, (unsigned)i + 100, 0};
 		pthread_create(&th[i], NULL, reader, &args[i]);
@@ -202,7 +204,7 @@ static void test_cache_threads_one_fetch_per_chunk(void **state)
 		pthread_join(th[i], NULL);
 		assert_int_equal(args[i].bad, 0);
 	}
-	sqf_cache_free(c);
+	sqf_chunkcache_free(c);
 	free(be.data);
 }
 
@@ -210,25 +212,25 @@ static void test_cache_readahead_and_pin(void **state)
 {
 	struct counting be;
 	counting_init(&be, 32 * 4096);
-	struct sqf_cache *c = sqf_cache_new(&be.b, 4096, 1 << 20, 2);
-	sqf_cache_prefetch(c, 0, 8 * 4096);
+	struct sqf_chunkcache *c = sqf_chunkcache_new(&be.b, 4096, 1 << 20, 2);
+	sqf_chunkcache_prefetch(c, 0, 8 * 4096);
 	uint8_t buf[4096];
 	for (int i = 0; i < 8; i++) {
-		assert_int_equal(sqf_cache_read(c, buf, sizeof(buf), (uint64_t)i * 4096), 0);
+		assert_int_equal(sqf_chunkcache_read(c, buf, sizeof(buf), (uint64_t)i * 4096), 0);
 		assert_memory_equal(buf, be.data + i * 4096, sizeof(buf));
 	}
 	struct sqf_stats st;
-	sqf_cache_stats(c, &st);
+	sqf_chunkcache_stats(c, &st);
 	/* each chunk was either read ahead or stolen from the queue */
 	assert_int_equal(st.readahead_hits + st.cache_misses, 8);
 	assert_int_equal(be.reads, 8);
 	/* a pinned region: served from memory, no more backend reads */
-	assert_int_equal(sqf_cache_pin(c, 16 * 4096, 10 * 4096 + 5), 0);
+	assert_int_equal(sqf_chunkcache_pin(c, 16 * 4096, 10 * 4096 + 5), 0);
 	unsigned before = be.reads;
-	assert_int_equal(sqf_cache_read(c, buf, 100, 20 * 4096 + 7), 0);
+	assert_int_equal(sqf_chunkcache_read(c, buf, 100, 20 * 4096 + 7), 0);
 	assert_memory_equal(buf, be.data + 20 * 4096 + 7, 100);
 	assert_int_equal(be.reads, before);
-	sqf_cache_free(c);
+	sqf_chunkcache_free(c);
 	free(be.data);
 }
 
@@ -920,7 +922,7 @@ static void test_verity_image(void **state)
 		assert_int_equal(sqf_backend_verity(&a->b, v, &be, &err), 0);
 		struct sqf_image *img = NULL;
 		assert_int_equal(sqf_image_open_backend(be, &o, &img, &err), 0);
-		assert_int_equal(sqf_cache_is_direct(img->cache), io == SQF_IO_PAGECACHE);
+		assert_int_equal(sqf_chunkcache_is_direct(img->chunks), io == SQF_IO_PAGECACHE);
 		check_tree(img, false);
 		sqf_image_close(img);
 

@@ -22,10 +22,10 @@
  * the same size with its mtime put back (touch -r, a tool that keeps times)
  * has the same one.  So each record also keeps the compressed bytes it was
  * inflated from, and a block is used only where the image still holds those
- * very bytes (sqf_bcache_same_source says why that is enough).  That costs a read
+ * very bytes (sqf_diskcache_same_source says why that is enough).  That costs a read
  * of the compressed block per use (from the page cache, locally) but no
  * inflate, which is what the cache saves. */
-#include "sqf_priv.h"
+#include "fuse_priv.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -33,11 +33,11 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 
-#define BC_MAGIC     "SIFUBLK2"  /* 2: records carry their source bytes */
-#define BC_REC_MAGIC 0x31524253u /* "SBR1" */
-#define BC_MAPS      16          /* windows mapped as the file grows (see bc_refresh) */
+#define DISK_MAGIC     "SIFUBLK2"  /* 2: records carry their source bytes */
+#define DISK_REC_MAGIC 0x31524253u /* "SBR1" */
+#define DISK_MAPS      16          /* windows mapped as the file grows (see disk_refresh) */
 
-struct bc_header {
+struct disk_header {
 	char magic[8];
 	uint32_t version, block_size;
 	uint64_t offset, size;           /* the SquashFS inside the image file */
@@ -49,7 +49,7 @@ struct bc_header {
 /* A record: this header, the decompressed data (LEN bytes) and the bytes
  * it was decompressed from (src_len(CSIZE) bytes, as stored in the image),
  * each padded to 8 bytes. */
-struct bc_rec {
+struct disk_rec {
 	uint32_t magic, len; /* decompressed length */
 	uint64_t key;        /* the block's key (data.c) */
 	uint32_t csize;      /* its size on disk, with the uncompressed flag */
@@ -58,7 +58,7 @@ struct bc_rec {
 	uint32_t zero;
 };
 
-#define BC_SRC_MASK ((1u << 24) - 1) /* csize without the uncompressed flag */
+#define DISK_SRC_MASK ((1u << 24) - 1) /* csize without the uncompressed flag */
 
 static uint64_t pad8(uint64_t n)
 {
@@ -67,29 +67,29 @@ static uint64_t pad8(uint64_t n)
 
 static uint64_t rec_bytes(uint32_t len, uint32_t csize)
 {
-	return sizeof(struct bc_rec) + pad8(len) + pad8(csize & BC_SRC_MASK);
+	return sizeof(struct disk_rec) + pad8(len) + pad8(csize & DISK_SRC_MASK);
 }
 
-struct bc_ent {
+struct disk_ent {
 	uint64_t key;
-	const struct bc_rec *rec; /* in a mapping, or NULL: appended by us, not mapped */
+	const struct disk_rec *rec; /* in a mapping, or NULL: appended by us, not mapped */
 	uint32_t csize;
 	uint8_t state; /* 0 unchecked, 1 good, 2 bad */
 };
 
-struct sqf_bcache {
+struct sqf_diskcache {
 	pthread_mutex_t lock;
 	int fd, dirfd; /* dirfd: the caller's */
 	char name[32];
 	struct {
 		void *p;
 		size_t len;
-	} maps[BC_MAPS];
+	} maps[DISK_MAPS];
 	unsigned nmaps;
 	uint64_t scanned; /* records indexed up to here */
 	uint64_t seen;    /* the file's size at the last look, plus our appends */
 	uint32_t block_size;
-	struct bc_ent *tab; /* open addressing; UINT64_MAX marks a free slot */
+	struct disk_ent *tab; /* open addressing; UINT64_MAX marks a free slot */
 	size_t cap, n;
 	uint64_t file_size, max;
 	bool full;    /* at the bound, or a write failed: append no more */
@@ -105,13 +105,13 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-static uint32_t rec_hcrc(const struct bc_rec *r)
+static uint32_t rec_hcrc(const struct disk_rec *r)
 {
-	return (uint32_t)libdeflate_crc32(0, r, offsetof(struct bc_rec, hcrc));
+	return (uint32_t)libdeflate_crc32(0, r, offsetof(struct disk_rec, hcrc));
 }
 
 /* keys are disk offsets (never UINT64_MAX); slot of KEY */
-static struct bc_ent *bc_slot(struct sqf_bcache *c, uint64_t key)
+static struct disk_ent *disk_slot(struct sqf_diskcache *c, uint64_t key)
 {
 	size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (c->cap - 1);
 	while (c->tab[i].key != UINT64_MAX && c->tab[i].key != key)
@@ -119,9 +119,9 @@ static struct bc_ent *bc_slot(struct sqf_bcache *c, uint64_t key)
 	return &c->tab[i];
 }
 
-static void bc_grow(struct sqf_bcache *c)
+static void disk_grow(struct sqf_diskcache *c)
 {
-	struct bc_ent *old = c->tab;
+	struct disk_ent *old = c->tab;
 	size_t ocap = c->cap;
 	c->cap = ocap ? ocap * 2 : 256;
 	c->tab = sifu_xcalloc(c->cap, sizeof(*c->tab));
@@ -129,23 +129,24 @@ static void bc_grow(struct sqf_bcache *c)
 		c->tab[i].key = UINT64_MAX;
 	for (size_t i = 0; i < ocap; i++)
 		if (old[i].key != UINT64_MAX)
-			*bc_slot(c, old[i].key) = old[i];
+			*disk_slot(c, old[i].key) = old[i];
 	free(old);
 }
 
 /* Add KEY unless known (a record found for a key we appended ourselves
  * fills in where it lies); false when it was there. */
-static bool bc_add(struct sqf_bcache *c, uint64_t key, const struct bc_rec *rec, uint32_t csize)
+static bool disk_add(struct sqf_diskcache *c, uint64_t key, const struct disk_rec *rec,
+                     uint32_t csize)
 {
 	if ((c->n + 1) * 2 > c->cap)
-		bc_grow(c);
-	struct bc_ent *e = bc_slot(c, key);
+		disk_grow(c);
+	struct disk_ent *e = disk_slot(c, key);
 	if (e->key == key) {
 		if (!e->rec && rec && e->csize == csize)
 			e->rec = rec;
 		return false;
 	}
-	*e = (struct bc_ent){key, rec, csize, 0};
+	*e = (struct disk_ent){key, rec, csize, 0};
 	c->n++;
 	return true;
 }
@@ -155,10 +156,10 @@ static bool bc_add(struct sqf_bcache *c, uint64_t key, const struct bc_rec *rec,
  * whole records; the end of the last whole record is where the next look
  * starts.  Lock held.  Old windows stay mapped until close: blocks in them
  * are in use. */
-static void bc_refresh(struct sqf_bcache *c)
+static void disk_refresh(struct sqf_diskcache *c)
 {
 	struct stat st;
-	if (c->nmaps == BC_MAPS || fstat(c->fd, &st) < 0 || (uint64_t)st.st_size <= c->seen)
+	if (c->nmaps == DISK_MAPS || fstat(c->fd, &st) < 0 || (uint64_t)st.st_size <= c->seen)
 		return; /* nobody else added anything */
 	uint64_t size = (uint64_t)st.st_size;
 	c->seen = size;
@@ -172,16 +173,16 @@ static void bc_refresh(struct sqf_bcache *c)
 	c->maps[c->nmaps++].len = (size_t)(size - from);
 	const uint8_t *win = m;
 	uint64_t pos = c->scanned;
-	while (pos + sizeof(struct bc_rec) <= size) {
-		const struct bc_rec *r = (const void *)(win + (pos - from));
-		uint32_t slen = r->csize & BC_SRC_MASK;
-		if (r->magic != BC_REC_MAGIC || r->hcrc != rec_hcrc(r) || r->len == 0 ||
+	while (pos + sizeof(struct disk_rec) <= size) {
+		const struct disk_rec *r = (const void *)(win + (pos - from));
+		uint32_t slen = r->csize & DISK_SRC_MASK;
+		if (r->magic != DISK_REC_MAGIC || r->hcrc != rec_hcrc(r) || r->len == 0 ||
 		    r->len > c->block_size || slen == 0 || slen > c->block_size)
 			break;
 		uint64_t end = pos + rec_bytes(r->len, r->csize);
 		if (end > size)
 			break;
-		bc_add(c, r->key, r, r->csize);
+		disk_add(c, r->key, r, r->csize);
 		pos = end;
 	}
 	c->scanned = pos;
@@ -190,15 +191,11 @@ static void bc_refresh(struct sqf_bcache *c)
 /* Keep the directory under MAX: remove the least recently used files (the
  * mtime, which every open refreshes) down to half of it.  Unlink only: a
  * file still mapped by a running container stays valid for it. */
-static void bc_prune(int dirfd, uint64_t max)
+static void disk_prune(int dirfd, uint64_t max)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = sifu_opendir_at(dirfd, ".");
+	if (!d)
 		return;
-	}
 	struct old {
 		char name[32];
 		int64_t mtime;
@@ -241,13 +238,17 @@ static void bc_prune(int dirfd, uint64_t max)
 }
 
 /* Open NAME, or make it with header H (written whole before the file gets
- * its name, so no reader ever sees half a header). */
-static int bc_open_file(int dirfd, const char *name, const struct bc_header *h, uint64_t max)
+ * its name, so no reader ever sees half a header).  Not sifu_atomic: that
+ * renames over the target, and here the first start to publish must win
+ * (linkat fails with EEXIST where another start made the file meanwhile,
+ * and we use theirs, which others may be appending to already); nor is
+ * the fsync worth it for a cache whose records check their own CRCs. */
+static int disk_open_file(int dirfd, const char *name, const struct disk_header *h, uint64_t max)
 {
 	int fd = openat(dirfd, name, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0 || errno != ENOENT)
 		return fd;
-	bc_prune(dirfd, max);
+	disk_prune(dirfd, max);
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", name, (int)getpid());
 	fd =
@@ -271,16 +272,16 @@ static int bc_open_file(int dirfd, const char *name, const struct bc_header *h, 
 	return fd;
 }
 
-struct sqf_bcache *sqf_bcache_open(int dirfd, int imgfd, uint64_t offset, uint64_t size,
-                                   const void *super, size_t super_len, uint32_t block_size,
-                                   uint64_t max)
+struct sqf_diskcache *sqf_diskcache_open(int dirfd, int imgfd, uint64_t offset, uint64_t size,
+                                         const void *super, size_t super_len, uint32_t block_size,
+                                         uint64_t max)
 {
 	struct stat st;
 	if (dirfd < 0 || fstat(imgfd, &st) < 0)
 		return NULL;
-	struct bc_header h;
+	struct disk_header h;
 	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, BC_MAGIC, sizeof(h.magic));
+	memcpy(h.magic, DISK_MAGIC, sizeof(h.magic));
 	h.version = 2;
 	h.block_size = block_size;
 	h.offset = offset;
@@ -293,13 +294,13 @@ struct sqf_bcache *sqf_bcache_open(int dirfd, int imgfd, uint64_t offset, uint64
 	char name[32];
 	snprintf(name, sizeof(name), "%016" PRIx64 ".blk",
 	         fnv1a(0xcbf29ce484222325ull, &h, sizeof(h)));
-	int fd = bc_open_file(dirfd, name, &h, max);
+	int fd = disk_open_file(dirfd, name, &h, max);
 	if (fd < 0) {
 		sifu_debug("fuse: block cache %s: %s; going on without it", name, strerror(errno));
 		return NULL;
 	}
 	struct stat fst;
-	struct bc_header got;
+	struct disk_header got;
 	if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) || fst.st_uid != geteuid() ||
 	    (fst.st_mode & 022) || (uint64_t)fst.st_size < sizeof(got) ||
 	    pread(fd, &got, sizeof(got), 0) != (ssize_t)sizeof(got) ||
@@ -311,7 +312,7 @@ struct sqf_bcache *sqf_bcache_open(int dirfd, int imgfd, uint64_t offset, uint64
 		return NULL;
 	}
 	futimens(fd, NULL); /* recently used: the last to be pruned */
-	struct sqf_bcache *c = sifu_xcalloc(1, sizeof(*c));
+	struct sqf_diskcache *c = sifu_xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
 	c->fd = fd;
 	c->dirfd = dirfd;
@@ -319,14 +320,14 @@ struct sqf_bcache *sqf_bcache_open(int dirfd, int imgfd, uint64_t offset, uint64
 	c->max = max;
 	c->file_size = (uint64_t)fst.st_size;
 	c->block_size = block_size;
-	c->scanned = sizeof(struct bc_header);
+	c->scanned = sizeof(struct disk_header);
 	c->seen = c->scanned;
-	bc_grow(c);
-	bc_refresh(c);
+	disk_grow(c);
+	disk_refresh(c);
 	return c;
 }
 
-void sqf_bcache_stats(struct sqf_bcache *c, struct sqf_stats *st)
+void sqf_diskcache_stats(struct sqf_diskcache *c, struct sqf_stats *st)
 {
 	st->kept = c != NULL;
 	st->kept_hits = c ? __atomic_load_n(&c->hits, __ATOMIC_RELAXED) : 0;
@@ -334,7 +335,7 @@ void sqf_bcache_stats(struct sqf_bcache *c, struct sqf_stats *st)
 	st->kept_added = c ? __atomic_load_n(&c->appended, __ATOMIC_RELAXED) : 0;
 }
 
-void sqf_bcache_close(struct sqf_bcache *c)
+void sqf_diskcache_close(struct sqf_diskcache *c)
 {
 	if (!c)
 		return;
@@ -349,7 +350,7 @@ void sqf_bcache_close(struct sqf_bcache *c)
 /* A file with a damaged record is not trusted further: unlink it (if the
  * name is still this file) so that the next start makes a new one; this run
  * keeps using its mapping, record by record, each checked. */
-static void bc_discard(struct sqf_bcache *c)
+static void disk_discard(struct sqf_diskcache *c)
 {
 	struct stat a, b;
 	if (fstat(c->fd, &a) == 0 && fstatat(c->dirfd, c->name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -357,29 +358,29 @@ static void bc_discard(struct sqf_bcache *c)
 		unlinkat(c->dirfd, c->name, 0);
 }
 
-/* Stop using C's file for new blocks and unlink it (see bc_discard);
+/* Stop using C's file for new blocks and unlink it (see disk_discard);
  * true the first time. */
-static bool bc_drop(struct sqf_bcache *c)
+static bool disk_drop(struct sqf_diskcache *c)
 {
 	pthread_mutex_lock(&c->lock);
 	bool first = !c->damaged;
 	c->damaged = c->full = true;
 	pthread_mutex_unlock(&c->lock);
 	if (first)
-		bc_discard(c);
+		disk_discard(c);
 	return first;
 }
 
-const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, size_t *len)
+const void *sqf_diskcache_find(struct sqf_diskcache *c, uint64_t key, uint32_t csize, size_t *len)
 {
 	pthread_mutex_lock(&c->lock);
-	struct bc_ent *e = bc_slot(c, key);
+	struct disk_ent *e = disk_slot(c, key);
 	if (!(e->key == key && e->rec)) {
-		bc_refresh(c); /* another start may have added it */
-		e = bc_slot(c, key);
+		disk_refresh(c); /* another start may have added it */
+		e = disk_slot(c, key);
 	}
 	bool have = e->key == key && e->rec && e->csize == csize && e->state != 2;
-	const struct bc_rec *r = have ? e->rec : NULL;
+	const struct disk_rec *r = have ? e->rec : NULL;
 	uint8_t state = have ? e->state : 2;
 	pthread_mutex_unlock(&c->lock);
 	if (!have) {
@@ -390,10 +391,10 @@ const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, 
 	if (state == 0) {
 		bool good = (uint32_t)libdeflate_crc32(0, data, r->len) == r->crc;
 		pthread_mutex_lock(&c->lock);
-		bc_slot(c, key)->state = good ? 1 : 2;
+		disk_slot(c, key)->state = good ? 1 : 2;
 		pthread_mutex_unlock(&c->lock);
 		if (!good) {
-			bc_drop(c);
+			disk_drop(c);
 			sifu_debug("fuse: block cache: a damaged record (block at %" PRIu64
 			           "); inflating it from the image",
 			           key);
@@ -408,7 +409,7 @@ const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, 
 
 /* Why comparing the source bytes is enough (and a hash of them would not
  * be): the kept data was decompressed from exactly the bytes stored with it
- * (one record, one write; the data's CRC checked by sqf_bcache_find; a
+ * (one record, one write; the data's CRC checked by sqf_diskcache_find; a
  * damaged copy of the source can only differ, never match), decompression is a
  * function of those bytes and the compressor (which the superblock in the
  * file's header fixes), and the image holds the same bytes now: so the kept
@@ -416,40 +417,41 @@ const void *sqf_bcache_find(struct sqf_bcache *c, uint64_t key, uint32_t csize, 
  * rewritten and whatever the image file's times say.  A hash would leave
  * collisions; the bytes are at hand anyway, since the caller has read them
  * (to inflate them, should they differ). */
-bool sqf_bcache_same_source(struct sqf_bcache *c, uint64_t key, const void *data, const void *src)
+bool sqf_diskcache_same_source(struct sqf_diskcache *c, uint64_t key, const void *data,
+                               const void *src)
 {
-	const struct bc_rec *r = (const struct bc_rec *)data - 1;
-	if (memcmp((const uint8_t *)data + pad8(r->len), src, r->csize & BC_SRC_MASK) == 0)
+	const struct disk_rec *r = (const struct disk_rec *)data - 1;
+	if (memcmp((const uint8_t *)data + pad8(r->len), src, r->csize & DISK_SRC_MASK) == 0)
 		return true;
 	/* the image was rewritten in place: this file was made for other
 	 * bytes; the next start makes a new one */
 	pthread_mutex_lock(&c->lock);
-	bc_slot(c, key)->state = 2;
+	disk_slot(c, key)->state = 2;
 	pthread_mutex_unlock(&c->lock);
 	__atomic_sub_fetch(&c->hits, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
-	if (bc_drop(c))
+	if (disk_drop(c))
 		sifu_debug("fuse: block cache: the image changed since its blocks were kept "
 		           "(block at %" PRIu64 "); dropping %s",
 		           key, c->name);
 	return false;
 }
 
-void sqf_bcache_put(struct sqf_bcache *c, uint64_t key, uint32_t csize, const void *src,
-                    const void *data, size_t len)
+void sqf_diskcache_put(struct sqf_diskcache *c, uint64_t key, uint32_t csize, const void *src,
+                       const void *data, size_t len)
 {
-	uint32_t slen = csize & BC_SRC_MASK;
+	uint32_t slen = csize & DISK_SRC_MASK;
 	uint64_t bytes = rec_bytes((uint32_t)len, csize);
 	if (len == 0 || len > c->block_size || slen == 0 || slen > c->block_size)
 		return; /* a record the reader would refuse */
 	pthread_mutex_lock(&c->lock);
-	bool add = !c->full && c->file_size + bytes <= c->max && bc_add(c, key, NULL, csize);
+	bool add = !c->full && c->file_size + bytes <= c->max && disk_add(c, key, NULL, csize);
 	if (add)
 		c->file_size += bytes;
 	pthread_mutex_unlock(&c->lock);
 	if (!add)
 		return;
-	struct bc_rec r = {BC_REC_MAGIC, (uint32_t)len, key, csize, 0, 0, 0};
+	struct disk_rec r = {DISK_REC_MAGIC, (uint32_t)len, key, csize, 0, 0, 0};
 	r.crc = (uint32_t)libdeflate_crc32(0, data, len);
 	r.hcrc = rec_hcrc(&r);
 	static const uint8_t zeros[8];
