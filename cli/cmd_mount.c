@@ -177,7 +177,7 @@ int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err 
 	if (O_OWNER_SELF < O_COUNT && a->set[O_OWNER_SELF])
 		o->owner_self = true;
 	o->block_cache_dir = block_cache_dir(a);
-	o->search_path = cli_env()->path;
+	o->search_path = cli_env_get()->path;
 	return 0;
 }
 
