@@ -2,7 +2,7 @@
 /* What exec, run, shell and test share: turning parsed options into an
  * ns_config for userns/'s launcher. */
 #include "cli.h"
-#include "cmd_action.h"
+#include "cli_priv.h"
 #include "userns.h"
 #include "sif.h"
 

@@ -4,7 +4,7 @@
  * that runs every `sifu exec` does not load those libraries at start-up.
  * cmd_action.c reaches them through weak references and hands the command
  * to sifu-all when they are absent (cli_delegate_full). */
-#include "cmd_action.h"
+#include "cli_priv.h"
 #include "fetch.h"
 #include "sif.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include "cmd_action.h"
+#include "cli_priv.h"
 
 int cmd_run(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {

@@ -632,8 +632,8 @@ static bool docker_name_digest(const struct docker_member *d, char hex[FETCH_HEX
 	return fetch_digest_parse(dg, hex, &e) == 0;
 }
 
-static int docker_member(struct local *l, struct archive *a, struct archive_entry *ae,
-                         const char *name, void *ctx, struct sifu_err *err)
+static int docker_read_member(struct local *l, struct archive *a, struct archive_entry *ae,
+                              const char *name, void *ctx, struct sifu_err *err)
 {
 	struct docker_import *di = ctx;
 	size_t left = 0;
@@ -721,7 +721,7 @@ static int docker_manifest(struct local *l, struct sifu_err *err)
 		}
 		di.m[di.n++] = (struct docker_member){.name = clean_name(n)};
 	}
-	if ((r = scan(l, docker_member, &di, err)) < 0)
+	if ((r = scan(l, docker_read_member, &di, err)) < 0)
 		goto out;
 	for (i = 0; i < di.n; i++)
 		if (!di.m[i].done) {

@@ -391,7 +391,7 @@ struct hl {
 	char *path; /* NULL: a free slot */
 };
 
-struct walk {
+struct tree_walk {
 	struct sq_image *img;
 	const struct bld_owners *owners;
 	uid_t uid;
@@ -401,7 +401,7 @@ struct walk {
 	uint64_t probes;
 };
 
-static size_t hl_slot(const struct walk *w, dev_t dev, ino_t ino)
+static size_t hl_slot(const struct tree_walk *w, dev_t dev, ino_t ino)
 {
 	uint64_t h =
 	    ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ino * 0xc2b2ae3d27d4eb4full);
@@ -409,7 +409,7 @@ static size_t hl_slot(const struct walk *w, dev_t dev, ino_t ino)
 }
 
 /* The slot of (DEV, INO): its first path, or a free slot to put it in. */
-static struct hl *hl_find(struct walk *w, dev_t dev, ino_t ino)
+static struct hl *hl_find(struct tree_walk *w, dev_t dev, ino_t ino)
 {
 	for (size_t i = hl_slot(w, dev, ino);; i = (i + 1) & (w->cap - 1)) {
 		w->probes++;
@@ -419,7 +419,7 @@ static struct hl *hl_find(struct walk *w, dev_t dev, ino_t ino)
 	}
 }
 
-static void hl_add(struct walk *w, dev_t dev, ino_t ino, const char *path)
+static void hl_add(struct tree_walk *w, dev_t dev, ino_t ino, const char *path)
 {
 	if ((w->nlinks + 1) * 2 > w->cap) {
 		struct hl *old = w->links;
@@ -450,7 +450,7 @@ static ssize_t read_fd(void *ctx, void *buf, size_t len, struct sifu_err *err)
 
 /* Owners as stored: the caller's ids (whom every file of an unprivileged
  * build belongs to on disk) become root; others stay (a root build). */
-static void owner(const struct walk *w, const struct stat *st, uint32_t *uid, uint32_t *gid)
+static void owner(const struct tree_walk *w, const struct stat *st, uint32_t *uid, uint32_t *gid)
 {
 	*uid = st->st_uid == w->uid ? 0 : st->st_uid;
 	*gid = st->st_gid == w->gid ? 0 : st->st_gid;
@@ -473,7 +473,7 @@ static int open_readable(int dfd, const char *name, const struct stat *st, int f
 	return fd < 0 ? -e : fd;
 }
 
-static int walk_dir(struct walk *w, int dfd, const char *prefix, struct sifu_err *err)
+static int walk_dir(struct tree_walk *w, int dfd, const char *prefix, struct sifu_err *err)
 {
 	_cleanup_closedir_ DIR *d = fdopendir(dfd);
 	if (!d) {
@@ -556,7 +556,7 @@ static int walk_dir(struct walk *w, int dfd, const char *prefix, struct sifu_err
 int bld_squash_dir(int rootfd, const struct bld_owners *owners, struct sq_image *img,
                    uint64_t *link_probes, struct sifu_err *err)
 {
-	struct walk w = {.img = img, .owners = owners, .uid = geteuid(), .gid = getegid()};
+	struct tree_walk w = {.img = img, .owners = owners, .uid = geteuid(), .gid = getegid()};
 	int dfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return sifu_err_sys(err, "opening the build's root");

@@ -151,8 +151,8 @@ static struct sq_node *descend(struct sq_image *img, struct sq_node *dir, const 
 /* Split PATH into a parent directory node (created as needed) and a last
  * component.  Returns 1 and sets *PARENT / LAST, 0 for a hidden path, 2 for
  * the root itself, or < 0 for an entry that leaves the tree. */
-static int walk(struct sq_image *img, const char *path, struct sq_node **parent, char *last,
-                struct sifu_err *err)
+static int walk_to_parent(struct sq_image *img, const char *path, struct sq_node **parent,
+                          char *last, struct sifu_err *err)
 {
 	size_t plen = strlen(path);
 	if (plen >= SQ_PATH_MAX)
@@ -536,7 +536,7 @@ int sq_image_add_deferred(struct sq_image *img, const struct sq_entry *e, sq_rea
 			continue;
 		struct sq_node *parent;
 		char last[SQ_NAME_MAX + 1];
-		int r = walk(img, l->path, &parent, last, err);
+		int r = walk_to_parent(img, l->path, &parent, last, err);
 		if (r < 0)
 			return r;
 		if (r != 1)
@@ -686,7 +686,7 @@ int sq_image_add(struct sq_image *img, const struct sq_entry *e, sq_read_fn read
 		link_forget(img, e->path);
 	struct sq_node *parent;
 	char last[SQ_NAME_MAX + 1];
-	r = walk(img, e->path, &parent, last, err);
+	r = walk_to_parent(img, e->path, &parent, last, err);
 	if (r < 0)
 		return r;
 	if (r == 2)

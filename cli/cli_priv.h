@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Shared by cmd_exec.c, cmd_run.c, cmd_shell.c and cmd_test.c. */
+/* cli/'s private header: what the action verbs (cmd_exec.c, cmd_run.c,
+ * cmd_shell.c, cmd_test.c, cmd_action*.c) share.  cli.h is the header main.c
+ * and the unit tests use. */
 #pragma once
 
 #include "cli.h"
