@@ -6,6 +6,8 @@
 #
 #   scripts/bench/fuse-bench.sh [-n RUNS] [-d DELAY_US] [-w WORKDIR] [TESTS...]
 #
+# SIFU_BEFORE=/path/to/an/older/sifu adds a "sifu-before" row to every test
+# (before/after comparisons in one run).
 # TESTS: numpy walk seq conc rss numpy-lat walk-lat seq-lat conc-lat (default: all).
 # Images are made once and cached in WORKDIR (default /var/tmp/sifu-fuse-bench):
 #   debian.sqfs  debootstrap --variant=minbase --include=python3,python3-numpy
@@ -89,6 +91,7 @@ mount_with() {
 	squashfuse) squashfuse_ll -f "$2" "$3" & PID=$! ; wait_mounted "$3" ;;
 	# cold means no cache at all: not the block cache either
 	sifu) "$SIFU" mount --block-cache off "$2" "$3" 2>"$WORK/sifu-mount.log" & PID=$! ; wait_mounted "$3" ;;
+	sifu-before) "$SIFU_BEFORE" mount --block-cache off "$2" "$3" 2>"$WORK/sifu-mount.log" & PID=$! ; wait_mounted "$3" ;;
 	esac
 }
 
@@ -129,19 +132,19 @@ run_one() {
 	rss)
 		chroot "$mnt" /usr/bin/python3 -c 'import numpy'
 		find "$mnt" -type f -print0 | xargs -0 cat >/dev/null
-		[ "$m" = sifu ] && grep VmHWM "/proc/$PID/status" >&2
+		case $m in sifu*) grep VmHWM "/proc/$PID/status" >&2 ;; esac
 		;;
 	esac
 	t1=$(now)
 	umount_with "$m" "$mnt"
-	[ "$m" = sifu ] && [ "$w" != rss ] && tail -2 "$WORK/sifu-mount.log" | while read -r l; do log "$l"; done
+	case $m in sifu*) [ "$w" != rss ] && tail -2 "$WORK/sifu-mount.log" | while read -r l; do log "$l"; done ;; esac
 	echo "$t1 - $t0" | bc -l
 }
 
 # bench NAME WORKLOAD IMAGE [throughput_MB]
 bench() {
 	local name=$1 w=$2 img=$3 mb=${4:-} kernel_med=
-	for m in kernel squashfuse sifu; do
+	for m in kernel squashfuse ${SIFU_BEFORE:+sifu-before} sifu; do
 		local times=()
 		for _ in $(seq "$RUNS"); do times+=("$(run_one "$m" "$img" "$w")"); done
 		local med
