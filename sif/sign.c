@@ -78,41 +78,31 @@ static int sign_group(const char *path, const struct sif_image *img, const struc
 	                     err);
 }
 
-int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **sig_ids,
-                   size_t *nsig, struct sifu_err *err)
+/* Which groups to sign: those of the objects asked for, the group asked
+ * for, or every group; sorted, each once.  Computed before the first
+ * signature is added (adding one changes nothing signed). */
+static int groups_to_sign(const char *path, const struct sif_image *img,
+                          const struct sif_sign_opts *o, uint32_t *groups, size_t *ngroups,
+                          struct sifu_err *err)
 {
-	_cleanup_sif_ struct sif_image *img = NULL;
-	int r = sif_open_path(path, false, &img, err);
-	if (r < 0)
-		return r;
-	/* Which groups, and which objects of each: computed before the first
-	 * signature is added (adding one changes nothing signed). */
-	uint32_t *groups =
-	    sifu_xcalloc((size_t)img->h.dtotal + o->nobject_ids + 1, sizeof(uint32_t));
 	size_t ng = 0;
 	if (o->nobject_ids) {
 		for (size_t i = 0; i < o->nobject_ids; i++) {
 			const struct sif_descr *d = sif_get(img, o->object_ids[i]);
-			if (!d) {
-				free(groups);
+			if (!d)
 				return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
 				                    "%s has no object %u", path, o->object_ids[i]);
-			}
-			if (!sif_plain_group(d->groupid)) {
-				free(groups);
+			if (!sif_plain_group(d->groupid))
 				return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
 				                    "object %u is in no object group: only grouped "
 				                    "objects can be signed",
 				                    d->id);
-			}
 			groups[ng++] = sif_plain_group(d->groupid);
 		}
 	} else if (o->group_id) {
-		if (!sif_group_min_id(img, o->group_id)) {
-			free(groups);
+		if (!sif_group_min_id(img, o->group_id))
 			return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
 			                    "%s has no object group %u", path, o->group_id);
-		}
 		groups[ng++] = o->group_id;
 	} else {
 		for (int64_t i = 0; i < img->h.dtotal; i++)
@@ -124,30 +114,52 @@ int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **s
 	for (size_t i = 0; i < ng; i++)
 		if (!u || groups[u - 1] != groups[i])
 			groups[u++] = groups[i];
-	ng = u;
-	if (!ng) {
-		free(groups);
+	if (!u) {
 		sifu_err_set(err, SIFU_E_USAGE, ENOENT, "%s has no object groups to sign", path);
 		sifu_err_hint(err, "signatures cover object groups; this image has none");
 		return -ENOENT;
 	}
+	*ngroups = u;
+	return 0;
+}
+
+/* The objects asked for that are in group GID, sorted, into *IDS (NULL and
+ * 0 when no objects were asked for: the whole group is signed). */
+static size_t objects_in_group(const struct sif_image *img, const struct sif_sign_opts *o,
+                               uint32_t gid, uint32_t **ids)
+{
+	*ids = NULL;
+	if (!o->nobject_ids)
+		return 0;
+	size_t n = 0;
+	*ids = sifu_xcalloc(o->nobject_ids, sizeof(uint32_t));
+	for (size_t i = 0; i < o->nobject_ids; i++)
+		if (sif_plain_group(sif_get(img, o->object_ids[i])->groupid) == gid)
+			(*ids)[n++] = o->object_ids[i];
+	sif_ids_sort(*ids, n);
+	return n;
+}
+
+int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **sig_ids,
+                   size_t *nsig, struct sifu_err *err)
+{
+	_cleanup_sif_ struct sif_image *img = NULL;
+	int r = sif_open_path(path, false, &img, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ uint32_t *groups =
+	    sifu_xcalloc((size_t)img->h.dtotal + o->nobject_ids + 1, sizeof(uint32_t));
+	size_t ng = 0;
+	if ((r = groups_to_sign(path, img, o, groups, &ng, err)) < 0)
+		return r;
 	*sig_ids = sifu_xcalloc(ng, sizeof(uint32_t));
 	*nsig = 0;
 	for (size_t g = 0; g < ng && r == 0; g++) {
 		_cleanup_free_ uint32_t *ids = NULL;
-		size_t nids = 0;
-		if (o->nobject_ids) {
-			ids = sifu_xcalloc(o->nobject_ids, sizeof(uint32_t));
-			for (size_t i = 0; i < o->nobject_ids; i++)
-				if (sif_plain_group(sif_get(img, o->object_ids[i])->groupid) ==
-				    groups[g])
-					ids[nids++] = o->object_ids[i];
-			sif_ids_sort(ids, nids);
-		}
+		size_t nids = objects_in_group(img, o, groups[g], &ids);
 		r = sign_group(path, img, o, groups[g], ids, nids, &(*sig_ids)[*nsig], err);
 		if (r == 0)
 			(*nsig)++;
 	}
-	free(groups);
 	return r;
 }
