@@ -145,6 +145,22 @@ void cli_report(const char *verb, const struct sifu_err *err);
 struct fetch_cache_loc;
 void cli_cache_loc(struct fetch_cache_loc *loc);
 
+/* cmd_key.c: where the OpenPGP keyring is and how it gets a passphrase, from
+ * the environment ($SIFU_KEYSDIR, $XDG_CONFIG_HOME, $HOME, $SIFU_PASSPHRASE,
+ * $SIFU_KEY_ALGO); it lives as long as the process. */
+struct sif_keyring_opts;
+const struct sif_keyring_opts *cli_keyring(void);
+/* cmd_key.c: load the PEM keys at PATHS[0..N) (private ones for signing)
+ * into *KEYS (N entries, malloc'ed); free them with cli_pemkeys_free. */
+struct sif_pemkey;
+int cli_pemkeys_load(char *const *paths, size_t n, bool private_key, struct sif_pemkey ***keys,
+                     struct sifu_err *err);
+void cli_pemkeys_free(struct sif_pemkey **keys, size_t n);
+/* cmd_sif.c: how SIF images are stamped ($SOURCE_DATE_EPOCH); lives as long
+ * as the process. */
+struct sif_write_opts;
+const struct sif_write_opts *cli_sif_write(void);
+
 /* cmd_pull.c: the registry/source options of pull, shared with the actions
  * (sifu exec docker://…).  *user and *pass are malloc'ed (or NULL). */
 struct fetch_pull_opts;

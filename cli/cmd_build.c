@@ -83,6 +83,8 @@ static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct si
 	o->fix_perms = a->set[O_FIX_PERMS];
 	o->userns_subid = a->set[O_USERNS_SUBID];
 	o->host_env = environ;
+	o->sif_write = cli_sif_write();
+	o->keyring = cli_keyring();
 	if (o->update && !o->sandbox) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "--update needs --sandbox");
 		sifu_err_hint(err, "an image file is written once; update a sandbox directory");

@@ -66,6 +66,7 @@ int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, ch
 	o->insecure = a->set[O_INSECURE];
 	o->authfile = a->set[O_AUTHFILE] ? a->val[O_AUTHFILE] : NULL;
 	o->quiet = sifu_log_get_level() <= SIFU_LOG_QUIET;
+	o->sif_write = cli_sif_write();
 	if (a->set[O_DOCKER_LOGIN]) {
 		*user = prompt("Username", false);
 		*pass = *user ? prompt("Password", true) : NULL;

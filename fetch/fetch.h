@@ -180,6 +180,7 @@ void fetch_cache_sub(struct fetch_cache *c, const char *sub, bool remove, size_t
                      uint64_t *bytes);
 
 /* ----------------------------------------------------------------- pull -- */
+struct sif_write_opts;
 struct fetch_pull_opts {
 	struct fetch_cache_loc cache;
 	bool disable_cache;
@@ -190,6 +191,7 @@ struct fetch_pull_opts {
 	const char *username, *password; /* explicit credentials (env / prompt) */
 	struct sq_opts squash;
 	bool quiet;
+	const struct sif_write_opts *sif_write; /* SIF times (NULL: the clock) */
 };
 
 /* Pull URI into a new SIF at OUT (temporary name, renamed on success). */

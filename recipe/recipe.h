@@ -154,6 +154,8 @@ bool recipe_agent_known(const char *agent);
 
 /* ------------------------------------------------------------ building -- */
 struct fetch_pull_opts;
+struct sif_write_opts;
+struct sif_keyring_opts;
 
 /* What `sifu build` was asked for. */
 struct recipe_build_opts {
@@ -167,7 +169,9 @@ struct recipe_build_opts {
 	char *const *sections;              /* --section names (NULL-terminated) or NULL: all */
 	const struct fetch_pull_opts *pull; /* how to reach docker:// etc. */
 	char *const *host_env;
-	const char *source_text; /* the definition file as stored in the image */
+	const char *source_text;                /* the definition file as stored in the image */
+	const struct sif_write_opts *sif_write; /* the SIF's times (NULL: the clock) */
+	const struct sif_keyring_opts *keyring; /* Fingerprints: the OpenPGP keyring */
 };
 
 /* Build R (already parsed and expanded) into o->output: each stage in a

@@ -10,7 +10,8 @@
 #include <sys/mman.h>
 
 static int add_signature(const char *path, const void *data, size_t len, uint32_t gid, int hashtype,
-                         const uint8_t fpr[20], int64_t t, uint32_t *id, struct sifu_err *err)
+                         const uint8_t fpr[20], const struct sif_sign_opts *so, uint32_t *id,
+                         struct sifu_err *err)
 {
 	_cleanup_close_ int fd = memfd_create("sifu-signature", MFD_CLOEXEC);
 	if (fd < 0)
@@ -34,7 +35,8 @@ static int add_signature(const char *path, const void *data, size_t len, uint32_
 	o.hashtype = hashtype;
 	if (fpr)
 		memcpy(o.entity, fpr, 20);
-	o.time = t;
+	o.time = so->time;
+	o.write = so->write;
 	return sif_add_object(path, fd, &o, id, err);
 }
 
@@ -68,14 +70,13 @@ static int sign_group(const char *path, const struct sif_image *img, const struc
 	if (o->nkeys) {
 		r = sif_dsse_sign(o->keys, o->nkeys, md, mdlen, &sig, &siglen, err);
 	} else {
-		r = sif_pgp_clearsign(o->pgp_fpr, md, mdlen, &sig, &siglen, fpr, err);
+		r = sif_pgp_clearsign(o->keyring, o->pgp_fpr, md, mdlen, &sig, &siglen, fpr, err);
 		if (r == 0)
 			ht = hashtype_of_gpg(sig, siglen);
 	}
 	if (r < 0)
 		return r;
-	return add_signature(path, sig, siglen, gid, ht, o->nkeys ? NULL : fpr, o->time, sig_id,
-	                     err);
+	return add_signature(path, sig, siglen, gid, ht, o->nkeys ? NULL : fpr, o, sig_id, err);
 }
 
 /* Which groups to sign: those of the objects asked for, the group asked

@@ -131,7 +131,7 @@ static int check_signature(struct vctx *v, struct sif_verify_sig *s, const char 
 		return 0;
 	}
 	char fpr[41] = "";
-	if (sif_pgp_verify(b, n, plain, plen, fpr, &e) < 0) {
+	if (sif_pgp_verify(v->o->keyring, b, n, plain, plen, fpr, &e) < 0) {
 		sifu_err_format(&e, line, sizeof(line));
 		if (e.code == SIFU_E_NOTFOUND)
 			problem(v->r,
