@@ -126,6 +126,9 @@ const char *cli_block_cache_path(const char *v, char *buf, size_t len);
  * what is wrong and (hint) what to do; -ENOENT when !CREATE and missing. */
 int cli_block_cache_open(const char *dir, bool dflt, bool create, struct sifu_err *err);
 bool cli_parse_bool(const char *s, bool *out);
+/* The one positional argument of VERB, an image; NULL with ERR set ("VERB
+ * takes one image (sifu VERB [options] IMAGE)") when there is not one. */
+const char *cli_one_image(const struct cli_args *a, const char *verb, struct sifu_err *err);
 
 void cli_print_verb_help(FILE *f, const struct cli_verb *v);
 void cli_print_verb_markdown(FILE *f, const struct cli_verb *v);

@@ -46,10 +46,9 @@ static int key_by_index(const char *idx, char fpr[41], struct sifu_err *err)
 int cmd_sign(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
 	(void)v;
-	if (a->npos != 1)
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-		                    "sign takes one image (sifu sign [options] IMAGE)");
-	const char *path = a->pos[0];
+	const char *path = cli_one_image(a, "sign", err);
+	if (!path)
+		return -EINVAL;
 	struct sif_sign_opts o = {
 	    .time = INT64_MIN, .keyring = cli_keyring(), .write = cli_sif_write()};
 	uint32_t objid = 0;

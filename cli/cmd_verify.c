@@ -103,10 +103,9 @@ static void print_json(const char *path, const struct sif_verify_report *r, bool
 int cmd_verify(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
 	(void)v;
-	if (a->npos != 1)
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-		                    "verify takes one image (sifu verify [options] IMAGE)");
-	const char *path = a->pos[0];
+	const char *path = cli_one_image(a, "verify", err);
+	if (!path)
+		return -EINVAL;
 	struct sif_verify_opts o = {.keyring = cli_keyring()};
 	int r;
 	if (a->set[O_SIF_ID] && (r = parse_u32("--sif-id", a->val[O_SIF_ID], &o.sif_id, err)) < 0)

@@ -7,6 +7,7 @@
 #include "sif.h"
 
 #include <endian.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <math.h>
 #include <time.h>
@@ -37,6 +38,59 @@ static void put64(uint8_t *p, uint64_t v)
 	memcpy(p, &v, 8);
 }
 
+/* The integer fields of the packed structures: where each lies in the
+ * on-disk bytes, where in the decoded struct, and its width (4 or 8). */
+struct int_field {
+	unsigned disk, mem, width;
+};
+#define HDR_INT(name, field)                                          \
+	{                                                             \
+		SIF_HDR_##name, offsetof(struct sif_header, field), 8 \
+	}
+#define DESCR_INT(name, field, width)                                  \
+	{                                                              \
+		SIF_D_##name, offsetof(struct sif_descr, field), width \
+	}
+
+static const struct int_field header_ints[] = {
+    HDR_INT(CTIME, ctime),     HDR_INT(MTIME, mtime),       HDR_INT(DFREE, dfree),
+    HDR_INT(DTOTAL, dtotal),   HDR_INT(DOFF, doff),         HDR_INT(DSIZE, dsize),
+    HDR_INT(DATAOFF, dataoff), HDR_INT(DATASIZE, datasize),
+};
+static const struct int_field descr_ints[] = {
+    DESCR_INT(DATATYPE, datatype, 4), DESCR_INT(ID, id, 4),         DESCR_INT(GROUP, groupid, 4),
+    DESCR_INT(LINK, link, 4),         DESCR_INT(OFFSET, offset, 8), DESCR_INT(SIZE, size, 8),
+    DESCR_INT(PADDED, padded, 8),     DESCR_INT(CTIME, ctime, 8),   DESCR_INT(MTIME, mtime, 8),
+    DESCR_INT(UID, uid, 8),           DESCR_INT(GID, gid, 8),
+};
+
+static void ints_decode(const uint8_t *buf, void *s, const struct int_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *m = (uint8_t *)s + f[i].mem;
+		if (f[i].width == 8) {
+			uint64_t v = get64(buf + f[i].disk);
+			memcpy(m, &v, 8);
+		} else {
+			uint32_t v = get32(buf + f[i].disk);
+			memcpy(m, &v, 4);
+		}
+	}
+}
+
+static void ints_encode(const void *s, uint8_t *buf, const struct int_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *m = (const uint8_t *)s + f[i].mem;
+		uint64_t v64;
+		uint32_t v32;
+		if (f[i].width == 8)
+			memcpy(&v64, m, 8), put64(buf + f[i].disk, v64);
+		else
+			memcpy(&v32, m, 4), put32(buf + f[i].disk, v32);
+	}
+}
+
 void sif_header_decode(const uint8_t buf[SIF_HDR_SIZE], struct sif_header *h)
 {
 	memset(h, 0, sizeof(*h));
@@ -45,14 +99,7 @@ void sif_header_decode(const uint8_t buf[SIF_HDR_SIZE], struct sif_header *h)
 	memcpy(h->version, buf + SIF_HDR_VERSION, 3);
 	memcpy(h->arch, buf + SIF_HDR_ARCH, 3);
 	memcpy(h->id, buf + SIF_HDR_ID, 16);
-	h->ctime = (int64_t)get64(buf + SIF_HDR_CTIME);
-	h->mtime = (int64_t)get64(buf + SIF_HDR_MTIME);
-	h->dfree = (int64_t)get64(buf + SIF_HDR_DFREE);
-	h->dtotal = (int64_t)get64(buf + SIF_HDR_DTOTAL);
-	h->doff = (int64_t)get64(buf + SIF_HDR_DOFF);
-	h->dsize = (int64_t)get64(buf + SIF_HDR_DSIZE);
-	h->dataoff = (int64_t)get64(buf + SIF_HDR_DATAOFF);
-	h->datasize = (int64_t)get64(buf + SIF_HDR_DATASIZE);
+	ints_decode(buf, h, header_ints, ARRAY_SIZE(header_ints));
 }
 
 void sif_header_encode(const struct sif_header *h, uint8_t buf[SIF_HDR_SIZE])
@@ -63,31 +110,14 @@ void sif_header_encode(const struct sif_header *h, uint8_t buf[SIF_HDR_SIZE])
 	memcpy(buf + SIF_HDR_VERSION, h->version, strnlen(h->version, 3));
 	memcpy(buf + SIF_HDR_ARCH, h->arch, strnlen(h->arch, 3));
 	memcpy(buf + SIF_HDR_ID, h->id, 16);
-	put64(buf + SIF_HDR_CTIME, (uint64_t)h->ctime);
-	put64(buf + SIF_HDR_MTIME, (uint64_t)h->mtime);
-	put64(buf + SIF_HDR_DFREE, (uint64_t)h->dfree);
-	put64(buf + SIF_HDR_DTOTAL, (uint64_t)h->dtotal);
-	put64(buf + SIF_HDR_DOFF, (uint64_t)h->doff);
-	put64(buf + SIF_HDR_DSIZE, (uint64_t)h->dsize);
-	put64(buf + SIF_HDR_DATAOFF, (uint64_t)h->dataoff);
-	put64(buf + SIF_HDR_DATASIZE, (uint64_t)h->datasize);
+	ints_encode(h, buf, header_ints, ARRAY_SIZE(header_ints));
 }
 
 void sif_descr_decode(const uint8_t buf[SIF_DESCR_SIZE], struct sif_descr *d)
 {
 	memset(d, 0, sizeof(*d));
-	d->datatype = (int32_t)get32(buf + SIF_D_DATATYPE);
+	ints_decode(buf, d, descr_ints, ARRAY_SIZE(descr_ints));
 	d->used = buf[SIF_D_USED];
-	d->id = get32(buf + SIF_D_ID);
-	d->groupid = get32(buf + SIF_D_GROUP);
-	d->link = get32(buf + SIF_D_LINK);
-	d->offset = (int64_t)get64(buf + SIF_D_OFFSET);
-	d->size = (int64_t)get64(buf + SIF_D_SIZE);
-	d->padded = (int64_t)get64(buf + SIF_D_PADDED);
-	d->ctime = (int64_t)get64(buf + SIF_D_CTIME);
-	d->mtime = (int64_t)get64(buf + SIF_D_MTIME);
-	d->uid = (int64_t)get64(buf + SIF_D_UID);
-	d->gid = (int64_t)get64(buf + SIF_D_GID);
 	memcpy(d->name, buf + SIF_D_NAME, SIF_NAME_LEN);
 	memcpy(d->extra, buf + SIF_D_EXTRA, SIF_EXTRA_LEN);
 }
@@ -95,18 +125,8 @@ void sif_descr_decode(const uint8_t buf[SIF_DESCR_SIZE], struct sif_descr *d)
 void sif_descr_encode(const struct sif_descr *d, uint8_t buf[SIF_DESCR_SIZE])
 {
 	memset(buf, 0, SIF_DESCR_SIZE);
-	put32(buf + SIF_D_DATATYPE, (uint32_t)d->datatype);
+	ints_encode(d, buf, descr_ints, ARRAY_SIZE(descr_ints));
 	buf[SIF_D_USED] = d->used;
-	put32(buf + SIF_D_ID, d->id);
-	put32(buf + SIF_D_GROUP, d->groupid);
-	put32(buf + SIF_D_LINK, d->link);
-	put64(buf + SIF_D_OFFSET, (uint64_t)d->offset);
-	put64(buf + SIF_D_SIZE, (uint64_t)d->size);
-	put64(buf + SIF_D_PADDED, (uint64_t)d->padded);
-	put64(buf + SIF_D_CTIME, (uint64_t)d->ctime);
-	put64(buf + SIF_D_MTIME, (uint64_t)d->mtime);
-	put64(buf + SIF_D_UID, (uint64_t)d->uid);
-	put64(buf + SIF_D_GID, (uint64_t)d->gid);
 	memcpy(buf + SIF_D_NAME, d->name, strnlen(d->name, SIF_NAME_LEN));
 	memcpy(buf + SIF_D_EXTRA, d->extra, SIF_EXTRA_LEN);
 }
@@ -161,7 +181,6 @@ static const char *name_in(const struct named *t, size_t n, int32_t v, const cha
 			return t[i].name;
 	return unknown;
 }
-#define NAME_IN(table, v, unknown) name_in(table, ARRAY_SIZE(table), v, unknown)
 
 static const struct named datatype_names[] = {
     {SIF_DT_DEFFILE, "Def.FILE"},    {SIF_DT_ENVVAR, "Env.Vars"},
@@ -193,35 +212,18 @@ static const struct named hash_names[] = {
 static const struct named format_names[] = {{1, "OpenPGP"}, {2, "PEM"}};
 static const struct named message_names[] = {{0x100, "Clear Signature"}, {0x200, "RSA-OAEP"}};
 
-const char *sif_datatype_name(int32_t t)
-{
-	return NAME_IN(datatype_names, t, "Unknown");
-}
-
-const char *sif_fstype_name(int32_t t)
-{
-	return NAME_IN(fstype_names, t, "Unknown");
-}
-
-const char *sif_parttype_name(int32_t t)
-{
-	return NAME_IN(parttype_names, t, "Unknown");
-}
-
-const char *sif_hash_name(int32_t t)
-{
-	return NAME_IN(hash_names, t, "unknown");
-}
-
-const char *sif_format_name(int32_t t)
-{
-	return NAME_IN(format_names, t, "Unknown");
-}
-
-const char *sif_message_name(int32_t t)
-{
-	return NAME_IN(message_names, t, "Unknown");
-}
+/* The public lookups, each a table and what an unknown value is called. */
+#define NAME_LOOKUP(fn, table, unknown)                               \
+	const char *fn(int32_t t)                                     \
+	{                                                             \
+		return name_in(table, ARRAY_SIZE(table), t, unknown); \
+	}
+NAME_LOOKUP(sif_datatype_name, datatype_names, "Unknown")
+NAME_LOOKUP(sif_fstype_name, fstype_names, "Unknown")
+NAME_LOOKUP(sif_parttype_name, parttype_names, "Unknown")
+NAME_LOOKUP(sif_hash_name, hash_names, "unknown")
+NAME_LOOKUP(sif_format_name, format_names, "Unknown")
+NAME_LOOKUP(sif_message_name, message_names, "Unknown")
 
 static const char *const sbom_names[] = {
     NULL,       "cyclonedx-json", "cyclonedx-xml", "github-json", "spdx-json",
