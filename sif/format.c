@@ -7,9 +7,9 @@
 #include "sif.h"
 
 #include <endian.h>
-#include <stddef.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <time.h>
 
 static uint32_t get32(const uint8_t *p)

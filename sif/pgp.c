@@ -8,6 +8,8 @@
  * Singularity users already trust (~/.apptainer/keys/pgp-public,
  * ~/.singularity/sypgp/pgp-public, and sifu's own keys/pgp-public) are read —
  * never written — and imported when a signature names a key sifu lacks.
+ * Those variables (and $HOME, $SIFU_PASSPHRASE, $SIFU_KEY_ALGO) reach this
+ * file only through struct sif_keyring_opts, which cli/ fills.
  *
  * What the reference writes (sylabs/sif pkg/integrity/clearsign.go): the
  * metadata JSON clear-signed (RFC 4880 §7), SHA-256, the signing key's

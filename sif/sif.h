@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* sif/: the Singularity Image Format — read, validate, create, modify,
- * locate the primary partition; later sign and verify.  Binary compatible
+ * locate the primary partition, sign and verify.  Binary compatible
  * with the reference Go implementation (sylabs/sif 2.x, `siftool`).
  *
  * On-disk layout (all integers little endian, structures packed):
