@@ -128,6 +128,9 @@ const char *cli_block_cache_path(const char *v, char *buf, size_t len);
  * what is wrong and (hint) what to do; -ENOENT when !CREATE and missing. */
 int cli_block_cache_open(const char *dir, bool dflt, bool create, struct sifu_err *err);
 bool cli_parse_bool(const char *s, bool *out);
+/* The one positional argument of VERB, an image; NULL with ERR set ("VERB
+ * takes one image (sifu VERB [options] IMAGE)") when there is not one. */
+const char *cli_one_image(const struct cli_args *a, const char *verb, struct sifu_err *err);
 
 void cli_print_verb_help(FILE *f, const struct cli_verb *v);
 void cli_print_verb_markdown(FILE *f, const struct cli_verb *v);
@@ -148,6 +151,22 @@ void cli_report(const char *verb, const struct sifu_err *err);
  * The strings live as long as the process. */
 struct fetch_cache_loc;
 void cli_cache_loc(struct fetch_cache_loc *loc);
+
+/* cmd_key.c: where the OpenPGP keyring is and how it gets a passphrase, from
+ * the environment ($SIFU_KEYSDIR, $XDG_CONFIG_HOME, $HOME, $SIFU_PASSPHRASE,
+ * $SIFU_KEY_ALGO); it lives as long as the process. */
+struct sif_keyring_opts;
+const struct sif_keyring_opts *cli_keyring(void);
+/* cmd_key.c: load the PEM keys at PATHS[0..N) (private ones for signing)
+ * into *KEYS (N entries, malloc'ed); free them with cli_pemkeys_free. */
+struct sif_pemkey;
+int cli_pemkeys_load(char *const *paths, size_t n, bool private_key, struct sif_pemkey ***keys,
+                     struct sifu_err *err);
+void cli_pemkeys_free(struct sif_pemkey **keys, size_t n);
+/* cmd_sif.c: how SIF images are stamped ($SOURCE_DATE_EPOCH); lives as long
+ * as the process. */
+struct sif_write_opts;
+const struct sif_write_opts *cli_sif_write(void);
 
 /* cmd_pull.c: the registry/source options of pull, shared with the actions
  * (sifu exec docker://…).  *user and *pass are malloc'ed (or NULL). */

@@ -80,11 +80,11 @@ int cmd_action_verify(struct cmd_action *x, const char *key, struct sifu_err *er
 	struct sif_pemkey *k = NULL;
 	if (key && *key && sif_pemkey_load(key, false, &k, err) < 0)
 		return -EINVAL;
-	struct sif_verify_opts o = {.keys = &k, .nkeys = k ? 1 : 0};
+	struct sif_verify_opts o = {.keys = &k, .nkeys = k ? 1 : 0, .keyring = cli_keyring()};
 	struct sif_served_part part = {.block = VERIFY_BLOCK};
 	int r = sif_verify_fd(fd, image, &o, NULL, &part, err);
 	sif_pemkey_free(k);
-	sif_pgp_cleanup();
+	sif_pgp_cleanup(o.keyring);
 	if (r < 0) {
 		sifu_err_wrap(err, "--verify: refusing to run %s", image);
 		if (!err->hint[0])

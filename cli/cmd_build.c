@@ -91,6 +91,8 @@ static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct si
 	    .debootstrap = env->debootstrap,
 	    .path = env->path,
 	    .debootstrap_include = env->debootstrap_include,
+	    .sif_write = cli_sif_write(),
+	    .keyring = cli_keyring(),
 	};
 	if (o->update && !o->sandbox) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "--update needs --sandbox");

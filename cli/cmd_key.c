@@ -11,6 +11,39 @@
 
 int cmd_key(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 
+const struct sif_keyring_opts *cli_keyring(void)
+{
+	static struct sif_keyring_opts kr;
+	const struct cli_env *e = cli_env_get();
+	kr = (struct sif_keyring_opts){.keysdir = e->keysdir,
+	                               .xdg_config_home = e->xdg_config_home,
+	                               .home = e->home,
+	                               .passphrase = e->passphrase,
+	                               .key_algo = e->key_algo};
+	return &kr;
+}
+
+int cli_pemkeys_load(char *const *paths, size_t n, bool private_key, struct sif_pemkey ***keys,
+                     struct sifu_err *err)
+{
+	*keys = sifu_xcalloc(n + 1, sizeof(**keys));
+	for (size_t i = 0; i < n; i++) {
+		int r = sif_pemkey_load(paths[i], private_key, &(*keys)[i], err);
+		if (r < 0) {
+			cli_pemkeys_free(TAKE_PTR(*keys), i);
+			return r;
+		}
+	}
+	return 0;
+}
+
+void cli_pemkeys_free(struct sif_pemkey **keys, size_t n)
+{
+	for (size_t i = 0; keys && i < n; i++)
+		sif_pemkey_free(keys[i]);
+	free(keys);
+}
+
 static int want_args(struct cli_args *a, int n, const char *usage, struct sifu_err *err)
 {
 	if (a->npos - 1 != n)
@@ -57,9 +90,10 @@ static int key_newpair(struct cli_args *a, struct sifu_err *err)
 	_cleanup_free_ char *comment = ask("comment", a->val[O_KEY_COMMENT], false, err);
 	if (!comment)
 		return -EINVAL;
+	struct sif_keyring_opts kr = *cli_keyring();
 	const char *pass = NULL;
 	if (a->set[O_KEY_PASSWORD]) {
-		pass = getenv("SIFU_PASSPHRASE");
+		pass = kr.passphrase;
 		if (!pass && isatty(STDIN_FILENO))
 			pass = getpass("Enter a passphrase for the key: ");
 		if (!pass || !*pass)
@@ -67,6 +101,7 @@ static int key_newpair(struct cli_args *a, struct sifu_err *err)
 			    err, SIFU_E_USAGE, EINVAL,
 			    "--password: no passphrase given (terminal or $SIFU_PASSPHRASE)");
 	}
+	char algo[32];
 	if (a->set[O_KEY_BITS]) {
 		char *end;
 		long bits = strtol(a->val[O_KEY_BITS], &end, 10);
@@ -74,13 +109,12 @@ static int key_newpair(struct cli_args *a, struct sifu_err *err)
 			return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
 			                    "--bit-length %s: give an RSA size from 2048 to 16384",
 			                    a->val[O_KEY_BITS]);
-		char algo[32];
 		snprintf(algo, sizeof(algo), "rsa%ld", bits);
-		setenv("SIFU_KEY_ALGO", algo, 1);
+		kr.key_algo = algo;
 	}
 	fprintf(stderr, "Generating OpenPGP key pair...\n");
 	struct sif_pgp_key k;
-	r = sif_pgp_newpair(name, email, comment, pass, &k, err);
+	r = sif_pgp_newpair(&kr, name, email, comment, pass, &k, err);
 	if (r < 0)
 		return r;
 	printf("Key created: %s\n  Fingerprint: %s\n", k.uid, k.fpr);
@@ -103,10 +137,10 @@ static int key_list(struct cli_args *a, struct sifu_err *err)
 	bool secret = a->set[O_SECRET];
 	struct sif_pgp_key *keys = NULL;
 	size_t n = 0;
-	if ((r = sif_pgp_list(secret, &keys, &n, err)) < 0)
+	if ((r = sif_pgp_list(cli_keyring(), secret, &keys, &n, err)) < 0)
 		return r;
 	_cleanup_free_ char *home = NULL;
-	if ((r = sif_pgp_home(&home, err)) < 0) {
+	if ((r = sif_pgp_home(cli_keyring(), &home, err)) < 0) {
 		free(keys);
 		return r;
 	}
@@ -145,7 +179,7 @@ static int key_import(struct cli_args *a, struct sifu_err *err)
 	if (r < 0)
 		return r;
 	unsigned n = 0;
-	if ((r = sif_pgp_import(a->pos[1], &n, err)) < 0)
+	if ((r = sif_pgp_import(cli_keyring(), a->pos[1], &n, err)) < 0)
 		return r;
 	printf("Key(s) from %s added to the keyring (%u)\n", a->pos[1], n);
 	return 0;
@@ -157,7 +191,7 @@ static int only_key(bool secret, char fpr[41], struct sifu_err *err)
 {
 	struct sif_pgp_key *keys = NULL;
 	size_t n = 0;
-	int r = sif_pgp_list(secret, &keys, &n, err);
+	int r = sif_pgp_list(cli_keyring(), secret, &keys, &n, err);
 	if (r < 0)
 		return r;
 	if (n == 1)
@@ -193,21 +227,15 @@ static int key_export(struct cli_args *a, struct sifu_err *err)
 		return -EEXIST;
 	}
 	/* a temporary name beside FILE, renamed on success: no half-written key */
-	_cleanup_free_ char *tmp = sifu_xasprintf("%s.sifu-tmp-XXXXXX", out);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return sifu_err_sys(err, "create %s", out);
-	fchmod(fd, a->set[O_SECRET] ? 0600 : 0644);
-	r = sif_pgp_export(fpr, a->set[O_SECRET], a->set[O_ARMOR], fd, err);
-	if (r == 0 && fsync(fd) < 0)
-		r = sifu_err_sys(err, "sync %s", out);
-	close(fd);
-	if (r == 0 && rename(tmp, out) < 0)
-		r = sifu_err_sys(err, "rename to %s", out);
-	if (r < 0) {
-		unlink(tmp);
+	_cleanup_atomic_ struct sifu_atomic tmp = {.fd = -1, .dirfd = -1};
+	struct sifu_err e = {0};
+	if (sifu_atomic_open(&tmp, AT_FDCWD, out, &e) < 0)
+		return sifu_err_set(err, SIFU_E_SYS, e.errnum, "create %s", out);
+	r = sif_pgp_export(cli_keyring(), fpr, a->set[O_SECRET], a->set[O_ARMOR], tmp.fd, err);
+	if (r == 0)
+		r = sifu_atomic_commit(&tmp, a->set[O_SECRET] ? 0600 : 0644, err);
+	if (r < 0)
 		return r;
-	}
 	printf("%s key %s exported to %s\n", a->set[O_SECRET] ? "Secret" : "Public", fpr, out);
 	return 0;
 }
@@ -217,7 +245,7 @@ static int key_remove(struct cli_args *a, struct sifu_err *err)
 	int r = want_args(a, 1, "remove FINGERPRINT", err);
 	if (r < 0)
 		return r;
-	if ((r = sif_pgp_remove(a->pos[1], err)) < 0)
+	if ((r = sif_pgp_remove(cli_keyring(), a->pos[1], err)) < 0)
 		return r;
 	printf("Key %s removed from the keyring\n", a->pos[1]);
 	return 0;
@@ -240,7 +268,7 @@ int cmd_key(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 		if (strcmp(a->pos[0], subs[i].name))
 			continue;
 		int r = subs[i].fn(a, err);
-		sif_pgp_cleanup();
+		sif_pgp_cleanup(cli_keyring());
 		return r;
 	}
 	static const char *const names[] = {"newpair", "list", "import", "export", "remove", NULL};

@@ -72,6 +72,7 @@ int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, ch
 	o->docker_config = env->docker_config;
 	o->retries =
 	    env->pull_retries ? (int)strtol(env->pull_retries, NULL, 10) : FETCH_RETRIES_DEFAULT;
+	o->sif_write = cli_sif_write();
 	if (a->set[O_DOCKER_LOGIN]) {
 		*user = prompt("Username", false);
 		*pass = *user ? prompt("Password", true) : NULL;

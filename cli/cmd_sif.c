@@ -12,6 +12,13 @@
 /* the verb table (verbs.c) refers to this weakly */
 int cmd_sif(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 
+const struct sif_write_opts *cli_sif_write(void)
+{
+	static struct sif_write_opts wo;
+	wo = (struct sif_write_opts){.source_date_epoch = cli_env_get()->source_date_epoch};
+	return &wo;
+}
+
 /* ---------------------------------------------------- siftool's output */
 
 struct row {
@@ -552,6 +559,7 @@ static int sub_add(struct cli_args *a, struct sifu_err *err)
 		return r;
 	struct sif_add_opts o;
 	sif_add_opts_init(&o);
+	o.write = cli_sif_write();
 	if ((r = add_options(a, &o, err)) < 0)
 		return r;
 	_cleanup_close_ int src = open(a->pos[2], O_RDONLY | O_CLOEXEC);
@@ -591,7 +599,7 @@ int cmd_sif(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 	if (!strcmp(sub, "new")) {
 		if ((r = need_args(sub, "IMAGE", a, 1, err)) < 0)
 			return r;
-		return sif_create_empty(a->pos[1], SIF_LAUNCH, err);
+		return sif_create_empty(a->pos[1], SIF_LAUNCH, cli_sif_write(), err);
 	}
 	if (!strcmp(sub, "add"))
 		return sub_add(a, err);
@@ -599,8 +607,9 @@ int cmd_sif(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 		if ((r = need_args(sub, "ID IMAGE", a, 2, err)) < 0 ||
 		    (r = parse_id(a->pos[1], &id, err)) < 0)
 			return r;
-		r = !strcmp(sub, "del") ? sif_delete_object(a->pos[2], id, false, false, err)
-		                        : sif_set_primary(a->pos[2], id, err);
+		r = !strcmp(sub, "del")
+		        ? sif_delete_object(a->pos[2], id, false, false, cli_sif_write(), err)
+		        : sif_set_primary(a->pos[2], id, cli_sif_write(), err);
 		return r < 0 ? sifu_err_wrap(err, "sif %s", sub) : 0;
 	}
 	sifu_err_set(err, SIFU_E_USAGE, EINVAL, "sif: unknown command '%s'", sub);

@@ -19,13 +19,6 @@ static int parse_u32(const char *flag, const char *s, uint32_t *out, bool zero_o
 	return 0;
 }
 
-static void free_keys(struct sif_pemkey **k, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		sif_pemkey_free(k[i]);
-	free(k);
-}
-
 /* --keyidx N: the Nth secret key of `sifu key list --secret` */
 static int key_by_index(const char *idx, char fpr[41], struct sifu_err *err)
 {
@@ -35,7 +28,7 @@ static int key_by_index(const char *idx, char fpr[41], struct sifu_err *err)
 		return r;
 	struct sif_pgp_key *keys = NULL;
 	size_t nk = 0;
-	if ((r = sif_pgp_list(true, &keys, &nk, err)) < 0)
+	if ((r = sif_pgp_list(cli_keyring(), true, &keys, &nk, err)) < 0)
 		return r;
 	if (n >= nk) {
 		free(keys);
@@ -53,11 +46,11 @@ static int key_by_index(const char *idx, char fpr[41], struct sifu_err *err)
 int cmd_sign(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
 	(void)v;
-	if (a->npos != 1)
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-		                    "sign takes one image (sifu sign [options] IMAGE)");
-	const char *path = a->pos[0];
-	struct sif_sign_opts o = {.time = INT64_MIN};
+	const char *path = cli_one_image(a, "sign", err);
+	if (!path)
+		return -EINVAL;
+	struct sif_sign_opts o = {
+	    .time = INT64_MIN, .keyring = cli_keyring(), .write = cli_sif_write()};
 	uint32_t objid = 0;
 	int r;
 	if (a->set[O_SIF_ID]) {
@@ -76,19 +69,15 @@ int cmd_sign(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 		return sifu_err_set(
 		    err, SIFU_E_USAGE, EINVAL,
 		    "--key signs with a PEM key, --keyidx with a keyring key: give one");
-	struct sif_pemkey **keys = sifu_xcalloc(a->nlist[O_KEY] + 1, sizeof(*keys));
-	for (size_t i = 0; i < a->nlist[O_KEY]; i++) {
-		if ((r = sif_pemkey_load(a->list[O_KEY][i], true, &keys[i], err)) < 0) {
-			free_keys(keys, i);
-			return r;
-		}
-	}
+	struct sif_pemkey **keys;
+	if ((r = cli_pemkeys_load(a->list[O_KEY], a->nlist[O_KEY], true, &keys, err)) < 0)
+		return r;
 	o.keys = keys;
 	o.nkeys = a->nlist[O_KEY];
 	char fpr[41] = "";
 	if (a->set[O_KEYIDX]) {
 		if ((r = key_by_index(a->val[O_KEYIDX], fpr, err)) < 0) {
-			free_keys(keys, o.nkeys);
+			cli_pemkeys_free(keys, o.nkeys);
 			return r;
 		}
 		o.pgp_fpr = fpr;
@@ -97,8 +86,8 @@ int cmd_sign(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 	_cleanup_free_ uint32_t *ids = NULL;
 	size_t n = 0;
 	r = sif_sign_image(path, &o, &ids, &n, err);
-	sif_pgp_cleanup();
-	free_keys(keys, o.nkeys);
+	sif_pgp_cleanup(o.keyring);
+	cli_pemkeys_free(keys, o.nkeys);
 	if (r < 0)
 		return sifu_err_wrap(err, "cannot sign %s", path);
 	for (size_t i = 0; i < n; i++)

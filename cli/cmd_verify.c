@@ -100,21 +100,13 @@ static void print_json(const char *path, const struct sif_verify_report *r, bool
 	json_decref(o);
 }
 
-static void free_keys(struct sif_pemkey **k, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		sif_pemkey_free(k[i]);
-	free(k);
-}
-
 int cmd_verify(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
 	(void)v;
-	if (a->npos != 1)
-		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-		                    "verify takes one image (sifu verify [options] IMAGE)");
-	const char *path = a->pos[0];
-	struct sif_verify_opts o = {0};
+	const char *path = cli_one_image(a, "verify", err);
+	if (!path)
+		return -EINVAL;
+	struct sif_verify_opts o = {.keyring = cli_keyring()};
 	int r;
 	if (a->set[O_SIF_ID] && (r = parse_u32("--sif-id", a->val[O_SIF_ID], &o.sif_id, err)) < 0)
 		return r;
@@ -126,21 +118,17 @@ int cmd_verify(const struct cli_verb *v, struct cli_args *a, struct sifu_err *er
 		                    "--sif-id and --group-id select different things: give one");
 	o.all = a->set[O_ALL];
 	o.legacy = a->set[O_LEGACY_INSECURE];
-	struct sif_pemkey **keys = sifu_xcalloc(a->nlist[O_KEY] + 1, sizeof(*keys));
-	for (size_t i = 0; i < a->nlist[O_KEY]; i++) {
-		if ((r = sif_pemkey_load(a->list[O_KEY][i], false, &keys[i], err)) < 0) {
-			free_keys(keys, i);
-			return r;
-		}
-	}
+	struct sif_pemkey **keys;
+	if ((r = cli_pemkeys_load(a->list[O_KEY], a->nlist[O_KEY], false, &keys, err)) < 0)
+		return r;
 	o.keys = keys;
 	o.nkeys = a->nlist[O_KEY];
 
 	struct sif_verify_report rep;
 	struct sifu_err verr = {0};
 	r = sif_verify_image(path, &o, &rep, &verr);
-	sif_pgp_cleanup();
-	free_keys(keys, o.nkeys);
+	sif_pgp_cleanup(o.keyring);
+	cli_pemkeys_free(keys, o.nkeys);
 	if (r < 0 && verr.code != SIFU_E_VERIFY) {
 		*err = verr;
 		sif_verify_report_free(&rep);

@@ -93,6 +93,15 @@ bool cli_parse_bool(const char *s, bool *out)
 	return false;
 }
 
+const char *cli_one_image(const struct cli_args *a, const char *verb, struct sifu_err *err)
+{
+	if (a->npos == 1)
+		return a->pos[0];
+	sifu_err_set(err, SIFU_E_USAGE, EINVAL, "%s takes one image (sifu %s [options] IMAGE)",
+	             verb, verb);
+	return NULL;
+}
+
 static void list_add(struct cli_args *a, enum cli_opt_id id, const char *value)
 {
 	/* comma lists accumulate; an empty element is dropped */

@@ -180,6 +180,7 @@ void fetch_cache_sub(struct fetch_cache *c, const char *sub, bool remove, size_t
                      uint64_t *bytes);
 
 /* ----------------------------------------------------------------- pull -- */
+struct sif_write_opts;
 struct fetch_pull_opts {
 	struct fetch_cache_loc cache;
 	bool disable_cache;
@@ -196,6 +197,7 @@ struct fetch_pull_opts {
 	const char *home;          /* ~/.apptainer/docker-config.json, ~/.docker/config.json */
 	const char *docker_config; /* $DOCKER_CONFIG: its config.json replaces ~/.docker's */
 	int retries;               /* a transient failure is retried this often */
+	const struct sif_write_opts *sif_write; /* SIF times (NULL: the clock) */
 };
 /* retries when SIFU_PULL_RETRIES is not set */
 #define FETCH_RETRIES_DEFAULT 5

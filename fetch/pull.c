@@ -172,7 +172,7 @@ static int write_sif(struct fetch_source *src, struct image *im, const char *out
                      const struct fetch_pull_opts *o, struct sifu_err *err)
 {
 	struct sif_writer *w = NULL;
-	int r = sif_writer_create(out, &w, err);
+	int r = sif_writer_create(out, o->sif_write, &w, err);
 	if (r < 0)
 		return r;
 	int fd;

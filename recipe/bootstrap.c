@@ -196,7 +196,7 @@ static int check_fingerprints(const struct bld_stage_ctx *c, const char *base, c
 		return -EINVAL;
 	}
 	struct sif_verify_report rep = {0};
-	struct sif_verify_opts o = {0};
+	struct sif_verify_opts o = {.keyring = c->o->keyring};
 	int r = sif_verify_image(base, &o, &rep, err);
 	if (r < 0) {
 		sif_verify_report_free(&rep);
@@ -217,7 +217,7 @@ static int check_fingerprints(const struct bld_stage_ctx *c, const char *base, c
 		}
 	}
 	sif_verify_report_free(&rep);
-	sif_pgp_cleanup();
+	sif_pgp_cleanup(c->o->keyring);
 	return r;
 }
 

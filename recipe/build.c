@@ -318,10 +318,11 @@ static char *inspect_metadata(int root)
 /* -------------------------------------------------------------- output -- */
 
 static int write_sif(int root, const struct bld_owners *owners, const char *out,
-                     const char *deffile, struct sq_opts *sq, struct sifu_err *err)
+                     const char *deffile, struct sq_opts *sq, const struct sif_write_opts *wo,
+                     struct sifu_err *err)
 {
 	struct sif_writer *w = NULL;
-	int r = sif_writer_create(out, &w, err);
+	int r = sif_writer_create(out, wo, &w, err);
 	if (r < 0)
 		return r;
 	if (deffile)
@@ -550,7 +551,8 @@ static int build_run(struct build *b, const struct recipe_build_opts *o, struct 
 		return place_sandbox(b, b->roots[last], err);
 	struct sq_opts sq = o->pull ? o->pull->squash : (struct sq_opts){0};
 	sifu_log(SIFU_LOG_INFO, "Creating SIF file...");
-	return write_sif(b->rootfds[last], &b->owners, o->output, o->source_text, &sq, err);
+	return write_sif(b->rootfds[last], &b->owners, o->output, o->source_text, &sq, o->sif_write,
+	                 err);
 }
 
 /* --userns-subid: the whole build (bootstrap, %post, the SquashFS and the
@@ -643,7 +645,8 @@ int recipe_convert(const char *source, const struct recipe_build_opts *o, struct
 			ret = place_sandbox(&b, b.roots[0], err);
 		} else {
 			struct sq_opts sq = o->pull ? o->pull->squash : (struct sq_opts){0};
-			ret = write_sif(b.rootfds[0], NULL, o->output, NULL, &sq, err);
+			ret =
+			    write_sif(b.rootfds[0], NULL, o->output, NULL, &sq, o->sif_write, err);
 		}
 	}
 	build_free(&b);

@@ -154,6 +154,8 @@ bool recipe_agent_known(const char *agent);
 
 /* ------------------------------------------------------------ building -- */
 struct fetch_pull_opts;
+struct sif_write_opts;
+struct sif_keyring_opts;
 
 /* What `sifu build` was asked for. */
 struct recipe_build_opts {
@@ -173,7 +175,9 @@ struct recipe_build_opts {
 	const char *busybox;     /* Bootstrap: busybox: this static busybox first */
 	const char *debootstrap; /* Bootstrap: debootstrap: this executable... */
 	const char *path; /* ...else debootstrap in this $PATH-style list; also newuidmap's */
-	const char *debootstrap_include; /* more packages for Include: (as $INCLUDE) */
+	const char *debootstrap_include;        /* more packages for Include: (as $INCLUDE) */
+	const struct sif_write_opts *sif_write; /* the SIF's times (NULL: the clock) */
+	const struct sif_keyring_opts *keyring; /* Fingerprints: the OpenPGP keyring */
 };
 
 /* Build R (already parsed and expanded) into o->output: each stage in a

@@ -9,6 +9,7 @@
 #include <endian.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <time.h>
 
 static uint32_t get32(const uint8_t *p)
@@ -37,6 +38,59 @@ static void put64(uint8_t *p, uint64_t v)
 	memcpy(p, &v, 8);
 }
 
+/* The integer fields of the packed structures: where each lies in the
+ * on-disk bytes, where in the decoded struct, and its width (4 or 8). */
+struct int_field {
+	unsigned disk, mem, width;
+};
+#define HDR_INT(name, field)                                          \
+	{                                                             \
+		SIF_HDR_##name, offsetof(struct sif_header, field), 8 \
+	}
+#define DESCR_INT(name, field, width)                                  \
+	{                                                              \
+		SIF_D_##name, offsetof(struct sif_descr, field), width \
+	}
+
+static const struct int_field header_ints[] = {
+    HDR_INT(CTIME, ctime),     HDR_INT(MTIME, mtime),       HDR_INT(DFREE, dfree),
+    HDR_INT(DTOTAL, dtotal),   HDR_INT(DOFF, doff),         HDR_INT(DSIZE, dsize),
+    HDR_INT(DATAOFF, dataoff), HDR_INT(DATASIZE, datasize),
+};
+static const struct int_field descr_ints[] = {
+    DESCR_INT(DATATYPE, datatype, 4), DESCR_INT(ID, id, 4),         DESCR_INT(GROUP, groupid, 4),
+    DESCR_INT(LINK, link, 4),         DESCR_INT(OFFSET, offset, 8), DESCR_INT(SIZE, size, 8),
+    DESCR_INT(PADDED, padded, 8),     DESCR_INT(CTIME, ctime, 8),   DESCR_INT(MTIME, mtime, 8),
+    DESCR_INT(UID, uid, 8),           DESCR_INT(GID, gid, 8),
+};
+
+static void ints_decode(const uint8_t *buf, void *s, const struct int_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *m = (uint8_t *)s + f[i].mem;
+		if (f[i].width == 8) {
+			uint64_t v = get64(buf + f[i].disk);
+			memcpy(m, &v, 8);
+		} else {
+			uint32_t v = get32(buf + f[i].disk);
+			memcpy(m, &v, 4);
+		}
+	}
+}
+
+static void ints_encode(const void *s, uint8_t *buf, const struct int_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *m = (const uint8_t *)s + f[i].mem;
+		uint64_t v64;
+		uint32_t v32;
+		if (f[i].width == 8)
+			memcpy(&v64, m, 8), put64(buf + f[i].disk, v64);
+		else
+			memcpy(&v32, m, 4), put32(buf + f[i].disk, v32);
+	}
+}
+
 void sif_header_decode(const uint8_t buf[SIF_HDR_SIZE], struct sif_header *h)
 {
 	memset(h, 0, sizeof(*h));
@@ -45,14 +99,7 @@ void sif_header_decode(const uint8_t buf[SIF_HDR_SIZE], struct sif_header *h)
 	memcpy(h->version, buf + SIF_HDR_VERSION, 3);
 	memcpy(h->arch, buf + SIF_HDR_ARCH, 3);
 	memcpy(h->id, buf + SIF_HDR_ID, 16);
-	h->ctime = (int64_t)get64(buf + SIF_HDR_CTIME);
-	h->mtime = (int64_t)get64(buf + SIF_HDR_MTIME);
-	h->dfree = (int64_t)get64(buf + SIF_HDR_DFREE);
-	h->dtotal = (int64_t)get64(buf + SIF_HDR_DTOTAL);
-	h->doff = (int64_t)get64(buf + SIF_HDR_DOFF);
-	h->dsize = (int64_t)get64(buf + SIF_HDR_DSIZE);
-	h->dataoff = (int64_t)get64(buf + SIF_HDR_DATAOFF);
-	h->datasize = (int64_t)get64(buf + SIF_HDR_DATASIZE);
+	ints_decode(buf, h, header_ints, ARRAY_SIZE(header_ints));
 }
 
 void sif_header_encode(const struct sif_header *h, uint8_t buf[SIF_HDR_SIZE])
@@ -63,31 +110,14 @@ void sif_header_encode(const struct sif_header *h, uint8_t buf[SIF_HDR_SIZE])
 	memcpy(buf + SIF_HDR_VERSION, h->version, strnlen(h->version, 3));
 	memcpy(buf + SIF_HDR_ARCH, h->arch, strnlen(h->arch, 3));
 	memcpy(buf + SIF_HDR_ID, h->id, 16);
-	put64(buf + SIF_HDR_CTIME, (uint64_t)h->ctime);
-	put64(buf + SIF_HDR_MTIME, (uint64_t)h->mtime);
-	put64(buf + SIF_HDR_DFREE, (uint64_t)h->dfree);
-	put64(buf + SIF_HDR_DTOTAL, (uint64_t)h->dtotal);
-	put64(buf + SIF_HDR_DOFF, (uint64_t)h->doff);
-	put64(buf + SIF_HDR_DSIZE, (uint64_t)h->dsize);
-	put64(buf + SIF_HDR_DATAOFF, (uint64_t)h->dataoff);
-	put64(buf + SIF_HDR_DATASIZE, (uint64_t)h->datasize);
+	ints_encode(h, buf, header_ints, ARRAY_SIZE(header_ints));
 }
 
 void sif_descr_decode(const uint8_t buf[SIF_DESCR_SIZE], struct sif_descr *d)
 {
 	memset(d, 0, sizeof(*d));
-	d->datatype = (int32_t)get32(buf + SIF_D_DATATYPE);
+	ints_decode(buf, d, descr_ints, ARRAY_SIZE(descr_ints));
 	d->used = buf[SIF_D_USED];
-	d->id = get32(buf + SIF_D_ID);
-	d->groupid = get32(buf + SIF_D_GROUP);
-	d->link = get32(buf + SIF_D_LINK);
-	d->offset = (int64_t)get64(buf + SIF_D_OFFSET);
-	d->size = (int64_t)get64(buf + SIF_D_SIZE);
-	d->padded = (int64_t)get64(buf + SIF_D_PADDED);
-	d->ctime = (int64_t)get64(buf + SIF_D_CTIME);
-	d->mtime = (int64_t)get64(buf + SIF_D_MTIME);
-	d->uid = (int64_t)get64(buf + SIF_D_UID);
-	d->gid = (int64_t)get64(buf + SIF_D_GID);
 	memcpy(d->name, buf + SIF_D_NAME, SIF_NAME_LEN);
 	memcpy(d->extra, buf + SIF_D_EXTRA, SIF_EXTRA_LEN);
 }
@@ -95,18 +125,8 @@ void sif_descr_decode(const uint8_t buf[SIF_DESCR_SIZE], struct sif_descr *d)
 void sif_descr_encode(const struct sif_descr *d, uint8_t buf[SIF_DESCR_SIZE])
 {
 	memset(buf, 0, SIF_DESCR_SIZE);
-	put32(buf + SIF_D_DATATYPE, (uint32_t)d->datatype);
+	ints_encode(d, buf, descr_ints, ARRAY_SIZE(descr_ints));
 	buf[SIF_D_USED] = d->used;
-	put32(buf + SIF_D_ID, d->id);
-	put32(buf + SIF_D_GROUP, d->groupid);
-	put32(buf + SIF_D_LINK, d->link);
-	put64(buf + SIF_D_OFFSET, (uint64_t)d->offset);
-	put64(buf + SIF_D_SIZE, (uint64_t)d->size);
-	put64(buf + SIF_D_PADDED, (uint64_t)d->padded);
-	put64(buf + SIF_D_CTIME, (uint64_t)d->ctime);
-	put64(buf + SIF_D_MTIME, (uint64_t)d->mtime);
-	put64(buf + SIF_D_UID, (uint64_t)d->uid);
-	put64(buf + SIF_D_GID, (uint64_t)d->gid);
 	memcpy(buf + SIF_D_NAME, d->name, strnlen(d->name, SIF_NAME_LEN));
 	memcpy(buf + SIF_D_EXTRA, d->extra, SIF_EXTRA_LEN);
 }
@@ -148,76 +168,62 @@ void sif_descr_oci_digest(const struct sif_descr *d, char *buf, size_t len)
 
 /* ------------------------------------------------------------------ names */
 
-const char *sif_datatype_name(int32_t t)
+/* A value and its name, for the name tables below. */
+struct named {
+	int32_t v;
+	const char *name;
+};
+
+static const char *name_in(const struct named *t, size_t n, int32_t v, const char *unknown)
 {
-	switch (t) {
-	case SIF_DT_DEFFILE: return "Def.FILE";
-	case SIF_DT_ENVVAR: return "Env.Vars";
-	case SIF_DT_LABELS: return "JSON.Labels";
-	case SIF_DT_PARTITION: return "FS";
-	case SIF_DT_SIGNATURE: return "Signature";
-	case SIF_DT_GENERIC_JSON: return "JSON.Generic";
-	case SIF_DT_GENERIC: return "Generic/Raw";
-	case SIF_DT_CRYPTO_MESSAGE: return "Cryptographic Message";
-	case SIF_DT_SBOM: return "SBOM";
-	case SIF_DT_OCI_ROOT_INDEX: return "OCI.RootIndex";
-	case SIF_DT_OCI_BLOB: return "OCI.Blob";
-	}
-	return "Unknown";
+	for (size_t i = 0; i < n; i++)
+		if (t[i].v == v)
+			return t[i].name;
+	return unknown;
 }
 
-const char *sif_fstype_name(int32_t t)
-{
-	switch (t) {
-	case SIF_FS_SQUASH: return "Squashfs";
-	case SIF_FS_EXT3: return "Ext3";
-	case SIF_FS_IMMOBJECTS: return "Archive";
-	case SIF_FS_RAW: return "Raw";
-	case SIF_FS_ENCRYPTED_SQUASH: return "Encrypted squashfs";
-	}
-	return "Unknown";
-}
+static const struct named datatype_names[] = {
+    {SIF_DT_DEFFILE, "Def.FILE"},    {SIF_DT_ENVVAR, "Env.Vars"},
+    {SIF_DT_LABELS, "JSON.Labels"},  {SIF_DT_PARTITION, "FS"},
+    {SIF_DT_SIGNATURE, "Signature"}, {SIF_DT_GENERIC_JSON, "JSON.Generic"},
+    {SIF_DT_GENERIC, "Generic/Raw"}, {SIF_DT_CRYPTO_MESSAGE, "Cryptographic Message"},
+    {SIF_DT_SBOM, "SBOM"},           {SIF_DT_OCI_ROOT_INDEX, "OCI.RootIndex"},
+    {SIF_DT_OCI_BLOB, "OCI.Blob"},
+};
+static const struct named fstype_names[] = {
+    {SIF_FS_SQUASH, "Squashfs"},
+    {SIF_FS_EXT3, "Ext3"},
+    {SIF_FS_IMMOBJECTS, "Archive"},
+    {SIF_FS_RAW, "Raw"},
+    {SIF_FS_ENCRYPTED_SQUASH, "Encrypted squashfs"},
+};
+static const struct named parttype_names[] = {
+    {SIF_PART_SYSTEM, "System"},
+    {SIF_PART_PRIMSYS, "*System"},
+    {SIF_PART_DATA, "Data"},
+    {SIF_PART_OVERLAY, "Overlay"},
+};
+/* Go's crypto.Hash names */
+static const struct named hash_names[] = {
+    {SIF_HASH_SHA256, "SHA-256"},      {SIF_HASH_SHA384, "SHA-384"},
+    {SIF_HASH_SHA512, "SHA-512"},      {SIF_HASH_BLAKE2S, "BLAKE2s-256"},
+    {SIF_HASH_BLAKE2B, "BLAKE2b-256"},
+};
+static const struct named format_names[] = {{1, "OpenPGP"}, {2, "PEM"}};
+static const struct named message_names[] = {{0x100, "Clear Signature"}, {0x200, "RSA-OAEP"}};
 
-const char *sif_parttype_name(int32_t t)
-{
-	switch (t) {
-	case SIF_PART_SYSTEM: return "System";
-	case SIF_PART_PRIMSYS: return "*System";
-	case SIF_PART_DATA: return "Data";
-	case SIF_PART_OVERLAY: return "Overlay";
+/* The public lookups, each a table and what an unknown value is called. */
+#define NAME_LOOKUP(fn, table, unknown)                               \
+	const char *fn(int32_t t)                                     \
+	{                                                             \
+		return name_in(table, ARRAY_SIZE(table), t, unknown); \
 	}
-	return "Unknown";
-}
-
-const char *sif_hash_name(int32_t t)
-{
-	switch (t) {
-	case SIF_HASH_SHA256: return "SHA-256";
-	case SIF_HASH_SHA384: return "SHA-384";
-	case SIF_HASH_SHA512: return "SHA-512";
-	case SIF_HASH_BLAKE2S: return "BLAKE2s-256";
-	case SIF_HASH_BLAKE2B: return "BLAKE2b-256";
-	}
-	return "unknown";
-}
-
-const char *sif_format_name(int32_t t)
-{
-	switch (t) {
-	case 1: return "OpenPGP";
-	case 2: return "PEM";
-	}
-	return "Unknown";
-}
-
-const char *sif_message_name(int32_t t)
-{
-	switch (t) {
-	case 0x100: return "Clear Signature";
-	case 0x200: return "RSA-OAEP";
-	}
-	return "Unknown";
-}
+NAME_LOOKUP(sif_datatype_name, datatype_names, "Unknown")
+NAME_LOOKUP(sif_fstype_name, fstype_names, "Unknown")
+NAME_LOOKUP(sif_parttype_name, parttype_names, "Unknown")
+NAME_LOOKUP(sif_hash_name, hash_names, "unknown")
+NAME_LOOKUP(sif_format_name, format_names, "Unknown")
+NAME_LOOKUP(sif_message_name, message_names, "Unknown")
 
 static const char *const sbom_names[] = {
     NULL,       "cyclonedx-json", "cyclonedx-xml", "github-json", "spdx-json",
@@ -530,26 +536,33 @@ static bool has_u32(const uint32_t *v, size_t n, uint32_t key)
 	return bsearch(&key, v, n, sizeof(*v), u32_cmp) != NULL;
 }
 
-int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d, uint64_t file_size,
-                          struct sifu_err *err)
+/* What sif_check_descriptors gathers in one pass over the table: sorted
+ * ids and group ids make the duplicate and link checks n log n, so a huge
+ * descriptor table cannot make opening an image quadratic. */
+struct table {
+	struct span *spans; /* the bytes of each non-empty object */
+	uint32_t *ids, *groups;
+	size_t nspans, nids; /* nids: the used descriptors */
+};
+
+static void table_free(struct table *t)
 {
-	int64_t used = 0, primaries = 0;
-	size_t cap = (size_t)h->dtotal + 1;
-	_cleanup_free_ struct span *spans = sifu_xcalloc(cap, sizeof(*spans));
-	/* sorted ids and group ids: duplicate and link checks in n log n, so a
-	 * huge descriptor table cannot make opening an image quadratic */
-	_cleanup_free_ uint32_t *ids = sifu_xcalloc(cap, sizeof(*ids));
-	_cleanup_free_ uint32_t *groups = sifu_xcalloc(cap, sizeof(*groups));
-	size_t nspans = 0, nids = 0;
+	SIFU_FREE_MANY(t->spans, t->ids, t->groups);
+}
+
+/* Check each used descriptor on its own, and gather them into T. */
+static int gather(const struct sif_header *h, const struct sif_descr *d, uint64_t file_size,
+                  struct table *t, struct sifu_err *err)
+{
+	int64_t primaries = 0;
 	for (size_t i = 0; i < (size_t)h->dtotal; i++) {
 		if (!d[i].used)
 			continue;
-		used++;
 		int r = check_one(h, &d[i], i, file_size, err);
 		if (r < 0)
 			return r;
-		ids[nids] = d[i].id;
-		groups[nids++] = d[i].groupid;
+		t->ids[t->nids] = d[i].id;
+		t->groups[t->nids++] = d[i].groupid;
 		if (d[i].datatype == SIF_DT_PARTITION) {
 			struct sif_partinfo p;
 			sif_descr_partition(&d[i], &p);
@@ -561,23 +574,23 @@ int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
 				               d[i].id, doffset(h, i, SIF_D_EXTRA + 4));
 		}
 		if (d[i].size > 0)
-			spans[nspans++] =
+			t->spans[t->nspans++] =
 			    (struct span){d[i].offset, d[i].offset + d[i].size, d[i].id, i};
 	}
-	if (h->dfree != h->dtotal - used)
-		return corrupt(err,
-		               "header field DescriptorsFree (offset %d): says %" PRId64
-		               " free, but %" PRId64 " of %" PRId64 " descriptors are unused",
-		               SIF_HDR_DFREE, h->dfree, h->dtotal - used, h->dtotal);
-	qsort(ids, nids, sizeof(*ids), u32_cmp);
-	qsort(groups, nids, sizeof(*groups), u32_cmp);
-	for (size_t k = 1; k < nids; k++) {
-		if (ids[k] != ids[k - 1])
+	return 0;
+}
+
+/* No object id twice (T's ids sorted). */
+static int check_unique_ids(const struct sif_header *h, const struct sif_descr *d,
+                            const struct table *t, struct sifu_err *err)
+{
+	for (size_t k = 1; k < t->nids; k++) {
+		if (t->ids[k] != t->ids[k - 1])
 			continue;
 		/* name the second descriptor (in table order) that uses the id */
 		size_t first = SIZE_MAX;
 		for (size_t i = 0; i < (size_t)h->dtotal; i++) {
-			if (!d[i].used || d[i].id != ids[k])
+			if (!d[i].used || d[i].id != t->ids[k])
 				continue;
 			if (first == SIZE_MAX) {
 				first = i;
@@ -589,22 +602,34 @@ int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
 			               i, doffset(h, i, SIF_D_ID), d[i].id);
 		}
 	}
-	qsort(spans, nspans, sizeof(*spans), span_cmp);
-	for (size_t k = 1; k < nspans; k++)
-		if (spans[k].start < spans[k - 1].end)
+	return 0;
+}
+
+/* No two objects share a byte (T's spans sorted). */
+static int check_overlaps(const struct sif_header *h, const struct table *t, struct sifu_err *err)
+{
+	const struct span *sp = t->spans;
+	for (size_t k = 1; k < t->nspans; k++)
+		if (sp[k].start < sp[k - 1].end)
 			return corrupt(err,
 			               "object %u field Offset (offset %" PRId64 "): bytes %" PRId64
 			               "-%" PRId64 " overlap object %u (%" PRId64 "-%" PRId64 ")",
-			               spans[k].id, doffset(h, spans[k].idx, SIF_D_OFFSET),
-			               spans[k].start, spans[k].end, spans[k - 1].id,
-			               spans[k - 1].start, spans[k - 1].end);
+			               sp[k].id, doffset(h, sp[k].idx, SIF_D_OFFSET), sp[k].start,
+			               sp[k].end, sp[k - 1].id, sp[k - 1].start, sp[k - 1].end);
+	return 0;
+}
+
+/* Every link names another object, or a group that exists. */
+static int check_links(const struct sif_header *h, const struct sif_descr *d, const struct table *t,
+                       struct sifu_err *err)
+{
 	for (size_t i = 0; i < (size_t)h->dtotal; i++) {
 		if (!d[i].used || !d[i].link)
 			continue;
 		uint32_t l = d[i].link;
 		bool ok = (l & SIF_GROUP_MASK) == SIF_GROUP_MASK
-		              ? has_u32(groups, nids, l)
-		              : (l != d[i].id && has_u32(ids, nids, l));
+		              ? has_u32(t->groups, t->nids, l)
+		              : (l != d[i].id && has_u32(t->ids, t->nids, l));
 		if (!ok)
 			return corrupt(
 			    err,
@@ -615,4 +640,28 @@ int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d,
 			    l & ~SIF_GROUP_MASK, l == d[i].id ? "is itself" : "does not exist");
 	}
 	return 0;
+}
+
+int sif_check_descriptors(const struct sif_header *h, const struct sif_descr *d, uint64_t file_size,
+                          struct sifu_err *err)
+{
+	size_t cap = (size_t)h->dtotal + 1;
+	_cleanup_(table_free) struct table t = {.spans = sifu_xcalloc(cap, sizeof(*t.spans)),
+	                                        .ids = sifu_xcalloc(cap, sizeof(*t.ids)),
+	                                        .groups = sifu_xcalloc(cap, sizeof(*t.groups))};
+	int r = gather(h, d, file_size, &t, err);
+	if (r < 0)
+		return r;
+	int64_t used = (int64_t)t.nids;
+	if (h->dfree != h->dtotal - used)
+		return corrupt(err,
+		               "header field DescriptorsFree (offset %d): says %" PRId64
+		               " free, but %" PRId64 " of %" PRId64 " descriptors are unused",
+		               SIF_HDR_DFREE, h->dfree, h->dtotal - used, h->dtotal);
+	qsort(t.ids, t.nids, sizeof(*t.ids), u32_cmp);
+	qsort(t.groups, t.nids, sizeof(*t.groups), u32_cmp);
+	qsort(t.spans, t.nspans, sizeof(*t.spans), span_cmp);
+	if ((r = check_unique_ids(h, d, &t, err)) < 0 || (r = check_overlaps(h, &t, err)) < 0)
+		return r;
+	return check_links(h, d, &t, err);
 }

@@ -8,6 +8,8 @@
  * Singularity users already trust (~/.apptainer/keys/pgp-public,
  * ~/.singularity/sypgp/pgp-public, and sifu's own keys/pgp-public) are read —
  * never written — and imported when a signature names a key sifu lacks.
+ * Those variables (and $HOME, $SIFU_PASSPHRASE, $SIFU_KEY_ALGO) reach this
+ * file only through struct sif_keyring_opts, which cli/ fills.
  *
  * What the reference writes (sylabs/sif pkg/integrity/clearsign.go): the
  * metadata JSON clear-signed (RFC 4880 §7), SHA-256, the signing key's
@@ -16,14 +18,14 @@
 
 #include <fcntl.h>
 #include <gpgme.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <termios.h>
 
-extern char **environ;
-
 static bool agent_used;
+
+/* A NULL keyring: what an empty environment gives. */
+static const struct sif_keyring_opts no_opts;
+#define KR(kr) ((kr) ? (kr) : &no_opts)
 
 static int mkdir_p(const char *path, mode_t mode, struct sifu_err *err)
 {
@@ -41,21 +43,21 @@ static int mkdir_p(const char *path, mode_t mode, struct sifu_err *err)
 	return 0;
 }
 
-static char *keys_dir(void)
+static char *keys_dir(const struct sif_keyring_opts *kr)
 {
-	const char *k = getenv("SIFU_KEYSDIR");
+	const char *k = KR(kr)->keysdir;
 	if (k && *k)
 		return sifu_xstrdup(k);
-	const char *x = getenv("XDG_CONFIG_HOME");
+	const char *x = KR(kr)->xdg_config_home;
 	if (x && *x == '/')
 		return sifu_xasprintf("%s/sifu/keys", x);
-	const char *h = getenv("HOME");
+	const char *h = KR(kr)->home;
 	return sifu_xasprintf("%s/.config/sifu/keys", h && *h ? h : "/");
 }
 
-int sif_pgp_home(char **out, struct sifu_err *err)
+int sif_pgp_home(const struct sif_keyring_opts *kr, char **out, struct sifu_err *err)
 {
-	_cleanup_free_ char *k = keys_dir();
+	_cleanup_free_ char *k = keys_dir(kr);
 	char *home = sifu_xasprintf("%s/gnupg", k);
 	int r = mkdir_p(home, 0700, err);
 	if (r < 0) {
@@ -100,10 +102,8 @@ static gpgme_error_t passphrase_cb(void *hook, const char *uid_hint, const char 
                                    int fd)
 {
 	(void)info;
-	const char *given = hook;
+	const char *given = hook; /* the caller's, else $SIFU_PASSPHRASE's */
 	char buf[512] = "";
-	if (!given)
-		given = getenv("SIFU_PASSPHRASE");
 	if (!given) {
 		/* ask on the terminal, without echo */
 		int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
@@ -137,7 +137,10 @@ static gpgme_error_t passphrase_cb(void *hook, const char *uid_hint, const char 
 	return 0;
 }
 
-static int ctx_new(gpgme_ctx_t *out, const char *passphrase, struct sifu_err *err)
+/* A GPGME context on sifu's GnuPG home; PASSPHRASE (NULL: KR's, else ask
+ * on the terminal) answers the agent's questions. */
+static int ctx_new(const struct sif_keyring_opts *kr, gpgme_ctx_t *out, const char *passphrase,
+                   struct sifu_err *err)
 {
 	static bool inited;
 	if (!inited) {
@@ -145,9 +148,11 @@ static int ctx_new(gpgme_ctx_t *out, const char *passphrase, struct sifu_err *er
 		inited = true;
 	}
 	_cleanup_free_ char *home = NULL;
-	int r = sif_pgp_home(&home, err);
+	int r = sif_pgp_home(kr, &home, err);
 	if (r < 0)
 		return r;
+	if (!passphrase)
+		passphrase = KR(kr)->passphrase;
 	gpgme_ctx_t c;
 	gpgme_error_t e = gpgme_new(&c);
 	if (e)
@@ -209,10 +214,11 @@ static void fill_key(gpgme_key_t k, struct sif_pgp_key *o)
 	o->secret = k->secret;
 }
 
-int sif_pgp_list(bool secret, struct sif_pgp_key **keys, size_t *n, struct sifu_err *err)
+int sif_pgp_list(const struct sif_keyring_opts *kr, bool secret, struct sif_pgp_key **keys,
+                 size_t *n, struct sifu_err *err)
 {
 	_cleanup_ctx_ gpgme_ctx_t c = NULL;
-	int r = ctx_new(&c, NULL, err);
+	int r = ctx_new(kr, &c, NULL, err);
 	if (r < 0)
 		return r;
 	*keys = NULL;
@@ -242,14 +248,25 @@ static int find_key(gpgme_ctx_t c, const char *fpr, bool secret, gpgme_key_t *ou
 	return 0;
 }
 
+/* A context, as ctx_new, and in it the key FPR. */
+static int ctx_with_key(const struct sif_keyring_opts *kr, const char *fpr, bool secret,
+                        gpgme_ctx_t *c, gpgme_key_t *k, struct sifu_err *err)
+{
+	int r = ctx_new(kr, c, NULL, err);
+	if (r < 0)
+		return r;
+	return find_key(*c, fpr, secret, k, err);
+}
+
 /* --------------------------------------------------------------- keys -- */
 
-int sif_pgp_newpair(const char *name, const char *email, const char *comment,
-                    const char *passphrase, struct sif_pgp_key *out, struct sifu_err *err)
+int sif_pgp_newpair(const struct sif_keyring_opts *kr, const char *name, const char *email,
+                    const char *comment, const char *passphrase, struct sif_pgp_key *out,
+                    struct sifu_err *err)
 {
-	const char *algo = getenv("SIFU_KEY_ALGO"); /* e.g. rsa2048 for quick tests */
+	const char *algo = KR(kr)->key_algo; /* e.g. rsa2048 for quick tests */
 	_cleanup_ctx_ gpgme_ctx_t c = NULL;
-	int r = ctx_new(&c, passphrase && *passphrase ? passphrase : NULL, err);
+	int r = ctx_new(kr, &c, passphrase && *passphrase ? passphrase : NULL, err);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *uid = sifu_xasprintf(
@@ -273,10 +290,11 @@ int sif_pgp_newpair(const char *name, const char *email, const char *comment,
 	return 0;
 }
 
-int sif_pgp_import(const char *file, unsigned *count, struct sifu_err *err)
+int sif_pgp_import(const struct sif_keyring_opts *kr, const char *file, unsigned *count,
+                   struct sifu_err *err)
 {
 	_cleanup_ctx_ gpgme_ctx_t c = NULL;
-	int r = ctx_new(&c, NULL, err);
+	int r = ctx_new(kr, &c, NULL, err);
 	if (r < 0)
 		return r;
 	_cleanup_data_ gpgme_data_t d = NULL;
@@ -299,14 +317,13 @@ int sif_pgp_import(const char *file, unsigned *count, struct sifu_err *err)
 	return 0;
 }
 
-int sif_pgp_export(const char *fpr, bool secret, bool armor, int fd, struct sifu_err *err)
+int sif_pgp_export(const struct sif_keyring_opts *kr, const char *fpr, bool secret, bool armor,
+                   int fd, struct sifu_err *err)
 {
 	_cleanup_ctx_ gpgme_ctx_t c = NULL;
-	int r = ctx_new(&c, NULL, err);
-	if (r < 0)
-		return r;
 	gpgme_key_t k;
-	if ((r = find_key(c, fpr, secret, &k, err)) < 0)
+	int r = ctx_with_key(kr, fpr, secret, &c, &k, err);
+	if (r < 0)
 		return r;
 	gpgme_key_unref(k);
 	gpgme_set_armor(c, armor);
@@ -332,14 +349,12 @@ int sif_pgp_export(const char *fpr, bool secret, bool armor, int fd, struct sifu
 	return 0;
 }
 
-int sif_pgp_remove(const char *fpr, struct sifu_err *err)
+int sif_pgp_remove(const struct sif_keyring_opts *kr, const char *fpr, struct sifu_err *err)
 {
 	_cleanup_ctx_ gpgme_ctx_t c = NULL;
-	int r = ctx_new(&c, NULL, err);
-	if (r < 0)
-		return r;
 	gpgme_key_t k;
-	if ((r = find_key(c, fpr, false, &k, err)) < 0)
+	int r = ctx_with_key(kr, fpr, false, &c, &k, err);
+	if (r < 0)
 		return r;
 	agent_used = true;
 	gpgme_error_t e = gpgme_op_delete_ext(c, k, GPGME_DELETE_ALLOW_SECRET | GPGME_DELETE_FORCE);
@@ -364,35 +379,43 @@ static int fpr_bytes(const char *hex, uint8_t out[20])
 	return 0;
 }
 
-int sif_pgp_clearsign(const char *fpr, const void *msg, size_t len, char **out, size_t *outlen,
-                      uint8_t fpr_out[20], struct sifu_err *err)
+/* The secret key FPR, or without one the keyring's first secret key. */
+static int signing_key(gpgme_ctx_t c, const char *fpr, gpgme_key_t *k, struct sifu_err *err)
+{
+	if (fpr)
+		return find_key(c, fpr, true, k, err);
+	*k = NULL;
+	gpgme_error_t e = gpgme_op_keylist_start(c, NULL, 1);
+	if (!e)
+		e = gpgme_op_keylist_next(c, k);
+	gpgme_op_keylist_end(c);
+	if (e || !*k) {
+		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "no secret key to sign with");
+		sifu_err_hint(err, "make one with 'sifu key newpair', import one with "
+		                   "'sifu key import --secret', or sign with --key PRIVATE.pem");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int sif_pgp_clearsign(const struct sif_keyring_opts *kr, const char *fpr, const void *msg,
+                      size_t len, char **out, size_t *outlen, uint8_t fpr_out[20],
+                      struct sifu_err *err)
 {
 	_cleanup_ctx_ gpgme_ctx_t c = NULL;
-	int r = ctx_new(&c, NULL, err);
+	int r = ctx_new(kr, &c, NULL, err);
 	if (r < 0)
 		return r;
-	gpgme_key_t k = NULL;
-	if (fpr) {
-		if ((r = find_key(c, fpr, true, &k, err)) < 0)
-			return r;
-	} else {
-		gpgme_error_t e = gpgme_op_keylist_start(c, NULL, 1);
-		if (!e)
-			e = gpgme_op_keylist_next(c, &k);
-		gpgme_op_keylist_end(c);
-		if (e || !k) {
-			sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "no secret key to sign with");
-			sifu_err_hint(err,
-			              "make one with 'sifu key newpair', import one with "
-			              "'sifu key import --secret', or sign with --key PRIVATE.pem");
-			return -ENOENT;
-		}
-	}
+	gpgme_key_t k;
+	if ((r = signing_key(c, fpr, &k, err)) < 0)
+		return r;
 	if (fpr_bytes(k->fpr, fpr_out) < 0) {
+		/* the message before the unref: it names the key */
+		r = sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
+		                 "key %s: only v4 keys (40-digit fingerprints) sign SIF images",
+		                 k->fpr);
 		gpgme_key_unref(k);
-		return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-		                    "key %s: only v4 keys (40-digit fingerprints) sign SIF images",
-		                    k->fpr);
+		return r;
 	}
 	gpgme_signers_clear(c);
 	gpgme_signers_add(c, k);
@@ -439,10 +462,10 @@ bool sif_pgp_is_clearsigned(const void *data, size_t len, bool *legacy)
 
 /* Import the public keyrings Apptainer and Singularity users already have
  * (read only); returns how many files were imported. */
-static int import_known_pubrings(gpgme_ctx_t c)
+static int import_known_pubrings(const struct sif_keyring_opts *kr, gpgme_ctx_t c)
 {
-	const char *h = getenv("HOME");
-	_cleanup_free_ char *kd = keys_dir();
+	const char *h = KR(kr)->home;
+	_cleanup_free_ char *kd = keys_dir(kr);
 	char *files[3] = {
 	    sifu_xasprintf("%s/pgp-public", kd),
 	    sifu_xasprintf("%s/.apptainer/keys/pgp-public", h ? h : ""),
@@ -474,16 +497,16 @@ static gpgme_signature_t do_verify(gpgme_ctx_t c, const void *data, size_t len, 
 	return res ? res->signatures : NULL;
 }
 
-int sif_pgp_verify(const void *data, size_t len, char **plain, size_t *plen, char fpr[41],
-                   struct sifu_err *err)
+int sif_pgp_verify(const struct sif_keyring_opts *kr, const void *data, size_t len, char **plain,
+                   size_t *plen, char fpr[41], struct sifu_err *err)
 {
 	_cleanup_ctx_ gpgme_ctx_t c = NULL;
-	int r = ctx_new(&c, NULL, err);
+	int r = ctx_new(kr, &c, NULL, err);
 	if (r < 0)
 		return r;
 	_cleanup_data_ gpgme_data_t out = NULL;
 	gpgme_signature_t s = do_verify(c, data, len, &out);
-	if (s && gpg_err_code(s->status) == GPG_ERR_NO_PUBKEY && import_known_pubrings(c) > 0) {
+	if (s && gpg_err_code(s->status) == GPG_ERR_NO_PUBKEY && import_known_pubrings(kr, c) > 0) {
 		gpgme_data_release(out);
 		out = NULL;
 		s = do_verify(c, data, len, &out);
@@ -507,23 +530,19 @@ int sif_pgp_verify(const void *data, size_t len, char **plain, size_t *plen, cha
 	return 0;
 }
 
-void sif_pgp_cleanup(void)
+void sif_pgp_cleanup(const struct sif_keyring_opts *kr)
 {
 	if (!agent_used)
 		return;
 	agent_used = false;
 	_cleanup_free_ char *home = NULL;
 	struct sifu_err e = {0};
-	if (sif_pgp_home(&home, &e) < 0)
+	if (sif_pgp_home(kr, &home, &e) < 0)
 		return;
+	/* best effort, silent: without gpgconf there is no agent to stop */
 	char *argv[] = {"gpgconf", "--homedir", home, "--kill", "gpg-agent", NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	pid_t pid;
-	if (posix_spawnp(&pid, "gpgconf", &fa, NULL, argv, environ) == 0)
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	posix_spawn_file_actions_destroy(&fa);
+	struct sifu_command s = {
+	    .argv = argv, .in = -1, .out = SIFU_SPAWN_NULL, .err = SIFU_SPAWN_NULL};
+	struct sifu_exit x;
+	(void)sifu_spawn_wait(&s, &x, &e);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* sif/: the Singularity Image Format — read, validate, create, modify,
- * locate the primary partition; later sign and verify.  Binary compatible
+ * locate the primary partition, sign and verify.  Binary compatible
  * with the reference Go implementation (sylabs/sif 2.x, `siftool`).
  *
  * On-disk layout (all integers little endian, structures packed):
@@ -53,6 +53,14 @@ int sif_find_rootfs(int fd, struct sif_rootfs_loc *out, struct sifu_err *err);
  * never leaves a broken image under the final name. */
 struct sif_writer;
 
+/* How sif stamps what it writes: cli/ fills it from the environment.  A
+ * NULL pointer to it, or a zero one, means the clock. */
+struct sif_write_opts {
+	/* $SOURCE_DATE_EPOCH: whole seconds since the epoch, written instead of
+	 * the time of day (ignored unless a whole decimal number) */
+	const char *source_date_epoch;
+};
+
 /* Whether a new output may be renamed to PATH: it must not be a directory,
  * nor a symbolic link that someone else owns (sifu never writes through a
  * link, and replaces only the caller's own, as Apptainer's remove-then-create
@@ -60,8 +68,10 @@ struct sif_writer;
  * Checked up front for a clear message; the rename itself is the final word
  * (docs/security.md, outputs). */
 int sif_output_check(const char *path, struct sifu_err *err);
-/* Start a new image that will become PATH (sif_output_check first). */
-int sif_writer_create(const char *path, struct sif_writer **out, struct sifu_err *err);
+/* Start a new image that will become PATH (sif_output_check first), its
+ * times from WO (may be NULL). */
+int sif_writer_create(const char *path, const struct sif_write_opts *wo, struct sif_writer **out,
+                      struct sifu_err *err);
 /* Add a data object from memory (deffile, labels, generic JSON, …).
  * datatype is the sylabs/sif DataType (0x4001 deffile, 0x4002 env vars,
  * 0x4003 labels, 0x4004 partition, …); groupid is the plain group number
@@ -87,7 +97,7 @@ int sif_writer_commit(struct sif_writer *w, struct sifu_err *err);
 /* Remove the temporary file, free the writer (after a failure, or instead of commit). */
 void sif_writer_abort(struct sif_writer *w);
 /* Reproducible images: fix the times (seconds since the epoch; the writer
- * otherwise uses $SOURCE_DATE_EPOCH or now) and the image id (16 bytes;
+ * otherwise uses WO's source_date_epoch or now) and the image id (16 bytes;
  * all zero for none). Call before commit. */
 void sif_writer_set_time(struct sif_writer *w, int64_t t);
 void sif_writer_set_id(struct sif_writer *w, const uint8_t id[16]);
@@ -297,6 +307,7 @@ struct sif_add_opts {
 	int32_t format, message; /* crypto messages */
 	int32_t sbom;            /* SBOM */
 	int64_t time;            /* INT64_MIN: now (or Go-zero for deterministic images) */
+	const struct sif_write_opts *write; /* what "now" is (NULL: the clock) */
 };
 void sif_add_opts_init(struct sif_add_opts *o);
 /* Add the contents of SRCFD (read to its end) to the image at PATH; the new
@@ -304,16 +315,21 @@ void sif_add_opts_init(struct sif_add_opts *o);
 int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, uint32_t *id,
                    struct sifu_err *err);
 /* Delete object ID: its descriptor is zeroed; with compact, its data is cut
- * off when it is the last object; with zero, its bytes are overwritten. */
-int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact, struct sifu_err *err);
+ * off when it is the last object; with zero, its bytes are overwritten.
+ * The header's modification time from WO (may be NULL). */
+int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact,
+                      const struct sif_write_opts *wo, struct sifu_err *err);
 /* Make system partition ID the primary one (the old primary becomes a plain
  * system partition) and set the header's architecture. */
-int sif_set_primary(const char *path, uint32_t id, struct sifu_err *err);
+int sif_set_primary(const char *path, uint32_t id, const struct sif_write_opts *wo,
+                    struct sifu_err *err);
 /* Create an empty image at PATH (temporary name, rename, mode 0755). */
-int sif_create_empty(const char *path, const char *launch, struct sifu_err *err);
+int sif_create_empty(const char *path, const char *launch, const struct sif_write_opts *wo,
+                     struct sifu_err *err);
 
 /* ================================================================== *
- * Signatures: sign and verify (sif/signature.c, sif/dsse.c, sif/pgp.c)
+ * Signatures: sign and verify (sif/digest.c, sif/sign.c, sif/verify.c,
+ * sif/dsse.c, sif/pgp.c)
  * Interoperable with Apptainer/SingularityCE (sylabs/sif pkg/integrity):
  * the signed message is JSON metadata {"version":1,"header":{"digest":…},
  * "objects":[{"relativeId","descriptorDigest","objectDigest"}…]} over the
@@ -371,7 +387,18 @@ int sif_dsse_verify(const void *env, size_t len, struct sif_pemkey *const *keys,
  * sifu's keyring is a GnuPG home at $XDG_CONFIG_HOME/sifu/keys/gnupg
  * ($SIFU_KEYSDIR overrides keys/); public keys from Apptainer's and
  * Singularity's keyrings (~/.apptainer/keys/pgp-public,
- * ~/.singularity/sypgp/pgp-public) are read when a signer is not found. */
+ * ~/.singularity/sypgp/pgp-public) are read when a signer is not found.
+ * Where those are, and how a passphrase is found, is what the environment
+ * says: cli/ copies it into a struct sif_keyring_opts (cli_keyring in
+ * cli/cmd_key.c); every function below that touches the keyring takes it
+ * (NULL: every field NULL). */
+struct sif_keyring_opts {
+	const char *keysdir;         /* $SIFU_KEYSDIR: the keys directory itself */
+	const char *xdg_config_home; /* $XDG_CONFIG_HOME: keys in sifu/keys under it (absolute) */
+	const char *home;            /* $HOME: else ~/.config/sifu/keys; Apptainer's keyrings */
+	const char *passphrase;      /* $SIFU_PASSPHRASE: given instead of asking ("" is one) */
+	const char *key_algo;        /* $SIFU_KEY_ALGO: newpair's algorithm (default rsa4096) */
+};
 struct sif_pgp_key {
 	char fpr[41];
 	char uid[256];
@@ -380,29 +407,34 @@ struct sif_pgp_key {
 	bool secret;
 	long created;
 };
-int sif_pgp_home(char **out, struct sifu_err *err);
+int sif_pgp_home(const struct sif_keyring_opts *kr, char **out, struct sifu_err *err);
 /* Keys of the keyring (secret: only those with a secret part). */
-int sif_pgp_list(bool secret, struct sif_pgp_key **keys, size_t *n, struct sifu_err *err);
-/* New key pair (Ed25519/Cv25519 … RSA 4096 like Apptainer: "rsa4096");
- * passphrase NULL or "" for none. */
-int sif_pgp_newpair(const char *name, const char *email, const char *comment,
-                    const char *passphrase, struct sif_pgp_key *out, struct sifu_err *err);
+int sif_pgp_list(const struct sif_keyring_opts *kr, bool secret, struct sif_pgp_key **keys,
+                 size_t *n, struct sifu_err *err);
+/* New key pair (Ed25519/Cv25519 … RSA 4096 like Apptainer: "rsa4096",
+ * or kr->key_algo); passphrase NULL or "" for none. */
+int sif_pgp_newpair(const struct sif_keyring_opts *kr, const char *name, const char *email,
+                    const char *comment, const char *passphrase, struct sif_pgp_key *out,
+                    struct sifu_err *err);
 /* Import keys (armored or binary) from FILE; *count how many were new/changed. */
-int sif_pgp_import(const char *file, unsigned *count, struct sifu_err *err);
+int sif_pgp_import(const struct sif_keyring_opts *kr, const char *file, unsigned *count,
+                   struct sifu_err *err);
 /* Export the key FPR (public, or secret too) into FD. */
-int sif_pgp_export(const char *fpr, bool secret, bool armor, int fd, struct sifu_err *err);
-int sif_pgp_remove(const char *fpr, struct sifu_err *err);
+int sif_pgp_export(const struct sif_keyring_opts *kr, const char *fpr, bool secret, bool armor,
+                   int fd, struct sifu_err *err);
+int sif_pgp_remove(const struct sif_keyring_opts *kr, const char *fpr, struct sifu_err *err);
 /* Clear-sign MSG with the secret key FPR (NULL: the first one). */
-int sif_pgp_clearsign(const char *fpr, const void *msg, size_t len, char **out, size_t *outlen,
-                      uint8_t fpr_out[20], struct sifu_err *err);
+int sif_pgp_clearsign(const struct sif_keyring_opts *kr, const char *fpr, const void *msg,
+                      size_t len, char **out, size_t *outlen, uint8_t fpr_out[20],
+                      struct sifu_err *err);
 /* Verify a clear-signed message; the plaintext and the signer's primary-key
  * fingerprint (40 hex).  A missing key is SIFU_E_NOTFOUND. */
-int sif_pgp_verify(const void *data, size_t len, char **plain, size_t *plen, char fpr[41],
-                   struct sifu_err *err);
+int sif_pgp_verify(const struct sif_keyring_opts *kr, const void *data, size_t len, char **plain,
+                   size_t *plen, char fpr[41], struct sifu_err *err);
 /* Is DATA an OpenPGP clear-signed message?  legacy: its text starts "SIFHASH:\n". */
 bool sif_pgp_is_clearsigned(const void *data, size_t len, bool *legacy);
 /* Stop the gpg-agent GPGME may have started for sifu's GnuPG home. */
-void sif_pgp_cleanup(void);
+void sif_pgp_cleanup(const struct sif_keyring_opts *kr);
 
 /* ---- signing an image ---- */
 struct sif_sign_opts {
@@ -412,8 +444,10 @@ struct sif_sign_opts {
 	uint32_t group_id;          /* 0: every group (unless object ids) */
 	const uint32_t *object_ids; /* objects to sign (one signature per group) */
 	size_t nobject_ids;
-	int hashtype; /* metadata digests; 0 = SHA256 */
-	int64_t time; /* INT64_MIN: sif_add_object's default */
+	int hashtype;                           /* metadata digests; 0 = SHA256 */
+	int64_t time;                           /* INT64_MIN: sif_add_object's default */
+	const struct sif_keyring_opts *keyring; /* OpenPGP */
+	const struct sif_write_opts *write;     /* what "now" is for the default time */
 };
 /* Adds one Signature object per group; the ids in *sig_ids (malloc'ed). */
 int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **sig_ids,
@@ -423,10 +457,11 @@ int sif_sign_image(const char *path, const struct sif_sign_opts *o, uint32_t **s
 struct sif_verify_opts {
 	struct sif_pemkey *const *keys; /* DSSE public keys */
 	size_t nkeys;
-	uint32_t group_id; /* 0: every group */
-	uint32_t sif_id;   /* 0: none; else only this object */
-	bool all;          /* with legacy: every object's own signature */
-	bool legacy;       /* --legacy-insecure: only legacy signatures */
+	uint32_t group_id;                      /* 0: every group */
+	uint32_t sif_id;                        /* 0: none; else only this object */
+	bool all;                               /* with legacy: every object's own signature */
+	bool legacy;                            /* --legacy-insecure: only legacy signatures */
+	const struct sif_keyring_opts *keyring; /* OpenPGP */
 };
 
 enum sif_sig_kind { SIF_SIG_UNKNOWN, SIF_SIG_DSSE, SIF_SIG_PGP, SIF_SIG_LEGACY };
@@ -459,9 +494,9 @@ void sif_verify_report_free(struct sif_verify_report *r);
  * --verify[=KEY]` calls before mounting:
  *     struct sif_pemkey *k = NULL;          // --verify=KEY: a PEM public key
  *     if (key && sif_pemkey_load(key, false, &k, err) < 0) return -1;
- *     struct sif_verify_opts o = {.keys = &k, .nkeys = k ? 1 : 0};
+ *     struct sif_verify_opts o = {.keys = &k, .nkeys = k ? 1 : 0, .keyring = kr};
  *     int r = sif_verify_image(path, &o, NULL, err);   // OpenPGP: the keyring
- *     sif_pemkey_free(k); sif_pgp_cleanup();
+ *     sif_pemkey_free(k); sif_pgp_cleanup(kr);
  * The objects are read once, sequentially.  A launcher must not use this
  * one: it verifies what PATH names now, not what is opened later (see
  * sif_verify_fd). */

@@ -37,9 +37,10 @@ static int64_t align_up(int64_t off, int64_t a)
 	return off - off % a + a;
 }
 
-static int64_t default_time(void)
+/* "Now": WO's $SOURCE_DATE_EPOCH when it is a whole number, else the clock. */
+static int64_t default_time(const struct sif_write_opts *wo)
 {
-	const char *s = getenv("SOURCE_DATE_EPOCH");
+	const char *s = wo ? wo->source_date_epoch : NULL;
 	if (s && *s) {
 		char *end;
 		errno = 0;
@@ -110,8 +111,8 @@ static void put_i32(uint8_t *p, int32_t v)
 /* -------------------------------------------------------------- the writer */
 
 struct sif_writer {
-	char *path, *tmp;
-	int fd;
+	char *path;
+	struct sifu_atomic out; /* the temporary file, renamed to path on commit */
 	struct sif_header h;
 	struct sif_descr d[SIF_DESCR_COUNT_DEFAULT];
 	size_t n;
@@ -140,25 +141,23 @@ int sif_output_check(const char *path, struct sifu_err *err)
 	return 0;
 }
 
-int sif_writer_create(const char *path, struct sif_writer **out, struct sifu_err *err)
+int sif_writer_create(const char *path, const struct sif_write_opts *wo, struct sif_writer **out,
+                      struct sifu_err *err)
 {
 	int r = sif_output_check(path, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *c1 = sifu_xstrdup(path), *c2 = sifu_xstrdup(path);
-	const char *dir = dirname(c1), *base = basename(c2);
-	char *tmp = sifu_xasprintf("%s/.%s.XXXXXX", dir, base);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		r = sifu_err_sys(err, "create a temporary file in %s", dir);
-		free(tmp);
-		return r;
-	}
 	struct sif_writer *w = sifu_xcalloc(1, sizeof(*w));
+	struct sifu_err e = {0};
+	if (sifu_atomic_open(&w->out, AT_FDCWD, path, &e) < 0) {
+		/* the directory is what the user can do something about */
+		_cleanup_free_ char *c = sifu_xstrdup(path);
+		free(w);
+		return sifu_err_set(err, SIFU_E_SYS, e.errnum, "create a temporary file in %s",
+		                    dirname(c));
+	}
 	w->path = sifu_xstrdup(path);
-	w->tmp = tmp;
-	w->fd = fd;
-	header_init(&w->h, default_time());
+	header_init(&w->h, default_time(wo));
 	*out = w;
 	return 0;
 }
@@ -221,9 +220,9 @@ int sif_writer_add_data(struct sif_writer *w, uint32_t datatype, const void *dat
 	if (r < 0)
 		return r;
 	int64_t off = w->h.dataoff + w->h.datasize;
-	r = pwrite_all(w->fd, data, len, (uint64_t)off, err);
+	r = pwrite_all(w->out.fd, data, len, (uint64_t)off, err);
 	if (r < 0)
-		return sifu_err_wrap(err, "sif: write object to %s", w->tmp);
+		return sifu_err_wrap(err, "sif: write object to %s", w->out.tmp);
 	writer_fill(w, d, (int32_t)datatype, groupid, link);
 	d->offset = off;
 	d->size = d->padded = (int64_t)len;
@@ -241,7 +240,7 @@ int sif_writer_begin_partition(struct sif_writer *w, int *fd, uint64_t *offset,
 		return r;
 	w->part_off = align_up(w->h.dataoff + w->h.datasize, SIF_PART_ALIGN);
 	w->in_partition = true;
-	*fd = w->fd;
+	*fd = w->out.fd;
 	*offset = (uint64_t)w->part_off;
 	return 0;
 }
@@ -273,8 +272,8 @@ int sif_writer_end_partition(struct sif_writer *w, uint64_t size, uint32_t fstyp
 		memcpy(w->h.arch, code, 3);
 	}
 	struct stat st;
-	if (fstat(w->fd, &st) < 0)
-		return sifu_err_sys(err, "stat %s", w->tmp);
+	if (fstat(w->out.fd, &st) < 0)
+		return sifu_err_sys(err, "stat %s", w->out.tmp);
 	if (size > INT64_MAX - (uint64_t)w->part_off ||
 	    (uint64_t)st.st_size < (uint64_t)w->part_off + size)
 		return sifu_err_set(err, SIFU_E_RANGE, ERANGE,
@@ -311,37 +310,23 @@ static int write_table(int fd, const struct sif_header *h, const struct sif_desc
 	return pwrite_all(fd, hb, sizeof(hb), 0, err);
 }
 
-static int fsync_dir_of(const char *path)
-{
-	_cleanup_free_ char *c = sifu_xstrdup(path);
-	_cleanup_close_ int dfd = open(dirname(c), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	return fsync(dfd) < 0 ? -errno : 0;
-}
-
 static int commit(struct sif_writer *w, struct sifu_err *err)
 {
 	int r;
 	if (w->in_partition)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
 		                    "sif writer: a partition is still open");
-	if ((r = write_table(w->fd, &w->h, w->d, w->n, err)) < 0)
-		return sifu_err_wrap(err, "sif: write %s", w->tmp);
+	if ((r = write_table(w->out.fd, &w->h, w->d, w->n, err)) < 0)
+		return sifu_err_wrap(err, "sif: write %s", w->out.tmp);
 	/* the image ends where its data does: drop anything a caller wrote past it */
-	if (ftruncate(w->fd, w->h.dataoff + w->h.datasize) < 0)
-		return sifu_err_sys(err, "sif: truncate %s", w->tmp);
-	/* the data reaches the disk before the name does: a crash after the
-	 * rename never leaves a SIF of holes under the final name */
-	if (fsync(w->fd) < 0)
-		return sifu_err_sys(err, "sif: sync %s", w->tmp);
-	if (fchmod(w->fd, 0755) < 0)
-		return sifu_err_sys(err, "sif: chmod %s", w->tmp);
-	if (rename(w->tmp, w->path) < 0)
-		return sifu_err_sys(err, "cannot write %s", w->path);
-	free(w->tmp);
-	w->tmp = NULL;         /* renamed: nothing to remove any more */
-	fsync_dir_of(w->path); /* best effort: the data itself is synced */
+	if (ftruncate(w->out.fd, w->h.dataoff + w->h.datasize) < 0)
+		return sifu_err_sys(err, "sif: truncate %s", w->out.tmp);
+	/* the data reaches the disk before the name does (sifu_atomic_commit
+	 * syncs first): a crash after the rename never leaves a SIF of holes
+	 * under the final name */
+	struct sifu_err e = {0};
+	if (sifu_atomic_commit(&w->out, 0755, &e) < 0)
+		return sifu_err_set(err, SIFU_E_SYS, e.errnum, "cannot write %s", w->path);
 	return 0;
 }
 
@@ -356,18 +341,16 @@ void sif_writer_abort(struct sif_writer *w)
 {
 	if (!w)
 		return;
-	if (w->tmp)
-		unlink(w->tmp);
-	close(w->fd);
-	free(w->tmp);
+	sifu_atomic_abort(&w->out); /* removes the temporary file unless renamed */
 	free(w->path);
 	free(w);
 }
 
-int sif_create_empty(const char *path, const char *launch, struct sifu_err *err)
+int sif_create_empty(const char *path, const char *launch, const struct sif_write_opts *wo,
+                     struct sifu_err *err)
 {
 	struct sif_writer *w;
-	int r = sif_writer_create(path, &w, err);
+	int r = sif_writer_create(path, wo, &w, err);
 	if (r < 0)
 		return r;
 	if (launch && (r = sif_writer_set_launch(w, launch, err)) < 0) {
@@ -391,9 +374,9 @@ static bool deterministic(const struct sif_header *h)
 	return sif_uuid_is_nil(h->id) && h->ctime == SIF_TIME_ZERO && h->mtime == SIF_TIME_ZERO;
 }
 
-static int64_t mod_time(const struct sif_header *h)
+static int64_t mod_time(const struct sif_header *h, const struct sif_write_opts *wo)
 {
-	return deterministic(h) ? SIF_TIME_ZERO : default_time();
+	return deterministic(h) ? SIF_TIME_ZERO : default_time(wo);
 }
 
 /* Open PATH read-write under an exclusive lock (two concurrent siftool-style
@@ -527,6 +510,69 @@ static bool group_in(const struct sif_image *img, uint32_t raw)
 	return false;
 }
 
+/* The first free descriptor of IMG, and the id its object gets. */
+static int free_slot(const char *path, const struct sif_image *img, size_t *idx, uint32_t *id,
+                     struct sifu_err *err)
+{
+	size_t i = 0;
+	while (i < (size_t)img->h.dtotal && img->d[i].used)
+		i++;
+	if (i >= (size_t)img->h.dtotal) {
+		sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOSPC,
+		             "%s: all %" PRId64 " descriptors are in use", path, img->h.dtotal);
+		sifu_err_hint(err, "delete an object first, or build the image anew");
+		return -ENOSPC;
+	}
+	uint32_t newid = (uint32_t)i + 1;
+	if (sif_get(img, newid)) /* ids out of table order: take one past the largest */
+		for (int64_t k = 0; k < img->h.dtotal; k++)
+			if (img->d[k].used && img->d[k].id >= newid)
+				newid = img->d[k].id + 1;
+	*idx = i;
+	*id = newid;
+	return 0;
+}
+
+/* The new object's link must name an object, or a group that exists or
+ * that the object itself joins. */
+static int check_link(const struct sif_image *img, const struct sif_descr *nd, struct sifu_err *err)
+{
+	uint32_t link = nd->link;
+	bool group = (link & SIF_GROUP_MASK) == SIF_GROUP_MASK;
+	if (!link || (group ? group_in(img, link) || nd->groupid == link : !!sif_get(img, link)))
+		return 0;
+	return sifu_err_set(err, SIFU_E_USAGE, ENOENT,
+	                    "object %u field LinkedID: links to %s %u, which does not exist",
+	                    nd->id, group ? "group" : "object", link & ~SIF_GROUP_MASK);
+}
+
+/* The descriptor of the object O describes, id ID, and the header NH it
+ * changes; links and extra fields are checked before a byte is written. */
+static int new_descr(const struct sif_image *img, const struct sif_add_opts *o, uint32_t id,
+                     struct sif_descr *nd, struct sif_header *nh, struct sifu_err *err)
+{
+	int r = set_name(nd, o->name, err);
+	if (r < 0)
+		return r;
+	nd->datatype = o->datatype;
+	nd->used = 1;
+	nd->id = id;
+	nd->groupid = SIF_GROUP_MASK | o->groupid;
+	nd->link = o->link;
+	nd->ctime = nd->mtime = o->time != INT64_MIN ? o->time : mod_time(&img->h, o->write);
+	*nh = img->h;
+	if ((r = fill_extra(nd, o, "", nh, err)) < 0)
+		return r;
+	return check_link(img, nd, err);
+}
+
+/* Leave the file as it was: drop what a failed add appended. */
+static void cut_back(const struct sif_image *img, const char *path)
+{
+	if (ftruncate(img->fd, (off_t)img->file_size) < 0)
+		sifu_debug("sif: could not truncate %s back after a failed add", path);
+}
+
 int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, uint32_t *id,
                    struct sifu_err *err)
 {
@@ -538,57 +584,24 @@ int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, ui
 		return sifu_err_set(err, SIFU_E_USAGE, EEXIST,
 		                    "%s already has a primary partition (object %u)", path,
 		                    sif_primary(img)->id);
-	size_t idx = 0;
-	while (idx < (size_t)img->h.dtotal && img->d[idx].used)
-		idx++;
-	if (idx >= (size_t)img->h.dtotal) {
-		sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOSPC,
-		             "%s: all %" PRId64 " descriptors are in use", path, img->h.dtotal);
-		sifu_err_hint(err, "delete an object first, or build the image anew");
-		return -ENOSPC;
-	}
-	uint32_t newid = (uint32_t)idx + 1;
-	if (sif_get(img, newid)) /* ids out of table order: take one past the largest */
-		for (int64_t i = 0; i < img->h.dtotal; i++)
-			if (img->d[i].used && img->d[i].id >= newid)
-				newid = img->d[i].id + 1;
-
+	size_t idx;
+	uint32_t newid;
 	struct sif_descr nd = {0};
-	if ((r = set_name(&nd, o->name, err)) < 0)
+	struct sif_header nh;
+	if ((r = free_slot(path, img, &idx, &newid, err)) < 0 ||
+	    (r = new_descr(img, o, newid, &nd, &nh, err)) < 0)
 		return r;
+
 	int64_t align = o->alignment >= 0 ? o->alignment
 	                                  : (o->datatype == SIF_DT_PARTITION ? SIF_PART_ALIGN : 0);
 	int64_t unaligned = img->h.dataoff + img->h.datasize;
 	int64_t off = align_up(unaligned, align);
-	int64_t t = o->time != INT64_MIN ? o->time : mod_time(&img->h);
-	nd.datatype = o->datatype;
-	nd.used = 1;
-	nd.id = newid;
-	nd.groupid = SIF_GROUP_MASK | o->groupid;
-	nd.link = o->link;
-	nd.ctime = nd.mtime = t;
-	struct sif_header nh = img->h;
-	if ((r = fill_extra(&nd, o, "", &nh, err)) < 0)
-		return r;
-	/* links and extra fields are checked before a byte is written */
-	if (o->link && ((o->link & SIF_GROUP_MASK) == SIF_GROUP_MASK
-	                    ? !group_in(img, o->link) && nd.groupid != o->link
-	                    : !sif_get(img, o->link)))
-		return sifu_err_set(
-		    err, SIFU_E_USAGE, ENOENT,
-		    "object %u field LinkedID: links to %s "
-		    "%u, which does not exist",
-		    newid, (o->link & SIF_GROUP_MASK) == SIF_GROUP_MASK ? "group" : "object",
-		    o->link & ~SIF_GROUP_MASK);
-
 	char dig[72] = "";
 	int64_t n = 0;
 	bool oci = o->datatype == SIF_DT_OCI_BLOB || o->datatype == SIF_DT_OCI_ROOT_INDEX;
 	if ((r = copy_in(img->fd, (uint64_t)off, srcfd, oci, dig, &n, err)) < 0 ||
 	    (fdatasync(img->fd) < 0 && (r = sifu_err_sys(err, "sync %s", path)) < 0)) {
-		/* leave the file as it was: drop what was appended */
-		if (ftruncate(img->fd, (off_t)img->file_size) < 0)
-			sifu_debug("sif: could not truncate %s back after a failed add", path);
+		cut_back(img, path);
 		return sifu_err_wrap(err, "add to %s", path);
 	}
 	if (oci)
@@ -600,13 +613,12 @@ int sif_add_object(const char *path, int srcfd, const struct sif_add_opts *o, ui
 	img->d[idx] = nd;
 	img->h.dfree--;
 	img->h.datasize += nd.padded;
-	img->h.mtime = t;
+	img->h.mtime = nd.mtime;
 	struct stat st;
 	if (fstat(img->fd, &st) < 0)
 		return sifu_err_sys(err, "stat %s", path);
 	if ((r = commit_change(path, img, idx, (uint64_t)st.st_size, err)) < 0) {
-		if (ftruncate(img->fd, (off_t)img->file_size) < 0)
-			sifu_debug("sif: could not truncate %s back after a failed add", path);
+		cut_back(img, path);
 		return r;
 	}
 	*id = newid;
@@ -618,15 +630,27 @@ static size_t index_of(const struct sif_image *img, const struct sif_descr *d)
 	return (size_t)(d - img->d);
 }
 
-int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact, struct sifu_err *err)
+/* Open PATH as open_locked does, and find its object ID. */
+static int open_object(const char *path, uint32_t id, struct sif_image **img,
+                       const struct sif_descr **d, struct sifu_err *err)
 {
-	_cleanup_sif_ struct sif_image *img = NULL;
-	int r = open_locked(path, &img, err);
+	int r = open_locked(path, img, err);
 	if (r < 0)
 		return r;
-	const struct sif_descr *d = sif_get(img, id);
-	if (!d)
+	*d = sif_get(*img, id);
+	if (!*d)
 		return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "%s has no object %u", path, id);
+	return 0;
+}
+
+int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact,
+                      const struct sif_write_opts *wo, struct sifu_err *err)
+{
+	_cleanup_sif_ struct sif_image *img = NULL;
+	const struct sif_descr *d;
+	int r = open_object(path, id, &img, &d, err);
+	if (r < 0)
+		return r;
 	size_t idx = index_of(img, d);
 	struct sif_descr old = *d;
 	int64_t end = old.offset + old.size;
@@ -644,7 +668,7 @@ int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact, st
 		memcpy(img->h.arch, "00", 3);
 	memset(&img->d[idx], 0, sizeof(img->d[idx]));
 	img->h.dfree++;
-	img->h.mtime = mod_time(&img->h);
+	img->h.mtime = mod_time(&img->h, wo);
 	uint64_t file_size = (uint64_t)img->file_size;
 	if (compact) {
 		img->h.datasize -= old.padded;
@@ -675,15 +699,14 @@ int sif_delete_object(const char *path, uint32_t id, bool zero, bool compact, st
 	return 0;
 }
 
-int sif_set_primary(const char *path, uint32_t id, struct sifu_err *err)
+int sif_set_primary(const char *path, uint32_t id, const struct sif_write_opts *wo,
+                    struct sifu_err *err)
 {
 	_cleanup_sif_ struct sif_image *img = NULL;
-	int r = open_locked(path, &img, err);
+	const struct sif_descr *d;
+	int r = open_object(path, id, &img, &d, err);
 	if (r < 0)
 		return r;
-	const struct sif_descr *d = sif_get(img, id);
-	if (!d)
-		return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "%s has no object %u", path, id);
 	if (d->datatype != SIF_DT_PARTITION)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL, "object %u is not a partition (%s)",
 		                    id, sif_datatype_name(d->datatype));
@@ -695,7 +718,7 @@ int sif_set_primary(const char *path, uint32_t id, struct sifu_err *err)
 		return sifu_err_set(err, SIFU_E_USAGE, EINVAL,
 		                    "object %u is not a system partition (%s)", id,
 		                    sif_parttype_name(p.parttype));
-	int64_t t = mod_time(&img->h);
+	int64_t t = mod_time(&img->h, wo);
 	const struct sif_descr *old = sif_primary(img);
 	if (old) {
 		size_t oi = index_of(img, old);

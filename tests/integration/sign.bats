@@ -231,6 +231,7 @@ teardown() {
 	[ "$status" -eq 0 ]
 	grep -q 'BEGIN PGP PUBLIC KEY BLOCK' "$T/pub.gpg"
 	[ ! -e "$T/pub.gpg".sifu-tmp-* ]
+	[ -z "$(ls -A "$T" | grep '^\.pub\.gpg\.sifu-')" ]
 }
 
 @test "ECDSA and RSA keys made here sign and verify; key ids are OpenSSH fingerprints" {

@@ -297,7 +297,7 @@ static void test_writer(void **state)
 	snprintf(path, sizeof(path), "%s/w.sif", tmpdir);
 	struct sifu_err err = {0};
 	struct sif_writer *w;
-	assert_int_equal(sif_writer_create(path, &w, &err), 0);
+	assert_int_equal(sif_writer_create(path, NULL, &w, &err), 0);
 	sif_writer_set_time(w, 1600000000);
 	const char def[] = "Bootstrap: docker\nFrom: alpine\n";
 	assert_int_equal(sif_writer_add_data(w, SIF_DT_DEFFILE, def, strlen(def), 1, 0, NULL, &err),
@@ -339,7 +339,7 @@ static void test_writer(void **state)
 
 	/* abort leaves nothing behind */
 	snprintf(path, sizeof(path), "%s/gone.sif", tmpdir);
-	assert_int_equal(sif_writer_create(path, &w, &err), 0);
+	assert_int_equal(sif_writer_create(path, NULL, &w, &err), 0);
 	assert_int_equal(sif_writer_add_data(w, SIF_DT_GENERIC, "x", 1, 0, 0, "x", &err), 0);
 	sif_writer_abort(w);
 	DIR *dir = opendir(tmpdir);
@@ -351,7 +351,7 @@ static void test_writer(void **state)
 	assert_int_equal(n, 1); /* w.sif only */
 
 	/* misuse is an error, not a broken image */
-	assert_int_equal(sif_writer_create(path, &w, &err), 0);
+	assert_int_equal(sif_writer_create(path, NULL, &w, &err), 0);
 	assert_true(sif_writer_add_data(w, SIF_DT_PARTITION, "x", 1, 1, 0, NULL, &err) < 0);
 	assert_true(sif_writer_end_partition(w, 1, 1, 1, "amd64", false, &err) < 0);
 	assert_int_equal(sif_writer_begin_partition(w, &fd, &off, &err), 0);
@@ -367,7 +367,7 @@ static void test_edit(void **state)
 	struct sifu_err err = {0};
 	snprintf(path, sizeof(path), "%s/e.sif", tmpdir);
 	snprintf(obj, sizeof(obj), "%s/o.bin", tmpdir);
-	assert_int_equal(sif_create_empty(path, SIF_LAUNCH, &err), 0);
+	assert_int_equal(sif_create_empty(path, SIF_LAUNCH, NULL, &err), 0);
 	int ofd = open(obj, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	assert_int_equal(write(ofd, "hello", 5), 5);
 
@@ -384,8 +384,8 @@ static void test_edit(void **state)
 	lseek(ofd, 0, SEEK_SET);
 	assert_int_equal(sif_add_object(path, ofd, &o, &id, &err), 0);
 	assert_int_equal(id, 2);
-	assert_int_equal(sif_set_primary(path, 1, &err), 0);
-	assert_true(sif_set_primary(path, 2, &err) < 0);
+	assert_int_equal(sif_set_primary(path, 1, NULL, &err), 0);
+	assert_true(sif_set_primary(path, 2, NULL, &err) < 0);
 
 	struct sif_image *img;
 	assert_int_equal(sif_open_path(path, false, &img, &err), 0);
@@ -408,16 +408,16 @@ static void test_edit(void **state)
 	assert_int_equal(before.st_size, after.st_size);
 
 	/* delete the last object with compaction: the file shrinks back */
-	assert_int_equal(sif_delete_object(path, 2, true, true, &err), 0);
+	assert_int_equal(sif_delete_object(path, 2, true, true, NULL, &err), 0);
 	assert_int_equal(stat(path, &after), 0);
 	assert_int_equal(after.st_size, 32768 + 5);
-	assert_int_equal(sif_delete_object(path, 1, false, false, &err), 0);
+	assert_int_equal(sif_delete_object(path, 1, false, false, NULL, &err), 0);
 	assert_int_equal(sif_open_path(path, false, &img, &err), 0);
 	assert_string_equal(img->h.arch, "00");
 	assert_int_equal(img->h.dfree, 48);
 	assert_null(sif_primary(img));
 	sif_close(img);
-	assert_true(sif_delete_object(path, 1, false, false, &err) < 0);
+	assert_true(sif_delete_object(path, 1, false, false, NULL, &err) < 0);
 	assert_int_equal(err.code, SIFU_E_NOTFOUND);
 	close(ofd);
 }
@@ -435,7 +435,7 @@ static void test_commit_failure_leaves_nothing(void **state)
 	snprintf(path, sizeof(path), "%s/r.sif", dir);
 	struct sif_writer *w;
 	struct sifu_err err = {0};
-	assert_int_equal(sif_writer_create(path, &w, &err), 0);
+	assert_int_equal(sif_writer_create(path, NULL, &w, &err), 0);
 	assert_int_equal(sif_writer_add_data(w, SIF_DT_GENERIC, "x", 1, 0, 0, "x", &err), 0);
 	assert_int_equal(mkdir(path, 0755), 0);
 	assert_true(sif_writer_commit(w, &err) < 0); /* consumed: no abort */
@@ -449,9 +449,9 @@ static void test_commit_failure_leaves_nothing(void **state)
 	assert_int_equal(rmdir(path), 0);
 	/* and a directory is refused before anything is written */
 	assert_int_equal(mkdir(path, 0755), 0);
-	assert_true(sif_writer_create(path, &w, &err) < 0);
+	assert_true(sif_writer_create(path, NULL, &w, &err) < 0);
 	assert_int_equal(err.code, SIFU_E_USAGE);
-	assert_true(sif_create_empty(path, SIF_LAUNCH, &err) < 0);
+	assert_true(sif_create_empty(path, SIF_LAUNCH, NULL, &err) < 0);
 	assert_int_equal(rmdir(path), 0);
 	assert_int_equal(rmdir(dir), 0);
 }
