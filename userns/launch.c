@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The launch: one process, two roles (docs/running.md, "What happens at start-up").
+/* The launch: one process, two roles (docs/running.md, "What happens at
+ * start-up"; the processes and what each owns: docs/design.md, "userns/").
  *
  *   parent: checks → user namespace + id maps → open host objects → staging
  *           tmpfs → FUSE mount(2) → clone the payload (it waits) → open the

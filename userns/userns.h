@@ -2,7 +2,8 @@
 /* userns/: the unprivileged launcher — namespaces, id maps, the mount tree,
  * passwd/group, environment, the supervisor, exec.
  *
- * One process per run (docs/running.md, "What happens at start-up"): ns_launch() unshares a
+ * One process per run (docs/running.md, "What happens at start-up"; who owns
+ * which process and fd: docs/design.md, "userns/"): ns_launch() unshares a
  * user and a mount namespace, maps the caller's ids, mounts the image through
  * the in-process FUSE server, forks the payload and supervises it.  The pure
  * parts (bind specs, id maps, passwd/group editing, the environment) are
