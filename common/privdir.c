@@ -130,7 +130,7 @@ int sifu_privdir_open(int atfd, const char *atname, const char *path, unsigned n
 		cur = fcntl(atfd, F_DUPFD_CLOEXEC, 3);
 	if (cur < 0)
 		return sifu_err_sys(err, "%s", path[0] == '/' || !atname ? "/" : atname);
-	struct sifu_buf what = {0};
+	_cleanup_buf_ struct sifu_buf what = {0};
 	if (path[0] != '/' && atname)
 		sifu_buf_str(&what, atname);
 	int r = 0;
@@ -145,7 +145,6 @@ int sifu_privdir_open(int atfd, const char *atname, const char *path, unsigned n
 		}
 		cur = next;
 	}
-	free(what.p);
 	if (r < 0)
 		return r;
 	if (first_private == n) {

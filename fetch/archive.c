@@ -98,7 +98,7 @@ static int pick_from_index(struct local *l, struct fetch_blob *out, struct sifu_
 	json_t *ms = json_object_get(j, "manifests");
 	json_t *m, *pick = NULL;
 	size_t i, n = json_array_size(ms);
-	struct sifu_buf names = {0};
+	_cleanup_buf_ struct sifu_buf names = {0};
 	json_array_foreach(ms, i, m)
 	{
 		const char *name = json_string_value(json_object_get(
@@ -126,7 +126,6 @@ static int pick_from_index(struct local *l, struct fetch_blob *out, struct sifu_
 			out->size = json_is_integer(size) ? (uint64_t)json_integer_value(size) : 0;
 		}
 	}
-	free(names.p);
 	json_decref(j);
 	return r;
 }
@@ -261,22 +260,18 @@ static const char *clean_name(const char *n)
 /* The current member's data into memory (at most MAX bytes). */
 static int read_member(struct archive *a, size_t max, char **out, size_t *len, struct sifu_err *err)
 {
-	struct sifu_buf b = {0};
+	_cleanup_buf_ struct sifu_buf b = {0};
 	char buf[65536];
 	la_ssize_t n;
 	while ((n = archive_read_data(a, buf, sizeof(buf))) > 0) {
-		if (b.len + (size_t)n > max) {
-			free(b.p);
+		if (b.len + (size_t)n > max)
 			return sifu_err_set(err, SIFU_E_RANGE, 0, "larger than %zu bytes", max);
-		}
 		sifu_buf_add(&b, buf, (size_t)n);
 	}
-	if (n < 0) {
-		free(b.p);
+	if (n < 0)
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0, "%s", archive_error_string(a));
-	}
 	*len = b.len;
-	*out = b.p ? b.p : sifu_xstrdup("");
+	*out = sifu_buf_take(&b);
 	return 0;
 }
 
@@ -698,7 +693,7 @@ static int docker_manifest(struct local *l, struct sifu_err *err)
 				img = e;
 		}
 	}
-	struct sifu_buf b = {0};
+	_cleanup_buf_ struct sifu_buf b = {0};
 	struct docker_import di = {0};
 	int r = 0;
 	const char *cfg = img ? json_string_value(json_object_get(img, "Config")) : NULL;
@@ -744,12 +739,10 @@ static int docker_manifest(struct local *l, struct sifu_err *err)
 	}
 	want_add(l, di.m[0].hex, di.m[0].size);
 	sifu_buf_printf(&b, "]}");
-	l->manifest = b.p;
 	l->manifest_len = b.len;
-	b.p = NULL;
+	l->manifest = sifu_buf_take(&b);
 out:
 	free(di.m);
-	free(b.p);
 	json_decref(j);
 	return r;
 }

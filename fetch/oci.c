@@ -125,7 +125,7 @@ int fetch_index_select(const char *json, size_t len, const struct fetch_platform
 	json_t *ms = json_object_get(j, "manifests");
 	size_t i;
 	json_t *m;
-	struct sifu_buf seen = {0};
+	_cleanup_buf_ struct sifu_buf seen = {0};
 	int best = -1, best_score = -1;
 	json_array_foreach(ms, i, m)
 	{
@@ -157,7 +157,6 @@ int fetch_index_select(const char *json, size_t len, const struct fetch_platform
 	} else {
 		r = parse_descriptor(json_array_get(ms, (size_t)best), out, "image index", err);
 	}
-	free(seen.p);
 	json_decref(j);
 	return r;
 }

@@ -343,8 +343,7 @@ static size_t match_template(const char *s, size_t n, size_t i, size_t *name_at,
  * Apptainer); unknown names stay as they are. */
 static char *expand_nested(struct pctx *c, const struct defaults *d, const char *value)
 {
-	struct sifu_buf b;
-	b = (struct sifu_buf){0};
+	struct sifu_buf b = {0};
 	size_t n = strlen(value);
 	for (size_t i = 0; i < n;) {
 		size_t at = 0, ln = 0;
@@ -398,8 +397,7 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 	size_t n = l->n;
 	if (!memchr(s, '{', n))
 		return 0;
-	struct sifu_buf b;
-	b = (struct sifu_buf){0};
+	_cleanup_buf_ struct sifu_buf b = {0};
 	bool changed = false;
 	size_t cstart = comment_start(s, n);
 	for (size_t i = 0; i < n;) {
@@ -407,7 +405,6 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 		bool unterminated;
 		size_t m = match_template(s, n, i, &at, &ln, &unterminated);
 		if (!m && unterminated && i < cstart) {
-			free(b.p);
 			return perr(c, l->no, "write a template as {{ NAME }} on one line",
 			            "unterminated template '{{ %.*s': expected '}}'", (int)ln,
 			            s + at);
@@ -428,7 +425,6 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 			    name, name);
 			int r = perr(c, l->no, hint, "build variable '%s' is not defined", name);
 			free(name);
-			free(b.p);
 			return r;
 		}
 		char *val = expand_nested(c, d, v);
@@ -437,7 +433,6 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 			             "the value of build variable '%s' contains a newline", name);
 			free(val);
 			free(name);
-			free(b.p);
 			return r;
 		}
 		sifu_buf_str(&b, val);
@@ -445,7 +440,6 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 		free(name);
 		if (b.len > LINE_MAX_EXPANDED || c->expanded + b.len > FILE_MAX_EXPANDED) {
 			/* values used thousands of times */
-			free(b.p);
 			return perr(
 			    c, l->no, "use fewer or shorter template values",
 			    "the %s is longer than %u MiB once its templates are expanded",
@@ -456,10 +450,8 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 		changed = true;
 		i += m;
 	}
-	if (!changed) {
-		free(b.p);
+	if (!changed)
 		return 0;
-	}
 	/* Expanding must leave no template behind (a value naming an unknown or
 	 * self-referencing variable, or two values joining into "{{ x }}"):
 	 * Apptainer would leave it in, and the stored definition would expand
@@ -476,7 +468,6 @@ static int expand_line(struct pctx *c, const struct defaults *d, const struct li
 			         "define every variable they name",
 			         "after expansion the line still contains the template '{{ %.*s'",
 			         (int)ln, b.p + at);
-			free(b.p);
 			return r;
 		}
 	}
@@ -710,8 +701,7 @@ static int parse_header(struct pctx *c, struct recipe_stage *st, const struct li
 static void script_add(struct recipe_script *sc, const char *args, const struct line *body,
                        size_t nbody, unsigned line)
 {
-	struct sifu_buf b;
-	b = (struct sifu_buf){0};
+	struct sifu_buf b = {0};
 	if (sc->text)
 		sifu_buf_str(&b, sc->text);
 	for (size_t i = 0; i < nbody; i++) {
@@ -744,15 +734,13 @@ static int split_words(struct pctx *c, const struct line *l, char ***out, size_t
 			i++;
 		if (i == n || s[i] == '#') /* "/a /b  # why": a comment, as in a shell */
 			break;
-		struct sifu_buf w;
-		w = (struct sifu_buf){0};
+		_cleanup_buf_ struct sifu_buf w = {0};
 		sifu_buf_add(&w, "", 0);
 		while (i < n && !is_blank((unsigned char)s[i])) {
 			if (s[i] == '"' || s[i] == '\'') {
 				char q = s[i];
 				const char *end = memchr(s + i + 1, q, n - i - 1);
 				if (!end) {
-					free(w.p);
 					for (size_t k = 0; k < nv; k++)
 						free(v[k]);
 					free(v);
