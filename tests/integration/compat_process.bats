@@ -1,0 +1,49 @@
+#!/usr/bin/env bats
+# Apptainer compatibility (issue 16): what the payload process inherits from
+# its caller (file descriptors, umask) and how the command line combines
+# with Apptainer's variables.  Each test cites the Apptainer e2e test or
+# user guide section it follows.  Runs as root and as sifu-test.
+load helpers
+
+setup_file() {
+	export IMG=$BATS_FILE_TMPDIR
+	local t=$IMG/tree
+	mkdir -p "$t/bin" "$t/etc" "$t/.singularity.d/env" "$t/root" "$t/var/tmp" "$t/mnt" \
+		"$t/dev" "$t/proc" "$t/sys" "$t/tmp" "$t/home"
+	cp /usr/bin/busybox "$t/bin/busybox"
+	local a
+	for a in $("$t/bin/busybox" --list); do
+		[ "$a" = busybox ] || ln -s busybox "$t/bin/$a"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$t/etc/passwd"
+	printf 'root:x:0:\n' >"$t/etc/group"
+	# env scripts make the launcher source them through /bin/sh
+	printf 'export MYVAR=Hello\n' >"$t/.singularity.d/env/90-environment.sh"
+	chmod -R a+rX "$t"
+	mksquashfs "$t" "$IMG/img.sqfs" -noappend -quiet >/dev/null
+	mkdir -p "$IMG/b1" "$IMG/b2" "$IMG/b3"
+	touch "$IMG/b1/one" "$IMG/b2/two" "$IMG/b3/three"
+	chmod -R a+rX "$IMG"
+}
+
+img() { echo "$IMG/img.sqfs"; }
+
+# e2e actions/regressions.go issue4488: "no file descriptor leaked in the
+# container process" - the payload sees the caller's fds and nothing of
+# sifu's own.  Apptainer's starter keeps the fds open before it started
+# (cleanup_fd keeps the "master" list), so a caller's fd 7 reaches the
+# payload; the listing matches the same ls run on the host.
+@test "fds: the payload has exactly the caller's descriptors (issue4488)" {
+	local host
+	host=$(exec 7</dev/null; ls /proc/self/fd | sort -n | tr '\n' ' ')
+	local mode
+	# (not `run`: busybox sh keeps a script's own fd open across `exec`,
+	# on the host as well)
+	for mode in "exec" "exec --fakeroot" "exec --containall" "exec --writable-tmpfs"; do
+		# shellcheck disable=SC2086
+		run bash -c 'exec 7</dev/null; "$@" | sort -n | tr "\n" " "' _ \
+			"$SIFU" $mode "$(img)" ls /proc/self/fd
+		[ "$status" -eq 0 ] || { echo "$mode: $output" >&2; return 1; }
+		[ "$output" = "$host" ] || { echo "$mode: payload '$output', host '$host'" >&2; return 1; }
+	done
+}
