@@ -182,6 +182,10 @@ static int run_files(struct build *b, size_t i, struct sifu_err *err)
 
 static int launch_child(void *arg, struct sifu_err *err)
 {
+	/* the launcher passes the caller's umask on, as Apptainer does; a
+	 * section runs under 022 whatever the builder's umask, so that an
+	 * image's file modes do not depend on who built it */
+	umask(022);
 	int st = 0;
 	int r = ns_launch(arg, &st, err);
 	return r < 0 ? r : st;

@@ -134,8 +134,6 @@ int ns_payload_exec(struct ns_run *l, struct sifu_err *err)
 	int r = enter_cwd(l, err);
 	if (r < 0)
 		return r;
-	if (l->c->fakeroot)
-		umask(022);
 	struct ns_strv av = {0};
 	r = action_argv(l, &av, err);
 	if (r < 0)

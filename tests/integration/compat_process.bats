@@ -47,3 +47,20 @@ img() { echo "$IMG/img.sqfs"; }
 		[ "$output" = "$host" ] || { echo "$mode: payload '$output', host '$host'" >&2; return 1; }
 	done
 }
+
+# e2e actions.go actionUmask: with the caller's umask 0000, `exec
+# --fakeroot IMAGE sh -c umask` prints 0000; the same in every mode.
+@test "umask: the caller's umask reaches the payload in every mode (actionUmask)" {
+	local mode mask
+	for mask in 0000 0027; do
+		for mode in "" --fakeroot --containall --writable-tmpfs "--fakeroot --writable-tmpfs"; do
+			# shellcheck disable=SC2086
+			run bash -c 'umask "$1"; shift; "$@"' _ "$mask" "$SIFU" exec $mode "$(img)" sh -c umask
+			[ "$status" -eq 0 ] || { echo "$mode: $output" >&2; return 1; }
+			[ "$output" = "$mask" ] || { echo "$mode: umask $output, want $mask" >&2; return 1; }
+		done
+	done
+	run bash -c 'umask 0027; echo umask | "$1" shell --fakeroot "$2"' _ "$SIFU" "$(img)"
+	[ "$status" -eq 0 ]
+	[ "$output" = 0027 ]
+}
