@@ -289,13 +289,47 @@ static int env_one(const struct cli_verb *v, struct cli_args *a, const struct cl
 	return 0;
 }
 
+/* An option whose variable adds to the command line's values instead of
+ * standing in for them: Apptainer's --bind and --mount (EnvAppendValue in
+ * its cmdline package) take the command line's specs first, then those of
+ * APPTAINER_BIND / APPTAINER_MOUNT - a job script that exports
+ * APPTAINER_BIND and passes -B gets both. */
+static bool env_appends(enum cli_opt_id id)
+{
+	return id == O_BIND || id == O_MOUNT;
+}
+
+/* Apply VALUE (from the variable NAME; nothing when NULL) to option O. */
+static int env_take(const struct cli_verb *v, struct cli_args *a, const struct cli_opt *o,
+                    const char *name, const char *value, struct sifu_err *err)
+{
+	if (!value)
+		return 0;
+	/* source must outlive this frame: keep the name in the args */
+	char *kept = sifu_xstrdup(name);
+	const char *before = a->source[o->id];
+	int r = env_one(v, a, o, kept, value, err);
+	if (r < 0) {
+		free(kept);
+		return r;
+	}
+	if (before) { /* appended: the first source names the option */
+		a->source[o->id] = before;
+		free(kept);
+		return 0;
+	}
+	a->source[o->id] = kept; /* freed in cli_args_free */
+	return 0;
+}
+
 int cli_apply_env(const struct cli_verb *v, struct cli_args *a, cli_getenv_fn get,
                   struct sifu_err *err)
 {
 	static const char *const prefixes[] = {"SIFU_", "APPTAINER_", "SINGULARITY_"};
 	for (size_t i = 0; i < O_COUNT; i++) {
 		const struct cli_opt *o = &cli_opts[i];
-		if (!(o->verbs & v->bit) || a->set[i] || a->source[i])
+		bool append = env_appends(o->id);
+		if (!(o->verbs & v->bit) || (!append && (a->set[i] || a->source[i])))
 			continue;
 		char name[128];
 		const char *value = NULL;
@@ -303,25 +337,25 @@ int cli_apply_env(const struct cli_verb *v, struct cli_args *a, cli_getenv_fn ge
 			snprintf(name, sizeof(name), "%s%s", prefixes[p], o->env);
 			value = get(name);
 		}
-		if (!value && o->extra_env) {
-			_cleanup_free_ char *extra = sifu_xstrdup(o->extra_env);
-			char *save = NULL;
-			for (char *t = strtok_r(extra, ":", &save); t && !value;
-			     t = strtok_r(NULL, ":", &save)) {
-				snprintf(name, sizeof(name), "%s", t);
-				value = get(name);
-			}
-		}
-		if (!value)
-			continue;
-		/* source must outlive this frame: keep the name in the args */
-		char *kept = sifu_xstrdup(name);
-		int r = env_one(v, a, o, kept, value, err);
-		if (r < 0) {
-			free(kept);
+		int r = env_take(v, a, o, name, value, err);
+		if (r < 0)
 			return r;
+		/* the extra names are an alternative to the main one, except for
+		 * an appending option, where Apptainer applies both (APPTAINER_BIND
+		 * and then APPTAINER_BINDPATH) */
+		if ((value && !append) || !o->extra_env)
+			continue;
+		value = NULL;
+		_cleanup_free_ char *extra = sifu_xstrdup(o->extra_env);
+		char *save = NULL;
+		for (char *t = strtok_r(extra, ":", &save); t && !value;
+		     t = strtok_r(NULL, ":", &save)) {
+			snprintf(name, sizeof(name), "%s", t);
+			value = get(name);
 		}
-		a->source[i] = kept; /* freed in cli_args_free */
+		r = env_take(v, a, o, name, value, err);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

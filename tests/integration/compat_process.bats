@@ -64,3 +64,28 @@ img() { echo "$IMG/img.sqfs"; }
 	[ "$status" -eq 0 ]
 	[ "$output" = 0027 ]
 }
+
+# Apptainer's --bind and --mount flags take their variables with
+# EnvAppendValue (cmd/internal/cli/action_flags.go): the command line's
+# specs, then APPTAINER_BIND, then APPTAINER_BINDPATH; SINGULARITY_BIND only
+# where APPTAINER_BIND is unset.  User guide "Bind Paths and Mounts": "the
+# environment variable $APPTAINER_BIND ... in addition to --bind".
+@test "APPTAINER_BIND together with --bind: both apply" {
+	run env APPTAINER_BIND="$IMG/b1:/mnt/one" "$SIFU" exec -B "$IMG/b2:/mnt/two" "$(img)" \
+		ls /mnt/one /mnt/two
+	[ "$status" -eq 0 ]
+	[[ "$output" == *one* && "$output" == *two* ]]
+	run env APPTAINER_BIND="$IMG/b1:/mnt/one" APPTAINER_BINDPATH="$IMG/b3:/mnt/three" \
+		"$SIFU" exec -B "$IMG/b2:/mnt/two" "$(img)" ls /mnt/one /mnt/two /mnt/three
+	[ "$status" -eq 0 ]
+	[[ "$output" == *three* ]]
+	run env SINGULARITY_BIND="$IMG/b1:/mnt/one" "$SIFU" exec -B "$IMG/b2:/mnt/two" "$(img)" \
+		ls /mnt/one /mnt/two
+	[ "$status" -eq 0 ]
+	[[ "$output" == *one* && "$output" == *two* ]]
+	run env APPTAINER_MOUNT="type=bind,source=$IMG/b1,destination=/mnt/one" \
+		"$SIFU" exec --mount "type=bind,source=$IMG/b2,destination=/mnt/two" "$(img)" \
+		ls /mnt/one /mnt/two
+	[ "$status" -eq 0 ]
+	[[ "$output" == *one* && "$output" == *two* ]]
+}

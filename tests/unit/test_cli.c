@@ -79,8 +79,11 @@ static void test_env_precedence(void **state)
 	fake_env[5][0] = "SIFU_PWD", fake_env[5][1] = "/work";
 	memset(&a, 0, sizeof(a));
 	assert_int_equal(cli_apply_env(v, &a, fake_getenv, &err), 0);
-	assert_int_equal(a.nlist[O_BIND], 1);
+	/* BIND and BINDPATH both apply, as in Apptainer; SINGULARITY_BIND
+	 * only where APPTAINER_BIND is unset */
+	assert_int_equal(a.nlist[O_BIND], 2);
 	assert_string_equal(a.list[O_BIND][0], "/from-apptainer");
+	assert_string_equal(a.list[O_BIND][1], "/legacy");
 	assert_string_equal(a.source[O_BIND], "APPTAINER_BIND");
 	assert_true(a.set[O_CONTAINALL]);
 	assert_false(a.set[O_CLEANENV]);
@@ -92,6 +95,17 @@ static void test_env_precedence(void **state)
 	assert_int_equal(cli_parse(v, 3, argv, &a, &err), 0);
 	assert_int_equal(cli_apply_env(v, &a, fake_getenv, &err), 0);
 	assert_string_equal(a.val[O_PWD], "/cmdline");
+	cli_args_free(&a);
+
+	/* --bind and its variables add up: the command line's first */
+	char *bargv[] = {"-B", "/cmdline", "img"};
+	assert_int_equal(cli_parse(v, 3, bargv, &a, &err), 0);
+	assert_int_equal(a.nlist[O_BIND], 1);
+	assert_int_equal(cli_apply_env(v, &a, fake_getenv, &err), 0);
+	assert_int_equal(a.nlist[O_BIND], 3);
+	assert_string_equal(a.list[O_BIND][0], "/cmdline");
+	assert_string_equal(a.list[O_BIND][1], "/from-apptainer");
+	assert_string_equal(a.source[O_BIND], "command line");
 	cli_args_free(&a);
 
 	fake_env[0][0] = "SIFU_NO_HOME", fake_env[0][1] = "maybe";
