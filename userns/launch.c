@@ -267,6 +267,17 @@ static int open_overlay(struct ns_run *l, struct sifu_err *err)
 			l->overlay_ro = true;
 		}
 		r = open_dir_arg("--overlay", p, &l->overlay_fd, err);
+		/* one writable layer only: Apptainer refuses a writable overlay
+		 * with --writable-tmpfs (and exits 255) rather than pick one */
+		if (r == 0 && c->writable_tmpfs && !l->overlay_ro) {
+			_cleanup_free_ char *abs = realpath(p, NULL);
+			sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+			             "you can't specify --writable-tmpfs with another writable "
+			             "overlay image (%s)",
+			             abs ? abs : p);
+			sifu_err_hint(err, "use --overlay %s:ro to add it read-only", p);
+			return -EINVAL;
+		}
 	}
 	if (r == 0 && c->writable && l->kind != NS_ROOT_DIR) {
 		sifu_err_set(err, SIFU_E_USAGE, EROFS, "--writable needs a sandbox directory");

@@ -89,3 +89,23 @@ img() { echo "$IMG/img.sqfs"; }
 	[ "$status" -eq 0 ]
 	[[ "$output" == *one* && "$output" == *two* ]]
 }
+
+# e2e actions.go "overlay_find_with_writable_tmpfs_fail": --overlay DIR
+# with --writable-tmpfs exits 255 ("you can't specify --writable-tmpfs with
+# another writable overlay image", prepare_linux.go); with DIR:ro
+# ("overlay_find_with_writable_tmpfs") the run works and writes go to the
+# tmpfs.
+@test "--overlay DIR with --writable-tmpfs is refused; DIR:ro is not" {
+	mkdir -p "$BATS_TEST_TMPDIR/ov"
+	run_sifu exec --overlay "$BATS_TEST_TMPDIR/ov" --writable-tmpfs "$(img)" true
+	assert_sifu_error
+	[[ "$output" == *"you can't specify --writable-tmpfs with another writable overlay image ($BATS_TEST_TMPDIR/ov)"* ]]
+	# as the e2e sequence: overlay_create first, then the :ro find
+	run_sifu exec --overlay "$BATS_TEST_TMPDIR/ov" "$(img)" touch /dir_overlay
+	[ "$status" -eq 0 ]
+	run_sifu exec --overlay "$BATS_TEST_TMPDIR/ov:ro" --writable-tmpfs "$(img)" \
+		sh -c 'test -f /dir_overlay && touch /x && echo ok'
+	[ "$status" -eq 0 ]
+	[ "$output" = ok ]
+	[ ! -e "$BATS_TEST_TMPDIR/ov/upper/x" ]
+}
