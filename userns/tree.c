@@ -16,6 +16,7 @@
  * it (nest.c). */
 #include "userns_priv.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
@@ -520,6 +521,97 @@ static void upper_points(struct ns_run *l, const char *lower, const char *upper)
 			sifu_verbose("cannot make the mount point %s", l->hb[i].dst);
 }
 
+/* A sandbox's directory owned by an id the user namespace does not map
+ * (host root) cannot be copied up by overlayfs (ovl_copy_up_one refuses
+ * with EOVERFLOW), so nothing can be created in it even where its mode lets
+ * everyone write (Apptainer issue 5455: mkdir in a root-owned 0777
+ * directory under --writable-tmpfs).  Such directories, and their parents,
+ * are made in the upper layer before overlayfs is mounted, with the image's
+ * modes: overlayfs then merges them and never copies them up.  The walk
+ * stays on the sandbox's file system and follows no symlink. */
+struct premerge {
+	struct premerge *up;
+	const char *name;
+	mode_t mode;
+	int ufd; /* the directory in the upper layer, -1 until made */
+};
+
+struct premerge_walk {
+	uid_t ovuid;
+	gid_t ovgid;
+	dev_t dev;
+};
+
+static int premerge_upper(struct premerge *f)
+{
+	if (f->ufd >= 0)
+		return f->ufd;
+	int pfd = premerge_upper(f->up);
+	if (pfd < 0)
+		return pfd;
+	bool made = mkdirat(pfd, f->name, 0700) == 0;
+	if (!made && errno != EEXIST)
+		return -errno;
+	f->ufd = openat(pfd, f->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (f->ufd < 0)
+		return -errno; /* a whiteout or a file of the overlay: leave it */
+	if (made && fchmod(f->ufd, f->mode & 07777) < 0)
+		return -errno;
+	return f->ufd;
+}
+
+static unsigned read_overflow_id(const char *path)
+{
+	_cleanup_free_ char *t = read_text(path);
+	char *e;
+	unsigned long v = t ? strtoul(t, &e, 10) : 65534;
+	return t && e != t ? (unsigned)v : 65534;
+}
+
+static void premerge_dir(const struct premerge_walk *w, struct premerge *f, int lfd, int depth)
+{
+	_cleanup_close_ int dup = fcntl(lfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = dup < 0 ? NULL : fdopendir(dup);
+	if (!d)
+		return;
+	TAKE_FD(dup);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)
+			continue;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		_cleanup_close_ int cfd =
+		    openat(lfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (cfd < 0 || fstat(cfd, &st) < 0 || st.st_dev != w->dev)
+			continue;
+		struct premerge c = {.up = f, .name = e->d_name, .mode = st.st_mode, .ufd = -1};
+		bool unmapped = st.st_uid == w->ovuid || st.st_gid == w->ovgid;
+		if (unmapped && (st.st_mode & S_IWOTH) && premerge_upper(&c) < 0)
+			sifu_verbose("cannot prepare %s for writes in the overlay", e->d_name);
+		if (depth < 64)
+			premerge_dir(w, &c, cfd, depth + 1);
+		if (c.ufd >= 0)
+			close(c.ufd);
+	}
+	closedir(d);
+}
+
+static void premerge_sandbox(const char *lower, const char *upper)
+{
+	_cleanup_close_ int lfd = open(lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (lfd < 0 || ufd < 0 || fstat(lfd, &st) < 0)
+		return;
+	struct premerge_walk w = {.ovuid = read_overflow_id("/proc/sys/kernel/overflowuid"),
+	                          .ovgid = read_overflow_id("/proc/sys/kernel/overflowgid"),
+	                          .dev = st.st_dev};
+	struct premerge root = {.name = "", .mode = st.st_mode, .ufd = ufd};
+	premerge_dir(&w, &root, lfd, 0);
+}
+
 static int overlay_dirs(struct ns_run *l, char *upper, char *work, size_t len, struct sifu_err *err)
 {
 	if (l->overlay_fd < 0 || l->overlay_ro) {
@@ -564,6 +656,9 @@ static int mount_overlay(struct tree *t, struct sifu_err *err)
 		snprintf(lower, sizeof(lower), "%s", img);
 	}
 	upper_points(l, img, upper);
+	if (l->kind == NS_ROOT_DIR &&
+	    (l->c->writable_tmpfs || (l->overlay_fd >= 0 && !l->overlay_ro)))
+		premerge_sandbox(img, upper);
 	char opts[512];
 	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, upper,
 	         work);

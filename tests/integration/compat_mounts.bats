@@ -1,0 +1,59 @@
+#!/usr/bin/env bats
+# Apptainer compatibility of the mount tree (issue 16, defects 6, 8 and 9):
+# --writable-tmpfs over image directories the user namespace cannot map,
+# --writable sandboxes that lack mount points, --fakeroot --writable and the
+# image's own passwd/group, and --no-mount.  Runs as root and as the
+# unprivileged user sifu-test; each test names the Apptainer e2e test or
+# user guide section it follows.
+load helpers
+
+setup_file() {
+	export IMG=$BATS_FILE_TMPDIR
+	local t=$IMG/tree a
+	mkdir -p "$t/bin" "$t/etc" "$t/dev" "$t/proc" "$t/sys" "$t/tmp" "$t/home" "$t/root" \
+		"$t/var/tmp" "$t/opt/shared"
+	cp /usr/bin/busybox "$t/bin/busybox"
+	for a in $("$t/bin/busybox" --list); do
+		[ "$a" = busybox ] || ln -s busybox "$t/bin/$a"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$t/etc/passwd"
+	printf 'root:x:0:\n' >"$t/etc/group"
+	chmod 0777 "$t/opt/shared"
+	chmod -R a+rX "$t"
+	# every file owned by root, as in an image built by root
+	mksquashfs "$t" "$IMG/root.sqfs" -noappend -quiet -all-root >/dev/null
+}
+
+# a private writable copy of the sandbox
+sandbox() {
+	local d=$BATS_TEST_TMPDIR/sandbox
+	cp -a "$IMG/tree" "$d"
+	echo "$d"
+}
+
+# Apptainer e2e actions/regressions.go issue5455: "create a directory in a
+# root owned directory with others write permissions in conjunction with
+# --writable-tmpfs"
+@test "--writable-tmpfs: mkdir in a root-owned 0777 directory of the image" {
+	run_sifu exec --writable-tmpfs "$IMG/root.sqfs" sh -c 'mkdir /opt/shared/new && touch /opt/shared/new/f && echo made'
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$output" = made ]
+	# the image's root directory too (e2e issue5271: mkdir /e2e-dir)
+	run_sifu exec --writable-tmpfs "$IMG/root.sqfs" mkdir /e2e-dir
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+# the same on a sandbox whose 0777 directory belongs to an id that the user
+# namespace does not map (root can make one; issue5455 uses a sandbox)
+@test "--writable-tmpfs: mkdir in a 0777 directory of a sandbox owned by an unmapped id" {
+	is_root || skip "needs a directory owned by another user"
+	local d
+	d=$(sandbox)
+	chown 12345:12345 "$d/opt" "$d/opt/shared"
+	run_sifu exec --writable-tmpfs "$d" sh -c 'mkdir /opt/shared/new && echo made && stat -c %a /opt/shared'
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "${lines[0]}" = made ]
+	[ "${lines[1]}" = 777 ]
+	# nothing reached the sandbox itself
+	[ ! -e "$d/opt/shared/new" ]
+}
