@@ -411,10 +411,21 @@ static int write_stage_file(const struct ns_run *l, const char *name, const char
 	return *out < 0 ? sifu_err_sys(err, "staging: open %s", p) : 0;
 }
 
+/* Apptainer binds no passwd or group over a container that root (or
+ * --fakeroot) may write (addIdentityMount: "container is writable running
+ * as root"), so adduser and groupadd can replace them: over a bind, their
+ * rename fails with EBUSY or EXDEV. */
+static bool passwd_skipped(const struct ns_run *l)
+{
+	const struct ns_config *c = l->c;
+	bool writable = c->writable || c->writable_tmpfs || (l->overlay_fd >= 0 && !l->overlay_ro);
+	return (c->no_mount & NS_NOMOUNT_PASSWD) || (l->cuid == 0 && writable);
+}
+
 static int mount_passwd(const struct tree *t, struct sifu_err *err)
 {
 	const struct ns_run *l = t->l;
-	if (l->c->no_mount & NS_NOMOUNT_PASSWD)
+	if (passwd_skipped(l))
 		return 0;
 	_cleanup_free_ char *pw = NULL, *gr = NULL;
 	int r = ns_read_image_file(t->rootfd, "/etc/passwd", NS_IMAGE_FILE_MAX, &pw, err);
@@ -511,8 +522,8 @@ static void upper_points(struct ns_run *l, const char *lower, const char *upper)
 	} sys[] = {{"/proc", true, l->proc_fd >= 0},
 	           {"/sys", true, l->sys_fd >= 0},
 	           {"/dev", true, l->dev_fd >= 0},
-	           {"/etc/passwd", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)},
-	           {"/etc/group", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)}};
+	           {"/etc/passwd", false, !passwd_skipped(l)},
+	           {"/etc/group", false, !passwd_skipped(l)}};
 	for (size_t i = 0; i < ARRAY_SIZE(sys); i++)
 		if (sys[i].on && upper_point(lfd, lower, ufd, sys[i].dst, sys[i].dir) < 0)
 			sifu_verbose("cannot make the mount point %s", sys[i].dst);
@@ -745,12 +756,46 @@ int ns_setup_net_uts(const struct ns_config *c, struct sifu_err *err)
 	return 0;
 }
 
+/* With --writable there is no layer to make mount points in (as in
+ * Apptainer), so a home directory the image lacks is staged as Apptainer
+ * stages it without a layer (addHomeNoLayer): a tmpfs over the home's top
+ * directory (/home) holding only the home directory, which the home bind
+ * then finds.  Done before any bind, so none ends up below the tmpfs. */
+static int stage_home(const struct tree *t, struct sifu_err *err)
+{
+	const struct ns_run *l = t->l;
+	const char *home = l->home_dst;
+	char top[PATH_MAX];
+	bool bound = false;
+	for (size_t i = 0; i < l->nhb; i++)
+		bound |= !strcmp(l->hb[i].dst, home);
+	if (!bound || t->root_writable || sifu_path_normalize(home, top, sizeof(top)) < 0)
+		return 0;
+	_cleanup_close_ int have = sifu_path_open_in_root(t->rootfd, home, O_PATH, 0);
+	char *slash = strchr(top + 1, '/');
+	if (have >= 0 || have != -ENOENT || !slash)
+		return 0;
+	*slash = '\0';
+	int r = mount_new(t, top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+	if (r < 0)
+		return mount_failed(t, false, top, r, err);
+	_cleanup_close_ int hfd = sifu_path_mkdir_in_root(t->rootfd, home, 0755);
+	if (hfd < 0)
+		return mount_failed(t, false, home, hfd, err);
+	sifu_verbose("--writable: %s is missing from the image, staged in a tmpfs over %s", home,
+	             top);
+	return 0;
+}
+
 static int mount_binds(const struct tree *t, struct sifu_err *err)
 {
 	const struct ns_run *l = t->l;
 	static const struct {
 		const char *dst, *wsub;
 	} empties[] = {{"/tmp", "tmp"}, {"/var/tmp", "var_tmp"}};
+	int hr = stage_home(t, err);
+	if (hr < 0)
+		return hr;
 	for (size_t i = 0; i < l->nhb; i++) {
 		const struct ns_hostbind *b = &l->hb[i];
 		int r = 0;

@@ -57,3 +57,58 @@ sandbox() {
 	# nothing reached the sandbox itself
 	[ ! -e "$d/opt/shared/new" ]
 }
+
+# Apptainer's container_linux.go addHomeNoLayer: with --writable there is no
+# layer, so the home is staged in a session directory bound over the home's
+# top directory (/home), and a home the sandbox lacks still works
+@test "--writable: a home directory the sandbox lacks is staged, not refused" {
+	local d h=$BATS_TEST_TMPDIR/guesthome
+	d=$(sandbox)
+	mkdir -p "$h" && echo hello >"$h/greeting"
+	[ ! -e "$d/home/guest" ]
+	run_sifu exec --writable -H "$h:/home/guest" "$d" sh -c 'cat /home/guest/greeting && touch /home/guest/new && echo "$HOME"'
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "${lines[0]}" = hello ]
+	[ "${lines[1]}" = /home/guest ]
+	[ -e "$h/new" ]
+	# nothing was created in the sandbox itself
+	[ ! -e "$d/home/guest" ]
+	if ! is_root; then
+		# the caller's own home, by default
+		run_sifu exec --writable "$d" sh -c 'test -d "$HOME" && echo "$HOME"'
+		[ "$status" -eq 0 ] || { echo "$output"; false; }
+		[ "$output" = "$HOME" ]
+	fi
+}
+
+# Apptainer e2e actions.go actionBinds SimpleFileWritableKO and
+# SimpleDirWritableKO: without a layer a --bind destination missing from the
+# sandbox is an error (exit 255), not created
+@test "--writable: a --bind destination missing from the sandbox is still an error" {
+	local d
+	d=$(sandbox)
+	run_sifu exec --writable --bind "$IMG/tree/etc:/canary" "$d" true
+	assert_sifu_error
+	[ ! -e "$d/canary" ]
+}
+
+# Apptainer's addIdentityMount: "skipping bind-mount of /etc/passwd and
+# /etc/group (container is writable running as root)", so adduser (which
+# writes passwd+ and renames it over passwd) works with --fakeroot --writable
+@test "--fakeroot --writable: /etc/passwd and /etc/group are the sandbox's own" {
+	local d
+	d=$(sandbox)
+	run_sifu exec --fakeroot --writable "$d" sh -c '
+		for f in passwd group; do cp /etc/$f /etc/$f+ || exit 1; done
+		echo "newuser:x:1000:1000::/home/newuser:/bin/sh" >>/etc/passwd+
+		echo "newuser:x:1000:" >>/etc/group+
+		mv /etc/passwd+ /etc/passwd && mv /etc/group+ /etc/group && echo renamed'
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$output" = renamed ]
+	grep -q '^newuser:x:1000:1000:' "$d/etc/passwd"
+	grep -q '^newuser:x:1000:$' "$d/etc/group"
+	# the same with --writable-tmpfs: writes land in the tmpfs
+	run_sifu exec --fakeroot --writable-tmpfs "$IMG/root.sqfs" sh -c 'cp /etc/passwd /etc/p+ && mv /etc/p+ /etc/passwd && echo renamed'
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$output" = renamed ]
+}
