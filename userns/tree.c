@@ -359,11 +359,14 @@ static int mount_dev_minimal(const struct tree *t, struct sifu_err *err)
 	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++)
 		if ((r = dev_node(t, t->l->dev_fd, nodes[i])) < 0)
 			sifu_verbose("no /dev/%s in the container: %s", nodes[i], strerror(-r));
-	mount_new(t, "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-	          "newinstance,ptmxmode=0666,mode=0620");
+	bool pts = !(t->l->c->no_mount & NS_NOMOUNT_DEVPTS);
+	if (pts)
+		mount_new(t, "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		          "newinstance,ptmxmode=0666,mode=0620");
 	mount_new(t, "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	if (dev >= 0) {
-		symlinkat("pts/ptmx", dev, "ptmx");
+		if (pts)
+			symlinkat("pts/ptmx", dev, "ptmx");
 		symlinkat("/proc/self/fd", dev, "fd");
 		symlinkat("/proc/self/fd/0", dev, "stdin");
 		symlinkat("/proc/self/fd/1", dev, "stdout");
