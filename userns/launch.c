@@ -452,6 +452,21 @@ _Noreturn static void child_main(struct child_ctx *x)
 
 /* ------------------------------------------------------------ the image -- */
 
+/* Overlayfs copies a file up only when the user namespace maps its owner
+ * (ovl_copy_up_one: EOVERFLOW otherwise), so with only the caller mapped,
+ * creating a file in an image directory owned by root fails even where the
+ * mode allows it (Apptainer issue 5455: mkdir in a root-owned 0777
+ * directory under --writable-tmpfs).  Apptainer's unprivileged squashfuse
+ * runs with -o uid=,gid= of the caller (image/driver/imagedriver.go); the
+ * FUSE server does the same whenever the overlay takes writes.  With
+ * --fakeroot the image's root is the caller and keeps its name. */
+static bool squash_owners(const struct ns_run *l)
+{
+	const struct ns_config *c = l->c;
+	bool rw_overlay = c->writable_tmpfs || (l->overlay_fd >= 0 && !l->overlay_ro);
+	return rw_overlay && !c->fakeroot && l->cuid != 0;
+}
+
 static int serve_image(struct ns_run *l, struct sqf_image **img, struct sqf_server **srv,
                        struct sifu_err *err)
 {
@@ -460,6 +475,11 @@ static int serve_image(struct ns_run *l, struct sqf_image **img, struct sqf_serv
 	struct sqf_options o = l->c->sqf;
 	if (l->kind != NS_ROOT_FUSE)
 		o.block_cache_dir = -1; /* extracting reads every file once */
+	if (l->kind == NS_ROOT_FUSE && squash_owners(l)) {
+		o.owner_self = true;
+		o.uid = l->cuid;
+		o.gid = l->cgid;
+	}
 	int r = sqf_image_open(l->image_fd, l->offset, l->size, &o, img, err);
 	if (r < 0)
 		return sifu_err_wrap(err, "image %s", l->c->image);

@@ -327,17 +327,27 @@ int ns_nomount_parse(const char *word, unsigned *mask, struct sifu_err *err)
 	    {"resolv.conf", NS_NOMOUNT_RESOLV},
 	    {"passwd", NS_NOMOUNT_PASSWD},
 	    {"group", NS_NOMOUNT_PASSWD},
-	    {"hostfs", 0},
-	    {"bind-paths", 0},
-	    {"devpts", 0},
+	    {"devpts", NS_NOMOUNT_DEVPTS},
+	    {"hostfs", 0}, /* sifu binds no host file systems */
+	    {"bind-paths", NS_NOMOUNT_HOSTS | NS_NOMOUNT_LOCALTIME | NS_NOMOUNT_RESOLV},
+	    {"/etc/hosts", NS_NOMOUNT_HOSTS},
+	    {"/etc/localtime", NS_NOMOUNT_LOCALTIME},
+	    {"/etc/resolv.conf", NS_NOMOUNT_RESOLV},
 	};
+	char norm[PATH_MAX];
+	const char *w = word;
+	if (word[0] == '/' && sifu_path_normalize(word, norm, sizeof(norm)) == 0)
+		w = norm;
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (!strcmp(word, names[i].name)) {
+		if (!strcmp(w, names[i].name)) {
 			*mask |= names[i].bit;
 			return 0;
 		}
+	if (word[0] == '/')
+		return 0; /* a bind path entry sifu does not have */
 	sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--no-mount: unknown mount '%s'", word);
-	sifu_err_hint(err, "known: home, cwd, tmp, proc, sys, dev, hosts, localtime, resolv.conf, "
-	                   "passwd, group, hostfs, bind-paths");
+	sifu_err_hint(err, "known: home, cwd, tmp, proc, sys, dev, devpts, hosts, localtime, "
+	                   "resolv.conf, passwd, group, hostfs, bind-paths, or the absolute path "
+	                   "of a default bind (/etc/hosts)");
 	return -EINVAL;
 }

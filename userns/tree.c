@@ -16,6 +16,7 @@
  * it (nest.c). */
 #include "userns_priv.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
@@ -358,11 +359,14 @@ static int mount_dev_minimal(const struct tree *t, struct sifu_err *err)
 	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++)
 		if ((r = dev_node(t, t->l->dev_fd, nodes[i])) < 0)
 			sifu_verbose("no /dev/%s in the container: %s", nodes[i], strerror(-r));
-	mount_new(t, "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-	          "newinstance,ptmxmode=0666,mode=0620");
+	bool pts = !(t->l->c->no_mount & NS_NOMOUNT_DEVPTS);
+	if (pts)
+		mount_new(t, "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		          "newinstance,ptmxmode=0666,mode=0620");
 	mount_new(t, "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	if (dev >= 0) {
-		symlinkat("pts/ptmx", dev, "ptmx");
+		if (pts)
+			symlinkat("pts/ptmx", dev, "ptmx");
 		symlinkat("/proc/self/fd", dev, "fd");
 		symlinkat("/proc/self/fd/0", dev, "stdin");
 		symlinkat("/proc/self/fd/1", dev, "stdout");
@@ -410,10 +414,21 @@ static int write_stage_file(const struct ns_run *l, const char *name, const char
 	return *out < 0 ? sifu_err_sys(err, "staging: open %s", p) : 0;
 }
 
+/* Apptainer binds no passwd or group over a container that root (or
+ * --fakeroot) may write (addIdentityMount: "container is writable running
+ * as root"), so adduser and groupadd can replace them: over a bind, their
+ * rename fails with EBUSY or EXDEV. */
+static bool passwd_skipped(const struct ns_run *l)
+{
+	const struct ns_config *c = l->c;
+	bool writable = c->writable || c->writable_tmpfs || (l->overlay_fd >= 0 && !l->overlay_ro);
+	return (c->no_mount & NS_NOMOUNT_PASSWD) || (l->cuid == 0 && writable);
+}
+
 static int mount_passwd(const struct tree *t, struct sifu_err *err)
 {
 	const struct ns_run *l = t->l;
-	if (l->c->no_mount & NS_NOMOUNT_PASSWD)
+	if (passwd_skipped(l))
 		return 0;
 	_cleanup_free_ char *pw = NULL, *gr = NULL;
 	int r = ns_read_image_file(t->rootfd, "/etc/passwd", NS_IMAGE_FILE_MAX, &pw, err);
@@ -510,14 +525,105 @@ static void upper_points(struct ns_run *l, const char *lower, const char *upper)
 	} sys[] = {{"/proc", true, l->proc_fd >= 0},
 	           {"/sys", true, l->sys_fd >= 0},
 	           {"/dev", true, l->dev_fd >= 0},
-	           {"/etc/passwd", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)},
-	           {"/etc/group", false, !(l->c->no_mount & NS_NOMOUNT_PASSWD)}};
+	           {"/etc/passwd", false, !passwd_skipped(l)},
+	           {"/etc/group", false, !passwd_skipped(l)}};
 	for (size_t i = 0; i < ARRAY_SIZE(sys); i++)
 		if (sys[i].on && upper_point(lfd, lower, ufd, sys[i].dst, sys[i].dir) < 0)
 			sifu_verbose("cannot make the mount point %s", sys[i].dst);
 	for (size_t i = 0; i < l->nhb; i++)
 		if (upper_point(lfd, lower, ufd, l->hb[i].dst, l->hb[i].dir) < 0)
 			sifu_verbose("cannot make the mount point %s", l->hb[i].dst);
+}
+
+/* A sandbox's directory owned by an id the user namespace does not map
+ * (host root) cannot be copied up by overlayfs (ovl_copy_up_one refuses
+ * with EOVERFLOW), so nothing can be created in it even where its mode lets
+ * everyone write (Apptainer issue 5455: mkdir in a root-owned 0777
+ * directory under --writable-tmpfs).  Such directories, and their parents,
+ * are made in the upper layer before overlayfs is mounted, with the image's
+ * modes: overlayfs then merges them and never copies them up.  The walk
+ * stays on the sandbox's file system and follows no symlink. */
+struct premerge {
+	struct premerge *up;
+	const char *name;
+	mode_t mode;
+	int ufd; /* the directory in the upper layer, -1 until made */
+};
+
+struct premerge_walk {
+	uid_t ovuid;
+	gid_t ovgid;
+	dev_t dev;
+};
+
+static int premerge_upper(struct premerge *f)
+{
+	if (f->ufd >= 0)
+		return f->ufd;
+	int pfd = premerge_upper(f->up);
+	if (pfd < 0)
+		return pfd;
+	bool made = mkdirat(pfd, f->name, 0700) == 0;
+	if (!made && errno != EEXIST)
+		return -errno;
+	f->ufd = openat(pfd, f->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (f->ufd < 0)
+		return -errno; /* a whiteout or a file of the overlay: leave it */
+	if (made && fchmod(f->ufd, f->mode & 07777) < 0)
+		return -errno;
+	return f->ufd;
+}
+
+static unsigned read_overflow_id(const char *path)
+{
+	_cleanup_free_ char *t = read_text(path);
+	char *e;
+	unsigned long v = t ? strtoul(t, &e, 10) : 65534;
+	return t && e != t ? (unsigned)v : 65534;
+}
+
+static void premerge_dir(const struct premerge_walk *w, struct premerge *f, int lfd, int depth)
+{
+	_cleanup_close_ int dup = fcntl(lfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = dup < 0 ? NULL : fdopendir(dup);
+	if (!d)
+		return;
+	TAKE_FD(dup);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)
+			continue;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		_cleanup_close_ int cfd =
+		    openat(lfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (cfd < 0 || fstat(cfd, &st) < 0 || st.st_dev != w->dev)
+			continue;
+		struct premerge c = {.up = f, .name = e->d_name, .mode = st.st_mode, .ufd = -1};
+		bool unmapped = st.st_uid == w->ovuid || st.st_gid == w->ovgid;
+		if (unmapped && (st.st_mode & S_IWOTH) && premerge_upper(&c) < 0)
+			sifu_verbose("cannot prepare %s for writes in the overlay", e->d_name);
+		if (depth < 64)
+			premerge_dir(w, &c, cfd, depth + 1);
+		if (c.ufd >= 0)
+			close(c.ufd);
+	}
+	closedir(d);
+}
+
+static void premerge_sandbox(const char *lower, const char *upper)
+{
+	_cleanup_close_ int lfd = open(lower, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (lfd < 0 || ufd < 0 || fstat(lfd, &st) < 0)
+		return;
+	struct premerge_walk w = {.ovuid = read_overflow_id("/proc/sys/kernel/overflowuid"),
+	                          .ovgid = read_overflow_id("/proc/sys/kernel/overflowgid"),
+	                          .dev = st.st_dev};
+	struct premerge root = {.name = "", .mode = st.st_mode, .ufd = ufd};
+	premerge_dir(&w, &root, lfd, 0);
 }
 
 static int overlay_dirs(struct ns_run *l, char *upper, char *work, size_t len, struct sifu_err *err)
@@ -564,6 +670,9 @@ static int mount_overlay(struct tree *t, struct sifu_err *err)
 		snprintf(lower, sizeof(lower), "%s", img);
 	}
 	upper_points(l, img, upper);
+	if (l->kind == NS_ROOT_DIR &&
+	    (l->c->writable_tmpfs || (l->overlay_fd >= 0 && !l->overlay_ro)))
+		premerge_sandbox(img, upper);
 	char opts[512];
 	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, upper,
 	         work);
@@ -650,12 +759,46 @@ int ns_setup_net_uts(const struct ns_config *c, struct sifu_err *err)
 	return 0;
 }
 
+/* With --writable there is no layer to make mount points in (as in
+ * Apptainer), so a home directory the image lacks is staged as Apptainer
+ * stages it without a layer (addHomeNoLayer): a tmpfs over the home's top
+ * directory (/home) holding only the home directory, which the home bind
+ * then finds.  Done before any bind, so none ends up below the tmpfs. */
+static int stage_home(const struct tree *t, struct sifu_err *err)
+{
+	const struct ns_run *l = t->l;
+	const char *home = l->home_dst;
+	char top[PATH_MAX];
+	bool bound = false;
+	for (size_t i = 0; i < l->nhb; i++)
+		bound |= !strcmp(l->hb[i].dst, home);
+	if (!bound || t->root_writable || sifu_path_normalize(home, top, sizeof(top)) < 0)
+		return 0;
+	_cleanup_close_ int have = sifu_path_open_in_root(t->rootfd, home, O_PATH, 0);
+	char *slash = strchr(top + 1, '/');
+	if (have >= 0 || have != -ENOENT || !slash)
+		return 0;
+	*slash = '\0';
+	int r = mount_new(t, top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+	if (r < 0)
+		return mount_failed(t, false, top, r, err);
+	_cleanup_close_ int hfd = sifu_path_mkdir_in_root(t->rootfd, home, 0755);
+	if (hfd < 0)
+		return mount_failed(t, false, home, hfd, err);
+	sifu_verbose("--writable: %s is missing from the image, staged in a tmpfs over %s", home,
+	             top);
+	return 0;
+}
+
 static int mount_binds(const struct tree *t, struct sifu_err *err)
 {
 	const struct ns_run *l = t->l;
 	static const struct {
 		const char *dst, *wsub;
 	} empties[] = {{"/tmp", "tmp"}, {"/var/tmp", "var_tmp"}};
+	int hr = stage_home(t, err);
+	if (hr < 0)
+		return hr;
 	for (size_t i = 0; i < l->nhb; i++) {
 		const struct ns_hostbind *b = &l->hb[i];
 		int r = 0;

@@ -150,9 +150,15 @@ enum {
 	NS_NOMOUNT_LOCALTIME = 1u << 7,
 	NS_NOMOUNT_RESOLV = 1u << 8,
 	NS_NOMOUNT_PASSWD = 1u << 9,
+	NS_NOMOUNT_DEVPTS = 1u << 10,
 };
-/* Parse one --no-mount word into the mask (unknown words are an error;
- * "hostfs" and "bind-paths" are accepted: sifu has no system bind paths). */
+/* Parse one --no-mount word into the mask, with Apptainer's names
+ * (launcher_linux.go setNoMountFlags): proc, sys, dev, devpts, home, tmp,
+ * hostfs, cwd; "bind-paths" for every default bind path (hosts, localtime,
+ * resolv.conf); an absolute path for the default bind of that destination
+ * (one sifu does not make is accepted and changes nothing); and sifu's own
+ * short names hosts, localtime, resolv.conf, passwd, group.  An unknown
+ * word is an error. */
 int ns_nomount_parse(const char *word, unsigned *mask, struct sifu_err *err);
 
 /* An image the caller opened and checked itself (`--verify`): the launcher

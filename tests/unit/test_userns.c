@@ -148,6 +148,16 @@ static void test_nomount(void **state)
 	assert_int_equal(ns_nomount_parse("hostfs", &m, &err), 0);
 	assert_int_equal(m, NS_NOMOUNT_TMP | NS_NOMOUNT_DEV);
 	assert_true(ns_nomount_parse("tpm", &m, &err) < 0);
+	/* Apptainer's names: bind-paths, devpts, absolute bind path entries */
+	m = 0;
+	assert_int_equal(ns_nomount_parse("bind-paths", &m, &err), 0);
+	assert_int_equal(m, NS_NOMOUNT_HOSTS | NS_NOMOUNT_LOCALTIME | NS_NOMOUNT_RESOLV);
+	m = 0;
+	assert_int_equal(ns_nomount_parse("//etc/hosts/", &m, &err), 0);
+	assert_int_equal(ns_nomount_parse("/etc/localtime", &m, &err), 0);
+	assert_int_equal(ns_nomount_parse("devpts", &m, &err), 0);
+	assert_int_equal(ns_nomount_parse("/opt/not-a-default", &m, &err), 0);
+	assert_int_equal(m, NS_NOMOUNT_HOSTS | NS_NOMOUNT_LOCALTIME | NS_NOMOUNT_DEVPTS);
 }
 
 /* ------------------------------------------------------------ environment -- */
