@@ -102,6 +102,33 @@ static int parse_nomount(struct cli_args *a, unsigned *mask, struct sifu_err *er
 	return 0;
 }
 
+/* --env K=V,K2=V2 as Apptainer's (a string-to-string flag): split at every
+ * comma, and a piece without '=' belongs to the value before it
+ * (LD_LIBRARY_PATH=/foo, keeps its trailing comma, A=1,2 is "1,2"). */
+static void split_env_values(struct cli_args *a)
+{
+	struct ns_strv out = {0};
+	for (size_t i = 0; i < a->nlist[O_ENV]; i++) {
+		for (const char *p = a->list[O_ENV][i];;) {
+			size_t n = strcspn(p, ",");
+			if (out.n && !memchr(p, '=', n)) {
+				char *v = sifu_xasprintf("%s,%.*s", out.v[out.n - 1], (int)n, p);
+				free(out.v[out.n - 1]);
+				out.v[out.n - 1] = v;
+			} else {
+				ns_strv_push_take(&out, sifu_xstrndup(p, n));
+			}
+			if (!p[n])
+				break;
+			p += n + 1;
+		}
+		free(a->list[O_ENV][i]);
+	}
+	free(a->list[O_ENV]);
+	a->list[O_ENV] = out.v;
+	a->nlist[O_ENV] = out.n;
+}
+
 static void flags(struct cli_args *a, struct ns_config *c)
 {
 	bool all = a->set[O_CONTAINALL];
@@ -122,6 +149,7 @@ static void flags(struct cli_args *a, struct ns_config *c)
 	c->pwd = a->set[O_PWD] ? a->val[O_PWD] : NULL;
 	c->workdir = a->set[O_WORKDIR] ? a->val[O_WORKDIR] : NULL;
 	c->shell = a->set[O_SHELL] ? a->val[O_SHELL] : NULL;
+	split_env_values(a);
 	c->env_opts = a->list[O_ENV];
 	c->overlays = a->list[O_OVERLAY];
 }

@@ -104,7 +104,14 @@ const char *cli_one_image(const struct cli_args *a, const char *verb, struct sif
 
 static void list_add(struct cli_args *a, enum cli_opt_id id, const char *value)
 {
-	/* comma lists accumulate; an empty element is dropped */
+	/* comma lists accumulate; an empty element is dropped.  --env is kept
+	 * whole: its commas are split as Apptainer splits them (cmd_action.c). */
+	if (id == O_ENV) {
+		a->list[id] = sifu_xrealloc(a->list[id], (a->nlist[id] + 2) * sizeof(char *));
+		a->list[id][a->nlist[id]++] = sifu_xstrdup(value);
+		a->list[id][a->nlist[id]] = NULL;
+		return;
+	}
 	_cleanup_free_ char *copy = sifu_xstrdup(value);
 	char *save = NULL;
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The payload's environment, built as Apptainer builds it (see its "Environment
- * Variable Precedence"): host variables pass except the ones it resets; the
- * image's /.singularity.d/env/[0-9]*.sh are sourced over them; then --env-file,
- * APPTAINERENV_/SINGULARITYENV_ and --env override, in that order.  Pure. */
+ * Variable Precedence" and its action script): host variables pass except the
+ * ones it resets; the image's /.singularity.d/env/[0-9]*.sh are sourced over
+ * them; right after 99-base.sh, --env-file, APPTAINERENV_/SINGULARITYENV_ and
+ * --env override, in that order, each value evaluated by the shell inside
+ * double quotes; then LD_LIBRARY_PATH is completed.  Pure. */
 #include "userns.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define ENV_SCRIPT   "/.singularity.d/env/91-environment.sh"
+#define LIBS_DIR     "/.singularity.d/libs"
 
 /* host variables never passed in (Apptainer resets or consumes them) */
 static bool host_dropped(const char *kv)
@@ -63,13 +66,41 @@ static int add_user_var(struct ns_env *e, const char *kv, const char *what, stru
 	return 0;
 }
 
-static void strip_quotes(char *v)
+/* VALUE as one shell word, in place: quotes and one level of backslashes
+ * removed; "$" stays, for the evaluation in the container.  What follows the
+ * word (a comment) is dropped.  False for an unterminated quote. */
+static bool shell_word(char *v)
 {
-	size_t n = strlen(v);
-	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
-		memmove(v, v + 1, n - 2);
-		v[n - 2] = '\0';
+	char *o = v;
+	for (char *p = v; *p;) {
+		if (*p == '\'') {
+			char *end = strchr(p + 1, '\'');
+			if (!end)
+				return false;
+			memmove(o, p + 1, (size_t)(end - p - 1));
+			o += end - p - 1;
+			p = end + 1;
+		} else if (*p == '"') {
+			for (p++; *p != '"'; p++) {
+				if (!*p)
+					return false;
+				/* in double quotes a backslash escapes only these */
+				if (*p == '\\' && p[1] && strchr("$`\"\\\n", p[1]))
+					p++;
+				*o++ = *p;
+			}
+			p++;
+		} else if (*p == '\\' && p[1]) {
+			*o++ = p[1];
+			p += 2;
+		} else if (*p == ' ' || *p == '\t') {
+			break;
+		} else {
+			*o++ = *p++;
+		}
 	}
+	*o = '\0';
+	return true;
 }
 
 int ns_env_file_parse(const char *text, struct ns_strv *out, struct sifu_err *err)
@@ -94,7 +125,13 @@ int ns_env_file_parse(const char *text, struct ns_strv *out, struct sifu_err *er
 				sifu_err_hint(err, "each line is NAME=VALUE; '#' starts a comment");
 				return -EINVAL;
 			}
-			strip_quotes(eq + 1);
+			if (!shell_word(eq + 1)) {
+				sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+				             "env file line %u: unterminated quote in '%s'", line,
+				             s);
+				sifu_err_hint(err, "close the quote on the same line");
+				return -EINVAL;
+			}
 			ns_strv_push(out, s);
 		}
 		p += n;
@@ -117,8 +154,9 @@ static void base_env(const struct ns_env_spec *s, struct ns_strv *b)
 				ns_strv_push(b, *h);
 		ns_env_set(b, "LANG", "C");
 	}
+	/* LD_LIBRARY_PATH starts unset: the image's 99-base.sh (or the script,
+	 * for an image without one) gives it /.singularity.d/libs */
 	ns_env_set(b, "PATH", DEFAULT_PATH);
-	ns_env_set(b, "LD_LIBRARY_PATH", "/.singularity.d/libs");
 	ns_env_set(b, "HOME", s->home);
 }
 
@@ -128,10 +166,10 @@ static void runtime_vars(const struct ns_env_spec *s, struct ns_env *e)
 	for (size_t i = 0; i < 2; i++) {
 		const char *p = prefixes[i];
 		char key[64];
-#define RT(name, val)                                           \
-	do {                                                    \
-		snprintf(key, sizeof(key), "%s%s", p, name);    \
-		add_ov(e, NS_ENV_SET, key, strlen(key), (val)); \
+#define RT(name, val)                                               \
+	do {                                                        \
+		snprintf(key, sizeof(key), "%s%s", p, name);        \
+		add_ov(e, NS_ENV_LITERAL, key, strlen(key), (val)); \
 	} while (0)
 		RT("CONTAINER", s->container);
 		RT("NAME", s->name);
@@ -162,7 +200,7 @@ int ns_env_build(const struct ns_env_spec *s, struct ns_env *out, struct sifu_er
 {
 	memset(out, 0, sizeof(*out));
 	base_env(s, &out->base);
-	add_ov(out, NS_ENV_SET, "PS1", 3, "Sifu> ");
+	add_ov(out, NS_ENV_LITERAL, "PS1", 3, "Sifu> ");
 	int r = 0;
 	if (s->env_file) {
 		struct ns_strv f = {0};
@@ -193,17 +231,19 @@ void ns_env_free(struct ns_env *e)
 	memset(e, 0, sizeof(*e));
 }
 
-/* Double-quote VALUE for sh so that $NAME and ${NAME} still expand (Apptainer
- * evaluates "\$PATH" given to --env in the container) but nothing runs:
- * backquotes, backslashes, quotes and "$(" are escaped. */
-static void sh_quote(struct ns_strv *parts, const char *v)
+/* VALUE in double quotes as Apptainer writes it for its shell: only '"' is
+ * escaped, so that $VAR, ${VAR}, $(cmd) and `cmd` are evaluated in the
+ * container and \$ keeps a literal $ (its historic behaviour, which job
+ * scripts rely on: LD_PRELOAD=/x/\$LIB/y.so).  A backslash before '"' or at
+ * the end is doubled so that the quotes always close. */
+static void dquote(struct ns_strv *parts, const char *v)
 {
 	size_t n = strlen(v);
 	char *q = sifu_xmalloc(2 * n + 3), *o = q;
 	*o++ = '"';
 	for (size_t i = 0; i < n; i++) {
 		char c = v[i];
-		if (c == '"' || c == '\\' || c == '`' || (c == '$' && v[i + 1] == '('))
+		if (c == '"' || (c == '\\' && (v[i + 1] == '"' || v[i + 1] == '\0')))
 			*o++ = '\\';
 		*o++ = c;
 	}
@@ -212,28 +252,111 @@ static void sh_quote(struct ns_strv *parts, const char *v)
 	ns_strv_push_take(parts, q);
 }
 
+/* VALUE in single quotes: nothing in it is evaluated. */
+static void squote(struct ns_strv *parts, const char *v)
+{
+	struct ns_strv q = {0};
+	ns_strv_push(&q, "'");
+	for (const char *p = v; *p;) {
+		size_t n = strcspn(p, "'");
+		ns_strv_push_take(&q, sifu_xstrndup(p, n));
+		p += n;
+		if (*p) {
+			ns_strv_push(&q, "'\\''");
+			p++;
+		}
+	}
+	ns_strv_push(&q, "'");
+	for (size_t i = 0; i < q.n; i++)
+		ns_strv_push(parts, q.v[i]);
+	ns_strv_free(&q);
+}
+
+/* The script's fixed parts.  __sifu_base does what 99-base.sh does, for
+ * images that have none (sifu's own); __sifu_ldp is Apptainer's
+ * set_default_ld_library_path: when LD_LIBRARY_PATH is only
+ * /.singularity.d/libs and that has files (--nv) or a PREPEND_/
+ * APPEND_LD_LIBRARY_PATH is given, the directories glibc's ldconfig
+ * searches go first, so that the bound libraries do not hide the image's.
+ * (Its test of the directory is kept, and one that is missing skips
+ * ldconfig: sifu may run images that lack it.) */
+static const char script_funcs[] =
+    "__sifu_base() {\n"
+    "if [ -z \"${LD_LIBRARY_PATH:-}\" ]; then LD_LIBRARY_PATH=" LIBS_DIR "; "
+    "else LD_LIBRARY_PATH=\"$LD_LIBRARY_PATH:" LIBS_DIR "\"; fi\n"
+    "export LD_LIBRARY_PATH\n"
+    "}\n"
+    "__sifu_ldp() {\n"
+    "[ \"${LD_LIBRARY_PATH:-}\" = " LIBS_DIR " ] && [ -d " LIBS_DIR " ] || return 0\n"
+    "if [ \"$(cd " LIBS_DIR " 2>/dev/null && echo *)\" = \"*\" ] && "
+    "[ -z \"${PREPEND_LD_LIBRARY_PATH:-}\" ] && [ -z \"${APPEND_LD_LIBRARY_PATH:-}\" ]; "
+    "then return 0; fi\n"
+    "[ -x /sbin/ldconfig ] || return 0\n"
+    "__sifu_o=\n"
+    "while IFS= read -r __sifu_l; do case \"$__sifu_l\" in \"\"|\"\t\"*) ;; "
+    "*) __sifu_o=\"$__sifu_o${__sifu_l%%:*}:\" ;; esac; done <<__SIFU_EOF__\n"
+    "$(/sbin/ldconfig -Nv 2>/dev/null)\n"
+    "__SIFU_EOF__\n"
+    "if [ -n \"$__sifu_o\" ]; then export LD_LIBRARY_PATH=\"$__sifu_o$LD_LIBRARY_PATH\"; fi\n"
+    "unset __sifu_o __sifu_l\n"
+    "}\n";
+
+/* Sourcing, as Apptainer's action script: the overrides go right after
+ * 99-base.sh (or after all scripts when there is none); an image without
+ * /.singularity.d is a Singularity 2.2 one, whose /environment is sourced. */
+static const char script_source[] =
+    "__sifu_i=\n"
+    "if [ -d /.singularity.d/env ]; then\n"
+    "for f in /.singularity.d/env/*.sh; do if [ -f \"$f\" ]; then . \"$f\"\n"
+    "if [ \"$f\" = /.singularity.d/env/99-base.sh ] && [ -z \"$__sifu_i\" ]; then "
+    "__sifu_i=1; __sifu_inject; __sifu_ldp; fi\n"
+    "fi; done\n"
+    "[ -n \"$__sifu_i\" ] || __sifu_base\n"
+    "elif [ -f /environment ]; then . /environment\n"
+    "fi\n"
+    "if [ -z \"$__sifu_i\" ]; then __sifu_inject; __sifu_ldp; fi\n"
+    "if [ -n \"${LD_LIBRARY_PATH:-}\" ]; then\n"
+    "[ -z \"${PREPEND_LD_LIBRARY_PATH:-}\" ] || "
+    "LD_LIBRARY_PATH=\"$PREPEND_LD_LIBRARY_PATH:$LD_LIBRARY_PATH\"\n"
+    "[ -z \"${APPEND_LD_LIBRARY_PATH:-}\" ] || "
+    "LD_LIBRARY_PATH=\"$LD_LIBRARY_PATH:$APPEND_LD_LIBRARY_PATH\"\n"
+    "fi\n"
+    "unset f __sifu_i\n"
+    "unset -f __sifu_base __sifu_ldp __sifu_inject\n";
+
 char *ns_env_script(const struct ns_env *e)
 {
 	struct ns_strv parts = {0};
-	ns_strv_push(&parts,
-	             "for f in /.singularity.d/env/*.sh; do if [ -f \"$f\" ]; then . \"$f\"; "
-	             "fi; done\n");
+	/* $UID and $GID, which bash has and POSIX sh lacks (Apptainer's shell
+	 * sets them); not exported */
+	ns_strv_push_take(&parts, sifu_xasprintf("[ -n \"${UID:-}\" ] || UID=%lu\n"
+	                                         "[ -n \"${GID:-}\" ] || GID=%lu\n",
+	                                         e->uid, e->gid));
+	ns_strv_push(&parts, script_funcs);
+	ns_strv_push(&parts, "__sifu_inject() {\n");
 	for (size_t i = 0; i < e->nov; i++) {
 		const struct ns_env_override *o = &e->ov[i];
-		const char *key = o->op == NS_ENV_SET ? o->key : "PATH";
+		const char *key = o->op == NS_ENV_SET || o->op == NS_ENV_LITERAL ? o->key : "PATH";
 		ns_strv_push_take(&parts,
 		                  sifu_xasprintf("export %s=%s", key,
 		                                 o->op == NS_ENV_APPEND_PATH ? "\"$PATH\":" : ""));
-		sh_quote(&parts, o->value);
+		if (o->op == NS_ENV_LITERAL)
+			squote(&parts, o->value);
+		else
+			dquote(&parts, o->value);
+		/* a value given to LD_LIBRARY_PATH keeps the bound libraries, last */
+		if (o->op == NS_ENV_SET && !strcmp(o->key, "LD_LIBRARY_PATH") && *o->value)
+			ns_strv_push(&parts, ":" LIBS_DIR);
 		ns_strv_push_take(
 		    &parts, sifu_xstrdup(o->op == NS_ENV_PREPEND_PATH ? ":\"$PATH\"\n" : "\n"));
 	}
+	ns_strv_push(&parts, ":\n}\n");
+	ns_strv_push(&parts, script_source);
 	/* as Apptainer: a command that is not there is sifu's failure (255);
 	 * checked without a subshell (no fork), and only where /dev/null is */
-	ns_strv_push(&parts,
-	             "unset f\nif [ -e /dev/null ] && ! command -v \"$1\" >/dev/null 2>&1; then "
-	             "echo \"sifu: cannot run '$1' in the container: not found (not in the "
-	             "image, or not on its PATH)\" >&2; exit 255; fi\nexec \"$@\"\n");
+	ns_strv_push(&parts, "if [ -e /dev/null ] && ! command -v \"$1\" >/dev/null 2>&1; then "
+	                     "echo \"sifu: cannot run '$1' in the container: not found (not in the "
+	                     "image, or not on its PATH)\" >&2; exit 255; fi\nexec \"$@\"\n");
 	size_t total = 1;
 	for (size_t i = 0; i < parts.n; i++)
 		total += strlen(parts.v[i]);
@@ -248,16 +371,22 @@ char *ns_env_script(const struct ns_env *e)
 	return s;
 }
 
-/* $NAME and ${NAME} expanded from ENV, as the shell would (no shell is
- * there when this is used); anything else is literal. */
-static char *expand(const struct ns_strv *env, const char *v)
+/* V evaluated as the shell evaluates it in double quotes, where there is no
+ * shell: $NAME and ${NAME} from ENV ($UID and $GID from E where ENV has
+ * none), a backslash before $ ` " or \ gives that character; anything else
+ * (a $(cmd) among them: nothing can run it) is literal. */
+static char *expand(const struct ns_env *e, const struct ns_strv *env, const char *v)
 {
 	size_t cap = strlen(v) + 1, o = 0;
 	char *r = sifu_xmalloc(cap);
+	char id[32];
 	for (const char *p = v; *p;) {
 		const char *val = NULL;
-		size_t skip = 1;
-		if (*p == '$') {
+		size_t skip = 1, add = 1;
+		if (*p == '\\' && p[1] && strchr("$`\"\\", p[1])) {
+			val = p + 1;
+			skip = 2;
+		} else if (*p == '$') {
 			bool brace = p[1] == '{';
 			const char *n = p + 1 + brace;
 			size_t k = 0;
@@ -268,11 +397,16 @@ static char *expand(const struct ns_strv *env, const char *v)
 				char key[256];
 				snprintf(key, sizeof(key), "%.*s", (int)k, n);
 				val = ns_env_get(env, key);
+				if (!val && (!strcmp(key, "UID") || !strcmp(key, "GID"))) {
+					snprintf(id, sizeof(id), "%lu",
+					         key[0] == 'U' ? e->uid : e->gid);
+					val = id;
+				}
 				val = val ? val : "";
+				add = strlen(val);
 				skip = 1 + brace + k + brace;
 			}
 		}
-		size_t add = val ? strlen(val) : 1;
 		if (o + add + 1 > cap) {
 			cap = 2 * (o + add + 1);
 			r = sifu_xrealloc(r, cap);
@@ -289,18 +423,33 @@ void ns_env_apply(const struct ns_env *e, struct ns_strv *out)
 {
 	for (size_t i = 0; i < e->base.n; i++)
 		ns_strv_push(out, e->base.v[i]);
+	/* what 99-base.sh would have done */
+	ns_env_set(out, "LD_LIBRARY_PATH", LIBS_DIR);
 	for (size_t i = 0; i < e->nov; i++) {
 		const struct ns_env_override *o = &e->ov[i];
 		const char *path = ns_env_get(out, "PATH");
-		if (o->op == NS_ENV_SET) {
-			_cleanup_free_ char *v = expand(out, o->value);
+		_cleanup_free_ char *v =
+		    o->op == NS_ENV_LITERAL ? sifu_xstrdup(o->value) : expand(e, out, o->value);
+		if (o->op == NS_ENV_SET && !strcmp(o->key, "LD_LIBRARY_PATH") && *v) {
+			_cleanup_free_ char *l = sifu_xasprintf("%s:%s", v, LIBS_DIR);
+			ns_env_set(out, o->key, l);
+		} else if (o->op == NS_ENV_SET || o->op == NS_ENV_LITERAL) {
 			ns_env_set(out, o->key, v);
 		} else {
 			_cleanup_free_ char *np =
 			    o->op == NS_ENV_PREPEND_PATH
-			        ? sifu_xasprintf("%s:%s", o->value, path ? path : "")
-			        : sifu_xasprintf("%s:%s", path ? path : "", o->value);
+			        ? sifu_xasprintf("%s:%s", v, path ? path : "")
+			        : sifu_xasprintf("%s:%s", path ? path : "", v);
 			ns_env_set(out, "PATH", np);
 		}
+	}
+	const char *ld = ns_env_get(out, "LD_LIBRARY_PATH");
+	const char *pre = ns_env_get(out, "PREPEND_LD_LIBRARY_PATH");
+	const char *app = ns_env_get(out, "APPEND_LD_LIBRARY_PATH");
+	if (ld && *ld && ((pre && *pre) || (app && *app))) {
+		_cleanup_free_ char *l =
+		    sifu_xasprintf("%s%s%s%s%s", pre && *pre ? pre : "", pre && *pre ? ":" : "", ld,
+		                   app && *app ? ":" : "", app && *app ? app : "");
+		ns_env_set(out, "LD_LIBRARY_PATH", l);
 	}
 }

@@ -18,12 +18,6 @@ static bool exists(const char *p)
 	return stat(p, &st) == 0;
 }
 
-static bool is_dir(const char *p)
-{
-	struct stat st;
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 static int enter_cwd(struct ns_run *l, struct sifu_err *err)
 {
 	const char *pwd = l->c->pwd;
@@ -139,8 +133,11 @@ int ns_payload_exec(struct ns_run *l, struct sifu_err *err)
 	if (r < 0)
 		return r;
 	ns_phase(l, "exec");
-	/* the image's env scripts need a shell; an image without one still runs */
-	if (is_dir("/.singularity.d/env") && exists("/bin/sh")) {
+	l->env.uid = getuid();
+	l->env.gid = getgid();
+	/* the image's env scripts (or a legacy /environment), and values such as
+	 * $(id -u), need a shell; an image without one still runs */
+	if (exists("/bin/sh")) {
 		struct ns_strv sv = {0};
 		ns_strv_push(&sv, "/bin/sh");
 		ns_strv_push(&sv, "-c");

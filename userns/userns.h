@@ -103,7 +103,10 @@ bool ns_cwd_is_skipped(const char *cwd);
 
 /* The environment: what the payload starts with (base) and what is applied
  * after the image's /.singularity.d/env scripts (overrides, in order). */
-enum ns_env_op { NS_ENV_SET, NS_ENV_PREPEND_PATH, NS_ENV_APPEND_PATH };
+/* NS_ENV_SET values are evaluated in the container as Apptainer evaluates
+ * them (inside double quotes: $VAR, $(cmd), \$ for a literal $);
+ * NS_ENV_LITERAL ones (sifu's own runtime variables) are not. */
+enum ns_env_op { NS_ENV_SET, NS_ENV_LITERAL, NS_ENV_PREPEND_PATH, NS_ENV_APPEND_PATH };
 struct ns_env_override {
 	enum ns_env_op op;
 	char *key, *value;
@@ -112,6 +115,9 @@ struct ns_env {
 	struct ns_strv base;
 	struct ns_env_override *ov;
 	size_t nov;
+	/* the payload's ids, for $UID and $GID where the shell has none (the
+	 * payload fills them in just before it execs) */
+	unsigned long uid, gid;
 };
 struct ns_env_spec {
 	char *const *host; /* the host environment */
@@ -126,10 +132,14 @@ struct ns_env_spec {
 };
 int ns_env_build(const struct ns_env_spec *s, struct ns_env *out, struct sifu_err *err);
 void ns_env_free(struct ns_env *e);
-/* Parse an env file (K=V lines, '#' comments, optional "export ", quotes). */
+/* Parse an env file (K=V lines, '#' comments, optional "export "): each
+ * value is one shell word with its quotes and one level of backslashes
+ * removed, $VAR left for the evaluation in the container (so
+ * PATH="\$PATH:/" gives $PATH:/, as Apptainer's). */
 int ns_env_file_parse(const char *text, struct ns_strv *out, struct sifu_err *err);
-/* A /bin/sh script that sources /.singularity.d/env/[0-9]*.sh, applies the
- * overrides, then runs "$@". */
+/* A /bin/sh script that does what Apptainer's action script does: source
+ * the image's env scripts (or a legacy /environment), apply the overrides
+ * right after 99-base.sh, build LD_LIBRARY_PATH, then run "$@". */
 char *ns_env_script(const struct ns_env *e);
 /* The final environment when there is no shell to source scripts with. */
 void ns_env_apply(const struct ns_env *e, struct ns_strv *out);

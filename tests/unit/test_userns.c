@@ -166,7 +166,8 @@ static const char *ov_get(const struct ns_env *e, const char *key)
 {
 	const char *v = NULL;
 	for (size_t i = 0; i < e->nov; i++)
-		if (e->ov[i].op == NS_ENV_SET && !strcmp(e->ov[i].key, key))
+		if ((e->ov[i].op == NS_ENV_SET || e->ov[i].op == NS_ENV_LITERAL) &&
+		    !strcmp(e->ov[i].key, key))
 			v = e->ov[i].value; /* the last one wins */
 	return v;
 }
@@ -196,7 +197,8 @@ static void test_env_host_filtering(void **state)
 	assert_string_equal(ns_env_get(&e.base, "PATH"),
 	                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	assert_string_equal(ns_env_get(&e.base, "HOME"), "/home/alice");
-	assert_string_equal(ns_env_get(&e.base, "LD_LIBRARY_PATH"), "/.singularity.d/libs");
+	/* left to 99-base.sh: set here, it was doubled by the image's own */
+	assert_null(ns_env_get(&e.base, "LD_LIBRARY_PATH"));
 	assert_null(ns_env_get(&e.base, "APPTAINER_BIND"));
 	assert_null(ns_env_get(&e.base, "PS1"));
 	assert_string_equal(ov_get(&e, "PS1"), "Sifu> ");
@@ -277,23 +279,69 @@ static void test_env_path_edits(void **state)
 
 static void test_env_script(void **state)
 {
-	char *opts[] = {"X=$HOME/a", "Y=`id`$(id)\"q\"\\", NULL};
+	char *opts[] = {"X=$HOME/a", "Y=`id`$(id)\"q\"\\", "L=/x/\\$LIB/y.so",
+	                "LD_LIBRARY_PATH=/foo,", NULL};
 	struct ns_env_spec s;
 	spec_init(&s, NULL);
+	s.container = "/d/it's.sif";
 	s.env_opts = opts;
 	struct ns_env e;
 	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	e.uid = 1234;
 	char *script = ns_env_script(&e);
-	/* the image's scripts first, in glob (numeric) order */
-	assert_true(strstr(script, "for f in /.singularity.d/env/*.sh") == script);
-	/* $NAME is evaluated in the container (Apptainer's "\$PATH"); nothing runs */
+	/* $UID for a POSIX sh, as Apptainer's shell has it */
+	assert_non_null(strstr(script, "[ -n \"${UID:-}\" ] || UID=1234\n"));
+	/* evaluated in double quotes as Apptainer's (e2e "env eval"): only '"'
+	 * escaped, and a backslash that would escape the closing quote */
 	assert_non_null(strstr(script, "export X=\"$HOME/a\"\n"));
-	assert_non_null(strstr(script, "export Y=\"\\`id\\`\\$(id)\\\"q\\\"\\\\\"\n"));
-	assert_non_null(strstr(script, "export PS1=\"Sifu> \"\n"));
-	/* the overrides come after the sourcing, and exec is last */
-	assert_true(strstr(script, "export X=") > strstr(script, "done"));
+	assert_non_null(strstr(script, "export Y=\"`id`$(id)\\\"q\\\"\\\\\"\n"));
+	assert_non_null(strstr(script, "export L=\"/x/\\$LIB/y.so\"\n"));
+	/* a user's LD_LIBRARY_PATH keeps the bound libraries, last */
+	assert_non_null(strstr(script, "export LD_LIBRARY_PATH=\"/foo,\":/.singularity.d/libs\n"));
+	/* sifu's own values are not evaluated */
+	assert_non_null(strstr(script, "export PS1='Sifu> '\n"));
+	assert_non_null(strstr(script, "export APPTAINER_CONTAINER='/d/it'\\''s.sif'\n"));
+	/* overrides right after 99-base.sh, or after every script; a legacy
+	 * /environment without /.singularity.d */
+	assert_non_null(strstr(script, "/.singularity.d/env/99-base.sh ]"));
+	assert_non_null(strstr(script, "elif [ -f /environment ]; then . /environment\n"));
+	assert_true(strstr(script, "export X=") < strstr(script, "for f in"));
 	assert_non_null(strstr(script, "exec \"$@\"\n"));
 	free(script);
+	ns_env_free(&e);
+}
+
+/* where there is no shell: the same evaluation, short of running commands */
+static void test_env_apply_eval(void **state)
+{
+	char *host[] = {"APPTAINERENV_WHO=$UID", "APPTAINERENV_ESC=\\$UID",
+	                "APPTAINERENV_L=/foo/bar/\\$LIB/baz.so",
+	                "APPTAINERENV_PREPEND_LD_LIBRARY_PATH=/pre", NULL};
+	char *opts[] = {"Q=\"$GID\"", "APPEND_LD_LIBRARY_PATH=/app", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, host);
+	s.env_opts = opts;
+	struct ns_env e;
+	struct ns_strv out = {0};
+	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	e.uid = 1234;
+	e.gid = 99;
+	ns_env_apply(&e, &out);
+	assert_string_equal(ns_env_get(&out, "WHO"), "1234");
+	assert_string_equal(ns_env_get(&out, "ESC"), "$UID");
+	assert_string_equal(ns_env_get(&out, "L"), "/foo/bar/$LIB/baz.so");
+	assert_string_equal(ns_env_get(&out, "Q"), "\"99\"");
+	assert_string_equal(ns_env_get(&out, "LD_LIBRARY_PATH"), "/pre:/.singularity.d/libs:/app");
+	ns_strv_free(&out);
+	ns_env_free(&e);
+	/* a user's value, trailing separator and all, then the libraries */
+	char *opts2[] = {"LD_LIBRARY_PATH=/foo,", NULL};
+	spec_init(&s, NULL);
+	s.env_opts = opts2;
+	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	ns_env_apply(&e, &out);
+	assert_string_equal(ns_env_get(&out, "LD_LIBRARY_PATH"), "/foo,:/.singularity.d/libs");
+	ns_strv_free(&out);
 	ns_env_free(&e);
 }
 
@@ -338,14 +386,20 @@ static void test_env_errors(void **state)
 static void test_env_file_parse(void **state)
 {
 	struct ns_strv v = {0};
-	assert_int_equal(
-	    ns_env_file_parse("# c\n\nexport A=1\n  B=\"two words\"  \r\nC='3'\nD=\n", &v, NULL),
-	    0);
-	assert_int_equal(v.n, 4);
+	assert_int_equal(ns_env_file_parse("# c\n\nexport A=1\n  B=\"two words\"  \r\nC='3'\nD=\n"
+	                                   "PATH=\"\\$PATH:/\"\nE='$x'\\$y\" \\\"\" # note\n",
+	                                   &v, NULL),
+	                 0);
+	assert_int_equal(v.n, 6);
+	/* e2e "environment file": PATH="\$PATH:/" is $PATH:/, evaluated later */
+	assert_string_equal(v.v[4], "PATH=$PATH:/");
+	assert_string_equal(v.v[5], "E=$x$y \"");
 	assert_string_equal(v.v[0], "A=1");
 	assert_string_equal(v.v[1], "B=two words");
 	assert_string_equal(v.v[2], "C=3");
 	assert_string_equal(v.v[3], "D=");
+	ns_strv_free(&v);
+	assert_true(ns_env_file_parse("A=\"open\n", &v, NULL) < 0);
 	ns_strv_free(&v);
 }
 
@@ -533,6 +587,7 @@ int main(void)
 	    cmocka_unit_test(test_env_precedence),
 	    cmocka_unit_test(test_env_path_edits),
 	    cmocka_unit_test(test_env_script),
+	    cmocka_unit_test(test_env_apply_eval),
 	    cmocka_unit_test(test_env_apply_expands),
 	    cmocka_unit_test(test_env_errors),
 	    cmocka_unit_test(test_env_file_parse),
