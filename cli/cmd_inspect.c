@@ -259,7 +259,7 @@ static const struct kind kinds[] = {
 };
 
 /* The order Apptainer's text form prints them in, whatever the flags. */
-static const char *const text_order[] = {"deffile", "runscript",   "startscript", "test",
+static const char *const text_order[] = {"deffile",  "runscript",   "startscript", "test",
                                          "helpfile", "environment", "labels"};
 
 /* A value as Apptainer holds it: text without trailing newlines (its

@@ -783,7 +783,7 @@ static int parse_file_lines(struct pctx *c, const struct line *body, size_t nbod
 			r = perr(
 			    c, body[i].no, "quote a path that contains spaces: \"my file\" /opt/",
 			    "%s line has %zu paths: expected 'SOURCE [DESTINATION]'", section, nw);
-		else if (w[0][0] == '\0' || (nw == 2 && w[1][0] == '\0'))
+		else if (nw == 0 || w[0][0] == '\0' || (nw == 2 && w[1][0] == '\0'))
 			r = perr(c, body[i].no, "remove the empty quotes",
 			         "%s line has an empty path: expected 'SOURCE [DESTINATION]'",
 			         section);
