@@ -143,7 +143,6 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		o.sections = sections;
 	}
 	int ret;
-	_cleanup_free_ char *text = NULL;
 	switch (classify(src)) {
 	case SRC_URI:
 	case SRC_SANDBOX:
@@ -163,8 +162,7 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		sifu_log(SIFU_LOG_WARN, "%s", r->warnings[i]);
 	sifu_log(SIFU_LOG_INFO, "%s is valid (%zu stage%s, Bootstrap: %s)", src, r->nstages,
 	         r->nstages == 1 ? "" : "s", r->stages[r->nstages - 1].bootstrap);
-	text = recipe_serialize(r);
-	o.source_text = text;
+	o.source_text = r->raw;
 	ret = recipe_build(r, &o, err);
 	recipe_free(r);
 done:

@@ -1,73 +1,119 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* `sifu inspect`: Apptainer's inspect, from what the SIF descriptors hold.
+/* `sifu inspect`: Apptainer's inspect, of a SIF, a sandbox directory or a
+ * bare SquashFS file.
  *
  * Where the metadata lives in a SIF built by Apptainer/Singularity:
- *   - a JSON.Generic object named "inspect-metadata.json": the whole answer
- *     ({"attributes": {labels, deffile, runscript, startscript, test,
- *     environment, helpfile, apps}, "type": "container"}), written at build;
+ *   - a JSON.Generic object named "inspect-metadata.json": the whole answer,
+ *     {"data": {"attributes": {labels, deffile, runscript, startscript, test,
+ *     environment, helpfile, apps}}, "type": "container"} (Apptainer's
+ *     pkg/inspect.Metadata), written at build; sifu before this release
+ *     wrote {"attributes": {…}, "type": "container"}: both are read;
  *   - a Def.FILE object: the definition file;
  *   - a JSON.Labels object: the labels; an Env.Vars object: environment text;
- *   - everything else only inside the image's SquashFS, under /.singularity.d
- *     (runscript, startscript, test, env scripts, labels.json, runscript.help,
- *     scif apps).  Reading those needs a SquashFS reader: read_image_file()
- *     below is the one hook for it. */
+ *   - everything else only inside the image's file system, under
+ *     /.singularity.d (runscript, startscript, test, env scripts,
+ *     labels.json, runscript.help, scif apps).  A sandbox or a bare SquashFS
+ *     has only that.  struct source reads it without mounting. */
 #include "cli.h"
 #include "sif.h"
 #include "sqfuse.h"
 
+#include <fcntl.h>
+#include <fnmatch.h>
 #include <jansson.h>
+#include <sys/stat.h>
 
 int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 
 #define META_MAX (16u << 20)
 
-/* Read PATH (absolute, inside the container) from the root file system at
- * LOC in the image file FD, through the fuse/ module's SquashFS reader (no
- * mount needed). */
-static int read_image_file(int fd, const struct sif_rootfs_loc *loc, const char *path, char **data,
-                           size_t *len, struct sifu_err *err)
-{
-	if (loc->fstype != SIF_FS_SQUASH)
-		return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-		                    "the image's root file system is not SquashFS");
-	struct sqf_options o;
-	sqf_options_default(&o);
-	o.prefetch = SQF_PREFETCH_NONE; /* a few small reads */
-	struct sqf_image *sq = NULL;
-	int r = sqf_image_open(fd, loc->offset, loc->size, &o, &sq, err);
-	if (r < 0)
-		return r;
-	r = sqf_read_path(sq, path, META_MAX, data, len, err);
-	sqf_image_close(sq);
-	return r;
-}
-
-struct kind_loc {
-	const char *key, *in_image;
-	const struct sif_rootfs_loc *loc;
+/* Where the image's own file system is: a sandbox directory (DIRFD), or a
+ * SquashFS at LOC in FD (a SIF's root partition or a bare SquashFS file,
+ * found on first use). */
+struct source {
+	int dirfd;
+	int fd;
+	bool is_sif, have_loc;
+	struct sif_rootfs_loc loc;
+	struct sqf_image *sq;
 };
 
-/* The environment scripts Apptainer's inspect shows, by name. */
+static void source_close(struct source *s)
+{
+	if (s->sq)
+		sqf_image_close(s->sq);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	if (s->fd >= 0 && !s->is_sif) /* a SIF's fd is the sif_image's */
+		close(s->fd);
+}
+
+/* Read PATH (absolute, inside the container; a regular file, as
+ * Apptainer's `[ -f ]`).  SIFU_E_NOTFOUND when it is not there. */
+static int source_read(struct source *s, const char *path, char **data, size_t *len,
+                       struct sifu_err *err)
+{
+	if (s->dirfd >= 0) {
+		_cleanup_close_ int fd =
+		    sifu_path_open_in_root(s->dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+			return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "%s: no such file", path);
+		return sifu_read_fd(fd, path, META_MAX, data, len, err);
+	}
+	if (!s->sq) {
+		int r;
+		if (!s->have_loc) {
+			if ((r = sif_find_rootfs(s->fd, &s->loc, err)) < 0)
+				return r;
+			s->have_loc = true;
+		}
+		if (s->loc.fstype != SIF_FS_SQUASH)
+			return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
+			                    "the image's root file system is not SquashFS");
+		struct sqf_options o;
+		sqf_options_default(&o);
+		o.prefetch = SQF_PREFETCH_NONE; /* a few small reads */
+		if ((r = sqf_image_open(s->fd, s->loc.offset, s->loc.size, &o, &s->sq, err)) < 0)
+			return r;
+	}
+	return sqf_read_path(s->sq, path, META_MAX, data, len, err);
+}
+
+/* The environment scripts Apptainer's inspect shows: its globs
+ * 10-docker*.sh and 9*-environment.sh in /.singularity.d/env. */
+static bool shown_env_script(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	return !fnmatch("10-docker*.sh", b, 0) || !fnmatch("9*-environment.sh", b, 0);
+}
+
 static const char *const env_scripts[] = {
-    "10-docker2singularity.sh", "90-environment.sh", "91-environment.sh",
-    "94-appsbase.sh",           "95-apps.sh",
+    "10-docker.sh",
+    "10-docker2singularity.sh",
+    "90-environment.sh",
+    "91-environment.sh",
 };
 
 /* An attribute read from the image itself: labels as JSON, environment as
  * {script path: text}, the rest as text.  *out is NULL when it is absent. */
-static int image_attr(int fd, const struct kind_loc *kl, json_t **out, struct sifu_err *err)
+static int image_attr(struct source *src, const char *key, const char *in_image, json_t **out,
+                      struct sifu_err *err)
 {
 	*out = NULL;
 	char *data = NULL;
 	size_t len = 0;
-	if (!strcmp(kl->key, "environment")) {
+	if (!strcmp(key, "environment")) {
 		json_t *env = json_object();
 		for (size_t i = 0; i < ARRAY_SIZE(env_scripts); i++) {
 			char p[128];
-			snprintf(p, sizeof(p), "%s/%s", kl->in_image, env_scripts[i]);
-			if (read_image_file(fd, kl->loc, p, &data, &len, err) < 0) {
-				if (err->code == SIFU_E_NOTFOUND)
+			snprintf(p, sizeof(p), "%s/%s", in_image, env_scripts[i]);
+			if (source_read(src, p, &data, &len, err) < 0) {
+				if (err->code == SIFU_E_NOTFOUND) {
+					sifu_err_clear(err);
 					continue;
+				}
 				json_decref(env);
 				return -EIO;
 			}
@@ -80,9 +126,13 @@ static int image_attr(int fd, const struct kind_loc *kl, json_t **out, struct si
 			json_decref(env);
 		return 0;
 	}
-	if (read_image_file(fd, kl->loc, kl->in_image, &data, &len, err) < 0)
-		return err->code == SIFU_E_NOTFOUND ? 0 : -EIO;
-	if (!strcmp(kl->key, "labels")) {
+	if (source_read(src, in_image, &data, &len, err) < 0) {
+		if (err->code != SIFU_E_NOTFOUND)
+			return -EIO;
+		sifu_err_clear(err);
+		return 0;
+	}
+	if (!strcmp(key, "labels")) {
 		*out = json_loadb(data, len, 0, NULL);
 		if (!*out)
 			*out = json_object(); /* unreadable labels.json: show none */
@@ -94,8 +144,8 @@ static int image_attr(int fd, const struct kind_loc *kl, json_t **out, struct si
 }
 
 struct inspect_ctx {
-	struct sif_image *img;
-	json_t *attrs; /* borrowed from the metadata object, or built here */
+	struct sif_image *img; /* NULL for a sandbox or a bare SquashFS */
+	json_t *attrs;         /* borrowed from the metadata object, or built here */
 	const char *path;
 };
 
@@ -111,9 +161,25 @@ static int load_object_string(struct inspect_ctx *c, const struct sif_descr *d, 
 	return 0;
 }
 
+/* The attributes of an inspect-metadata.json object M: Apptainer's layout
+ * ({"data": {"attributes": …}}) or sifu's older one ({"attributes": …}). */
+static json_t *metadata_attrs(json_t *m)
+{
+	json_t *at = json_object_get(json_object_get(m, "data"), "attributes");
+	if (json_is_object(at))
+		return at;
+	at = json_object_get(m, "attributes");
+	return json_is_object(at) ? at : NULL;
+}
+
 static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 {
 	int r;
+	c->attrs = NULL;
+	if (!c->img) {
+		c->attrs = json_object();
+		return 0;
+	}
 	/* 1. the metadata object Apptainer writes at build */
 	for (int64_t i = 0; i < c->img->h.dtotal; i++) {
 		const struct sif_descr *d = &c->img->d[i];
@@ -125,14 +191,14 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 		if ((r = sif_read_object(c->img, d, META_MAX, &buf, &len, err)) < 0)
 			return r;
 		json_error_t je;
-		json_t *m = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-		json_t *at = m ? json_object_get(m, "attributes") : NULL;
-		if (!json_is_object(at)) {
+		json_t *m = json_loadb(buf, len, 0, &je);
+		json_t *at = m ? metadata_attrs(m) : NULL;
+		if (!at) {
 			json_decref(m);
 			return sifu_err_set(err, SIFU_E_CORRUPT, EINVAL,
 			                    "%s: object %u (%s) is not inspect metadata: %s",
 			                    c->path, d->id, SIF_INSPECT_METADATA_NAME,
-			                    m ? "no attributes" : je.text);
+			                    m ? "no data.attributes" : je.text);
 		}
 		c->attrs = json_incref(at);
 		json_decref(m);
@@ -177,37 +243,71 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 struct kind {
 	enum cli_opt_id opt;
 	const char *key;      /* attribute name */
-	const char *in_image; /* where it lives in the image, for the hook */
+	const char *in_image; /* where it lives in the image */
 };
 
+/* In Apptainer's attribute order (its Attributes struct, which its JSON
+ * keeps). */
 static const struct kind kinds[] = {
-    {O_LABELS, "labels", "/.singularity.d/labels.json"},
-    {O_DEFFILE, "deffile", "/.singularity.d/Singularity"},
-    {O_RUNSCRIPT, "runscript", "/.singularity.d/runscript"},
-    {O_STARTSCRIPT, "startscript", "/.singularity.d/startscript"},
-    {O_TESTSCRIPT, "test", "/.singularity.d/test"},
     {O_ENVIRONMENT, "environment", "/.singularity.d/env"},
+    {O_LABELS, "labels", "/.singularity.d/labels.json"},
+    {O_RUNSCRIPT, "runscript", "/.singularity.d/runscript"},
+    {O_TESTSCRIPT, "test", "/.singularity.d/test"},
     {O_HELPFILE, "helpfile", "/.singularity.d/runscript.help"},
+    {O_DEFFILE, "deffile", "/.singularity.d/Singularity"},
+    {O_STARTSCRIPT, "startscript", "/.singularity.d/startscript"},
 };
+
+/* The order Apptainer's text form prints them in, whatever the flags. */
+static const char *const text_order[] = {"deffile",  "runscript",   "startscript", "test",
+                                         "helpfile", "environment", "labels"};
+
+/* A value as Apptainer holds it: text without trailing newlines (its
+ * setAttribute trims them), environment limited to the scripts it shows.
+ * NULL when Apptainer would leave it out (empty). */
+static json_t *apptainer_value(const char *key, json_t *val)
+{
+	if (json_is_string(val)) {
+		size_t n = json_string_length(val);
+		const char *s = json_string_value(val);
+		while (n && s[n - 1] == '\n')
+			n--;
+		return n ? json_stringn_nocheck(s, n) : NULL;
+	}
+	if (!json_is_object(val))
+		return NULL;
+	bool env = !strcmp(key, "environment");
+	json_t *o = json_object();
+	const char *k;
+	json_t *x;
+	json_object_foreach(val, k, x)
+	{
+		if (env && strcmp(k, "Env.Vars object") && !shown_env_script(k))
+			continue;
+		json_t *t = env ? apptainer_value("", x) : json_incref(x);
+		json_object_set_new(o, k, t ? t : json_string(""));
+	}
+	if (!json_object_size(o)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
 
 static int cmp_str(const void *x, const void *y)
 {
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-/* Apptainer's text form: labels "key: value" sorted, environment files as
- * "=== name ===" blocks, scripts as they are. */
+/* Apptainer's text form: scripts and files followed by a newline, labels
+ * "key: value" sorted, environment files as "=== name ===" blocks. */
 static void print_text(const char *key, json_t *val)
 {
 	if (json_is_string(val)) {
 		fwrite(json_string_value(val), 1, json_string_length(val), stdout);
-		size_t n = json_string_length(val);
-		if (n && json_string_value(val)[n - 1] != '\n')
-			putchar('\n');
+		putchar('\n');
 		return;
 	}
-	if (!json_is_object(val))
-		return;
 	size_t n = json_object_size(val), i = 0;
 	const char **keys = sifu_xcalloc(n + 1, sizeof(char *));
 	const char *k;
@@ -219,11 +319,83 @@ static void print_text(const char *key, json_t *val)
 		json_t *e = json_object_get(val, keys[i]);
 		const char *s = json_is_string(e) ? json_string_value(e) : "";
 		if (env)
-			printf("=== %s ===\n%s\n", keys[i], s);
+			printf("=== %s ===\n%s\n\n", keys[i], s);
 		else
 			printf("%s: %s\n", keys[i], s);
 	}
 	free(keys);
+}
+
+/* DOC as Apptainer's json.MarshalIndent(…, "", "\t") writes it: tabs for
+ * indentation, and <, > and & escaped as \u003c, \u003e, \u0026 (Go's
+ * HTML-safe encoding; outside strings JSON has none of them). */
+static void print_json(json_t *doc)
+{
+	char *s = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	if (!s)
+		return;
+	bool bol = true;
+	for (const char *p = s; *p; p++) {
+		if (bol && *p == ' ') {
+			putchar('\t');
+			continue;
+		}
+		bol = *p == '\n';
+		if (*p == '<')
+			fputs("\\u003c", stdout);
+		else if (*p == '>')
+			fputs("\\u003e", stdout);
+		else if (*p == '&')
+			fputs("\\u0026", stdout);
+		else
+			putchar(*p);
+	}
+	putchar('\n');
+	free(s);
+}
+
+static bool has_magic(const char *path, const char *magic)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	char buf[4];
+	return fd >= 0 && read(fd, buf, 4) == 4 && !memcmp(buf, magic, 4);
+}
+
+/* Open what PATH is: a sandbox directory, a bare SquashFS, else a SIF. */
+static int open_source(struct inspect_ctx *c, struct source *src, struct sif_image **img,
+                       struct sifu_err *err)
+{
+	struct stat st;
+	if (stat(c->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		src->dirfd = open(c->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (src->dirfd < 0)
+			return sifu_err_set(err, SIFU_E_SYS, errno, "opening %s", c->path);
+		return 0;
+	}
+	if (has_magic(c->path, "hsqs")) {
+		src->fd = open(c->path, O_RDONLY | O_CLOEXEC);
+		if (src->fd < 0 || fstat(src->fd, &st) < 0) {
+			int e = errno;
+			if (src->fd >= 0)
+				close(src->fd), src->fd = -1;
+			return sifu_err_set(err, SIFU_E_SYS, e, "opening %s", c->path);
+		}
+		src->loc = (struct sif_rootfs_loc){
+		    .offset = 0, .size = (uint64_t)st.st_size, .fstype = SIF_FS_SQUASH};
+		src->have_loc = true;
+		return 0;
+	}
+	int r = sif_open_path(c->path, false, img, err);
+	if (r < 0) {
+		if (err->code == SIFU_E_UNSUPPORTED)
+			sifu_err_hint(err, "inspect reads SIF images, sandbox directories and "
+			                   "SquashFS files");
+		return r;
+	}
+	src->fd = (*img)->fd;
+	src->is_sif = true;
+	c->img = *img;
+	return 0;
 }
 
 int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
@@ -236,16 +408,14 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 	}
 	struct inspect_ctx c = {.path = a->pos[0]};
 	_cleanup_sif_ struct sif_image *img = NULL;
-	int r = sif_open_path(c.path, false, &img, err);
-	if (r < 0) {
-		if (err->code == SIFU_E_UNSUPPORTED)
-			sifu_err_hint(err, "inspect reads SIF images; a sandbox directory or bare "
-			                   "SquashFS keeps its metadata in /.singularity.d");
+	struct source src = {.dirfd = -1, .fd = -1};
+	int r = open_source(&c, &src, &img, err);
+	if (r < 0)
+		return r;
+	if ((r = load_attrs(&c, err)) < 0) {
+		source_close(&src);
 		return r;
 	}
-	c.img = img;
-	if ((r = load_attrs(&c, err)) < 0)
-		return r;
 	json_t *attrs = c.attrs;
 	json_t *out = json_object();
 	bool json = a->set[O_JSON] || a->set[O_ALL];
@@ -281,11 +451,8 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 		json_t *val = json_object_get(scope, k->key);
 		if (!val && !a->set[O_APP]) {
 			/* not in the SIF's metadata objects: read it from the image */
-			struct sif_rootfs_loc loc;
 			json_t *got = NULL;
-			struct kind_loc kl = {k->key, k->in_image, &loc};
-			if ((r = sif_find_rootfs(img->fd, &loc, err)) < 0 ||
-			    (r = image_attr(img->fd, &kl, &got, err)) < 0) {
+			if ((r = image_attr(&src, k->key, k->in_image, &got, err)) < 0) {
 				sifu_err_wrap(err, "inspect %s: reading %s from the image", c.path,
 				              k->in_image);
 				goto out;
@@ -295,6 +462,7 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 				val = got;
 			}
 		}
+		json_t *shown = val ? apptainer_value(k->key, val) : NULL;
 		if (!val) {
 			if (a->set[O_ALL])
 				continue; /* --all shows what there is */
@@ -304,20 +472,25 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 			              k->in_image);
 			goto out;
 		}
-		json_object_set(out, k->key, val);
-		if (!json)
-			print_text(k->key, val);
+		if (shown)
+			json_object_set_new(out, k->key, shown);
 	}
 	if (json) {
 		json_t *doc =
-		    json_pack("{s:{s:O,s:s}}", "data", "attributes", out, "type", "container");
-		json_dumpf(doc, stdout, JSON_INDENT(4));
-		putchar('\n');
+		    json_pack("{s:{s:O},s:s}", "data", "attributes", out, "type", "container");
+		print_json(doc);
 		json_decref(doc);
+	} else {
+		for (size_t i = 0; i < ARRAY_SIZE(text_order); i++) {
+			json_t *val = json_object_get(out, text_order[i]);
+			if (val)
+				print_text(text_order[i], val);
+		}
 	}
 	r = 0;
 out:
 	json_decref(out);
 	json_decref(attrs);
+	source_close(&src);
 	return r;
 }

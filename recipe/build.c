@@ -20,6 +20,7 @@
 
 #include <fcntl.h>
 #include <glob.h>
+#include <fnmatch.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
@@ -270,51 +271,73 @@ static int run_test(struct build *b, size_t i, struct sifu_err *err)
 	return r;
 }
 
-/* The attributes `sifu inspect` (and Apptainer's) read without mounting. */
+/* A file's text as Apptainer's `inspect` holds it: without trailing
+ * newlines (its setAttribute trims them). */
+static json_t *inspect_text(char *t)
+{
+	size_t n = strlen(t);
+	while (n && t[n - 1] == '\n')
+		n--;
+	return json_stringn(t, n);
+}
+
+/* The environment scripts Apptainer's inspect shows (its globs). */
+static bool inspect_env_name(const char *name)
+{
+	return !fnmatch("10-docker*.sh", name, 0) || !fnmatch("9*-environment.sh", name, 0);
+}
+
+/* The attributes `sifu inspect` (and Apptainer's) read without mounting, in
+ * Apptainer's layout: what `apptainer inspect --all` of the build's root
+ * gives, re-encoded compactly ({"data":{"attributes":{…}},"type":
+ * "container"}, the attributes in its field order, empty ones left out). */
 static char *inspect_metadata(int root)
 {
 	json_t *at = json_object();
-	static const struct {
-		const char *key, *path;
-	} files[] = {{"deffile", "/.singularity.d/Singularity"},
-	             {"runscript", "/.singularity.d/runscript"},
-	             {"startscript", "/.singularity.d/startscript"},
-	             {"test", "/.singularity.d/test"},
-	             {"helpfile", "/.singularity.d/runscript.help"}};
-	for (size_t k = 0; k < ARRAY_SIZE(files); k++) {
-		_cleanup_free_ char *t = bld_read_file(root, files[k].path, 1 << 20);
-		if (t)
-			json_object_set_new(at, files[k].key, json_string(t));
-	}
-	_cleanup_free_ char *labels = bld_read_file(root, "/.singularity.d/labels.json", 1 << 20);
-	json_t *l = labels ? json_loads(labels, 0, NULL) : NULL;
-	json_object_set_new(at, "labels", json_is_object(l) ? l : json_object());
 	json_t *env = json_object();
 	_cleanup_close_ int efd =
 	    sifu_path_open_in_root(root, "/.singularity.d/env", O_RDONLY | O_DIRECTORY, 0);
 	if (efd >= 0) {
 		struct dirent **names = NULL;
-		_cleanup_free_ char *p = NULL;
 		char fdp[32];
 		sifu_path_fd(efd, fdp);
 		int n = scandir(fdp, &names, NULL, alphasort);
 		for (int k = 0; k < n; k++) {
-			if (names[k]->d_name[0] != '.') {
+			if (inspect_env_name(names[k]->d_name)) {
 				_cleanup_free_ char *path =
 				    sifu_xasprintf("/.singularity.d/env/%s", names[k]->d_name);
 				_cleanup_free_ char *t = bld_read_file(root, path, 1 << 20);
-				if (t && *t)
-					json_object_set_new(env, path, json_string(t));
+				if (t)
+					json_object_set_new(env, path, inspect_text(t));
 			}
 			free(names[k]);
 		}
 		free(names);
 	}
-	json_object_set_new(at, "environment", env);
-	json_t *m = json_object();
-	json_object_set_new(m, "attributes", at);
-	json_object_set_new(m, "type", json_string("container"));
-	char *s = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+	if (json_object_size(env))
+		json_object_set(at, "environment", env);
+	json_decref(env);
+	_cleanup_free_ char *labels = bld_read_file(root, "/.singularity.d/labels.json", 1 << 20);
+	json_t *l = labels ? json_loads(labels, 0, NULL) : NULL;
+	if (json_is_object(l) && json_object_size(l))
+		json_object_set(at, "labels", l);
+	json_decref(l);
+	static const struct {
+		const char *key, *path;
+	} files[] = {{"runscript", "/.singularity.d/runscript"},
+	             {"test", "/.singularity.d/test"},
+	             {"helpfile", "/.singularity.d/runscript.help"},
+	             {"deffile", "/.singularity.d/Singularity"},
+	             {"startscript", "/.singularity.d/startscript"}};
+	for (size_t k = 0; k < ARRAY_SIZE(files); k++) {
+		_cleanup_free_ char *t = bld_read_file(root, files[k].path, 1 << 20);
+		json_t *v = t ? inspect_text(t) : NULL;
+		if (v && json_string_length(v))
+			json_object_set(at, files[k].key, v);
+		json_decref(v);
+	}
+	json_t *m = json_pack("{s:{s:o},s:s}", "data", "attributes", at, "type", "container");
+	char *s = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	return s;
 }

@@ -132,6 +132,11 @@ struct pctx {
 	const struct recipe_buildargs *ba;
 	bool *ba_used;
 	size_t expanded; /* bytes of expanded lines so far */
+	/* the file's text with its templates replaced (Apptainer's FullRaw):
+	 * TEXT up to DONE is in RAW already */
+	const char *text;
+	size_t done;
+	struct sifu_buf raw;
 };
 
 static int perr(struct pctx *c, unsigned line, const char *hint, const char *fmt, ...)
@@ -778,7 +783,7 @@ static int parse_file_lines(struct pctx *c, const struct line *body, size_t nbod
 			r = perr(
 			    c, body[i].no, "quote a path that contains spaces: \"my file\" /opt/",
 			    "%s line has %zu paths: expected 'SOURCE [DESTINATION]'", section, nw);
-		else if (w[0][0] == '\0' || (nw == 2 && w[1][0] == '\0'))
+		else if (nw == 0 || w[0][0] == '\0' || (nw == 2 && w[1][0] == '\0'))
 			r = perr(c, body[i].no, "remove the empty quotes",
 			         "%s line has an empty path: expected 'SOURCE [DESTINATION]'",
 			         section);
@@ -1098,6 +1103,10 @@ static int parse_stage(struct pctx *c, const struct line *raw, size_t n, size_t 
 		if (r == 0 && owned[i]) {
 			lines[i].s = owned[i];
 			lines[i].n = strlen(owned[i]);
+			size_t at = (size_t)(raw[i].s - c->text);
+			sifu_buf_add(&c->raw, c->text + c->done, at - c->done);
+			sifu_buf_str(&c->raw, owned[i]);
+			c->done = at + raw[i].n;
 			if (i > 0 && is_stage_start(lines[i].s, lines[i].n))
 				r = perr(
 				    c, lines[i].no, "a Bootstrap line cannot come from a template",
@@ -1168,7 +1177,8 @@ int recipe_parse(const char *name, const char *text, size_t len, const struct re
 {
 	struct recipe *r = sifu_xcalloc(1, sizeof(*r));
 	r->name = sifu_xstrdup(name ? name : "definition file");
-	struct pctx c = {.name = r->name, .r = r, .err = err, .ba = ba};
+	_cleanup_buf_ struct sifu_buf raw = {0};
+	struct pctx c = {.name = r->name, .r = r, .err = err, .ba = ba, .text = text};
 	c.ba_used = sifu_xcalloc(ba && ba->n ? ba->n : 1, sizeof(bool));
 
 	struct line *lines = NULL;
@@ -1208,10 +1218,13 @@ int recipe_parse(const char *name, const char *text, size_t len, const struct re
 	}
 	free(lines);
 	free(c.ba_used);
+	raw = c.raw;
 	if (ret < 0) {
 		recipe_free(r);
 		return ret;
 	}
+	sifu_buf_add(&raw, text + c.done, len - c.done);
+	r->raw = sifu_buf_take(&raw);
 	*out = r;
 	return 0;
 }
@@ -1235,6 +1248,7 @@ void recipe_free(struct recipe *r)
 {
 	if (!r)
 		return;
+	free(r->raw);
 	for (size_t i = 0; i < r->nstages; i++) {
 		struct recipe_stage *st = &r->stages[i];
 		free_kvs(st->header, st->nheader);

@@ -5,6 +5,7 @@
 #include "recipe_priv.h"
 #include "config.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -40,6 +41,9 @@ static const char env_base[] =
     "    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
     "    export PATH\n"
     "fi\n";
+/* How a fresh 90-environment.sh starts, as Singularity 3 and Apptainer
+ * images have it (Apptainer's e2e inspect test expects this header). */
+static const char env_header[] = "#!/bin/sh\n# Custom environment shell code should follow\n\n";
 static const char no_runscript[] =
     "#!/bin/sh\n\necho \"There is no runscript defined for this container\"\n";
 
@@ -108,15 +112,28 @@ static int make_entry(int root, const struct layout_entry *e, struct sifu_err *e
 	return r;
 }
 
+/* The length of TEXT without its trailing blanks: Apptainer's parser trims
+ * each section (strings.TrimSpace of the section token) and its writers add
+ * exactly one newline, so what `inspect` shows has no blank tail. */
+static int trimmed_len(const char *text)
+{
+	size_t n = strlen(text);
+	while (n && isspace((unsigned char)text[n - 1]))
+		n--;
+	return (int)n;
+}
+
 /* A runscript, startscript or test from the definition, with its
- * interpreter line as Apptainer writes it. */
+ * interpreter line as Apptainer writes it: shebang, blank line, body, one
+ * newline. */
 static int write_script(int rootfd, const char *path, const struct recipe_script *s,
                         struct sifu_err *err)
 {
 	_cleanup_free_ char *shebang = NULL;
 	_cleanup_free_ char *body = NULL;
 	recipe_script_shebang(s, &shebang, &body);
-	_cleanup_free_ char *text = sifu_xasprintf("%s\n\n%s", shebang, body);
+	_cleanup_free_ char *text =
+	    sifu_xasprintf("%s\n\n%.*s\n", shebang, trimmed_len(body), body);
 	return bld_write_file(rootfd, path, 0755, text, err);
 }
 
@@ -138,9 +155,11 @@ static int write_docs(int root, const struct recipe_stage *st, const struct reci
                       struct sifu_err *err)
 {
 	int r = 0;
-	if (st->help.text)
-		r = bld_write_file(root, "/.singularity.d/runscript.help", 0644, st->help.text,
-		                   err);
+	if (st->help.text) {
+		_cleanup_free_ char *help =
+		    sifu_xasprintf("%.*s\n", trimmed_len(st->help.text), st->help.text);
+		r = bld_write_file(root, "/.singularity.d/runscript.help", 0644, help, err);
+	}
 	if (r == 0 && o->source_text)
 		r = bld_write_file(root, "/.singularity.d/Singularity", 0644, o->source_text, err);
 	return r;
@@ -171,10 +190,15 @@ int bld_write_environment(int root, const struct recipe_stage *st,
 {
 	if (!st->environment.text || !bld_section_on(o, "environment"))
 		return 0;
-	_cleanup_free_ char *text = sifu_xasprintf("#!/bin/sh\n#Custom environment shell code "
-	                                           "should follow\n\n%s",
-	                                           st->environment.text);
-	return bld_write_file(root, "/.singularity.d/env/90-environment.sh", 0644, text, err);
+	/* As Apptainer: the section goes after what the file already holds (a
+	 * base image's, or the header a fresh one starts with), between a
+	 * newline and a newline. */
+	static const char path[] = "/.singularity.d/env/90-environment.sh";
+	_cleanup_free_ char *old = bld_read_file(root, path, 16u << 20);
+	const char *env = st->environment.text;
+	_cleanup_free_ char *text =
+	    sifu_xasprintf("%s\n%.*s\n", old ? old : env_header, trimmed_len(env), env);
+	return bld_write_file(root, path, 0755, text, err);
 }
 
 /* -------------------------------------------------------------- labels -- */
@@ -209,9 +233,12 @@ static void build_labels(json_t *l, const struct recipe_stage *st)
 		json_object_set_new(l, "org.label-schema.usage.singularity.deffile.from",
 		                    json_string(st->from));
 	json_object_set_new(l, "org.label-schema.usage.sifu.version", json_string(SIFU_VERSION));
-	if (st->help.text)
+	if (st->help.text) {
 		json_object_set_new(l, "org.label-schema.usage",
 		                    json_string("/.singularity.d/runscript.help"));
+		json_object_set_new(l, "org.label-schema.usage.apptainer.runscript.help",
+		                    json_string("/.singularity.d/runscript.help"));
+	}
 }
 
 /* What %post wrote to $APPTAINER_LABELS: "KEY VALUE" lines (the file goes). */

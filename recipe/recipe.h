@@ -99,6 +99,9 @@ struct recipe_stage {
 
 struct recipe {
 	char *name; /* the file name used in messages */
+	/* the definition as written, build-argument templates replaced: what
+	 * Apptainer stores in the image and its Def.FILE object (FullRaw) */
+	char *raw;
 	struct recipe_stage *stages;
 	size_t nstages;
 	char **warnings; /* things Apptainer accepts with a warning */

@@ -95,13 +95,11 @@ lln() {
 #!/bin/sh
 
     echo "$GREETING world $FROMPOST $*"
-
 X
 	cat >exp.startscript <<'X'
 #!/bin/sh
 
     echo started
-
 X
 	cat >exp.test <<'X'
 #!/bin/sh
@@ -109,8 +107,8 @@ X
     test -f /from-post
     test "$GREETING" = hello
 X
-	printf '    Says hello to world.\n\n' >exp.runscript.help
-	printf '#!/bin/sh\n#Custom environment shell code should follow\n\n    export GREETING=hello\n\n' >exp.env.90-environment.sh
+	printf '    Says hello to world.\n' >exp.runscript.help
+	printf '#!/bin/sh\n# Custom environment shell code should follow\n\n\n    export GREETING=hello\n' >exp.env.90-environment.sh
 	printf 'export FROMPOST=yes\n' >exp.env.91-environment.sh
 	for f in runscript startscript test runscript.help env/90-environment.sh env/91-environment.sh; do
 		"$SIFU" exec "$FULL" cat "/.singularity.d/$f" >got
@@ -158,7 +156,7 @@ post" ]
 	[ "$status" -eq 0 ]
 	echo "$output" >all.json
 	[ "$(jq -r .data.attributes.labels.Maintainer all.json)" = tester ]
-	[ "$(jq -r .data.attributes.helpfile all.json)" = "$(printf '    Says hello to world.\n\n')" ]
+	[ "$(jq -r .data.attributes.helpfile all.json)" = '    Says hello to world.' ]
 	jq -r .data.attributes.runscript all.json | grep -q 'GREETING world'
 	jq -r '.data.attributes.environment."/.singularity.d/env/90-environment.sh"' all.json | grep -q 'GREETING=hello'
 	jq -r .data.attributes.deffile all.json | grep -q '^Bootstrap: busybox'

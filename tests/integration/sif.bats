@@ -298,7 +298,7 @@ set32() { put "$T/c.sif" "$1" "$(le 4 "$2")"; }
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(cat "$T/t.def")" ]
 	run_sifu inspect --json --labels --deffile "$T/i.sif"
-	[ "$(printf '%s' "$output" | jq -r .data.type)" = container ]
+	[ "$(printf '%s' "$output" | jq -r .type)" = container ]
 	[ "$(printf '%s' "$output" | jq -r .data.attributes.labels.MAINTAINER)" = me ]
 	# the runscript lives only inside the image's file system, and this
 	# "file system" is random bytes (inspect_image.bats reads real ones)
