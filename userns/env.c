@@ -7,6 +7,8 @@
  * double quotes; then LD_LIBRARY_PATH is completed.  Pure. */
 #include "userns.h"
 
+#include <ctype.h>
+
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define ENV_SCRIPT   "/.singularity.d/env/91-environment.sh"
 #define LIBS_DIR     "/.singularity.d/libs"
@@ -353,8 +355,12 @@ char *ns_env_script(const struct ns_env *e)
 	ns_strv_push(&parts, ":\n}\n");
 	ns_strv_push(&parts, script_source);
 	/* as Apptainer: a command that is not there is sifu's failure (255);
-	 * checked without a subshell (no fork), and only where /dev/null is */
-	ns_strv_push(&parts, "if [ -e /dev/null ] && ! command -v \"$1\" >/dev/null 2>&1; then "
+	 * checked without a subshell (no fork), and only where /dev/null can be
+	 * opened: with --no-mount dev the image's own node is there but the
+	 * root is nodev (EACCES).  `true`, not `:`: a redirection error on a
+	 * special built-in would end the shell. */
+	ns_strv_push(&parts, "if { true >/dev/null; } 2>&- && ! command -v \"$1\" >/dev/null 2>&1; "
+	                     "then "
 	                     "echo \"sifu: cannot run '$1' in the container: not found (not in the "
 	                     "image, or not on its PATH)\" >&2; exit 255; fi\nexec \"$@\"\n");
 	size_t total = 1;
@@ -417,6 +423,42 @@ static char *expand(const struct ns_env *e, const struct ns_strv *env, const cha
 	}
 	r[o] = '\0';
 	return r;
+}
+
+/* Every ${ in V opens a plain ${NAME}, which expand() knows. */
+static bool simple_braces(const char *v)
+{
+	for (const char *p = strstr(v, "${"); p; p = strstr(p + 2, "${")) {
+		size_t k = 0;
+		while (p[2 + k] == '_' || isalnum((unsigned char)p[2 + k]))
+			k++;
+		if (!k || p[2 + k] != '}' || isdigit((unsigned char)p[2]))
+			return false;
+	}
+	return true;
+}
+
+bool ns_env_needs_shell(const struct ns_env *e)
+{
+	for (size_t i = 0; i < e->nov; i++) {
+		const char *v = e->ov[i].value;
+		if (e->ov[i].op == NS_ENV_LITERAL || !v)
+			continue;
+		/* command substitution, and ${...} forms beyond ${NAME}: only a
+		 * shell evaluates them as Apptainer's action script does */
+		if (strchr(v, '`') || strstr(v, "$(") || !simple_braces(v))
+			return true;
+	}
+	static const char *const ldp[] = {"PREPEND_LD_LIBRARY_PATH", "APPEND_LD_LIBRARY_PATH"};
+	for (size_t i = 0; i < ARRAY_SIZE(ldp); i++) {
+		const char *v = ns_env_get(&e->base, ldp[i]);
+		if (v && *v)
+			return true; /* __sifu_ldp asks ldconfig */
+		for (size_t k = 0; k < e->nov; k++)
+			if (!strcmp(e->ov[k].key, ldp[i]))
+				return true;
+	}
+	return false;
 }
 
 void ns_env_apply(const struct ns_env *e, struct ns_strv *out)

@@ -18,6 +18,12 @@ static bool exists(const char *p)
 	return stat(p, &st) == 0;
 }
 
+static bool is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int enter_cwd(struct ns_run *l, struct sifu_err *err)
 {
 	const char *pwd = l->c->pwd;
@@ -123,6 +129,24 @@ static int exec_path(char **argv, char **envp, struct sifu_err *err)
 	return -errno;
 }
 
+/* A shell costs an exec and its start-up (about 1 ms, an eighth of a
+ * start): go through one only where something needs it.  Without it,
+ * ns_env_apply sets what __sifu_base would (LD_LIBRARY_PATH) and expands
+ * $NAME, ${NAME}, $UID, $GID and backslashes as the shell would. */
+static bool needs_shell(const struct ns_env *e)
+{
+	if (is_dir("/.singularity.d/env") || ns_env_needs_shell(e))
+		return true;
+	if (!is_dir("/.singularity.d") && exists("/environment"))
+		return true; /* a Singularity 2 image */
+	/* --nv and the like: bound libraries make __sifu_ldp ask ldconfig */
+	_cleanup_closedir_ DIR *d = opendir("/.singularity.d/libs");
+	for (struct dirent *de; d && (de = readdir(d));)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			return true;
+	return false;
+}
+
 int ns_payload_exec(struct ns_run *l, struct sifu_err *err)
 {
 	int r = enter_cwd(l, err);
@@ -137,7 +161,7 @@ int ns_payload_exec(struct ns_run *l, struct sifu_err *err)
 	l->env.gid = getgid();
 	/* the image's env scripts (or a legacy /environment), and values such as
 	 * $(id -u), need a shell; an image without one still runs */
-	if (exists("/bin/sh")) {
+	if (needs_shell(&l->env) && exists("/bin/sh")) {
 		struct ns_strv sv = {0};
 		ns_strv_push(&sv, "/bin/sh");
 		ns_strv_push(&sv, "-c");

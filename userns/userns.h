@@ -142,6 +142,10 @@ int ns_env_file_parse(const char *text, struct ns_strv *out, struct sifu_err *er
  * right after 99-base.sh, build LD_LIBRARY_PATH, then run "$@". */
 char *ns_env_script(const struct ns_env *e);
 /* The final environment when there is no shell to source scripts with. */
+/* Whether E's values need a shell to be evaluated as Apptainer evaluates
+ * them (command substitution, ${...} forms, the ldconfig directories that a
+ * PREPEND_/APPEND_LD_LIBRARY_PATH brings in).  Pure. */
+bool ns_env_needs_shell(const struct ns_env *e);
 void ns_env_apply(const struct ns_env *e, struct ns_strv *out);
 
 /* -------------------------------------------------------------- the launch -- */

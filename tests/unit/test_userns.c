@@ -569,6 +569,26 @@ static void test_idmap_identity(void **state)
 	assert_int_equal(ns_idmap_identity("0 1000 1\n1 100000 65536\n", out, 8, &one), -ENOSPC);
 }
 
+/* A plain start needs no shell; values only a shell evaluates do. */
+static void test_env_needs_shell(void **state)
+{
+	struct ns_env_override ov[] = {
+	    {NS_ENV_SET, "A", "$HOME/x:${PATH}:\\$LIB"},
+	    {NS_ENV_LITERAL, "APPTAINER_NAME", "$(not evaluated)"},
+	};
+	struct ns_env e = {.ov = ov, .nov = 2};
+	assert_false(ns_env_needs_shell(&e));
+	ov[0].value = "$(id -u)";
+	assert_true(ns_env_needs_shell(&e));
+	ov[0].value = "`id -u`";
+	assert_true(ns_env_needs_shell(&e));
+	ov[0].value = "${X:-default}";
+	assert_true(ns_env_needs_shell(&e));
+	ov[0].value = "plain";
+	ov[0].key = "PREPEND_LD_LIBRARY_PATH";
+	assert_true(ns_env_needs_shell(&e));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -595,6 +615,7 @@ int main(void)
 	    cmocka_unit_test(test_mountinfo_parse),
 	    cmocka_unit_test(test_mountinfo_errors),
 	    cmocka_unit_test(test_idmap_identity),
+	    cmocka_unit_test(test_env_needs_shell),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
