@@ -793,11 +793,11 @@ static int parse_file_lines(struct pctx *c, const struct line *body, size_t nbod
 				r = perr(c, body[i].no, "write {{ NAME }} whole, outside quotes",
 				         "%s path '%s' holds a broken template '{{ %s'", section,
 				         w[k], tname);
-		if (r < 0) {
+		if (r < 0 || nw == 0) { /* nw == 0 set r above: said for the analyser */
 			for (size_t k = 0; k < nw; k++)
 				free(w[k]);
 			free(w);
-			return r;
+			return r < 0 ? r : -EINVAL;
 		}
 		*files = sifu_xrealloc(*files, (*nfiles + 1) * sizeof(**files));
 		(*files)[(*nfiles)++] =

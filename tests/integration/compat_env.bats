@@ -7,16 +7,10 @@
 # Runs as root and as the unprivileged user sifu-test.
 load helpers
 
-# a busybox tree; $1: where
-busybox_tree() {
-	local t=$1 a
-	mkdir -p "$t/bin" "$t/etc" "$t/root" "$t/var/tmp" "$t/dev" "$t/proc" "$t/sys" "$t/tmp" \
-		"$t/home" "$t/sbin"
-	cp /usr/bin/busybox "$t/bin/busybox"
-	for a in $("$t/bin/busybox" --list); do
-		[ "$a" = busybox ] || ln -s busybox "$t/bin/$a"
-	done
-	mkdir -p "$t/usr" && ln -s ../bin "$t/usr/bin"
+# helpers.bash's busybox tree, with /sbin and /usr/bin as Debian has them
+env_tree() {
+	busybox_tree "$1"
+	mkdir -p "$1/sbin" "$1/usr" && ln -s ../bin "$1/usr/bin"
 }
 
 setup_file() {
@@ -24,7 +18,7 @@ setup_file() {
 	# as Apptainer's e2e test image: a custom PATH from %environment, and
 	# Singularity's 99-base.sh (the one that appends /.singularity.d/libs)
 	local t=$IMG/app
-	busybox_tree "$t"
+	env_tree "$t"
 	mkdir -p "$t/.singularity.d/env" "$t/.singularity.d/libs"
 	printf 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/go/bin\n' \
 		>"$t/.singularity.d/env/90-environment.sh"
@@ -51,7 +45,7 @@ SH
 	cp -a "$t" "$IMG/sifu"
 	rm "$IMG/sifu/.singularity.d/env/99-base.sh"
 	# Singularity 2.2: no /.singularity.d, a /environment (e2e issue 5426)
-	busybox_tree "$IMG/legacy"
+	env_tree "$IMG/legacy"
 	cat >"$IMG/legacy/environment" <<'SH'
 if test -z "$APPTAINER_INIT"; then
     PATH="/canary/path:$PATH"

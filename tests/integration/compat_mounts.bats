@@ -9,13 +9,10 @@ load helpers
 
 setup_file() {
 	export IMG=$BATS_FILE_TMPDIR
-	local t=$IMG/tree a
-	mkdir -p "$t/bin" "$t/etc" "$t/dev" "$t/proc" "$t/sys" "$t/tmp" "$t/home" "$t/root" \
-		"$t/var/tmp" "$t/opt/shared"
-	cp /usr/bin/busybox "$t/bin/busybox"
-	for a in $("$t/bin/busybox" --list); do
-		[ "$a" = busybox ] || ln -s busybox "$t/bin/$a"
-	done
+	local t=$IMG/tree
+	busybox_tree "$t"
+	rmdir "$t/mnt" # the sandbox tests want mount points the image lacks
+	mkdir -p "$t/opt/shared"
 	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$t/etc/passwd"
 	printf 'root:x:0:\n' >"$t/etc/group"
 	chmod 0777 "$t/opt/shared"

@@ -8,13 +8,8 @@ load helpers
 setup_file() {
 	export IMG=$BATS_FILE_TMPDIR
 	local t=$IMG/tree
-	mkdir -p "$t/bin" "$t/etc" "$t/.singularity.d/env" "$t/root" "$t/var/tmp" "$t/mnt" \
-		"$t/dev" "$t/proc" "$t/sys" "$t/tmp" "$t/home"
-	cp /usr/bin/busybox "$t/bin/busybox"
-	local a
-	for a in $("$t/bin/busybox" --list); do
-		[ "$a" = busybox ] || ln -s busybox "$t/bin/$a"
-	done
+	busybox_tree "$t"
+	mkdir -p "$t/.singularity.d/env"
 	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$t/etc/passwd"
 	printf 'root:x:0:\n' >"$t/etc/group"
 	# env scripts make the launcher source them through /bin/sh

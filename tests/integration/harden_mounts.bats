@@ -15,13 +15,8 @@ load helpers
 
 setup_file() {
 	export IMG=$BATS_FILE_TMPDIR
-	local t=$IMG/tree a
-	mkdir -p "$t/bin" "$t/etc" "$t/mnt" "$t/dev" "$t/proc" "$t/sys" "$t/tmp" "$t/root" \
-		"$t/home" "$t/var/tmp"
-	cp /usr/bin/busybox "$t/bin/busybox"
-	for a in $("$t/bin/busybox" --list); do
-		[ "$a" = busybox ] || ln -s busybox "$t/bin/$a"
-	done
+	local t=$IMG/tree
+	busybox_tree "$t"
 	ln -s bin "$t/sbin"
 	echo image >"$t/mnt/beneath"
 	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$t/etc/passwd"

@@ -51,3 +51,16 @@ term_and_check() {
 	for _ in $(seq 1 40); do pgrep -u "$(id -u)" -f "$left" >/dev/null || break; sleep 0.05; done
 	if pgrep -u "$(id -u)" -f "$left"; then return 1; fi
 }
+
+# A busybox tree at $1: /bin with busybox and a link per applet, and the
+# directories every runtime mounts onto (etc dev proc sys tmp home root
+# var/tmp mnt).  Files add what their tests need.
+busybox_tree() {
+	local t=$1 a
+	mkdir -p "$t/bin" "$t/etc" "$t/dev" "$t/proc" "$t/sys" "$t/tmp" "$t/home" "$t/root" \
+		"$t/var/tmp" "$t/mnt"
+	cp /usr/bin/busybox "$t/bin/busybox"
+	for a in $("$t/bin/busybox" --list); do
+		[ "$a" = busybox ] || ln -s busybox "$t/bin/$a"
+	done
+}

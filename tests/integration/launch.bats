@@ -12,14 +12,9 @@ load helpers
 
 setup_file() {
 	export IMG=$BATS_FILE_TMPDIR
-	local t=$IMG/tree
-	mkdir -p "$t/bin" "$t/etc" "$t/.singularity.d/env" "$t/root" "$t/var/tmp" "$t/mnt" \
-		"$t/dev" "$t/proc" "$t/sys" "$t/tmp" "$t/home"
-	cp /usr/bin/busybox "$t/bin/busybox"
-	local a
-	for a in $("$t/bin/busybox" --list); do
-		[ "$a" = busybox ] || ln -s busybox "$t/bin/$a"
-	done
+	local t=$IMG/tree a
+	busybox_tree "$t"
+	mkdir -p "$t/.singularity.d/env"
 	ln -s bin "$t/sbin"
 	mkdir -p "$t/usr" && ln -s ../bin "$t/usr/bin"
 	printf 'root:x:0:0:root:/root:/bin/sh\nimguser:x:4242:4242::/home/imguser:/bin/sh\n' >"$t/etc/passwd"
