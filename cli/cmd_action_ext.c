@@ -65,7 +65,7 @@ static int open_image(const char *image, struct sifu_err *err)
  * too.  So the image is opened once, verified from that fd, and the same
  * fd is served; the verification pass records a SHA-256 of every 64 KiB of
  * the partition, and the server checks each block it reads against them
- * (fuse/io.c): a changed block is an I/O error in the container, never
+ * (fuse/backend.c): a changed block is an I/O error in the container, never
  * unsigned bytes.  Refusing images that others could write instead would
  * not help: the caller's own processes can always write the caller's files.
  * The SHA-256 comes from libcrypto here, in sifu-all, where the signature

@@ -590,7 +590,7 @@ static int verify_tasks(struct vctx *v)
  * the caller opens the image once and verifies that fd, and the pass that
  * recomputes the partition's signed digest also records a SHA-256 of every
  * block of it; the launcher serves the same fd and checks each block it
- * reads against those (fs-verity's idea, in user space: fuse/io.c).  The
+ * reads against those (fs-verity's idea, in user space: fuse/backend.c).  The
  * location comes from the descriptors as parsed here: a later rewrite of
  * the descriptor table cannot move what is served. */
 
