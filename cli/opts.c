@@ -123,8 +123,17 @@ static void list_add(struct cli_args *a, enum cli_opt_id id, const char *value)
 	}
 }
 
+/* The option that an alias stands for: Apptainer has --cwd and --pwd write
+ * the same value (cwdPath in its action_flags.go), so the last of either
+ * wins and a variable for one yields to the other given on the command line. */
+static enum cli_opt_id target(enum cli_opt_id id)
+{
+	return id == O_CWD ? O_PWD : id;
+}
+
 static void set_value(struct cli_args *a, enum cli_opt_id id, const char *value, const char *source)
 {
+	id = target(id);
 	a->set[id] = true;
 	a->source[id] = source;
 	if (cli_opts[id].arg == A_LIST) {
@@ -289,7 +298,7 @@ static int env_one(const struct cli_verb *v, struct cli_args *a, const struct cl
 		if (b)
 			set_value(a, o->id, NULL, name);
 		else
-			a->source[o->id] = name; /* explicitly off */
+			a->source[target(o->id)] = name; /* explicitly off */
 		return 0;
 	}
 	set_value(a, o->id, value, name);
@@ -314,18 +323,18 @@ static int env_take(const struct cli_verb *v, struct cli_args *a, const struct c
 		return 0;
 	/* source must outlive this frame: keep the name in the args */
 	char *kept = sifu_xstrdup(name);
-	const char *before = a->source[o->id];
+	const char *before = a->source[target(o->id)];
 	int r = env_one(v, a, o, kept, value, err);
 	if (r < 0) {
 		free(kept);
 		return r;
 	}
 	if (before) { /* appended: the first source names the option */
-		a->source[o->id] = before;
+		a->source[target(o->id)] = before;
 		free(kept);
 		return 0;
 	}
-	a->source[o->id] = kept; /* freed in cli_args_free */
+	a->source[target(o->id)] = kept; /* freed in cli_args_free */
 	return 0;
 }
 
@@ -336,7 +345,8 @@ int cli_apply_env(const struct cli_verb *v, struct cli_args *a, cli_getenv_fn ge
 	for (size_t i = 0; i < O_COUNT; i++) {
 		const struct cli_opt *o = &cli_opts[i];
 		bool append = env_appends(o->id);
-		if (!(o->verbs & v->bit) || (!append && (a->set[i] || a->source[i])))
+		enum cli_opt_id to = target(o->id);
+		if (!(o->verbs & v->bit) || (!append && (a->set[to] || a->source[to])))
 			continue;
 		char name[128];
 		const char *value = NULL;
