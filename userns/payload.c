@@ -152,6 +152,10 @@ int ns_payload_exec(struct ns_run *l, struct sifu_err *err)
 	int r = enter_cwd(l, err);
 	if (r < 0)
 		return r;
+	/* the caller's umask reaches the payload by inheritance; --no-umask
+	 * resets it, as Apptainer's launcher does (setUmask, umask 0022) */
+	if (l->c->no_umask)
+		umask(022);
 	struct ns_strv av = {0};
 	r = action_argv(l, &av, err);
 	if (r < 0)

@@ -203,6 +203,7 @@ struct ns_config {
 	char *const *env_opts;
 	const char *env_file; /* path */
 	const char *pwd;
+	bool no_umask; /* the payload gets 0022, not the caller's umask */
 	const char *workdir;
 	bool writable_tmpfs, writable, fakeroot, unsquash;
 	/* the caller is root of a user namespace of its own already

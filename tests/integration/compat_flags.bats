@@ -39,3 +39,17 @@ img() { echo "$IMG/img.sqfs"; }
 	[ "$status" -eq 0 ]
 	[ "$output" = /bin ]
 }
+
+# e2e actions/actions.go actionUmask: under umask 0000, exec ... umask
+# prints 0000, and with --no-umask 0022 (launcher_linux.go setUmask).
+@test "--no-umask runs the payload under umask 0022" {
+	run sh -c 'umask 0000; exec "$SIFU" exec "$1" sh -c umask' sh "$(img)"
+	[ "$status" -eq 0 ]
+	[ "$output" = 0000 ]
+	run sh -c 'umask 0000; exec "$SIFU" exec --no-umask "$1" sh -c umask' sh "$(img)"
+	[ "$status" -eq 0 ]
+	[ "$output" = 0022 ]
+	run sh -c 'umask 0077; APPTAINER_NO_UMASK=1 exec "$SIFU" exec "$1" sh -c umask' sh "$(img)"
+	[ "$status" -eq 0 ]
+	[ "$output" = 0022 ]
+}
