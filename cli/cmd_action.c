@@ -139,6 +139,7 @@ static void flags(struct cli_args *a, struct ns_config *c)
 	c->net = a->set[O_NET];
 	c->no_init = a->set[O_NO_INIT];
 	c->no_umask = a->set[O_NO_UMASK];
+	c->no_eval = a->set[O_NO_EVAL];
 	c->no_home = a->set[O_NO_HOME];
 	c->writable_tmpfs = a->set[O_WRITABLE_TMPFS];
 	c->writable = a->set[O_WRITABLE];

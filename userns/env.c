@@ -30,18 +30,26 @@ static bool host_dropped(const char *kv)
 	return false;
 }
 
+/* O's value is the variable's, not evaluated in the container */
+static bool is_literal(const struct ns_env_override *o)
+{
+	return o->op == NS_ENV_LITERAL || o->literal;
+}
+
 static void add_ov(struct ns_env *e, enum ns_env_op op, const char *key, size_t klen,
                    const char *value)
 {
 	e->ov = sifu_xrealloc(e->ov, (e->nov + 1) * sizeof(*e->ov));
 	struct ns_env_override *o = &e->ov[e->nov++];
 	o->op = op;
+	o->literal = false;
 	o->key = sifu_xstrndup(key, klen);
 	o->value = sifu_xstrdup(value);
 }
 
 /* KEY=VALUE from a user source; PREPEND_PATH / APPEND_PATH are special. */
-static int add_user_var(struct ns_env *e, const char *kv, const char *what, struct sifu_err *err)
+static int add_user_var(struct ns_env *e, const char *kv, bool no_eval, const char *what,
+                        struct sifu_err *err)
 {
 	const char *eq = strchr(kv, '=');
 	if (!eq || eq == kv) {
@@ -65,6 +73,10 @@ static int add_user_var(struct ns_env *e, const char *kv, const char *what, stru
 	else if (k == 11 && !memcmp(kv, "APPEND_PATH", 11))
 		op = NS_ENV_APPEND_PATH;
 	add_ov(e, op, kv, k, eq + 1);
+	/* Apptainer's --no-eval single-quotes the export (injectEnvHandler):
+	 * the value is the variable's, with the path joins and the bound
+	 * libraries after LD_LIBRARY_PATH still done */
+	e->ov[e->nov - 1].literal = no_eval;
 	return 0;
 }
 
@@ -178,6 +190,10 @@ static void runtime_vars(const struct ns_env_spec *s, struct ns_env *e)
 		RT("COMMAND", s->command);
 		RT("ENVIRONMENT", ENV_SCRIPT);
 		RT("BIND", s->bind ? s->bind : "");
+		/* as Apptainer's launcher, for runscripts that ask (its OCI
+		 * runscript then runs CMD / ENTRYPOINT without eval) */
+		if (s->no_eval)
+			RT("NO_EVAL", "1");
 #undef RT
 	}
 }
@@ -190,7 +206,7 @@ static int prefixed_vars(const struct ns_env_spec *s, struct ns_env *e, struct s
 		size_t pl = strlen(prefixes[i]);
 		for (char *const *h = s->host; h && *h; h++)
 			if (!strncmp(*h, prefixes[i], pl) && (*h)[pl] && (*h)[pl] != '=') {
-				int r = add_user_var(e, *h + pl, prefixes[i], err);
+				int r = add_user_var(e, *h + pl, s->no_eval, prefixes[i], err);
 				if (r < 0)
 					return r;
 			}
@@ -208,13 +224,13 @@ int ns_env_build(const struct ns_env_spec *s, struct ns_env *out, struct sifu_er
 		struct ns_strv f = {0};
 		r = ns_env_file_parse(s->env_file, &f, err);
 		for (size_t i = 0; r == 0 && i < f.n; i++)
-			r = add_user_var(out, f.v[i], "--env-file", err);
+			r = add_user_var(out, f.v[i], s->no_eval, "--env-file", err);
 		ns_strv_free(&f);
 	}
 	if (r == 0)
 		r = prefixed_vars(s, out, err);
 	for (char *const *o = s->env_opts; r == 0 && o && *o; o++)
-		r = add_user_var(out, *o, "--env", err);
+		r = add_user_var(out, *o, s->no_eval, "--env", err);
 	if (r == 0)
 		runtime_vars(s, out);
 	if (r < 0)
@@ -342,7 +358,7 @@ char *ns_env_script(const struct ns_env *e)
 		ns_strv_push_take(&parts,
 		                  sifu_xasprintf("export %s=%s", key,
 		                                 o->op == NS_ENV_APPEND_PATH ? "\"$PATH\":" : ""));
-		if (o->op == NS_ENV_LITERAL)
+		if (is_literal(o))
 			squote(&parts, o->value);
 		else
 			dquote(&parts, o->value);
@@ -442,7 +458,7 @@ bool ns_env_needs_shell(const struct ns_env *e)
 {
 	for (size_t i = 0; i < e->nov; i++) {
 		const char *v = e->ov[i].value;
-		if (e->ov[i].op == NS_ENV_LITERAL || !v)
+		if (is_literal(&e->ov[i]) || !v)
 			continue;
 		/* command substitution, and ${...} forms beyond ${NAME}: only a
 		 * shell evaluates them as Apptainer's action script does */
@@ -471,7 +487,7 @@ void ns_env_apply(const struct ns_env *e, struct ns_strv *out)
 		const struct ns_env_override *o = &e->ov[i];
 		const char *path = ns_env_get(out, "PATH");
 		_cleanup_free_ char *v =
-		    o->op == NS_ENV_LITERAL ? sifu_xstrdup(o->value) : expand(e, out, o->value);
+		    is_literal(o) ? sifu_xstrdup(o->value) : expand(e, out, o->value);
 		if (o->op == NS_ENV_SET && !strcmp(o->key, "LD_LIBRARY_PATH") && *v) {
 			_cleanup_free_ char *l = sifu_xasprintf("%s:%s", v, LIBS_DIR);
 			ns_env_set(out, o->key, l);

@@ -636,6 +636,7 @@ static int build_env(struct ns_run *l, struct sifu_err *err)
 	    .name = base ? base + 1 : l->image_abs,
 	    .command = cmdname[c->action],
 	    .bind = c->bind_list,
+	    .no_eval = c->no_eval,
 	};
 	return ns_env_build(&es, &l->env, err);
 }

@@ -110,6 +110,9 @@ enum ns_env_op { NS_ENV_SET, NS_ENV_LITERAL, NS_ENV_PREPEND_PATH, NS_ENV_APPEND_
 struct ns_env_override {
 	enum ns_env_op op;
 	char *key, *value;
+	/* --no-eval: a user value taken as it is, whatever its op (the path
+	 * joins and the libraries after LD_LIBRARY_PATH still apply) */
+	bool literal;
 };
 struct ns_env {
 	struct ns_strv base;
@@ -129,6 +132,7 @@ struct ns_env_spec {
 	const char *name;      /* APPTAINER_NAME */
 	const char *command;   /* exec run shell test */
 	const char *bind;      /* APPTAINER_BIND (comma list), or "" */
+	bool no_eval;          /* --no-eval: the user's values are not evaluated */
 };
 int ns_env_build(const struct ns_env_spec *s, struct ns_env *out, struct sifu_err *err);
 void ns_env_free(struct ns_env *e);
@@ -204,6 +208,7 @@ struct ns_config {
 	const char *env_file; /* path */
 	const char *pwd;
 	bool no_umask; /* the payload gets 0022, not the caller's umask */
+	bool no_eval;  /* --no-eval: --env, --env-file, APPTAINERENV_ values literal */
 	const char *workdir;
 	bool writable_tmpfs, writable, fakeroot, unsquash;
 	/* the caller is root of a user namespace of its own already

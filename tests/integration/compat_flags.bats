@@ -12,6 +12,12 @@ setup_file() {
 	printf 'root:x:0:\n' >"$t/etc/group"
 	chmod -R a+rX "$t"
 	mksquashfs "$t" "$IMG/img.sqfs" -noappend -quiet >/dev/null
+	# an env script makes the launcher go through /bin/sh: the values
+	# are then quoted into a script rather than set directly
+	mkdir -p "$t/.singularity.d/env"
+	printf 'export MYVAR=Hello\n' >"$t/.singularity.d/env/90-environment.sh"
+	chmod -R a+rX "$t"
+	mksquashfs "$t" "$IMG/envimg.sqfs" -noappend -quiet >/dev/null
 	chmod -R a+rX "$IMG"
 }
 
@@ -52,4 +58,31 @@ img() { echo "$IMG/img.sqfs"; }
 	run sh -c 'umask 0077; APPTAINER_NO_UMASK=1 exec "$SIFU" exec "$1" sh -c umask' sh "$(img)"
 	[ "$status" -eq 0 ]
 	[ "$output" = 0022 ]
+}
+
+# Apptainer's --no-eval (action_flags.go: "do not shell evaluate env vars or
+# OCI container CMD/ENTRYPOINT/ARGS"): injectEnvHandler in
+# engine/apptainer/process_linux.go single-quotes each APPTAINERENV_ /
+# --env / --env-file export instead of double-quoting it, and the launcher
+# (launcher_linux.go) sets APPTAINER_NO_EVAL=1 in the container.
+@test "--no-eval takes --env, --env-file and APPTAINERENV_ values literally" {
+	printf 'FILEVAR="$(echo f)"\n' >"$BATS_TEST_TMPDIR/envfile"
+	for i in img.sqfs envimg.sqfs; do
+		# evaluated without --no-eval, Apptainer's historic behaviour
+		run env 'APPTAINERENV_A=$(echo a)' "$SIFU" exec --env 'B=$(echo b)' \
+			--env-file "$BATS_TEST_TMPDIR/envfile" "$IMG/$i" \
+			sh -c 'echo "$A|$B|$FILEVAR|${APPTAINER_NO_EVAL-unset}"'
+		[ "$status" -eq 0 ]
+		[ "$output" = 'a|b|f|unset' ]
+		run env 'APPTAINERENV_A=$(echo a)' "$SIFU" exec --no-eval --env 'B=$(echo b)' \
+			--env 'C=${HOME}' --env 'PREPEND_PATH=/p$X' \
+			--env-file "$BATS_TEST_TMPDIR/envfile" "$IMG/$i" \
+			sh -c 'echo "$A|$B|$C|$FILEVAR|${PATH%%:*}|$APPTAINER_NO_EVAL|$SINGULARITY_NO_EVAL"'
+		[ "$status" -eq 0 ]
+		[ "$output" = '$(echo a)|$(echo b)|${HOME}|$(echo f)|/p$X|1|1' ]
+		run env APPTAINER_NO_EVAL=1 "$SIFU" exec --env 'B=$(echo b)' "$IMG/$i" \
+			sh -c 'echo "$B"'
+		[ "$status" -eq 0 ]
+		[ "$output" = '$(echo b)' ]
+	done
 }
