@@ -133,7 +133,9 @@ static void flags(struct cli_args *a, struct ns_config *c)
 {
 	bool all = a->set[O_CONTAINALL];
 	c->contain = all || a->set[O_CONTAIN];
-	c->pid = all || a->set[O_PID];
+	/* --no-pid wins over --pid and --containall (NoPID in Apptainer's
+	 * launch options: "even if set by default / other flags") */
+	c->pid = (all || a->set[O_PID]) && !a->set[O_NO_PID];
 	c->ipc = all || a->set[O_IPC];
 	c->cleanenv = all || a->set[O_CLEANENV];
 	c->net = a->set[O_NET];

@@ -86,3 +86,21 @@ img() { echo "$IMG/img.sqfs"; }
 		[ "$output" = '$(echo b)' ]
 	done
 }
+
+# e2e actions/actions.go "ContainAllPID" / "ContainAllNoPID": with
+# --containall --no-init the payload is PID 1; --no-pid takes the PID
+# namespace away again.
+@test "--no-pid disables the PID namespace --containall implies" {
+	run_sifu exec --containall --no-init "$(img)" sh -c 'echo $$'
+	[ "$status" -eq 0 ]
+	[ "$output" = 1 ]
+	run_sifu exec --containall --no-init --no-pid "$(img)" sh -c 'echo $$'
+	[ "$status" -eq 0 ]
+	[ "$output" != 1 ]
+	run_sifu exec --pid --no-init --no-pid "$(img)" sh -c 'echo $$'
+	[ "$status" -eq 0 ]
+	[ "$output" != 1 ]
+	run env APPTAINER_NO_PID=1 "$SIFU" exec --containall --no-init "$(img)" sh -c 'echo $$'
+	[ "$status" -eq 0 ]
+	[ "$output" != 1 ]
+}
