@@ -149,15 +149,17 @@ struct inspect_ctx {
 	const char *path;
 };
 
-static int load_object_string(struct inspect_ctx *c, const struct sif_descr *d, json_t **out,
-                              struct sifu_err *err)
+/* Object D as a JSON string (JE NULL), or parsed as JSON (*OUT NULL, with
+ * JE saying why, when it is not JSON); < 0 when it cannot be read. */
+static int load_object(struct inspect_ctx *c, const struct sif_descr *d, json_t **out,
+                       json_error_t *je, struct sifu_err *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
 	int r = sif_read_object(c->img, d, META_MAX, &buf, &len, err);
 	if (r < 0)
 		return r;
-	*out = json_stringn_nocheck(buf, len);
+	*out = je ? json_loadb(buf, len, 0, je) : json_stringn_nocheck(buf, len);
 	return 0;
 }
 
@@ -186,12 +188,10 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 		if (!d->used || d->datatype != SIF_DT_GENERIC_JSON ||
 		    strcmp(d->name, SIF_INSPECT_METADATA_NAME))
 			continue;
-		_cleanup_free_ char *buf = NULL;
-		size_t len;
-		if ((r = sif_read_object(c->img, d, META_MAX, &buf, &len, err)) < 0)
-			return r;
 		json_error_t je;
-		json_t *m = json_loadb(buf, len, 0, &je);
+		json_t *m = NULL;
+		if ((r = load_object(c, d, &m, &je, err)) < 0)
+			return r;
 		json_t *at = m ? metadata_attrs(m) : NULL;
 		if (!at) {
 			json_decref(m);
@@ -210,17 +210,15 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 	const struct sif_descr *d;
 	json_t *s;
 	if (!json_object_get(c->attrs, "deffile") && (d = sif_first_of(c->img, SIF_DT_DEFFILE))) {
-		if ((r = load_object_string(c, d, &s, err)) < 0)
+		if ((r = load_object(c, d, &s, NULL, err)) < 0)
 			return r;
 		json_object_set_new(c->attrs, "deffile", s);
 	}
 	if (!json_object_get(c->attrs, "labels") && (d = sif_first_of(c->img, SIF_DT_LABELS))) {
-		_cleanup_free_ char *buf = NULL;
-		size_t len;
-		if ((r = sif_read_object(c->img, d, META_MAX, &buf, &len, err)) < 0)
-			return r;
 		json_error_t je;
-		json_t *l = json_loadb(buf, len, 0, &je);
+		json_t *l = NULL;
+		if ((r = load_object(c, d, &l, &je, err)) < 0)
+			return r;
 		if (!json_is_object(l)) {
 			json_decref(l);
 			return sifu_err_set(err, SIFU_E_CORRUPT, EINVAL,
@@ -231,7 +229,7 @@ static int load_attrs(struct inspect_ctx *c, struct sifu_err *err)
 	}
 	if (!json_object_get(c->attrs, "environment") &&
 	    (d = sif_first_of(c->img, SIF_DT_ENVVAR))) {
-		if ((r = load_object_string(c, d, &s, err)) < 0)
+		if ((r = load_object(c, d, &s, NULL, err)) < 0)
 			return r;
 		json_t *env = json_object();
 		json_object_set_new(env, "Env.Vars object", s);
