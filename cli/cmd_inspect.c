@@ -352,45 +352,46 @@ static void print_json(json_t *doc)
 	free(s);
 }
 
-static bool has_magic(const char *path, const char *magic)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	char buf[4];
-	return fd >= 0 && read(fd, buf, 4) == 4 && !memcmp(buf, magic, 4);
-}
-
-/* Open what PATH is: a sandbox directory, a bare SquashFS, else a SIF. */
+/* Open what PATH is, once: a sandbox directory, a bare SquashFS, else a
+ * SIF (O_NONBLOCK: a FIFO given by mistake is refused, not waited on). */
 static int open_source(struct inspect_ctx *c, struct source *src, struct sif_image **img,
                        struct sifu_err *err)
 {
+	int fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
-	if (stat(c->path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		src->dirfd = open(c->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (src->dirfd < 0)
-			return sifu_err_set(err, SIFU_E_SYS, errno, "opening %s", c->path);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		sifu_err_set(err, SIFU_E_SYS, e, "cannot open %s", c->path);
+		sifu_err_hint(err,
+		              "give the path of a SIF image, a sandbox directory or a SquashFS "
+		              "file");
+		return -e;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		src->dirfd = fd;
 		return 0;
 	}
-	if (has_magic(c->path, "hsqs")) {
-		src->fd = open(c->path, O_RDONLY | O_CLOEXEC);
-		if (src->fd < 0 || fstat(src->fd, &st) < 0) {
-			int e = errno;
-			if (src->fd >= 0)
-				close(src->fd), src->fd = -1;
-			return sifu_err_set(err, SIFU_E_SYS, e, "opening %s", c->path);
-		}
+	char magic[4];
+	if (pread(fd, magic, sizeof(magic), 0) == 4 && !memcmp(magic, "hsqs", 4)) {
+		src->fd = fd;
 		src->loc = (struct sif_rootfs_loc){
 		    .offset = 0, .size = (uint64_t)st.st_size, .fstype = SIF_FS_SQUASH};
 		src->have_loc = true;
 		return 0;
 	}
-	int r = sif_open_path(c->path, false, img, err);
+	int r = sif_open_fd(fd, img, err);
 	if (r < 0) {
+		close(fd);
+		sifu_err_wrap(err, "%s", c->path);
 		if (err->code == SIFU_E_UNSUPPORTED)
 			sifu_err_hint(err, "inspect reads SIF images, sandbox directories and "
 			                   "SquashFS files");
 		return r;
 	}
-	src->fd = (*img)->fd;
+	(*img)->own_fd = true;
+	src->fd = fd;
 	src->is_sif = true;
 	c->img = *img;
 	return 0;

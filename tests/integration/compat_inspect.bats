@@ -166,3 +166,11 @@ DEF
 	[ "$(jq -r .data.attributes.deffile meta.json)" = "$(cat b.def)" ]
 	[ "$(jq -c '.data.attributes | keys_unsorted' meta.json)" = '["environment","labels","runscript","test","helpfile","deffile","startscript"]' ]
 }
+
+@test "inspect of a missing path: one line that says what inspect reads, exit 255" {
+	run_sifu inspect "$D/no-such-image.sif"
+	[ "$status" -eq 255 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"cannot open $D/no-such-image.sif"* ]]
+	[[ "$output" == *"SIF image, a sandbox directory or a SquashFS file"* ]]
+}
