@@ -129,8 +129,8 @@ static int exec_path(char **argv, char **envp, struct sifu_err *err)
 	return -errno;
 }
 
-/* A shell costs an exec and its start-up (about 1 ms, an eighth of a
- * start): go through one only where something needs it.  Without it,
+/* A shell costs an exec and its start-up (0.9 ms, 12% of a start: docs/
+ * benchmarks.md): go through one only where something needs it.  Without it,
  * ns_env_apply sets what __sifu_base would (LD_LIBRARY_PATH) and expands
  * $NAME, ${NAME}, $UID, $GID and backslashes as the shell would. */
 static bool needs_shell(const struct ns_env *e)
