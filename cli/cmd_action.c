@@ -153,6 +153,7 @@ static void flags(struct cli_args *a, struct ns_config *c)
 	c->pwd = a->set[O_PWD] ? a->val[O_PWD] : NULL;
 	c->workdir = a->set[O_WORKDIR] ? a->val[O_WORKDIR] : NULL;
 	c->shell = a->set[O_SHELL] ? a->val[O_SHELL] : NULL;
+	c->app = a->set[O_APP] && *a->val[O_APP] ? a->val[O_APP] : NULL;
 	split_env_values(a);
 	c->env_opts = a->list[O_ENV];
 	c->overlays = a->list[O_OVERLAY];
@@ -160,7 +161,7 @@ static void flags(struct cli_args *a, struct ns_config *c)
 
 static int unsupported(struct cli_args *a, struct sifu_err *err)
 {
-	static const enum cli_opt_id ids[] = {O_APP, O_NV};
+	static const enum cli_opt_id ids[] = {O_NV};
 	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
 		if (a->set[ids[i]]) {
 			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--%s is not supported yet",

@@ -17,8 +17,10 @@
 #include "cli.h"
 #include "sif.h"
 #include "sqfuse.h"
+#include "userns.h"
 
 #include <fcntl.h>
+#include <dirent.h>
 #include <fnmatch.h>
 #include <jansson.h>
 #include <sys/stat.h>
@@ -141,6 +143,62 @@ static int image_attr(struct source *src, const char *key, const char *in_image,
 	}
 	free(data);
 	return 0;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* *META: "/scif/apps/NAME/scif" when the image has that app (its
+ * labels.json, which every app built by Apptainer or sifu has), else NULL. */
+static int app_in_image(struct source *src, const char *name, char **meta, struct sifu_err *err)
+{
+	*meta = NULL;
+	if (!*name || strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, "."))
+		return 0;
+	_cleanup_free_ char *m = sifu_xasprintf("/scif/apps/%s/scif", name);
+	_cleanup_free_ char *p = sifu_xasprintf("%s/labels.json", m);
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	if (source_read(src, p, &data, &len, err) < 0) {
+		if (err->code != SIFU_E_NOTFOUND)
+			return -EIO;
+		sifu_err_clear(err);
+		return 0;
+	}
+	*meta = TAKE_PTR(m);
+	return 0;
+}
+
+/* --list-apps: the metadata's apps, else (a sandbox) each /scif/apps/NAME
+ * with a scif directory; sorted, as Apptainer prints them.  A bare
+ * SquashFS has no listing to read: none are shown. */
+static void list_apps(struct source *src, json_t *apps)
+{
+	struct ns_strv names = {0};
+	const char *k;
+	json_t *x;
+	if (json_is_object(apps))
+		json_object_foreach(apps, k, x) ns_strv_push(&names, k);
+	else if (src->dirfd >= 0) {
+		int d = sifu_path_open_in_root(src->dirfd, "/scif/apps", O_RDONLY | O_DIRECTORY, 0);
+		_cleanup_closedir_ DIR *dir = d >= 0 ? fdopendir(d) : NULL;
+		if (d >= 0 && !dir)
+			close(d);
+		for (struct dirent *de; dir && (de = readdir(dir));) {
+			struct stat st;
+			_cleanup_free_ char *m = sifu_xasprintf("%s/scif", de->d_name);
+			if (de->d_name[0] != '.' && fstatat(dirfd(dir), m, &st, 0) == 0 &&
+			    S_ISDIR(st.st_mode))
+				ns_strv_push(&names, de->d_name);
+		}
+	}
+	if (names.n)
+		qsort(names.v, names.n, sizeof(char *), cmp_str);
+	for (size_t i = 0; i < names.n; i++)
+		printf("%s\n", names.v[i]);
+	ns_strv_free(&names);
 }
 
 struct inspect_ctx {
@@ -292,11 +350,6 @@ static json_t *apptainer_value(const char *key, json_t *val)
 	return o;
 }
 
-static int cmp_str(const void *x, const void *y)
-{
-	return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
-
 /* Apptainer's text form: scripts and files followed by a newline, labels
  * "key: value" sorted, environment files as "=== name ===" blocks. */
 static void print_text(const char *key, json_t *val)
@@ -419,26 +472,36 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 	json_t *out = json_object();
 	bool json = a->set[O_JSON] || a->set[O_ALL];
 	json_t *scope = attrs;
+	/* an app missing from the metadata (a sandbox, a bare SquashFS) is
+	 * read from its directory, as Apptainer's inspect reads it */
+	_cleanup_free_ char *app_meta = NULL;
+	json_t *app_scope = NULL;
 	if (a->set[O_APP]) {
 		json_t *apps = json_object_get(attrs, "apps");
 		scope = apps ? json_object_get(apps, a->val[O_APP]) : NULL;
 		if (!json_is_object(scope)) {
-			r = sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
-			                 "inspect: %s has no app '%s' in "
-			                 "its metadata",
-			                 c.path, a->val[O_APP]);
-			goto out;
+			if ((r = app_in_image(&src, a->val[O_APP], &app_meta, err)) < 0)
+				goto out;
+			if (!app_meta) {
+				r = sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
+				                 "inspect: %s has no app '%s'", c.path,
+				                 a->val[O_APP]);
+				sifu_err_hint(err, "'sifu inspect --list-apps %s' lists its apps",
+				              c.path);
+				goto out;
+			}
+			scope = app_scope = json_object();
 		}
 	}
 	if (a->set[O_LIST_APPS]) {
-		json_t *apps = json_object_get(attrs, "apps");
-		const char *k;
-		json_t *x;
-		if (apps)
-			json_object_foreach(apps, k, x) printf("%s\n", k);
+		list_apps(&src, json_object_get(attrs, "apps"));
 		r = 0;
 		goto out;
 	}
+	/* --all shows the apps too, first, as Apptainer's metadata has them */
+	json_t *apps = a->set[O_ALL] ? json_object_get(attrs, "apps") : NULL;
+	if (json_is_object(apps) && json_object_size(apps))
+		json_object_set(out, "apps", apps);
 	bool any = false;
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
 		any |= a->set[kinds[i].opt];
@@ -448,10 +511,14 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 		if (!want)
 			continue;
 		json_t *val = json_object_get(scope, k->key);
-		if (!val && !a->set[O_APP]) {
+		if (!val && (!a->set[O_APP] || app_meta)) {
 			/* not in the SIF's metadata objects: read it from the image */
 			json_t *got = NULL;
-			if ((r = image_attr(&src, k->key, k->in_image, &got, err)) < 0) {
+			_cleanup_free_ char *where =
+			    app_meta ? sifu_xasprintf("%s%s", app_meta,
+			                              k->in_image + strlen("/.singularity.d"))
+			             : sifu_xstrdup(k->in_image);
+			if ((r = image_attr(&src, k->key, where, &got, err)) < 0) {
 				sifu_err_wrap(err, "inspect %s: reading %s from the image", c.path,
 				              k->in_image);
 				goto out;
@@ -475,8 +542,11 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 			json_object_set_new(out, k->key, shown);
 	}
 	if (json) {
+		/* an app's attributes go where Apptainer puts them: apps.NAME */
+		json_t *shown = a->set[O_APP] ? json_pack("{s:{s:O}}", "apps", a->val[O_APP], out)
+		                              : json_incref(out);
 		json_t *doc =
-		    json_pack("{s:{s:O},s:s}", "data", "attributes", out, "type", "container");
+		    json_pack("{s:{s:o},s:s}", "data", "attributes", shown, "type", "container");
 		print_json(doc);
 		json_decref(doc);
 	} else {
@@ -488,6 +558,7 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 	}
 	r = 0;
 out:
+	json_decref(app_scope);
 	json_decref(out);
 	json_decref(attrs);
 	source_close(&src);

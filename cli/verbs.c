@@ -59,7 +59,8 @@ const struct cli_verb cli_verbs[] = {
      "Runs the image's runscript (/.singularity.d/runscript) with ARGS. A SIF\n"
      "file is its own launcher: ./image.sif ARGS does the same through the\n"
      "run-singularity name.\n\n" ACTION_ENV,
-     "  $ sifu run lolcow.sif\n  $ ./lolcow.sif --help\n"},
+     "  $ sifu run lolcow.sif\n  $ ./lolcow.sif --help\n"
+     "  $ sifu run --app foo apps.sif a b      # the SCIF app foo's %apprun\n"},
     {"shell", V_SHELL, cmd_shell, false, "sifu shell [options] IMAGE",
      "Run a shell within a container",
      "Starts an interactive shell in IMAGE: $SINGULARITY_SHELL, then /bin/bash\n"
@@ -69,7 +70,7 @@ const struct cli_verb cli_verbs[] = {
      "Run the user-defined tests within a container",
      "Runs the image's test script (/.singularity.d/test), or exits 0 if it has\n"
      "none.\n\n" ACTION_ENV,
-     "  $ sifu test tools.sif\n"},
+     "  $ sifu test tools.sif\n  $ sifu test --app foo apps.sif\n"},
     {"instance", V_INSTANCE, cmd_instance, false, "sifu instance start|stop|list [options] ...",
      "Manage containers running as services",
      "Starts, lists and stops named container instances.\n", "  $ sifu instance list\n"},
@@ -109,7 +110,8 @@ const struct cli_verb cli_verbs[] = {
      "objects). What lives only inside the image's own /.singularity.d cannot\n"
      "be read by this build yet, and inspect says so.\n",
      "  $ sifu inspect ubuntu.sif\n  $ sifu inspect --deffile tool.sif\n"
-     "  $ sifu inspect --all --json tool.sif\n"},
+     "  $ sifu inspect --all --json tool.sif\n"
+     "  $ sifu inspect --list-apps apps.sif\n  $ sifu inspect --app foo --runscript apps.sif\n"},
     {"sign", V_SIGN, cmd_sign, true, "sifu sign [options] IMAGE",
      "Add digital signature(s) to an image",
      "Signs each object group of IMAGE (or --group-id N, or the objects of\n"

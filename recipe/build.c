@@ -225,9 +225,11 @@ static int run_in(struct build *b, size_t i, enum ns_action action, char *const 
 static int run_post(struct build *b, size_t i, struct sifu_err *err)
 {
 	const struct recipe_stage *st = &b->r->stages[i];
-	if (!st->post.text || !bld_section_on(b->o, "post"))
+	if ((!st->post.text && !st->napps) || !bld_section_on(b->o, "post"))
 		return 0;
-	int r = bld_write_file(b->rootfds[i], "/.post.script", 0755, st->post.text, err);
+	/* the apps' %appinstall sections run at the end of %post, as Apptainer */
+	_cleanup_free_ char *text = bld_apps_post(st, st->post.text);
+	int r = bld_write_file(b->rootfds[i], "/.post.script", 0755, text, err);
 	if (r < 0)
 		return r;
 	bld_write_file(b->rootfds[i], "/.build.labels", 0644, "", err);
@@ -254,7 +256,8 @@ static int run_post(struct build *b, size_t i, struct sifu_err *err)
 		if (d >= 0)
 			unlinkat(d, "00sifu-build-no-sandbox", 0);
 	}
-	return section_result(b, "post", st->post.line, r, status, err);
+	unsigned line = st->post.text ? st->post.line : st->apps[0].line;
+	return section_result(b, "post", line, r, status, err);
 }
 
 static int run_test(struct build *b, size_t i, struct sifu_err *err)
@@ -287,16 +290,12 @@ static bool inspect_env_name(const char *name)
 	return !fnmatch("10-docker*.sh", name, 0) || !fnmatch("9*-environment.sh", name, 0);
 }
 
-/* The attributes `sifu inspect` (and Apptainer's) read without mounting, in
- * Apptainer's layout: what `apptainer inspect --all` of the build's root
- * gives, re-encoded compactly ({"data":{"attributes":{…}},"type":
- * "container"}, the attributes in its field order, empty ones left out). */
-static char *inspect_metadata(int root)
+/* The environment scripts in DIR (inside ROOT) that inspect shows, into AT
+ * as "environment": {path: text}. */
+static void env_attrs(int root, const char *dir, json_t *at)
 {
-	json_t *at = json_object();
 	json_t *env = json_object();
-	_cleanup_close_ int efd =
-	    sifu_path_open_in_root(root, "/.singularity.d/env", O_RDONLY | O_DIRECTORY, 0);
+	_cleanup_close_ int efd = sifu_path_open_in_root(root, dir, O_RDONLY | O_DIRECTORY, 0);
 	if (efd >= 0) {
 		struct dirent **names = NULL;
 		char fdp[32];
@@ -305,7 +304,7 @@ static char *inspect_metadata(int root)
 		for (int k = 0; k < n; k++) {
 			if (inspect_env_name(names[k]->d_name)) {
 				_cleanup_free_ char *path =
-				    sifu_xasprintf("/.singularity.d/env/%s", names[k]->d_name);
+				    sifu_xasprintf("%s/%s", dir, names[k]->d_name);
 				_cleanup_free_ char *t = bld_read_file(root, path, 1 << 20);
 				if (t)
 					json_object_set_new(env, path, inspect_text(t));
@@ -317,25 +316,89 @@ static char *inspect_metadata(int root)
 	if (json_object_size(env))
 		json_object_set(at, "environment", env);
 	json_decref(env);
-	_cleanup_free_ char *labels = bld_read_file(root, "/.singularity.d/labels.json", 1 << 20);
+}
+
+/* The attributes of the metadata directory META (/.singularity.d, or an
+ * app's /scif/apps/NAME/scif): environment, labels and the scripts
+ * (KEYS, in Apptainer's field order) that are there and not empty. */
+static void dir_attrs(int root, const char *meta, const char *const *keys, json_t *at)
+{
+	_cleanup_free_ char *envdir = sifu_xasprintf("%s/env", meta);
+	env_attrs(root, envdir, at);
+	_cleanup_free_ char *lpath = sifu_xasprintf("%s/labels.json", meta);
+	_cleanup_free_ char *labels = bld_read_file(root, lpath, 1 << 20);
 	json_t *l = labels ? json_loads(labels, 0, NULL) : NULL;
 	if (json_is_object(l) && json_object_size(l))
 		json_object_set(at, "labels", l);
 	json_decref(l);
 	static const struct {
-		const char *key, *path;
-	} files[] = {{"runscript", "/.singularity.d/runscript"},
-	             {"test", "/.singularity.d/test"},
-	             {"helpfile", "/.singularity.d/runscript.help"},
-	             {"deffile", "/.singularity.d/Singularity"},
-	             {"startscript", "/.singularity.d/startscript"}};
-	for (size_t k = 0; k < ARRAY_SIZE(files); k++) {
-		_cleanup_free_ char *t = bld_read_file(root, files[k].path, 1 << 20);
-		json_t *v = t ? inspect_text(t) : NULL;
-		if (v && json_string_length(v))
-			json_object_set(at, files[k].key, v);
-		json_decref(v);
+		const char *key, *file;
+	} files[] = {{"runscript", "runscript"},
+	             {"startscript", "startscript"},
+	             {"test", "test"},
+	             {"helpfile", "runscript.help"},
+	             {"deffile", "Singularity"}};
+	for (const char *const *key = keys; *key; key++)
+		for (size_t k = 0; k < ARRAY_SIZE(files); k++) {
+			if (strcmp(files[k].key, *key))
+				continue;
+			_cleanup_free_ char *p = sifu_xasprintf("%s/%s", meta, files[k].file);
+			_cleanup_free_ char *t = bld_read_file(root, p, 1 << 20);
+			json_t *v = t ? inspect_text(t) : NULL;
+			if (v && json_string_length(v))
+				json_object_set(at, files[k].key, v);
+			json_decref(v);
+		}
+}
+
+/* The SCIF apps (every /scif/apps/NAME with a scif directory, in name
+ * order as Apptainer's glob lists them), or NULL when there are none. */
+static json_t *apps_attrs(int root)
+{
+	static const char *const keys[] = {"runscript", "startscript", "test", "helpfile", NULL};
+	_cleanup_close_ int afd =
+	    sifu_path_open_in_root(root, "/scif/apps", O_RDONLY | O_DIRECTORY, 0);
+	if (afd < 0)
+		return NULL;
+	json_t *apps = json_object();
+	struct dirent **names = NULL;
+	char fdp[32];
+	sifu_path_fd(afd, fdp);
+	int n = scandir(fdp, &names, NULL, alphasort);
+	for (int k = 0; k < n; k++) {
+		const char *name = names[k]->d_name;
+		_cleanup_free_ char *meta = sifu_xasprintf("/scif/apps/%s/scif", name);
+		_cleanup_close_ int mfd =
+		    name[0] == '.' ? -1
+		                   : sifu_path_open_in_root(root, meta, O_RDONLY | O_DIRECTORY, 0);
+		if (mfd >= 0) {
+			json_t *at = json_object();
+			dir_attrs(root, meta, keys, at);
+			json_object_set_new(apps, name, at);
+		}
+		free(names[k]);
 	}
+	free(names);
+	if (!json_object_size(apps)) {
+		json_decref(apps);
+		return NULL;
+	}
+	return apps;
+}
+
+/* The attributes `sifu inspect` (and Apptainer's) read without mounting, in
+ * Apptainer's layout: what `apptainer inspect --all` of the build's root
+ * gives, re-encoded compactly ({"data":{"attributes":{…}},"type":
+ * "container"}, the attributes in its field order, empty ones left out). */
+static char *inspect_metadata(int root)
+{
+	static const char *const keys[] = {"runscript", "test",        "helpfile",
+	                                   "deffile",   "startscript", NULL};
+	json_t *at = json_object();
+	json_t *apps = apps_attrs(root);
+	if (apps)
+		json_object_set_new(at, "apps", apps);
+	dir_attrs(root, "/.singularity.d", keys, at);
 	json_t *m = json_pack("{s:{s:o},s:s}", "data", "attributes", at, "type", "container");
 	char *s = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
@@ -524,6 +587,8 @@ static int build_stage(struct build *b, size_t i, bool in_place, struct sifu_err
 	}
 	if (r == 0)
 		r = bld_check_interrupted(err);
+	if (r == 0)
+		r = bld_apps_create(b->rootfds[i], st, err);
 	if (r == 0)
 		r = run_setup(b, i, err);
 	if (r == 0)

@@ -41,6 +41,37 @@ static const char env_base[] =
     "    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
     "    export PATH\n"
     "fi\n";
+/* The environment of the SCIF app a run names (--app sets
+ * SINGULARITY_APPNAME), in Apptainer's order: the app's root, then its bin
+ * before PATH and its lib before LD_LIBRARY_PATH, then its 01-base.sh and
+ * %appenv.  Every image gets it, as every image Apptainer builds has it:
+ * the launcher only names the app. */
+static const char env_apps[] =
+    "#!/bin/sh\n"
+    "# SCIF apps: the environment of the app chosen with --app\n"
+    "if [ -n \"${SINGULARITY_APPNAME:-}\" ]; then\n"
+    "    export SINGULARITY_APPNAME\n"
+    "    __scif_app=\"/scif/apps/$SINGULARITY_APPNAME\"\n"
+    "    if [ ! -d \"$__scif_app/\" ]; then\n"
+    "        echo \"Could not locate the container application: $SINGULARITY_APPNAME\"\n"
+    "        exit 1\n"
+    "    fi\n"
+    "    SCIF_APPS=/scif/apps\n"
+    "    SCIF_APPROOT=\"$__scif_app\"\n"
+    "    export SCIF_APPROOT SCIF_APPS\n"
+    "    PATH=\"$__scif_app:/scif/apps/singularity:$PATH\"\n"
+    "    if [ -d \"$__scif_app/bin\" ]; then PATH=\"$__scif_app/bin:$PATH\"; fi\n"
+    "    if [ -d \"$__scif_app/lib\" ]; then\n"
+    "        LD_LIBRARY_PATH=\"$__scif_app/lib:${LD_LIBRARY_PATH:-}\"\n"
+    "        export LD_LIBRARY_PATH\n"
+    "    fi\n"
+    "    for __scif_f in 01-base.sh 90-environment.sh; do\n"
+    "        if [ -f \"$__scif_app/scif/env/$__scif_f\" ]; then . "
+    "\"$__scif_app/scif/env/$__scif_f\"; fi\n"
+    "    done\n"
+    "    export PATH\n"
+    "    unset __scif_app __scif_f\n"
+    "fi\n";
 /* How a fresh 90-environment.sh starts, as Singularity 3 and Apptainer
  * images have it (Apptainer's e2e inspect test expects this header). */
 static const char env_header[] = "#!/bin/sh\n# Custom environment shell code should follow\n\n";
@@ -80,6 +111,7 @@ static const struct layout_entry {
     {SCRIPT, "/.singularity.d/actions/test", action_test, "/.test"},
     {SCRIPT, "/.singularity.d/actions/start", action_start},
     {SCRIPT, "/.singularity.d/env/01-base.sh", env_base},
+    {SCRIPT, "/.singularity.d/env/95-apps.sh", env_apps},
     {PLACEHOLDER, "/etc/hosts"},
     {PLACEHOLDER, "/etc/resolv.conf"},
     {PLACEHOLDER, "/.singularity.d/env/91-environment.sh"},

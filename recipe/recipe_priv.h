@@ -106,6 +106,14 @@ int bld_write_environment(int rootfd, const struct recipe_stage *st,
 int bld_write_labels(int rootfd, const struct recipe_stage *st, const struct recipe_build_opts *o,
                      struct sifu_err *err);
 
+/* apps.c */
+/* The /scif tree of the stage's %app* sections and 94-appsbase.sh, as
+ * Apptainer's build makes them (nothing without apps). */
+int bld_apps_create(int rootfd, const struct recipe_stage *st, struct sifu_err *err);
+/* POST (may be NULL) followed by each app's %appinstall, run in its
+ * /scif/apps/NAME with its 01-base.sh sourced: the script %post runs. */
+char *bld_apps_post(const struct recipe_stage *st, const char *post);
+
 /* fakeroot.c */
 /* What runs in the child of bld_run_fakeroot: < 0 with err set, else the
  * exit status. */

@@ -172,6 +172,13 @@ static void base_env(const struct ns_env_spec *s, struct ns_strv *b)
 	 * for an image without one) gives it /.singularity.d/libs */
 	ns_env_set(b, "PATH", DEFAULT_PATH);
 	ns_env_set(b, "HOME", s->home);
+	/* in the process's environment from the start, not injected after
+	 * 99-base.sh: the image's 95-apps.sh reads it (Apptainer's launcher
+	 * sets it the same way) */
+	if (s->app) {
+		ns_env_set(b, "APPTAINER_APPNAME", s->app);
+		ns_env_set(b, "SINGULARITY_APPNAME", s->app);
+	}
 }
 
 static void runtime_vars(const struct ns_env_spec *s, struct ns_env *e)

@@ -637,6 +637,7 @@ static int build_env(struct ns_run *l, struct sifu_err *err)
 	    .command = cmdname[c->action],
 	    .bind = c->bind_list,
 	    .no_eval = c->no_eval,
+	    .app = c->app,
 	};
 	return ns_env_build(&es, &l->env, err);
 }

@@ -42,11 +42,42 @@ static int enter_cwd(struct ns_run *l, struct sifu_err *err)
 	return 0;
 }
 
+/* --app NAME: the app must be there; run and test start its own script
+ * (Apptainer's action script: an app without one is an error, not the
+ * container's).  0 with nothing pushed for exec and shell. */
+static int app_argv(const struct ns_config *c, struct ns_strv *av, struct sifu_err *err)
+{
+	_cleanup_free_ char *root = sifu_xasprintf("/scif/apps/%s", c->app);
+	if (!*c->app || strchr(c->app, '/') || !is_dir(root)) {
+		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
+		             "could not locate the container application: %s", c->app);
+		sifu_err_hint(err, "'sifu inspect --list-apps IMAGE' lists the image's apps");
+		return -ENOENT;
+	}
+	if (c->action != NS_RUN && c->action != NS_TEST)
+		return 0;
+	bool run = c->action == NS_RUN;
+	_cleanup_free_ char *script =
+	    sifu_xasprintf("%s/scif/%s", root, run ? "runscript" : "test");
+	if (access(script, X_OK) < 0) {
+		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "no %s for contained app: %s",
+		             run ? "runscript" : "tests", c->app);
+		return -ENOENT;
+	}
+	ns_strv_push(av, script);
+	return 0;
+}
+
 /* The argv of the action, before the environment wrapper. */
 static int action_argv(struct ns_run *l, struct ns_strv *av, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
-	switch (c->action) {
+	if (c->app) {
+		int r = app_argv(c, av, err);
+		if (r < 0)
+			return r;
+	}
+	switch (av->n ? NS_EXEC : c->action) {
 	case NS_EXEC: break;
 	case NS_RUN:
 		if (exists("/.singularity.d/runscript"))

@@ -133,6 +133,7 @@ struct ns_env_spec {
 	const char *command;   /* exec run shell test */
 	const char *bind;      /* APPTAINER_BIND (comma list), or "" */
 	bool no_eval;          /* --no-eval: the user's values are not evaluated */
+	const char *app;       /* --app: APPTAINER_APPNAME, SINGULARITY_APPNAME; or NULL */
 };
 int ns_env_build(const struct ns_env_spec *s, struct ns_env *out, struct sifu_err *err);
 void ns_env_free(struct ns_env *e);
@@ -216,6 +217,9 @@ struct ns_config {
 	bool in_userns;
 	char *const *overlays; /* NULL-terminated, or NULL */
 	const char *shell;     /* --shell */
+	/* --app: the SCIF app (/scif/apps/NAME) whose runscript or test
+	 * runs and whose environment the image's 95-apps.sh sets; or NULL */
+	const char *app;
 	struct sqf_options sqf;
 	char *const *host_env;
 	/* the caller's $HOME and $USER, used only where the passwd database
