@@ -115,7 +115,7 @@ static void list_add(struct cli_args *a, enum cli_opt_id id, const char *value)
 	/* a bind path may hold a comma written "\,", as in Apptainer's
 	 * ParseBindPath: it does not split the list (ns_bind_parse unescapes) */
 	bool escapes = id == O_BIND;
-	for (const char *p = value; *p;) {
+	for (const char *p = value; p && *p;) {
 		size_t n = 0;
 		while (p[n] && p[n] != ',')
 			n += escapes && p[n] == '\\' && p[n + 1] == ',' ? 2 : 1;
