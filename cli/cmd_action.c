@@ -131,19 +131,23 @@ static void split_env_values(struct cli_args *a)
 
 static void flags(struct cli_args *a, struct ns_config *c)
 {
-	bool all = a->set[O_CONTAINALL];
+	/* --compat is exactly what Apptainer's actions.go makes of isCompat:
+	 * --containall --writable-tmpfs --no-init --no-umask --no-eval */
+	bool compat = a->set[O_COMPAT];
+	bool all = compat || a->set[O_CONTAINALL];
 	c->contain = all || a->set[O_CONTAIN];
 	/* --no-pid wins over --pid and --containall (NoPID in Apptainer's
 	 * launch options: "even if set by default / other flags") */
 	c->pid = (all || a->set[O_PID]) && !a->set[O_NO_PID];
 	c->ipc = all || a->set[O_IPC];
 	c->cleanenv = all || a->set[O_CLEANENV];
-	c->net = a->set[O_NET];
-	c->no_init = a->set[O_NO_INIT];
-	c->no_umask = a->set[O_NO_UMASK];
-	c->no_eval = a->set[O_NO_EVAL];
+	/* --network implies --net, as Apptainer's launcher sets it */
+	c->net = a->set[O_NET] || a->set[O_NETWORK];
+	c->no_init = compat || a->set[O_NO_INIT];
+	c->no_umask = compat || a->set[O_NO_UMASK];
+	c->no_eval = compat || a->set[O_NO_EVAL];
 	c->no_home = a->set[O_NO_HOME];
-	c->writable_tmpfs = a->set[O_WRITABLE_TMPFS];
+	c->writable_tmpfs = compat || a->set[O_WRITABLE_TMPFS];
 	c->writable = a->set[O_WRITABLE];
 	c->fakeroot = a->set[O_FAKEROOT];
 	c->unsquash = a->set[O_UNSQUASH];
@@ -156,7 +160,57 @@ static void flags(struct cli_args *a, struct ns_config *c)
 	c->app = a->set[O_APP] && *a->val[O_APP] ? a->val[O_APP] : NULL;
 	split_env_values(a);
 	c->env_opts = a->list[O_ENV];
+	c->no_env = a->list[O_NO_ENV];
+	c->scratch = a->list[O_SCRATCH];
 	c->overlays = a->list[O_OVERLAY];
+}
+
+/* --network: Apptainer's CNI networks (bridge, ptp, ...) need a setuid
+ * installation or root to make their interfaces; what an unprivileged user
+ * namespace can have is "none", a namespace with its loopback only, which
+ * Apptainer's e2e (actionNetwork, NoneNetwork) runs as an ordinary user. */
+static int check_network(const struct cli_args *a, struct sifu_err *err)
+{
+	const char *n = a->set[O_NETWORK] ? a->val[O_NETWORK] : NULL;
+	if (!n || !strcmp(n, "none"))
+		return 0;
+	sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--network %s is not supported", n);
+	sifu_err_hint(err,
+	              "sifu supports --network none (a new network namespace with "
+	              "loopback only); other network types need Apptainer's setuid CNI set-up");
+	return -ENOTSUP;
+}
+
+/* --runscript-timeout as Go's time.ParseDuration reads the values people
+ * write: a number with a unit of ns, us, ms, s, m or h, or several of them
+ * ("1m30s").  Into milliseconds, at least 1. */
+static int parse_timeout(const char *s, unsigned long *ms, struct sifu_err *err)
+{
+	static const struct {
+		const char *unit;
+		double ms;
+	} units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6}};
+	double total = 0;
+	const char *p = s;
+	while (*p) {
+		char *end;
+		double v = strtod(p, &end);
+		size_t n = end == p ? 0 : strspn(end, "numsh");
+		size_t i = 0;
+		while (n && i < ARRAY_SIZE(units) &&
+		       (strlen(units[i].unit) != n || strncmp(end, units[i].unit, n)))
+			i++;
+		if (!n || i == ARRAY_SIZE(units) || v < 0) {
+			sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+			             "--runscript-timeout %s: not a duration", s);
+			sifu_err_hint(err, "write a number with a unit: 30s, 2m, 1h30m");
+			return -EINVAL;
+		}
+		total += v * units[i].ms;
+		p = end + n;
+	}
+	*ms = total < 1 ? 1 : total > 1e12 ? (unsigned long)1e12 : (unsigned long)total;
+	return 0;
 }
 
 static int unsupported(struct cli_args *a, struct sifu_err *err)
@@ -212,6 +266,11 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 		r = parse_nomount(a, &c->no_mount, err);
 	if (r == 0)
 		r = cli_fuse_options(a, &c->sqf, err);
+	if (r < 0)
+		return r;
+	r = check_network(a, err);
+	if (r == 0 && a->set[O_RUNSCRIPT_TIMEOUT])
+		r = parse_timeout(a->val[O_RUNSCRIPT_TIMEOUT], &c->env_timeout_ms, err);
 	if (r < 0)
 		return r;
 	flags(a, c);

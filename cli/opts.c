@@ -112,14 +112,20 @@ static void list_add(struct cli_args *a, enum cli_opt_id id, const char *value)
 		a->list[id][a->nlist[id]] = NULL;
 		return;
 	}
-	_cleanup_free_ char *copy = sifu_xstrdup(value);
-	char *save = NULL;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (!*t)
-			continue;
-		a->list[id] = sifu_xrealloc(a->list[id], (a->nlist[id] + 2) * sizeof(char *));
-		a->list[id][a->nlist[id]++] = sifu_xstrdup(t);
-		a->list[id][a->nlist[id]] = NULL;
+	/* a bind path may hold a comma written "\,", as in Apptainer's
+	 * ParseBindPath: it does not split the list (ns_bind_parse unescapes) */
+	bool escapes = id == O_BIND;
+	for (const char *p = value; p && *p;) {
+		size_t n = 0;
+		while (p[n] && p[n] != ',')
+			n += escapes && p[n] == '\\' && p[n + 1] == ',' ? 2 : 1;
+		if (n) {
+			a->list[id] =
+			    sifu_xrealloc(a->list[id], (a->nlist[id] + 2) * sizeof(char *));
+			a->list[id][a->nlist[id]++] = sifu_xstrndup(p, n);
+			a->list[id][a->nlist[id]] = NULL;
+		}
+		p += n + (p[n] == ',');
 	}
 }
 

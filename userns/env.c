@@ -155,11 +155,29 @@ int ns_env_file_parse(const char *text, struct ns_strv *out, struct sifu_err *er
 	return 0;
 }
 
+/* --no-env: Apptainer adds the names to the keys it omits from the host
+ * (SetContainerEnv in its env package); the proxy variables and TERM, which
+ * it always passes, stay, and an APPTAINERENV_ variable still sets a name. */
+static bool host_blocked(const struct ns_env_spec *s, const char *kv)
+{
+	static const char *const always[] = {
+	    "TERM",     "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy",
+	    "NO_PROXY", "all_proxy",  "ALL_PROXY",  "ftp_proxy",   "FTP_PROXY"};
+	size_t k = strcspn(kv, "=");
+	for (size_t i = 0; i < ARRAY_SIZE(always); i++)
+		if (strlen(always[i]) == k && !memcmp(kv, always[i], k))
+			return false;
+	for (char *const *n = s->no_env; n && *n; n++)
+		if (strlen(*n) == k && !memcmp(kv, *n, k))
+			return true;
+	return false;
+}
+
 static void base_env(const struct ns_env_spec *s, struct ns_strv *b)
 {
 	if (!s->cleanenv) {
 		for (char *const *h = s->host; h && *h; h++)
-			if (strchr(*h, '=') && !host_dropped(*h))
+			if (strchr(*h, '=') && !host_dropped(*h) && !host_blocked(s, *h))
 				ns_strv_push(b, *h);
 	} else {
 		/* what Apptainer's --cleanenv keeps */
@@ -253,6 +271,8 @@ void ns_env_free(struct ns_env *e)
 		free(e->ov[i].value);
 	}
 	free(e->ov);
+	free(e->script_head);
+	free(e->script_tail);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -352,6 +372,8 @@ static const char script_source[] =
 char *ns_env_script(const struct ns_env *e)
 {
 	struct ns_strv parts = {0};
+	if (e->script_head)
+		ns_strv_push(&parts, e->script_head);
 	/* $UID and $GID, which bash has and POSIX sh lacks (Apptainer's shell
 	 * sets them); not exported */
 	ns_strv_push_take(&parts, sifu_xasprintf("[ -n \"${UID:-}\" ] || UID=%lu\n"
@@ -377,6 +399,8 @@ char *ns_env_script(const struct ns_env *e)
 	}
 	ns_strv_push(&parts, ":\n}\n");
 	ns_strv_push(&parts, script_source);
+	if (e->script_tail)
+		ns_strv_push(&parts, e->script_tail);
 	/* as Apptainer: a command that is not there is sifu's failure (255);
 	 * checked without a subshell (no fork), and only where /dev/null can be
 	 * opened: with --no-mount dev the image's own node is there but the

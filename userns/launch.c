@@ -137,6 +137,20 @@ static void add_hb(struct ns_run *l, int fd, const char *dst, bool ro, bool user
 	b->ro = ro;
 	b->dir = fd < 0 || (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode));
 	b->user = user;
+	b->scratch = false;
+}
+
+/* --scratch: Apptainer's addScratchMount, before the user's binds so that
+ * one can land inside a scratch directory (e2e ScratchTmpfsBind). */
+static void add_scratch(struct ns_run *l)
+{
+	for (char *const *s = l->c->scratch; s && *s; s++) {
+		char dir[PATH_MAX];
+		if (sifu_path_normalize(*s, dir, sizeof(dir)) < 0 || dir[0] != '/')
+			snprintf(dir, sizeof(dir), "/%s", *s);
+		add_hb(l, -1, dir, false, true);
+		l->hb[l->nhb - 1].scratch = true;
+	}
 }
 
 static void add_default(struct ns_run *l, unsigned bit, const char *src, const char *dst)
@@ -228,6 +242,7 @@ static int open_host_objects(struct ns_run *l, struct sifu_err *err)
 	    !(home_bound && under(l->cwd, l->home_dst) && !strcmp(l->home_dst, l->host_home)) &&
 	    !(tmp_bound && (under(l->cwd, "/tmp") || under(l->cwd, "/var/tmp"))))
 		add_default(l, NS_NOMOUNT_CWD, l->cwd, l->cwd);
+	add_scratch(l);
 	for (size_t i = 0; i < c->nbinds; i++) {
 		int fd = open_host(c->binds[i].src, true, err);
 		if (fd < 0)
@@ -560,6 +575,9 @@ static int serve_and_supervise(struct ns_run *l, struct parent_fds *f, pid_t chi
 static int run_child(struct ns_run *l, struct parent_fds *f, int *status, struct sifu_err *err)
 {
 	struct child_ctx x = {l, f->go[0], &f->ce, getpid(), {f->go[1], f->sfd}};
+	int r = ns_watch_open(l, err);
+	if (r < 0)
+		return r;
 	fflush(NULL); /* what stdio holds would be written twice */
 	pid_t child = fork();
 	if (child == 0)
@@ -568,6 +586,11 @@ static int run_child(struct ns_run *l, struct parent_fds *f, int *status, struct
 		return sifu_err_sys(err, "fork");
 	close_fd(&f->go[0]);
 	sifu_childerr_in_parent(&f->ce);
+	r = ns_watch_start(l, child, err);
+	if (r < 0) {
+		sifu_proc_kill(child);
+		return r;
+	}
 	return serve_and_supervise(l, f, child, status, err);
 }
 
@@ -638,6 +661,7 @@ static int build_env(struct ns_run *l, struct sifu_err *err)
 	    .bind = c->bind_list,
 	    .no_eval = c->no_eval,
 	    .app = c->app,
+	    .no_env = c->no_env,
 	};
 	return ns_env_build(&es, &l->env, err);
 }
@@ -651,6 +675,7 @@ static int prepare(struct ns_run *l, struct sifu_err *err)
 
 static void run_free(struct ns_run *l)
 {
+	ns_watch_free(l);
 	for (size_t i = 0; i < l->nhb; i++) {
 		if (l->hb[i].fd >= 0)
 			close(l->hb[i].fd);

@@ -197,6 +197,7 @@ int ns_payload_exec(struct ns_run *l, struct sifu_err *err)
 	/* the image's env scripts (or a legacy /environment), and values such as
 	 * $(id -u), need a shell; an image without one still runs */
 	if (needs_shell(&l->env) && exists("/bin/sh")) {
+		ns_watch_payload(l);
 		struct ns_strv sv = {0};
 		ns_strv_push(&sv, "/bin/sh");
 		ns_strv_push(&sv, "-c");

@@ -121,11 +121,34 @@ static void bind_absolutize(struct ns_bind *b, bool dst_defaulted, const char *c
 	}
 }
 
+/* The next ':' of S that is not written "\:", or NULL (Apptainer's
+ * splitBy in its bind parser). */
+static const char *bind_colon(const char *s)
+{
+	for (; *s; s++)
+		if (*s == ':')
+			return s;
+		else if (*s == '\\' && (s[1] == ':' || s[1] == ','))
+			s++;
+	return NULL;
+}
+
+/* "\:" and "\," in a bind path stand for ':' and ',' (e2e actionBinds,
+ * BindFileWithColonOK and BindFileWithCommaOK). */
+static void bind_unescape(char *s)
+{
+	char *o = s;
+	for (; *s; s++)
+		if (!(*s == '\\' && (s[1] == ':' || s[1] == ',')))
+			*o++ = *s;
+	*o = '\0';
+}
+
 int ns_bind_parse(const char *spec, const char *cwd, struct ns_bind *out, struct sifu_err *err)
 {
 	memset(out, 0, sizeof(*out));
-	const char *c1 = strchr(spec, ':');
-	const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	const char *c1 = bind_colon(spec);
+	const char *c2 = c1 ? bind_colon(c1 + 1) : NULL;
 	int r = 0;
 	if (!c1) {
 		out->src = sifu_xstrdup(spec);
@@ -136,6 +159,8 @@ int ns_bind_parse(const char *spec, const char *cwd, struct ns_bind *out, struct
 		if (c2)
 			r = bind_opt(out, spec, c2 + 1, err);
 	}
+	bind_unescape(out->src);
+	bind_unescape(out->dst);
 	bind_absolutize(out, !c1, cwd);
 	if (r == 0)
 		r = bind_check(out, spec, err);
@@ -161,7 +186,11 @@ static int mount_field(struct ns_bind *b, const char *spec, const char *f, size_
 	size_t kn = eq ? (size_t)(eq - f) : n;
 	char *val = eq ? sifu_xstrndup(eq + 1, n - kn - 1) : NULL;
 	int r = 0;
-	if (!eq) {
+	if (!eq && n == 8 && !memcmp(f, "nonested", 8)) {
+		/* --mount only: Apptainer keeps such a bind out of the
+		 * APPTAINER_BIND it passes to nested containers; sifu's
+		 * APPTAINER_BIND never lists --mount binds, so nothing to do */
+	} else if (!eq) {
 		char opt[32] = "";
 		if (n < sizeof(opt))
 			memcpy(opt, f, n);

@@ -281,8 +281,8 @@ static int mount_new(const struct tree *t, const char *dst, const char *type, un
 	return mount(type, d, type, fl, opts) < 0 ? -errno : 0;
 }
 
-/* An empty directory for --contain's home, /tmp and /var/tmp: below
- * --workdir when given, else a fresh tmpfs. */
+/* An empty directory for --contain's home, /tmp and /var/tmp, and for
+ * --scratch: below --workdir when given, else a fresh tmpfs. */
 static int mount_empty(const struct tree *t, const char *dst, const char *wsub,
                        struct sifu_err *err)
 {
@@ -809,7 +809,10 @@ static int mount_binds(const struct tree *t, struct sifu_err *err)
 			for (size_t j = 0; j < ARRAY_SIZE(empties); j++)
 				if (!strcmp(b->dst, empties[j].dst))
 					wsub = empties[j].wsub;
-			r = mount_empty(t, b->dst, wsub, err);
+			/* Apptainer's layout: WORKDIR/scratch/DIR for --scratch DIR */
+			_cleanup_free_ char *sub =
+			    b->scratch ? sifu_xasprintf("scratch%s", b->dst) : NULL;
+			r = mount_empty(t, b->dst, sub ? sub : wsub, err);
 		}
 		if (r < 0)
 			return r;

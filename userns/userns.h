@@ -121,6 +121,9 @@ struct ns_env {
 	/* the payload's ids, for $UID and $GID where the shell has none (the
 	 * payload fills them in just before it execs) */
 	unsigned long uid, gid;
+	/* shell text run first and right before the action's exec (the
+	 * --runscript-timeout watchdog's trap and signal), owned, or NULL */
+	char *script_head, *script_tail;
 };
 struct ns_env_spec {
 	char *const *host; /* the host environment */
@@ -134,6 +137,7 @@ struct ns_env_spec {
 	const char *bind;      /* APPTAINER_BIND (comma list), or "" */
 	bool no_eval;          /* --no-eval: the user's values are not evaluated */
 	const char *app;       /* --app: APPTAINER_APPNAME, SINGULARITY_APPNAME; or NULL */
+	char *const *no_env;   /* --no-env: host names not passed in, or NULL */
 };
 int ns_env_build(const struct ns_env_spec *s, struct ns_env *out, struct sifu_err *err);
 void ns_env_free(struct ns_env *e);
@@ -211,6 +215,14 @@ struct ns_config {
 	bool no_umask; /* the payload gets 0022, not the caller's umask */
 	bool no_eval;  /* --no-eval: --env, --env-file, APPTAINERENV_ values literal */
 	const char *workdir;
+	/* --scratch: empty writable directories, a tmpfs each, or
+	 * WORKDIR/scratch/DIR with --workdir (NULL-terminated, or NULL) */
+	char *const *scratch;
+	/* --no-env: host variables not passed in (NULL-terminated, or NULL) */
+	char *const *no_env;
+	/* --runscript-timeout: how long the image's env scripts may run before
+	 * the run fails, in ms; 0 for Apptainer's default of a minute */
+	unsigned long env_timeout_ms;
 	bool writable_tmpfs, writable, fakeroot, unsquash;
 	/* the caller is root of a user namespace of its own already
 	 * (ns_enter_subid): unshare no new one and write no maps */

@@ -19,7 +19,8 @@ struct ns_hostbind {
 	int fd;    /* O_PATH */
 	char *dst; /* container path */
 	bool ro, dir;
-	bool user; /* --bind/--mount: failures are errors, not warnings */
+	bool user;    /* --bind/--mount: failures are errors, not warnings */
+	bool scratch; /* --scratch (fd -1): below WORKDIR/scratch, not WORKDIR */
 };
 
 /* One run's state, from ns_launch() to its end: who runs it, the image, the
@@ -49,6 +50,7 @@ struct ns_run {
 	char stage[NS_STAGE_MAX];
 	int fuse_fd;
 	struct ns_env env;
+	struct ns_envwatch *watch; /* --runscript-timeout (watchdog.c), or NULL */
 };
 
 /* prep.c: the caller's ids, names and home; the image's kind and location;
@@ -91,5 +93,14 @@ void ns_signals_default(void);
  * child, return CHILD's exit status (128+N after signal N), or -errno when
  * SFD fails. */
 int ns_forward_and_wait(int sfd, pid_t child);
+
+/* watchdog.c: --runscript-timeout.  The supervisor opens the watch before
+ * it forks the payload and starts it (a thread) after; the payload, about
+ * to exec /bin/sh for the env scripts, passes the pipe on and puts the
+ * script's trap and signal into L->env.  Free: what was never started. */
+int ns_watch_open(struct ns_run *l, struct sifu_err *err);
+int ns_watch_start(struct ns_run *l, pid_t child, struct sifu_err *err);
+void ns_watch_payload(struct ns_run *l);
+void ns_watch_free(struct ns_run *l);
 /* phase.c: --debug phase timings */
 void ns_phase(struct ns_run *l, const char *what);

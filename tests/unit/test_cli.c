@@ -44,6 +44,21 @@ static void test_exec_stops_at_image(void **state)
 	cli_args_free(&a);
 }
 
+/* a bind path's "\," does not split the list (Apptainer's ParseBindPath);
+ * --scratch is split at every comma */
+static void test_bind_escaped_comma(void **state)
+{
+	char *argv[] = {"-B", "/a\\,b:/c,/d", "-S", "/s,/t", "img.sif"};
+	struct cli_args a;
+	struct sifu_err err = {0};
+	assert_int_equal(parse("run", argv, 5, &a, &err), 0);
+	assert_int_equal(a.nlist[O_BIND], 2);
+	assert_string_equal(a.list[O_BIND][0], "/a\\,b:/c");
+	assert_string_equal(a.list[O_BIND][1], "/d");
+	assert_int_equal(a.nlist[O_SCRATCH], 2);
+	cli_args_free(&a);
+}
+
 static void test_unknown_flag_suggests(void **state)
 {
 	char *argv[] = {"--bnid", "/x", "img"};
@@ -206,6 +221,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_exec_stops_at_image),
+	    cmocka_unit_test(test_bind_escaped_comma),
 	    cmocka_unit_test(test_unknown_flag_suggests),
 	    cmocka_unit_test(test_missing_value),
 	    cmocka_unit_test(test_env_precedence),

@@ -45,6 +45,29 @@ static void test_bind_relative_source(void **state)
 	ns_bind_free(&b);
 }
 
+/* Apptainer's bind.go: "\:" and "\," stand for ':' and ',' in a path
+ * (e2e actionBinds BindFileWithColonOK, BindFileWithCommaOK) */
+static void test_bind_escapes(void **state)
+{
+	struct sifu_err err = {0};
+	struct ns_bind b;
+	assert_int_equal(ns_bind_parse("/d/f\\:colon:/c:ro", NULL, &b, &err), 0);
+	assert_string_equal(b.src, "/d/f:colon");
+	assert_string_equal(b.dst, "/c");
+	assert_true(b.ro);
+	ns_bind_free(&b);
+	assert_int_equal(ns_bind_parse("/d/f\\,comma", NULL, &b, &err), 0);
+	assert_string_equal(b.src, "/d/f,comma");
+	assert_string_equal(b.dst, "/d/f,comma");
+	ns_bind_free(&b);
+	/* unescaped, the colon splits: "colon" is a relative destination */
+	assert_true(ns_bind_parse("/d/f:colon:/c", NULL, &b, &err) < 0);
+	/* --mount's nonested flag (Apptainer 1.5) is accepted */
+	assert_int_equal(ns_mount_parse("type=bind,src=/a,dst=/b,nonested", NULL, &b, &err), 0);
+	assert_string_equal(b.dst, "/b");
+	ns_bind_free(&b);
+}
+
 static void test_bind_errors(void **state)
 {
 	struct sifu_err err = {0};
@@ -616,6 +639,7 @@ int main(void)
 	    cmocka_unit_test(test_mountinfo_errors),
 	    cmocka_unit_test(test_idmap_identity),
 	    cmocka_unit_test(test_env_needs_shell),
+	    cmocka_unit_test(test_bind_escapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
