@@ -80,6 +80,21 @@ base() { echo "$IMG/base.sqfs"; }
 	[[ "$output" == W*"Read-only file system"* ]]
 }
 
+# prepare_linux.go loadOverlayImages: "Overlay image %s is not writable,
+# proceeding with read-only" (a warning, the run goes on)
+@test "--overlay DIR the caller cannot write is used read-only" {
+	is_root && skip "root may write any directory"
+	local ov=$BATS_TEST_TMPDIR/ro
+	mkdir -p "$ov/upper"
+	echo R >"$ov/upper/r"
+	chmod 0555 "$ov" "$ov/upper"
+	run_sifu exec --overlay "$ov" "$(base)" cat /r
+	chmod 0755 "$ov" "$ov/upper"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"is not writable, proceeding with read-only"* ]]
+	[[ "$output" == *R ]]
+}
+
 # e2e PersistentOverlay "overlay_multiple_writable_fail" (255; the message
 # is prepare_linux.go loadOverlayImages')
 @test "two writable overlays are refused" {
