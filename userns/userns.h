@@ -67,8 +67,8 @@ bool ns_bind_is_option(const char *word);
  * splits -B values at commas, so "SRC:DST:image-src=/d,id=2" arrives as
  * two words and the second is applied to the bind of the first. */
 int ns_bind_option(struct ns_bind *b, const char *spec, const char *opt, struct sifu_err *err);
-/* "src[:dst[:opts]]", opts "ro" or "rw" (comma- or colon-free: the CLI has
- * split comma lists already).  dst defaults to src; both must be absolute
+/* "src[:dst[:opts]]", opts words ro, rw, image-src=PATH, id=N separated by
+ * commas (the CLI has split comma lists already: see ns_bind_option).  dst defaults to src; both must be absolute
  * a relative src is taken from CWD (when not NULL). */
 int ns_bind_parse(const char *spec, const char *cwd, struct ns_bind *out, struct sifu_err *err);
 /* "type=bind,src=…,dst=…[,ro|readonly][,image-src=…][,id=N]" (Docker/Apptainer
