@@ -73,11 +73,22 @@ static int parse_binds(struct cli_args *a, const char *cwd, struct cmd_action *x
 {
 	size_t len = 1;
 	for (size_t i = 0; i < a->nlist[O_BIND]; i++) {
+		const char *item = a->list[O_BIND][i];
+		len += strlen(item) + 1;
+		/* "SRC:DST:image-src=/d,id=2" was split at its comma: an option
+		 * word after a bind with options belongs to it (Apptainer's
+		 * ParseBindPath) */
+		struct ns_bind *prev = x->nbinds ? &x->binds[x->nbinds - 1] : NULL;
+		if (prev && prev->opts && ns_bind_is_option(item)) {
+			int r = ns_bind_option(prev, item, item, err);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		struct ns_bind b;
-		int r = ns_bind_parse(a->list[O_BIND][i], cwd, &b, err);
+		int r = ns_bind_parse(item, cwd, &b, err);
 		if (r < 0)
 			return r;
-		len += strlen(a->list[O_BIND][i]) + 1;
 		add_bind(x, &b);
 	}
 	x->bind_list = sifu_xcalloc(1, len);

@@ -208,7 +208,7 @@ static bool under(const char *path, const char *dir)
 static int open_host_objects(struct ns_run *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
-	l->dev_fd = l->proc_fd = l->sys_fd = l->overlay_fd = l->workdir_fd = -1;
+	l->dev_fd = l->proc_fd = l->sys_fd = l->workdir_fd = -1;
 	if (l->kind == NS_ROOT_DIR) {
 		/* reopen: a bind source must be a mount of this namespace */
 		int fd = open(l->image_abs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -244,6 +244,8 @@ static int open_host_objects(struct ns_run *l, struct sifu_err *err)
 		add_default(l, NS_NOMOUNT_CWD, l->cwd, l->cwd);
 	add_scratch(l);
 	for (size_t i = 0; i < c->nbinds; i++) {
+		if (c->binds[i].image_src)
+			continue; /* an image bind: images.c */
 		int fd = open_host(c->binds[i].src, true, err);
 		if (fd < 0)
 			return fd;
@@ -269,30 +271,14 @@ static int open_overlay(struct ns_run *l, struct sifu_err *err)
 	int r = 0;
 	if (c->workdir)
 		r = open_dir_arg("--workdir", c->workdir, &l->workdir_fd, err);
-	if (r == 0 && c->overlays && c->overlays[0]) {
-		if (c->overlays[1]) {
-			sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL, "more than one --overlay");
-			sifu_err_hint(err, "sifu takes one overlay directory per run");
-			return -EINVAL;
-		}
-		_cleanup_free_ char *p = sifu_xstrdup(c->overlays[0]);
-		size_t n = strlen(p);
-		if (n > 3 && !strcmp(p + n - 3, ":ro")) {
-			p[n - 3] = '\0';
-			l->overlay_ro = true;
-		}
-		r = open_dir_arg("--overlay", p, &l->overlay_fd, err);
-		/* one writable layer only: Apptainer refuses a writable overlay
-		 * with --writable-tmpfs (and exits 255) rather than pick one */
-		if (r == 0 && c->writable_tmpfs && !l->overlay_ro) {
-			_cleanup_free_ char *abs = realpath(p, NULL);
-			sifu_err_set(err, SIFU_E_USAGE, EINVAL,
-			             "you can't specify --writable-tmpfs with another writable "
-			             "overlay image (%s)",
-			             abs ? abs : p);
-			sifu_err_hint(err, "use --overlay %s:ro to add it read-only", p);
-			return -EINVAL;
-		}
+	if (r == 0)
+		r = ns_images_open(l, err);
+	if (r == 0 && c->writable && l->nlayers) {
+		/* Apptainer's e2e overlay_find_with_writable_fail: 255 */
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+		             "--writable and --overlay exclude each other");
+		sifu_err_hint(err, "drop --writable: the writable overlay takes the writes");
+		return -EINVAL;
 	}
 	if (r == 0 && c->writable && l->kind != NS_ROOT_DIR) {
 		sifu_err_set(err, SIFU_E_USAGE, EROFS, "--writable needs a sandbox directory");
@@ -341,30 +327,9 @@ static bool fuse_wanted(struct ns_run *l)
 /* mount(2) "fuse" on a /dev/fuse fd; failure is not fatal (extraction). */
 static int mount_fuse(struct ns_run *l, struct sifu_err *err)
 {
-	int fd = open("/oldroot/dev/fuse", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		sifu_err_sys(err, "cannot open /dev/fuse");
-		sifu_err_hint(err, errno == ENOENT
-		                       ? "load the fuse module (modprobe fuse)"
-		                       : "ask the administrator to make /dev/fuse mode 0666");
-		return -errno;
-	}
-	char opts[256], tgt[NS_STAGE_MAX + 8];
-	snprintf(opts, sizeof(opts),
-	         "fd=%d,rootmode=40000,user_id=%u,group_id=%u,default_permissions", fd, l->cuid,
-	         l->cgid);
+	char tgt[NS_STAGE_MAX + 8];
 	snprintf(tgt, sizeof(tgt), "%s/img", l->stage);
-	if (mount("sifu", tgt, "fuse.sifu", MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		sifu_err_sys(err, "the kernel refused a FUSE mount in the user namespace");
-		sifu_err_hint(err,
-		              "FUSE in user namespaces needs Linux >= 4.18 and the fuse module");
-		return -e;
-	}
-	l->fuse_fd = fd;
-	return 0;
+	return ns_fuse_mount(l, tgt, &l->fuse_fd, err);
 }
 
 /* ------------------------------------------------------- the supervisor -- */
@@ -409,10 +374,10 @@ static void close_host_fds(struct ns_run *l)
 		close(l->c->sqf.block_cache_dir);
 	for (size_t i = 0; i < l->nhb; i++)
 		close_fd(&l->hb[i].fd);
-	int *fds[] = {&l->image_fd, &l->dev_fd,     &l->proc_fd,
-	              &l->sys_fd,   &l->overlay_fd, &l->workdir_fd};
+	int *fds[] = {&l->image_fd, &l->dev_fd, &l->proc_fd, &l->sys_fd, &l->workdir_fd};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		close_fd(fds[i]);
+	ns_images_close_fds(l);
 }
 
 static int payload_setup(struct ns_run *l, struct sifu_err *err)
@@ -442,6 +407,8 @@ _Noreturn static void child_main(struct child_ctx *x)
 		_exit(255);
 	if (l->fuse_fd >= 0)
 		close(l->fuse_fd);
+	for (size_t i = 0; i < l->nimgs; i++)
+		close_fd(&l->imgs[i].fuse_fd); /* the supervisor's */
 	close(x->parent_only[0]);
 	sifu_childerr_in_child(x->ce);
 	close(x->parent_only[1]);
@@ -478,7 +445,7 @@ _Noreturn static void child_main(struct child_ctx *x)
 static bool squash_owners(const struct ns_run *l)
 {
 	const struct ns_config *c = l->c;
-	bool rw_overlay = c->writable_tmpfs || (l->overlay_fd >= 0 && !l->overlay_ro);
+	bool rw_overlay = c->writable_tmpfs || l->wlayer >= 0;
 	return rw_overlay && !c->fakeroot && l->cuid != 0;
 }
 
@@ -546,6 +513,8 @@ static int serve_and_supervise(struct ns_run *l, struct parent_fds *f, pid_t chi
 	struct sqf_image *img = NULL;
 	struct sqf_server *srv = NULL;
 	int r = serve_image(l, &img, &srv, err);
+	if (r == 0)
+		r = ns_images_serve(l, squash_owners(l), err);
 	if (r == 0 && write(f->go[1], "G", 1) != 1)
 		r = sifu_err_sys(err, "releasing the payload");
 	close_fd(&f->go[1]);
@@ -567,6 +536,7 @@ static int serve_and_supervise(struct ns_run *l, struct parent_fds *f, pid_t chi
 	}
 	if (img)
 		sqf_image_close(img);
+	ns_images_stop(l);
 	if (r >= 0)
 		ns_phase(l, "FUSE server stopped");
 	return r < 0 ? r : 0;
@@ -682,10 +652,11 @@ static void run_free(struct ns_run *l)
 		free(l->hb[i].dst);
 	}
 	free(l->hb);
-	int *fds[] = {&l->image_fd,   &l->dev_fd,     &l->proc_fd, &l->sys_fd,
-	              &l->overlay_fd, &l->workdir_fd, &l->fuse_fd};
+	int *fds[] = {&l->image_fd, &l->dev_fd,     &l->proc_fd,
+	              &l->sys_fd,   &l->workdir_fd, &l->fuse_fd};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		close_fd(fds[i]);
+	ns_images_free(l);
 	SIFU_FREE_MANY(l->user, l->group, l->gecos, l->shell, l->host_home, l->home_dst, l->cwd,
 	               l->image_abs);
 	ns_env_free(&l->env);
@@ -730,6 +701,8 @@ static int setup_ns(struct ns_run *l, struct sifu_err *err)
 		r = run_phase(l, host, "host objects, staging", err);
 	if (r == 0)
 		choose_fuse(l);
+	if (r == 0)
+		r = ns_images_mount(l, err);
 	return r;
 }
 
@@ -751,7 +724,7 @@ int ns_launch(const struct ns_config *c, int *status, struct sifu_err *err)
 	                   .dev_fd = -1,
 	                   .proc_fd = -1,
 	                   .sys_fd = -1,
-	                   .overlay_fd = -1,
+	                   .wlayer = -1,
 	                   .workdir_fd = -1};
 	l.t0 = l.tlast = sifu_now_ns();
 	ns_who(&l);

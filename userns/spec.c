@@ -67,6 +67,7 @@ void ns_bind_free(struct ns_bind *b)
 {
 	free(b->src);
 	free(b->dst);
+	free(b->image_src);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -87,17 +88,60 @@ static int bind_check(struct ns_bind *b, const char *spec, struct sifu_err *err)
 	return 0;
 }
 
-static int bind_opt(struct ns_bind *b, const char *spec, const char *opt, struct sifu_err *err)
+/* id=N: a SIF object id, > 0 (Apptainer: "id number must be greater than 0") */
+static int bind_id(struct ns_bind *b, const char *spec, const char *v, struct sifu_err *err)
 {
-	if (!strcmp(opt, "ro") || !strcmp(opt, "readonly"))
+	char *e;
+	errno = 0;
+	unsigned long id = strtoul(v, &e, 10);
+	if (!*v || *e || errno || id > UINT32_MAX || v[0] == '-' || id == 0) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+		             "bind '%s': id '%s': the id number must be greater than 0", spec, v);
+		sifu_err_hint(err, "give the descriptor id of a SIF partition ('sifu sif list')");
+		return -EINVAL;
+	}
+	b->id = (uint32_t)id;
+	if (!b->image_src)
+		b->image_src = sifu_xstrdup("/");
+	return 0;
+}
+
+bool ns_bind_is_option(const char *w)
+{
+	return !strcmp(w, "ro") || !strcmp(w, "rw") || !strncmp(w, "image-src=", 10) ||
+	       !strncmp(w, "id=", 3);
+}
+
+int ns_bind_option(struct ns_bind *b, const char *spec, const char *opt, struct sifu_err *err)
+{
+	if (!strcmp(opt, "ro") || !strcmp(opt, "readonly")) {
 		b->ro = true;
-	else if (!strcmp(opt, "rw"))
+	} else if (!strcmp(opt, "rw")) {
 		b->ro = false;
-	else {
+	} else if (!strncmp(opt, "image-src=", 10)) {
+		free(b->image_src);
+		b->image_src = sifu_xstrdup(opt[10] ? opt + 10 : "/");
+	} else if (!strncmp(opt, "id=", 3)) {
+		return bind_id(b, spec, opt + 3, err);
+	} else {
 		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "bind '%s': unknown option '%s'", spec,
 		             opt);
-		sifu_err_hint(err, "bind options are ro and rw");
+		sifu_err_hint(err, "bind options are ro, rw, image-src=PATH and id=N");
 		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The options field: one word, or several separated by commas. */
+static int bind_opt(struct ns_bind *b, const char *spec, const char *opts, struct sifu_err *err)
+{
+	_cleanup_free_ char *copy = sifu_xstrdup(opts);
+	char *save = NULL;
+	b->opts = true;
+	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		int r = ns_bind_option(b, spec, w, err);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -194,7 +238,10 @@ static int mount_field(struct ns_bind *b, const char *spec, const char *f, size_
 		char opt[32] = "";
 		if (n < sizeof(opt))
 			memcpy(opt, f, n);
-		r = bind_opt(b, spec, opt, err);
+		r = ns_bind_option(b, spec, opt, err);
+	} else if ((kn == 9 && !memcmp(f, "image-src", 9)) || (kn == 2 && !memcmp(f, "id", 2))) {
+		_cleanup_free_ char *opt = sifu_xstrndup(f, n);
+		r = ns_bind_option(b, spec, opt, err);
 	} else if (kn == 4 && !memcmp(f, "type", 4)) {
 		if (strcmp(val, "bind") != 0) {
 			sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
@@ -213,7 +260,8 @@ static int mount_field(struct ns_bind *b, const char *spec, const char *f, size_
 	} else {
 		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "mount '%s': unknown field '%.*s'", spec,
 		             (int)kn, f);
-		sifu_err_hint(err, "write --mount type=bind,src=SRC,dst=DEST[,ro]");
+		sifu_err_hint(err, "write --mount type=bind,src=SRC,dst=DEST[,ro][,image-src=PATH]"
+		                   "[,id=N]");
 		r = -EINVAL;
 	}
 	free(val);

@@ -26,6 +26,11 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <linux/openat2.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
 
 struct tree {
 	struct ns_run *l;
@@ -421,7 +426,7 @@ static int write_stage_file(const struct ns_run *l, const char *name, const char
 static bool passwd_skipped(const struct ns_run *l)
 {
 	const struct ns_config *c = l->c;
-	bool writable = c->writable || c->writable_tmpfs || (l->overlay_fd >= 0 && !l->overlay_ro);
+	bool writable = c->writable || c->writable_tmpfs || l->wlayer >= 0;
 	return (c->no_mount & NS_NOMOUNT_PASSWD) || (l->cuid == 0 && writable);
 }
 
@@ -533,6 +538,9 @@ static void upper_points(struct ns_run *l, const char *lower, const char *upper)
 	for (size_t i = 0; i < l->nhb; i++)
 		if (upper_point(lfd, lower, ufd, l->hb[i].dst, l->hb[i].dir) < 0)
 			sifu_verbose("cannot make the mount point %s", l->hb[i].dst);
+	for (size_t i = 0; i < l->nib; i++)
+		if (upper_point(lfd, lower, ufd, l->ib[i].dst, true) < 0)
+			sifu_verbose("cannot make the mount point %s", l->ib[i].dst);
 }
 
 /* A sandbox's directory owned by an id the user namespace does not map
@@ -626,56 +634,89 @@ static void premerge_sandbox(const char *lower, const char *upper)
 	premerge_dir(&w, &root, lfd, 0);
 }
 
+/* Layer I's directory in the staging tree: an image's FUSE mount, or the
+ * directory bound at /l<I>. */
+static int layer_dir(struct ns_run *l, size_t i, char *buf, size_t len, struct sifu_err *err)
+{
+	const struct ns_layer *ly = &l->layers[i];
+	if (ly->img >= 0) {
+		snprintf(buf, len, "%s%s", l->stage, l->imgs[ly->img].mnt);
+		return 0;
+	}
+	snprintf(buf, len, "%s/l%zu", l->stage, i);
+	char s[32];
+	sifu_path_fd(ly->dir_fd, s);
+	if ((mkdir(buf, 0755) < 0 && errno != EEXIST) ||
+	    mount(s, buf, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return sifu_err_sys(err, "binding the overlay directory %s", ly->path);
+	return 0;
+}
+
+/* The writable layer: --overlay DIR's DIR/upper and DIR/work, or a tmpfs of
+ * the staging tree (the writes of --writable-tmpfs; the mount points a
+ * read-only run needs). */
 static int overlay_dirs(struct ns_run *l, char *upper, char *work, size_t len, struct sifu_err *err)
 {
-	if (l->overlay_fd < 0 || l->overlay_ro) {
+	if (l->wlayer < 0) {
 		spath(l, "upper", upper, len);
 		spath(l, "work", work, len);
 		return 0;
 	}
-	/* --overlay DIR: DIR/upper holds the writes, DIR/work is overlayfs's */
-	char ov[NS_STAGE_MAX + 8];
-	spath(l, "ov", ov, sizeof(ov));
-	char s[32];
-	sifu_path_fd(l->overlay_fd, s);
-	if (mount(s, ov, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return sifu_err_sys(err, "binding the overlay directory");
+	char ov[NS_STAGE_MAX + 16];
+	int r = layer_dir(l, (size_t)l->wlayer, ov, sizeof(ov), err);
+	if (r < 0)
+		return r;
 	snprintf(upper, len, "%s/upper", ov);
 	snprintf(work, len, "%s/work", ov);
 	if ((mkdir(upper, 0755) < 0 && errno != EEXIST) ||
 	    (mkdir(work, 0700) < 0 && errno != EEXIST))
 		return sifu_err_sys(err, "--overlay: cannot create upper/ and work/ in %s",
-		                    l->c->overlays[0]);
+		                    l->layers[l->wlayer].path);
+	return 0;
+}
+
+/* lowerdir=, topmost first: the read-only layers, the last --overlay on
+ * top (Apptainer's AddLowerDir prepends each in turn), then the image.  A
+ * read-only directory is its upper/ when it has one (a former writable
+ * overlay), else the directory itself, as in Apptainer. */
+static int lower_dirs(struct ns_run *l, const char *img, char **out, struct sifu_err *err)
+{
+	_cleanup_free_ char *low = sifu_xstrdup("");
+	for (size_t i = l->nlayers; i-- > 0;) {
+		if ((int)i == l->wlayer)
+			continue;
+		char d[NS_STAGE_MAX + 16], up[NS_STAGE_MAX + 32];
+		int r = layer_dir(l, i, d, sizeof(d), err);
+		if (r < 0)
+			return r;
+		struct stat st;
+		snprintf(up, sizeof(up), "%s/upper", d);
+		bool has_upper =
+		    l->layers[i].dir_fd >= 0 && stat(up, &st) == 0 && S_ISDIR(st.st_mode);
+		char *n = sifu_xasprintf("%s%s:", low, has_upper ? up : d);
+		free(low);
+		low = n;
+	}
+	*out = sifu_xasprintf("%s%s", low, img);
 	return 0;
 }
 
 static int mount_overlay(struct tree *t, struct sifu_err *err)
 {
 	struct ns_run *l = t->l;
-	char img[NS_STAGE_MAX + 8], upper[NS_STAGE_MAX + 16], work[NS_STAGE_MAX + 16],
-	    lower[3 * NS_STAGE_MAX + 32];
+	char img[NS_STAGE_MAX + 8], upper[NS_STAGE_MAX + 32], work[NS_STAGE_MAX + 32];
 	spath(l, "img", img, sizeof(img));
+	_cleanup_free_ char *lower = NULL;
 	int r = overlay_dirs(l, upper, work, sizeof(upper), err);
+	if (r == 0)
+		r = lower_dirs(l, img, &lower, err);
 	if (r < 0)
 		return r;
-	if (l->overlay_fd >= 0 && l->overlay_ro) {
-		char ov[NS_STAGE_MAX + 8], s[32];
-		spath(l, "ov", ov, sizeof(ov));
-		sifu_path_fd(l->overlay_fd, s);
-		if (mount(s, ov, NULL, MS_BIND | MS_REC, NULL) < 0)
-			return sifu_err_sys(err, "binding the overlay directory");
-		/* the same layout as a writable one: the layer is DIR/upper */
-		snprintf(lower, sizeof(lower), "%s/upper:%s", ov, img);
-	} else {
-		snprintf(lower, sizeof(lower), "%s", img);
-	}
 	upper_points(l, img, upper);
-	if (l->kind == NS_ROOT_DIR &&
-	    (l->c->writable_tmpfs || (l->overlay_fd >= 0 && !l->overlay_ro)))
+	if (l->kind == NS_ROOT_DIR && (l->c->writable_tmpfs || l->wlayer >= 0))
 		premerge_sandbox(img, upper);
-	char opts[512];
-	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, upper,
-	         work);
+	_cleanup_free_ char *opts =
+	    sifu_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s,userxattr", lower, upper, work);
 	if (mount("overlay", t->root, "overlay", MS_NOSUID | MS_NODEV, opts) == 0)
 		return 0;
 	int e = errno;
@@ -700,13 +741,13 @@ static int mount_root(struct tree *t, struct sifu_err *err)
 		if (mount(s, img, NULL, MS_BIND | MS_REC, NULL) < 0)
 			return sifu_err_sys(err, "binding the sandbox %s", c->image);
 	}
-	bool wants_rw = c->writable_tmpfs || (l->overlay_fd >= 0 && !l->overlay_ro);
+	bool wants_rw = c->writable_tmpfs || l->wlayer >= 0;
 	int r = -1;
 	if (!c->writable)
 		r = mount_overlay(t, err);
 	if (r == 0) {
 		t->root_writable = true;
-	} else if (r < 0 && wants_rw) {
+	} else if (r < 0 && (wants_rw || l->nlayers)) {
 		errno = -r;
 		sifu_err_sys(err,
 		             "the kernel refused an overlay file system in the user namespace");
@@ -729,7 +770,7 @@ static int mount_root(struct tree *t, struct sifu_err *err)
 static int finish_root(struct tree *t, struct sifu_err *err)
 {
 	const struct ns_config *c = t->l->c;
-	bool rw = c->writable || c->writable_tmpfs || (t->l->overlay_fd >= 0 && !t->l->overlay_ro);
+	bool rw = c->writable || c->writable_tmpfs || t->l->wlayer >= 0;
 	if (!rw && mount(NULL, t->root, NULL,
 	                 MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return sifu_err_sys(err, "making the image read-only");
@@ -790,6 +831,58 @@ static int stage_home(const struct tree *t, struct sifu_err *err)
 	return 0;
 }
 
+/* image-src inside the image's mount, never outside it: resolved beneath
+ * its root, so "..", an absolute symlink or one that climbs out fails
+ * (EXDEV) rather than being followed or silently clamped. */
+static int open_image_src(const char *mnt, const char *src)
+{
+	_cleanup_close_ int root = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -errno;
+	while (*src == '/')
+		src++;
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+	                       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+	long fd = syscall(SYS_openat2, root, *src ? src : ".", &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) {
+		/* Linux < 5.6: a textual ".." refused, symlinks kept inside */
+		char norm[PATH_MAX];
+		if (strstr(src, "..") || sifu_path_normalize(src, norm, sizeof(norm)) < 0)
+			return -EXDEV;
+		return sifu_path_open_in_root(root, src, O_PATH, 0);
+	}
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static int bind_image(const struct tree *t, const struct ns_imgbind *ib, struct sifu_err *err)
+{
+	const struct ns_img *im = &t->l->imgs[ib->img];
+	_cleanup_close_ int fd = open_image_src(im->mnt, ib->src);
+	if (fd == -ENOENT || fd == -ENOTDIR) {
+		sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "%s doesn't exist in image %s", ib->src,
+		             im->path);
+		sifu_err_hint(err, "image-src= names a path inside the image");
+		return -ENOENT;
+	}
+	if (fd == -EXDEV || fd == -ELOOP) {
+		sifu_err_set(err, SIFU_E_DENIED, EXDEV, "image-src %s leads out of image %s",
+		             ib->src, im->path);
+		sifu_err_hint(err, "name a path inside the image, without '..' or a symlink that "
+		                   "leaves it");
+		return -EXDEV;
+	}
+	if (fd < 0) {
+		errno = -fd;
+		return sifu_err_sys(err, "image-src %s in %s", ib->src, im->path);
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return sifu_err_sys(err, "image-src %s in %s", ib->src, im->path);
+	struct ns_hostbind b = {
+	    .fd = fd, .dst = ib->dst, .ro = true, .dir = S_ISDIR(st.st_mode), .user = true};
+	return bind_host(t, &b, err);
+}
+
 static int mount_binds(const struct tree *t, struct sifu_err *err)
 {
 	const struct ns_run *l = t->l;
@@ -814,6 +907,14 @@ static int mount_binds(const struct tree *t, struct sifu_err *err)
 			    b->scratch ? sifu_xasprintf("scratch%s", b->dst) : NULL;
 			r = mount_empty(t, b->dst, sub ? sub : wsub, err);
 		}
+		if (r < 0)
+			return r;
+	}
+	/* after the directory binds, as Apptainer (its e2e
+	 * SquashfsBeforeScratch): an image bound below a bound directory
+	 * stays visible whatever the order given */
+	for (size_t i = 0; i < l->nib; i++) {
+		int r = bind_image(t, &l->ib[i], err);
 		if (r < 0)
 			return r;
 	}

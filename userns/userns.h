@@ -53,13 +53,26 @@ struct ns_bind {
 	char *src; /* host path */
 	char *dst; /* container path (absolute) */
 	bool ro;
+	bool opts; /* the spec had an options field (SRC:DST:OPTS) */
+	/* an image bind (image-src= or id= given): SRC is a SquashFS file or a
+	 * SIF whose partition (ID, or its first data partition when 0) is
+	 * mounted read-only and its directory IMAGE_SRC bound onto DST */
+	char *image_src;
+	uint32_t id;
 };
 void ns_bind_free(struct ns_bind *b);
-/* "src[:dst[:opts]]", opts "ro" or "rw" (comma- or colon-free: the CLI has
- * split comma lists already).  dst defaults to src; both must be absolute
+/* Apptainer's bind option words: ro, rw, image-src=PATH, id=N. */
+bool ns_bind_is_option(const char *word);
+/* Apply one option word to B (SPEC names the bind in messages).  The CLI
+ * splits -B values at commas, so "SRC:DST:image-src=/d,id=2" arrives as
+ * two words and the second is applied to the bind of the first. */
+int ns_bind_option(struct ns_bind *b, const char *spec, const char *opt, struct sifu_err *err);
+/* "src[:dst[:opts]]", opts words ro, rw, image-src=PATH, id=N separated by
+ * commas (the CLI has split comma lists already: see ns_bind_option).  dst defaults to src; both must be absolute
  * a relative src is taken from CWD (when not NULL). */
 int ns_bind_parse(const char *spec, const char *cwd, struct ns_bind *out, struct sifu_err *err);
-/* "type=bind,src=…,dst=…[,ro|readonly]" (Docker/Apptainer --mount form). */
+/* "type=bind,src=…,dst=…[,ro|readonly][,image-src=…][,id=N]" (Docker/Apptainer
+ * --mount form). */
 int ns_mount_parse(const char *spec, const char *cwd, struct ns_bind *out, struct sifu_err *err);
 
 /* One line of /proc/PID/uid_map or gid_map: "INSIDE OUTSIDE COUNT\n". */

@@ -23,6 +23,39 @@ struct ns_hostbind {
 	bool scratch; /* --scratch (fd -1): below WORKDIR/scratch, not WORKDIR */
 };
 
+/* The file system of an image served besides the run's own (an --overlay
+ * file, an image bind): each kind has its own server (images.c's table). */
+enum ns_img_fs { NS_IMG_SQUASH, NS_IMG_EXT3 };
+
+/* An image served by this process on a FUSE mount of its own at MNT in the
+ * staging tree; the supervisor starts its server and stops it at the end. */
+struct ns_img {
+	int fd; /* O_RDONLY on the image file */
+	uint64_t offset, size;
+	enum ns_img_fs fs;
+	bool layer;   /* an overlay layer (else an image bind) */
+	char *path;   /* as given, for messages */
+	int fuse_fd;  /* the mounted /dev/fuse, -1 before */
+	char mnt[16]; /* "/i<N>" in the staging tree */
+	/* the supervisor's */
+	struct sqf_image *sqf;
+	struct sqf_server *srv;
+};
+
+/* One --overlay, in the order given: a directory (DIR_FD) or an image. */
+struct ns_layer {
+	int dir_fd; /* O_PATH, or -1 for an image */
+	int img;    /* index in imgs, or -1 */
+	bool ro;
+	char *path;
+};
+
+/* -B IMAGE:DST:image-src=SRC[,id=N]: SRC of imgs[IMG] bound onto DST */
+struct ns_imgbind {
+	int img;
+	char *src, *dst;
+};
+
 /* One run's state, from ns_launch() to its end: who runs it, the image, the
  * host objects opened as fds, the staging directory, the environment.  The
  * launcher fills it; the payload child inherits a copy across fork(). */
@@ -43,8 +76,16 @@ struct ns_run {
 	/* host side, opened in the new mount namespace */
 	struct ns_hostbind *hb;
 	size_t nhb;
-	int dev_fd, proc_fd, sys_fd, overlay_fd, workdir_fd;
-	bool overlay_ro;
+	int dev_fd, proc_fd, sys_fd, workdir_fd;
+	/* --overlay layers (WLAYER: the writable one, or -1), image binds, and
+	 * the images they are served from */
+	struct ns_layer *layers;
+	size_t nlayers;
+	int wlayer;
+	struct ns_imgbind *ib;
+	size_t nib;
+	struct ns_img *imgs;
+	size_t nimgs;
 	bool proc_bound; /* the tree has /proc (the payload's, with --pid) */
 	/* staging */
 	char stage[NS_STAGE_MAX];
@@ -64,6 +105,22 @@ int ns_refuse_privileged(struct sifu_err *err);
  * regular file or holds more than MAX bytes. */
 #define NS_IMAGE_FILE_MAX (4u << 20)
 int ns_read_image_file(int rootfd, const char *path, size_t max, char **out, struct sifu_err *err);
+/* images.c: mount(2) a FUSE file system at TGT on a new /dev/fuse fd
+ * (*OUT), for this process to serve. */
+int ns_fuse_mount(const struct ns_run *l, const char *tgt, int *out, struct sifu_err *err);
+/* images.c: open the --overlay layers and the image binds' images (host
+ * side, after the mount namespace is unshared); refuse what Apptainer
+ * refuses (two writable layers, one with --writable-tmpfs). */
+int ns_images_open(struct ns_run *l, struct sifu_err *err);
+/* images.c: mount each image's FUSE file system in the staging tree. */
+int ns_images_mount(struct ns_run *l, struct sifu_err *err);
+/* images.c: (supervisor) open each image and start its server; OWNERS:
+ * overlay layers show every file as the caller's (see launch.c). */
+int ns_images_serve(struct ns_run *l, bool owners, struct sifu_err *err);
+/* images.c: stop every server (supervisor); close every fd (any process). */
+void ns_images_stop(struct ns_run *l);
+void ns_images_close_fds(struct ns_run *l);
+void ns_images_free(struct ns_run *l);
 /* tree.c: build the container's mount tree under the staging dir and
  * pivot into it.  Runs in the payload child. */
 int ns_tree_build(struct ns_run *l, struct sifu_err *err);

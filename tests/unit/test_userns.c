@@ -74,11 +74,40 @@ static void test_bind_errors(void **state)
 	struct ns_bind b;
 	assert_true(ns_bind_parse("/a:/b:bogus", NULL, &b, &err) < 0);
 	assert_int_equal(err.code, SIFU_E_USAGE);
-	assert_non_null(strstr(err.hint, "ro and rw"));
+	assert_non_null(strstr(err.hint, "image-src=PATH"));
 	assert_true(ns_bind_parse("/a:relative", NULL, &b, &err) < 0);
 	assert_true(ns_bind_parse(":/b", NULL, &b, &err) < 0);
 	assert_true(ns_bind_parse("/a:", NULL, &b, &err) < 0);
 	assert_true(ns_bind_parse("", NULL, &b, &err) < 0);
+}
+
+/* Apptainer's image bind options (bind.go: image-src, id; id > 0) */
+static void test_bind_image(void **state)
+{
+	struct sifu_err err = {0};
+	struct ns_bind b;
+	assert_int_equal(ns_bind_parse("/i.sif:/d:image-src=/x,id=2", NULL, &b, &err), 0);
+	assert_string_equal(b.image_src, "/x");
+	assert_int_equal(b.id, 2);
+	/* the CLI splits at commas: a later option word joins the bind */
+	assert_true(ns_bind_is_option("id=3"));
+	assert_false(ns_bind_is_option("/other"));
+	assert_int_equal(ns_bind_option(&b, "id=3", "id=3", &err), 0);
+	assert_int_equal(b.id, 3);
+	ns_bind_free(&b);
+	assert_int_equal(ns_bind_parse("/i.sif:/d:id=4", NULL, &b, &err), 0);
+	assert_string_equal(b.image_src, "/"); /* defaults to the image's root */
+	ns_bind_free(&b);
+	assert_int_equal(ns_bind_parse("/i.sqfs:/d", NULL, &b, &err), 0);
+	assert_null(b.image_src); /* no option: the file itself */
+	ns_bind_free(&b);
+	assert_true(ns_bind_parse("/i.sif:/d:id=0", NULL, &b, &err) < 0);
+	assert_true(ns_bind_parse("/i.sif:/d:id=x", NULL, &b, &err) < 0);
+	assert_int_equal(
+	    ns_mount_parse("type=bind,src=/i.sif,dst=/d,image-src=/y,id=5", NULL, &b, &err), 0);
+	assert_string_equal(b.image_src, "/y");
+	assert_int_equal(b.id, 5);
+	ns_bind_free(&b);
 }
 
 static void test_mount_spec(void **state)
@@ -615,29 +644,18 @@ static void test_env_needs_shell(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bind_forms),
-	    cmocka_unit_test(test_bind_relative_source),
-	    cmocka_unit_test(test_bind_errors),
-	    cmocka_unit_test(test_mount_spec),
-	    cmocka_unit_test(test_idmap),
-	    cmocka_unit_test(test_subid_find),
-	    cmocka_unit_test(test_passwd_add_and_replace),
-	    cmocka_unit_test(test_group_edit),
-	    cmocka_unit_test(test_cwd_skip),
-	    cmocka_unit_test(test_nomount),
-	    cmocka_unit_test(test_env_host_filtering),
-	    cmocka_unit_test(test_env_cleanenv),
-	    cmocka_unit_test(test_env_precedence),
-	    cmocka_unit_test(test_env_path_edits),
-	    cmocka_unit_test(test_env_script),
-	    cmocka_unit_test(test_env_apply_eval),
-	    cmocka_unit_test(test_env_apply_expands),
-	    cmocka_unit_test(test_env_errors),
-	    cmocka_unit_test(test_env_file_parse),
-	    cmocka_unit_test(test_strv_env),
-	    cmocka_unit_test(test_mountinfo_parse),
-	    cmocka_unit_test(test_mountinfo_errors),
-	    cmocka_unit_test(test_idmap_identity),
+	    cmocka_unit_test(test_bind_forms),       cmocka_unit_test(test_bind_relative_source),
+	    cmocka_unit_test(test_bind_errors),      cmocka_unit_test(test_bind_image),
+	    cmocka_unit_test(test_mount_spec),       cmocka_unit_test(test_idmap),
+	    cmocka_unit_test(test_subid_find),       cmocka_unit_test(test_passwd_add_and_replace),
+	    cmocka_unit_test(test_group_edit),       cmocka_unit_test(test_cwd_skip),
+	    cmocka_unit_test(test_nomount),          cmocka_unit_test(test_env_host_filtering),
+	    cmocka_unit_test(test_env_cleanenv),     cmocka_unit_test(test_env_precedence),
+	    cmocka_unit_test(test_env_path_edits),   cmocka_unit_test(test_env_script),
+	    cmocka_unit_test(test_env_apply_eval),   cmocka_unit_test(test_env_apply_expands),
+	    cmocka_unit_test(test_env_errors),       cmocka_unit_test(test_env_file_parse),
+	    cmocka_unit_test(test_strv_env),         cmocka_unit_test(test_mountinfo_parse),
+	    cmocka_unit_test(test_mountinfo_errors), cmocka_unit_test(test_idmap_identity),
 	    cmocka_unit_test(test_env_needs_shell),
 	    cmocka_unit_test(test_bind_escapes),
 	};
