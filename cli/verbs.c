@@ -215,9 +215,31 @@ int cli_not_built(const struct cli_verb *v, struct cli_args *a, struct sifu_err 
 	                    "'%s' is not available in this build yet", v->name);
 }
 
+static bool as_apptainer;
+
+void cli_set_as_apptainer(bool yes)
+{
+	as_apptainer = yes;
+}
+
+void cli_print_version(bool flag)
+{
+	if (!as_apptainer)
+		printf("sifu version %s\n", SIFU_VERSION);
+	else if (flag)
+		printf("apptainer version %s\n", SIFU_APPTAINER_VERSION);
+	else
+		printf("%s\n", SIFU_APPTAINER_VERSION);
+	if (sifu_log_get_level() >= SIFU_LOG_DEBUG)
+		fprintf(stderr, "DEBUG:   this is sifu %s, which matches Apptainer %s%s\n",
+		        SIFU_VERSION, SIFU_APPTAINER_VERSION,
+		        as_apptainer ? " and answers as it when called apptainer or singularity"
+		                     : "");
+}
+
 int cmd_version(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
-	printf("sifu version %s\n", SIFU_VERSION);
+	cli_print_version(false);
 	return 0;
 }
 
