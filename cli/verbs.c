@@ -77,9 +77,12 @@ const struct cli_verb cli_verbs[] = {
      "Pull an image from a URI",
      "Downloads an image and converts it to a SIF file. URI is docker://,\n"
      "oras://, oci-archive:, oci:, docker-archive: or https://. Without OUTPUT the\n"
-     "name is derived from the URI as Apptainer does (alpine_latest.sif). Layers\n"
-     "stream straight into SquashFS: no root file system is ever extracted.\n",
-     "  $ sifu pull docker://alpine\n  $ sifu pull ubuntu.sif docker://ubuntu:24.04\n"},
+     "name is derived from the URI as Apptainer does (alpine_latest.sif); --name\n"
+     "beats OUTPUT, --dir puts the file in a directory. An existing file is kept\n"
+     "and the pull fails, unless --force. Layers stream straight into SquashFS:\n"
+     "no root file system is ever extracted.\n",
+     "  $ sifu pull docker://alpine\n  $ sifu pull ubuntu.sif docker://ubuntu:24.04\n"
+     "  $ sifu pull --force --name tool.sif --dir images docker://alpine:3.19\n"},
     {"build", V_BUILD, cmd_build, true, "sifu build [options] OUTPUT SOURCE",
      "Build a container image",
      "Builds OUTPUT (a SIF, or a directory with --sandbox) from SOURCE: a\n"
@@ -147,10 +150,12 @@ const struct cli_verb cli_verbs[] = {
      "  $ sifu key newpair --name 'Ada Lovelace' --email ada@example.org\n"
      "  $ sifu key list\n"
      "  $ sifu key export --armor 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 ada.asc\n"},
-    {"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options]", "Manage the local cache",
+    {"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options] [TYPE...]",
+     "Manage the local cache",
      "Lists or cleans the blob and image cache, the packages kept by debootstrap\n"
      "builds there, and the block cache (see --block-cache of exec).\n\n"
-     "The cache is $SIFU_CACHEDIR, else $XDG_CACHE_HOME/sifu, else ~/.cache/sifu\n"
+     "The cache is $SIFU_CACHEDIR, else $APPTAINER_CACHEDIR, else\n"
+     "$SINGULARITY_CACHEDIR, else $XDG_CACHE_HOME/sifu, else ~/.cache/sifu\n"
      "(HOME, or the passwd entry's home when HOME is unset or not a directory of\n"
      "yours), else $TMPDIR/sifu-UID/cache.  Images in it are executed by\n"
      "'exec docker://...', so sifu uses it only if it and every directory in it\n"
