@@ -151,7 +151,7 @@ is_sif() { [ "$(head -c 10 "$1" | tail -c 9)" = "SIF_MAGIC" ] || siftool list "$
 	# nothing is a day old yet: --days 1 removes nothing
 	n=$(ls "$SIFU_CACHEDIR"/blobs/sha256 | wc -l)
 	[ "$n" -ge 1 ]
-	run_sifu cache clean --force --days 1
+	run_sifu cache clean --force -D 1
 	[ "$status" -eq 0 ]
 	[ "$(ls "$SIFU_CACHEDIR"/blobs/sha256 | wc -l)" -eq "$n" ]
 	# net holds nothing in sifu: cleaning it leaves the blobs
