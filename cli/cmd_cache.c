@@ -266,7 +266,7 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	int r = 0;
 	if (strcmp(a->pos[0], "list") == 0) {
 		r = cache_list(&c, a, err);
-	} else if (!a->set[O_FORCE] && !a->set[O_DRY_RUN] && !confirm()) {
+	} else if (!a->set[O_FORCE] && !a->set[O_CACHE_FORCE] && !a->set[O_DRY_RUN] && !confirm()) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "cache clean: not confirmed, nothing removed");
 		sifu_err_hint(err, "use --force to clean without asking");
 		r = -ECANCELED;

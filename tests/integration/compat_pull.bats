@@ -129,7 +129,7 @@ is_sif() { [ "$(head -c 10 "$1" | tail -c 9)" = "SIF_MAGIC" ] || siftool list "$
 }
 
 # cmd/internal/cli/cache_list_linux.go / cache_clean_linux.go: --type's
-# values, -v/--verbose, --days; `cache list all` is sifu's shorthand
+# values, -v/--verbose, -D/--days, -f; `cache list all` is sifu's shorthand
 @test "cache --type takes Apptainer's names; list -v shows entries; clean --days keeps new ones" {
 	export SIFU_CACHEDIR=$BATS_TEST_TMPDIR/c
 	run_sifu -q pull x.sif docker://"$REGISTRY"/sifu/compat:1
@@ -160,7 +160,7 @@ is_sif() { [ "$(head -c 10 "$1" | tail -c 9)" = "SIF_MAGIC" ] || siftool list "$
 	[ "$(ls "$SIFU_CACHEDIR"/blobs/sha256 | wc -l)" -eq "$n" ]
 	# made old, they go
 	touch -d '3 days ago' "$SIFU_CACHEDIR"/blobs/sha256/*
-	run_sifu cache clean --force --days 2 --type blob
+	run_sifu cache clean -f --days 2 --type blob
 	[ "$status" -eq 0 ]
 	[ "$(ls "$SIFU_CACHEDIR"/blobs/sha256 | wc -l)" -eq 0 ]
 	run_sifu cache clean --force --days soon
