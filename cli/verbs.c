@@ -200,7 +200,10 @@ const struct cli_verb cli_verbs[] = {
      "Log in to or out of an OCI registry", "Stores or removes credentials for a registry.\n",
      "  $ sifu registry login docker://registry.example.org\n"},
     {"version", V_VERSION, cmd_version, true, "sifu version", "Show the version",
-     "Prints sifu's version.\n", "  $ sifu version\n"},
+     "Prints sifu's version; called as apptainer or singularity (a link), the\n"
+     "Apptainer release whose behaviour sifu matches, as Apptainer prints it.\n"
+     "With --debug a line on stderr says it is sifu.\n",
+     "  $ sifu version\n"},
     {"help", V_HELP, cmd_help, true, "sifu help [VERB]", "Help about any command",
      "Prints help for sifu or for one verb.\n", "  $ sifu help exec\n"},
 };
