@@ -88,7 +88,7 @@ struct cli_env {
 	const char *home, *user, *path, *tmpdir;
 	const char *build_tmpdir; /* SIFU_TMPDIR, APPTAINER_TMPDIR, TMPDIR */
 	const char *xdg_config_home, *xdg_cache_home;
-	const char *cachedir;    /* SIFU_CACHEDIR */
+	const char *cachedir;    /* SIFU_, APPTAINER_, SINGULARITY_CACHEDIR */
 	const char *block_cache; /* SIFU_BLOCK_CACHE ("" turns it off) */
 	const char *docker_config;
 	const char *ca_bundle;    /* SIFU_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE */
@@ -145,7 +145,17 @@ extern const size_t cli_nverbs;
 
 /* One error line, "sifu: <message>", then the hint; with --debug the chain. */
 void cli_report(const char *verb, const struct sifu_err *err);
+/* verbs.c: print sifu's version; once main has seen sifu called as
+ * apptainer or singularity (argv[0], e.g. a symlink), Apptainer's
+ * (SIFU_APPTAINER_VERSION) as Apptainer prints it: FLAG (--version) as
+ * "apptainer version X", even called as singularity, as Apptainer does and
+ * cwltool and Snakemake expect; the verb as the bare number.  With --debug
+ * a line on stderr says it is sifu. */
+void cli_set_as_apptainer(bool yes);
+void cli_print_version(bool flag);
+
 /* cmd_cache.c: where the blob and image cache is (SIFU_CACHEDIR, then
+ * APPTAINER_CACHEDIR, then SINGULARITY_CACHEDIR, then
  * $XDG_CACHE_HOME/sifu, then ~/.cache/sifu of a usable home, then a private
  * $TMPDIR/sifu-UID/cache), and where --disable-cache makes a temporary one.
  * The strings live as long as the process. */

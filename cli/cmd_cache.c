@@ -90,7 +90,7 @@ static int cache_list_one(struct fetch_cache *c, bool sif, bool all, struct sifu
  * only: a running container keeps the file it has mapped).  Everything
  * through DFD, the directory checked by cli_block_cache_open: names are
  * never resolved again from the path. */
-static void blocks_walk(int dfd, bool remove, size_t *n, uint64_t *bytes)
+static void blocks_walk(int dfd, bool remove, int64_t before, size_t *n, uint64_t *bytes)
 {
 	*n = 0;
 	*bytes = 0;
@@ -106,7 +106,8 @@ static void blocks_walk(int dfd, bool remove, size_t *n, uint64_t *bytes)
 		bool ours = (len > 4 && !strcmp(de->d_name + len - 4, ".blk")) ||
 		            (len > 4 && !strcmp(de->d_name + len - 4, ".tmp"));
 		if (!ours || fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode) || (remove && unlinkat(dfd, de->d_name, 0) < 0))
+		    !S_ISREG(st.st_mode) || (before && st.st_mtime >= before) ||
+		    (remove && unlinkat(dfd, de->d_name, 0) < 0))
 			continue;
 		(*n)++;
 		*bytes += (uint64_t)st.st_size;
@@ -130,19 +131,55 @@ static int blocks_open(char *buf, size_t len, const char **dir, struct sifu_err 
 	return fd;
 }
 
+/* A cache type as given (--type, or a word after list/clean) to the one of
+ * sifu's it means: Apptainer's oci-tmp holds SIFs made for exec docker://,
+ * sifu's sif; its library, net, oras, shub and ipfs caches have no
+ * counterpart here (an oras:// pull keeps its SIF as a blob), so they are
+ * accepted and hold nothing.  NULL: not a type. */
+static const char *cache_type(const char *t)
+{
+	static const char *const map[][2] = {
+	    {"blob", "blob"},   {"blobs", "blob"},    {"sif", "sif"},
+	    {"oci-tmp", "sif"}, {"blocks", "blocks"}, {"debootstrap", "debootstrap"},
+	    {"all", "all"},     {"library", "none"},  {"net", "none"},
+	    {"oras", "none"},   {"shub", "none"},     {"ipfs", "none"},
+	    {"oci", "none"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (!strcmp(t, map[i][0]))
+			return map[i][1];
+	return NULL;
+}
+
+/* The I-th type asked for: --type's, then the words after list or clean
+ * (`cache list all`). */
+static size_t ntypes(const struct cli_args *a)
+{
+	return a->nlist[O_TYPE] + (size_t)a->npos - 1;
+}
+
+static const char *type_arg(const struct cli_args *a, size_t i)
+{
+	return i < a->nlist[O_TYPE] ? a->list[O_TYPE][i] : a->pos[1 + i - a->nlist[O_TYPE]];
+}
+
+/* none asked for means all */
 static bool want(struct cli_args *a, const char *type)
 {
-	if (!a->nlist[O_TYPE])
+	if (ntypes(a) == 0)
 		return true;
-	for (size_t i = 0; i < a->nlist[O_TYPE]; i++)
-		if (!strcmp(a->list[O_TYPE][i], type) || !strcmp(a->list[O_TYPE][i], "all"))
+	for (size_t i = 0; i < ntypes(a); i++) {
+		const char *t = cache_type(type_arg(a, i));
+		if (t && (!strcmp(t, type) || !strcmp(t, "all")))
 			return true;
+	}
 	return false;
 }
 
 static int cache_list(struct fetch_cache *c, struct cli_args *a, struct sifu_err *err)
 {
-	bool all = a->set[O_ALL] || sifu_log_get_level() >= SIFU_LOG_VERBOSE;
+	bool all =
+	    a->set[O_ALL] || a->set[O_CACHE_VERBOSE] || sifu_log_get_level() >= SIFU_LOG_VERBOSE;
 	if (all)
 		printf("%-20s %-12s %s\n", "NAME", "SIZE", "DATE CREATED");
 	int r = 0;
@@ -165,7 +202,7 @@ static int cache_list(struct fetch_cache *c, struct cli_args *a, struct sifu_err
 			sifu_err_format(&e, line, sizeof(line));
 			sifu_log(SIFU_LOG_WARN, "%s (%s)", line, e.hint);
 		}
-		blocks_walk(bfd, false, &n, &bytes);
+		blocks_walk(bfd, false, 0, &n, &bytes);
 		sifu_fmt_bytes(bytes, b, sizeof(b));
 		printf("There are %zu block cache file(s) using %s of space\n", n, b);
 		printf("Block cache directory: %s\n", bdir);
@@ -174,7 +211,7 @@ static int cache_list(struct fetch_cache *c, struct cli_args *a, struct sifu_err
 		size_t n;
 		uint64_t bytes;
 		char b[32];
-		fetch_cache_sub(c, "debootstrap", false, &n, &bytes);
+		fetch_cache_sub(c, "debootstrap", false, 0, &n, &bytes);
 		sifu_fmt_bytes(bytes, b, sizeof(b));
 		printf("There are %zu debootstrap package file(s) using %s of space\n", n, b);
 	}
@@ -194,19 +231,32 @@ static bool confirm(void)
 
 int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
-	if (a->npos != 1 || (strcmp(a->pos[0], "list") != 0 && strcmp(a->pos[0], "clean") != 0)) {
+	if (a->npos < 1 || (strcmp(a->pos[0], "list") != 0 && strcmp(a->pos[0], "clean") != 0)) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "cache takes one of: list, clean");
 		sifu_err_hint(err, "e.g. sifu cache list, or sifu cache clean --force");
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < a->nlist[O_TYPE]; i++) {
-		const char *t = a->list[O_TYPE][i];
-		if (strcmp(t, "blob") && strcmp(t, "all") && strcmp(t, "sif") &&
-		    strcmp(t, "blocks") && strcmp(t, "debootstrap")) {
-			sifu_err_set(err, SIFU_E_USAGE, 0, "unknown cache type \"%s\"", t);
-			sifu_err_hint(err, "use blob, sif, blocks, debootstrap or all");
+	for (size_t i = 0; i < ntypes(a); i++) {
+		if (!cache_type(type_arg(a, i))) {
+			sifu_err_set(err, SIFU_E_USAGE, 0, "unknown cache type \"%s\"",
+			             type_arg(a, i));
+			sifu_err_hint(err, "use blob, sif (oci-tmp), blocks, debootstrap or all; "
+			                   "library, net, oras and shub hold nothing in sifu");
 			return -EINVAL;
 		}
+	}
+	int64_t before = 0;
+	if (a->set[O_DAYS]) {
+		char *end;
+		errno = 0;
+		long days = strtol(a->val[O_DAYS], &end, 10);
+		if (errno || end == a->val[O_DAYS] || *end || days < 0 || days > 365L * 1000) {
+			sifu_err_set(err, SIFU_E_USAGE, 0,
+			             "--days takes a number of days, not \"%s\"", a->val[O_DAYS]);
+			return -EINVAL;
+		}
+		/* as in Apptainer, --days 0 removes everything, as no --days does */
+		before = days ? (int64_t)time(NULL) - (int64_t)days * 86400 : 0;
 	}
 	struct fetch_cache c;
 	struct fetch_cache_loc loc;
@@ -216,7 +266,7 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	int r = 0;
 	if (strcmp(a->pos[0], "list") == 0) {
 		r = cache_list(&c, a, err);
-	} else if (!a->set[O_FORCE] && !a->set[O_DRY_RUN] && !confirm()) {
+	} else if (!a->set[O_FORCE] && !a->set[O_CACHE_FORCE] && !a->set[O_DRY_RUN] && !confirm()) {
 		sifu_err_set(err, SIFU_E_USAGE, 0, "cache clean: not confirmed, nothing removed");
 		sifu_err_hint(err, "use --force to clean without asking");
 		r = -ECANCELED;
@@ -234,10 +284,13 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 			fetch_cache_close(&c);
 			return bfd;
 		}
-		bool blobs = want(a, "blob") || want(a, "sif");
-		if (blobs)
-			r = fetch_cache_clean(&c, a->set[O_DRY_RUN], &n, &bytes, err);
-		if (r == 0 && blobs) {
+		struct fetch_clean_opts co = {.dry_run = a->set[O_DRY_RUN],
+		                              .blobs = want(a, "blob"),
+		                              .sifs = want(a, "sif"),
+		                              .before = before};
+		if (co.blobs || co.sifs)
+			r = fetch_cache_clean(&c, &co, &n, &bytes, err);
+		if (r == 0 && (co.blobs || co.sifs)) {
 			char b[32];
 			sifu_fmt_bytes(bytes, b, sizeof(b));
 			printf("%s %zu file(s), %s, from %s\n",
@@ -245,14 +298,14 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		}
 		if (r == 0 && bdir && want(a, "blocks")) {
 			char b[32];
-			blocks_walk(bfd, !a->set[O_DRY_RUN], &n, &bytes);
+			blocks_walk(bfd, !a->set[O_DRY_RUN], before, &n, &bytes);
 			sifu_fmt_bytes(bytes, b, sizeof(b));
 			printf("%s %zu file(s), %s, from %s\n",
 			       a->set[O_DRY_RUN] ? "Would remove" : "Removed", n, b, bdir);
 		}
 		if (r == 0 && want(a, "debootstrap")) {
 			char b[32];
-			fetch_cache_sub(&c, "debootstrap", !a->set[O_DRY_RUN], &n, &bytes);
+			fetch_cache_sub(&c, "debootstrap", !a->set[O_DRY_RUN], before, &n, &bytes);
 			sifu_fmt_bytes(bytes, b, sizeof(b));
 			printf("%s %zu file(s), %s, from %s/debootstrap\n",
 			       a->set[O_DRY_RUN] ? "Would remove" : "Removed", n, b, c.dir);

@@ -94,6 +94,35 @@ int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, ch
 	return 0;
 }
 
+/* The file a pull writes, chosen as Apptainer's pull does: --name, else
+ * the first of two words, else a name made from the URI; then --dir in
+ * front.  Singularity 3.x scripts and workflow tools (cwltool, Snakemake,
+ * Nextflow) use every one of these forms. */
+static char *pull_output(struct cli_args *a, const char *uri, struct sifu_err *err)
+{
+	_cleanup_free_ char *name = NULL;
+	if (a->set[O_PULL_NAME] && *a->val[O_PULL_NAME]) {
+		name = sifu_xstrdup(a->val[O_PULL_NAME]);
+	} else if (a->npos == 2) {
+		name = sifu_xstrdup(a->pos[0]);
+	} else {
+		struct fetch_ref ref;
+		if (!strstr(uri, ":")) {
+			sifu_err_set(err, SIFU_E_USAGE, 0, "no transport type URI supplied: \"%s\"",
+			             uri);
+			sifu_err_hint(err, "e.g. docker://%s", uri);
+			return NULL;
+		}
+		if (fetch_ref_parse(uri, &ref, err) < 0)
+			return NULL;
+		name = fetch_ref_default_name(&ref);
+		fetch_ref_free(&ref);
+	}
+	if (a->set[O_PULL_DIR] && *a->val[O_PULL_DIR])
+		return sifu_xasprintf("%s/%s", a->val[O_PULL_DIR], name);
+	return TAKE_PTR(name);
+}
+
 int cmd_pull(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
 	if (a->npos < 1 || a->npos > 2) {
@@ -102,19 +131,14 @@ int cmd_pull(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 		return -EINVAL;
 	}
 	const char *uri = a->pos[a->npos - 1];
-	_cleanup_free_ char *out = NULL;
-	if (a->npos == 2) {
-		out = sifu_xstrdup(a->pos[0]);
-	} else {
-		struct fetch_ref ref;
-		if (fetch_ref_parse(uri, &ref, err) < 0)
-			return -EINVAL;
-		out = fetch_ref_default_name(&ref);
-		fetch_ref_free(&ref);
-	}
+	_cleanup_free_ char *out = pull_output(a, uri, err);
+	if (!out)
+		return -EINVAL;
 	struct stat st;
 	if (!a->set[O_FORCE] && lstat(out, &st) == 0) {
-		sifu_err_set(err, SIFU_E_USAGE, EEXIST, "%s already exists", out);
+		/* Apptainer's words, which scripts may look for */
+		sifu_err_set(err, SIFU_E_USAGE, EEXIST,
+		             "image file already exists: \"%s\" - will not overwrite", out);
 		sifu_err_hint(err, "use --force to overwrite it");
 		return -EEXIST;
 	}

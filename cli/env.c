@@ -27,7 +27,7 @@ void cli_env_fill(struct cli_env *e, cli_getenv_fn get)
 	    .build_tmpdir = FIRST("SIFU_TMPDIR", "APPTAINER_TMPDIR", "TMPDIR"),
 	    .xdg_config_home = FIRST("XDG_CONFIG_HOME"),
 	    .xdg_cache_home = FIRST("XDG_CACHE_HOME"),
-	    .cachedir = FIRST("SIFU_CACHEDIR"),
+	    .cachedir = FIRST("SIFU_CACHEDIR", "APPTAINER_CACHEDIR", "SINGULARITY_CACHEDIR"),
 	    .block_cache = get("SIFU_BLOCK_CACHE"), /* "" means off: keep it */
 	    .docker_config = FIRST("DOCKER_CONFIG"),
 	    .ca_bundle = FIRST("SIFU_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"),

@@ -153,6 +153,7 @@ int main(int argc, char **argv)
 	 * `run-singularity ./image.sif args...`: that is `sifu run`. */
 	if (!strcmp(self, "run-singularity"))
 		return run_verb(cli_find_verb("run"), argc - 1, argv + 1);
+	cli_set_as_apptainer(!strcmp(self, "apptainer") || !strcmp(self, "singularity"));
 
 	int i = 1;
 	/* argv[i] != NULL: with UBSan's checks gcc cannot tell, and warns */
@@ -169,7 +170,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--no-color") || !strcmp(a, "--nocolor")) {
 			sifu_log_set_color(false);
 		} else if (!strcmp(a, "--version")) {
-			printf("sifu version %s\n", SIFU_VERSION);
+			cli_print_version(true);
 			return 0;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			cli_print_main_help(stdout, cli_verbs, cli_nverbs);

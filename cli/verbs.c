@@ -78,9 +78,12 @@ const struct cli_verb cli_verbs[] = {
      "Pull an image from a URI",
      "Downloads an image and converts it to a SIF file. URI is docker://,\n"
      "oras://, oci-archive:, oci:, docker-archive: or https://. Without OUTPUT the\n"
-     "name is derived from the URI as Apptainer does (alpine_latest.sif). Layers\n"
-     "stream straight into SquashFS: no root file system is ever extracted.\n",
-     "  $ sifu pull docker://alpine\n  $ sifu pull ubuntu.sif docker://ubuntu:24.04\n"},
+     "name is derived from the URI as Apptainer does (alpine_latest.sif); --name\n"
+     "beats OUTPUT, --dir puts the file in a directory. An existing file is kept\n"
+     "and the pull fails, unless --force. Layers stream straight into SquashFS:\n"
+     "no root file system is ever extracted.\n",
+     "  $ sifu pull docker://alpine\n  $ sifu pull ubuntu.sif docker://ubuntu:24.04\n"
+     "  $ sifu pull --force --name tool.sif --dir images docker://alpine:3.19\n"},
     {"build", V_BUILD, cmd_build, true, "sifu build [options] OUTPUT SOURCE",
      "Build a container image",
      "Builds OUTPUT (a SIF, or a directory with --sandbox) from SOURCE: a\n"
@@ -149,10 +152,12 @@ const struct cli_verb cli_verbs[] = {
      "  $ sifu key newpair --name 'Ada Lovelace' --email ada@example.org\n"
      "  $ sifu key list\n"
      "  $ sifu key export --armor 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 ada.asc\n"},
-    {"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options]", "Manage the local cache",
+    {"cache", V_CACHE, cmd_cache, true, "sifu cache list|clean [options] [TYPE...]",
+     "Manage the local cache",
      "Lists or cleans the blob and image cache, the packages kept by debootstrap\n"
      "builds there, and the block cache (see --block-cache of exec).\n\n"
-     "The cache is $SIFU_CACHEDIR, else $XDG_CACHE_HOME/sifu, else ~/.cache/sifu\n"
+     "The cache is $SIFU_CACHEDIR, else $APPTAINER_CACHEDIR, else\n"
+     "$SINGULARITY_CACHEDIR, else $XDG_CACHE_HOME/sifu, else ~/.cache/sifu\n"
      "(HOME, or the passwd entry's home when HOME is unset or not a directory of\n"
      "yours), else $TMPDIR/sifu-UID/cache.  Images in it are executed by\n"
      "'exec docker://...', so sifu uses it only if it and every directory in it\n"
@@ -197,7 +202,10 @@ const struct cli_verb cli_verbs[] = {
      "Log in to or out of an OCI registry", "Stores or removes credentials for a registry.\n",
      "  $ sifu registry login docker://registry.example.org\n"},
     {"version", V_VERSION, cmd_version, true, "sifu version", "Show the version",
-     "Prints sifu's version.\n", "  $ sifu version\n"},
+     "Prints sifu's version; called as apptainer or singularity (a link), the\n"
+     "Apptainer release whose behaviour sifu matches, as Apptainer prints it.\n"
+     "With --debug a line on stderr says it is sifu.\n",
+     "  $ sifu version\n"},
     {"help", V_HELP, cmd_help, true, "sifu help [VERB]", "Help about any command",
      "Prints help for sifu or for one verb.\n", "  $ sifu help exec\n"},
 };
@@ -217,9 +225,31 @@ int cli_not_built(const struct cli_verb *v, struct cli_args *a, struct sifu_err 
 	                    "'%s' is not available in this build yet", v->name);
 }
 
+static bool as_apptainer;
+
+void cli_set_as_apptainer(bool yes)
+{
+	as_apptainer = yes;
+}
+
+void cli_print_version(bool flag)
+{
+	if (!as_apptainer)
+		printf("sifu version %s\n", SIFU_VERSION);
+	else if (flag)
+		printf("apptainer version %s\n", SIFU_APPTAINER_VERSION);
+	else
+		printf("%s\n", SIFU_APPTAINER_VERSION);
+	if (sifu_log_get_level() >= SIFU_LOG_DEBUG)
+		fprintf(stderr, "DEBUG:   this is sifu %s, which matches Apptainer %s%s\n",
+		        SIFU_VERSION, SIFU_APPTAINER_VERSION,
+		        as_apptainer ? " and answers as it when called apptainer or singularity"
+		                     : "");
+}
+
 int cmd_version(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
-	printf("sifu version %s\n", SIFU_VERSION);
+	cli_print_version(false);
 	return 0;
 }
 

@@ -468,9 +468,11 @@ int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry *
 	return 0;
 }
 
-/* Remove (or count) the plain files in the directory DIRFD; a record
- * (NAME.rec) goes with its SIF and is not counted apart. */
-static void clean_dir(int fd, bool dry_run, size_t *n, uint64_t *bytes)
+/* Remove (or count) the plain files in the directory DIRFD last modified
+ * before BEFORE (0: all); a record (NAME.rec) goes with its SIF and is not
+ * counted apart (one left behind alone makes the SIF untrusted, so it is
+ * made again). */
+static void clean_dir(int fd, bool dry_run, int64_t before, size_t *n, uint64_t *bytes)
 {
 	_cleanup_closedir_ DIR *d = sifu_opendir_at(fd, ".");
 	struct dirent *de;
@@ -478,7 +480,7 @@ static void clean_dir(int fd, bool dry_run, size_t *n, uint64_t *bytes)
 		struct stat st;
 		size_t len = strlen(de->d_name);
 		if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    S_ISDIR(st.st_mode))
+		    S_ISDIR(st.st_mode) || (before && st.st_mtime >= before))
 			continue;
 		bool rec = len > 4 && !strcmp(de->d_name + len - 4, ".rec");
 		if ((dry_run || unlinkat(fd, de->d_name, 0) == 0) && !rec) {
@@ -488,18 +490,21 @@ static void clean_dir(int fd, bool dry_run, size_t *n, uint64_t *bytes)
 	}
 }
 
-int fetch_cache_clean(struct fetch_cache *c, bool dry_run, size_t *nremoved, uint64_t *bytes,
-                      struct sifu_err *err)
+int fetch_cache_clean(struct fetch_cache *c, const struct fetch_clean_opts *o, size_t *nremoved,
+                      uint64_t *bytes, struct sifu_err *err)
 {
 	*nremoved = 0;
 	*bytes = 0;
-	clean_dir(c->blobs, dry_run, nremoved, bytes);
-	clean_dir(c->tmp, dry_run, nremoved, bytes);
-	clean_dir(c->sif, dry_run, nremoved, bytes);
+	if (o->blobs) {
+		clean_dir(c->blobs, o->dry_run, o->before, nremoved, bytes);
+		clean_dir(c->tmp, o->dry_run, o->before, nremoved, bytes);
+	}
+	if (o->sifs)
+		clean_dir(c->sif, o->dry_run, o->before, nremoved, bytes);
 	return 0;
 }
 
-void fetch_cache_sub(struct fetch_cache *c, const char *sub, bool remove, size_t *n,
+void fetch_cache_sub(struct fetch_cache *c, const char *sub, bool remove, int64_t before, size_t *n,
                      uint64_t *bytes)
 {
 	*n = 0;
@@ -509,5 +514,5 @@ void fetch_cache_sub(struct fetch_cache *c, const char *sub, bool remove, size_t
 	struct sifu_err e = {0};
 	if (fd < 0 || sifu_privdir_check(fd, sub, NULL, &e) < 0)
 		return; /* nothing of ours there */
-	clean_dir(fd, !remove, n, bytes);
+	clean_dir(fd, !remove, before, n, bytes);
 }

@@ -171,12 +171,20 @@ struct fetch_cache_entry {
 /* List blobs, or with SIF the cached images (sorted by name). */
 int fetch_cache_list(struct fetch_cache *c, bool sif, struct fetch_cache_entry **out, size_t *n,
                      struct sifu_err *err);
-/* Remove every blob and stale temporary file; counts what went. */
-int fetch_cache_clean(struct fetch_cache *c, bool dry_run, size_t *nremoved, uint64_t *bytes,
-                      struct sifu_err *err);
+/* What `cache clean` removes. */
+struct fetch_clean_opts {
+	bool dry_run;   /* only count */
+	bool blobs;     /* blobs and stale temporary files */
+	bool sifs;      /* images made for exec docker://... and their records */
+	int64_t before; /* only files last modified before this time (0: all) */
+};
+/* Remove what O names; counts what went (or would go). */
+int fetch_cache_clean(struct fetch_cache *c, const struct fetch_clean_opts *o, size_t *nremoved,
+                      uint64_t *bytes, struct sifu_err *err);
 /* Count the plain files in the cache's subdirectory SUB (e.g. "debootstrap",
- * build's package cache), or with REMOVE unlink them. */
-void fetch_cache_sub(struct fetch_cache *c, const char *sub, bool remove, size_t *n,
+ * build's package cache) last modified before BEFORE (0: all), or with
+ * REMOVE unlink them. */
+void fetch_cache_sub(struct fetch_cache *c, const char *sub, bool remove, int64_t before, size_t *n,
                      uint64_t *bytes);
 
 /* ----------------------------------------------------------------- pull -- */

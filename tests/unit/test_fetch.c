@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -305,7 +306,12 @@ static void test_cache_commit(void **state)
 	free(e);
 	size_t removed;
 	uint64_t bytes;
-	assert_int_equal(fetch_cache_clean(&c, false, &removed, &bytes, &err), 0);
+	/* --days: nothing as old as a day yet */
+	struct fetch_clean_opts co = {.blobs = true, .sifs = true, .before = time(NULL) - 86400};
+	assert_int_equal(fetch_cache_clean(&c, &co, &removed, &bytes, &err), 0);
+	assert_int_equal(removed, 0);
+	co.before = 0;
+	assert_int_equal(fetch_cache_clean(&c, &co, &removed, &bytes, &err), 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(bytes, 5);
 	fetch_cache_close(&c);
