@@ -1205,6 +1205,23 @@ CUSTOMPATH=$DEFPATH:/go/bin:/usr/local/go/bin
 	[ "$status" -eq 0 ] && [ "$output" = /foo:/.singularity.d/libs ]
 }
 
+# internal/pkg/util/env/create.go alwaysOmitKeys (Apptainer's "Overriding HOME
+# environment variable with APPTAINERENV_HOME is not permitted"): HOME stays
+# the mounted home, whatever APPTAINERENV_, --env or --env-file say
+@test "APPTAINERENV_HOME, --env HOME= and --env-file HOME= do not move HOME" {
+	local want=$HOME
+	APPTAINERENV_HOME=/foo run_sifu exec "$E2E/e2e.sif" /bin/sh -c 'echo $HOME'
+	[ "$status" -eq 0 ] && [ "$output" = "$want" ]
+	run_sifu exec --env HOME=/foo "$E2E/e2e.sif" /bin/sh -c 'echo $HOME'
+	[ "$status" -eq 0 ] && [ "$output" = "$want" ]
+	echo HOME=/foo >"$BATS_TEST_TMPDIR/env.file"
+	run_sifu exec --env-file "$BATS_TEST_TMPDIR/env.file" "$E2E/e2e.sif" /bin/sh -c 'echo $HOME'
+	[ "$status" -eq 0 ] && [ "$output" = "$want" ]
+	# --home is the way to move it
+	run_sifu exec --home "$BATS_TEST_TMPDIR:/foo" "$E2E/e2e.sif" /bin/sh -c 'echo $HOME'
+	[ "$status" -eq 0 ] && [ "$output" = /foo ]
+}
+
 # user guide "Environment and Metadata": SINGULARITYENV_ is read too, and
 # APPTAINERENV_ wins when both set a variable
 @test "SINGULARITYENV_ values, and APPTAINERENV_ wins over them" {

@@ -254,6 +254,31 @@ static void test_env_precedence(void **state)
 	ns_env_free(&e);
 }
 
+/* HOME and the shell/app names are not for users to set, from any source
+ * (Apptainer's alwaysOmitKeys): the home stays the one mounted */
+static void test_env_refused_overrides(void **state)
+{
+	char *host[] = {"APPTAINERENV_HOME=/x", "SINGULARITYENV_APPTAINER_SHELL=/bin/x",
+	                "APPTAINERENV_OK=1", NULL};
+	char *opts[] = {"HOME=/y", "SINGULARITY_APPNAME=a", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, host);
+	s.env_file = "HOME=/z\nAPPTAINER_APPNAME=b\n";
+	s.env_opts = opts;
+	struct ns_env e;
+	struct ns_strv out = {0};
+	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	ns_env_apply(&e, &out);
+	assert_string_equal(ns_env_get(&out, "HOME"), "/home/alice");
+	assert_null(ov_get(&e, "HOME"));
+	assert_null(ov_get(&e, "APPTAINER_SHELL"));
+	assert_null(ov_get(&e, "APPTAINER_APPNAME"));
+	assert_null(ov_get(&e, "SINGULARITY_APPNAME"));
+	assert_string_equal(ns_env_get(&out, "OK"), "1");
+	ns_strv_free(&out);
+	ns_env_free(&e);
+}
+
 static void test_env_path_edits(void **state)
 {
 	char *host[] = {"APPTAINERENV_PREPEND_PATH=/start", NULL};
@@ -605,6 +630,7 @@ int main(void)
 	    cmocka_unit_test(test_env_host_filtering),
 	    cmocka_unit_test(test_env_cleanenv),
 	    cmocka_unit_test(test_env_precedence),
+	    cmocka_unit_test(test_env_refused_overrides),
 	    cmocka_unit_test(test_env_path_edits),
 	    cmocka_unit_test(test_env_script),
 	    cmocka_unit_test(test_env_apply_eval),
