@@ -49,8 +49,12 @@ static int action_argv(struct ns_run *l, struct ns_strv *av, struct sifu_err *er
 	switch (c->action) {
 	case NS_EXEC: break;
 	case NS_RUN:
+		/* Apptainer's action script tries /apptainer after the runscript,
+		 * Singularity's /singularity */
 		if (exists("/.singularity.d/runscript"))
 			ns_strv_push(av, "/.singularity.d/runscript");
+		else if (exists("/apptainer"))
+			ns_strv_push(av, "/apptainer");
 		else if (exists("/singularity"))
 			ns_strv_push(av, "/singularity");
 		else if (exists("/bin/sh")) {
@@ -65,12 +69,17 @@ static int action_argv(struct ns_run *l, struct ns_strv *av, struct sifu_err *er
 		}
 		break;
 	case NS_SHELL:
+		/* the default shells export SHELL as Apptainer's action script
+		 * does, so that the host's (often /bin/bash) does not name a
+		 * shell the image may lack */
 		if (c->shell) {
 			ns_strv_push(av, c->shell);
 		} else if (exists("/bin/bash")) {
+			ns_env_set(&l->env.base, "SHELL", "/bin/bash");
 			ns_strv_push(av, "/bin/bash");
 			ns_strv_push(av, "--norc");
 		} else if (exists("/bin/sh")) {
+			ns_env_set(&l->env.base, "SHELL", "/bin/sh");
 			ns_strv_push(av, "/bin/sh");
 		} else {
 			sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,

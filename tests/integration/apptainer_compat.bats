@@ -336,6 +336,37 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 	[ "$status" -eq 0 ] && [ "$output" = assemble ]
 }
 
+# internal/pkg/util/fs/files/action_script.sh (run): without
+# /.singularity.d/runscript, /apptainer, else /bin/sh with the arguments
+@test "run without a runscript: /apptainer, else /bin/sh" {
+	local t=$BATS_TEST_TMPDIR/legacy
+	busybox_tree "$t"
+	run_sifu run "$t" -c 'echo sh "$1"' _ a
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = "sh a" ]
+	printf '#!/bin/sh\necho apptainer "$@"\n' >"$t/apptainer"
+	chmod 755 "$t/apptainer"
+	run_sifu run "$t" a b
+	[ "$status" -eq 0 ]
+	[ "$output" = "apptainer a b" ]
+}
+
+# internal/pkg/util/fs/files/action_script.sh (shell): SHELL=/bin/bash
+# when it runs bash, SHELL=/bin/sh when it runs /bin/sh
+@test "shell: SHELL names the shell that runs" {
+	run bash -c 'echo "echo \$SHELL" | SHELL=/bin/bash "$SIFU" shell "$1"' _ "$E2E/e2e.sif"
+	[ "$status" -eq 0 ]
+	[ "$output" = /bin/sh ]
+	local t=$BATS_TEST_TMPDIR/bash
+	busybox_tree "$t"
+	# busybox has no bash: one that takes bash's --norc and runs sh
+	printf '#!/bin/sh\n[ "$1" = --norc ] && shift\nexec /bin/sh "$@"\n' >"$t/bin/bash"
+	chmod 755 "$t/bin/bash"
+	run bash -c 'echo "echo \$SHELL" | SHELL=/bin/zsh "$SIFU" shell "$1"' _ "$t"
+	[ "$status" -eq 0 ]
+	[ "$output" = /bin/bash ]
+}
+
 # ---- home, /tmp, --contain, --workdir (actionExecMultiProfile) ----
 
 # e2e/actions/actions.go: actionExec "NoHome"
