@@ -351,6 +351,14 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 	[ "$output" = "apptainer a b" ]
 }
 
+# user guide "shell" (--shell, APPTAINER_SHELL): the shell to run
+@test "shell --shell and APPTAINER_SHELL choose the shell" {
+	run bash -c 'echo "echo \$0" | "$SIFU" shell --shell /bin/ash "$1"' _ "$E2E/e2e.sif"
+	[ "$status" -eq 0 ] && [ "$output" = /bin/ash ]
+	run bash -c 'echo "echo \$0" | APPTAINER_SHELL=/bin/ash "$SIFU" shell "$1"' _ "$E2E/e2e.sif"
+	[ "$status" -eq 0 ] && [ "$output" = /bin/ash ]
+}
+
 # internal/pkg/util/fs/files/action_script.sh (shell): SHELL=/bin/bash
 # when it runs bash, SHELL=/bin/sh when it runs /bin/sh
 @test "shell: SHELL names the shell that runs" {
@@ -379,6 +387,13 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 		run_sifu exec --no-home "$E2E/e2e.sif" ls -ld "$HOME"
 		[ "$status" -eq 1 ]
 	fi
+}
+
+# user guide "Bind Paths and Mounts" (--contain: a minimal /dev); e2e
+# actionNoMount "devpts" runs `mount` in it
+@test "--contain: a minimal /dev with the usual nodes and a devpts" {
+	run_sifu exec --contain "$E2E/e2e.sif" sh -c 'for n in null zero random urandom tty full shm pts ptmx; do test -e /dev/$n || echo missing $n; done; echo x >/dev/null && echo ok'
+	[ "$status" -eq 0 ] && [ "$output" = ok ]
 }
 
 # e2e/actions/actions.go: actionExecMultiProfile "ContainOnly", "WorkdirOnly"
@@ -1271,6 +1286,13 @@ CUSTOMPATH=$DEFPATH:/go/bin:/usr/local/go/bin
 	[ "$output" = "unset 1 2 assemble" ]
 }
 
+# internal/pkg/util/env/create.go SetContainerEnv: --cleanenv keeps TERM
+# (alwaysPassKeys) and sets LANG=C
+@test "--cleanenv keeps TERM and sets LANG=C" {
+	TERM=xterm-sifu LANG=de_DE.UTF-8 run_sifu exec --cleanenv "$E2E/e2e.sif" /bin/sh -c 'echo "$TERM $LANG"'
+	[ "$status" -eq 0 ] && [ "$output" = "xterm-sifu C" ]
+}
+
 # user guide "Environment and Metadata": APPTAINER_CONTAINER, APPTAINER_NAME
 @test "APPTAINER_CONTAINER and APPTAINER_NAME name the image" {
 	run_sifu exec "$E2E/e2e.sif" /bin/sh -c 'echo "$APPTAINER_CONTAINER $APPTAINER_NAME"'
@@ -1515,8 +1537,11 @@ DEF
 	[ "$status" -ne 0 ]
 }
 
-# user guide "Namespace options": --hostname in a UTS namespace
-@test "--hostname sets the container's host name" {
+# e2e/actions/actions.go: actionShell "ShellHostname": the host's name by
+# default; user guide "Namespace options": --hostname in a UTS namespace
+@test "hostname: the host's, or the one --hostname sets" {
+	run_sifu exec "$E2E/e2e.sif" hostname
+	[ "$status" -eq 0 ] && [ "$output" = "$(hostname)" ]
 	run_sifu exec --hostname sifu-compat "$E2E/e2e.sif" hostname
 	[ "$status" -eq 0 ] && [ "$output" = sifu-compat ]
 }
