@@ -1495,6 +1495,25 @@ DEF
 	[ "$status" -eq 0 ] && [ "$output" = "testing|e2e testing|world" ]
 }
 
+# cmd/internal/cli/inspect.go (InspectCmd): labels sorted by key as
+# "KEY: VALUE"; each environment file as "=== PATH ===", its text, a blank
+# line; several sections in its order (runscript, helpfile, labels)
+@test "inspect's text output: Apptainer's order and layout" {
+	"$SIFU" inspect "$E2E/inspector.sif" >labels
+	sed 's/:.*//' labels >keys
+	LC_ALL=C sort -c keys
+	grep -qx 'E2E: AWESOME' labels
+	"$SIFU" inspect --environment "$E2E/inspector.sif" >env
+	[ "$(grep -c '^=== /.singularity.d/env/9[01]-environment.sh ===$' env)" = 2 ]
+	[ "$(head -n 1 env)" = "=== /.singularity.d/env/90-environment.sh ===" ]
+	[ "$(tail -n 3 env | head -n 2)" = "$(printf '=== /.singularity.d/env/91-environment.sh ===\nexport hello="world"')" ]
+	[ -z "$(tail -n 1 env)" ]
+	"$SIFU" inspect --labels --helpfile --test "$E2E/inspector.sif" >all
+	[ "$(head -n 1 all)" = '#!/bin/sh' ]
+	grep -n '^This is a e2e test container' all | grep -q '^6:'
+	[ "$(tail -n "$(wc -l <labels)" all)" = "$(cat labels)" ]
+}
+
 # e2e/inspect/inspect.go: the same answers from the SIF, its sandbox and its
 # bare SquashFS ("runscript", "startscript")
 @test "inspect --runscript and --startscript: the SIF and its sandbox agree" {
