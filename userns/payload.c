@@ -33,8 +33,12 @@ static int enter_cwd(struct ns_run *l, struct sifu_err *err)
 			sifu_err_hint(err, "the directory must exist inside the container");
 			return -errno;
 		}
-	} else if (chdir(l->cwd) < 0 && chdir(l->home_dst) < 0 && chdir("/") < 0) {
-		return sifu_err_sys(err, "chdir");
+	} else {
+		/* with --contain the payload starts in its home, not in the
+		 * caller's directory (Apptainer's launcher, setProcessCwd) */
+		const char *first = l->c->contain ? l->home_dst : l->cwd;
+		if (chdir(first) < 0 && chdir(l->home_dst) < 0 && chdir("/") < 0)
+			return sifu_err_sys(err, "chdir");
 	}
 	char buf[4096];
 	if (getcwd(buf, sizeof(buf)))

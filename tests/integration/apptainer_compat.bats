@@ -410,6 +410,21 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 	rm -f "$f"
 }
 
+# internal/pkg/runtime/launch/launcher_linux.go setProcessCwd: with
+# --contain and no --pwd the payload starts in its home, even where the
+# caller's directory exists in the image
+@test "--contain: the payload starts in the home, not in the caller's directory" {
+	run bash -c 'cd /etc && "$SIFU" exec --contain "$1" pwd' _ "$E2E/e2e.sif"
+	[ "$status" -eq 0 ] && [ "$output" = "$HOME" ]
+	run bash -c 'cd /etc && "$SIFU" exec --containall "$1" pwd' _ "$E2E/e2e.sif"
+	[ "$status" -eq 0 ] && [ "$output" = "$HOME" ]
+	run bash -c 'cd /etc && "$SIFU" exec --contain --pwd /bin "$1" pwd' _ "$E2E/e2e.sif"
+	[ "$status" -eq 0 ] && [ "$output" = /bin ]
+	# without --contain, the caller's directory
+	run bash -c 'cd /etc && "$SIFU" exec "$1" pwd' _ "$E2E/e2e.sif"
+	[ "$status" -eq 0 ] && [ "$output" = /etc ]
+}
+
 # e2e/actions/actions.go: actionExecMultiProfile "WorkdirContainTmp",
 # "WorkdirContainVarTmp", "WorkdirContainHome"
 @test "--workdir with --contain: /tmp, /var/tmp and the home come from the workdir" {
