@@ -477,6 +477,20 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 	[ "$status" -eq 0 ]
 }
 
+# e2e/run/regressions.go: issue409 "accessible home directory", "read only
+# home directory", "inaccessible only home directory": run works whatever
+# the mode of the caller's home
+@test "run works with a home of mode 0700, 0400 or 0000" {
+	local m h
+	for m in 700 400 000; do
+		h=$BATS_TEST_TMPDIR/home$m
+		mkdir -p "$h" && chmod "$m" "$h"
+		HOME=$h run_sifu run "$E2E/e2e.sif" /bin/true
+		chmod 700 "$h"
+		[ "$status" -eq 0 ] || { echo "$m: $output"; false; }
+	done
+}
+
 # e2e/actions/regressions.go: issue5228 - a home of / is not mounted
 @test "--home / still runs" {
 	run_sifu exec --home / "$E2E/e2e.sif" /bin/true
