@@ -13,6 +13,15 @@
 #define ENV_SCRIPT   "/.singularity.d/env/91-environment.sh"
 #define LIBS_DIR     "/.singularity.d/libs"
 
+/* whether the K bytes at KEY are one of NAMES */
+static bool key_in(const char *const *names, const char *key, size_t k)
+{
+	for (const char *const *n = names; *n; n++)
+		if (strlen(*n) == k && !memcmp(key, *n, k))
+			return true;
+	return false;
+}
+
 /* host variables never passed in (Apptainer resets or consumes them) */
 static bool host_dropped(const char *kv)
 {
@@ -23,11 +32,22 @@ static bool host_dropped(const char *kv)
 	for (const char *const *p = prefixes; *p; p++)
 		if (!strncmp(kv, *p, strlen(*p)))
 			return true;
-	size_t k = strcspn(kv, "=");
-	for (const char *const *n = names; *n; n++)
-		if (strlen(*n) == k && !memcmp(kv, *n, k))
-			return true;
-	return false;
+	return key_in(names, kv, strcspn(kv, "="));
+}
+
+/* Names no user source may set (alwaysOmitKeys in Apptainer's
+ * internal/pkg/util/env/create.go, which --env and --env-file reach as
+ * APPTAINERENV_ too): HOME is the home that was mounted, the shell and app
+ * names are the runtime's own.  Apptainer warns and goes on without them. */
+static bool override_refused(const char *key, size_t k)
+{
+	static const char *const names[] = {"HOME",
+	                                    "APPTAINER_SHELL",
+	                                    "APPTAINER_APPNAME",
+	                                    "SINGULARITY_SHELL",
+	                                    "SINGULARITY_APPNAME",
+	                                    NULL};
+	return key_in(names, key, k);
 }
 
 /* O's value is the variable's, not evaluated in the container */
@@ -67,6 +87,8 @@ static int add_user_var(struct ns_env *e, const char *kv, bool no_eval, const ch
 			    err, "names are letters, digits and '_', not starting with a digit");
 			return -EINVAL;
 		}
+	if (override_refused(kv, k))
+		return 0;
 	enum ns_env_op op = NS_ENV_SET;
 	if (k == 12 && !memcmp(kv, "PREPEND_PATH", 12))
 		op = NS_ENV_PREPEND_PATH;

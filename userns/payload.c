@@ -33,8 +33,12 @@ static int enter_cwd(struct ns_run *l, struct sifu_err *err)
 			sifu_err_hint(err, "the directory must exist inside the container");
 			return -errno;
 		}
-	} else if (chdir(l->cwd) < 0 && chdir(l->home_dst) < 0 && chdir("/") < 0) {
-		return sifu_err_sys(err, "chdir");
+	} else {
+		/* with --contain the payload starts in its home, not in the
+		 * caller's directory (Apptainer's launcher, setProcessCwd) */
+		const char *first = l->c->contain ? l->home_dst : l->cwd;
+		if (chdir(first) < 0 && chdir(l->home_dst) < 0 && chdir("/") < 0)
+			return sifu_err_sys(err, "chdir");
 	}
 	char buf[4096];
 	if (getcwd(buf, sizeof(buf)))
@@ -80,8 +84,12 @@ static int action_argv(struct ns_run *l, struct ns_strv *av, struct sifu_err *er
 	switch (av->n ? NS_EXEC : c->action) {
 	case NS_EXEC: break;
 	case NS_RUN:
+		/* Apptainer's action script tries /apptainer after the runscript,
+		 * Singularity's /singularity */
 		if (exists("/.singularity.d/runscript"))
 			ns_strv_push(av, "/.singularity.d/runscript");
+		else if (exists("/apptainer"))
+			ns_strv_push(av, "/apptainer");
 		else if (exists("/singularity"))
 			ns_strv_push(av, "/singularity");
 		else if (exists("/bin/sh")) {
@@ -96,12 +104,17 @@ static int action_argv(struct ns_run *l, struct ns_strv *av, struct sifu_err *er
 		}
 		break;
 	case NS_SHELL:
+		/* the default shells export SHELL as Apptainer's action script
+		 * does, so that the host's (often /bin/bash) does not name a
+		 * shell the image may lack */
 		if (c->shell) {
 			ns_strv_push(av, c->shell);
 		} else if (exists("/bin/bash")) {
+			ns_env_set(&l->env.base, "SHELL", "/bin/bash");
 			ns_strv_push(av, "/bin/bash");
 			ns_strv_push(av, "--norc");
 		} else if (exists("/bin/sh")) {
+			ns_env_set(&l->env.base, "SHELL", "/bin/sh");
 			ns_strv_push(av, "/bin/sh");
 		} else {
 			sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,

@@ -306,6 +306,31 @@ static void test_env_precedence(void **state)
 	ns_env_free(&e);
 }
 
+/* HOME and the shell/app names are not for users to set, from any source
+ * (Apptainer's alwaysOmitKeys): the home stays the one mounted */
+static void test_env_refused_overrides(void **state)
+{
+	char *host[] = {"APPTAINERENV_HOME=/x", "SINGULARITYENV_APPTAINER_SHELL=/bin/x",
+	                "APPTAINERENV_OK=1", NULL};
+	char *opts[] = {"HOME=/y", "SINGULARITY_APPNAME=a", NULL};
+	struct ns_env_spec s;
+	spec_init(&s, host);
+	s.env_file = "HOME=/z\nAPPTAINER_APPNAME=b\n";
+	s.env_opts = opts;
+	struct ns_env e;
+	struct ns_strv out = {0};
+	assert_int_equal(ns_env_build(&s, &e, NULL), 0);
+	ns_env_apply(&e, &out);
+	assert_string_equal(ns_env_get(&out, "HOME"), "/home/alice");
+	assert_null(ov_get(&e, "HOME"));
+	assert_null(ov_get(&e, "APPTAINER_SHELL"));
+	assert_null(ov_get(&e, "APPTAINER_APPNAME"));
+	assert_null(ov_get(&e, "SINGULARITY_APPNAME"));
+	assert_string_equal(ns_env_get(&out, "OK"), "1");
+	ns_strv_free(&out);
+	ns_env_free(&e);
+}
+
 static void test_env_path_edits(void **state)
 {
 	char *host[] = {"APPTAINERENV_PREPEND_PATH=/start", NULL};
@@ -644,18 +669,31 @@ static void test_env_needs_shell(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bind_forms),       cmocka_unit_test(test_bind_relative_source),
-	    cmocka_unit_test(test_bind_errors),      cmocka_unit_test(test_bind_image),
-	    cmocka_unit_test(test_mount_spec),       cmocka_unit_test(test_idmap),
-	    cmocka_unit_test(test_subid_find),       cmocka_unit_test(test_passwd_add_and_replace),
-	    cmocka_unit_test(test_group_edit),       cmocka_unit_test(test_cwd_skip),
-	    cmocka_unit_test(test_nomount),          cmocka_unit_test(test_env_host_filtering),
-	    cmocka_unit_test(test_env_cleanenv),     cmocka_unit_test(test_env_precedence),
-	    cmocka_unit_test(test_env_path_edits),   cmocka_unit_test(test_env_script),
-	    cmocka_unit_test(test_env_apply_eval),   cmocka_unit_test(test_env_apply_expands),
-	    cmocka_unit_test(test_env_errors),       cmocka_unit_test(test_env_file_parse),
-	    cmocka_unit_test(test_strv_env),         cmocka_unit_test(test_mountinfo_parse),
-	    cmocka_unit_test(test_mountinfo_errors), cmocka_unit_test(test_idmap_identity),
+	    cmocka_unit_test(test_bind_forms),
+	    cmocka_unit_test(test_bind_relative_source),
+	    cmocka_unit_test(test_bind_errors),
+	    cmocka_unit_test(test_bind_image),
+	    cmocka_unit_test(test_mount_spec),
+	    cmocka_unit_test(test_idmap),
+	    cmocka_unit_test(test_subid_find),
+	    cmocka_unit_test(test_passwd_add_and_replace),
+	    cmocka_unit_test(test_group_edit),
+	    cmocka_unit_test(test_cwd_skip),
+	    cmocka_unit_test(test_nomount),
+	    cmocka_unit_test(test_env_host_filtering),
+	    cmocka_unit_test(test_env_cleanenv),
+	    cmocka_unit_test(test_env_precedence),
+	    cmocka_unit_test(test_env_refused_overrides),
+	    cmocka_unit_test(test_env_path_edits),
+	    cmocka_unit_test(test_env_script),
+	    cmocka_unit_test(test_env_apply_eval),
+	    cmocka_unit_test(test_env_apply_expands),
+	    cmocka_unit_test(test_env_errors),
+	    cmocka_unit_test(test_env_file_parse),
+	    cmocka_unit_test(test_strv_env),
+	    cmocka_unit_test(test_mountinfo_parse),
+	    cmocka_unit_test(test_mountinfo_errors),
+	    cmocka_unit_test(test_idmap_identity),
 	    cmocka_unit_test(test_env_needs_shell),
 	    cmocka_unit_test(test_bind_escapes),
 	};
