@@ -38,7 +38,8 @@ static bool host_dropped(const char *kv)
 /* Names no user source may set (alwaysOmitKeys in Apptainer's
  * internal/pkg/util/env/create.go, which --env and --env-file reach as
  * APPTAINERENV_ too): HOME is the home that was mounted, the shell and app
- * names are the runtime's own.  Apptainer warns and goes on without them. */
+ * names are the runtime's own.  Apptainer warns and goes on without them,
+ * and so does sifu. */
 static bool override_refused(const char *key, size_t k)
 {
 	static const char *const names[] = {"HOME",
@@ -87,8 +88,14 @@ static int add_user_var(struct ns_env *e, const char *kv, bool no_eval, const ch
 			    err, "names are letters, digits and '_', not starting with a digit");
 			return -EINVAL;
 		}
-	if (override_refused(kv, k))
+	if (override_refused(kv, k)) {
+		/* Apptainer's words; a prefix names the variable in full */
+		size_t wl = strlen(what);
+		sifu_log(SIFU_LOG_WARN,
+		         "Overriding %.*s environment variable with %s%.*s is not permitted",
+		         (int)k, kv, what, wl && what[wl - 1] == '_' ? (int)k : 0, kv);
 		return 0;
+	}
 	enum ns_env_op op = NS_ENV_SET;
 	if (k == 12 && !memcmp(kv, "PREPEND_PATH", 12))
 		op = NS_ENV_PREPEND_PATH;
