@@ -233,6 +233,20 @@ static int stop_signals(sigset_t *old, struct sifu_err *err)
 	return sfd < 0 ? sifu_err_sys(err, "cannot create a signalfd") : sfd;
 }
 
+/* Wait for a stop signal on SFD (taken, so that it is not delivered once
+ * the mask is restored) or for the server to end on its own (DONEFD). */
+static void wait_stop(int sfd, int donefd)
+{
+	struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = donefd, .events = POLLIN}};
+	while (poll(p, 2, -1) < 0 && errno == EINTR)
+		;
+	if (p[0].revents) {
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			sifu_debug("fuse: signal %u, unmounting", si.ssi_signo);
+	}
+}
+
 /* Serve the ext image at [off, off+size) of FD on DIR until a signal in
  * SFD or the unmount, then write it back. */
 static int mount_ext(const char *image, const char *dir, int fd, uint64_t off, uint64_t size,
@@ -252,10 +266,7 @@ static int mount_ext(const char *image, const char *dir, int fd, uint64_t off, u
 	}
 	sifu_log(SIFU_LOG_INFO, "serving %s %s on %s; Ctrl-C or 'fusermount3 -u %s' to stop", image,
 	         writable ? "read-write" : "read-only", dir, dir);
-	struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
-	                      {.fd = sqf_ext_server_done_fd(srv), .events = POLLIN}};
-	while (poll(p, 2, -1) < 0 && errno == EINTR)
-		;
+	wait_stop(sfd, sqf_ext_server_done_fd(srv));
 	sqf_ext_server_stop(srv);
 	if ((r = sqf_ext_close(x, err)) < 0)
 		return sifu_err_wrap(err, "%s", image);
@@ -290,10 +301,7 @@ int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		return -EINVAL;
 	}
 	const char *image = a->pos[0], *dir = a->pos[1];
-	struct sqf_options o;
-	int r = cli_fuse_options(a, &o, err);
-	if (r < 0)
-		return r;
+	int r;
 	struct stat st;
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		sifu_err_set(err, SIFU_E_USAGE, ENOTDIR, "%s is not a directory", dir);
@@ -321,6 +329,9 @@ int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return r;
 	}
+	struct sqf_options o;
+	if ((r = cli_fuse_options(a, &o, err)) < 0)
+		return r;
 	struct sqf_image *img;
 	uint64_t t0 = sifu_now_ns();
 	if ((r = sqf_image_open(fd, off, size, &o, &img, err)) < 0)
@@ -338,15 +349,7 @@ int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	}
 	sifu_log(SIFU_LOG_INFO, "serving %s on %s; Ctrl-C or 'fusermount3 -u %s' to stop", image,
 	         dir, dir);
-	struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
-	                      {.fd = sqf_server_done_fd(srv), .events = POLLIN}};
-	while (poll(p, 2, -1) < 0 && errno == EINTR)
-		;
-	if (p[0].revents) {
-		struct signalfd_siginfo si;
-		if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-			sifu_debug("fuse: signal %u, unmounting", si.ssi_signo);
-	}
+	wait_stop(sfd, sqf_server_done_fd(srv));
 	char ops[512];
 	sqf_server_counts(srv, ops, sizeof(ops));
 	sqf_server_stop(srv);
