@@ -54,23 +54,36 @@ int sqf_ext_errno(errcode_t e)
 	}
 }
 
+/* libext2fs's messages ("Bad magic number in super-block") come from its
+ * com_err table, which must be registered once. */
+static void error_table(void)
+{
+	initialize_ext2_error_table();
+}
+
 int sqf_ext_open(int fd, uint64_t offset, uint64_t size, bool writable,
                  const struct sqf_ext_options *o, struct sqf_ext **out, struct sifu_err *err)
 {
 	char name[64], opts[64];
 	snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
 	snprintf(opts, sizeof(opts), "offset=%" PRIu64, offset);
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, error_table);
 	ext2_filsys fs = NULL;
 	/* no EXT2_FLAG_EXCLUSIVE: that is O_EXCL on a block device only */
 	int flags = EXT2_FLAG_64BITS | (writable ? EXT2_FLAG_RW : 0);
 	errcode_t e = ext2fs_open2(name, opts, flags, 0, 0, unix_io_manager, &fs);
 	if (e) {
 		int en = sqf_ext_errno(e);
-		if (e > 0 && e < 256)
-			return sifu_err_set(
-			    err, en == EACCES || en == EROFS ? SIFU_E_DENIED : SIFU_E_SYS, en,
-			    "cannot open the image%s: %s", writable ? " read-write" : "",
-			    strerror(en));
+		if (e > 0 && e < 256) {
+			bool denied = en == EACCES || en == EROFS || en == EPERM;
+			int r = sifu_err_set(err, denied ? SIFU_E_DENIED : SIFU_E_SYS, en,
+			                     "cannot open the image%s: %s",
+			                     writable ? " read-write" : "", strerror(en));
+			if (denied && writable)
+				sifu_err_hint(err, "serve it read-only, or make the file writable");
+			return r;
+		}
 		return sifu_err_set(err,
 		                    e == EXT2_ET_UNSUPP_FEATURE || e == EXT2_ET_RO_UNSUPP_FEATURE
 		                        ? SIFU_E_UNSUPPORTED
