@@ -32,6 +32,8 @@ void sqf_ext_options_default(struct sqf_ext_options *o)
 
 int sqf_ext_errno(errcode_t e)
 {
+	if (!e)
+		return 0;
 	if (e > 0 && e < 256)
 		return (int)e; /* unix_io passes errno through */
 	switch (e) {
@@ -126,7 +128,8 @@ int sqf_ext_close(struct sqf_ext *x, struct sifu_err *err)
 		return 0;
 	int r = 0;
 	pthread_mutex_lock(&x->lock);
-	/* inodes still held open at the end lose their last reference now */
+	if (x->writable)
+		sqf_ext_release_all(x);
 	errcode_t e = ext2fs_close_free(&x->fs);
 	pthread_mutex_unlock(&x->lock);
 	if (e)

@@ -215,6 +215,14 @@ static void open_put(struct sqf_ext *x, ext2_ino_t ino)
 		free_inode(x, ino, &in);
 }
 
+void sqf_ext_release_all(struct sqf_ext *x)
+{
+	while (x->nopens) {
+		x->opens[0].count = 1;
+		open_put(x, x->opens[0].ino);
+	}
+}
+
 /* One link of INO fewer (a directory entry naming it was removed); with
  * none left it is freed now, or at its last release when open. */
 static int drop_link(struct sqf_ext *x, ext2_ino_t ino, bool dir)
@@ -874,10 +882,10 @@ static void op_write(fuse_req_t req, fuse_ino_t fino, const char *buf, size_t si
 			e = c;
 	}
 	inode_t in;
-	int r = e ? -sqf_ext_errno(e) : read_inode(x, ino, &in);
-	if (r == 0) {
+	int r = -sqf_ext_errno(e);
+	if (!e && (r = read_inode(x, ino, &in)) == 0) {
+		/* (the kernel drops setuid bits itself, by a setattr) */
 		touch(x, &in, true);
-		in.i_mode &= (__u16) ~(S_ISUID | S_ISGID); /* as a kernel write does */
 		r = write_inode(x, ino, &in);
 	}
 	UNLOCK(x);

@@ -40,3 +40,7 @@ extern const struct fuse_lowlevel_ops sqf_ext_ops;
 
 /* libext2fs's error code as an errno for the kernel. */
 int sqf_ext_errno(errcode_t e);
+
+/* The server is gone: inodes unlinked while open lose their last
+ * reference now (lock held). */
+void sqf_ext_release_all(struct sqf_ext *x);
