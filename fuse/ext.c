@@ -30,32 +30,6 @@ void sqf_ext_options_default(struct sqf_ext_options *o)
 	memset(o, 0, sizeof(*o));
 }
 
-int sqf_ext_errno(errcode_t e)
-{
-	if (!e)
-		return 0;
-	if (e > 0 && e < 256)
-		return (int)e; /* unix_io passes errno through */
-	switch (e) {
-	case EXT2_ET_NO_MEMORY: return ENOMEM;
-	case EXT2_ET_BLOCK_ALLOC_FAIL:
-	case EXT2_ET_INODE_ALLOC_FAIL:
-	case EXT2_ET_DIR_NO_SPACE:
-	case EXT2_ET_EA_NO_SPACE:
-	case EXT2_ET_TOOSMALL: return ENOSPC;
-	case EXT2_ET_EA_KEY_NOT_FOUND: return ENODATA;
-	case EXT2_ET_RO_FILSYS: return EROFS;
-	case EXT2_ET_FILE_NOT_FOUND: return ENOENT;
-	case EXT2_ET_DIR_EXISTS: return EEXIST;
-	case EXT2_ET_NO_DIRECTORY: return ENOTDIR;
-	case EXT2_ET_FILE_TOO_BIG: return EFBIG;
-	case EXT2_ET_DIR_NO_SPACE_FOR_CSUM: return ENOSPC;
-	case EXT2_ET_EA_BAD_NAME_LEN:
-	case EXT2_ET_EA_BAD_VALUE_SIZE: return ERANGE;
-	default: return EIO;
-	}
-}
-
 /* libext2fs's messages ("Bad magic number in super-block") come from its
  * com_err table, which must be registered once. */
 static void error_table(void)

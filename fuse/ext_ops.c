@@ -27,6 +27,32 @@
 
 typedef struct ext2_inode_large inode_t;
 
+int sqf_ext_errno(errcode_t e)
+{
+	if (!e)
+		return 0;
+	if (e > 0 && e < 256)
+		return (int)e; /* unix_io passes errno through */
+	switch (e) {
+	case EXT2_ET_NO_MEMORY: return ENOMEM;
+	case EXT2_ET_BLOCK_ALLOC_FAIL:
+	case EXT2_ET_INODE_ALLOC_FAIL:
+	case EXT2_ET_DIR_NO_SPACE:
+	case EXT2_ET_EA_NO_SPACE:
+	case EXT2_ET_TOOSMALL: return ENOSPC;
+	case EXT2_ET_EA_KEY_NOT_FOUND: return ENODATA;
+	case EXT2_ET_RO_FILSYS: return EROFS;
+	case EXT2_ET_FILE_NOT_FOUND: return ENOENT;
+	case EXT2_ET_DIR_EXISTS: return EEXIST;
+	case EXT2_ET_NO_DIRECTORY: return ENOTDIR;
+	case EXT2_ET_FILE_TOO_BIG: return EFBIG;
+	case EXT2_ET_DIR_NO_SPACE_FOR_CSUM: return ENOSPC;
+	case EXT2_ET_EA_BAD_NAME_LEN:
+	case EXT2_ET_EA_BAD_VALUE_SIZE: return ERANGE;
+	default: return EIO;
+	}
+}
+
 static inline struct sqf_ext *ext_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
