@@ -90,6 +90,15 @@ int sqf_ext_open(int fd, uint64_t offset, uint64_t size, bool writable,
 	struct sqf_ext *x = sifu_xcalloc(1, sizeof(*x));
 	x->fs = fs;
 	x->writable = writable;
+	if (writable) {
+		/* in use: not "cleanly unmounted" until sqf_ext_close, as the
+		 * kernel marks a mounted ext3, so that e2fsck checks an image
+		 * whose server died before writing everything back */
+		x->was_valid = fs->super->s_state & EXT2_VALID_FS;
+		fs->super->s_state &= (__u16)~EXT2_VALID_FS;
+		ext2fs_mark_super_dirty(fs);
+		ext2fs_flush(fs);
+	}
 	pthread_mutex_init(&x->lock, NULL);
 	snprintf(x->fsname, sizeof(x->fsname), "%s", o && o->fsname ? o->fsname : "sifu");
 	*out = x;
@@ -102,8 +111,13 @@ int sqf_ext_close(struct sqf_ext *x, struct sifu_err *err)
 		return 0;
 	int r = 0;
 	pthread_mutex_lock(&x->lock);
-	if (x->writable)
+	if (x->writable) {
 		sqf_ext_release_all(x);
+		if (x->was_valid) {
+			x->fs->super->s_state |= EXT2_VALID_FS;
+			ext2fs_mark_super_dirty(x->fs);
+		}
+	}
 	errcode_t e = ext2fs_close_free(&x->fs);
 	pthread_mutex_unlock(&x->lock);
 	if (e)

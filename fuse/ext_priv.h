@@ -18,6 +18,7 @@ struct ext_open {
 struct sqf_ext {
 	ext2_filsys fs;
 	bool writable;
+	bool was_valid; /* the image was clean when opened read-write */
 	/* libext2fs is not thread safe; the server's one thread takes it for
 	 * every request, so do stop and close */
 	pthread_mutex_t lock;
