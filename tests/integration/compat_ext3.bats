@@ -211,3 +211,28 @@ fsck_clean() {
 	run debugfs -R 'cat /upper/new' "$T/img"
 	[[ "$output" == *new* ]]
 }
+
+# e2e overlay.go testOverlayCreate ("create ext3 overlay image in unsigned
+# SIF"): an ext3 partition inside a SIF is served at its offset, and writes
+# stay inside it
+@test "ext3: an ext3 partition of a SIF is served read-write at its offset" {
+	"$SIFU" sif new "$T/e.sif"
+	"$SIFU" sif add "$T/e.sif" "$T/img" --datatype 4 --partfs 2 --parttype 1 --partarch 2 --groupid 1
+	"$SIFU" sif setprim 1 "$T/e.sif"
+	"$SIFU" mount --writable "$T/e.sif" "$MNT" 2>"$T/log" &
+	MPID=$!
+	for _ in $(seq 200); do mountpoint -q "$MNT" && break; sleep 0.05; done
+	[ "$(cat "$MNT/hello.txt")" = hello ]
+	echo insif >"$MNT/new"
+	umount_ext3
+	# the partition, cut out of the SIF, is a clean file system with the write
+	run "$SIFU" sif list "$T/e.sif"
+	start=$(printf '%s\n' "$output" | awk -F'|' '/Ext3/ {split($4, r, "-"); print r[1]}')
+	dd if="$T/e.sif" of="$T/img" bs=1M iflag=skip_bytes skip="$start" count=64 status=none
+	fsck_clean
+	run debugfs -R 'cat /new' "$T/img"
+	[[ "$output" == *insif* ]]
+	# the SIF around it is intact
+	run "$SIFU" sif list "$T/e.sif"
+	[ "$status" -eq 0 ]
+}
