@@ -181,8 +181,17 @@ int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err 
 	return 0;
 }
 
-/* Find the SquashFS in IMAGE: a SIF's root file system, or the whole file. */
-static int locate(int fd, const char *path, uint64_t *off, uint64_t *size, struct sifu_err *err)
+/* An ext2/3/4 superblock at byte 1024 of the range: its magic at 56. */
+static bool is_ext(int fd, uint64_t off)
+{
+	uint8_t m[2];
+	return pread(fd, m, 2, (off_t)(off + 1024 + 56)) == 2 && m[0] == 0x53 && m[1] == 0xef;
+}
+
+/* Find the file system in IMAGE: a SIF's root file system (SquashFS or
+ * ext3), or the whole file. */
+static int locate(int fd, const char *path, uint64_t *off, uint64_t *size, bool *ext,
+                  struct sifu_err *err)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
@@ -194,7 +203,8 @@ static int locate(int fd, const char *path, uint64_t *off, uint64_t *size, struc
 		int r = sif_find_rootfs(fd, &loc, err);
 		if (r < 0)
 			return sifu_err_wrap(err, "%s", path);
-		if (loc.fstype != SIF_FS_SQUASH)
+		*ext = loc.fstype == SIF_FS_EXT3;
+		if (loc.fstype != SIF_FS_SQUASH && !*ext)
 			return sifu_err_set(err, SIFU_E_UNSUPPORTED, EINVAL,
 			                    "%s: the root file system is not SquashFS (fstype %u)",
 			                    path, loc.fstype);
@@ -204,6 +214,62 @@ static int locate(int fd, const char *path, uint64_t *off, uint64_t *size, struc
 	}
 	*off = 0;
 	*size = (uint64_t)st.st_size;
+	*ext = is_ext(fd, 0);
+	return 0;
+}
+
+/* Block the signals that stop `sifu mount` (before the server's threads
+ * start, so that they inherit the mask) and return a signalfd for them;
+ * OLD gets the mask to restore. */
+static int stop_signals(sigset_t *old, struct sifu_err *err)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, old);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	return sfd < 0 ? sifu_err_sys(err, "cannot create a signalfd") : sfd;
+}
+
+/* Wait for a stop signal on SFD (taken, so that it is not delivered once
+ * the mask is restored) or for the server to end on its own (DONEFD). */
+static void wait_stop(int sfd, int donefd)
+{
+	struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = donefd, .events = POLLIN}};
+	while (poll(p, 2, -1) < 0 && errno == EINTR)
+		;
+	if (p[0].revents) {
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			sifu_debug("fuse: signal %u, unmounting", si.ssi_signo);
+	}
+}
+
+/* Serve the ext image at [off, off+size) of FD on DIR until a signal in
+ * SFD or the unmount, then write it back. */
+static int mount_ext(const char *image, const char *dir, int fd, uint64_t off, uint64_t size,
+                     bool writable, int sfd, struct sifu_err *err)
+{
+	struct sqf_ext_options o;
+	sqf_ext_options_default(&o);
+	o.fsname = image;
+	struct sqf_ext *x;
+	int r = sqf_ext_open(fd, off, size, writable, &o, &x, err);
+	if (r < 0)
+		return sifu_err_wrap(err, "%s", image);
+	struct sqf_ext_server *srv;
+	if ((r = sqf_ext_server_mount(x, dir, &srv, err)) < 0) {
+		sqf_ext_close(x, NULL);
+		return r;
+	}
+	sifu_log(SIFU_LOG_INFO, "serving %s %s on %s; Ctrl-C or 'fusermount3 -u %s' to stop", image,
+	         writable ? "read-write" : "read-only", dir, dir);
+	wait_stop(sfd, sqf_ext_server_done_fd(srv));
+	sqf_ext_server_stop(srv);
+	if ((r = sqf_ext_close(x, err)) < 0)
+		return sifu_err_wrap(err, "%s", image);
 	return 0;
 }
 
@@ -235,10 +301,7 @@ int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		return -EINVAL;
 	}
 	const char *image = a->pos[0], *dir = a->pos[1];
-	struct sqf_options o;
-	int r = cli_fuse_options(a, &o, err);
-	if (r < 0)
-		return r;
+	int r;
 	struct stat st;
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		sifu_err_set(err, SIFU_E_USAGE, ENOTDIR, "%s is not a directory", dir);
@@ -251,7 +314,23 @@ int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		return -ENOENT;
 	}
 	uint64_t off = 0, size = 0;
-	if ((r = locate(fd, image, &off, &size, err)) < 0)
+	bool ext = false, writable = a->set[O_WRITABLE];
+	if ((r = locate(fd, image, &off, &size, &ext, err)) < 0)
+		return r;
+	if (writable && !ext) {
+		sifu_err_set(err, SIFU_E_USAGE, EROFS, "%s: --writable needs an ext3 image", image);
+		sifu_err_hint(err, "SquashFS is read-only; mount it without --writable");
+		return -EROFS;
+	}
+	if (ext) {
+		sigset_t old;
+		_cleanup_close_ int sfd = stop_signals(&old, err);
+		r = sfd < 0 ? sfd : mount_ext(image, dir, fd, off, size, writable, sfd, err);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return r;
+	}
+	struct sqf_options o;
+	if ((r = cli_fuse_options(a, &o, err)) < 0)
 		return r;
 	struct sqf_image *img;
 	uint64_t t0 = sifu_now_ns();
@@ -259,18 +338,10 @@ int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		return sifu_err_wrap(err, "%s", image);
 	sifu_debug("fuse: image opened in %.1f ms", (sifu_now_ns() - t0) / 1e6);
 
-	sigset_t mask, old;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &mask, &old); /* before the threads start */
-	_cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	sigset_t old;
+	_cleanup_close_ int sfd = stop_signals(&old, err);
 	struct sqf_server *srv = NULL;
-	if (sfd < 0)
-		r = sifu_err_sys(err, "cannot create a signalfd");
-	else
-		r = sqf_server_mount(img, dir, image, &srv, err);
+	r = sfd < 0 ? sfd : sqf_server_mount(img, dir, image, &srv, err);
 	if (r < 0) {
 		sqf_image_close(img);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -278,15 +349,7 @@ int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	}
 	sifu_log(SIFU_LOG_INFO, "serving %s on %s; Ctrl-C or 'fusermount3 -u %s' to stop", image,
 	         dir, dir);
-	struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
-	                      {.fd = sqf_server_done_fd(srv), .events = POLLIN}};
-	while (poll(p, 2, -1) < 0 && errno == EINTR)
-		;
-	if (p[0].revents) {
-		struct signalfd_siginfo si;
-		if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-			sifu_debug("fuse: signal %u, unmounting", si.ssi_signo);
-	}
+	wait_stop(sfd, sqf_server_done_fd(srv));
 	char ops[512];
 	sqf_server_counts(srv, ops, sizeof(ops));
 	sqf_server_stop(srv);

@@ -194,10 +194,13 @@ const struct cli_verb cli_verbs[] = {
      "  $ sifu sif setprim 2 tool.sif\n"},
     {"mount", V_MOUNT, cmd_mount, true, "sifu mount [options] IMAGE DIR",
      "Mount an image's file system on a directory (debugging, benchmarks)",
-     "Serves IMAGE (a SIF or a bare SquashFS) on DIR in the foreground until\n"
-     "Ctrl-C or unmount, and prints the server's I/O counters at the end.\n"
-     "Should it be killed (SIGKILL), a watchdog unmounts DIR.\n",
-     "  $ sifu mount ubuntu.sif /tmp/u &\n  $ ls /tmp/u; fusermount3 -u /tmp/u\n"},
+     "Serves IMAGE (a SIF, a bare SquashFS or an ext3 image) on DIR in the\n"
+     "foreground until Ctrl-C or unmount, and prints the server's I/O counters at\n"
+     "the end.  Should it be killed (SIGKILL), a watchdog unmounts a SquashFS DIR.\n"
+     "An ext3 image is served read-only, or read-write with --writable, and\n"
+     "written back when the command ends.\n",
+     "  $ sifu mount ubuntu.sif /tmp/u &\n  $ ls /tmp/u; fusermount3 -u /tmp/u\n"
+     "  $ sifu mount --writable overlay.img /tmp/o &\n"},
     {"registry", V_REGISTRY, cmd_registry, true, "sifu registry login|logout [options] URI",
      "Log in to or out of an OCI registry", "Stores or removes credentials for a registry.\n",
      "  $ sifu registry login docker://registry.example.org\n"},

@@ -124,3 +124,46 @@ int sqf_extract(struct sqf_image *img, int dirfd, struct sifu_err *err);
  * bytes.  For metadata (inspect) without mounting. */
 int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **data, size_t *len,
                   struct sifu_err *err);
+
+/* ------------------------------------------------------------ ext2/3/4 --
+ * An ext3 (or ext2/ext4) file system image served in process through
+ * Debian's libext2fs (LGPL-2.0, linked dynamically; see docs/fuse.md), read
+ * only or read-write: the writable layer of `--overlay IMG.ext3`, good
+ * enough to be kernel overlayfs's upper directory (user.* xattrs, whiteouts
+ * by RENAME_WHITEOUT or a 0:0 character device).  libext2fs is not thread
+ * safe: one thread serves, one lock guards the file system.  Owners are
+ * presented as stored. */
+struct sqf_ext_options {
+	/* shown as the source in the mount table by sqf_ext_server_mount;
+	 * NULL: "sifu" */
+	const char *fsname;
+};
+void sqf_ext_options_default(struct sqf_ext_options *o);
+
+struct sqf_ext;
+
+/* Open the file system at [offset, offset+size) of FD (a whole image at 0,
+ * or a SIF partition).  WRITABLE opens it read-write (FD's file must be
+ * writable by the caller: it is reopened through /proc/self/fd).  A journal
+ * that needs recovery (the image was in use by a kernel that crashed) is
+ * refused, not replayed: e2fsck replays it. */
+int sqf_ext_open(int fd, uint64_t offset, uint64_t size, bool writable,
+                 const struct sqf_ext_options *o, struct sqf_ext **out, struct sifu_err *err);
+/* Write everything back (read-write) and close.  Call after the server
+ * stopped.  An error means the image may need e2fsck. */
+int sqf_ext_close(struct sqf_ext *fs, struct sifu_err *err);
+
+struct sqf_ext_server;
+
+/* As sqf_server_start, for an ext image on FUSE_FD (mounted by the caller
+ * with "default_permissions"; without "ro" when the image is writable). */
+int sqf_ext_server_start(struct sqf_ext *fs, int fuse_fd, struct sqf_ext_server **out,
+                         struct sifu_err *err);
+/* As sqf_server_mount (`sifu mount IMG.ext3 DIR`). */
+int sqf_ext_server_mount(struct sqf_ext *fs, const char *mountpoint, struct sqf_ext_server **out,
+                         struct sifu_err *err);
+/* As sqf_server_done_fd. */
+int sqf_ext_server_done_fd(const struct sqf_ext_server *srv);
+/* Stop serving, unmount what sqf_ext_server_mount mounted, free the server
+ * (not the file system), having flushed the file system to the image. */
+void sqf_ext_server_stop(struct sqf_ext_server *srv);
