@@ -6,8 +6,8 @@
  * mounted by the launcher before the payload is cloned and served by
  * threads of the supervisor, like the run's image: no helper process, no
  * fusermount3, nothing left behind.  Which server serves it depends on its
- * file system (FS_OPS below): SquashFS today; ext3 is detected and refused
- * until its server exists. */
+ * file system (FS_OPS below): SquashFS, or ext2/3/4 through fuse/'s
+ * libext2fs server (read-write for the one writable overlay layer). */
 #include "userns_priv.h"
 #include "sif.h"
 
@@ -35,14 +35,45 @@ static void squash_stop(struct ns_img *im)
 	im->sqf = NULL;
 }
 
+/* The chunk cache, read-ahead and owner options are SquashFS's: an ext3
+ * layer is there to take writes, and it shows its owners as stored (they
+ * were written inside the user namespace). */
+static int ext3_start(struct ns_img *im, const struct sqf_options *o, struct sifu_err *err)
+{
+	(void)o;
+	struct sqf_ext_options eo;
+	sqf_ext_options_default(&eo);
+	int r = sqf_ext_open(im->fd, im->offset, im->size, im->writable, &eo, &im->ext, err);
+	if (r == 0)
+		r = sqf_ext_server_start(im->ext, im->fuse_fd, &im->esrv, err);
+	return r;
+}
+
+/* After the payload: the run's result stands, so a failed write-back can
+ * only be reported, with what to do about it. */
+static void ext3_stop(struct ns_img *im)
+{
+	if (im->esrv)
+		sqf_ext_server_stop(im->esrv);
+	if (im->ext) {
+		struct sifu_err e = {0};
+		if (sqf_ext_close(im->ext, &e) < 0)
+			sifu_log(
+			    SIFU_LOG_WARN,
+			    "overlay %s was not written back cleanly (%s): check it with e2fsck -f",
+			    im->path, e.depth ? e.chain[e.depth - 1] : "unknown error");
+	}
+	im->esrv = NULL;
+	im->ext = NULL;
+}
+
 static const struct {
 	const char *name;
-	/* NULL: detected, but not served yet */
 	int (*start)(struct ns_img *im, const struct sqf_options *o, struct sifu_err *err);
 	void (*stop)(struct ns_img *im);
 } fs_ops[] = {
     [NS_IMG_SQUASH] = {"SquashFS", squash_start, squash_stop},
-    [NS_IMG_EXT3] = {"ext3", NULL, NULL},
+    [NS_IMG_EXT3] = {"ext3", ext3_start, ext3_stop},
 };
 
 /* ------------------------------------------------------------- probing -- */
@@ -57,18 +88,8 @@ struct section {
 static int unsupported_fs(const char *what, struct sifu_err *err)
 {
 	sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "%s", what);
-	sifu_err_hint(err, "use a SquashFS image (mksquashfs DIR FILE) or an overlay directory");
+	sifu_err_hint(err, "use a SquashFS or ext3 image, or an overlay directory");
 	return -ENOTSUP;
-}
-
-static int check_served(bool layer, enum ns_img_fs fs, struct sifu_err *err)
-{
-	if (fs_ops[fs].start)
-		return 0;
-	char what[96];
-	snprintf(what, sizeof(what), "%s %s images are not supported yet", fs_ops[fs].name,
-	         layer ? "overlay" : "data");
-	return unsupported_fs(what, err);
 }
 
 /* A bare file system: SquashFS ("hsqs" at 0) or ext2/3/4 (the superblock at
@@ -164,8 +185,6 @@ static int add_images(struct ns_run *l, int fd, const char *path, bool layer, ui
 	_cleanup_free_ struct section *s = NULL;
 	size_t n = 0;
 	int r = probe(fd, path, layer, id, &s, &n, err);
-	for (size_t i = 0; r == 0 && i < n; i++)
-		r = check_served(layer, s[i].fs, err);
 	if (r < 0)
 		return r;
 	*first = l->nimgs;
@@ -222,6 +241,38 @@ static int claim_writable(struct ns_run *l, const char *path, struct sifu_err *e
 	return 0;
 }
 
+/* The overlay layers of image file FD, in the order of its sections.  An
+ * ext3 section is the writable layer when WANT_RW asks for one and the
+ * caller may write the file (else, with Apptainer's warning, read-only; or
+ * an error when STRICT: --writable on the run's own SIF); SquashFS is
+ * read-only whatever was asked, as in Apptainer. */
+static int add_image_layers(struct ns_run *l, int fd, const char *path, bool want_rw, bool strict,
+                            struct sifu_err *err)
+{
+	size_t first, count;
+	int r = add_images(l, fd, path, true, 0, &first, &count, err);
+	for (size_t i = 0; r == 0 && i < count; i++) {
+		struct ns_img *im = &l->imgs[first + i];
+		bool rw = want_rw && im->fs == NS_IMG_EXT3;
+		if (rw && access(path, W_OK) < 0) {
+			if (strict) {
+				sifu_err_sys(err, "--writable: cannot write %s", path);
+				sifu_err_hint(err, "its overlay partition takes the writes: run "
+				                   "without --writable, or on a copy you own");
+				return -EACCES;
+			}
+			sifu_log(SIFU_LOG_WARN,
+			         "overlay %s is not writable, proceeding with read-only", path);
+			rw = false;
+		}
+		if (rw)
+			r = claim_writable(l, path, err);
+		im->writable = rw;
+		add_layer(l, -1, (int)(first + i), !rw, path);
+	}
+	return r;
+}
+
 static int open_layer(struct ns_run *l, const char *spec, struct sifu_err *err)
 {
 	_cleanup_free_ char *p = sifu_xstrdup(spec);
@@ -241,15 +292,8 @@ static int open_layer(struct ns_run *l, const char *spec, struct sifu_err *err)
 	if (fstat(fd, &st) < 0)
 		return sifu_err_sys(err, "--overlay %s", p);
 	if (!S_ISDIR(st.st_mode)) {
-		/* SquashFS is read-only whatever was asked (Apptainer proceeds
-		 * read-only too) */
-		size_t first, count;
-		int r = add_images(l, fd, p, true, 0, &first, &count, err);
-		if (r < 0)
-			return sifu_err_wrap(err, "--overlay %s", p);
-		for (size_t i = 0; i < count; i++)
-			add_layer(l, -1, (int)(first + i), true, p);
-		return 0;
+		int r = add_image_layers(l, fd, p, !ro, false, err);
+		return r < 0 ? sifu_err_wrap(err, "--overlay %s", p) : 0;
 	}
 	if (!ro && access(p, W_OK) < 0) {
 		sifu_log(SIFU_LOG_WARN, "overlay %s is not writable, proceeding with read-only", p);
@@ -287,6 +331,10 @@ static int open_imgbind(struct ns_run *l, const struct ns_bind *b, struct sifu_e
 	int r = add_images(l, fd, b->src, false, b->id, &first, &count, err);
 	if (r < 0)
 		return sifu_err_wrap(err, "bind %s", b->src);
+	/* Apptainer's e2e bindImage Ext3Write / Ext3WriteKO: an ext3 image
+	 * takes writes unless bound ro; SquashFS never does */
+	struct ns_img *im = &l->imgs[first];
+	im->writable = im->fs == NS_IMG_EXT3 && !b->ro && access(b->src, W_OK) == 0;
 	l->ib = sifu_xrealloc(l->ib, (l->nib + 1) * sizeof(*l->ib));
 	l->ib[l->nib++] =
 	    (struct ns_imgbind){(int)first, sifu_xstrdup(b->image_src), sifu_xstrdup(b->dst)};
@@ -297,6 +345,13 @@ int ns_images_open(struct ns_run *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
 	l->wlayer = -1;
+	/* the run's SIF's own ext3 overlay partitions (Apptainer uses only
+	 * those): the lowest layers, read-write with --writable */
+	if (l->kind == NS_ROOT_FUSE && sif_fd_is_sif(l->image_fd)) {
+		int r = add_image_layers(l, l->image_fd, c->image, c->writable, true, err);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; c->overlays && c->overlays[i]; i++) {
 		int r = open_layer(l, c->overlays[i], err);
 		if (r < 0)
@@ -314,7 +369,7 @@ int ns_images_open(struct ns_run *l, struct sifu_err *err)
 
 /* ------------------------------------------------------ mounting, serving -- */
 
-int ns_fuse_mount(const struct ns_run *l, const char *tgt, int *out, struct sifu_err *err)
+int ns_fuse_mount(const struct ns_run *l, const char *tgt, bool rw, int *out, struct sifu_err *err)
 {
 	int fd = open("/oldroot/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
@@ -328,7 +383,8 @@ int ns_fuse_mount(const struct ns_run *l, const char *tgt, int *out, struct sifu
 	snprintf(opts, sizeof(opts),
 	         "fd=%d,rootmode=40000,user_id=%u,group_id=%u,default_permissions", fd, l->cuid,
 	         l->cgid);
-	if (mount("sifu", tgt, "fuse.sifu", MS_RDONLY | MS_NOSUID | MS_NODEV, opts) < 0) {
+	unsigned long fl = MS_NOSUID | MS_NODEV | (rw ? 0 : MS_RDONLY);
+	if (mount("sifu", tgt, "fuse.sifu", fl, opts) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -349,7 +405,7 @@ int ns_images_mount(struct ns_run *l, struct sifu_err *err)
 		snprintf(tgt, sizeof(tgt), "%s%s", l->stage, im->mnt);
 		if (mkdir(tgt, 0755) < 0)
 			return sifu_err_sys(err, "staging: mkdir %s", tgt);
-		int r = ns_fuse_mount(l, tgt, &im->fuse_fd, err);
+		int r = ns_fuse_mount(l, tgt, im->writable, &im->fuse_fd, err);
 		if (r < 0)
 			return sifu_err_wrap(err, "mounting %s", im->path);
 	}

@@ -12,6 +12,7 @@
  * into namespaces of its own (nest.c): a child user namespace that locks the
  * tree's mounts, and the PID, IPC, network and UTS namespaces, owned by it. */
 #include "userns_priv.h"
+#include "sif.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -273,14 +274,23 @@ static int open_overlay(struct ns_run *l, struct sifu_err *err)
 		r = open_dir_arg("--workdir", c->workdir, &l->workdir_fd, err);
 	if (r == 0)
 		r = ns_images_open(l, err);
-	if (r == 0 && c->writable && l->nlayers) {
+	if (r == 0 && c->writable && c->overlays && c->overlays[0]) {
 		/* Apptainer's e2e overlay_find_with_writable_fail: 255 */
 		sifu_err_set(err, SIFU_E_USAGE, EINVAL,
 		             "--writable and --overlay exclude each other");
 		sifu_err_hint(err, "drop --writable: the writable overlay takes the writes");
 		return -EINVAL;
 	}
-	if (r == 0 && c->writable && l->kind != NS_ROOT_DIR) {
+	if (r == 0 && c->writable && l->kind == NS_ROOT_FUSE && l->wlayer < 0 &&
+	    sif_fd_is_sif(l->image_fd)) {
+		/* Apptainer's words (prepare_linux.go) */
+		sifu_err_set(err, SIFU_E_USAGE, EROFS,
+		             "no SIF writable overlay partition found in %s", c->image);
+		sifu_err_hint(err, "use --writable-tmpfs, or --overlay with a directory or an ext3 "
+		                   "image for writes that persist");
+		return -EROFS;
+	}
+	if (r == 0 && c->writable && l->kind != NS_ROOT_DIR && l->wlayer < 0) {
 		sifu_err_set(err, SIFU_E_USAGE, EROFS, "--writable needs a sandbox directory");
 		sifu_err_hint(err,
 		              "use --writable-tmpfs, or --overlay DIR for writes that persist");
@@ -329,7 +339,7 @@ static int mount_fuse(struct ns_run *l, struct sifu_err *err)
 {
 	char tgt[NS_STAGE_MAX + 8];
 	snprintf(tgt, sizeof(tgt), "%s/img", l->stage);
-	return ns_fuse_mount(l, tgt, &l->fuse_fd, err);
+	return ns_fuse_mount(l, tgt, false, &l->fuse_fd, err);
 }
 
 /* ------------------------------------------------------- the supervisor -- */

@@ -677,8 +677,8 @@ static int overlay_dirs(struct ns_run *l, char *upper, char *work, size_t len, s
 
 /* lowerdir=, topmost first: the read-only layers, the last --overlay on
  * top (Apptainer's AddLowerDir prepends each in turn), then the image.  A
- * read-only directory is its upper/ when it has one (a former writable
- * overlay), else the directory itself, as in Apptainer. */
+ * read-only directory or ext3 image is its upper/ when it has one (a former
+ * writable overlay), else its root, as in Apptainer. */
 static int lower_dirs(struct ns_run *l, const char *img, char **out, struct sifu_err *err)
 {
 	_cleanup_free_ char *low = sifu_xstrdup("");
@@ -691,8 +691,9 @@ static int lower_dirs(struct ns_run *l, const char *img, char **out, struct sifu
 			return r;
 		struct stat st;
 		snprintf(up, sizeof(up), "%s/upper", d);
-		bool has_upper =
-		    l->layers[i].dir_fd >= 0 && stat(up, &st) == 0 && S_ISDIR(st.st_mode);
+		const struct ns_layer *ly = &l->layers[i];
+		bool maybe_upper = ly->dir_fd >= 0 || l->imgs[ly->img].fs == NS_IMG_EXT3;
+		bool has_upper = maybe_upper && stat(up, &st) == 0 && S_ISDIR(st.st_mode);
 		char *n = sifu_xasprintf("%s%s:", low, has_upper ? up : d);
 		free(low);
 		low = n;
@@ -743,7 +744,7 @@ static int mount_root(struct tree *t, struct sifu_err *err)
 	}
 	bool wants_rw = c->writable_tmpfs || l->wlayer >= 0;
 	int r = -1;
-	if (!c->writable)
+	if (!c->writable || l->kind != NS_ROOT_DIR)
 		r = mount_overlay(t, err);
 	if (r == 0) {
 		t->root_writable = true;
@@ -878,8 +879,11 @@ static int bind_image(const struct tree *t, const struct ns_imgbind *ib, struct 
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return sifu_err_sys(err, "image-src %s in %s", ib->src, im->path);
-	struct ns_hostbind b = {
-	    .fd = fd, .dst = ib->dst, .ro = true, .dir = S_ISDIR(st.st_mode), .user = true};
+	struct ns_hostbind b = {.fd = fd,
+	                        .dst = ib->dst,
+	                        .ro = !im->writable,
+	                        .dir = S_ISDIR(st.st_mode),
+	                        .user = true};
 	return bind_host(t, &b, err);
 }
 

@@ -54,9 +54,10 @@ struct ns_bind {
 	char *dst; /* container path (absolute) */
 	bool ro;
 	bool opts; /* the spec had an options field (SRC:DST:OPTS) */
-	/* an image bind (image-src= or id= given): SRC is a SquashFS file or a
-	 * SIF whose partition (ID, or its first data partition when 0) is
-	 * mounted read-only and its directory IMAGE_SRC bound onto DST */
+	/* an image bind (image-src= or id= given): SRC is a SquashFS or ext3
+	 * file or a SIF whose partition (ID, or its first data partition when
+	 * 0) is mounted and its directory IMAGE_SRC bound onto DST; read-only,
+	 * but for ext3 without RO in a file the caller may write */
 	char *image_src;
 	uint32_t id;
 };

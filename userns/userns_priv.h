@@ -30,16 +30,19 @@ enum ns_img_fs { NS_IMG_SQUASH, NS_IMG_EXT3 };
 /* An image served by this process on a FUSE mount of its own at MNT in the
  * staging tree; the supervisor starts its server and stops it at the end. */
 struct ns_img {
-	int fd; /* O_RDONLY on the image file */
+	int fd; /* O_RDONLY on the image file (the ext3 server reopens it to write) */
 	uint64_t offset, size;
 	enum ns_img_fs fs;
-	bool layer;   /* an overlay layer (else an image bind) */
-	char *path;   /* as given, for messages */
-	int fuse_fd;  /* the mounted /dev/fuse, -1 before */
-	char mnt[16]; /* "/i<N>" in the staging tree */
+	bool layer;    /* an overlay layer (else an image bind) */
+	bool writable; /* served read-write: the writable ext3 overlay */
+	char *path;    /* as given, for messages */
+	int fuse_fd;   /* the mounted /dev/fuse, -1 before */
+	char mnt[16];  /* "/i<N>" in the staging tree */
 	/* the supervisor's */
 	struct sqf_image *sqf;
 	struct sqf_server *srv;
+	struct sqf_ext *ext;
+	struct sqf_ext_server *esrv;
 };
 
 /* One --overlay, in the order given: a directory (DIR_FD) or an image. */
@@ -107,7 +110,7 @@ int ns_refuse_privileged(struct sifu_err *err);
 int ns_read_image_file(int rootfd, const char *path, size_t max, char **out, struct sifu_err *err);
 /* images.c: mount(2) a FUSE file system at TGT on a new /dev/fuse fd
  * (*OUT), for this process to serve. */
-int ns_fuse_mount(const struct ns_run *l, const char *tgt, int *out, struct sifu_err *err);
+int ns_fuse_mount(const struct ns_run *l, const char *tgt, bool rw, int *out, struct sifu_err *err);
 /* images.c: open the --overlay layers and the image binds' images (host
  * side, after the mount namespace is unshared); refuse what Apptainer
  * refuses (two writable layers, one with --writable-tmpfs). */

@@ -134,24 +134,82 @@ base() { echo "$IMG/base.sqfs"; }
 	[ "$status" -eq 0 ] && [ "$output" = A ]
 }
 
-# e2e PersistentOverlay "overlay_ext3_find" needs an ext3 server, which
-# sifu does not have yet: an ext3 file (bare or in a SIF) is refused by
-# name, not run without its layer
-@test "--overlay EXT3: refused as not supported yet" {
-	local e=$BATS_TEST_TMPDIR/e.img s=$BATS_TEST_TMPDIR/e.sif
-	dd if=/dev/zero of="$e" bs=1M count=4 status=none
-	PATH=$PATH:/usr/sbin:/sbin mkfs.ext3 -q -F "$e"
-	run_sifu exec --overlay "$e" "$(base)" true
+# An ext3 overlay image as Apptainer's `overlay create` makes one: upper/
+# and work/ at its root, the user's (mkfs.ext3 -d copies the owners).
+mk_ext3() {
+	local src=$BATS_TEST_TMPDIR/ext3src
+	mkdir -p "$src/upper" "$src/work"
+	PATH=$PATH:/usr/sbin:/sbin mkfs.ext3 -q -E root_owner="$(id -u):$(id -g)" -d "$src" -F "$1" 16M >/dev/null
+}
+
+# e2e PersistentOverlay "overlay_ext3_create" and "overlay_ext3_find" (and
+# the _ro variant): writes to an ext3 overlay land in its upper/ and stay
+# there; with :ro the layer is read and the root stays read-only.  Served
+# by sifu's own libext2fs server, and the image is clean afterwards.
+@test "--overlay EXT3: writes persist in the image, :ro reads them" {
+	local e=$BATS_TEST_TMPDIR/ov.img
+	mk_ext3 "$e"
+	run_sifu exec --overlay "$e" "$(base)" sh -c 'echo kept >/new && mkdir /made && rm /bin/true'
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run_sifu exec --overlay "$e:ro" "$(base)" sh -c 'cat /new; test -d /made && test ! -e /bin/true && touch /x'
+	[ "$status" -eq 1 ]
+	[[ "$output" == kept*"Read-only file system"* ]]
+	run env PATH="$PATH:/usr/sbin:/sbin" e2fsck -fn "$e"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run env PATH="$PATH:/usr/sbin:/sbin" debugfs -R 'cat /upper/new' "$e"
+	[[ "$output" == *kept* ]]
+}
+
+# prepare_linux.go loadOverlayImages: an overlay image the caller cannot
+# write is used read-only, with a warning
+@test "--overlay EXT3 the caller cannot write is used read-only" {
+	# root may write any file: the test is the unprivileged user's
+	is_root && return 0
+	local e=$BATS_TEST_TMPDIR/ro.img
+	mk_ext3 "$e"
+	chmod 0444 "$e"
+	run_sifu exec --overlay "$e" "$(base)" touch /x
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is not writable, proceeding with read-only"*"Read-only file system"* ]]
+}
+
+# user guide "Persistent overlays", "Overlay embedded in the SIF image" and
+# e2e PersistentOverlay "overlay_find_with_writable" / prepare_linux.go:
+# the SIF's own ext3 overlay partition is a read-only layer, read-write
+# with --writable; --writable on a SIF without one is Apptainer's error.
+# An ext3 partition of another SIF works as --overlay too.
+@test "a SIF's own ext3 overlay partition: read-only, --writable writes into it" {
+	local e=$BATS_TEST_TMPDIR/emb.img s=$BATS_TEST_TMPDIR/emb.sif p=$BATS_TEST_TMPDIR/plain.sif
+	mk_ext3 "$e"
+	"$SIFU" sif new "$s"
+	"$SIFU" sif add "$s" "$IMG/base.sqfs" --datatype 4 --parttype 2 --partfs 1 --partarch 2
+	"$SIFU" sif add "$s" "$e" --datatype 4 --parttype 4 --partfs 2 --partarch 2
+	run_sifu exec --writable "$s" sh -c 'echo in >/inside'
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run_sifu exec "$s" sh -c 'cat /inside; touch /y'
+	[ "$status" -eq 1 ]
+	[[ "$output" == in*"Read-only file system"* ]]
+	run_sifu exec --overlay "$s" "$(base)" cat /inside
+	[ "$status" -eq 0 ] && [ "$output" = in ]
+	"$SIFU" sif new "$p"
+	"$SIFU" sif add "$p" "$IMG/base.sqfs" --datatype 4 --parttype 2 --partfs 1 --partarch 2
+	run_sifu exec --writable "$p" true
 	assert_sifu_error
-	[[ "$output" == *"ext3 overlay images are not supported yet"* ]]
-	siftool new "$s" >/dev/null
-	siftool add --datatype 4 --parttype 4 --partfs 2 --partarch 2 "$s" "$e" >/dev/null
-	run_sifu exec --overlay "$s" "$(base)" true
-	assert_sifu_error
-	[[ "$output" == *"ext3 overlay images are not supported yet"* ]]
-	run_sifu exec -B "$e:/bind:image-src=/" "$(base)" true
-	assert_sifu_error
-	[[ "$output" == *"ext3 data images are not supported yet"* ]]
+	[[ "$output" == *"no SIF writable overlay partition found in $p"* ]]
+}
+
+# e2e bindImage "Ext3Write", "Ext3WriteKO": an ext3 image's directory
+# bound with image-src= takes writes (kept in the image), and not with ro
+@test "-B EXT3:DST:image-src=: read-write, or read-only with ro" {
+	local e=$BATS_TEST_TMPDIR/b.img
+	mkdir -p "$BATS_TEST_TMPDIR/ext3src/upper"
+	echo E >"$BATS_TEST_TMPDIR/ext3src/upper/e"
+	mk_ext3 "$e"
+	run_sifu exec -B "$e:/bind:image-src=/upper" "$(base)" sh -c 'cat /bind/e; echo M >/bind/m'
+	[ "$status" -eq 0 ] && [ "$output" = E ]
+	run_sifu exec -B "$e:/bind:image-src=/,ro" "$(base)" sh -c 'cat /bind/upper/m; touch /bind/n'
+	[ "$status" -eq 1 ]
+	[[ "$output" == M*"Read-only file system"* ]]
 }
 
 # e2e bindImage "Squashfs", "SquashfsDouble", "NoBindOption": image-src
