@@ -68,13 +68,34 @@ static int parse_mounts(struct cli_args *a, const char *cwd, struct cmd_action *
 	return r;
 }
 
+/* APPTAINER_BIND inside: the destinations of every --bind and --mount but
+ * those marked nonested, as Apptainer's setBinds passes them to a nested
+ * container (e2e issue3501) - the container path is where a nested run
+ * finds the bound data. */
+static char *nested_bind_list(const struct cmd_action *x)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < x->nbinds; i++)
+		len += strlen(x->binds[i].dst) + 1;
+	char *list = sifu_xcalloc(1, len);
+	size_t off = 0;
+	for (size_t i = 0; i < x->nbinds; i++) {
+		if (x->binds[i].nonested)
+			continue;
+		size_t n = strlen(x->binds[i].dst);
+		if (off)
+			list[off++] = ',';
+		memcpy(list + off, x->binds[i].dst, n);
+		off += n;
+	}
+	return list;
+}
+
 static int parse_binds(struct cli_args *a, const char *cwd, struct cmd_action *x,
                        struct sifu_err *err)
 {
-	size_t len = 1;
 	for (size_t i = 0; i < a->nlist[O_BIND]; i++) {
 		const char *item = a->list[O_BIND][i];
-		len += strlen(item) + 1;
 		/* "SRC:DST:image-src=/d,id=2" was split at its comma: an option
 		 * word after a bind with options belongs to it (Apptainer's
 		 * ParseBindPath) */
@@ -91,16 +112,10 @@ static int parse_binds(struct cli_args *a, const char *cwd, struct cmd_action *x
 			return r;
 		add_bind(x, &b);
 	}
-	x->bind_list = sifu_xcalloc(1, len);
-	size_t off = 0;
-	for (size_t i = 0; i < a->nlist[O_BIND]; i++) {
-		size_t n = strlen(a->list[O_BIND][i]);
-		if (i)
-			x->bind_list[off++] = ',';
-		memcpy(x->bind_list + off, a->list[O_BIND][i], n);
-		off += n;
-	}
-	return parse_mounts(a, cwd, x, err);
+	int r = parse_mounts(a, cwd, x, err);
+	if (r == 0)
+		x->bind_list = nested_bind_list(x);
+	return r;
 }
 
 static int parse_nomount(struct cli_args *a, unsigned *mask, struct sifu_err *err)

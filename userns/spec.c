@@ -232,8 +232,8 @@ static int mount_field(struct ns_bind *b, const char *spec, const char *f, size_
 	int r = 0;
 	if (!eq && n == 8 && !memcmp(f, "nonested", 8)) {
 		/* --mount only: Apptainer keeps such a bind out of the
-		 * APPTAINER_BIND it passes to nested containers; sifu's
-		 * APPTAINER_BIND never lists --mount binds, so nothing to do */
+		 * APPTAINER_BIND it passes to nested containers */
+		b->nonested = true;
 	} else if (!eq) {
 		char opt[32] = "";
 		if (n < sizeof(opt))

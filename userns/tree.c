@@ -36,6 +36,7 @@ struct tree {
 	struct ns_run *l;
 	int rootfd;
 	bool root_writable; /* mount points can be created */
+	size_t nbound;      /* the host binds (l->hb) mounted so far */
 	char root[NS_STAGE_MAX + 8];
 };
 
@@ -195,9 +196,32 @@ static int bind_fd(int src, const struct tree *t, const char *dst, int dstfd, bo
 	return walk ? remount_ro_at(t, dst, err) : 0;
 }
 
+/* DST lies below a directory bound earlier (--bind, the home, /tmp,
+ * /var/tmp, --scratch): a missing mount point is made there, in the bound
+ * directory, even where the image itself takes none (--writable), as
+ * Apptainer's session layout makes destinations below its overridden
+ * directories (e2e CustomHomeBindWritableOK, WorkdirTmpBindWritable). */
+static bool in_bound_dir(const struct tree *t, const char *dst)
+{
+	char d[PATH_MAX], b[PATH_MAX];
+	if (sifu_path_normalize(dst, d, sizeof(d)) < 0)
+		return false;
+	for (size_t i = 0; i < t->nbound; i++) {
+		const struct ns_hostbind *hb = &t->l->hb[i];
+		if (!hb->dir || sifu_path_normalize(hb->dst, b, sizeof(b)) < 0)
+			continue;
+		size_t n = strlen(b);
+		if (n > 1 && !strncmp(d, b, n) && d[n] == '/')
+			return true;
+	}
+	return false;
+}
+
 /* An O_PATH fd on DST inside the root, created (as a directory or an empty
- * file) in the writable layer when missing.  A symlink in the way of a file
- * bind (/etc/resolv.conf -> ../run/…) is replaced by a file. */
+ * file) in the writable layer, or below a bound directory, when missing.
+ * The walk stays inside the root whatever links the bound directory holds.
+ * A symlink in the way of a file bind (/etc/resolv.conf -> ../run/…) is
+ * replaced by a file. */
 static int mount_point(const struct tree *t, const char *dst, bool dir)
 {
 	int fd = sifu_path_open_in_root(t->rootfd, dst, O_PATH, 0);
@@ -209,7 +233,7 @@ static int mount_point(const struct tree *t, const char *dst, bool dir)
 		}
 		return fd;
 	}
-	if (fd != -ENOENT || !t->root_writable)
+	if (fd != -ENOENT || !(t->root_writable || in_bound_dir(t, dst)))
 		return fd;
 	char parent[PATH_MAX];
 	if (sifu_path_normalize(dst, parent, sizeof(parent)) < 0)
@@ -887,7 +911,20 @@ static int bind_image(const struct tree *t, const struct ns_imgbind *ib, struct 
 	return bind_host(t, &b, err);
 }
 
-static int mount_binds(const struct tree *t, struct sifu_err *err)
+/* The image's /var/tmp leads to the same directory as its /tmp (a symlink
+ * ../tmp): Apptainer binds /tmp only (addTmpMount, e2e issue1097), else the
+ * host's /var/tmp would show over the container's /tmp.  Both resolved
+ * inside the root, after /tmp is mounted. */
+static bool var_tmp_is_tmp(const struct tree *t)
+{
+	_cleanup_close_ int a = sifu_path_open_in_root(t->rootfd, "/tmp", O_PATH, 0);
+	_cleanup_close_ int b = sifu_path_open_in_root(t->rootfd, "/var/tmp", O_PATH, 0);
+	struct stat sa, sb;
+	return a >= 0 && b >= 0 && fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static int mount_binds(struct tree *t, struct sifu_err *err)
 {
 	const struct ns_run *l = t->l;
 	static const struct {
@@ -899,7 +936,10 @@ static int mount_binds(const struct tree *t, struct sifu_err *err)
 	for (size_t i = 0; i < l->nhb; i++) {
 		const struct ns_hostbind *b = &l->hb[i];
 		int r = 0;
-		if (b->fd >= 0) {
+		t->nbound = i;
+		if (!b->user && !strcmp(b->dst, "/var/tmp") && var_tmp_is_tmp(t)) {
+			sifu_verbose("/var/tmp is /tmp in the image: not mounting /var/tmp");
+		} else if (b->fd >= 0) {
 			r = bind_host(t, b, err);
 		} else {
 			const char *wsub = "home";
@@ -914,6 +954,7 @@ static int mount_binds(const struct tree *t, struct sifu_err *err)
 		if (r < 0)
 			return r;
 	}
+	t->nbound = l->nhb;
 	/* after the directory binds, as Apptainer (its e2e
 	 * SquashfsBeforeScratch): an image bound below a bound directory
 	 * stays visible whatever the order given */

@@ -53,7 +53,8 @@ struct ns_bind {
 	char *src; /* host path */
 	char *dst; /* container path (absolute) */
 	bool ro;
-	bool opts; /* the spec had an options field (SRC:DST:OPTS) */
+	bool opts;     /* the spec had an options field (SRC:DST:OPTS) */
+	bool nonested; /* --mount's nonested: kept out of APPTAINER_BIND */
 	/* an image bind (image-src= or id= given): SRC is a SquashFS or ext3
 	 * file or a SIF whose partition (ID, or its first data partition when
 	 * 0) is mounted and its directory IMAGE_SRC bound onto DST; read-only,
@@ -216,7 +217,7 @@ struct ns_config {
 	int nargs;
 	struct ns_bind *binds; /* --bind and --mount, in order */
 	size_t nbinds;
-	const char *bind_list; /* APPTAINER_BIND inside */
+	const char *bind_list; /* APPTAINER_BIND inside: the destinations */
 	const char *home_spec; /* -H src[:dst], or NULL */
 	bool no_home;
 	unsigned no_mount;

@@ -121,7 +121,8 @@ no_sifu_left() {
 	APPTAINER_BINDPATH="$IMG/opt:/opt,$IMG/data:/mnt" run_sifu exec "$(img)" sh -c 'ls /mnt; echo $APPTAINER_BIND'
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = bar ]
-	[ "${lines[2]}" = "$IMG/opt:/opt,$IMG/data:/mnt" ]
+	# the destinations, as Apptainer's setBinds (e2e issue3501)
+	[ "${lines[2]}" = "/opt,/mnt" ]
 	SINGULARITY_BIND="$IMG/data:/mnt" run_sifu exec "$(img)" ls /mnt
 	[ "$(echo $output)" = "bar foo" ]
 }
@@ -257,7 +258,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 
 @test "runtime variables under both prefixes; PS1 is Sifu> " {
 	run_sifu exec -B "$IMG/data:/mnt" "$IMG/env.sif" sh -c 'echo "$APPTAINER_CONTAINER|$APPTAINER_NAME|$APPTAINER_COMMAND|$APPTAINER_BIND|$SINGULARITY_NAME|$PS1|"'
-	[ "$output" = "$IMG/env.sif|env.sif|exec|$IMG/data:/mnt|env.sif|Sifu> |" ]
+	[ "$output" = "$IMG/env.sif|env.sif|exec|/mnt|env.sif|Sifu> |" ]
 	run_sifu run "$IMG/tree"
 	[ "$output" = Hello ]
 }

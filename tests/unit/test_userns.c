@@ -65,6 +65,7 @@ static void test_bind_escapes(void **state)
 	/* --mount's nonested flag (Apptainer 1.5) is accepted */
 	assert_int_equal(ns_mount_parse("type=bind,src=/a,dst=/b,nonested", NULL, &b, &err), 0);
 	assert_string_equal(b.dst, "/b");
+	assert_true(b.nonested);
 	ns_bind_free(&b);
 }
 
