@@ -164,7 +164,7 @@ static void flags(struct cli_args *a, struct ns_config *c)
 	c->unsquash = a->set[O_UNSQUASH];
 	c->hostname = a->set[O_HOSTNAME] ? a->val[O_HOSTNAME] : NULL;
 	c->home_spec = a->set[O_HOME] ? a->val[O_HOME] : NULL;
-	c->env_file = a->set[O_ENV_FILE] ? a->val[O_ENV_FILE] : NULL;
+	c->env_files = a->list[O_ENV_FILE];
 	c->pwd = a->set[O_PWD] ? a->val[O_PWD] : NULL;
 	c->workdir = a->set[O_WORKDIR] ? a->val[O_WORKDIR] : NULL;
 	c->shell = a->set[O_SHELL] ? a->val[O_SHELL] : NULL;

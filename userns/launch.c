@@ -587,25 +587,27 @@ static int refuse_privileged(struct ns_run *l, struct sifu_err *err)
 	return ns_refuse_privileged(err);
 }
 
-/* The contents of --env-file ("" when it is empty or unreadable past open),
- * or NULL without one. */
-static int read_env_file(const char *path, char **out, struct sifu_err *err)
+/* The contents of each --env-file path in PATHS (NULL: none), in order;
+ * an empty or unreadable-past-open file reads as "". */
+static int read_env_files(char *const *paths, struct ns_strv *out, struct sifu_err *err)
 {
-	*out = NULL;
-	if (!path)
-		return 0;
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		sifu_err_sys(err, "--env-file %s", path);
-		sifu_err_hint(err, "give a readable file of NAME=VALUE lines");
-		return -errno;
-	}
-	size_t len = 0;
-	ssize_t n = getdelim(out, &len, '\0', f);
-	fclose(f);
-	if (n < 0) {
-		free(*out);
-		*out = sifu_xstrdup("");
+	for (; paths && *paths; paths++) {
+		FILE *f = fopen(*paths, "re");
+		if (!f) {
+			int e = errno;
+			sifu_err_sys(err, "--env-file %s", *paths);
+			sifu_err_hint(err, "give a readable file of NAME=VALUE lines");
+			return -e;
+		}
+		char *text = NULL;
+		size_t len = 0;
+		ssize_t n = getdelim(&text, &len, '\0', f);
+		fclose(f);
+		if (n < 0) {
+			free(text);
+			text = sifu_xstrdup("");
+		}
+		ns_strv_push_take(out, text);
 	}
 	return 0;
 }
@@ -613,16 +615,19 @@ static int read_env_file(const char *path, char **out, struct sifu_err *err)
 static int build_env(struct ns_run *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
-	_cleanup_free_ char *envfile = NULL;
-	int r = read_env_file(c->env_file, &envfile, err);
-	if (r < 0)
+	struct ns_strv envfiles = {0};
+	int r = read_env_files(c->env_files, &envfiles, err);
+	if (r < 0) {
+		ns_strv_free(&envfiles);
 		return r;
+	}
 	const char *cmdname[] = {"exec", "run", "shell", "test"};
 	const char *base = strrchr(l->image_abs, '/');
 	struct ns_env_spec es = {
 	    .host = c->host_env,
 	    .cleanenv = c->cleanenv,
-	    .env_file = envfile,
+	    .env_files = envfiles.v,
+	    .env_file_names = c->env_files,
 	    .env_opts = c->env_opts,
 	    .home = l->home_dst,
 	    .container = l->image_abs,
@@ -633,7 +638,9 @@ static int build_env(struct ns_run *l, struct sifu_err *err)
 	    .app = c->app,
 	    .no_env = c->no_env,
 	};
-	return ns_env_build(&es, &l->env, err);
+	r = ns_env_build(&es, &l->env, err);
+	ns_strv_free(&envfiles);
+	return r;
 }
 
 static int prepare(struct ns_run *l, struct sifu_err *err)

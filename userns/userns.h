@@ -141,7 +141,11 @@ struct ns_env {
 struct ns_env_spec {
 	char *const *host; /* the host environment */
 	bool cleanenv;
-	const char *env_file;  /* contents of --env-file, or NULL */
+	/* the contents of each --env-file, in order (a later file's value
+	 * beats an earlier one's, --env beats them all, as Apptainer merges
+	 * them), NULL-terminated, or NULL; their names, for messages, or NULL */
+	char *const *env_files;
+	char *const *env_file_names;
 	char *const *env_opts; /* --env K=V items, NULL-terminated, or NULL */
 	const char *home;      /* $HOME inside */
 	const char *container; /* APPTAINER_CONTAINER */
@@ -223,7 +227,7 @@ struct ns_config {
 	const char *hostname;
 	bool cleanenv;
 	char *const *env_opts;
-	const char *env_file; /* path */
+	char *const *env_files; /* --env-file paths, NULL-terminated, or NULL */
 	const char *pwd;
 	bool no_umask; /* the payload gets 0022, not the caller's umask */
 	bool no_eval;  /* --no-eval: --env, --env-file, APPTAINERENV_ values literal */
