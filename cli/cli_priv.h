@@ -12,6 +12,7 @@ struct cmd_action {
 	struct ns_bind *binds;
 	size_t nbinds;
 	char *bind_list;
+	char **dns;   /* --dns addresses, NULL-terminated, or NULL */
 	char *pulled; /* the cached SIF of a docker://… (etc.) image */
 	/* --verify: the image as opened once and verified (opened.fd -1
 	 * before), where its partition lies, and its block digests */

@@ -6,7 +6,11 @@
 #include "userns.h"
 #include "sif.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <strings.h>
 
 extern char **environ;
 
@@ -163,6 +167,7 @@ static void flags(struct cli_args *a, struct ns_config *c)
 	c->fakeroot = a->set[O_FAKEROOT];
 	c->unsquash = a->set[O_UNSQUASH];
 	c->hostname = a->set[O_HOSTNAME] ? a->val[O_HOSTNAME] : NULL;
+	c->uts = a->set[O_UTS];
 	c->home_spec = a->set[O_HOME] ? a->val[O_HOME] : NULL;
 	c->env_files = a->list[O_ENV_FILE];
 	c->pwd = a->set[O_PWD] ? a->val[O_PWD] : NULL;
@@ -226,14 +231,203 @@ static int parse_timeout(const char *s, unsigned long *ms, struct sifu_err *err)
 
 static int unsupported(struct cli_args *a, struct sifu_err *err)
 {
-	static const enum cli_opt_id ids[] = {O_NV};
-	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
-		if (a->set[ids[i]]) {
+	static const enum cli_opt_id gpus[] = {O_NV, O_ROCM, O_NVCCLI};
+	for (size_t i = 0; i < ARRAY_SIZE(gpus); i++)
+		if (a->set[gpus[i]]) {
 			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--%s is not supported yet",
-			             cli_opts[ids[i]].long_name);
-			sifu_err_hint(err, "run without --%s", cli_opts[ids[i]].long_name);
+			             cli_opts[gpus[i]].long_name);
+			sifu_err_hint(err,
+			              "GPU support (--nv, --rocm, --nvccli) is not in sifu yet: "
+			              "run without --%s",
+			              cli_opts[gpus[i]].long_name);
 			return -ENOTSUP;
 		}
+	/* Apptainer's resource limits are cgroups its setuid starter or systemd
+	 * make; sifu has no daemon to ask and sets none, and says so rather than
+	 * run a job unlimited that asked to be limited */
+	static const enum cli_opt_id cgroups[] = {
+	    O_APPLY_CGROUPS,    O_CPUS,       O_CPU_SHARES,         O_CPUSET_CPUS,
+	    O_CPUSET_MEMS,      O_MEMORY,     O_MEMORY_RESERVATION, O_MEMORY_SWAP,
+	    O_OOM_KILL_DISABLE, O_PIDS_LIMIT, O_BLKIO_WEIGHT,       O_BLKIO_WEIGHT_DEVICE};
+	for (size_t i = 0; i < ARRAY_SIZE(cgroups); i++)
+		if (a->set[cgroups[i]]) {
+			sifu_err_set(
+			    err, SIFU_E_UNSUPPORTED, ENOTSUP,
+			    "--%s: sifu sets no cgroup limits (it has no setuid starter or "
+			    "systemd manager to make them)",
+			    cli_opts[cgroups[i]].long_name);
+			sifu_err_hint(err, "limit the job with the batch system (Slurm --mem, "
+			                   "--cpus-per-task) or systemd-run --user --scope -p "
+			                   "MemoryMax=... sifu ...");
+			return -ENOTSUP;
+		}
+	return 0;
+}
+
+/* Capability names as Apptainer's capabilities.Normalize reads them: any
+ * case, with or without CAP_, "all" for every one. */
+#define CAPN(n)       \
+	{             \
+#n, n \
+	}
+static const struct {
+	const char *name;
+	unsigned bit;
+} cap_names[] = {
+    CAPN(CAP_CHOWN),
+    CAPN(CAP_DAC_OVERRIDE),
+    CAPN(CAP_DAC_READ_SEARCH),
+    CAPN(CAP_FOWNER),
+    CAPN(CAP_FSETID),
+    CAPN(CAP_KILL),
+    CAPN(CAP_SETGID),
+    CAPN(CAP_SETUID),
+    CAPN(CAP_SETPCAP),
+    CAPN(CAP_LINUX_IMMUTABLE),
+    CAPN(CAP_NET_BIND_SERVICE),
+    CAPN(CAP_NET_BROADCAST),
+    CAPN(CAP_NET_ADMIN),
+    CAPN(CAP_NET_RAW),
+    CAPN(CAP_IPC_LOCK),
+    CAPN(CAP_IPC_OWNER),
+    CAPN(CAP_SYS_MODULE),
+    CAPN(CAP_SYS_RAWIO),
+    CAPN(CAP_SYS_CHROOT),
+    CAPN(CAP_SYS_PTRACE),
+    CAPN(CAP_SYS_PACCT),
+    CAPN(CAP_SYS_ADMIN),
+    CAPN(CAP_SYS_BOOT),
+    CAPN(CAP_SYS_NICE),
+    CAPN(CAP_SYS_RESOURCE),
+    CAPN(CAP_SYS_TIME),
+    CAPN(CAP_SYS_TTY_CONFIG),
+    CAPN(CAP_MKNOD),
+    CAPN(CAP_LEASE),
+    CAPN(CAP_AUDIT_WRITE),
+    CAPN(CAP_AUDIT_CONTROL),
+    CAPN(CAP_SETFCAP),
+    CAPN(CAP_MAC_OVERRIDE),
+    CAPN(CAP_MAC_ADMIN),
+    CAPN(CAP_SYSLOG),
+    CAPN(CAP_WAKE_ALARM),
+    CAPN(CAP_BLOCK_SUSPEND),
+    CAPN(CAP_AUDIT_READ),
+    CAPN(CAP_PERFMON),
+    CAPN(CAP_BPF),
+    CAPN(CAP_CHECKPOINT_RESTORE),
+};
+#undef CAPN
+
+/* The capabilities of a --add-caps or --drop-caps list; an unknown name is
+ * skipped with a warning, as Apptainer's "won't add unknown capability". */
+static uint64_t parse_caps(const struct cli_args *a, enum cli_opt_id id)
+{
+	uint64_t set = 0;
+	for (size_t i = 0; i < a->nlist[id]; i++) {
+		const char *w = a->list[id][i];
+		w += strspn(w, " \t");
+		size_t n = strcspn(w, " \t");
+		if (n >= 4 && !strncasecmp(w, "CAP_", 4))
+			w += 4, n -= 4;
+		bool found = false;
+		for (size_t k = 0; k < ARRAY_SIZE(cap_names); k++) {
+			bool all = n == 3 && !strncasecmp(w, "ALL", 3);
+			if (all || (strlen(cap_names[k].name + 4) == n &&
+			            !strncasecmp(cap_names[k].name + 4, w, n))) {
+				set |= UINT64_C(1) << cap_names[k].bit;
+				found = true;
+			}
+		}
+		if (!found && n) {
+			fprintf(stderr, "WARNING: won't %s unknown capability: CAP_",
+			        id == O_ADD_CAPS ? "add" : "drop");
+			for (size_t k = 0; k < n; k++)
+				fputc(toupper((unsigned char)w[k]), stderr);
+			fputc('\n', stderr);
+		}
+	}
+	return set;
+}
+
+/* --security: Apptainer applies seccomp:, apparmor: and selinux: through its
+ * OCI engine and uid:/gid: by running as those ids; sifu has none of them,
+ * so each is refused with its reason rather than ignored. */
+static int check_security(const struct cli_args *a, struct sifu_err *err)
+{
+	for (size_t i = 0; i < a->nlist[O_SECURITY]; i++) {
+		const char *o = a->list[O_SECURITY][i];
+		const char *why =
+		    !strncmp(o, "seccomp:", 8)    ? "sifu loads no seccomp profiles"
+		    : !strncmp(o, "apparmor:", 9) ? "sifu changes no AppArmor profile"
+		    : !strncmp(o, "selinux:", 8)  ? "sifu sets no SELinux context"
+		    : !strncmp(o, "uid:", 4) || !strncmp(o, "gid:", 4)
+		        ? "sifu maps only your own uid and gid (or 0 with --fakeroot) into the "
+		          "container"
+		        : NULL;
+		if (!why) {
+			sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--security %s: unknown option", o);
+			sifu_err_hint(err,
+			              "Apptainer's are seccomp:, apparmor:, selinux:, uid:, gid:");
+			return -EINVAL;
+		}
+		sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--security %s: %s", o, why);
+		sifu_err_hint(err, "run without --security %s", o);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* --dns as Apptainer's files.ResolvConf checks it: comma separated IP
+ * addresses, blanks removed, each a valid address. */
+static int parse_dns(const struct cli_args *a, struct cmd_action *x, struct sifu_err *err)
+{
+	if (!a->set[O_DNS])
+		return 0;
+	struct ns_strv v = {0};
+	const char *p = a->val[O_DNS];
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		char ip[INET6_ADDRSTRLEN + 1];
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (p[i] != ' ' && k + 1 < sizeof(ip))
+				ip[k++] = p[i];
+		ip[k] = '\0';
+		unsigned char buf[sizeof(struct in6_addr)];
+		if (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1) {
+			ns_strv_free(&v);
+			sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+			             "--dns: dns ip %.*s is not a valid IP address", (int)n, p);
+			sifu_err_hint(err,
+			              "give IP addresses, comma separated: --dns 1.1.1.1,8.8.8.8");
+			return -EINVAL;
+		}
+		ns_strv_push(&v, ip);
+		p += n + (p[n] == ',');
+	}
+	if (!v.n) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--dns: no dns ip provided");
+		return -EINVAL;
+	}
+	x->dns = v.v;
+	return 0;
+}
+
+/* --no-privs, --keep-privs, --add-caps, --drop-caps as Apptainer's launcher
+ * and engine take them (launcher_linux.go withPrivilege; prepare_linux.go
+ * prepareRootCaps, prepareUserCaps without its setuid enforcement). */
+static int caps_options(const struct cli_args *a, struct ns_config *c, struct sifu_err *err)
+{
+	if (a->set[O_KEEP_PRIVS] && getuid() != 0) {
+		sifu_err_set(err, SIFU_E_USAGE, EPERM, "--keep-privs requires root privileges");
+		sifu_err_hint(err, "uid 0 in the container (--fakeroot) has every capability of "
+		                   "its user namespace already; run without --keep-privs");
+		return -EPERM;
+	}
+	c->no_privs = a->set[O_NO_PRIVS];
+	c->add_caps = parse_caps(a, O_ADD_CAPS);
+	c->drop_caps = parse_caps(a, O_DROP_CAPS);
+	c->caps_set = c->no_privs || a->set[O_ADD_CAPS] || a->set[O_DROP_CAPS];
 	return 0;
 }
 
@@ -272,6 +466,12 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 		snprintf(cwd, sizeof(cwd), "/");
 	int r = unsupported(a, err);
 	if (r == 0)
+		r = check_security(a, err);
+	if (r == 0)
+		r = caps_options(a, c, err);
+	if (r == 0)
+		r = parse_dns(a, x, err);
+	if (r == 0)
 		r = parse_binds(a, cwd, x, err);
 	if (r == 0)
 		r = parse_nomount(a, &c->no_mount, err);
@@ -300,6 +500,7 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 	c->binds = x->binds;
 	c->nbinds = x->nbinds;
 	c->bind_list = x->bind_list;
+	c->dns = x->dns;
 	c->host_env = environ;
 	c->home = cli_env_get()->home;
 	c->user = cli_env_get()->user;
@@ -312,6 +513,9 @@ void cmd_action_free(struct cmd_action *x)
 		ns_bind_free(&x->binds[i]);
 	free(x->binds);
 	free(x->bind_list);
+	for (char **d = x->dns; d && *d; d++)
+		free(*d);
+	free(x->dns);
 	free(x->pulled);
 	if (x->opened.fd >= 0)
 		close(x->opened.fd);

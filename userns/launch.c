@@ -235,7 +235,13 @@ static int open_host_objects(struct ns_run *l, struct sifu_err *err)
 	}
 	add_default(l, NS_NOMOUNT_LOCALTIME, "/etc/localtime", "/etc/localtime");
 	add_default(l, NS_NOMOUNT_HOSTS, "/etc/hosts", "/etc/hosts");
-	add_default(l, NS_NOMOUNT_RESOLV, "/etc/resolv.conf", "/etc/resolv.conf");
+	l->dns_hb = SIZE_MAX;
+	if (c->dns && !(c->no_mount & NS_NOMOUNT_RESOLV)) {
+		l->dns_hb = l->nhb;
+		add_hb(l, -1, "/etc/resolv.conf", false, false);
+	} else {
+		add_default(l, NS_NOMOUNT_RESOLV, "/etc/resolv.conf", "/etc/resolv.conf");
+	}
 	bool tmp_bound = !c->contain && !(c->no_mount & NS_NOMOUNT_TMP);
 	bool home_bound = !c->no_home && !c->contain && !(c->no_mount & NS_NOMOUNT_HOME);
 	if (!c->contain && !(c->no_mount & NS_NOMOUNT_CWD) && !ns_cwd_is_skipped(l->cwd) &&
@@ -317,6 +323,31 @@ static int mount_stage(struct ns_run *l, struct sifu_err *err)
 		return 0;
 	}
 	return sifu_err_sys(err, "cannot mount the staging tmpfs");
+}
+
+/* --dns: the container's /etc/resolv.conf, "nameserver IP" per server as
+ * Apptainer's files.ResolvConf writes it, in the staging tmpfs (nothing is
+ * left on the host), bound where the host's would have been. */
+static int stage_dns(struct ns_run *l, struct sifu_err *err)
+{
+	if (l->dns_hb == SIZE_MAX)
+		return 0;
+	_cleanup_free_ char *text = sifu_xstrdup("");
+	for (char *const *d = l->c->dns; *d; d++) {
+		char *t = sifu_xasprintf("%snameserver %s\n", text, *d);
+		free(text);
+		text = t;
+	}
+	char p[NS_STAGE_MAX + 32];
+	snprintf(p, sizeof(p), "%s/etc/resolv.conf", l->stage);
+	_cleanup_close_ int fd = open(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+		return sifu_err_sys(err, "--dns: writing %s", p);
+	struct ns_hostbind *b = &l->hb[l->dns_hb];
+	b->fd = open(p, O_PATH | O_CLOEXEC);
+	b->dir = false;
+	return b->fd < 0 ? sifu_err_sys(err, "--dns: opening %s", p) : 0;
 }
 
 static bool fuse_wanted(struct ns_run *l)
@@ -702,7 +733,8 @@ static void choose_fuse(struct ns_run *l)
 static int setup_ns(struct ns_run *l, struct sifu_err *err)
 {
 	static ns_step *const userns[] = {no_new_privs, enter_userns, NULL};
-	static ns_step *const host[] = {open_host_objects, open_overlay, mount_stage, NULL};
+	static ns_step *const host[] = {open_host_objects, open_overlay, mount_stage, stage_dns,
+	                                NULL};
 	int r = run_phase(l, userns, "user namespace", err);
 	if (r == 0)
 		r = run_phase(l, host, "host objects, staging", err);

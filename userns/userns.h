@@ -225,6 +225,17 @@ struct ns_config {
 	unsigned no_mount;
 	bool contain, pid, ipc, net, no_init;
 	const char *hostname;
+	bool uts; /* --uts: a new UTS namespace (also made by --hostname) */
+	/* --dns: the servers the container's /etc/resolv.conf names instead of
+	 * the host's file (NULL-terminated, validated addresses), or NULL */
+	char *const *dns;
+	/* --no-privs, --add-caps, --drop-caps (caps_set: any of them): the
+	 * payload's capabilities, within its user namespace, as Apptainer's
+	 * engine sets them: uid 0 keeps all unless no_privs, another uid gets
+	 * only add_caps (ambient); drop_caps leave every set, the bounding set
+	 * included.  Bit N is capability N. */
+	bool caps_set, no_privs;
+	uint64_t add_caps, drop_caps;
 	bool cleanenv;
 	char *const *env_opts;
 	char *const *env_files; /* --env-file paths, NULL-terminated, or NULL */
