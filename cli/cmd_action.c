@@ -318,31 +318,53 @@ static const struct {
 };
 #undef CAPN
 
+int cmd_action_cap_bit(const char *name)
+{
+	if (!name)
+		return -1;
+	size_t n = strlen(name);
+	if (n >= 4 && !strncasecmp(name, "CAP_", 4))
+		name += 4, n -= 4;
+	for (size_t k = 0; k < ARRAY_SIZE(cap_names); k++)
+		if (strlen(cap_names[k].name + 4) == n &&
+		    !strncasecmp(cap_names[k].name + 4, name, n))
+			return (int)cap_names[k].bit;
+	return -1;
+}
+
+/* As the payload's set_caps (userns/payload.c) makes them. */
+uint64_t cmd_action_caps(const struct ns_config *c)
+{
+	bool root = c->fakeroot || getuid() == 0;
+	uint64_t all = 0;
+	for (size_t k = 0; k < ARRAY_SIZE(cap_names); k++)
+		all |= UINT64_C(1) << cap_names[k].bit;
+	if (!c->caps_set)
+		return root ? all : 0;
+	return ((root && !c->no_privs ? all : 0) | c->add_caps) & ~c->drop_caps;
+}
+
 /* The capabilities of a --add-caps or --drop-caps list; an unknown name is
  * skipped with a warning, as Apptainer's "won't add unknown capability". */
 static uint64_t parse_caps(const struct cli_args *a, enum cli_opt_id id)
 {
 	uint64_t set = 0;
 	for (size_t i = 0; i < a->nlist[id]; i++) {
-		const char *w = a->list[id][i];
-		w += strspn(w, " \t");
-		size_t n = strcspn(w, " \t");
-		if (n >= 4 && !strncasecmp(w, "CAP_", 4))
-			w += 4, n -= 4;
-		bool found = false;
-		for (size_t k = 0; k < ARRAY_SIZE(cap_names); k++) {
-			bool all = n == 3 && !strncasecmp(w, "ALL", 3);
-			if (all || (strlen(cap_names[k].name + 4) == n &&
-			            !strncasecmp(cap_names[k].name + 4, w, n))) {
+		_cleanup_free_ char *w =
+		    sifu_xstrdup(a->list[id][i] + strspn(a->list[id][i], " \t"));
+		w[strcspn(w, " \t")] = '\0';
+		int bit = cmd_action_cap_bit(w);
+		if (!strcasecmp(w, "all") || !strcasecmp(w, "cap_all")) {
+			for (size_t k = 0; k < ARRAY_SIZE(cap_names); k++)
 				set |= UINT64_C(1) << cap_names[k].bit;
-				found = true;
-			}
-		}
-		if (!found && n) {
-			fprintf(stderr, "WARNING: won't %s unknown capability: CAP_",
-			        id == O_ADD_CAPS ? "add" : "drop");
-			for (size_t k = 0; k < n; k++)
-				fputc(toupper((unsigned char)w[k]), stderr);
+		} else if (bit >= 0) {
+			set |= UINT64_C(1) << bit;
+		} else if (*w) {
+			fprintf(stderr, "WARNING: won't %s unknown capability: %s",
+			        id == O_ADD_CAPS ? "add" : "drop",
+			        strncasecmp(w, "CAP_", 4) ? "CAP_" : "");
+			for (char *p = w; *p; p++)
+				fputc(toupper((unsigned char)*p), stderr);
 			fputc('\n', stderr);
 		}
 	}
@@ -356,10 +378,20 @@ static int check_security(const struct cli_args *a, struct sifu_err *err)
 {
 	for (size_t i = 0; i < a->nlist[O_SECURITY]; i++) {
 		const char *o = a->list[O_SECURITY][i];
+		if (!strncmp(o, "seccomp:", 8)) {
+			if (HAVE_SECCOMP && o[8])
+				continue; /* compiled by cmd_action_seccomp */
+			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--security %s: %s", o,
+			             o[8] ? "this sifu was built without libseccomp"
+			                  : "no profile given");
+			sifu_err_hint(err, "%s",
+			              o[8] ? "rebuild sifu with libseccomp-dev installed"
+			                   : "write --security seccomp:PROFILE.json");
+			return -ENOTSUP;
+		}
 		const char *why =
-		    !strncmp(o, "seccomp:", 8)    ? "sifu loads no seccomp profiles"
-		    : !strncmp(o, "apparmor:", 9) ? "sifu changes no AppArmor profile"
-		    : !strncmp(o, "selinux:", 8)  ? "sifu sets no SELinux context"
+		    !strncmp(o, "apparmor:", 9)  ? "sifu changes no AppArmor profile"
+		    : !strncmp(o, "selinux:", 8) ? "sifu sets no SELinux context"
 		    : !strncmp(o, "uid:", 4) || !strncmp(o, "gid:", 4)
 		        ? "sifu maps only your own uid and gid (or 0 with --fakeroot) into the "
 		          "container"
@@ -516,6 +548,7 @@ void cmd_action_free(struct cmd_action *x)
 	for (char **d = x->dns; d && *d; d++)
 		free(*d);
 	free(x->dns);
+	free(x->seccomp);
 	free(x->pulled);
 	if (x->opened.fd >= 0)
 		close(x->opened.fd);
@@ -527,6 +560,11 @@ int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err)
 	struct cmd_action x;
 	int status = 255;
 	int r = cmd_action_prepare(a, act, &x, err);
+	for (size_t i = 0; r == 0 && i < a->nlist[O_SECURITY]; i++)
+		if (!strncmp(a->list[O_SECURITY][i], "seccomp:", 8))
+			r = cmd_action_seccomp
+			        ? cmd_action_seccomp(&x, a->list[O_SECURITY][i] + 8, err)
+			        : cli_delegate_full(err); /* the launcher binary has no JSON */
 	if (r == 0 && a->set[O_VERIFY])
 		r = cmd_action_verify ? cmd_action_verify(&x, a->val[O_VERIFY], err)
 		                      : cli_delegate_full(err);

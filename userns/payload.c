@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 static bool exists(const char *p)
 {
@@ -247,6 +249,15 @@ int ns_payload_exec(struct ns_run *l, struct sifu_err *err)
 		return r;
 	if ((r = set_caps(l->c, err)) < 0)
 		return r;
+	/* last: from here on the profile's rules hold, for the action script
+	 * as for the action (Apptainer loads it in the container process) */
+	if (l->c->seccomp_bpf) {
+		struct sock_fprog prog = {
+		    .len = (unsigned short)(l->c->seccomp_bpf_len / sizeof(struct sock_filter)),
+		    .filter = (struct sock_filter *)l->c->seccomp_bpf};
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+			return sifu_err_sys(err, "--security seccomp: loading the filter");
+	}
 	ns_phase(l, "exec");
 	l->env.uid = getuid();
 	l->env.gid = getgid();

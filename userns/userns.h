@@ -236,6 +236,10 @@ struct ns_config {
 	 * included.  Bit N is capability N. */
 	bool caps_set, no_privs;
 	uint64_t add_caps, drop_caps;
+	/* --security seccomp:: a classic BPF program (struct sock_filter[]) the
+	 * payload loads just before it execs the action, or NULL */
+	const void *seccomp_bpf;
+	size_t seccomp_bpf_len;
 	bool cleanenv;
 	char *const *env_opts;
 	char *const *env_files; /* --env-file paths, NULL-terminated, or NULL */

@@ -200,3 +200,30 @@ cap_mask() {
 		[[ "$output" == *"--security $o: sifu "* ]] || { echo "$o: $output"; false; }
 	done
 }
+
+# e2e/security testSecurityUnpriv "SecComp_BlackList" (killed by SIGSYS:
+# 159) and "SecComp_true", with a profile like its testdata's: allow all,
+# kill mkdir and mkdirat; and SCMP_ACT_ERRNO answering EPERM
+@test "--security seccomp:PROFILE loads the profile for the payload" {
+	require_feature "libseccomp in this build" grep -q 'HAVE_SECCOMP 1' \
+		"$(dirname "$SIFU")/../config.h"
+	cat >"$D/seccomp.json" <<'JSON'
+{
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}],
+    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL", "args": [],
+                  "includes": {}, "excludes": {}}]
+}
+JSON
+	printf '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}\n' >"$D/errno.json"
+	chmod a+r "$D/seccomp.json" "$D/errno.json"
+	run_sifu exec --security "seccomp:$D/seccomp.json" "$D/root" mkdir /tmp/foo
+	[ "$status" -eq 159 ] || { echo "$status $output"; false; }
+	run_sifu exec --security "seccomp:$D/seccomp.json" "$D/root" true
+	[ "$status" -eq 0 ]
+	run_sifu exec --security "seccomp:$D/errno.json" "$D/root" mkdir /tmp/foo
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"Operation not permitted"* ]]
+	run_sifu exec --security "seccomp:$D/nothere.json" "$D/root" true
+	assert_sifu_error
+}
