@@ -39,11 +39,9 @@ int cmd_action_verify(struct cmd_action *x, const char *key, struct sifu_err *er
     __attribute__((weak));
 /* cmd_seccomp.c (sifu-all built with libseccomp): compile the seccomp
  * profile at PATH for x->cfg's payload into x->seccomp and x->cfg. */
-int cmd_action_seccomp(struct cmd_action *x, const char *path, struct sifu_err *err)
+int cmd_action_seccomp(struct cmd_action *x, const char *path, uint64_t caps, struct sifu_err *err)
     __attribute__((weak));
-/* cmd_action.c: capability NAME's number (any case, CAP_ optional), or -1;
- * and the capabilities C's payload will hold (bit N: capability N). */
-int cmd_action_cap_bit(const char *name);
+/* cmd_action.c: the capabilities C's payload will hold (bit N: capability N). */
 uint64_t cmd_action_caps(const struct ns_config *c);
 
 int cmd_exec(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);

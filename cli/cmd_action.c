@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <strings.h>
 
 extern char **environ;
@@ -264,81 +263,11 @@ static int unsupported(struct cli_args *a, struct sifu_err *err)
 	return 0;
 }
 
-/* Capability names as Apptainer's capabilities.Normalize reads them: any
- * case, with or without CAP_, "all" for every one. */
-#define CAPN(n)       \
-	{             \
-#n, n \
-	}
-static const struct {
-	const char *name;
-	unsigned bit;
-} cap_names[] = {
-    CAPN(CAP_CHOWN),
-    CAPN(CAP_DAC_OVERRIDE),
-    CAPN(CAP_DAC_READ_SEARCH),
-    CAPN(CAP_FOWNER),
-    CAPN(CAP_FSETID),
-    CAPN(CAP_KILL),
-    CAPN(CAP_SETGID),
-    CAPN(CAP_SETUID),
-    CAPN(CAP_SETPCAP),
-    CAPN(CAP_LINUX_IMMUTABLE),
-    CAPN(CAP_NET_BIND_SERVICE),
-    CAPN(CAP_NET_BROADCAST),
-    CAPN(CAP_NET_ADMIN),
-    CAPN(CAP_NET_RAW),
-    CAPN(CAP_IPC_LOCK),
-    CAPN(CAP_IPC_OWNER),
-    CAPN(CAP_SYS_MODULE),
-    CAPN(CAP_SYS_RAWIO),
-    CAPN(CAP_SYS_CHROOT),
-    CAPN(CAP_SYS_PTRACE),
-    CAPN(CAP_SYS_PACCT),
-    CAPN(CAP_SYS_ADMIN),
-    CAPN(CAP_SYS_BOOT),
-    CAPN(CAP_SYS_NICE),
-    CAPN(CAP_SYS_RESOURCE),
-    CAPN(CAP_SYS_TIME),
-    CAPN(CAP_SYS_TTY_CONFIG),
-    CAPN(CAP_MKNOD),
-    CAPN(CAP_LEASE),
-    CAPN(CAP_AUDIT_WRITE),
-    CAPN(CAP_AUDIT_CONTROL),
-    CAPN(CAP_SETFCAP),
-    CAPN(CAP_MAC_OVERRIDE),
-    CAPN(CAP_MAC_ADMIN),
-    CAPN(CAP_SYSLOG),
-    CAPN(CAP_WAKE_ALARM),
-    CAPN(CAP_BLOCK_SUSPEND),
-    CAPN(CAP_AUDIT_READ),
-    CAPN(CAP_PERFMON),
-    CAPN(CAP_BPF),
-    CAPN(CAP_CHECKPOINT_RESTORE),
-};
-#undef CAPN
-
-int cmd_action_cap_bit(const char *name)
-{
-	if (!name)
-		return -1;
-	size_t n = strlen(name);
-	if (n >= 4 && !strncasecmp(name, "CAP_", 4))
-		name += 4, n -= 4;
-	for (size_t k = 0; k < ARRAY_SIZE(cap_names); k++)
-		if (strlen(cap_names[k].name + 4) == n &&
-		    !strncasecmp(cap_names[k].name + 4, name, n))
-			return (int)cap_names[k].bit;
-	return -1;
-}
-
 /* As the payload's set_caps (userns/payload.c) makes them. */
 uint64_t cmd_action_caps(const struct ns_config *c)
 {
 	bool root = c->fakeroot || getuid() == 0;
-	uint64_t all = 0;
-	for (size_t k = 0; k < ARRAY_SIZE(cap_names); k++)
-		all |= UINT64_C(1) << cap_names[k].bit;
+	uint64_t all = cli_caps_all();
 	if (!c->caps_set)
 		return root ? all : 0;
 	return ((root && !c->no_privs ? all : 0) | c->add_caps) & ~c->drop_caps;
@@ -353,10 +282,9 @@ static uint64_t parse_caps(const struct cli_args *a, enum cli_opt_id id)
 		_cleanup_free_ char *w =
 		    sifu_xstrdup(a->list[id][i] + strspn(a->list[id][i], " \t"));
 		w[strcspn(w, " \t")] = '\0';
-		int bit = cmd_action_cap_bit(w);
+		int bit = cli_cap_bit(w);
 		if (!strcasecmp(w, "all") || !strcasecmp(w, "cap_all")) {
-			for (size_t k = 0; k < ARRAY_SIZE(cap_names); k++)
-				set |= UINT64_C(1) << cap_names[k].bit;
+			set |= cli_caps_all();
 		} else if (bit >= 0) {
 			set |= UINT64_C(1) << bit;
 		} else if (*w) {
@@ -563,7 +491,8 @@ int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err)
 	for (size_t i = 0; r == 0 && i < a->nlist[O_SECURITY]; i++)
 		if (!strncmp(a->list[O_SECURITY][i], "seccomp:", 8))
 			r = cmd_action_seccomp
-			        ? cmd_action_seccomp(&x, a->list[O_SECURITY][i] + 8, err)
+			        ? cmd_action_seccomp(&x, a->list[O_SECURITY][i] + 8,
+			                             cmd_action_caps(&x.cfg), err)
 			        : cli_delegate_full(err); /* the launcher binary has no JSON */
 	if (r == 0 && a->set[O_VERIFY])
 		r = cmd_action_verify ? cmd_action_verify(&x, a->val[O_VERIFY], err)

@@ -203,7 +203,7 @@ static int compile(json_t *prof, const char *path, uint64_t caps, scmp_filter_ct
 	return 0;
 }
 
-int cmd_action_seccomp(struct cmd_action *x, const char *path, struct sifu_err *err)
+int cmd_action_seccomp(struct cmd_action *x, const char *path, uint64_t caps, struct sifu_err *err)
 {
 	json_error_t je;
 	json_t *prof = json_load_file(path, 0, &je);
@@ -214,7 +214,7 @@ int cmd_action_seccomp(struct cmd_action *x, const char *path, struct sifu_err *
 		return -EINVAL;
 	}
 	scmp_filter_ctx ctx = NULL;
-	int r = compile(prof, path, cmd_action_caps(&x->cfg), &ctx, err);
+	int r = compile(prof, path, caps, &ctx, err);
 	json_decref(prof);
 	_cleanup_close_ int fd = r < 0 ? -1 : memfd_create("sifu-seccomp", MFD_CLOEXEC);
 	if (r == 0 && fd < 0)
@@ -240,7 +240,7 @@ static bool caps_held(json_t *list, uint64_t caps, bool all)
 	json_t *v;
 	json_array_foreach(list, i, v)
 	{
-		int bit = cmd_action_cap_bit(json_string_value(v));
+		int bit = cli_cap_bit(json_string_value(v));
 		bool held = bit >= 0 && (caps >> bit) & 1;
 		if (held != all)
 			return !all;
