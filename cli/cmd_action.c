@@ -299,13 +299,44 @@ static uint64_t parse_caps(const struct cli_args *a, enum cli_opt_id id)
 	return set;
 }
 
-/* --security: Apptainer applies seccomp:, apparmor: and selinux: through its
- * OCI engine and uid:/gid: by running as those ids; sifu has none of them,
- * so each is refused with its reason rather than ignored. */
-static int check_security(const struct cli_args *a, struct sifu_err *err)
+/* An id of --security uid:N or gid:N (one id: the user namespace maps one
+ * uid and one gid, and denies setgroups, so there are no extra groups). */
+static int security_id(const char *o, bool *set, uint32_t *out, struct sifu_err *err)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(o + 4, &end, 10);
+	if (errno || end == o + 4 || *end || o[4] == '-' || v > UINT32_MAX - 1) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--security %s: %s", o,
+		             *end == ':' ? "sifu maps one gid only (the user namespace denies "
+		                           "setgroups, so there are no supplementary groups)"
+		                         : "not a number");
+		sifu_err_hint(err, "write --security %.4sN with one number", o);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	*set = true;
+	return 0;
+}
+
+/* --security: uid:/gid: as Apptainer without its setuid starter runs the
+ * container (setTargetIDs: "always allow when not using suid starter"),
+ * mapped to the caller's own ids; seccomp: compiled by cmd_action_seccomp;
+ * apparmor: and selinux: set labels sifu does not manage: refused, with
+ * the reason, rather than ignored. */
+static int check_security(const struct cli_args *a, struct ns_config *c, struct sifu_err *err)
 {
 	for (size_t i = 0; i < a->nlist[O_SECURITY]; i++) {
 		const char *o = a->list[O_SECURITY][i];
+		int r = 0;
+		if (!strncmp(o, "uid:", 4))
+			r = security_id(o, &c->target_uid_set, &c->target_uid, err);
+		else if (!strncmp(o, "gid:", 4))
+			r = security_id(o, &c->target_gid_set, &c->target_gid, err);
+		if (r < 0)
+			return r;
+		if (!strncmp(o, "uid:", 4) || !strncmp(o, "gid:", 4))
+			continue;
 		if (!strncmp(o, "seccomp:", 8)) {
 			if (HAVE_SECCOMP && o[8])
 				continue; /* compiled by cmd_action_seccomp */
@@ -317,13 +348,9 @@ static int check_security(const struct cli_args *a, struct sifu_err *err)
 			                   : "write --security seccomp:PROFILE.json");
 			return -ENOTSUP;
 		}
-		const char *why =
-		    !strncmp(o, "apparmor:", 9)  ? "sifu changes no AppArmor profile"
-		    : !strncmp(o, "selinux:", 8) ? "sifu sets no SELinux context"
-		    : !strncmp(o, "uid:", 4) || !strncmp(o, "gid:", 4)
-		        ? "sifu maps only your own uid and gid (or 0 with --fakeroot) into the "
-		          "container"
-		        : NULL;
+		const char *why = !strncmp(o, "apparmor:", 9)  ? "sifu changes no AppArmor profile"
+		                  : !strncmp(o, "selinux:", 8) ? "sifu sets no SELinux context"
+		                                               : NULL;
 		if (!why) {
 			sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--security %s: unknown option", o);
 			sifu_err_hint(err,
@@ -426,7 +453,7 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 		snprintf(cwd, sizeof(cwd), "/");
 	int r = unsupported(a, err);
 	if (r == 0)
-		r = check_security(a, err);
+		r = check_security(a, c, err);
 	if (r == 0)
 		r = caps_options(a, c, err);
 	if (r == 0)

@@ -234,6 +234,10 @@ struct ns_config {
 	 * engine sets them: uid 0 keeps all unless no_privs, another uid gets
 	 * only add_caps (ambient); drop_caps leave every set, the bounding set
 	 * included.  Bit N is capability N. */
+	/* --security uid:N, gid:N (when *_set): the ids the payload has in the
+	 * container, mapped to the caller's own as --fakeroot maps 0 */
+	bool target_uid_set, target_gid_set;
+	uint32_t target_uid, target_gid;
 	bool caps_set, no_privs;
 	uint64_t add_caps, drop_caps;
 	/* --security seccomp:: a classic BPF program (struct sock_filter[]) the

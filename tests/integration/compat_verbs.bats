@@ -191,10 +191,10 @@ cap_mask() {
 	done
 }
 
-# prepare_linux.go: --security apparmor:, selinux: set the process's label,
-# uid:/gid: its ids; sifu does none of them and says why
-@test "--security apparmor:, selinux:, uid:, gid: are refused with the reason" {
-	for o in apparmor:unconfined selinux:user_u:user_r:user_t:s0 uid:0 gid:0; do
+# prepare_linux.go: --security apparmor:, selinux: set the process's label;
+# sifu sets none and says why
+@test "--security apparmor:, selinux: are refused with the reason" {
+	for o in apparmor:unconfined selinux:user_u:user_r:user_t:s0; do
 		run_sifu exec --security "$o" "$D/root" true
 		assert_sifu_error
 		[[ "$output" == *"--security $o: sifu "* ]] || { echo "$o: $output"; false; }
@@ -226,4 +226,21 @@ JSON
 	[[ "$output" == *"Operation not permitted"* ]]
 	run_sifu exec --security "seccomp:$D/nothere.json" "$D/root" true
 	assert_sifu_error
+}
+
+# e2e/security testSecurityUnpriv "Set_uid"/"Set_gid" with a user namespace
+# (exit 0) and testSecurityPriv (id -u prints 99): launcher_linux.go
+# setTargetIDs allows them without the setuid starter
+@test "--security uid:N, gid:N run the payload as those ids" {
+	run_sifu exec --security uid:99 "$D/root" id -u
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$output" = 99 ]
+	run_sifu exec --security gid:99 "$D/root" id -g
+	[ "$status" -eq 0 ]
+	[ "$output" = 99 ]
+	run_sifu exec --security uid:98 --security gid:97 "$D/root" sh -c 'touch /tmp/ids.$$ && stat -c "%u %g" /tmp/ids.$$; rm /tmp/ids.$$'
+	[ "$output" = "98 97" ]
+	run_sifu exec --security gid:1:2 "$D/root" true
+	assert_sifu_error
+	[[ "$output" == *"one gid only"* ]]
 }
