@@ -23,6 +23,7 @@ enum cli_verb_bit {
 	V_HELP = 1u << 14,
 	V_MOUNT = 1u << 15,
 	V_REGISTRY = 1u << 16,
+	V_RUN_HELP = 1u << 17,
 	V_ACTIONS = V_EXEC | V_RUN | V_SHELL | V_TEST | V_INSTANCE,
 };
 
@@ -113,6 +114,10 @@ const char *cli_tmp_base(void);
 size_t cli_edit_distance(const char *a, const char *b);
 /* The closest of CANDIDATES (NULL-terminated) to WORD, or NULL if none is near. */
 const char *cli_suggest(const char *word, const char *const *candidates);
+/* caps.c: capability NAME's number (any case, CAP_ optional), or -1; and
+ * every capability sifu knows, as a mask (bit N: capability N).  Pure. */
+int cli_cap_bit(const char *name);
+uint64_t cli_caps_all(void);
 /* Parse "1M", "512k", "2G", "4096" into bytes. Pure. */
 int cli_parse_size(const char *s, uint64_t *out);
 struct sqf_options;

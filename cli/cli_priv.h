@@ -12,7 +12,9 @@ struct cmd_action {
 	struct ns_bind *binds;
 	size_t nbinds;
 	char *bind_list;
-	char *pulled; /* the cached SIF of a docker://… (etc.) image */
+	char **dns;    /* --dns addresses, NULL-terminated, or NULL */
+	void *seccomp; /* --security seccomp:'s BPF program, or NULL */
+	char *pulled;  /* the cached SIF of a docker://… (etc.) image */
 	/* --verify: the image as opened once and verified (opened.fd -1
 	 * before), where its partition lies, and its block digests */
 	struct ns_image_fd opened;
@@ -35,6 +37,12 @@ int cmd_action_pull(struct cli_args *a, const char *uri, char **path, struct sif
     __attribute__((weak));
 int cmd_action_verify(struct cmd_action *x, const char *key, struct sifu_err *err)
     __attribute__((weak));
+/* cmd_seccomp.c (sifu-all built with libseccomp): compile the seccomp
+ * profile at PATH for x->cfg's payload into x->seccomp and x->cfg. */
+int cmd_action_seccomp(struct cmd_action *x, const char *path, uint64_t caps, struct sifu_err *err)
+    __attribute__((weak));
+/* cmd_action.c: the capabilities C's payload will hold (bit N: capability N). */
+uint64_t cmd_action_caps(const struct ns_config *c);
 
 int cmd_exec(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 int cmd_run(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);

@@ -6,7 +6,10 @@
 #include "userns.h"
 #include "sif.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <fcntl.h>
+#include <strings.h>
 
 extern char **environ;
 
@@ -178,8 +181,9 @@ static void flags(struct cli_args *a, struct ns_config *c)
 	c->fakeroot = a->set[O_FAKEROOT];
 	c->unsquash = a->set[O_UNSQUASH];
 	c->hostname = a->set[O_HOSTNAME] ? a->val[O_HOSTNAME] : NULL;
+	c->uts = a->set[O_UTS];
 	c->home_spec = a->set[O_HOME] ? a->val[O_HOME] : NULL;
-	c->env_file = a->set[O_ENV_FILE] ? a->val[O_ENV_FILE] : NULL;
+	c->env_files = a->list[O_ENV_FILE];
 	c->pwd = a->set[O_PWD] ? a->val[O_PWD] : NULL;
 	c->workdir = a->set[O_WORKDIR] ? a->val[O_WORKDIR] : NULL;
 	c->shell = a->set[O_SHELL] ? a->val[O_SHELL] : NULL;
@@ -241,14 +245,191 @@ static int parse_timeout(const char *s, unsigned long *ms, struct sifu_err *err)
 
 static int unsupported(struct cli_args *a, struct sifu_err *err)
 {
-	static const enum cli_opt_id ids[] = {O_NV};
-	for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
-		if (a->set[ids[i]]) {
+	static const enum cli_opt_id gpus[] = {O_NV, O_ROCM, O_NVCCLI};
+	for (size_t i = 0; i < ARRAY_SIZE(gpus); i++)
+		if (a->set[gpus[i]]) {
 			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--%s is not supported yet",
-			             cli_opts[ids[i]].long_name);
-			sifu_err_hint(err, "run without --%s", cli_opts[ids[i]].long_name);
+			             cli_opts[gpus[i]].long_name);
+			sifu_err_hint(err,
+			              "GPU support (--nv, --rocm, --nvccli) is not in sifu yet: "
+			              "run without --%s",
+			              cli_opts[gpus[i]].long_name);
 			return -ENOTSUP;
 		}
+	/* Apptainer's resource limits are cgroups its setuid starter or systemd
+	 * make; sifu has no daemon to ask and sets none, and says so rather than
+	 * run a job unlimited that asked to be limited */
+	static const enum cli_opt_id cgroups[] = {
+	    O_APPLY_CGROUPS,    O_CPUS,       O_CPU_SHARES,         O_CPUSET_CPUS,
+	    O_CPUSET_MEMS,      O_MEMORY,     O_MEMORY_RESERVATION, O_MEMORY_SWAP,
+	    O_OOM_KILL_DISABLE, O_PIDS_LIMIT, O_BLKIO_WEIGHT,       O_BLKIO_WEIGHT_DEVICE};
+	for (size_t i = 0; i < ARRAY_SIZE(cgroups); i++)
+		if (a->set[cgroups[i]]) {
+			sifu_err_set(
+			    err, SIFU_E_UNSUPPORTED, ENOTSUP,
+			    "--%s: sifu sets no cgroup limits (it has no setuid starter or "
+			    "systemd manager to make them)",
+			    cli_opts[cgroups[i]].long_name);
+			sifu_err_hint(err, "limit the job with the batch system (Slurm --mem, "
+			                   "--cpus-per-task) or systemd-run --user --scope -p "
+			                   "MemoryMax=... sifu ...");
+			return -ENOTSUP;
+		}
+	return 0;
+}
+
+/* As the payload's set_caps (userns/payload.c) makes them. */
+uint64_t cmd_action_caps(const struct ns_config *c)
+{
+	bool root = c->fakeroot || getuid() == 0;
+	uint64_t all = cli_caps_all();
+	if (!c->caps_set)
+		return root ? all : 0;
+	return ((root && !c->no_privs ? all : 0) | c->add_caps) & ~c->drop_caps;
+}
+
+/* The capabilities of a --add-caps or --drop-caps list; an unknown name is
+ * skipped with a warning, as Apptainer's "won't add unknown capability". */
+static uint64_t parse_caps(const struct cli_args *a, enum cli_opt_id id)
+{
+	uint64_t set = 0;
+	for (size_t i = 0; i < a->nlist[id]; i++) {
+		_cleanup_free_ char *w =
+		    sifu_xstrdup(a->list[id][i] + strspn(a->list[id][i], " \t"));
+		w[strcspn(w, " \t")] = '\0';
+		int bit = cli_cap_bit(w);
+		if (!strcasecmp(w, "all") || !strcasecmp(w, "cap_all")) {
+			set |= cli_caps_all();
+		} else if (bit >= 0) {
+			set |= UINT64_C(1) << bit;
+		} else if (*w) {
+			fprintf(stderr, "WARNING: won't %s unknown capability: %s",
+			        id == O_ADD_CAPS ? "add" : "drop",
+			        strncasecmp(w, "CAP_", 4) ? "CAP_" : "");
+			for (char *p = w; *p; p++)
+				fputc(toupper((unsigned char)*p), stderr);
+			fputc('\n', stderr);
+		}
+	}
+	return set;
+}
+
+/* An id of --security uid:N or gid:N (one id: the user namespace maps one
+ * uid and one gid, and denies setgroups, so there are no extra groups). */
+static int security_id(const char *o, bool *set, uint32_t *out, struct sifu_err *err)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(o + 4, &end, 10);
+	if (errno || end == o + 4 || *end || o[4] == '-' || v > UINT32_MAX - 1) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--security %s: %s", o,
+		             *end == ':' ? "sifu maps one gid only (the user namespace denies "
+		                           "setgroups, so there are no supplementary groups)"
+		                         : "not a number");
+		sifu_err_hint(err, "write --security %.4sN with one number", o);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	*set = true;
+	return 0;
+}
+
+/* --security: uid:/gid: as Apptainer without its setuid starter runs the
+ * container (setTargetIDs: "always allow when not using suid starter"),
+ * mapped to the caller's own ids; seccomp: compiled by cmd_action_seccomp;
+ * apparmor: and selinux: set labels sifu does not manage: refused, with
+ * the reason, rather than ignored. */
+static int check_security(const struct cli_args *a, struct ns_config *c, struct sifu_err *err)
+{
+	for (size_t i = 0; i < a->nlist[O_SECURITY]; i++) {
+		const char *o = a->list[O_SECURITY][i];
+		int r = 0;
+		if (!strncmp(o, "uid:", 4))
+			r = security_id(o, &c->target_uid_set, &c->target_uid, err);
+		else if (!strncmp(o, "gid:", 4))
+			r = security_id(o, &c->target_gid_set, &c->target_gid, err);
+		if (r < 0)
+			return r;
+		if (!strncmp(o, "uid:", 4) || !strncmp(o, "gid:", 4))
+			continue;
+		if (!strncmp(o, "seccomp:", 8)) {
+			if (HAVE_SECCOMP && o[8])
+				continue; /* compiled by cmd_action_seccomp */
+			sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--security %s: %s", o,
+			             o[8] ? "this sifu was built without libseccomp"
+			                  : "no profile given");
+			sifu_err_hint(err, "%s",
+			              o[8] ? "rebuild sifu with libseccomp-dev installed"
+			                   : "write --security seccomp:PROFILE.json");
+			return -ENOTSUP;
+		}
+		const char *why = !strncmp(o, "apparmor:", 9)  ? "sifu changes no AppArmor profile"
+		                  : !strncmp(o, "selinux:", 8) ? "sifu sets no SELinux context"
+		                                               : NULL;
+		if (!why) {
+			sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--security %s: unknown option", o);
+			sifu_err_hint(err,
+			              "Apptainer's are seccomp:, apparmor:, selinux:, uid:, gid:");
+			return -EINVAL;
+		}
+		sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "--security %s: %s", o, why);
+		sifu_err_hint(err, "run without --security %s", o);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* --dns as Apptainer's files.ResolvConf checks it: comma separated IP
+ * addresses, blanks removed, each a valid address. */
+static int parse_dns(const struct cli_args *a, struct cmd_action *x, struct sifu_err *err)
+{
+	if (!a->set[O_DNS])
+		return 0;
+	struct ns_strv v = {0};
+	const char *p = a->val[O_DNS];
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		char ip[INET6_ADDRSTRLEN + 1];
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (p[i] != ' ' && k + 1 < sizeof(ip))
+				ip[k++] = p[i];
+		ip[k] = '\0';
+		unsigned char buf[sizeof(struct in6_addr)];
+		if (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1) {
+			ns_strv_free(&v);
+			sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+			             "--dns: dns ip %.*s is not a valid IP address", (int)n, p);
+			sifu_err_hint(err,
+			              "give IP addresses, comma separated: --dns 1.1.1.1,8.8.8.8");
+			return -EINVAL;
+		}
+		ns_strv_push(&v, ip);
+		p += n + (p[n] == ',');
+	}
+	if (!v.n) {
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL, "--dns: no dns ip provided");
+		return -EINVAL;
+	}
+	x->dns = v.v;
+	return 0;
+}
+
+/* --no-privs, --keep-privs, --add-caps, --drop-caps as Apptainer's launcher
+ * and engine take them (launcher_linux.go withPrivilege; prepare_linux.go
+ * prepareRootCaps, prepareUserCaps without its setuid enforcement). */
+static int caps_options(const struct cli_args *a, struct ns_config *c, struct sifu_err *err)
+{
+	if (a->set[O_KEEP_PRIVS] && getuid() != 0) {
+		sifu_err_set(err, SIFU_E_USAGE, EPERM, "--keep-privs requires root privileges");
+		sifu_err_hint(err, "uid 0 in the container (--fakeroot) has every capability of "
+		                   "its user namespace already; run without --keep-privs");
+		return -EPERM;
+	}
+	c->no_privs = a->set[O_NO_PRIVS];
+	c->add_caps = parse_caps(a, O_ADD_CAPS);
+	c->drop_caps = parse_caps(a, O_DROP_CAPS);
+	c->caps_set = c->no_privs || a->set[O_ADD_CAPS] || a->set[O_DROP_CAPS];
 	return 0;
 }
 
@@ -287,6 +468,12 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 		snprintf(cwd, sizeof(cwd), "/");
 	int r = unsupported(a, err);
 	if (r == 0)
+		r = check_security(a, c, err);
+	if (r == 0)
+		r = caps_options(a, c, err);
+	if (r == 0)
+		r = parse_dns(a, x, err);
+	if (r == 0)
 		r = parse_binds(a, cwd, x, err);
 	if (r == 0)
 		r = parse_nomount(a, &c->no_mount, err);
@@ -315,6 +502,7 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 	c->binds = x->binds;
 	c->nbinds = x->nbinds;
 	c->bind_list = x->bind_list;
+	c->dns = x->dns;
 	c->host_env = environ;
 	c->home = cli_env_get()->home;
 	c->user = cli_env_get()->user;
@@ -327,6 +515,10 @@ void cmd_action_free(struct cmd_action *x)
 		ns_bind_free(&x->binds[i]);
 	free(x->binds);
 	free(x->bind_list);
+	for (char **d = x->dns; d && *d; d++)
+		free(*d);
+	free(x->dns);
+	free(x->seccomp);
 	free(x->pulled);
 	if (x->opened.fd >= 0)
 		close(x->opened.fd);
@@ -338,6 +530,12 @@ int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err)
 	struct cmd_action x;
 	int status = 255;
 	int r = cmd_action_prepare(a, act, &x, err);
+	for (size_t i = 0; r == 0 && i < a->nlist[O_SECURITY]; i++)
+		if (!strncmp(a->list[O_SECURITY][i], "seccomp:", 8))
+			r = cmd_action_seccomp
+			        ? cmd_action_seccomp(&x, a->list[O_SECURITY][i] + 8,
+			                             cmd_action_caps(&x.cfg), err)
+			        : cli_delegate_full(err); /* the launcher binary has no JSON */
 	if (r == 0 && a->set[O_VERIFY])
 		r = cmd_action_verify ? cmd_action_verify(&x, a->val[O_VERIFY], err)
 		                      : cli_delegate_full(err);

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 
 int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
+int cmd_run_help(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
 
 #define META_MAX (16u << 20)
 
@@ -314,6 +315,48 @@ static const struct kind kinds[] = {
     {O_STARTSCRIPT, "startscript", "/.singularity.d/startscript"},
 };
 
+/* --app NAME's scope: *SCOPE its attributes in the SIF's metadata (ATTRS),
+ * else (a sandbox, a bare SquashFS, an app missing from the metadata) an
+ * empty object *OWNED with *META the app's directory to read them from, as
+ * Apptainer's inspect reads it; *SCOPE NULL when the image has no such app. */
+static int find_app(struct source *src, json_t *attrs, const char *name, json_t **scope,
+                    char **meta, json_t **owned, struct sifu_err *err)
+{
+	json_t *apps = json_object_get(attrs, "apps");
+	*scope = apps ? json_object_get(apps, name) : NULL;
+	if (json_is_object(*scope))
+		return 0;
+	*scope = NULL;
+	int r = app_in_image(src, name, meta, err);
+	if (r < 0 || !*meta)
+		return r;
+	*scope = *owned = json_object();
+	return 0;
+}
+
+/* Attribute K of SCOPE (*VAL borrowed, NULL when the image has none): the
+ * SIF's metadata, else read from the image itself (from the app directory
+ * APP_META when given) and kept in SCOPE. */
+static int find_attr(struct inspect_ctx *c, struct source *src, json_t *scope, const char *app_meta,
+                     const struct kind *k, json_t **val, struct sifu_err *err)
+{
+	*val = json_object_get(scope, k->key);
+	/* an app known only from the metadata has nothing more to read */
+	if (*val || (scope != c->attrs && !app_meta))
+		return 0;
+	json_t *got = NULL;
+	_cleanup_free_ char *where =
+	    app_meta ? sifu_xasprintf("%s%s", app_meta, k->in_image + strlen("/.singularity.d"))
+	             : sifu_xstrdup(k->in_image);
+	if (image_attr(src, k->key, where, &got, err) < 0)
+		return sifu_err_wrap(err, "%s: reading %s from the image", c->path, k->in_image);
+	if (got) {
+		json_object_set_new(scope, k->key, got);
+		*val = got;
+	}
+	return 0;
+}
+
 /* The order Apptainer's text form prints them in, whatever the flags. */
 static const char *const text_order[] = {"deffile",  "runscript",   "startscript", "test",
                                          "helpfile", "environment", "labels"};
@@ -477,20 +520,14 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 	_cleanup_free_ char *app_meta = NULL;
 	json_t *app_scope = NULL;
 	if (a->set[O_APP]) {
-		json_t *apps = json_object_get(attrs, "apps");
-		scope = apps ? json_object_get(apps, a->val[O_APP]) : NULL;
-		if (!json_is_object(scope)) {
-			if ((r = app_in_image(&src, a->val[O_APP], &app_meta, err)) < 0)
-				goto out;
-			if (!app_meta) {
-				r = sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
-				                 "inspect: %s has no app '%s'", c.path,
-				                 a->val[O_APP]);
-				sifu_err_hint(err, "'sifu inspect --list-apps %s' lists its apps",
-				              c.path);
-				goto out;
-			}
-			scope = app_scope = json_object();
+		if ((r = find_app(&src, attrs, a->val[O_APP], &scope, &app_meta, &app_scope, err)) <
+		    0)
+			goto out;
+		if (!scope) {
+			r = sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT,
+			                 "inspect: %s has no app '%s'", c.path, a->val[O_APP]);
+			sifu_err_hint(err, "'sifu inspect --list-apps %s' lists its apps", c.path);
+			goto out;
 		}
 	}
 	if (a->set[O_LIST_APPS]) {
@@ -510,24 +547,9 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 		bool want = a->set[O_ALL] || a->set[k->opt] || (!any && k->opt == O_LABELS);
 		if (!want)
 			continue;
-		json_t *val = json_object_get(scope, k->key);
-		if (!val && (!a->set[O_APP] || app_meta)) {
-			/* not in the SIF's metadata objects: read it from the image */
-			json_t *got = NULL;
-			_cleanup_free_ char *where =
-			    app_meta ? sifu_xasprintf("%s%s", app_meta,
-			                              k->in_image + strlen("/.singularity.d"))
-			             : sifu_xstrdup(k->in_image);
-			if ((r = image_attr(&src, k->key, where, &got, err)) < 0) {
-				sifu_err_wrap(err, "inspect %s: reading %s from the image", c.path,
-				              k->in_image);
-				goto out;
-			}
-			if (got) {
-				json_object_set_new(scope, k->key, got);
-				val = got;
-			}
-		}
+		json_t *val;
+		if ((r = find_attr(&c, &src, scope, app_meta, k, &val, err)) < 0)
+			goto out;
 		json_t *shown = val ? apptainer_value(k->key, val) : NULL;
 		if (!val) {
 			if (a->set[O_ALL])
@@ -561,6 +583,47 @@ out:
 	json_decref(app_scope);
 	json_decref(out);
 	json_decref(attrs);
+	source_close(&src);
+	return r;
+}
+
+/* `run-help`: Apptainer runs `inspect --helpfile [--app NAME] IMAGE` and
+ * prints its words, or its default line when there are none (no %help, or
+ * no such app: e2e/runhelp's AppFakeHelp exits 0 with that line). */
+int cmd_run_help(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+{
+	const char *path = cli_one_image(a, "run-help", err);
+	if (!path)
+		return -EINVAL;
+	struct inspect_ctx c = {.path = path};
+	_cleanup_sif_ struct sif_image *img = NULL;
+	struct source src = {.dirfd = -1, .fd = -1};
+	int r = open_source(&c, &src, &img, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *app_meta = NULL;
+	json_t *app_scope = NULL, *scope = NULL, *val = NULL;
+	if ((r = load_attrs(&c, err)) < 0)
+		goto out;
+	scope = c.attrs;
+	if (a->set[O_APP] &&
+	    (r = find_app(&src, c.attrs, a->val[O_APP], &scope, &app_meta, &app_scope, err)) < 0)
+		goto out;
+	const struct kind *help = kinds;
+	while (help->opt != O_HELPFILE)
+		help++;
+	if (scope && (r = find_attr(&c, &src, scope, app_meta, help, &val, err)) < 0)
+		goto out;
+	json_t *shown = val ? apptainer_value(help->key, val) : NULL;
+	if (shown)
+		print_text(help->key, shown);
+	else
+		puts("No help sections were defined for this image");
+	json_decref(shown);
+	r = 0;
+out:
+	json_decref(app_scope);
+	json_decref(c.attrs);
 	source_close(&src);
 	return r;
 }

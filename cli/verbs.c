@@ -23,6 +23,8 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
     __attribute__((weak));
 int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
     __attribute__((weak));
+int cmd_run_help(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
 int cmd_sign(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
     __attribute__((weak));
 int cmd_verify(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
@@ -115,6 +117,14 @@ const struct cli_verb cli_verbs[] = {
      "  $ sifu inspect ubuntu.sif\n  $ sifu inspect --deffile tool.sif\n"
      "  $ sifu inspect --all --json tool.sif\n"
      "  $ sifu inspect --list-apps apps.sif\n  $ sifu inspect --app foo --runscript apps.sif\n"},
+    {"run-help", V_RUN_HELP, cmd_run_help, true, "sifu run-help [--app NAME] IMAGE",
+     "Show the user-defined help for an image",
+     "Prints the help text of IMAGE (a SIF, a sandbox directory or a bare\n"
+     "SquashFS file): the %help section of its definition file, kept in\n"
+     "/.singularity.d/runscript.help, or with --app NAME the app's %apphelp\n"
+     "(/scif/apps/NAME/scif/runscript.help). Without one it prints Apptainer's\n"
+     "line \"No help sections were defined for this image\" and exits 0.\n",
+     "  $ sifu run-help tool.sif\n  $ sifu run-help --app foo apps.sif\n"},
     {"sign", V_SIGN, cmd_sign, true, "sifu sign [options] IMAGE",
      "Add digital signature(s) to an image",
      "Signs each object group of IMAGE (or --group-id N, or the objects of\n"

@@ -274,12 +274,15 @@ int ns_env_build(const struct ns_env_spec *s, struct ns_env *out, struct sifu_er
 	base_env(s, &out->base);
 	add_ov(out, NS_ENV_LITERAL, "PS1", 3, "Sifu> ");
 	int r = 0;
-	if (s->env_file) {
+	for (size_t k = 0; r == 0 && s->env_files && s->env_files[k]; k++) {
 		struct ns_strv f = {0};
-		r = ns_env_file_parse(s->env_file, &f, err);
+		const char *name = s->env_file_names ? s->env_file_names[k] : NULL;
+		r = ns_env_file_parse(s->env_files[k], &f, err);
 		for (size_t i = 0; r == 0 && i < f.n; i++)
 			r = add_user_var(out, f.v[i], s->no_eval, "--env-file", err);
 		ns_strv_free(&f);
+		if (r < 0 && name)
+			sifu_err_wrap(err, "--env-file %s", name);
 	}
 	if (r == 0)
 		r = prefixed_vars(s, out, err);

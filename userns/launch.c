@@ -236,7 +236,13 @@ static int open_host_objects(struct ns_run *l, struct sifu_err *err)
 	}
 	add_default(l, NS_NOMOUNT_LOCALTIME, "/etc/localtime", "/etc/localtime");
 	add_default(l, NS_NOMOUNT_HOSTS, "/etc/hosts", "/etc/hosts");
-	add_default(l, NS_NOMOUNT_RESOLV, "/etc/resolv.conf", "/etc/resolv.conf");
+	l->dns_hb = SIZE_MAX;
+	if (c->dns && !(c->no_mount & NS_NOMOUNT_RESOLV)) {
+		l->dns_hb = l->nhb;
+		add_hb(l, -1, "/etc/resolv.conf", false, false);
+	} else {
+		add_default(l, NS_NOMOUNT_RESOLV, "/etc/resolv.conf", "/etc/resolv.conf");
+	}
 	bool tmp_bound = !c->contain && !(c->no_mount & NS_NOMOUNT_TMP);
 	bool home_bound = !c->no_home && !c->contain && !(c->no_mount & NS_NOMOUNT_HOME);
 	if (!c->contain && !(c->no_mount & NS_NOMOUNT_CWD) && !ns_cwd_is_skipped(l->cwd) &&
@@ -327,6 +333,31 @@ static int mount_stage(struct ns_run *l, struct sifu_err *err)
 		return 0;
 	}
 	return sifu_err_sys(err, "cannot mount the staging tmpfs");
+}
+
+/* --dns: the container's /etc/resolv.conf, "nameserver IP" per server as
+ * Apptainer's files.ResolvConf writes it, in the staging tmpfs (nothing is
+ * left on the host), bound where the host's would have been. */
+static int stage_dns(struct ns_run *l, struct sifu_err *err)
+{
+	if (l->dns_hb == SIZE_MAX)
+		return 0;
+	_cleanup_free_ char *text = sifu_xstrdup("");
+	for (char *const *d = l->c->dns; *d; d++) {
+		char *t = sifu_xasprintf("%snameserver %s\n", text, *d);
+		free(text);
+		text = t;
+	}
+	char p[NS_STAGE_MAX + 32];
+	snprintf(p, sizeof(p), "%s/etc/resolv.conf", l->stage);
+	_cleanup_close_ int fd = open(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+		return sifu_err_sys(err, "--dns: writing %s", p);
+	struct ns_hostbind *b = &l->hb[l->dns_hb];
+	b->fd = open(p, O_PATH | O_CLOEXEC);
+	b->dir = false;
+	return b->fd < 0 ? sifu_err_sys(err, "--dns: opening %s", p) : 0;
 }
 
 static bool fuse_wanted(struct ns_run *l)
@@ -597,25 +628,27 @@ static int refuse_privileged(struct ns_run *l, struct sifu_err *err)
 	return ns_refuse_privileged(err);
 }
 
-/* The contents of --env-file ("" when it is empty or unreadable past open),
- * or NULL without one. */
-static int read_env_file(const char *path, char **out, struct sifu_err *err)
+/* The contents of each --env-file path in PATHS (NULL: none), in order;
+ * an empty or unreadable-past-open file reads as "". */
+static int read_env_files(char *const *paths, struct ns_strv *out, struct sifu_err *err)
 {
-	*out = NULL;
-	if (!path)
-		return 0;
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		sifu_err_sys(err, "--env-file %s", path);
-		sifu_err_hint(err, "give a readable file of NAME=VALUE lines");
-		return -errno;
-	}
-	size_t len = 0;
-	ssize_t n = getdelim(out, &len, '\0', f);
-	fclose(f);
-	if (n < 0) {
-		free(*out);
-		*out = sifu_xstrdup("");
+	for (; paths && *paths; paths++) {
+		FILE *f = fopen(*paths, "re");
+		if (!f) {
+			int e = errno;
+			sifu_err_sys(err, "--env-file %s", *paths);
+			sifu_err_hint(err, "give a readable file of NAME=VALUE lines");
+			return -e;
+		}
+		char *text = NULL;
+		size_t len = 0;
+		ssize_t n = getdelim(&text, &len, '\0', f);
+		fclose(f);
+		if (n < 0) {
+			free(text);
+			text = sifu_xstrdup("");
+		}
+		ns_strv_push_take(out, text);
 	}
 	return 0;
 }
@@ -623,16 +656,19 @@ static int read_env_file(const char *path, char **out, struct sifu_err *err)
 static int build_env(struct ns_run *l, struct sifu_err *err)
 {
 	const struct ns_config *c = l->c;
-	_cleanup_free_ char *envfile = NULL;
-	int r = read_env_file(c->env_file, &envfile, err);
-	if (r < 0)
+	struct ns_strv envfiles = {0};
+	int r = read_env_files(c->env_files, &envfiles, err);
+	if (r < 0) {
+		ns_strv_free(&envfiles);
 		return r;
+	}
 	const char *cmdname[] = {"exec", "run", "shell", "test"};
 	const char *base = strrchr(l->image_abs, '/');
 	struct ns_env_spec es = {
 	    .host = c->host_env,
 	    .cleanenv = c->cleanenv,
-	    .env_file = envfile,
+	    .env_files = envfiles.v,
+	    .env_file_names = c->env_files,
 	    .env_opts = c->env_opts,
 	    .home = l->home_dst,
 	    .container = l->image_abs,
@@ -643,7 +679,9 @@ static int build_env(struct ns_run *l, struct sifu_err *err)
 	    .app = c->app,
 	    .no_env = c->no_env,
 	};
-	return ns_env_build(&es, &l->env, err);
+	r = ns_env_build(&es, &l->env, err);
+	ns_strv_free(&envfiles);
+	return r;
 }
 
 static int prepare(struct ns_run *l, struct sifu_err *err)
@@ -705,7 +743,8 @@ static void choose_fuse(struct ns_run *l)
 static int setup_ns(struct ns_run *l, struct sifu_err *err)
 {
 	static ns_step *const userns[] = {no_new_privs, enter_userns, NULL};
-	static ns_step *const host[] = {open_host_objects, open_overlay, mount_stage, NULL};
+	static ns_step *const host[] = {open_host_objects, open_overlay, mount_stage, stage_dns,
+	                                NULL};
 	int r = run_phase(l, userns, "user namespace", err);
 	if (r == 0)
 		r = run_phase(l, host, "host objects, staging", err);

@@ -151,7 +151,7 @@ int ns_nest(struct ns_run *l, int self, struct sifu_err *err)
 	flags |= c->pid ? CLONE_NEWPID : 0;
 	flags |= c->ipc ? CLONE_NEWIPC : 0;
 	flags |= c->net ? CLONE_NEWNET : 0;
-	flags |= c->hostname ? CLONE_NEWUTS : 0;
+	flags |= c->hostname || c->uts ? CLONE_NEWUTS : 0;
 	/* one id, the payload's own: it may map itself (user_namespaces(7),
 	 * "Defining user and group ID mappings"), no helper needed */
 	if (m.u1 == geteuid() && m.g1 == getegid()) {

@@ -11,6 +11,10 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 static bool exists(const char *p)
 {
@@ -191,6 +195,45 @@ static bool needs_shell(const struct ns_env *e)
 	return false;
 }
 
+/* --no-privs, --add-caps, --drop-caps: the capability sets Apptainer's
+ * engine gives the payload (prepareRootCaps for uid 0: all, none with
+ * --no-privs; prepareUserCaps for another uid: only --add-caps, which an
+ * exec keeps as ambient capabilities), less --drop-caps, with the bounding
+ * set made the same so that an exec of a root program cannot regain them.
+ * They are the payload's own user namespace's: nothing outside.  Without
+ * any of these flags the sets stay as they are (a bounding set emptied by
+ * default would leave a nested --fakeroot run without capabilities). */
+static int set_caps(const struct ns_config *c, struct sifu_err *err)
+{
+	if (!c->caps_set)
+		return 0;
+	uint64_t want = geteuid() == 0 && !c->no_privs ? ~UINT64_C(0) : 0;
+	want = (want | c->add_caps) & ~c->drop_caps;
+	/* the bounding set first: dropping from it needs CAP_SETPCAP */
+	unsigned last = 0;
+	for (unsigned i = 0; i < 64 && prctl(PR_CAPBSET_READ, i, 0, 0, 0) >= 0; i++) {
+		last = i;
+		if (!(want & (UINT64_C(1) << i)) && prctl(PR_CAPBSET_DROP, i, 0, 0, 0) < 0)
+			return sifu_err_sys(err, "dropping capability %u from the bounding set", i);
+	}
+	want &= last == 63 ? ~UINT64_C(0) : (UINT64_C(1) << (last + 1)) - 1;
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {0};
+	for (int k = 0; k < 2; k++)
+		d[k].effective = d[k].permitted = d[k].inheritable = (uint32_t)(want >> (32 * k));
+	if (syscall(SYS_capset, &h, d) < 0) {
+		sifu_err_sys(err, "setting the payload's capabilities");
+		sifu_err_hint(err, "the payload's user namespace did not grant them");
+		return -errno;
+	}
+	/* a uid other than 0 keeps them across exec only as ambient ones */
+	for (unsigned i = 0; geteuid() != 0 && i <= last; i++)
+		if ((want & (UINT64_C(1) << i)) &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, i, 0, 0) < 0)
+			return sifu_err_sys(err, "raising ambient capability %u", i);
+	return 0;
+}
+
 int ns_payload_exec(struct ns_run *l, struct sifu_err *err)
 {
 	int r = enter_cwd(l, err);
@@ -204,6 +247,17 @@ int ns_payload_exec(struct ns_run *l, struct sifu_err *err)
 	r = action_argv(l, &av, err);
 	if (r < 0)
 		return r;
+	if ((r = set_caps(l->c, err)) < 0)
+		return r;
+	/* last: from here on the profile's rules hold, for the action script
+	 * as for the action (Apptainer loads it in the container process) */
+	if (l->c->seccomp_bpf) {
+		struct sock_fprog prog = {
+		    .len = (unsigned short)(l->c->seccomp_bpf_len / sizeof(struct sock_filter)),
+		    .filter = (struct sock_filter *)l->c->seccomp_bpf};
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+			return sifu_err_sys(err, "--security seccomp: loading the filter");
+	}
 	ns_phase(l, "exec");
 	l->env.uid = getuid();
 	l->env.gid = getgid();

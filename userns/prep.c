@@ -18,8 +18,8 @@ void ns_who(struct ns_run *l)
 	const struct ns_config *c = l->c;
 	l->uid = getuid();
 	l->gid = getgid();
-	l->cuid = c->fakeroot ? 0 : l->uid;
-	l->cgid = c->fakeroot ? 0 : l->gid;
+	l->cuid = c->target_uid_set ? c->target_uid : c->fakeroot ? 0 : l->uid;
+	l->cgid = c->target_gid_set ? c->target_gid : c->fakeroot ? 0 : l->gid;
 	struct passwd *pw = getpwuid(l->uid);
 	/* the passwd entry first; the environment only where there is none */
 	const char *h = c->home;

@@ -143,7 +143,11 @@ struct ns_env {
 struct ns_env_spec {
 	char *const *host; /* the host environment */
 	bool cleanenv;
-	const char *env_file;  /* contents of --env-file, or NULL */
+	/* the contents of each --env-file, in order (a later file's value
+	 * beats an earlier one's, --env beats them all, as Apptainer merges
+	 * them), NULL-terminated, or NULL; their names, for messages, or NULL */
+	char *const *env_files;
+	char *const *env_file_names;
 	char *const *env_opts; /* --env K=V items, NULL-terminated, or NULL */
 	const char *home;      /* $HOME inside */
 	const char *container; /* APPTAINER_CONTAINER */
@@ -223,9 +227,28 @@ struct ns_config {
 	unsigned no_mount;
 	bool contain, pid, ipc, net, no_init;
 	const char *hostname;
+	bool uts; /* --uts: a new UTS namespace (also made by --hostname) */
+	/* --dns: the servers the container's /etc/resolv.conf names instead of
+	 * the host's file (NULL-terminated, validated addresses), or NULL */
+	char *const *dns;
+	/* --no-privs, --add-caps, --drop-caps (caps_set: any of them): the
+	 * payload's capabilities, within its user namespace, as Apptainer's
+	 * engine sets them: uid 0 keeps all unless no_privs, another uid gets
+	 * only add_caps (ambient); drop_caps leave every set, the bounding set
+	 * included.  Bit N is capability N. */
+	/* --security uid:N, gid:N (when *_set): the ids the payload has in the
+	 * container, mapped to the caller's own as --fakeroot maps 0 */
+	bool target_uid_set, target_gid_set;
+	uint32_t target_uid, target_gid;
+	bool caps_set, no_privs;
+	uint64_t add_caps, drop_caps;
+	/* --security seccomp:: a classic BPF program (struct sock_filter[]) the
+	 * payload loads just before it execs the action, or NULL */
+	const void *seccomp_bpf;
+	size_t seccomp_bpf_len;
 	bool cleanenv;
 	char *const *env_opts;
-	const char *env_file; /* path */
+	char *const *env_files; /* --env-file paths, NULL-terminated, or NULL */
 	const char *pwd;
 	bool no_umask; /* the payload gets 0022, not the caller's umask */
 	bool no_eval;  /* --no-eval: --env, --env-file, APPTAINERENV_ values literal */

@@ -79,6 +79,10 @@ struct ns_run {
 	/* host side, opened in the new mount namespace */
 	struct ns_hostbind *hb;
 	size_t nhb;
+	/* --dns: the index in hb of /etc/resolv.conf, kept in its place among
+	 * the default binds and filled once the staging tmpfs can hold the
+	 * file; or SIZE_MAX */
+	size_t dns_hb;
 	int dev_fd, proc_fd, sys_fd, workdir_fd;
 	/* --overlay layers (WLAYER: the writable one, or -1), image binds, and
 	 * the images they are served from */

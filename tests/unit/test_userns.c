@@ -291,7 +291,7 @@ static void test_env_precedence(void **state)
 	char *opts[] = {"D=option", NULL};
 	struct ns_env_spec s;
 	spec_init(&s, host);
-	s.env_file = "A=file\nB=file\nC=file\nD=file\nE='quoted'\n";
+	s.env_files = (char *const[]){"A=file\nB=file\nC=file\nD=file\nE='quoted'\n", NULL};
 	s.env_opts = opts;
 	struct ns_env e;
 	struct ns_strv out = {0};
@@ -316,7 +316,7 @@ static void test_env_refused_overrides(void **state)
 	char *opts[] = {"HOME=/y", "SINGULARITY_APPNAME=a", NULL};
 	struct ns_env_spec s;
 	spec_init(&s, host);
-	s.env_file = "HOME=/z\nAPPTAINER_APPNAME=b\n";
+	s.env_files = (char *const[]){"HOME=/z\nAPPTAINER_APPNAME=b\n", NULL};
 	s.env_opts = opts;
 	struct ns_env e;
 	struct ns_strv out = {0};
@@ -456,7 +456,7 @@ static void test_env_errors(void **state)
 	s.env_opts = bad2;
 	assert_true(ns_env_build(&s, &e, &err) < 0);
 	s.env_opts = NULL;
-	s.env_file = "OK=1\nthis line is wrong\n";
+	s.env_files = (char *const[]){"OK=1\nthis line is wrong\n", NULL};
 	assert_true(ns_env_build(&s, &e, &err) < 0);
 	assert_non_null(strstr(err.chain[0], "line 2"));
 }
