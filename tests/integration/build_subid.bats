@@ -109,9 +109,9 @@ DEF
 	grep -q '^-rw-r--r-- 2000/2000 .* squashfs-root/home/app/mine$' list
 	grep -q '^drwxr-xr-x 0/0 .* squashfs-root/opt$' list
 	run sifu_as "$user" run s.sif
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ "$output" = "2000
-2000" ]
+2000" ] || { echo "got: $output"; false; }
 	# the build's directory, with files of other ids, is gone
 	[ -z "$(find "$WORK/out" -maxdepth 1 -name '.sifu-build-*')" ]
 }
