@@ -86,7 +86,9 @@ static int run_verb(const struct cli_verb *v, int argc, char **argv)
 	struct sifu_err err = {0};
 	struct cli_args args;
 	int r;
-	if (v->bit == V_HELP) { /* help takes its words as they are */
+	/* help, and the verbs with no options of their own (bit 0: Apptainer's
+	 * that do not apply, cmd_remote.c), take their words as they are */
+	if (v->bit == V_HELP || v->bit == 0) {
 		memset(&args, 0, sizeof(args));
 		args.pos = sifu_xcalloc((size_t)argc + 1, sizeof(char *));
 		memcpy(args.pos, argv, (size_t)argc * sizeof(char *));

@@ -39,6 +39,14 @@ int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
     __attribute__((weak));
 int cmd_registry(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
     __attribute__((weak));
+int cmd_remote(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_keyserver(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_search(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
+int cmd_plugin(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
 
 #define ACTION_ENV                                                                      \
 	"Environment: every flag can also be set as SIFU_<FLAG>, APPTAINER_<FLAG> or\n" \
@@ -211,9 +219,38 @@ const struct cli_verb cli_verbs[] = {
      "written back when the command ends.\n",
      "  $ sifu mount ubuntu.sif /tmp/u &\n  $ ls /tmp/u; fusermount3 -u /tmp/u\n"
      "  $ sifu mount --writable overlay.img /tmp/o &\n"},
-    {"registry", V_REGISTRY, cmd_registry, true, "sifu registry login|logout [options] URI",
-     "Log in to or out of an OCI registry", "Stores or removes credentials for a registry.\n",
-     "  $ sifu registry login docker://registry.example.org\n"},
+    {"registry", V_REGISTRY, cmd_registry, true,
+     "sifu registry login|logout [options] docker://HOST | list",
+     "Log in to or out of an OCI registry",
+     "login checks the user name and password (or token) with the registry, as\n"
+     "docker login does, and only then stores them (in\n"
+     "~/.apptainer/docker-config.json, or --authfile), where pull, build and\n"
+     "exec find them; credentials the registry refuses change nothing. logout\n"
+     "says what it removed; list shows the registries with stored credentials.\n"
+     "oras://HOST names the same login.\n",
+     "  $ echo \"$TOKEN\" | sifu registry login -u me --password-stdin docker://ghcr.io\n"
+     "  $ sifu registry list\n  $ sifu registry logout docker://ghcr.io\n"},
+    /* bit 0: these take their words unparsed (cmd_remote.c says why) */
+    {"remote", 0, cmd_remote, true, "sifu remote login|logout [options] docker://HOST | list",
+     "Log in to or out of an OCI registry (Apptainer's remote verbs)",
+     "remote login, logout and list are registry login, logout and list, with\n"
+     "the same options (sifu help registry). sifu has no library or keyserver\n"
+     "endpoints: remote add, remove, use, status and the keyserver subcommands\n"
+     "say so and exit 255.\n",
+     "  $ sifu remote login -u me --password-stdin docker://registry.example.org\n"
+     "  $ sifu remote list\n"},
+    {"keyserver", 0, cmd_keyserver, true, "sifu keyserver ...", "Not in sifu: no keyservers",
+     "sifu has no keyserver endpoints; exchange public keys as files with\n"
+     "sifu key export and sifu key import. Exits 255.\n",
+     "  $ sifu key import colleague.asc\n"},
+    {"search", 0, cmd_search, true, "sifu search ...", "Not in sifu: no library to search",
+     "sifu pulls from OCI registries and has no container library to search.\n"
+     "Exits 255.\n",
+     "  $ skopeo list-tags docker://docker.io/library/alpine\n"},
+    {"plugin", 0, cmd_plugin, true, "sifu plugin ...", "Not in sifu: no plugins",
+     "sifu has no plugin system (Apptainer's plugins are Go code built into\n"
+     "Apptainer). Exits 255.\n",
+     "  $ sifu exec --bind /data tool.sif ls /data\n"},
     {"version", V_VERSION, cmd_version, true, "sifu version", "Show the version",
      "Prints sifu's version; called as apptainer or singularity (a link), the\n"
      "Apptainer release whose behaviour sifu matches, as Apptainer prints it.\n"

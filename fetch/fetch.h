@@ -207,6 +207,14 @@ struct fetch_pull_opts {
 	int retries;               /* a transient failure is retried this often */
 	const struct sif_write_opts *sif_write; /* SIF times (NULL: the clock) */
 };
+/* Check O's username and password against the registry HOST ("HOST[:PORT]")
+ * as docker login does, with O's transport options (nohttps, insecure,
+ * ca_bundle, retries).  0 when the registry accepted them, 1 when it asks for
+ * no credentials at all (nothing could be checked), < 0 with ERR set:
+ * SIFU_E_DENIED when it refused them, SIFU_E_UNAVAILABLE when it could not
+ * be reached. */
+int fetch_registry_check_login(const char *host, const struct fetch_pull_opts *o,
+                               struct sifu_err *err);
 /* retries when SIFU_PULL_RETRIES is not set */
 #define FETCH_RETRIES_DEFAULT 5
 

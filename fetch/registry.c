@@ -43,7 +43,11 @@ struct reg {
 	bool use_basic;
 	char *user, *pass;
 	bool insecure, quiet;
+	/* an HTTP answer came from the host in this process: a refused
+	 * connection after that is a restart in progress, worth waiting for */
+	bool reached;
 	int retries;
+	char *label;           /* "registry HOST", or the URL's host for https:// */
 	const char *ca_bundle; /* the options', borrowed */
 	struct fetch_cache *cache;
 };
@@ -257,6 +261,64 @@ static bool transient(CURLcode cc)
 	}
 }
 
+/* Does HOST ("name[:port]", "[v6]:port", or an https:// URL's
+ * "https://name") name this machine's loopback?  By name: libcurl gives no
+ * address (CURLINFO_PRIMARY_IP) for a connection that failed. */
+static bool loopback(const char *host)
+{
+	const char *h = strstr(host, "://") ? strstr(host, "://") + 3 : host;
+	size_t n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/");
+	return (n == 9 && strncmp(h, "localhost", 9) == 0) || strncmp(h, "127.", 4) == 0 ||
+	       (n == 5 && strncmp(h, "[::1]", 5) == 0);
+}
+
+/* Is a failed transfer worth another try?  A connection refused by a
+ * loopback address, before the registry has answered at all in this run, is
+ * not: the local kernel answered at once that nothing listens on that port,
+ * and five retries (31 s) would only delay the same answer -- the usual
+ * cause is a wrong port or a registry that is not started.  Once the
+ * registry has answered, a refusal is a restart in progress and is waited
+ * for like any other transient failure; so is a refusal from another host
+ * (a load balancer or registry coming back). */
+static bool worth_retrying(const struct reg *g, CURLcode cc)
+{
+	if (!transient(cc))
+		return false;
+	if (cc != CURLE_COULDNT_CONNECT || g->reached)
+		return true;
+	long oserr = 0;
+	curl_easy_getinfo(g->curl, CURLINFO_OS_ERRNO, &oserr);
+	return !(oserr == ECONNREFUSED && loopback(g->host));
+}
+
+/* What went wrong below HTTP, in words (libcurl's own text is for --debug). */
+static const char *cause_words(CURL *c, CURLcode cc)
+{
+	long oserr = 0;
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_HOST: return "name not resolved";
+	case CURLE_COULDNT_RESOLVE_PROXY: return "proxy name not resolved";
+	case CURLE_COULDNT_CONNECT:
+		return oserr == ECONNREFUSED   ? "connection refused"
+		       : oserr == ENETUNREACH  ? "network unreachable"
+		       : oserr == EHOSTUNREACH ? "host unreachable"
+		                               : "could not connect";
+	case CURLE_OPERATION_TIMEDOUT: return "timed out";
+	case CURLE_PEER_FAILED_VERIFICATION: return "TLS certificate not trusted";
+	case CURLE_SSL_CACERT_BADFILE: return "the CA certificate file could not be read";
+	case CURLE_SSL_CONNECT_ERROR: return "TLS handshake failed";
+	case CURLE_GOT_NOTHING: return "the connection closed without an answer";
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		return oserr == ECONNRESET ? "connection reset" : "connection broken";
+	case CURLE_PARTIAL_FILE: return "the transfer was cut short";
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM: return "HTTP/2 stream error";
+	default: return curl_easy_strerror(cc);
+	}
+}
+
 /* "key=\"value\"" parameters of a challenge. */
 static char *challenge_param(const char *ch, const char *key)
 {
@@ -404,15 +466,33 @@ static int body_error(const struct resp *r, long status, const char *what, struc
 	return 0;
 }
 
-/* A transfer that failed below HTTP and is not retried (again). */
-static int transfer_error(CURLcode cc, const char *what, struct sifu_err *err)
+/* A transfer that failed below HTTP and is not retried (again): which
+ * server, the cause in words, and what to do about it.  TRIES made in all. */
+static int transfer_error(const struct reg *g, CURLcode cc, const char *what, int tries,
+                          struct sifu_err *err)
 {
-	sifu_err_set(err, SIFU_E_UNAVAILABLE, 0, "%s: %s", what, curl_easy_strerror(cc));
+	char gave_up[48] = "";
+	if (tries > 1)
+		snprintf(gave_up, sizeof(gave_up), " (gave up after %d tries)", tries);
+	sifu_debug("%s: libcurl: %s", what, curl_easy_strerror(cc));
+	sifu_err_set(err, SIFU_E_UNAVAILABLE, 0, "%s: cannot reach %s: %s%s", what, g->label,
+	             cause_words(g->curl, cc), gave_up);
+	long oserr = 0;
+	curl_easy_getinfo(g->curl, CURLINFO_OS_ERRNO, &oserr);
 	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
-		sifu_err_hint(err, "the registry's TLS certificate does not verify; --insecure "
-		                   "skips the check (only for a registry you trust)");
+		sifu_err_hint(err, "the registry's TLS certificate does not verify: give its CA "
+		                   "with SIFU_CA_BUNDLE; --insecure skips the check, only for a "
+		                   "registry you trust");
 	else if (cc == CURLE_SSL_CONNECT_ERROR)
 		sifu_err_hint(err, "a plain-HTTP registry needs --nohttps");
+	else if (cc == CURLE_COULDNT_CONNECT && oserr == ECONNREFUSED)
+		sifu_err_hint(err, "nothing listens there: check the host name and port, and "
+		                   "that the registry is running");
+	else if (cc == CURLE_COULDNT_RESOLVE_HOST)
+		sifu_err_hint(err, "check the registry's name in the URI, and the network's DNS");
+	else if (transient(cc))
+		sifu_err_hint(err, "check the network or try again later; SIFU_PULL_RETRIES sets "
+		                   "how often sifu tries");
 	return -EIO;
 }
 
@@ -431,15 +511,18 @@ static int answer_challenge(struct reg *g, long status, const struct resp *r, co
 }
 
 /* The wait before the next attempt: the server's Retry-After (at most
- * 60 s) when it gives one, else *DELAY; then *DELAY doubles, up to 30 s. */
-static void back_off(const struct resp *r, unsigned *delay, int attempt, int retries,
-                     const char *what)
+ * 60 s) when it gives one, else *DELAY; then *DELAY doubles, up to 30 s.
+ * Each wait is one warning line (the default level shows it): which
+ * server, what failed (WHY), and when the next try is -- a retry must not
+ * look like a hang. */
+static void back_off(const struct reg *g, const struct resp *r, unsigned *delay, int attempt,
+                     const char *what, const char *why)
 {
 	long ra = r && r->retry_after ? strtol(r->retry_after, NULL, 10) : 0;
 	if (ra > 0)
 		*delay = ra > 60 ? 60 : (unsigned)ra;
-	sifu_verbose("%s: retrying in %u s (attempt %d of %d)", what, *delay, attempt + 2,
-	             retries + 1);
+	sifu_log(SIFU_LOG_WARN, "%s: %s: %s; trying again in %u s (retry %d of %d)", what, g->label,
+	         why, *delay, attempt + 1, g->retries);
 	sleep(*delay);
 	*delay = *delay * 2 > 30 ? 30 : *delay * 2;
 }
@@ -466,10 +549,13 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 		if (rc < 0)
 			return rc;
 		if (cc != CURLE_OK) {
-			if (!transient(cc) || attempt >= g->retries)
-				return transfer_error(cc, what, err);
-			back_off(NULL, &delay, attempt, g->retries, what);
-		} else if (status == 401 && r->www_auth && !auth_tried) {
+			if (!worth_retrying(g, cc) || attempt >= g->retries)
+				return transfer_error(g, cc, what, attempt + 1, err);
+			back_off(g, NULL, &delay, attempt, what, cause_words(g->curl, cc));
+			continue;
+		}
+		g->reached = true;
+		if (status == 401 && r->www_auth && !auth_tried) {
 			auth_tried = true;
 			if ((rc = answer_challenge(g, status, r, what, err)) < 0)
 				return rc;
@@ -477,7 +563,9 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 		} else if (status == 429 || status >= 500) {
 			if (attempt >= g->retries)
 				return http_error(g, status, r, what, err);
-			back_off(r, &delay, attempt, g->retries, what);
+			char why[32];
+			snprintf(why, sizeof(why), "HTTP %ld", status);
+			back_off(g, r, &delay, attempt, what, why);
 		} else if (status == 200 || status == 206) {
 			return 0;
 		} else {
@@ -494,12 +582,14 @@ static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *er
 	if (!realm || (strncmp(realm, "https://", 8) != 0 && strncmp(realm, "http://", 7) != 0))
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
 		                    "%s: token challenge without a usable realm", g->host);
-	if (!scope)
+	/* a login (no repository) asks for no scope, as docker login does */
+	if (!scope && g->repo)
 		scope = sifu_xasprintf("repository:%s:pull", g->repo);
 	char *es = curl_easy_escape(g->curl, service ? service : "", 0);
-	char *esc = curl_easy_escape(g->curl, scope, 0);
-	_cleanup_free_ char *url = sifu_xasprintf("%s%sservice=%s&scope=%s", realm,
-	                                          strchr(realm, '?') ? "&" : "?", es, esc);
+	char *esc = scope ? curl_easy_escape(g->curl, scope, 0) : NULL;
+	_cleanup_free_ char *url =
+	    sifu_xasprintf("%s%sservice=%s%s%s", realm, strchr(realm, '?') ? "&" : "?", es,
+	                   esc ? "&scope=" : "", esc ? esc : "");
 	curl_free(es);
 	curl_free(esc);
 	struct resp r = {.fd = -1, .limit_what = "the 1 MiB limit for a token response"};
@@ -638,7 +728,8 @@ static void reg_free(struct fetch_source *s)
 	struct reg *g = (struct reg *)s;
 	if (g->curl)
 		curl_easy_cleanup(g->curl);
-	SIFU_FREE_MANY(g->host, g->repo, g->tag, g->digest, g->base_url, g->token, g->user);
+	SIFU_FREE_MANY(g->host, g->repo, g->tag, g->digest, g->base_url, g->token, g->user,
+	               g->label);
 	if (g->pass)
 		explicit_bzero(g->pass, strlen(g->pass));
 	free(g->pass);
@@ -885,9 +976,9 @@ static int find_creds(struct reg *g, const struct fetch_pull_opts *o, struct sif
 	return 0; /* anonymous */
 }
 
-int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_opts *o,
-                          struct fetch_cache *cache, struct fetch_source **out,
-                          struct sifu_err *err)
+/* A client for the registry HOST with O's transport options and
+ * credentials; NULL with ERR set. */
+static struct reg *reg_new(const char *host, const struct fetch_pull_opts *o, struct sifu_err *err)
 {
 	static bool curl_ready;
 	if (!curl_ready) {
@@ -898,28 +989,66 @@ int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_o
 	g->base.get_manifest = reg_get_manifest;
 	g->base.open_blob = reg_open_blob;
 	g->base.free = reg_free;
-	g->host = sifu_xstrdup(ref->registry);
-	g->repo = sifu_xstrdup(ref->repository);
-	g->tag = ref->tag ? sifu_xstrdup(ref->tag) : NULL;
-	g->digest = ref->digest ? sifu_xstrdup(ref->digest) : NULL;
-	g->base_url = sifu_xasprintf("%s://%s", o->nohttps ? "http" : "https", ref->registry);
+	g->host = sifu_xstrdup(host);
+	g->label = sifu_xasprintf("registry %s", host);
+	g->base_url = sifu_xasprintf("%s://%s", o->nohttps ? "http" : "https", host);
 	g->insecure = o->insecure;
 	g->quiet = o->quiet;
-	g->cache = cache;
 	g->retries = o->retries;
 	g->ca_bundle = o->ca_bundle;
 	g->curl = curl_easy_init();
 	if (!g->curl) {
 		reg_free(&g->base);
-		return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "libcurl initialisation failed");
+		sifu_err_set(err, SIFU_E_SYS, ENOMEM, "libcurl initialisation failed");
+		return NULL;
 	}
-	int r = find_creds(g, o, err);
-	if (r < 0) {
+	if (find_creds(g, o, err) < 0) {
 		reg_free(&g->base);
-		return r;
+		return NULL;
 	}
+	return g;
+}
+
+int fetch_source_registry(const struct fetch_ref *ref, const struct fetch_pull_opts *o,
+                          struct fetch_cache *cache, struct fetch_source **out,
+                          struct sifu_err *err)
+{
+	struct reg *g = reg_new(ref->registry, o, err);
+	if (!g)
+		return -EIO;
+	g->repo = sifu_xstrdup(ref->repository);
+	g->tag = ref->tag ? sifu_xstrdup(ref->tag) : NULL;
+	g->digest = ref->digest ? sifu_xstrdup(ref->digest) : NULL;
+	g->cache = cache;
 	*out = &g->base;
 	return 0;
+}
+
+/* What docker login does: GET /v2/ with the credentials, answering the
+ * registry's challenge (basic, or a bearer token from its realm, asked for
+ * with no scope).  The registry's verdict is what counts: 200 accepts, a 401
+ * from it or from its token service refuses. */
+int fetch_registry_check_login(const char *host, const struct fetch_pull_opts *o,
+                               struct sifu_err *err)
+{
+	struct reg *g = reg_new(host, o, err);
+	if (!g)
+		return -EIO;
+	_cleanup_free_ char *url = sifu_xasprintf("%s/v2/", g->base_url);
+	struct resp r = {.fd = -1, .limit_what = "64 KiB"};
+	int rc = reg_get(g, url, NULL, -1, ERRBODY_MAX, &r, "checking the login", err);
+	bool challenged = g->token || g->use_basic;
+	resp_clear(&r);
+	if (rc < 0 && err->code == SIFU_E_DENIED) {
+		sifu_err_clear(err);
+		sifu_err_set(err, SIFU_E_DENIED, 0,
+		             "registry %s refused the user name or password of '%s'", host,
+		             o->username ? o->username : "");
+		sifu_err_hint(err, "check them, or give a token where the registry wants one; the "
+		                   "stored credentials were not changed");
+	}
+	reg_free(&g->base);
+	return rc < 0 ? rc : challenged ? 0 : 1;
 }
 
 int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd,
@@ -927,12 +1056,14 @@ int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd
 {
 	struct reg g = {0};
 	g.host = sifu_xstrndup(url, strcspn(url + 8, "/") + 8);
+	g.label = sifu_xstrdup(g.host);
 	g.insecure = o->insecure;
 	g.retries = o->retries;
 	g.ca_bundle = o->ca_bundle;
 	g.curl = curl_easy_init();
 	if (!g.curl) {
 		free(g.host);
+		free(g.label);
 		return sifu_err_set(err, SIFU_E_SYS, ENOMEM, "libcurl initialisation failed");
 	}
 	/* A plain https:// file has no descriptor to promise a size.  Its
@@ -957,5 +1088,6 @@ int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd
 	resp_clear(&r);
 	curl_easy_cleanup(g.curl);
 	free(g.host);
+	free(g.label);
 	return rc;
 }
