@@ -153,6 +153,20 @@ int sqf_ext_open(int fd, uint64_t offset, uint64_t size, bool writable,
  * stopped.  An error means the image may need e2fsck. */
 int sqf_ext_close(struct sqf_ext *fs, struct sifu_err *err);
 
+/* Make an ext3 file system with Apptainer's overlay layout in FD, a new
+ * regular file already of the wanted size (sparse or not: the caller's
+ * choice), for `overlay create` (fuse/ext_mkfs.c): mke2fs, found in
+ * SEARCH_PATH then /usr/sbin and /sbin, makes the file system; then /,
+ * /upper, /work and DIRS[0..NDIRS) under /upper (`mkdir -p`, never
+ * outside it) are made or set owned by UID:GID.  FD must be writable. */
+struct sqf_ext_mkfs_options {
+	const char *search_path;
+	uint32_t uid, gid;
+	char *const *dirs;
+	size_t ndirs;
+};
+int sqf_ext_mkfs_overlay(int fd, const struct sqf_ext_mkfs_options *o, struct sifu_err *err);
+
 struct sqf_ext_server;
 
 /* As sqf_server_start, for an ext image on FUSE_FD (mounted by the caller
