@@ -33,13 +33,6 @@ static int size_mib(const struct cli_args *a, uint64_t *mib, struct sifu_err *er
 	return 0;
 }
 
-/* An ext2/3/4 superblock's magic at byte 1024+56. */
-static bool is_ext(int fd)
-{
-	uint8_t m[2];
-	return pread(fd, m, 2, 1024 + 56) == 2 && m[0] == 0x53 && m[1] == 0xef;
-}
-
 /* May an overlay partition be added to the SIF in FD?  Apptainer's checks,
  * in its order, with its words.  *ARCH: the image's primary architecture
  * (Go name), for the new partition. */
@@ -99,7 +92,7 @@ static int check_target(const char *path, const char **arch, struct sifu_err *er
 			r = sifu_err_sys(err, "cannot write %s", path);
 		return r < 0 ? r : 1;
 	}
-	if (S_ISREG(st.st_mode) && is_ext(fd))
+	if (S_ISREG(st.st_mode) && sqf_ext_probe(fd, 0))
 		return sifu_err_set(err, SIFU_E_USAGE, EEXIST,
 		                    "EXT3 overlay image %s already exists", path);
 	sifu_err_set(err, SIFU_E_USAGE, EEXIST, "destination image must be SIF image");

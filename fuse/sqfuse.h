@@ -140,6 +140,10 @@ struct sqf_ext_options {
 };
 void sqf_ext_options_default(struct sqf_ext_options *o);
 
+/* Does an ext2/3/4 superblock start at byte 1024 of [OFFSET, ...) of FD?
+ * (Its magic, 0xEF53 at 56: a sniff, not a check.) */
+bool sqf_ext_probe(int fd, uint64_t offset);
+
 struct sqf_ext;
 
 /* Open the file system at [offset, offset+size) of FD (a whole image at 0,
