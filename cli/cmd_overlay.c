@@ -7,6 +7,7 @@
 #include "sqfuse.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 int cmd_overlay(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err);
@@ -187,5 +188,17 @@ int cmd_overlay(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 		sifu_err_hint(err, "usage: %s", v->usage);
 		return -EINVAL;
 	}
-	return create(a, a->pos[1], err);
+	/* SIGINT, SIGTERM and SIGHUP wait until the temporary file is renamed
+	 * or removed, then take effect as usual: nothing is left beside IMAGE.
+	 * mke2fs (started with an empty mask) still gets a terminal's Ctrl-C
+	 * and stops, so an interrupted create ends at once, cleaned up. */
+	sigset_t stop, old;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, &old);
+	int r = create(a, a->pos[1], err);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return r;
 }
