@@ -181,13 +181,6 @@ int cli_fuse_options(struct cli_args *a, struct sqf_options *o, struct sifu_err 
 	return 0;
 }
 
-/* An ext2/3/4 superblock at byte 1024 of the range: its magic at 56. */
-static bool is_ext(int fd, uint64_t off)
-{
-	uint8_t m[2];
-	return pread(fd, m, 2, (off_t)(off + 1024 + 56)) == 2 && m[0] == 0x53 && m[1] == 0xef;
-}
-
 /* Find the file system in IMAGE: a SIF's root file system (SquashFS or
  * ext3), or the whole file. */
 static int locate(int fd, const char *path, uint64_t *off, uint64_t *size, bool *ext,
@@ -214,7 +207,7 @@ static int locate(int fd, const char *path, uint64_t *off, uint64_t *size, bool 
 	}
 	*off = 0;
 	*size = (uint64_t)st.st_size;
-	*ext = is_ext(fd, 0);
+	*ext = sqf_ext_probe(fd, 0);
 	return 0;
 }
 

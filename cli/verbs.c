@@ -47,6 +47,8 @@ int cmd_search(const struct cli_verb *v, struct cli_args *a, struct sifu_err *er
     __attribute__((weak));
 int cmd_plugin(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
     __attribute__((weak));
+int cmd_overlay(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
 
 #define ACTION_ENV                                                                      \
 	"Environment: every flag can also be set as SIFU_<FLAG>, APPTAINER_<FLAG> or\n" \
@@ -210,6 +212,22 @@ const struct cli_verb cli_verbs[] = {
      "--groupid 1\n"
      "  $ sifu sif add tool.sif tool.def --datatype 1 --groupid 1\n"
      "  $ sifu sif setprim 2 tool.sif\n"},
+    {"overlay", V_OVERLAY, cmd_overlay, true, "sifu overlay create [options] IMAGE",
+     "Manage an EXT3 writable overlay image",
+     "create makes IMAGE a persistent overlay, as Apptainer does: a new ext3\n"
+     "image file of --size MiB (default 64, the least; --sparse takes disk space\n"
+     "only as it is written) with upper/ and work/ at its root, owned by you (by\n"
+     "root with --fakeroot, for runs with --fakeroot), and each --create-dir\n"
+     "under upper/.  When IMAGE is an existing SIF, the overlay is added to it as\n"
+     "an ext3 overlay partition instead; a signed SIF, one with an encrypted root\n"
+     "file system, or one that has an overlay partition already is refused.  Use\n"
+     "it with --overlay IMAGE (a file) or --writable (a SIF).  The file system is\n"
+     "made by mke2fs (e2fsprogs), the layout by sifu itself; a half-made image\n"
+     "never appears under IMAGE's name.\n",
+     "  $ sifu overlay create --size 1024 overlay.img\n"
+     "  $ sifu exec --overlay overlay.img ubuntu.sif touch /data.txt\n"
+     "  $ sifu overlay create --sparse --create-dir /opt/data tool.sif\n"
+     "  $ sifu exec --writable tool.sif ls /opt/data\n"},
     {"mount", V_MOUNT, cmd_mount, true, "sifu mount [options] IMAGE DIR",
      "Mount an image's file system on a directory (debugging, benchmarks)",
      "Serves IMAGE (a SIF, a bare SquashFS or an ext3 image) on DIR in the\n"

@@ -30,6 +30,12 @@ void sqf_ext_options_default(struct sqf_ext_options *o)
 	memset(o, 0, sizeof(*o));
 }
 
+bool sqf_ext_probe(int fd, uint64_t offset)
+{
+	uint8_t m[2];
+	return pread(fd, m, 2, (off_t)(offset + 1024 + 56)) == 2 && m[0] == 0x53 && m[1] == 0xef;
+}
+
 /* libext2fs's messages ("Bad magic number in super-block") come from its
  * com_err table, which must be registered once. */
 static void error_table(void)

@@ -140,6 +140,10 @@ struct sqf_ext_options {
 };
 void sqf_ext_options_default(struct sqf_ext_options *o);
 
+/* Does an ext2/3/4 superblock start at byte 1024 of [OFFSET, ...) of FD?
+ * (Its magic, 0xEF53 at 56: a sniff, not a check.) */
+bool sqf_ext_probe(int fd, uint64_t offset);
+
 struct sqf_ext;
 
 /* Open the file system at [offset, offset+size) of FD (a whole image at 0,
@@ -152,6 +156,20 @@ int sqf_ext_open(int fd, uint64_t offset, uint64_t size, bool writable,
 /* Write everything back (read-write) and close.  Call after the server
  * stopped.  An error means the image may need e2fsck. */
 int sqf_ext_close(struct sqf_ext *fs, struct sifu_err *err);
+
+/* Make an ext3 file system with Apptainer's overlay layout in FD, a new
+ * regular file already of the wanted size (sparse or not: the caller's
+ * choice), for `overlay create` (fuse/ext_mkfs.c): mke2fs, found in
+ * SEARCH_PATH then /usr/sbin and /sbin, makes the file system; then /,
+ * /upper, /work and DIRS[0..NDIRS) under /upper (`mkdir -p`, never
+ * outside it) are made or set owned by UID:GID.  FD must be writable. */
+struct sqf_ext_mkfs_options {
+	const char *search_path;
+	uint32_t uid, gid;
+	char *const *dirs;
+	size_t ndirs;
+};
+int sqf_ext_mkfs_overlay(int fd, const struct sqf_ext_mkfs_options *o, struct sifu_err *err);
 
 struct sqf_ext_server;
 
