@@ -26,6 +26,10 @@ struct cmd_action {
 int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action *x,
                        struct sifu_err *err);
 void cmd_action_free(struct cmd_action *x);
+/* --bind and --mount (relative sources against CWD) into x->binds and
+ * x->bind_list; build uses them for %post and %test too. */
+int cmd_action_parse_binds(struct cli_args *a, const char *cwd, struct cmd_action *x,
+                           struct sifu_err *err);
 /* Launch; returns the payload's exit status, or < 0 with err set. */
 int cmd_action_run(struct cli_args *a, enum ns_action act, struct sifu_err *err);
 

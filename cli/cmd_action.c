@@ -94,8 +94,8 @@ static char *nested_bind_list(const struct cmd_action *x)
 	return list;
 }
 
-static int parse_binds(struct cli_args *a, const char *cwd, struct cmd_action *x,
-                       struct sifu_err *err)
+int cmd_action_parse_binds(struct cli_args *a, const char *cwd, struct cmd_action *x,
+                           struct sifu_err *err)
 {
 	for (size_t i = 0; i < a->nlist[O_BIND]; i++) {
 		const char *item = a->list[O_BIND][i];
@@ -474,7 +474,7 @@ int cmd_action_prepare(struct cli_args *a, enum ns_action act, struct cmd_action
 	if (r == 0)
 		r = parse_dns(a, x, err);
 	if (r == 0)
-		r = parse_binds(a, cwd, x, err);
+		r = cmd_action_parse_binds(a, cwd, x, err);
 	if (r == 0)
 		r = parse_nomount(a, &c->no_mount, err);
 	if (r == 0)

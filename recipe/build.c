@@ -40,29 +40,36 @@ struct build {
 	bool subid;               /* in a subordinate-id namespace (--userns-subid) */
 };
 
-/* The interpreter of a script section: "-c SHELL" or /bin/sh.  Shells get
- * -e (stop at the first failure) and -x (show each command), as Apptainer. */
+/* The interpreter of a script section: "-c COMMAND [ARGS...]" (up to a
+ * '#'), as Apptainer's getSectionScriptArgs takes every word after -c ("%post
+ * -c /bin/busybox sh"), or /bin/sh.  A shell (the last word ends in "sh")
+ * gets -e (stop at the first failure) and -x (show each command), as
+ * Apptainer's "/bin/sh -ex". */
 static void script_argv(const struct recipe_script *s, const char *path, struct ns_strv *argv)
 {
-	_cleanup_free_ char *shell = NULL;
-	if (s->args) {
-		const char *a = s->args;
-		while (*a == ' ' || *a == '\t')
-			a++;
-		if (!strncmp(a, "-c", 2) && (a[2] == ' ' || a[2] == '\t')) {
-			a += 2;
-			while (*a == ' ' || *a == '\t')
-				a++;
-			size_t n = strcspn(a, " \t#");
-			if (n)
-				shell = sifu_xstrndup(a, n);
-		}
+	const char *a = s->args ? s->args : "";
+	a += strspn(a, " \t");
+	if (strncmp(a, "-c", 2) || (a[2] != ' ' && a[2] != '\t'))
+		a = "";
+	else
+		a += 2;
+	size_t end = strcspn(a, "#");
+	const char *last = "/bin/sh";
+	size_t lastn = strlen(last);
+	for (size_t i = 0; i < end;) {
+		i += strspn(a + i, " \t");
+		size_t n = strcspn(a + i, " \t#");
+		if (!n)
+			break;
+		_cleanup_free_ char *w = sifu_xstrndup(a + i, n);
+		ns_strv_push(argv, w);
+		last = a + i;
+		lastn = n;
+		i += n;
 	}
-	const char *sh = shell ? shell : "/bin/sh";
-	ns_strv_push(argv, sh);
-	const char *base = strrchr(sh, '/') ? strrchr(sh, '/') + 1 : sh;
-	size_t bl = strlen(base);
-	if (bl >= 2 && !strcmp(base + bl - 2, "sh"))
+	if (!argv->n)
+		ns_strv_push(argv, last);
+	if (lastn >= 2 && !strncmp(last + lastn - 2, "sh", 2))
 		ns_strv_push(argv, "-ex");
 	ns_strv_push(argv, path);
 }
@@ -101,34 +108,36 @@ static int run_host(char *const *argv, char *const *env, struct sifu_exit *x)
 	return sifu_proc_wait(pid, x, &bld_forward);
 }
 
-static int run_setup(struct build *b, size_t i, struct sifu_err *err)
+/* %pre (before the bootstrap) and %setup (after it) on the host, with the
+ * stage's root as $APPTAINER_ROOTFS, as Apptainer's runHostScript. */
+static int run_host_script(struct build *b, size_t i, const char *name,
+                           const struct recipe_script *sc, struct sifu_err *err)
 {
-	const struct recipe_stage *st = &b->r->stages[i];
-	if (!st->setup.text || !bld_section_on(b->o, "setup"))
+	if (!sc->text || !bld_section_on(b->o, name))
 		return 0;
-	_cleanup_free_ char *script = sifu_xasprintf("%s/setup.sh", b->workdir);
+	_cleanup_free_ char *script = sifu_xasprintf("%s/%s.sh", b->workdir, name);
 	_cleanup_close_ int fd = open(script, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
-	if (fd < 0 || write(fd, st->setup.text, strlen(st->setup.text)) < 0)
-		return sifu_err_sys(err, "writing the %%setup script");
+	if (fd < 0 || write(fd, sc->text, strlen(sc->text)) < 0)
+		return sifu_err_sys(err, "writing the %%%s script", name);
 	close(TAKE_FD(fd));
 	struct ns_strv argv = {0};
-	script_argv(&st->setup, script, &argv);
+	script_argv(sc, script, &argv);
 	struct ns_strv env = {0};
 	for (char *const *e = b->o->host_env; e && *e; e++)
 		ns_strv_push(&env, *e);
 	ns_env_set(&env, "APPTAINER_ROOTFS", b->roots[i]);
 	ns_env_set(&env, "SINGULARITY_ROOTFS", b->roots[i]);
-	sifu_log(SIFU_LOG_INFO, "Running setup scriptlet");
+	sifu_log(SIFU_LOG_INFO, "Running %s scriptlet", name);
 	struct sifu_exit x = {0};
 	int r = run_host(argv.v, env.v, &x);
 	ns_strv_free(&argv);
 	ns_strv_free(&env);
 	if (r < 0)
-		return sifu_err_set(err, SIFU_E_SYS, -r, "waiting for %%setup");
+		return sifu_err_set(err, SIFU_E_SYS, -r, "waiting for %%%s", name);
 	unlink(script);
 	if ((r = bld_check_interrupted(err)) < 0)
 		return r;
-	return x.code ? section_failed(b, "setup", st->setup.line, x.code, err) : 0;
+	return x.code ? section_failed(b, name, sc->line, x.code, err) : 0;
 }
 
 static int run_files(struct build *b, size_t i, struct sifu_err *err)
@@ -217,6 +226,11 @@ static int run_in(struct build *b, size_t i, enum ns_action action, char *const 
 	    .fakeroot = true,
 	    .in_userns = b->subid,
 	    .host_env = b->o->host_env,
+	    .binds = b->o->binds,
+	    .nbinds = b->o->nbinds,
+	    .bind_list = b->o->bind_list,
+	    /* --writable-tmpfs is for %test only (Apptainer's build flag) */
+	    .writable_tmpfs = action == NS_TEST && b->o->writable_tmpfs,
 	};
 	sqf_options_default(&c.sqf);
 	return bld_run_fakeroot(launch_child, &c, b->subid, &b->owners, status, err);
@@ -579,8 +593,10 @@ static int build_stage(struct build *b, size_t i, bool in_place, struct sifu_err
 	                          .o = b->o,
 	                          .subid = b->subid,
 	                          .owners = &b->owners};
-	int r = 0;
-	if (!in_place) {
+	/* %pre: on the host before anything else of the stage, as Apptainer
+	 * still runs it (build.go), though its docs no longer list it */
+	int r = run_host_script(b, i, "pre", &st->pre, err);
+	if (r == 0 && !in_place) {
 		sifu_log(SIFU_LOG_INFO, "Starting build%s%s (Bootstrap: %s)",
 		         st->name ? " of stage " : "", st->name ? st->name : "", st->bootstrap);
 		r = bld_bootstrap(&c, err);
@@ -590,7 +606,7 @@ static int build_stage(struct build *b, size_t i, bool in_place, struct sifu_err
 	if (r == 0)
 		r = bld_apps_create(b->rootfds[i], st, err);
 	if (r == 0)
-		r = run_setup(b, i, err);
+		r = run_host_script(b, i, "setup", &st->setup, err);
 	if (r == 0)
 		r = run_files(b, i, err);
 	if (r == 0)

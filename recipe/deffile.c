@@ -909,9 +909,13 @@ static int files_section(struct pctx *c, struct recipe_stage *st, size_t stage_i
                          const char *args, const struct line *body, size_t nbody, unsigned line)
 {
 	char *from = NULL;
-	if (args) {
-		const char *s = args;
-		size_t n = strlen(s);
+	/* "%files from build # why": a comment after the arguments goes, as
+	 * Apptainer's build cuts them at the first '#' (stage.go) */
+	size_t n = args ? strcspn(args, "#") : 0;
+	const char *s = args;
+	if (s)
+		bld_trim(&s, &n);
+	if (n) {
 		if (n > 4 && !strncasecmp(s, "from", 4) && is_blank((unsigned char)s[4])) {
 			const char *v = s + 4;
 			size_t vn = n - 4;
@@ -1212,9 +1216,10 @@ int recipe_parse(const char *name, const char *text, size_t len, const struct re
 	for (size_t i = 0; ret == 0 && ba && i < ba->n; i++) {
 		size_t last = 0;
 		lookup_kv(ba->v, ba->n, ba->v[i].key, &last);
-		if (last == i && !c.ba_used[i])
-			pwarn(&c, 0, "build argument '%s' is not used by the definition file",
-			      ba->v[i].key);
+		if (last == i && !c.ba_used[i]) {
+			r->unused = sifu_xrealloc(r->unused, (r->nunused + 1) * sizeof(char *));
+			r->unused[r->nunused++] = sifu_xstrdup(ba->v[i].key);
+		}
 	}
 	free(lines);
 	free(c.ba_used);
@@ -1278,6 +1283,9 @@ void recipe_free(struct recipe *r)
 	for (size_t i = 0; i < r->nwarnings; i++)
 		free(r->warnings[i]);
 	free(r->warnings);
+	for (size_t i = 0; i < r->nunused; i++)
+		free(r->unused[i]);
+	free(r->unused);
 	free(r->name);
 	free(r);
 }

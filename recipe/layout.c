@@ -250,12 +250,19 @@ static const char *host_arch(void)
 }
 
 /* Apptainer's build labels. */
-static void build_labels(json_t *l, const struct recipe_stage *st)
+static void build_labels(json_t *l, const struct recipe_stage *st,
+                         const struct recipe_build_opts *o)
 {
 	char date[64];
-	time_t now = time(NULL);
+	time_t now = o->fixed_time ? (time_t)o->epoch : time(NULL);
 	struct tm tm;
-	strftime(date, sizeof(date), "%A_%-d_%B_%Y_%-H:%M:%S_%Z", localtime_r(&now, &tm));
+	/* a fixed time is shown in UTC, as Apptainer's SourceDateEpoch is
+	 * (Go names the zone "UTC"), so that it does not depend on the
+	 * builder's zone */
+	if (o->fixed_time)
+		strftime(date, sizeof(date), "%A_%-d_%B_%Y_%-H:%M:%S_UTC", gmtime_r(&now, &tm));
+	else
+		strftime(date, sizeof(date), "%A_%-d_%B_%Y_%-H:%M:%S_%Z", localtime_r(&now, &tm));
 	json_object_set_new(l, "org.label-schema.schema-version", json_string("1.0"));
 	json_object_set_new(l, "org.label-schema.build-arch", json_string(host_arch()));
 	json_object_set_new(l, "org.label-schema.build-date", json_string(date));
@@ -305,7 +312,7 @@ int bld_write_labels(int root, const struct recipe_stage *st, const struct recip
 		json_decref(l);
 		l = json_object();
 	}
-	build_labels(l, st);
+	build_labels(l, st, o);
 	if (bld_section_on(o, "labels"))
 		for (size_t k = 0; k < st->nlabels; k++)
 			json_object_set_new(l, st->labels[k].key, json_string(st->labels[k].value));

@@ -106,6 +106,10 @@ struct recipe {
 	size_t nstages;
 	char **warnings; /* things Apptainer accepts with a warning */
 	size_t nwarnings;
+	/* build arguments the file never uses: Apptainer refuses the build
+	 * unless --warn-unused-build-args (cli/ decides) */
+	char **unused;
+	size_t nunused;
 };
 
 /* Build arguments: --build-arg-file lines, then --build-arg K=V (later
@@ -159,6 +163,7 @@ bool recipe_agent_known(const char *agent);
 struct fetch_pull_opts;
 struct sif_write_opts;
 struct sif_keyring_opts;
+struct ns_bind;
 
 /* What `sifu build` was asked for. */
 struct recipe_build_opts {
@@ -181,6 +186,17 @@ struct recipe_build_opts {
 	const char *debootstrap_include;        /* more packages for Include: (as $INCLUDE) */
 	const struct sif_write_opts *sif_write; /* the SIF's times (NULL: the clock) */
 	const struct sif_keyring_opts *keyring; /* Fingerprints: the OpenPGP keyring */
+	/* --bind and --mount: given to %post and %test, as Apptainer's
+	 * stage.go passes its -B list to both; bind_list is APPTAINER_BIND */
+	struct ns_bind *binds;
+	size_t nbinds;
+	const char *bind_list;
+	bool writable_tmpfs; /* %test on a throw-away writable layer */
+	/* SOURCE_DATE_EPOCH or --reproducible: the build-date label says EPOCH
+	 * (the SIF's times and the SquashFS's come through sif_write and
+	 * pull->squash) */
+	bool fixed_time;
+	int64_t epoch;
 };
 
 /* Build R (already parsed and expanded) into o->output: each stage in a

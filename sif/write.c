@@ -37,18 +37,26 @@ static int64_t align_up(int64_t off, int64_t a)
 	return off - off % a + a;
 }
 
-/* "Now": WO's $SOURCE_DATE_EPOCH when it is a whole number, else the clock. */
-static int64_t default_time(const struct sif_write_opts *wo)
+/* WO's $SOURCE_DATE_EPOCH when it is a whole number: true and *T. */
+static bool epoch_time(const struct sif_write_opts *wo, int64_t *t)
 {
 	const char *s = wo ? wo->source_date_epoch : NULL;
-	if (s && *s) {
-		char *end;
-		errno = 0;
-		long long v = strtoll(s, &end, 10);
-		if (!errno && !*end)
-			return v;
-	}
-	return (int64_t)time(NULL);
+	if (!s || !*s)
+		return false;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*t = v;
+	return true;
+}
+
+/* "Now": WO's $SOURCE_DATE_EPOCH, else the clock. */
+static int64_t default_time(const struct sif_write_opts *wo)
+{
+	int64_t t;
+	return epoch_time(wo, &t) ? t : (int64_t)time(NULL);
 }
 
 static void random_uuid(uint8_t id[16])
@@ -66,14 +74,22 @@ static void random_uuid(uint8_t id[16])
 	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 }
 
-static void header_init(struct sif_header *h, int64_t t)
+/* With $SOURCE_DATE_EPOCH the id is the nil UUID, as Apptainer's SIF
+ * assembler (OptCreateDeterministic) makes it for a reproducible build: a
+ * random one would differ between two builds of the same input. */
+static void header_init(struct sif_header *h, const struct sif_write_opts *wo)
 {
+	int64_t t;
+	bool fixed = epoch_time(wo, &t);
+	if (!fixed)
+		t = (int64_t)time(NULL);
 	memset(h, 0, sizeof(*h));
 	memcpy(h->launch, SIF_LAUNCH, strlen(SIF_LAUNCH));
 	memcpy(h->magic, "SIF_MAGIC", 10);
 	memcpy(h->version, "01", 3);
 	memcpy(h->arch, "00", 3);
-	random_uuid(h->id);
+	if (!fixed)
+		random_uuid(h->id);
 	h->ctime = h->mtime = t;
 	h->dfree = h->dtotal = SIF_DESCR_COUNT_DEFAULT;
 	h->doff = SIF_DESCR_OFFSET_DEFAULT;
@@ -157,7 +173,7 @@ int sif_writer_create(const char *path, const struct sif_write_opts *wo, struct 
 		                    dirname(c));
 	}
 	w->path = sifu_xstrdup(path);
-	header_init(&w->h, default_time(wo));
+	header_init(&w->h, wo);
 	*out = w;
 	return 0;
 }

@@ -30,6 +30,7 @@ struct sq_opts {
 	unsigned workers;    /* 0 = every online CPU */
 	uint32_t block_size; /* 0 = 128 KiB */
 	uint32_t mtime;      /* superblock time (reproducible builds pin it) */
+	bool clamp_mtime;    /* and no inode is newer than it (SOURCE_DATE_EPOCH) */
 };
 
 /* Parse "gzip", "zstd:19", "xz", "lz4" into OPTS.  Pure. */

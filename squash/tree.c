@@ -199,12 +199,15 @@ static uint32_t clamp_time(int64_t t)
 	return t < 0 ? 0 : t > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t;
 }
 
-static void inode_meta(struct sq_inode *in, const struct sq_entry *e)
+static void inode_meta(const struct sq_image *img, struct sq_inode *in, const struct sq_entry *e)
 {
 	in->mode = e->mode & 07777;
 	in->uid = e->uid;
 	in->gid = e->gid;
 	in->mtime = clamp_time(e->mtime);
+	/* SOURCE_DATE_EPOCH: nothing is newer than it, as mksquashfs clamps */
+	if (img->opts.clamp_mtime && in->mtime > img->opts.mtime)
+		in->mtime = img->opts.mtime;
 }
 
 static void inode_xattrs(struct sq_inode *in, const struct sq_entry *e)
@@ -264,7 +267,7 @@ static bool shadowed(struct sq_image *img, struct sq_node *n, const struct sq_en
 	int L = img->layer;
 	if (sq_is_dir(n) && e->type == SQ_DIR) {
 		if (n->implicit || n->layer == L) {
-			inode_meta(n->ino, e);
+			inode_meta(img, n->ino, e);
 			inode_xattrs(n->ino, e);
 			n->implicit = false;
 		}
@@ -596,7 +599,7 @@ static int hidden(struct sq_image *img, const struct sq_entry *e, const char *ta
 static int add_root(struct sq_image *img, const struct sq_entry *e)
 {
 	if (e->type == SQ_DIR && img->root->implicit) {
-		inode_meta(img->root->ino, e);
+		inode_meta(img, img->root->ino, e);
 		inode_xattrs(img->root->ino, e);
 		img->root->implicit = false;
 	}
@@ -656,7 +659,7 @@ static int add_node(struct sq_image *img, struct sq_node *parent, const char *na
                     struct sifu_err *err)
 {
 	struct sq_inode *in = inode_new(img, e->type);
-	inode_meta(in, e);
+	inode_meta(img, in, e);
 	inode_xattrs(in, e);
 	struct sq_node *nn = node_new(img, parent, name, in);
 	if (replaced && e->type == SQ_DIR)
