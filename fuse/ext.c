@@ -14,6 +14,7 @@
  * beyond [offset, offset+size) is touched. */
 #define FUSE_USE_VERSION 314
 #include "ext_priv.h"
+#include "session_priv.h"
 
 #include <et/com_err.h>
 #include <fcntl.h>
@@ -22,8 +23,6 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-
-#define SIG_WAKE (SIGRTMAX - 1) /* as the SquashFS server's workers */
 
 void sqf_ext_options_default(struct sqf_ext_options *o)
 {
@@ -135,18 +134,13 @@ int sqf_ext_close(struct sqf_ext *x, struct sifu_err *err)
 	return r;
 }
 
-static void on_wake(int sig) {}
-
 /* The one serving thread: libext2fs is not thread safe, and ext images
  * are the writable layer, not the read path that needs parallelism. */
 static void *serve(void *arg)
 {
 	struct sqf_ext_server *s = arg;
 	struct fuse_buf buf = {0};
-	sigset_t wake;
-	sigemptyset(&wake);
-	sigaddset(&wake, SIG_WAKE);
-	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	sqf_thread_accept_wake(true);
 	while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE) && !fuse_session_exited(s->se)) {
 		int r = fuse_session_receive_buf(s->se, &buf);
 		if (r == -EINTR || r == -EAGAIN)
@@ -155,7 +149,7 @@ static void *serve(void *arg)
 			break; /* unmounted, or the connection was aborted */
 		fuse_session_process_buf(s->se, &buf);
 	}
-	pthread_sigmask(SIG_BLOCK, &wake, NULL);
+	sqf_thread_accept_wake(false); /* a late one must not interrupt what follows */
 	free(buf.mem);
 	__atomic_store_n(&s->left, true, __ATOMIC_RELEASE);
 	uint64_t one = 1;
@@ -205,15 +199,10 @@ static void server_free(struct sqf_ext_server *s)
 
 static int run_thread(struct sqf_ext_server *s, struct sifu_err *err)
 {
-	int fd = fuse_session_fd(s->se);
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
-		return sifu_err_sys(err, "cannot make /dev/fuse blocking");
-	struct sigaction sa = {.sa_handler = on_wake}; /* no SA_RESTART */
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIG_WAKE, &sa, NULL) < 0)
-		return sifu_err_sys(err, "cannot set up the FUSE thread's wake-up signal");
-	/* the thread starts with every signal blocked; it unblocks SIG_WAKE */
+	int r = sqf_session_prepare_threads(s->se, err);
+	if (r < 0)
+		return r;
+	/* the thread starts with every signal blocked; it unblocks SQF_SIG_WAKE */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -232,22 +221,7 @@ int sqf_ext_server_start(struct sqf_ext *x, int fuse_fd, struct sqf_ext_server *
 	int r = server_new(x, &s, err);
 	if (r < 0)
 		return r;
-	/* the session closes its fd when destroyed: give it its own */
-	int fd = fcntl(fuse_fd, F_DUPFD_CLOEXEC, 3);
-	if (fd < 0) {
-		r = sifu_err_sys(err, "cannot duplicate the /dev/fuse fd");
-		server_free(s);
-		return r;
-	}
-	char mnt[32];
-	snprintf(mnt, sizeof(mnt), "/dev/fd/%d", fd);
-	if (fuse_session_mount(s->se, mnt) != 0) {
-		close(fd);
-		server_free(s);
-		return sifu_err_set(err, SIFU_E_SYS, EINVAL, "libfuse refused /dev/fuse fd %d",
-		                    fuse_fd);
-	}
-	if ((r = run_thread(s, err)) < 0) {
+	if ((r = sqf_session_attach(s->se, fuse_fd, err)) < 0 || (r = run_thread(s, err)) < 0) {
 		server_free(s);
 		return r;
 	}
@@ -262,13 +236,8 @@ int sqf_ext_server_mount(struct sqf_ext *x, const char *mountpoint, struct sqf_e
 	int r = server_new(x, &s, err);
 	if (r < 0)
 		return r;
-	if (fuse_session_mount(s->se, mountpoint) != 0) {
+	if ((r = sqf_session_mount_dir(s->se, mountpoint, err)) < 0) {
 		server_free(s);
-		r = sifu_err_set(err, SIFU_E_DENIED, EPERM, "cannot mount FUSE on %s", mountpoint);
-		sifu_err_hint(err,
-		              "check that %s is an empty directory you own, /dev/fuse is usable, "
-		              "and fusermount3 is installed",
-		              mountpoint);
 		return r;
 	}
 	s->mounted = true;
@@ -295,7 +264,7 @@ void sqf_ext_server_stop(struct sqf_ext_server *s)
 		/* the thread may be between its flag check and read(2) and miss
 		 * one signal: repeat until it has left */
 		while (!__atomic_load_n(&s->left, __ATOMIC_ACQUIRE)) {
-			pthread_kill(s->thread, SIG_WAKE);
+			pthread_kill(s->thread, SQF_SIG_WAKE);
 			struct timespec ts = {0, 2000000};
 			nanosleep(&ts, NULL);
 		}

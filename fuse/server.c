@@ -5,6 +5,7 @@
  * workers.c, the page-cache preload in preload.c. */
 #define FUSE_USE_VERSION 314
 #include "fuse_priv.h"
+#include "session_priv.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -71,22 +72,8 @@ int sqf_server_start(struct sqf_image *img, int fuse_fd, struct sqf_server **out
 	int r = server_new(img, "sifu", &srv, err);
 	if (r < 0)
 		return r;
-	/* The session closes its fd on destroy; give it its own. */
-	int fd = fcntl(fuse_fd, F_DUPFD_CLOEXEC, 3);
-	if (fd < 0) {
-		r = sifu_err_sys(err, "cannot duplicate the /dev/fuse fd");
-		server_free(srv);
-		return r;
-	}
-	char mnt[32];
-	snprintf(mnt, sizeof(mnt), "/dev/fd/%d", fd);
-	if (fuse_session_mount(srv->se, mnt) != 0) {
-		close(fd);
-		server_free(srv);
-		return sifu_err_set(err, SIFU_E_SYS, EINVAL, "libfuse refused /dev/fuse fd %d",
-		                    fuse_fd);
-	}
-	if ((r = sqf_workers_start(srv, err)) < 0) {
+	if ((r = sqf_session_attach(srv->se, fuse_fd, err)) < 0 ||
+	    (r = sqf_workers_start(srv, err)) < 0) {
 		server_free(srv);
 		return r;
 	}
@@ -196,13 +183,8 @@ int sqf_server_mount(struct sqf_image *img, const char *mountpoint, const char *
 	int r = server_new(img, safe, &srv, err);
 	if (r < 0)
 		return r;
-	if (fuse_session_mount(srv->se, mountpoint) != 0) {
+	if ((r = sqf_session_mount_dir(srv->se, mountpoint, err)) < 0) {
 		server_free(srv);
-		r = sifu_err_set(err, SIFU_E_DENIED, EPERM, "cannot mount FUSE on %s", mountpoint);
-		sifu_err_hint(err,
-		              "check that %s is an empty directory you own, /dev/fuse is usable, "
-		              "and fusermount3 is installed",
-		              mountpoint);
 		return r;
 	}
 	srv->mounted = true;

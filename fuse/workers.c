@@ -5,19 +5,16 @@
  * while the mount exists.  Each worker blocks in read(2) on /dev/fuse: the
  * kernel hands each request to one sleeping reader (poll(2) would wake them
  * all for every request).  To stop, sqf_server_stop sets a flag and sends
- * SIG_WAKE to each worker until it has left: the signal (the only one the
+ * SQF_SIG_WAKE to each worker until it has left: the signal (the only one the
  * workers take, with a handler that does nothing and no SA_RESTART) makes a
  * blocked read return EINTR. */
 #define FUSE_USE_VERSION 314
 #include "fuse_priv.h"
+#include "session_priv.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <time.h>
-
-#define SIG_WAKE (SIGRTMAX - 1)
-
-static void on_wake(int sig) {}
 
 static void *worker(void *arg);
 
@@ -45,10 +42,7 @@ static void *worker(void *arg)
 {
 	struct sqf_server *srv = arg;
 	struct fuse_buf buf = {0};
-	sigset_t wake;
-	sigemptyset(&wake);
-	sigaddset(&wake, SIG_WAKE);
-	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	sqf_thread_accept_wake(true);
 	bool gone = false;
 	while (!__atomic_load_n(&srv->stopping, __ATOMIC_ACQUIRE) &&
 	       !fuse_session_exited(srv->se)) {
@@ -74,7 +68,7 @@ static void *worker(void *arg)
 		srv->idle++;
 		pthread_mutex_unlock(&srv->lock);
 	}
-	pthread_sigmask(SIG_BLOCK, &wake, NULL);
+	sqf_thread_accept_wake(false); /* a late one must not interrupt what follows */
 	free(buf.mem);
 	pthread_mutex_lock(&srv->lock);
 	bool last = --srv->live == 0;
@@ -91,14 +85,9 @@ static void *worker(void *arg)
 
 int sqf_workers_start(struct sqf_server *srv, struct sifu_err *err)
 {
-	int fd = fuse_session_fd(srv->se);
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
-		return sifu_err_sys(err, "cannot make /dev/fuse blocking");
-	struct sigaction sa = {.sa_handler = on_wake}; /* no SA_RESTART */
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIG_WAKE, &sa, NULL) < 0)
-		return sifu_err_sys(err, "cannot set up the FUSE threads' wake-up signal");
+	int r = sqf_session_prepare_threads(srv->se, err);
+	if (r < 0)
+		return r;
 	/* Two to start (start-up time matters to `sifu exec`); more are
 	 * started while all are busy, up to the bound. */
 	srv->maxthreads = srv->img->opt.threads ? srv->img->opt.threads : 16;
@@ -124,7 +113,7 @@ void sqf_workers_stop(struct sqf_server *srv)
 	 * repeat until every worker has left. */
 	while (srv->live > 0) {
 		for (unsigned i = 0; i < n; i++)
-			pthread_kill(srv->threads[i], SIG_WAKE);
+			pthread_kill(srv->threads[i], SQF_SIG_WAKE);
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 2000000;
