@@ -40,6 +40,7 @@ void cli_env_fill(struct cli_env *e, cli_getenv_fn get)
 	    .passphrase = get("SIFU_PASSPHRASE"), /* "" is a passphrase */
 	    .key_algo = FIRST("SIFU_KEY_ALGO"),
 	    .no_color = get("NO_COLOR"),
+	    .columns = FIRST("COLUMNS"),
 	    .no_openat2 = FIRST("SIFU_NO_OPENAT2"),
 	};
 }
