@@ -202,3 +202,47 @@ setup_file() {
 	run_sifu exec "$D/root" sh -c 'echo $IMG_ENV'
 	[ "$output" = 1 ]
 }
+
+# docs/build.md's two-stage example: gcc-12 only Recommends libc6-dev (its
+# crt1.o, libc.so), which --no-install-recommends drops, so the build stage
+# must name it.  Building the example needs Debian's archive and ftp.gnu.org,
+# which no offline test can reach: what is checked here is its package line.
+@test "docs/build.md's two-stage example installs a C toolchain that can link" {
+	local doc="$BATS_TEST_DIRNAME/../../docs/build.md" line
+	line=$(awk '/^```singularity$/{f=1; next} /^```$/{if (f) exit} f' "$doc" | grep 'apt-get install')
+	[[ "$line" == *" gcc "* ]] || { echo "$line"; false; }
+	[[ "$line" != *"--no-install-recommends"* || "$line" == *" libc6-dev "* ||
+		"$line" == *" build-essential"* ]] || { echo "no libc6-dev: $line"; false; }
+	# what the packages give: gcc links a program only with libc6-dev's files
+	[ -e /usr/lib/x86_64-linux-gnu/crt1.o ] || return 0 # not this machine's layout
+	dpkg -S /usr/lib/x86_64-linux-gnu/crt1.o | grep -q '^libc6-dev'
+}
+
+# docs/sif.md said inspect cannot read /.singularity.d; it does (the
+# inspect_image tests), as Apptainer's inspect reads the image's files
+@test "docs/sif.md does not say inspect cannot read the image's own files" {
+	local doc="$BATS_TEST_DIRNAME/../../docs/sif.md"
+	run grep -n "cannot be read by this build" "$doc"
+	[ "$status" -eq 1 ] || { echo "$output"; false; }
+	# and what it says holds: a SIF with no metadata object shows the
+	# runscript of its file system
+	local t="$BATS_TEST_TMPDIR/t"
+	cp -a "$D/root" "$t"
+	printf '#!/bin/sh\necho from-the-image\n' >"$t/.singularity.d/runscript"
+	mksquashfs "$t" "$t.sqfs" -noappend -all-root -quiet >/dev/null
+	"$SIFU" sif new "$t.sif"
+	"$SIFU" sif add --datatype 4 --parttype 2 --partfs 1 --partarch 2 --groupid 1 "$t.sif" "$t.sqfs"
+	run_sifu inspect --runscript "$t.sif"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"echo from-the-image"* ]] || { echo "$output"; false; }
+}
+
+# A fresh Debian (the guides' platform) has no sudo: the guides say "as
+# root" and do not start their commands with it
+@test "the guides do not need sudo" {
+	local top="$BATS_TEST_DIRNAME/../.."
+	run grep -nE '^\s*(\$ )?sudo ' "$top/README.md" "$top/docs/getting-started.md"
+	[ "$status" -eq 1 ] || { echo "$output"; false; }
+	run grep -n '&& sudo ' "$top/README.md" "$top/docs/getting-started.md"
+	[ "$status" -eq 1 ] || { echo "$output"; false; }
+}
