@@ -146,8 +146,9 @@ void cli_print_main_help(FILE *f, const struct cli_verb *verbs, size_t nverbs);
 void cli_print_main_markdown(FILE *f, const struct cli_verb *verbs, size_t nverbs);
 
 const struct cli_verb *cli_find_verb(const char *name);
-/* completion.c: the bash completion script for every verb and flag. */
-void cli_print_bash_completion(FILE *f);
+/* completion.c: the bash completion script for the NVERBS VERBS and their
+ * flags. */
+void cli_print_bash_completion(FILE *f, const struct cli_verb *verbs, size_t nverbs);
 extern const struct cli_verb cli_verbs[];
 extern const size_t cli_nverbs;
 

@@ -29,26 +29,26 @@ static void verb_flags(FILE *f, const struct cli_verb *v, bool valued)
 		fprintf(f, "%s--help", sep);
 }
 
-static void print_tables(FILE *f)
+static void print_tables(FILE *f, const struct cli_verb *verbs, size_t nverbs)
 {
 	fprintf(f, "_sifu_verbs='");
-	for (size_t i = 0; i < cli_nverbs; i++)
-		fprintf(f, "%s%s", i ? " " : "", cli_verbs[i].name);
+	for (size_t i = 0; i < nverbs; i++)
+		fprintf(f, "%s%s", i ? " " : "", verbs[i].name);
 	fprintf(f, "'\n_sifu_global='-d --debug -q --quiet -s --silent -v --verbose --no-color "
 	           "--version -h --help'\n\n");
 	fprintf(f, "# _sifu_flags VERB [valued]: the flags of VERB, or those taking a value\n"
 	           "_sifu_flags() {\n\tcase $1:$2 in\n");
-	for (size_t i = 0; i < cli_nverbs; i++) {
+	for (size_t i = 0; i < nverbs; i++) {
 		for (int valued = 0; valued < 2; valued++) {
-			fprintf(f, "\t%s:%s) echo '", cli_verbs[i].name, valued ? "valued" : "");
-			verb_flags(f, &cli_verbs[i], valued);
+			fprintf(f, "\t%s:%s) echo '", verbs[i].name, valued ? "valued" : "");
+			verb_flags(f, &verbs[i], valued);
 			fprintf(f, "' ;;\n");
 		}
 	}
 	fprintf(f, "\tesac\n}\n\n_sifu_image_verbs=' ");
-	for (size_t i = 0; i < cli_nverbs; i++)
-		if (takes_image(&cli_verbs[i]))
-			fprintf(f, "%s ", cli_verbs[i].name);
+	for (size_t i = 0; i < nverbs; i++)
+		if (takes_image(&verbs[i]))
+			fprintf(f, "%s ", verbs[i].name);
 	fprintf(f, "'\n\n");
 }
 
@@ -103,10 +103,10 @@ static const char completion_fn[] =
     "}\n\n"
     "complete -o filenames -F _sifu sifu\n";
 
-void cli_print_bash_completion(FILE *f)
+void cli_print_bash_completion(FILE *f, const struct cli_verb *verbs, size_t nverbs)
 {
 	fprintf(f, "# bash completion for sifu: made by 'sifu help --bash-completion' from\n"
 	           "# sifu's own verb and option tables; do not edit.\n\n");
-	print_tables(f);
+	print_tables(f, verbs, nverbs);
 	fputs(completion_fn, f);
 }

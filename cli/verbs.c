@@ -275,7 +275,7 @@ int cmd_help(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 			return 0;
 		}
 	if (a->npos == 1 && !strcmp(a->pos[0], "--bash-completion")) {
-		cli_print_bash_completion(stdout);
+		cli_print_bash_completion(stdout, cli_verbs, cli_nverbs);
 		return 0;
 	}
 	bool markdown = a->npos > 0 && !strcmp(a->pos[0], "--markdown");
