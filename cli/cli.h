@@ -103,6 +103,7 @@ struct cli_env {
 	const char *passphrase;          /* SIFU_PASSPHRASE ("" is one) */
 	const char *key_algo;            /* SIFU_KEY_ALGO */
 	const char *no_color;            /* NO_COLOR (set at all: no colour) */
+	const char *columns;             /* COLUMNS (help's width) */
 	const char *no_openat2;          /* SIFU_NO_OPENAT2 (tests) */
 };
 /* Pure: fill E through GET (tests pass their own). */
@@ -146,6 +147,9 @@ void cli_print_main_help(FILE *f, const struct cli_verb *verbs, size_t nverbs);
 void cli_print_main_markdown(FILE *f, const struct cli_verb *verbs, size_t nverbs);
 
 const struct cli_verb *cli_find_verb(const char *name);
+/* completion.c: the bash completion script for the NVERBS VERBS and their
+ * flags. */
+void cli_print_bash_completion(FILE *f, const struct cli_verb *verbs, size_t nverbs);
 extern const struct cli_verb cli_verbs[];
 extern const size_t cli_nverbs;
 

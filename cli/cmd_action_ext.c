@@ -87,8 +87,17 @@ int cmd_action_verify(struct cmd_action *x, const char *key, struct sifu_err *er
 	sif_pgp_cleanup(o.keyring);
 	if (r < 0) {
 		sifu_err_wrap(err, "--verify: refusing to run %s", image);
-		if (!err->hint[0])
-			sifu_err_hint(err, "check it with 'sifu verify %s'", image);
+		/* a command that itself works: 'sifu verify IMAGE' fails the
+		 * same way when the signature needs a key the keyring lacks */
+		if (err->hint[0])
+			;
+		else if (key && *key)
+			sifu_err_hint(err, "check it with 'sifu verify --key %s %s'", key, image);
+		else
+			sifu_err_hint(err,
+			              "give the signer's public key, --verify=PUBLIC.pem, or check "
+			              "the image with 'sifu verify --key PUBLIC.pem %s'",
+			              image);
 		return r;
 	}
 	x->opened = (struct ns_image_fd){

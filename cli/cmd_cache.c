@@ -218,15 +218,27 @@ static int cache_list(struct fetch_cache *c, struct cli_args *a, struct sifu_err
 	return r;
 }
 
-static bool confirm(void)
+/* Ask before cleaning, naming what goes where (Apptainer's
+ * cleanCachePrompt reads the answer from stdin, a terminal or not).
+ * 1: yes; 0: declined; < 0: no answer (end of input). */
+static int confirm(struct cli_args *a, const char *dir, const char *bdir)
 {
-	if (!isatty(0))
-		return false;
-	fprintf(stderr, "This will delete everything in your cache (blobs, images, kept "
-	                "blocks and debootstrap packages).\n"
-	                "Do you want to continue? [N/y] ");
+	fprintf(stderr, "This will delete from your cache:\n");
+	if (want(a, "blob") || want(a, "sif"))
+		fprintf(stderr, "  %s%s%s in %s\n", want(a, "blob") ? "OCI blobs" : "",
+		        want(a, "blob") && want(a, "sif") ? " and " : "",
+		        want(a, "sif") ? "pulled images" : "", dir);
+	if (want(a, "blocks") && bdir)
+		fprintf(stderr, "  kept image blocks in %s\n", bdir);
+	if (want(a, "debootstrap"))
+		fprintf(stderr, "  debootstrap packages in %s/debootstrap\n", dir);
+	fprintf(stderr, "Hint: --dry-run shows exactly what would be deleted.\n"
+	                "Do you want to continue? [y/N] ");
 	char line[16];
-	return fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y');
+	bool answered = fgets(line, sizeof(line), stdin) != NULL;
+	if (!answered || !isatty(0)) /* no echo ended the prompt's line */
+		fputc('\n', stderr);
+	return answered ? line[0] == 'y' || line[0] == 'Y' : -1;
 }
 
 int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
@@ -266,10 +278,6 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	int r = 0;
 	if (strcmp(a->pos[0], "list") == 0) {
 		r = cache_list(&c, a, err);
-	} else if (!a->set[O_FORCE] && !a->set[O_CACHE_FORCE] && !a->set[O_DRY_RUN] && !confirm()) {
-		sifu_err_set(err, SIFU_E_USAGE, 0, "cache clean: not confirmed, nothing removed");
-		sifu_err_hint(err, "use --force to clean without asking");
-		r = -ECANCELED;
 	} else {
 		size_t n;
 		uint64_t bytes;
@@ -283,6 +291,21 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		    bfd != -ENOENT) {
 			fetch_cache_close(&c);
 			return bfd;
+		}
+		int yes = a->set[O_FORCE] || a->set[O_CACHE_FORCE] || a->set[O_DRY_RUN]
+		              ? 1
+		              : confirm(a, c.dir, bdir);
+		if (yes <= 0) {
+			fetch_cache_close(&c);
+			if (yes == 0) { /* declining is an answer, not a failure */
+				fprintf(stderr,
+				        "INFO:    Cache cleanup canceled, nothing removed\n");
+				return 0;
+			}
+			sifu_err_set(err, SIFU_E_USAGE, 0,
+			             "cache clean: no answer, nothing removed");
+			sifu_err_hint(err, "use --force to clean without asking");
+			return -ECANCELED;
 		}
 		struct fetch_clean_opts co = {.dry_run = a->set[O_DRY_RUN],
 		                              .blobs = want(a, "blob"),

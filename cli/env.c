@@ -5,6 +5,8 @@
  * launch's settings travel to another process (an instance keeper). */
 #include "cli.h"
 
+#include <pwd.h>
+
 static const char *first(cli_getenv_fn get, const char *const names[])
 {
 	for (size_t i = 0; names[i]; i++) {
@@ -40,6 +42,7 @@ void cli_env_fill(struct cli_env *e, cli_getenv_fn get)
 	    .passphrase = get("SIFU_PASSPHRASE"), /* "" is a passphrase */
 	    .key_algo = FIRST("SIFU_KEY_ALGO"),
 	    .no_color = get("NO_COLOR"),
+	    .columns = FIRST("COLUMNS"),
 	    .no_openat2 = FIRST("SIFU_NO_OPENAT2"),
 	};
 }
@@ -55,6 +58,11 @@ const struct cli_env *cli_env_get(void)
 	static bool filled;
 	if (!filled) {
 		cli_env_fill(&env, real_getenv);
+		/* HOME unset (env -i, some batch systems): the password
+		 * database's home, where Apptainer looks too (user.Current) */
+		struct passwd *pw = env.home ? NULL : getpwuid(geteuid());
+		if (pw && pw->pw_dir && *pw->pw_dir == '/')
+			env.home = pw->pw_dir;
 		filled = true;
 	}
 	return &env;

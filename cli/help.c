@@ -2,6 +2,8 @@
 /* --help text and the Markdown that becomes the man pages: one source. */
 #include "cli.h"
 
+#include <sys/ioctl.h>
+
 /* The flags sifu takes before a verb (cli/main.c parses them), described
  * like a verb's options so that one formatter writes both. */
 static const struct cli_opt global_opts[] = {
@@ -30,64 +32,150 @@ static void opt_flags(const struct cli_opt *o, char *buf, size_t len)
 		snprintf(buf, len, "    --%s%s", o->long_name, meta);
 }
 
+/* Append the variable NAME (K bytes) to the list in BUF unless it is there:
+ * an option's extra names may repeat what its prefix makes (--nohttps
+ * has APPTAINER_NOHTTPS both ways), and a reader wants each once. */
+static void env_add(char *buf, size_t len, size_t *n, const char *name, size_t k)
+{
+	for (const char *p = buf; *p;) {
+		size_t t = strcspn(p, ",");
+		if (t == k && !strncmp(p, name, k))
+			return;
+		p += t;
+		p += strspn(p, ", ");
+	}
+	if (*n < len)
+		*n += (size_t)snprintf(buf + *n, len - *n, "%s%.*s", *n ? ", " : "", (int)k, name);
+}
+
 static void opt_envs(const struct cli_opt *o, char *buf, size_t len)
 {
 	buf[0] = '\0';
-	if (!o->env && !o->extra_env)
-		return;
 	size_t n = 0;
-	if (o->env)
-		n += (size_t)snprintf(buf, len, "SIFU_%s, APPTAINER_%s, SINGULARITY_%s", o->env,
-		                      o->env, o->env);
-	if (o->extra_env && n < len) {
-		const char *p = o->extra_env;
-		while (*p && n + 3 < len) {
-			size_t k = strcspn(p, ":");
-			n += (size_t)snprintf(buf + n, len - n, "%s%.*s", n ? ", " : "", (int)k, p);
-			p += k + (p[k] == ':');
-		}
+	static const char *const prefixes[] = {"SIFU_", "APPTAINER_", "SINGULARITY_"};
+	for (size_t i = 0; o->env && i < ARRAY_SIZE(prefixes); i++) {
+		char name[128];
+		int k = snprintf(name, sizeof(name), "%s%s", prefixes[i], o->env);
+		env_add(buf, len, &n, name, (size_t)k);
 	}
+	for (const char *p = o->extra_env; p && *p;) {
+		size_t k = strcspn(p, ":");
+		env_add(buf, len, &n, p, k);
+		p += k + (p[k] == ':');
+	}
+}
+
+/* The width help is wrapped to: $COLUMNS, else the terminal's, else 80
+ * (a pipe or a file), as man and cobra-based tools do. */
+static size_t help_width(FILE *f)
+{
+	const char *c = cli_env_get()->columns;
+	long w = 0;
+	if (c) {
+		char *end;
+		w = strtol(c, &end, 10);
+		if (*end)
+			w = 0;
+	}
+	struct winsize ws;
+	if (w <= 0 && ioctl(fileno(f), TIOCGWINSZ, &ws) == 0)
+		w = ws.ws_col;
+	if (w <= 0)
+		w = 80;
+	return w < 40 ? 40 : (size_t)w;
+}
+
+/* Print TEXT from column COL on, broken at spaces before WIDTH; further
+ * lines start at column INDENT.  A word longer than a line stays whole. */
+static void put_wrapped(FILE *f, size_t col, size_t indent, const char *text, size_t width)
+{
+	bool line_start = true;
+	for (const char *p = text + strspn(text, " "); *p;) {
+		size_t k = strcspn(p, " ");
+		if (!line_start && col + 1 + k > width) {
+			fprintf(f, "\n%*s", (int)indent, "");
+			col = indent;
+			line_start = true;
+		}
+		if (!line_start)
+			col += (size_t)fprintf(f, " ");
+		col += (size_t)fprintf(f, "%.*s", (int)k, p);
+		line_start = false;
+		p += k;
+		p += strspn(p, " ");
+	}
+	fputc('\n', f);
+}
+
+/* One option line: FLAGS in a column of FLAGW, then HELP wrapped beside it. */
+static void put_option(FILE *f, const char *flags, size_t flagw, const char *help, size_t width)
+{
+	/* on a narrow terminal the help goes under the flags, so that long
+	 * variable names still fit */
+	if (width < flagw + 3 + 40) {
+		if (*flags)
+			fprintf(f, "  %s\n", flags);
+		put_wrapped(f, (size_t)fprintf(f, "%8s", ""), 8, help, width);
+		return;
+	}
+	int col = fprintf(f, "  %-*s ", (int)flagw, flags);
+	put_wrapped(f, (size_t)col, flagw + 3, help, width);
 }
 
 void cli_print_verb_help(FILE *f, const struct cli_verb *v)
 {
-	fprintf(f, "Usage:\n  %s\n\nDescription:\n  %s\n\n", v->usage, v->summary);
+	size_t width = help_width(f);
+	fprintf(f, "Usage:\n  %s\n\nDescription:\n", v->usage);
+	put_wrapped(f, (size_t)fprintf(f, "  "), 2, v->summary, width);
+	fputc('\n', f);
+	/* the description is written in paragraphs of lines near 76 columns:
+	 * each paragraph is flowed again to this width */
 	for (const char *p = v->description; *p;) {
-		size_t k = strcspn(p, "\n");
-		fprintf(f, "  %.*s\n", (int)k, p);
-		p += k + (p[k] == '\n');
+		size_t k = strstr(p, "\n\n") ? (size_t)(strstr(p, "\n\n") - p) : strlen(p);
+		_cleanup_free_ char *para = sifu_xstrndup(p, k);
+		for (char *c = para; *c; c++)
+			*c = *c == '\n' ? ' ' : *c;
+		if (*para)
+			put_wrapped(f, (size_t)fprintf(f, "  "), 2, para, width);
+		p += k;
+		if (*p) {
+			fputc('\n', f);
+			p += strspn(p, "\n");
+		}
 	}
-	bool any = false;
+	/* always the heading, as Apptainer's (cobra's) help has it: a verb
+	 * without options of its own still takes --help */
+	fprintf(f, "\nOptions:\n");
 	for (size_t i = 0; i < O_COUNT; i++) {
 		const struct cli_opt *o = &cli_opts[i];
 		if (!(o->verbs & v->bit))
 			continue;
-		if (!any)
-			fprintf(f, "\nOptions:\n");
-		any = true;
-		char flags[96], envs[256];
+		char flags[96], envs[512], line[600];
 		opt_flags(o, flags, sizeof(flags));
 		opt_envs(o, envs, sizeof(envs));
-		fprintf(f, "  %-30s %s\n", flags, o->help);
-		if (envs[0])
-			fprintf(f, "  %-30s [%s]\n", "", envs);
+		put_option(f, flags, 30, o->help, width);
+		if (envs[0]) {
+			snprintf(line, sizeof(line), "[%s]", envs);
+			put_option(f, "", 30, line, width);
+		}
 	}
-	fprintf(f, "  %-30s %s\n", "-h, --help", "help for this verb");
+	put_option(f, "-h, --help", 30, "help for this verb", width);
 	fprintf(f, "\nExamples:\n%s\n", v->examples);
 	fprintf(f, "For global options, see 'sifu --help'.\n");
 }
 
 void cli_print_main_help(FILE *f, const struct cli_verb *verbs, size_t nverbs)
 {
+	size_t width = help_width(f);
 	fprintf(f, "sifu: run Singularity/Apptainer (SIF) containers with no privileges\n\n"
 	           "Usage:\n  sifu [global options] VERB [options] [args]\n\nVerbs:\n");
 	for (size_t i = 0; i < nverbs; i++)
-		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+		put_option(f, verbs[i].name, 10, verbs[i].summary, width);
 	fprintf(f, "\nGlobal options:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(global_opts); i++) {
 		char fl[64];
 		opt_flags(&global_opts[i], fl, sizeof(fl));
-		fprintf(f, "  %-18s %s\n", fl, global_opts[i].help);
+		put_option(f, fl, 18, global_opts[i].help, width);
 	}
 	fprintf(f, "\nExamples:\n"
 	           "  $ sifu exec ubuntu.sif head -n 4 /etc/os-release\n"
@@ -144,7 +232,7 @@ void cli_print_verb_markdown(FILE *f, const struct cli_verb *v)
 		const struct cli_opt *o = &cli_opts[i];
 		if (!(o->verbs & v->bit))
 			continue;
-		char flags[96], envs[256];
+		char flags[96], envs[512];
 		opt_flags(o, flags, sizeof(flags));
 		opt_envs(o, envs, sizeof(envs));
 		const char *fl = flags;

@@ -137,6 +137,41 @@ static int unknown_verb(const char *word)
 	return usage_error(&err);
 }
 
+/* The verb of the command line, after flag argv[i]: the first later word
+ * that names one (a flag's value may come first). */
+static const struct cli_verb *later_verb(int argc, char **argv, int i)
+{
+	for (int j = i + 1; j < argc; j++)
+		if (argv[j][0] != '-' && cli_find_verb(argv[j]))
+			return cli_find_verb(argv[j]);
+	return NULL;
+}
+
+/* A verb's flag given before the verb (`sifu --block-cache off exec IMG`):
+ * say where it goes instead of "unknown global flag".  True when reported. */
+static bool verb_flag_first(int argc, char **argv, int i)
+{
+	const char *name = argv[i] + strspn(argv[i], "-");
+	size_t n = strcspn(name, "=");
+	const struct cli_verb *v = later_verb(argc, argv, i);
+	for (size_t k = 0; k < O_COUNT; k++) {
+		const struct cli_opt *o = &cli_opts[k];
+		bool match = argv[i][1] == '-'
+		                 ? strlen(o->long_name) == n && !strncmp(o->long_name, name, n)
+		                 : n == 1 && o->short_name == *name;
+		if (!match || (v && !(o->verbs & v->bit)))
+			continue;
+		struct sifu_err err = {0};
+		sifu_err_set(&err, SIFU_E_USAGE, EINVAL, "%s is a flag of %s%s, not a global flag",
+		             argv[i], v ? "the verb " : "verbs", v ? v->name : "");
+		sifu_err_hint(&err, "put it after the verb: sifu %s %s ...", v ? v->name : "VERB",
+		              argv[i]);
+		usage_error(&err);
+		return true;
+	}
+	return false;
+}
+
 static void setup_output(void)
 {
 	const struct cli_env *env = cli_env_get();
@@ -177,6 +212,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			cli_print_main_help(stdout, cli_verbs, cli_nverbs);
 			return 0;
+		} else if (verb_flag_first(argc, argv, i)) {
+			return EXIT_SIFU;
 		} else {
 			static const char *const g[] = {"debug",   "quiet", "verbose", "no-color",
 			                                "version", "help",  "silent",  NULL};

@@ -323,6 +323,16 @@ int cmd_version(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 
 int cmd_help(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
+	/* help takes its words unparsed (main.c), so its own --help is seen here */
+	for (int i = 0; i < a->npos; i++)
+		if (!strcmp(a->pos[i], "--help") || !strcmp(a->pos[i], "-h")) {
+			cli_print_verb_help(stdout, v);
+			return 0;
+		}
+	if (a->npos == 1 && !strcmp(a->pos[0], "--bash-completion")) {
+		cli_print_bash_completion(stdout, cli_verbs, cli_nverbs);
+		return 0;
+	}
 	bool markdown = a->npos > 0 && !strcmp(a->pos[0], "--markdown");
 	char **pos = a->pos + markdown;
 	int npos = a->npos - markdown;

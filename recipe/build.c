@@ -23,6 +23,7 @@
 #include <fnmatch.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <sys/stat.h>
 
@@ -486,6 +487,29 @@ static int place_sandbox(struct build *b, const char *from, struct sifu_err *err
 	return 0;
 }
 
+/* The build's directory could not be made: say what to change, the
+ * variables that choose it, or the output's directory for a sandbox. */
+__attribute__((format(printf, 3, 4))) static int
+workdir_failed(struct build *b, struct sifu_err *err, const char *fmt, ...)
+{
+	int e = errno;
+	char what[PATH_MAX + 64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	errno = e;
+	sifu_err_sys(err, "%s", what);
+	if (b->o->sandbox)
+		sifu_err_hint(err, "a sandbox is built next to its output: give an output in a "
+		                   "directory you can write");
+	else
+		sifu_err_hint(err, "point SIFU_TMPDIR, APPTAINER_TMPDIR or TMPDIR (the first "
+		                   "set wins) at a writable directory with room for the "
+		                   "image, e.g. TMPDIR=$HOME/tmp");
+	return -e;
+}
+
 static int make_workdir(struct build *b, struct sifu_err *err)
 {
 	_cleanup_free_ char *base = NULL;
@@ -499,14 +523,14 @@ static int make_workdir(struct build *b, struct sifu_err *err)
 	}
 	char abs[PATH_MAX];
 	if (!realpath(base, abs))
-		return sifu_err_sys(err, "temporary directory %s", base);
+		return workdir_failed(b, err, "temporary directory %s", base);
 	b->workdir = sifu_xasprintf("%s/.sifu-build-XXXXXX", abs);
 	if (!mkdtemp(b->workdir)) {
 		int e = errno;
 		free(b->workdir);
 		b->workdir = NULL;
 		errno = e;
-		return sifu_err_sys(err, "creating a temporary directory in %s", abs);
+		return workdir_failed(b, err, "creating a temporary directory in %s", abs);
 	}
 	b->workfd = open(b->workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (b->workfd < 0)

@@ -52,12 +52,19 @@ static char *keys_dir(const struct sif_keyring_opts *kr)
 	if (x && *x == '/')
 		return sifu_xasprintf("%s/sifu/keys", x);
 	const char *h = KR(kr)->home;
-	return sifu_xasprintf("%s/.config/sifu/keys", h && *h ? h : "/");
+	return h && *h == '/' ? sifu_xasprintf("%s/.config/sifu/keys", h) : NULL;
 }
 
 int sif_pgp_home(const struct sif_keyring_opts *kr, char **out, struct sifu_err *err)
 {
 	_cleanup_free_ char *k = keys_dir(kr);
+	if (!k) { /* not "/.config/sifu", which is nobody's */
+		sifu_err_set(err, SIFU_E_USAGE, ENOENT,
+		             "no home directory for the keyring: HOME is not set, and the "
+		             "password database has none for this user");
+		sifu_err_hint(err, "set HOME, or SIFU_KEYSDIR to the keyring's directory");
+		return -ENOENT;
+	}
 	char *home = sifu_xasprintf("%s/gnupg", k);
 	int r = mkdir_p(home, 0700, err);
 	if (r < 0) {
@@ -466,6 +473,8 @@ static int import_known_pubrings(const struct sif_keyring_opts *kr, gpgme_ctx_t 
 {
 	const char *h = KR(kr)->home;
 	_cleanup_free_ char *kd = keys_dir(kr);
+	if (!kd)
+		return 0;
 	char *files[3] = {
 	    sifu_xasprintf("%s/pgp-public", kd),
 	    sifu_xasprintf("%s/.apptainer/keys/pgp-public", h ? h : ""),

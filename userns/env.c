@@ -401,6 +401,29 @@ static const char script_source[] =
     "unset f __sifu_i\n"
     "unset -f __sifu_base __sifu_ldp __sifu_inject\n";
 
+/* The script's end: as Apptainer, a command that cannot be run is sifu's
+ * failure (255), said in one line.  Left to the shell, `exec` of a
+ * directory or a file without x would print "$0: line 51: ... Permission
+ * denied", a line number of this script that means nothing to the user.
+ * A name without a slash is looked up without a subshell (no fork), and
+ * only where /dev/null can be opened: with --no-mount dev the image's own
+ * node is there but the root is nodev (EACCES).  `true`, not `:`: a
+ * redirection error on a special built-in would end the shell. */
+static const char exec_check[] =
+    "__sifu_cant() { echo \"sifu: cannot run '$1' in the container: $2\" >&2; exit 255; }\n"
+    "case $1 in\n"
+    "*/*)\n"
+    "\t[ -e \"$1\" ] || __sifu_cant \"$1\" \"not found (not in the image)\"\n"
+    "\t[ ! -d \"$1\" ] || __sifu_cant \"$1\" \"it is a directory\"\n"
+    "\t[ -x \"$1\" ] || __sifu_cant \"$1\" \"permission denied (not an executable file)\" ;;\n"
+    "*)\n"
+    "\tif { true >/dev/null; } 2>&- && ! command -v \"$1\" >/dev/null 2>&1; then\n"
+    "\t\t__sifu_cant \"$1\" \"not found (not in the image, or not on its PATH)\"\n"
+    "\tfi ;;\n"
+    "esac\n"
+    "unset -f __sifu_cant\n"
+    "exec \"$@\"\n";
+
 char *ns_env_script(const struct ns_env *e)
 {
 	struct ns_strv parts = {0};
@@ -438,10 +461,7 @@ char *ns_env_script(const struct ns_env *e)
 	 * opened: with --no-mount dev the image's own node is there but the
 	 * root is nodev (EACCES).  `true`, not `:`: a redirection error on a
 	 * special built-in would end the shell. */
-	ns_strv_push(&parts, "if { true >/dev/null; } 2>&- && ! command -v \"$1\" >/dev/null 2>&1; "
-	                     "then "
-	                     "echo \"sifu: cannot run '$1' in the container: not found (not in the "
-	                     "image, or not on its PATH)\" >&2; exit 255; fi\nexec \"$@\"\n");
+	ns_strv_push(&parts, exec_check);
 	size_t total = 1;
 	for (size_t i = 0; i < parts.n; i++)
 		total += strlen(parts.v[i]);

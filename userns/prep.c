@@ -67,6 +67,25 @@ static int use_opened(struct ns_run *l, struct sifu_err *err)
 	return check_squash(l->c->image, o->fstype, err);
 }
 
+/* A directory is a sandbox when it looks like a root file system: without
+ * any of these, running in it fails later with a missing /bin/sh or command
+ * that points away from the real mistake (a wrong path, a data directory). */
+static int check_sandbox(int dirfd, const char *p, struct sifu_err *err)
+{
+	static const char *const marks[] = {".singularity.d", "bin", "usr", "sbin", "lib"};
+	struct stat st;
+	for (size_t i = 0; i < ARRAY_SIZE(marks); i++)
+		if (fstatat(dirfd, marks[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return 0;
+	sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOENT,
+	             "%s is not a container image: a directory with no /.singularity.d, /bin or "
+	             "/usr",
+	             p);
+	sifu_err_hint(
+	    err, "give a sandbox directory made by 'sifu build --sandbox', a .sif or a .sqfs file");
+	return -ENOENT;
+}
+
 int ns_open_image(struct ns_run *l, struct sifu_err *err)
 {
 	const char *p = l->c->image;
@@ -90,7 +109,7 @@ int ns_open_image(struct ns_run *l, struct sifu_err *err)
 		return sifu_err_sys(err, "stat %s", p);
 	if (S_ISDIR(st.st_mode)) {
 		l->kind = NS_ROOT_DIR;
-		return 0;
+		return check_sandbox(fd, p, err);
 	}
 	l->kind = NS_ROOT_FUSE;
 	if (is_squashfs(fd)) {
