@@ -53,6 +53,27 @@ static void source_close(struct source *s)
 
 /* Read PATH (absolute, inside the container; a regular file, as
  * Apptainer's `[ -f ]`).  SIFU_E_NOTFOUND when it is not there. */
+/* The image's SquashFS, opened at the first read: a SIF's root file system
+ * partition, or a bare SquashFS file. */
+static int source_squash(struct source *s, struct sifu_err *err)
+{
+	if (s->sq)
+		return 0;
+	int r;
+	if (!s->have_loc) {
+		if ((r = sif_find_rootfs(s->fd, &s->loc, err)) < 0)
+			return r;
+		s->have_loc = true;
+	}
+	if (s->loc.fstype != SIF_FS_SQUASH)
+		return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
+		                    "the image's root file system is not SquashFS");
+	struct sqf_options o;
+	sqf_options_default(&o);
+	o.prefetch = SQF_PREFETCH_NONE; /* a few small reads */
+	return sqf_image_open(s->fd, s->loc.offset, s->loc.size, &o, &s->sq, err);
+}
+
 static int source_read(struct source *s, const char *path, char **data, size_t *len,
                        struct sifu_err *err)
 {
@@ -64,23 +85,37 @@ static int source_read(struct source *s, const char *path, char **data, size_t *
 			return sifu_err_set(err, SIFU_E_NOTFOUND, ENOENT, "%s: no such file", path);
 		return sifu_read_fd(fd, path, META_MAX, data, len, err);
 	}
-	if (!s->sq) {
-		int r;
-		if (!s->have_loc) {
-			if ((r = sif_find_rootfs(s->fd, &s->loc, err)) < 0)
-				return r;
-			s->have_loc = true;
-		}
-		if (s->loc.fstype != SIF_FS_SQUASH)
-			return sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP,
-			                    "the image's root file system is not SquashFS");
-		struct sqf_options o;
-		sqf_options_default(&o);
-		o.prefetch = SQF_PREFETCH_NONE; /* a few small reads */
-		if ((r = sqf_image_open(s->fd, s->loc.offset, s->loc.size, &o, &s->sq, err)) < 0)
-			return r;
+	int r = source_squash(s, err);
+	return r < 0 ? r : sqf_read_path(s->sq, path, META_MAX, data, len, err);
+}
+
+/* The names in the image's directory PATH (none when it is missing). */
+static int source_list(struct source *s, const char *path, struct ns_strv *out,
+                       struct sifu_err *err)
+{
+	if (s->dirfd >= 0) {
+		int d = sifu_path_open_in_root(s->dirfd, path, O_RDONLY | O_DIRECTORY, 0);
+		_cleanup_closedir_ DIR *dir = d >= 0 ? fdopendir(d) : NULL;
+		if (d >= 0 && !dir)
+			close(d);
+		for (struct dirent *de; dir && (de = readdir(dir));)
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				ns_strv_push(out, de->d_name);
+		return 0;
 	}
-	return sqf_read_path(s->sq, path, META_MAX, data, len, err);
+	char **names = NULL;
+	size_t n = 0;
+	int r = source_squash(s, err);
+	if (r == 0)
+		r = sqf_list_dir(s->sq, path, &names, &n, err);
+	if (r < 0 && err->code == SIFU_E_NOTFOUND) {
+		sifu_err_clear(err);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		ns_strv_push_take(out, names[i]);
+	free(names);
+	return r;
 }
 
 /* The environment scripts Apptainer's inspect shows: its globs
@@ -172,34 +207,32 @@ static int app_in_image(struct source *src, const char *name, char **meta, struc
 	return 0;
 }
 
-/* --list-apps: the metadata's apps, else (a sandbox) each /scif/apps/NAME
- * with a scif directory; sorted, as Apptainer prints them.  A bare
- * SquashFS has no listing to read: none are shown. */
-static void list_apps(struct source *src, json_t *apps)
+/* --list-apps: the metadata's apps, else each /scif/apps/NAME of the
+ * image (a sandbox, a bare SquashFS, a SIF without them in its metadata)
+ * that is an app; sorted, as Apptainer prints them. */
+static int list_apps(struct source *src, json_t *apps, struct sifu_err *err)
 {
-	struct ns_strv names = {0};
+	struct ns_strv names = {0}, found = {0};
 	const char *k;
 	json_t *x;
+	int r = 0;
 	if (json_is_object(apps))
 		json_object_foreach(apps, k, x) ns_strv_push(&names, k);
-	else if (src->dirfd >= 0) {
-		int d = sifu_path_open_in_root(src->dirfd, "/scif/apps", O_RDONLY | O_DIRECTORY, 0);
-		_cleanup_closedir_ DIR *dir = d >= 0 ? fdopendir(d) : NULL;
-		if (d >= 0 && !dir)
-			close(d);
-		for (struct dirent *de; dir && (de = readdir(dir));) {
-			struct stat st;
-			_cleanup_free_ char *m = sifu_xasprintf("%s/scif", de->d_name);
-			if (de->d_name[0] != '.' && fstatat(dirfd(dir), m, &st, 0) == 0 &&
-			    S_ISDIR(st.st_mode))
-				ns_strv_push(&names, de->d_name);
-		}
+	else
+		r = source_list(src, "/scif/apps", &found, err);
+	for (size_t i = 0; r == 0 && i < found.n; i++) {
+		_cleanup_free_ char *meta = NULL;
+		r = app_in_image(src, found.v[i], &meta, err);
+		if (r == 0 && meta)
+			ns_strv_push(&names, found.v[i]);
 	}
-	if (names.n)
+	if (r == 0 && names.n)
 		qsort(names.v, names.n, sizeof(char *), cmp_str);
-	for (size_t i = 0; i < names.n; i++)
+	for (size_t i = 0; r == 0 && i < names.n; i++)
 		printf("%s\n", names.v[i]);
 	ns_strv_free(&names);
+	ns_strv_free(&found);
+	return r;
 }
 
 struct inspect_ctx {
@@ -531,8 +564,7 @@ int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *e
 		}
 	}
 	if (a->set[O_LIST_APPS]) {
-		list_apps(&src, json_object_get(attrs, "apps"));
-		r = 0;
+		r = list_apps(&src, json_object_get(attrs, "apps"), err);
 		goto out;
 	}
 	/* --all shows the apps too, first, as Apptainer's metadata has them */

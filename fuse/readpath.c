@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Read one file of an image by its path, without mounting it: what `sifu
- * inspect` needs for the metadata that lives in /.singularity.d. */
+/* Read one file or list one directory of an image by its path, without
+ * mounting it: what `sifu inspect` needs for the metadata that lives in
+ * /.singularity.d and for the apps in /scif/apps. */
 #include "fuse_priv.h"
 
 #define MAX_LINKS 40
@@ -12,8 +13,10 @@ static bool is_link(const sqfs_inode_generic_t *ino)
 }
 
 /* Resolve PATH from the image root (symlinks followed inside the image, an
- * absolute target meaning the image's root, ".." never above it). */
-static int resolve(struct sqf_image *img, const char *path, sqfs_inode_generic_t **out)
+ * absolute target meaning the image's root, ".." never above it); *REF: the
+ * inode's reference. */
+static int resolve(struct sqf_image *img, const char *path, sqfs_inode_generic_t **out,
+                   uint64_t *ref)
 {
 	uint64_t stack[MAX_DEPTH];
 	size_t depth = 0;
@@ -24,8 +27,10 @@ static int resolve(struct sqf_image *img, const char *path, sqfs_inode_generic_t
 		char *p = rest;
 		while (*p == '/')
 			p++;
-		if (!*p)
+		if (!*p) {
+			*ref = stack[depth - 1];
 			return sqf_inode_read(img, stack[depth - 1], out);
+		}
 		size_t n = strcspn(p, "/");
 		char name[256];
 		if (n >= sizeof(name))
@@ -76,6 +81,7 @@ static int resolve(struct sqf_image *img, const char *path, sqfs_inode_generic_t
 				return -ENOTDIR;
 			}
 			*out = ino;
+			*ref = child;
 			return 0;
 		}
 		sqfs_free(ino);
@@ -89,7 +95,8 @@ int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **da
                   struct sifu_err *err)
 {
 	sqfs_inode_generic_t *ino = NULL;
-	int r = resolve(img, path, &ino);
+	uint64_t ref;
+	int r = resolve(img, path, &ino, &ref);
 	if (r < 0) {
 		sifu_err_set(err, r == -ENOENT ? SIFU_E_NOTFOUND : SIFU_E_SYS, -r, "%s", path);
 		return r;
@@ -123,5 +130,32 @@ int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **da
 	sqfs_free(ino);
 	*data = buf;
 	*len = (size_t)size;
+	return 0;
+}
+
+int sqf_list_dir(struct sqf_image *img, const char *path, char ***names, size_t *n,
+                 struct sifu_err *err)
+{
+	*names = NULL;
+	*n = 0;
+	sqfs_inode_generic_t *ino = NULL;
+	uint64_t ref;
+	int r = resolve(img, path, &ino, &ref);
+	if (r < 0)
+		return sifu_err_set(err, r == -ENOENT ? SIFU_E_NOTFOUND : SIFU_E_SYS, -r, "%s",
+		                    path);
+	bool dir = sqf_inode_is_dir(ino);
+	sqfs_free(ino);
+	if (!dir)
+		return sifu_err_set(err, SIFU_E_NOTFOUND, ENOTDIR, "%s: not a directory", path);
+	struct sqf_dir *d;
+	if ((r = sqf_dir_get(img, ref, &d)) < 0)
+		return sifu_err_set(err, SIFU_E_CORRUPT, -r,
+		                    "%s: cannot read its listing (the image is damaged)", path);
+	*names = sifu_xcalloc(d->n + 1, sizeof(char *));
+	for (size_t i = 0; i < d->n; i++)
+		(*names)[i] = sifu_xstrndup(d->ents[i].name, d->ents[i].namelen);
+	*n = d->n;
+	sqf_dir_put(img, d);
 	return 0;
 }

@@ -125,6 +125,11 @@ int sqf_extract(struct sqf_image *img, int dirfd, struct sifu_err *err);
 int sqf_read_path(struct sqf_image *img, const char *path, size_t max, char **data, size_t *len,
                   struct sifu_err *err);
 
+/* The names in the directory at PATH (resolved as above), in the image's
+ * order, as a NULL-terminated malloc'd array of *N malloc'd strings. */
+int sqf_list_dir(struct sqf_image *img, const char *path, char ***names, size_t *n,
+                 struct sifu_err *err);
+
 /* ------------------------------------------------------------ ext2/3/4 --
  * An ext3 (or ext2/ext4) file system image served in process through
  * Debian's libext2fs (LGPL-2.0, linked dynamically; see docs/fuse.md), read

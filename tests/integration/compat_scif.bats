@@ -222,14 +222,16 @@ setup() {
 	assert_sifu_error
 }
 
-# e2e/inspect/inspect.go "list apps" (sorted names)
-@test "scif: inspect --list-apps, of a SIF and of a sandbox" {
-	run "$SIFU" inspect --list-apps "$IMG"
-	[ "$status" -eq 0 ]
-	[ "$output" = "$(printf 'bar-2\nfoo')" ]
-	run "$SIFU" inspect --list-apps "$SBX"
-	[ "$status" -eq 0 ]
-	[ "$output" = "$(printf 'bar-2\nfoo')" ]
+# e2e/inspect/inspect.go "list apps" (sorted names); a bare SquashFS has
+# no metadata object, so its /scif/apps is listed
+@test "scif: inspect --list-apps, of a SIF, a sandbox and a bare SquashFS" {
+	local sq=$BATS_TEST_TMPDIR/apps.sqfs
+	mksquashfs "$SBX" "$sq" -noappend -quiet -all-root >/dev/null
+	for img in "$IMG" "$SBX" "$sq"; do
+		run "$SIFU" inspect --list-apps "$img"
+		[ "$status" -eq 0 ] || { echo "$img: $output"; false; }
+		[ "$output" = "$(printf 'bar-2\nfoo')" ] || { echo "$img: $output"; false; }
+	done
 }
 
 # e2e/inspect/inspect.go "label app hello", "help app hello", "env app
