@@ -82,13 +82,16 @@ typedef const char *(*cli_getenv_fn)(const char *name);
 int cli_apply_env(const struct cli_verb *v, struct cli_args *a, cli_getenv_fn get,
                   struct sifu_err *err);
 void cli_args_free(struct cli_args *a);
+/* The variable name (without SIFU_/APPTAINER_/SINGULARITY_) that sets
+ * option ID for the verb with bit VERB_BIT only, or NULL. */
+const char *cli_opt_verb_env(unsigned verb_bit, enum cli_opt_id id);
 
 /* The environment that is not an option (cli/env.c): NULL when unset or
  * empty, except where noted.  Only cli/ reads the environment; modules get
  * these values through their option structs. */
 struct cli_env {
 	const char *home, *user, *path, *tmpdir;
-	const char *build_tmpdir; /* SIFU_TMPDIR, APPTAINER_TMPDIR, TMPDIR */
+	const char *build_tmpdir; /* SIFU_, APPTAINER_, SINGULARITY_TMPDIR, TMPDIR */
 	const char *xdg_config_home, *xdg_cache_home;
 	const char *cachedir;    /* SIFU_, APPTAINER_, SINGULARITY_CACHEDIR */
 	const char *block_cache; /* SIFU_BLOCK_CACHE ("" turns it off) */
@@ -102,7 +105,7 @@ struct cli_env {
 	const char *keysdir;             /* SIFU_KEYSDIR */
 	const char *passphrase;          /* SIFU_PASSPHRASE ("" is one) */
 	const char *key_algo;            /* SIFU_KEY_ALGO */
-	const char *no_color;            /* NO_COLOR (set at all: no colour) */
+	const char *no_color;            /* NO_COLOR (set at all), or a true *_NOCOLOR: no colour */
 	const char *columns;             /* COLUMNS (help's width) */
 	const char *no_openat2;          /* SIFU_NO_OPENAT2 (tests) */
 };

@@ -26,7 +26,8 @@ void cli_env_fill(struct cli_env *e, cli_getenv_fn get)
 	    .user = FIRST("USER"),
 	    .path = FIRST("PATH"),
 	    .tmpdir = FIRST("TMPDIR"),
-	    .build_tmpdir = FIRST("SIFU_TMPDIR", "APPTAINER_TMPDIR", "TMPDIR"),
+	    .build_tmpdir =
+	        FIRST("SIFU_TMPDIR", "APPTAINER_TMPDIR", "SINGULARITY_TMPDIR", "TMPDIR"),
 	    .xdg_config_home = FIRST("XDG_CONFIG_HOME"),
 	    .xdg_cache_home = FIRST("XDG_CACHE_HOME"),
 	    .cachedir = FIRST("SIFU_CACHEDIR", "APPTAINER_CACHEDIR", "SINGULARITY_CACHEDIR"),
@@ -45,6 +46,12 @@ void cli_env_fill(struct cli_env *e, cli_getenv_fn get)
 	    .columns = FIRST("COLUMNS"),
 	    .no_openat2 = FIRST("SIFU_NO_OPENAT2"),
 	};
+	/* Apptainer's global --nocolor as a variable: a switch, so "false"
+	 * keeps colour, where NO_COLOR turns it off whatever its value */
+	const char *nc = FIRST("SIFU_NOCOLOR", "APPTAINER_NOCOLOR", "SINGULARITY_NOCOLOR");
+	bool off;
+	if (!e->no_color && nc && cli_parse_bool(nc, &off) && off)
+		e->no_color = nc;
 }
 
 static const char *real_getenv(const char *name)

@@ -48,14 +48,19 @@ static void env_add(char *buf, size_t len, size_t *n, const char *name, size_t k
 		*n += (size_t)snprintf(buf + *n, len - *n, "%s%.*s", *n ? ", " : "", (int)k, name);
 }
 
-static void opt_envs(const struct cli_opt *o, char *buf, size_t len)
+static void opt_envs(const struct cli_opt *o, unsigned verb_bit, char *buf, size_t len)
 {
 	buf[0] = '\0';
 	size_t n = 0;
 	static const char *const prefixes[] = {"SIFU_", "APPTAINER_", "SINGULARITY_"};
-	for (size_t i = 0; o->env && i < ARRAY_SIZE(prefixes); i++) {
+	const char *verb_env = cli_opt_verb_env(verb_bit, o->id);
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes) * 2; i++) {
+		const char *base = i < ARRAY_SIZE(prefixes) ? o->env : verb_env;
+		if (!base)
+			continue;
 		char name[128];
-		int k = snprintf(name, sizeof(name), "%s%s", prefixes[i], o->env);
+		int k =
+		    snprintf(name, sizeof(name), "%s%s", prefixes[i % ARRAY_SIZE(prefixes)], base);
 		env_add(buf, len, &n, name, (size_t)k);
 	}
 	for (const char *p = o->extra_env; p && *p;) {
@@ -152,7 +157,7 @@ void cli_print_verb_help(FILE *f, const struct cli_verb *v)
 			continue;
 		char flags[96], envs[512], line[600];
 		opt_flags(o, flags, sizeof(flags));
-		opt_envs(o, envs, sizeof(envs));
+		opt_envs(o, v->bit, envs, sizeof(envs));
 		put_option(f, flags, 30, o->help, width);
 		if (envs[0]) {
 			snprintf(line, sizeof(line), "[%s]", envs);
@@ -234,7 +239,7 @@ void cli_print_verb_markdown(FILE *f, const struct cli_verb *v)
 			continue;
 		char flags[96], envs[512];
 		opt_flags(o, flags, sizeof(flags));
-		opt_envs(o, envs, sizeof(envs));
+		opt_envs(o, v->bit, envs, sizeof(envs));
 		const char *fl = flags;
 		while (*fl == ' ')
 			fl++;
@@ -288,6 +293,11 @@ void cli_print_main_markdown(FILE *f, const struct cli_verb *verbs, size_t nverb
 	           "APPTAINER\\_*FLAG* or SINGULARITY\\_*FLAG* (upper case, dashes as\n"
 	           "underscores); the command line wins, then SIFU\\_, then APPTAINER\\_, then\n"
 	           "SINGULARITY\\_. Each verb's page lists its variables.\n\n"
+	           "Variables that are not a verb's flag: SIFU\\_CACHEDIR, APPTAINER\\_CACHEDIR,\n"
+	           "SINGULARITY\\_CACHEDIR (the cache's directory); SIFU\\_TMPDIR,\n"
+	           "APPTAINER\\_TMPDIR, SINGULARITY\\_TMPDIR, TMPDIR (build's temporary\n"
+	           "directory); SIFU\\_NOCOLOR, APPTAINER\\_NOCOLOR, SINGULARITY\\_NOCOLOR\n"
+	           "(true: as --no-color), NO\\_COLOR (set: as --no-color).\n\n"
 	           "# EXIT STATUS\n\n"
 	           "The payload's exit status for exec, run, shell and test (128+N when it was\n"
 	           "killed by signal N); 0 on success otherwise; 255 when sifu itself fails.\n\n"

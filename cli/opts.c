@@ -344,10 +344,48 @@ static int env_take(const struct cli_verb *v, struct cli_args *a, const struct c
 	return 0;
 }
 
+/* Variables that Apptainer gives one flag under a different name in each
+ * verb (its EnvKeys in cmd/internal/cli: pull's --arch reads PULL_ARCH,
+ * build's BUILD_ARCH; sign's --key SIGN_KEY, verify's VERIFY_KEY), where
+ * sifu has one option for both: a job script's APPTAINER_SIGN_KEY, a
+ * private key, must not become verify's key. */
+static const struct {
+	unsigned verbs;
+	enum cli_opt_id id;
+	const char *env; /* with SIFU_, APPTAINER_, SINGULARITY_ */
+} verb_env[] = {
+    {V_PULL, O_ARCH, "PULL_ARCH"},
+    {V_BUILD, O_ARCH, "BUILD_ARCH"},
+    {V_SIGN, O_KEY, "SIGN_KEY"},
+    {V_VERIFY, O_KEY, "VERIFY_KEY"},
+    /* remote login --insecure (remote.go): plain HTTP, sifu's --nohttps */
+    {V_REGISTRY, O_NOHTTPS, "LOGIN_INSECURE"},
+};
+
+const char *cli_opt_verb_env(unsigned verb_bit, enum cli_opt_id id)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(verb_env); i++)
+		if ((verb_env[i].verbs & verb_bit) && verb_env[i].id == id)
+			return verb_env[i].env;
+	return NULL;
+}
+
+/* The first of SIFU_BASE, APPTAINER_BASE, SINGULARITY_BASE that is set
+ * (its name in NAME), or NULL. */
+static const char *get_prefixed(cli_getenv_fn get, const char *base, char *name, size_t len)
+{
+	static const char *const prefixes[] = {"SIFU_", "APPTAINER_", "SINGULARITY_"};
+	const char *value = NULL;
+	for (size_t p = 0; base && p < ARRAY_SIZE(prefixes) && !value; p++) {
+		snprintf(name, len, "%s%s", prefixes[p], base);
+		value = get(name);
+	}
+	return value;
+}
+
 int cli_apply_env(const struct cli_verb *v, struct cli_args *a, cli_getenv_fn get,
                   struct sifu_err *err)
 {
-	static const char *const prefixes[] = {"SIFU_", "APPTAINER_", "SINGULARITY_"};
 	for (size_t i = 0; i < O_COUNT; i++) {
 		const struct cli_opt *o = &cli_opts[i];
 		bool append = env_appends(o->id);
@@ -355,11 +393,10 @@ int cli_apply_env(const struct cli_verb *v, struct cli_args *a, cli_getenv_fn ge
 		if (!(o->verbs & v->bit) || (!append && (a->set[to] || a->source[to])))
 			continue;
 		char name[128];
-		const char *value = NULL;
-		for (size_t p = 0; o->env && p < ARRAY_SIZE(prefixes) && !value; p++) {
-			snprintf(name, sizeof(name), "%s%s", prefixes[p], o->env);
-			value = get(name);
-		}
+		const char *value = get_prefixed(get, o->env, name, sizeof(name));
+		if (!value)
+			value =
+			    get_prefixed(get, cli_opt_verb_env(v->bit, o->id), name, sizeof(name));
 		int r = env_take(v, a, o, name, value, err);
 		if (r < 0)
 			return r;

@@ -130,6 +130,33 @@ static void test_env_precedence(void **state)
 	cli_args_free(&a);
 }
 
+/* Apptainer names one flag differently per verb (EnvKeys in its
+ * cmd/internal/cli: sign.go SIGN_KEY, verify.go VERIFY_KEY, pull.go
+ * PULL_ARCH): each verb takes only its own name. */
+static void test_env_per_verb(void **state)
+{
+	struct cli_args a;
+	struct sifu_err err = {0};
+	memset(fake_env, 0, sizeof(fake_env));
+	fake_env[0][0] = "APPTAINER_SIGN_KEY", fake_env[0][1] = "/private.pem";
+	fake_env[1][0] = "SINGULARITY_PULL_ARCH", fake_env[1][1] = "arm64";
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(cli_apply_env(cli_find_verb("sign"), &a, fake_getenv, &err), 0);
+	assert_int_equal(a.nlist[O_KEY], 1);
+	assert_string_equal(a.list[O_KEY][0], "/private.pem");
+	assert_string_equal(a.source[O_KEY], "APPTAINER_SIGN_KEY");
+	cli_args_free(&a);
+	assert_int_equal(cli_apply_env(cli_find_verb("verify"), &a, fake_getenv, &err), 0);
+	assert_int_equal(a.nlist[O_KEY], 0);
+	cli_args_free(&a);
+	assert_int_equal(cli_apply_env(cli_find_verb("pull"), &a, fake_getenv, &err), 0);
+	assert_string_equal(a.val[O_ARCH], "arm64");
+	cli_args_free(&a);
+	assert_int_equal(cli_apply_env(cli_find_verb("build"), &a, fake_getenv, &err), 0);
+	assert_null(a.val[O_ARCH]);
+	cli_args_free(&a);
+}
+
 static void test_suggest(void **state)
 {
 	const char *verbs[] = {"exec", "run", "shell", "pull", "inspect", NULL};
@@ -214,6 +241,20 @@ static void test_env_fill(void **state)
 	fake_env[6][0] = "SIFU_TMPDIR", fake_env[6][1] = "/s";
 	cli_env_fill(&e, fake_getenv);
 	assert_string_equal(e.build_tmpdir, "/s");
+	/* Apptainer's NOCOLOR is a switch (apptainer.go --nocolor): false keeps
+	 * colour; NO_COLOR set at all turns it off */
+	assert_null(e.no_color);
+	fake_env[7][0] = "APPTAINER_NOCOLOR", fake_env[7][1] = "false";
+	cli_env_fill(&e, fake_getenv);
+	assert_null(e.no_color);
+	fake_env[7][1] = "true";
+	cli_env_fill(&e, fake_getenv);
+	assert_non_null(e.no_color);
+	memset(fake_env, 0, sizeof(fake_env));
+	fake_env[0][0] = "SINGULARITY_TMPDIR", fake_env[0][1] = "/legacy";
+	fake_env[1][0] = "TMPDIR", fake_env[1][1] = "/t";
+	cli_env_fill(&e, fake_getenv);
+	assert_string_equal(e.build_tmpdir, "/legacy");
 	memset(fake_env, 0, sizeof(fake_env));
 }
 
@@ -225,6 +266,7 @@ int main(void)
 	    cmocka_unit_test(test_unknown_flag_suggests),
 	    cmocka_unit_test(test_missing_value),
 	    cmocka_unit_test(test_env_precedence),
+	    cmocka_unit_test(test_env_per_verb),
 	    cmocka_unit_test(test_suggest),
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_every_env_option_documented),
