@@ -504,9 +504,9 @@ workdir_failed(struct build *b, struct sifu_err *err, const char *fmt, ...)
 		sifu_err_hint(err, "a sandbox is built next to its output: give an output in a "
 		                   "directory you can write");
 	else
-		sifu_err_hint(err, "point SIFU_TMPDIR, APPTAINER_TMPDIR or TMPDIR (the first "
-		                   "set wins) at a writable directory with room for the "
-		                   "image, e.g. TMPDIR=$HOME/tmp");
+		sifu_err_hint(err, "point SIFU_TMPDIR, APPTAINER_TMPDIR, SINGULARITY_TMPDIR or "
+		                   "TMPDIR (the first set wins) at a writable directory with room "
+		                   "for the image, e.g. TMPDIR=$HOME/tmp");
 	return -e;
 }
 
