@@ -106,8 +106,12 @@ struct cli_env {
 	const char *passphrase;          /* SIFU_PASSPHRASE ("" is one) */
 	const char *key_algo;            /* SIFU_KEY_ALGO */
 	const char *no_color;            /* NO_COLOR (set at all), or a true *_NOCOLOR: no colour */
-	const char *columns;             /* COLUMNS (help's width) */
-	const char *no_openat2;          /* SIFU_NO_OPENAT2 (tests) */
+	/* Apptainer's global flags as variables (APPTAINER_DEBUG, then
+	 * SINGULARITY_DEBUG, …): true/false words as Go's ParseBool reads them */
+	const char *debug, *verbose, *quiet, *silent, *nocolor;
+	const char *messagelevel; /* APPTAINER_MESSAGELEVEL: sylog's number */
+	const char *columns;      /* COLUMNS (help's width) */
+	const char *no_openat2;   /* SIFU_NO_OPENAT2 (tests) */
 };
 /* Pure: fill E through GET (tests pass their own). */
 void cli_env_fill(struct cli_env *e, cli_getenv_fn get);

@@ -308,7 +308,7 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	ret = recipe_build(r, &o, err);
 	recipe_free(r);
 done:
-	if (ret == 0 && sifu_log_get_level() > SIFU_LOG_QUIET)
+	if (ret == 0 && sifu_log_get_level() >= SIFU_LOG_INFO)
 		fprintf(stderr, "INFO:    Build complete: %s\n", o.output);
 	return ret;
 }

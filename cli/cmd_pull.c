@@ -57,6 +57,7 @@ int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, ch
 		if (!a->set[O_PLATFORM])
 			o->platform.variant[0] = 0;
 	}
+	o->platform_given = a->set[O_PLATFORM] || a->set[O_ARCH];
 	if (a->set[O_COMPRESSION] &&
 	    sq_parse_compression(a->val[O_COMPRESSION], &o->squash, err) < 0)
 		return -EINVAL;
@@ -65,7 +66,7 @@ int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, ch
 	o->nohttps = a->set[O_NOHTTPS];
 	o->insecure = a->set[O_INSECURE];
 	o->authfile = a->set[O_AUTHFILE] ? a->val[O_AUTHFILE] : NULL;
-	o->quiet = sifu_log_get_level() <= SIFU_LOG_QUIET;
+	o->quiet = sifu_log_get_level() < SIFU_LOG_INFO; /* -q, -s */
 	const struct cli_env *env = cli_env_get();
 	o->ca_bundle = env->ca_bundle;
 	o->home = env->home;

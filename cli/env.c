@@ -43,6 +43,12 @@ void cli_env_fill(struct cli_env *e, cli_getenv_fn get)
 	    .passphrase = get("SIFU_PASSPHRASE"), /* "" is a passphrase */
 	    .key_algo = FIRST("SIFU_KEY_ALGO"),
 	    .no_color = get("NO_COLOR"),
+	    .debug = FIRST("APPTAINER_DEBUG", "SINGULARITY_DEBUG"),
+	    .verbose = FIRST("APPTAINER_VERBOSE", "SINGULARITY_VERBOSE"),
+	    .quiet = FIRST("APPTAINER_QUIET", "SINGULARITY_QUIET"),
+	    .silent = FIRST("APPTAINER_SILENT", "SINGULARITY_SILENT"),
+	    .nocolor = FIRST("APPTAINER_NOCOLOR", "SINGULARITY_NOCOLOR"),
+	    .messagelevel = FIRST("APPTAINER_MESSAGELEVEL", "SINGULARITY_MESSAGELEVEL"),
 	    .columns = FIRST("COLUMNS"),
 	    .no_openat2 = FIRST("SIFU_NO_OPENAT2"),
 	};

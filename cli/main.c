@@ -172,6 +172,47 @@ static bool verb_flag_first(int argc, char **argv, int i)
 	return false;
 }
 
+/* The global output flags, from the command line or Apptainer's variables
+ * (cmd/internal/cli/apptainer.go: a flag's EnvKeys). */
+struct out_flags {
+	bool debug, verbose, quiet, silent, nocolor;
+};
+
+/* Go's strconv.ParseBool's true words, which Apptainer reads these with. */
+static bool env_true(const char *v)
+{
+	static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True", NULL};
+	for (size_t i = 0; v && yes[i]; i++)
+		if (!strcmp(v, yes[i]))
+			return true;
+	return false;
+}
+
+/* Apptainer's setSylogMessageLevel: the most verbose flag wins whatever the
+ * order (-d over -v over -q over -s); without one, APPTAINER_MESSAGELEVEL
+ * may only raise the level above INFO.  The levels each shows: -s errors,
+ * -q errors and warnings, default adds INFO, -v VERBOSE, -d DEBUG. */
+static void apply_output(struct out_flags f)
+{
+	const struct cli_env *env = cli_env_get();
+	f.debug |= env_true(env->debug);
+	f.verbose |= env_true(env->verbose);
+	f.quiet |= env_true(env->quiet);
+	f.silent |= env_true(env->silent);
+	long ml = env->messagelevel ? strtol(env->messagelevel, NULL, 10) : 1;
+	enum sifu_loglevel lvl = f.debug     ? SIFU_LOG_DEBUG
+	                         : f.verbose ? SIFU_LOG_VERBOSE
+	                         : f.quiet   ? SIFU_LOG_WARN
+	                         : f.silent  ? SIFU_LOG_QUIET
+	                         : ml >= 5   ? SIFU_LOG_DEBUG
+	                         : ml >= 2   ? SIFU_LOG_VERBOSE
+	                                     : SIFU_LOG_INFO;
+	sifu_log_set_level(lvl);
+	debug_chain = lvl >= SIFU_LOG_DEBUG;
+	if (f.nocolor || env_true(env->nocolor))
+		sifu_log_set_color(false);
+}
+
 static void setup_output(void)
 {
 	const struct cli_env *env = cli_env_get();
@@ -193,20 +234,22 @@ int main(int argc, char **argv)
 	cli_set_as_apptainer(!strcmp(self, "apptainer") || !strcmp(self, "singularity"));
 
 	int i = 1;
+	struct out_flags out = {0};
 	/* argv[i] != NULL: with UBSan's checks gcc cannot tell, and warns */
 	for (; i < argc && argv[i] && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-d") || !strcmp(a, "--debug")) {
-			sifu_log_set_level(SIFU_LOG_DEBUG);
-			debug_chain = true;
-		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet") || !strcmp(a, "-s") ||
-		           !strcmp(a, "--silent")) {
-			sifu_log_set_level(SIFU_LOG_QUIET);
+			out.debug = true;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			out.quiet = true;
+		} else if (!strcmp(a, "-s") || !strcmp(a, "--silent")) {
+			out.silent = true;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-			sifu_log_set_level(SIFU_LOG_VERBOSE);
+			out.verbose = true;
 		} else if (!strcmp(a, "--no-color") || !strcmp(a, "--nocolor")) {
-			sifu_log_set_color(false);
+			out.nocolor = true;
 		} else if (!strcmp(a, "--version")) {
+			apply_output(out); /* -d --version names sifu */
 			cli_print_version(true);
 			return 0;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -228,6 +271,7 @@ int main(int argc, char **argv)
 			return usage_error(&err);
 		}
 	}
+	apply_output(out);
 	if (i >= argc) {
 		cli_print_main_help(stderr, cli_verbs, cli_nverbs);
 		return EXIT_SIFU;

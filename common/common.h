@@ -168,10 +168,12 @@ char *sifu_buf_take(struct sifu_buf *b);
 
 /* --------------------------------------------------------------- logging -- */
 
+/* Apptainer's levels (pkg/sylog): -s shows errors only (SIFU_LOG_QUIET), -q
+ * errors and warnings (SIFU_LOG_WARN), the default adds INFO lines. */
 enum sifu_loglevel {
-	SIFU_LOG_QUIET = 0, /* errors only */
-	SIFU_LOG_WARN = 1,
-	SIFU_LOG_INFO = 2, /* default */
+	SIFU_LOG_QUIET = 0, /* errors only: -s/--silent */
+	SIFU_LOG_WARN = 1,  /* errors and warnings: -q/--quiet */
+	SIFU_LOG_INFO = 2,  /* default */
 	SIFU_LOG_VERBOSE = 3,
 	SIFU_LOG_DEBUG = 4,
 };
@@ -189,8 +191,9 @@ void sifu_log(enum sifu_loglevel lvl, const char *fmt, ...) __attribute__((forma
 uint64_t sifu_now_ns(void);
 
 /* -------------------------------------------------------------- progress -- */
-/* A bar with bytes, rate and ETA on a TTY; sparse plain lines (every 10 s or
- * 25%) otherwise; silent at SIFU_LOG_QUIET. total may be 0 (unknown). */
+/* A bar with bytes, rate and ETA when stderr is a TTY; nothing otherwise (a
+ * job log gets no progress lines, as with Apptainer), nor below
+ * SIFU_LOG_INFO (-q, -s).  total may be 0 (unknown). */
 struct sifu_progress;
 struct sifu_progress *sifu_progress_new(const char *label, uint64_t total);
 void sifu_progress_update(struct sifu_progress *p, uint64_t done);

@@ -5,8 +5,6 @@ struct sifu_progress {
 	char *label;
 	uint64_t total, done;
 	uint64_t start_ns, last_ns;
-	int last_quarter;
-	bool tty;
 	bool quiet;
 };
 
@@ -41,9 +39,10 @@ struct sifu_progress *sifu_progress_new(const char *label, uint64_t total)
 	p->label = sifu_xstrdup(label);
 	p->total = total;
 	p->start_ns = p->last_ns = sifu_now_ns();
-	p->tty = isatty(2);
-	p->quiet = sifu_log_get_level() <= SIFU_LOG_QUIET;
-	p->last_quarter = -1;
+	/* Apptainer draws its bars only on a terminal and not under -q/-s
+	 * (internal/pkg/client/progress_roundtrip.go): a redirected stderr is a
+	 * job log, where progress lines are noise. */
+	p->quiet = !isatty(2) || sifu_log_get_level() < SIFU_LOG_INFO;
 	return p;
 }
 
@@ -61,20 +60,15 @@ static void progress_draw(struct sifu_progress *p, bool final)
 		sifu_fmt_duration((uint64_t)((double)(p->total - p->done) / rate), d, sizeof(d));
 		snprintf(eta, sizeof(eta), " ETA %s", d);
 	}
-	if (p->tty) {
-		char bar[31] = "";
-		if (p->total) {
-			int fill = (int)(30.0 * (double)p->done / (double)p->total);
-			for (int i = 0; i < 30; i++)
-				bar[i] = i < fill ? '=' : ' ';
-			bar[30] = '\0';
-		}
-		fprintf(stderr, "\r%-24.24s [%s] %s/%s %s/s%s\033[K%s", p->label, bar, done,
-		        p->total ? tot : "?", rt, eta, final ? "\n" : "");
-	} else {
-		fprintf(stderr, "%s: %s%s%s (%s/s)%s\n", p->label, done, p->total ? " of " : "",
-		        p->total ? tot : "", rt, final ? " done" : "");
+	char bar[31] = "";
+	if (p->total) {
+		int fill = (int)(30.0 * (double)p->done / (double)p->total);
+		for (int i = 0; i < 30; i++)
+			bar[i] = i < fill ? '=' : ' ';
+		bar[30] = '\0';
 	}
+	fprintf(stderr, "\r%-24.24s [%s] %s/%s %s/s%s\033[K%s", p->label, bar, done,
+	        p->total ? tot : "?", rt, eta, final ? "\n" : "");
 }
 
 void sifu_progress_update(struct sifu_progress *p, uint64_t done)
@@ -85,16 +79,8 @@ void sifu_progress_update(struct sifu_progress *p, uint64_t done)
 	if (p->quiet)
 		return;
 	uint64_t now = sifu_now_ns();
-	if (p->tty) {
-		if (now - p->last_ns < 100000000ull) /* redraw at most 10/s */
-			return;
-	} else {
-		/* sparse: a line every 10 s, or at each quarter of a known total */
-		int q = p->total ? (int)(4 * done / p->total) : -1;
-		if (now - p->last_ns < 10000000000ull && q == p->last_quarter)
-			return;
-		p->last_quarter = q;
-	}
+	if (now - p->last_ns < 100000000ull) /* redraw at most 10/s */
+		return;
 	p->last_ns = now;
 	progress_draw(p, false);
 }

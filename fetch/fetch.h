@@ -103,9 +103,16 @@ struct fetch_config {
 	char **diff_ids;   /* "sha256:…", NULL-terminated */
 	size_t ndiff_ids;
 	char arch[32];
+	char os[32], variant[32]; /* "" when the config does not say */
 };
 int fetch_config_parse(const char *json, size_t len, struct fetch_config *c, struct sifu_err *err);
 void fetch_config_free(struct fetch_config *c);
+/* Does a single-platform image (its config C) satisfy WANT, as an index
+ * entry must (Apptainer's ociplatform.CheckImagePlatform)?  0 when it does,
+ * 1 when the config names no platform (the caller may warn), < 0 with ERR
+ * naming both platforms when it does not.  Pure. */
+int fetch_config_check_platform(const struct fetch_config *c, const struct fetch_platform *want,
+                                struct sifu_err *err);
 /* The generated /.singularity.d files, as Apptainer writes them for OCI images. */
 char *fetch_runscript(const struct fetch_config *c);
 char *fetch_env_script(const struct fetch_config *c);
@@ -193,9 +200,10 @@ struct fetch_pull_opts {
 	struct fetch_cache_loc cache;
 	bool disable_cache;
 	struct fetch_platform platform;
-	bool nohttps;                    /* plain HTTP to the registry */
-	bool insecure;                   /* TLS without verification */
-	const char *authfile;            /* docker config.json to read credentials from */
+	bool platform_given;  /* --arch/--platform: a single-platform image must match it */
+	bool nohttps;         /* plain HTTP to the registry */
+	bool insecure;        /* TLS without verification */
+	const char *authfile; /* docker config.json to read credentials from */
 	const char *username, *password; /* explicit credentials (env / prompt) */
 	struct sq_opts squash;
 	bool quiet;

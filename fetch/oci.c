@@ -250,8 +250,11 @@ int fetch_config_parse(const char *json, size_t len, struct fetch_config *c, str
 	json_t *labels = json_object_get(cfg, "Labels");
 	json_t *lo = json_is_object(labels) ? labels : NULL;
 	c->labels_json = lo ? json_dumps(lo, JSON_INDENT(1) | JSON_SORT_KEYS) : sifu_xstrdup("{}");
-	const char *arch = jstr(j, "architecture");
+	const char *arch = jstr(j, "architecture"), *os = jstr(j, "os");
+	const char *variant = jstr(j, "variant");
 	snprintf(c->arch, sizeof(c->arch), "%s", arch ? arch : "");
+	snprintf(c->os, sizeof(c->os), "%s", os ? os : "");
+	snprintf(c->variant, sizeof(c->variant), "%s", variant ? variant : "");
 	json_t *rootfs = json_object_get(j, "rootfs");
 	c->diff_ids = str_array(json_object_get(rootfs, "diff_ids"), &c->ndiff_ids);
 	json_decref(j);
@@ -267,6 +270,27 @@ static void free_strv(char **v)
 	for (size_t i = 0; v && v[i]; i++)
 		free(v[i]);
 	free(v);
+}
+
+int fetch_config_check_platform(const struct fetch_config *c, const struct fetch_platform *want,
+                                struct sifu_err *err)
+{
+	if (!c->os[0] && !c->arch[0])
+		return 1;
+	/* go-containerregistry's Platform.Satisfies: os and architecture
+	 * equal, and the variant too when one is asked for */
+	if (!strcmp(c->os, want->os) && !strcmp(c->arch, want->arch) &&
+	    (!want->variant[0] || !strcmp(c->variant, want->variant)))
+		return 0;
+	sifu_err_set(err, SIFU_E_NOTFOUND, 0,
+	             "image (%s/%s%s%s) does not satisfy required platform (%s/%s%s%s)", c->os,
+	             c->arch, c->variant[0] ? "/" : "", c->variant, want->os, want->arch,
+	             want->variant[0] ? "/" : "", want->variant);
+	sifu_err_hint(err,
+	              "this image is built for one platform only; pull it without --arch or "
+	              "--platform, or pull an image that has %s/%s",
+	              want->os, want->arch);
+	return -ENOENT;
 }
 
 void fetch_config_free(struct fetch_config *c)

@@ -28,6 +28,7 @@ static int resolve(struct fetch_source *src, const struct fetch_pull_opts *o, st
 	int kind = fetch_manifest_kind(man, len, err);
 	if (kind < 0)
 		return kind;
+	bool single = kind == 0; /* no index to choose the platform from */
 	if (kind == 1) {
 		struct fetch_blob pick = {0};
 		if ((r = fetch_index_select(man, len, &o->platform, &pick, err)) < 0)
@@ -62,6 +63,16 @@ static int resolve(struct fetch_source *src, const struct fetch_pull_opts *o, st
 		                    got);
 	if ((r = fetch_config_parse(im->config_json, im->config_len, &im->cfg, err)) < 0)
 		return r;
+	/* --arch arm64 on an amd64-only image: refuse rather than write an
+	 * amd64 SIF the user did not ask for */
+	if (single && o->platform_given &&
+	    (r = fetch_config_check_platform(&im->cfg, &o->platform, err)) < 0)
+		return r;
+	if (r == 1)
+		sifu_log(
+		    SIFU_LOG_WARN,
+		    "OCI image doesn't declare a platform. It may not be compatible with %s/%s.",
+		    o->platform.os, o->platform.arch);
 	if (im->cfg.ndiff_ids != im->m.nlayers)
 		return sifu_err_set(err, SIFU_E_CORRUPT, 0,
 		                    "the manifest has %zu layers but the config %zu diff_ids",

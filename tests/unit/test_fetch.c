@@ -181,6 +181,28 @@ static void test_index_select(void **state)
 	assert_non_null(strstr(err.hint, "linux/arm/v7, linux/arm64/v8, linux/amd64"));
 }
 
+/* A single-platform image against --arch/--platform, as Apptainer's
+ * ociplatform.CheckImagePlatform: os, arch, and the variant when asked. */
+static void test_config_check_platform(void **state)
+{
+	struct fetch_config c = {.os = "linux", .arch = "amd64"};
+	struct fetch_platform amd = {"linux", "amd64", ""}, arm = {"linux", "arm64", ""};
+	struct fetch_platform v8 = {"linux", "arm64", "v8"};
+	struct sifu_err err = {0};
+	assert_int_equal(fetch_config_check_platform(&c, &amd, &err), 0);
+	assert_true(fetch_config_check_platform(&c, &arm, &err) < 0);
+	assert_non_null(strstr(err.chain[0],
+	                       "image (linux/amd64) does not satisfy required platform "
+	                       "(linux/arm64)"));
+	struct fetch_config a = {.os = "linux", .arch = "arm64"};
+	assert_int_equal(fetch_config_check_platform(&a, &arm, &err), 0);
+	assert_true(fetch_config_check_platform(&a, &v8, &err) < 0);
+	snprintf(a.variant, sizeof(a.variant), "v8");
+	assert_int_equal(fetch_config_check_platform(&a, &v8, &err), 0);
+	struct fetch_config none = {0};
+	assert_int_equal(fetch_config_check_platform(&none, &arm, &err), 1);
+}
+
 static void test_manifest_parse(void **state)
 {
 	struct fetch_manifest m;
@@ -467,12 +489,19 @@ static void test_manifest_config_cap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_refs),           cmocka_unit_test(test_local_refs_and_names),
-	    cmocka_unit_test(test_platform),       cmocka_unit_test(test_manifest_kinds),
-	    cmocka_unit_test(test_index_select),   cmocka_unit_test(test_manifest_parse),
-	    cmocka_unit_test(test_config_scripts), cmocka_unit_test(test_digest_parse),
-	    cmocka_unit_test(test_cache_commit),   cmocka_unit_test(test_layers),
-	    cmocka_unit_test(test_pull_cached),    cmocka_unit_test(test_manifest_config_cap),
+	    cmocka_unit_test(test_refs),
+	    cmocka_unit_test(test_local_refs_and_names),
+	    cmocka_unit_test(test_platform),
+	    cmocka_unit_test(test_manifest_kinds),
+	    cmocka_unit_test(test_index_select),
+	    cmocka_unit_test(test_config_check_platform),
+	    cmocka_unit_test(test_manifest_parse),
+	    cmocka_unit_test(test_config_scripts),
+	    cmocka_unit_test(test_digest_parse),
+	    cmocka_unit_test(test_cache_commit),
+	    cmocka_unit_test(test_layers),
+	    cmocka_unit_test(test_pull_cached),
+	    cmocka_unit_test(test_manifest_config_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
