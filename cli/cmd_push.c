@@ -33,6 +33,26 @@ static int refuse_dest(const char *dest, struct sifu_err *err)
 	return 0;
 }
 
+/* --annotation KEY=VALUE and --description TEXT as Apptainer's push.go
+ * turns them into manifest annotations; a KEY without a value is left out
+ * with a warning, as there.  DESC is the description's KEY=VALUE, or NULL.
+ * The strings are borrowed; free the array. */
+static char **push_annotations(struct cli_args *a, char *desc)
+{
+	char **kv = sifu_xcalloc(a->nlist[O_PUSH_ANNOTATION] + 2, sizeof(*kv));
+	size_t n = 0;
+	for (size_t i = 0; i < a->nlist[O_PUSH_ANNOTATION]; i++) {
+		char *item = a->list[O_PUSH_ANNOTATION][i];
+		if (strchr(item, '='))
+			kv[n++] = item;
+		else
+			sifu_log(SIFU_LOG_WARN, "Value missing for \"%s\", not setting", item);
+	}
+	if (desc)
+		kv[n++] = desc;
+	return kv;
+}
+
 int cmd_push(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 {
 	if (a->npos != 2) {
@@ -48,8 +68,13 @@ int cmd_push(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 	_cleanup_free_ char *pass = NULL;
 	if (cli_pull_opts(a, &o, &user, &pass, err) < 0)
 		return -EINVAL;
+	_cleanup_free_ char *desc = a->set[O_PUSH_DESCRIPTION]
+	                                ? sifu_xasprintf("org.opencontainers.image.description=%s",
+	                                                 a->val[O_PUSH_DESCRIPTION])
+	                                : NULL;
+	_cleanup_free_ char **kv = push_annotations(a, desc);
 	char digest[FETCH_HEX_LEN + 8];
-	int r = fetch_push(a->pos[0], a->pos[1], &o, digest, err);
+	int r = fetch_push(a->pos[0], a->pos[1], &o, kv, digest, err);
 	if (r < 0)
 		return r;
 	if (!o.quiet) {

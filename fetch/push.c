@@ -93,10 +93,36 @@ static int push_blob(struct reg *g, const char *repo, struct fetch_send *body, c
 	return r;
 }
 
-/* The manifest Apptainer's NewImageFromSIF makes, with the SIF's creation
- * time as org.opencontainers.image.created when it has one. */
-static char *sif_manifest(const char *layer_digest, uint64_t size, const char *title,
-                          int64_t created)
+/* The manifest's annotations: the caller's KEY=VALUE ones (those without
+ * '=' are skipped), then the SIF's creation time, which wins as in
+ * Apptainer's NewImageFromSIF.  NULL when there are none. */
+static json_t *annotations(char *const *kv, int64_t created)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; kv && kv[i]; i++) {
+		const char *eq = strchr(kv[i], '=');
+		if (!eq)
+			continue;
+		_cleanup_free_ char *key = sifu_xstrndup(kv[i], (size_t)(eq - kv[i]));
+		json_object_set_new(o, key, json_string(eq + 1));
+	}
+	if (created > 0) {
+		time_t t = (time_t)created;
+		struct tm tm;
+		char when[32];
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		json_object_set_new(o, "org.opencontainers.image.created", json_string(when));
+	}
+	if (json_object_size(o) == 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* The manifest Apptainer's NewImageFromSIF makes. */
+static char *sif_manifest(const char *layer_digest, uint64_t size, const char *title, json_t *notes)
 {
 	char cfg_hex[FETCH_HEX_LEN + 1];
 	fetch_sha256_buf(SIF_CONFIG, strlen(SIF_CONFIG), cfg_hex);
@@ -107,15 +133,8 @@ static char *sif_manifest(const char *layer_digest, uint64_t size, const char *t
 	              SIF_CONFIG_TYPE, "digest", cfg_digest, "size", (int)strlen(SIF_CONFIG),
 	              "layers", "mediaType", SIF_LAYER_TYPE, "digest", layer_digest, "size",
 	              (json_int_t)size, "annotations", "org.opencontainers.image.title", title);
-	if (created > 0) {
-		time_t t = (time_t)created;
-		struct tm tm;
-		char when[32];
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		json_object_set_new(m, "annotations",
-		                    json_pack("{s:s}", "org.opencontainers.image.created", when));
-	}
+	if (notes)
+		json_object_set_new(m, "annotations", notes);
 	char *s = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	return s;
@@ -164,8 +183,8 @@ static int put_manifest(struct reg *g, const struct fetch_ref *ref, const char *
 	return r;
 }
 
-static int push_to(struct reg *g, const char *file, const struct fetch_ref *ref, bool quiet,
-                   char digest[FETCH_HEX_LEN + 8], struct sifu_err *err)
+static int push_to(struct reg *g, const char *file, const struct fetch_ref *ref, char *const *kv,
+                   bool quiet, char digest[FETCH_HEX_LEN + 8], struct sifu_err *err)
 {
 	char layer[FETCH_HEX_LEN + 8];
 	uint64_t size = 0;
@@ -184,12 +203,13 @@ static int push_to(struct reg *g, const char *file, const struct fetch_ref *ref,
 	if ((r = push_blob(g, ref->repository, &cfg, cfg_digest, false, err)) < 0)
 		return r;
 	_cleanup_free_ char *base = sifu_xstrdup(file);
-	_cleanup_free_ char *json = sif_manifest(layer, size, basename(base), created);
+	_cleanup_free_ char *json =
+	    sif_manifest(layer, size, basename(base), annotations(kv, created));
 	return put_manifest(g, ref, json, digest, err);
 }
 
 int fetch_push(const char *file, const char *uri, const struct fetch_pull_opts *o,
-               char digest[FETCH_HEX_LEN + 8], struct sifu_err *err)
+               char *const *annotations, char digest[FETCH_HEX_LEN + 8], struct sifu_err *err)
 {
 	struct fetch_ref ref;
 	int r = fetch_ref_parse(uri, &ref, err);
@@ -205,7 +225,7 @@ int fetch_push(const char *file, const char *uri, const struct fetch_pull_opts *
 		return -EINVAL;
 	}
 	struct reg *g = fetch_reg_open(ref.registry, ref.repository, o, err);
-	r = g ? push_to(g, file, &ref, o->quiet, digest, err) : -EIO;
+	r = g ? push_to(g, file, &ref, annotations, o->quiet, digest, err) : -EIO;
 	/* the registry's 401/403 means no (push) rights here, not a missing image */
 	if (r < 0 && err->code == SIFU_E_DENIED)
 		sifu_err_hint(err, "a push needs credentials with push rights: sifu registry "

@@ -71,6 +71,23 @@ PY
 	[[ "$output" == *"Digest: sha256:$(sha256sum <m.json | cut -d' ' -f1)"* ]]
 }
 
+# e2e/push/push.go testPushCmd "standard SIF push with --description" and
+# "with --annotation": both become manifest annotations (push.go); a key
+# without a value is left out with a warning.
+@test "push --description and --annotation annotate the manifest" {
+	run_sifu push --nohttps --description "a tool" --annotation team=hpc --annotation lonely \
+		img.sif oras://"$REG"/sif/notes:1
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'Value missing for "lonely"'* ]]
+	manifest "$REG" sif/notes 1 >m.json
+	python3 - <<'PY'
+import json
+a = json.load(open("m.json"))["annotations"]
+assert a["org.opencontainers.image.description"] == "a tool", a
+assert a["team"] == "hpc" and "lonely" not in a, a
+PY
+}
+
 # e2e/push/push.go testPushCmd: the same SIF under a second tag; the blob
 # the repository holds is not sent again (a HEAD finds it).
 @test "push skips a blob the registry already has" {
