@@ -25,6 +25,7 @@ enum cli_verb_bit {
 	V_REGISTRY = 1u << 16,
 	V_RUN_HELP = 1u << 17,
 	V_OVERLAY = 1u << 18,
+	V_PUSH = 1u << 19,
 	V_ACTIONS = V_EXEC | V_RUN | V_SHELL | V_TEST | V_INSTANCE,
 };
 

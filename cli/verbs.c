@@ -21,6 +21,8 @@ int cmd_pull(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
     __attribute__((weak));
 int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
     __attribute__((weak));
+int cmd_push(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
+    __attribute__((weak));
 int cmd_inspect(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
     __attribute__((weak));
 int cmd_run_help(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
@@ -96,6 +98,16 @@ const struct cli_verb cli_verbs[] = {
      "no root file system is ever extracted.\n",
      "  $ sifu pull docker://alpine\n  $ sifu pull ubuntu.sif docker://ubuntu:24.04\n"
      "  $ sifu pull --force --name tool.sif --dir images docker://alpine:3.19\n"},
+    {"push", V_PUSH, cmd_push, true, "sifu push [options] IMAGE.sif oras://HOST/REPO[:TAG]",
+     "Upload a SIF image to an OCI registry",
+     "Uploads IMAGE.sif byte for byte as the ORAS artifact Apptainer writes (a SIF\n"
+     "layer in an OCI manifest), so that sifu pull oras:// and apptainer pull\n"
+     "oras:// get the same file back; signatures inside the SIF travel with it.\n"
+     "Credentials come from registry login or the docker config files, as for\n"
+     "pull. docker:// is refused (a SIF is not a container image) and library://\n"
+     "does not apply (sifu has no container library).\n",
+     "  $ sifu push lolcow.sif oras://registry.example.org/me/lolcow:1\n"
+     "  $ sifu push --nohttps tool.sif oras://localhost:5000/tool:latest\n"},
     {"build", V_BUILD, cmd_build, true, "sifu build [options] OUTPUT SOURCE",
      "Build a container image",
      "Builds OUTPUT (a SIF, or a directory with --sandbox) from SOURCE: a\n"

@@ -239,3 +239,12 @@ int fetch_pull_cached_fd(const char *uri, const struct fetch_pull_opts *o, char 
 /* The same with the fd closed (tests, and callers that only want the path). */
 int fetch_pull_cached(const char *uri, const struct fetch_pull_opts *o, char **path,
                       struct sifu_err *err);
+
+/* ----------------------------------------------------------------- push -- */
+/* Push the SIF FILE to URI (oras://HOST/REPO[:TAG]) as Apptainer's push
+ * does (push.c says how), with O's transport options and credentials (found
+ * as a pull finds them).  A file that is not a SIF is refused before
+ * anything is sent.  ANNOTATIONS (KEY=VALUE, NULL-terminated, or NULL) go
+ * into the manifest.  DIGEST gets the manifest's "sha256:…". */
+int fetch_push(const char *file, const char *uri, const struct fetch_pull_opts *o,
+               char *const *annotations, char digest[FETCH_HEX_LEN + 8], struct sifu_err *err);

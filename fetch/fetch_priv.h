@@ -52,3 +52,34 @@ int fetch_source_archive(const struct fetch_ref *ref, struct fetch_cache *cache,
 /* GET URL into FD (retries, Range resume; TLS as O says). */
 int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd,
                         struct sifu_err *err);
+
+/* The registry client for a push (registry.c; push.c uses it): one
+ * repository, credentials found as for a pull, tokens asked for with the
+ * pull,push scope. */
+struct reg;
+struct reg *fetch_reg_open(const char *host, const char *repo, const struct fetch_pull_opts *o,
+                           struct sifu_err *err);
+void fetch_reg_close(struct reg *g);
+/* What a request sends: METHOD "HEAD", "POST" (no body) or "PUT" with SIZE
+ * bytes from MEM, or else read from FD at offset 0 (again on each retry). */
+struct fetch_send {
+	const char *method;
+	const char *ctype; /* Content-Type, or NULL */
+	const char *mem;
+	int fd;
+	uint64_t size;
+	uint64_t sent;                  /* private */
+	struct sifu_progress *progress; /* or NULL */
+};
+/* What the registry answered: the status, its Location and
+ * Docker-Content-Digest headers (NULL when absent). */
+struct fetch_answer {
+	long status;
+	char *location, *digest;
+};
+void fetch_answer_free(struct fetch_answer *a);
+/* Send S to WHERE (a path on the registry, "/v2/…", or a Location it gave)
+ * through the pull's auth and retry loop; any 2xx is success.  WHAT names
+ * the request in errors (a 404 is SIFU_E_NOTFOUND). */
+int fetch_reg_send(struct reg *g, const char *where, struct fetch_send *s, struct fetch_answer *a,
+                   const char *what, struct sifu_err *err);

@@ -2,7 +2,9 @@
 /* The OCI distribution client (distribution-spec v1.1, "Pull"), over libcurl:
  * manifests by tag or digest, blobs into the cache with Range resume,
  * anonymous and credentialed bearer tokens (the WWW-Authenticate challenge of
- * the Docker token spec), basic auth, retries with backoff.
+ * the Docker token spec), basic auth, retries with backoff.  The requests
+ * `push` makes (HEAD, POST, PUT with a body; push.c) go through the same
+ * auth and retry loop (fetch_reg_send).
  *
  * The Authorization header never follows a redirect to another host: libcurl
  * (>= 7.58) drops custom Authorization headers when a redirect changes host,
@@ -43,6 +45,7 @@ struct reg {
 	bool use_basic;
 	char *user, *pass;
 	bool insecure, quiet;
+	bool push; /* tokens are asked for with the pull,push scope */
 	/* an HTTP answer came from the host in this process: a refused
 	 * connection after that is a restart in progress, worth waiting for */
 	bool reached;
@@ -56,7 +59,7 @@ struct reg {
 
 struct resp {
 	CURL *curl;
-	char *www_auth, *retry_after, *content_digest;
+	char *www_auth, *retry_after, *content_digest, *location;
 	struct sifu_buf mem;
 	int fd; /* blob sink for 200/206, or -1 */
 	uint64_t range_from;
@@ -84,7 +87,8 @@ static void resp_reset_headers(struct resp *r)
 	free(r->www_auth);
 	free(r->retry_after);
 	free(r->content_digest);
-	r->www_auth = r->retry_after = r->content_digest = NULL;
+	free(r->location);
+	r->www_auth = r->retry_after = r->content_digest = r->location = NULL;
 }
 
 static void resp_clear(struct resp *r)
@@ -156,6 +160,8 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ctx)
 		free(r->retry_after), r->retry_after = v;
 	else if ((v = header_value(buf, len, "Docker-Content-Digest")))
 		free(r->content_digest), r->content_digest = v;
+	else if ((v = header_value(buf, len, "Location")))
+		free(r->location), r->location = v;
 	return len;
 }
 
@@ -423,11 +429,60 @@ static bool resume_at(struct resp *r, uint64_t size, const char *what, struct cu
 	return false;
 }
 
-/* One GET of URL into R (reset first): ACCEPT, the credentials G holds, a
- * Range to resume.  1 when R->fd already holds all SIZE bytes (nothing is
- * sent), else 0 with libcurl's result in *CC and the HTTP status in *STATUS. */
-static int get_once(struct reg *g, const char *url, const char *accept, uint64_t size,
-                    struct resp *r, const char *what, CURLcode *cc, long *status)
+/* The body of a PUT, read from the start again on every attempt. */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ctx)
+{
+	struct fetch_send *s = ctx;
+	size_t want = size * nitems;
+	if (want > s->size - s->sent)
+		want = (size_t)(s->size - s->sent);
+	if (want == 0)
+		return 0;
+	if (s->mem) {
+		memcpy(buf, s->mem + s->sent, want);
+	} else {
+		ssize_t n;
+		do
+			n = pread(s->fd, buf, want, (off_t)s->sent);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) /* a file that shrank: the registry's digest check fails */
+			return CURL_READFUNC_ABORT;
+		want = (size_t)n;
+	}
+	s->sent += want;
+	if (s->progress)
+		sifu_progress_update(s->progress, s->sent);
+	return want;
+}
+
+/* The method and body of S (HEAD, POST with no body, PUT with one). */
+static struct curl_slist *set_send(CURL *c, struct fetch_send *s, struct curl_slist *h)
+{
+	s->sent = 0;
+	if (strcmp(s->method, "HEAD") == 0) {
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(s->method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	} else {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, s);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)s->size);
+	}
+	if (s->ctype) {
+		_cleanup_free_ char *ct = sifu_xasprintf("Content-Type: %s", s->ctype);
+		h = curl_slist_append(h, ct);
+	}
+	return h;
+}
+
+/* One request of URL into R (reset first): a GET, or what S says; ACCEPT,
+ * the credentials G holds, a Range to resume a GET.  1 when R->fd already
+ * holds all SIZE bytes (nothing is sent), else 0 with libcurl's result in
+ * *CC and the HTTP status in *STATUS. */
+static int get_once(struct reg *g, const char *url, const char *accept, struct fetch_send *s,
+                    uint64_t size, struct resp *r, const char *what, CURLcode *cc, long *status)
 {
 	resp_clear(r); /* keeps fd and limit */
 	r->curl = g->curl;
@@ -435,11 +490,15 @@ static int get_once(struct reg *g, const char *url, const char *accept, uint64_t
 	_cleanup_free_ char *authz = auth_header(g);
 	if (authz)
 		h = curl_slist_append(h, authz);
-	if (resume_at(r, size, what, &h)) {
+	if (!s && resume_at(r, size, what, &h)) {
 		curl_slist_free_all(h);
 		return 1;
 	}
 	set_common(g, r, h);
+	if (s) {
+		h = set_send(g->curl, s, h);
+		curl_easy_setopt(g->curl, CURLOPT_HTTPHEADER, h);
+	}
 	curl_easy_setopt(g->curl, CURLOPT_URL, url);
 	*cc = curl_easy_perform(g->curl);
 	curl_slist_free_all(h);
@@ -527,12 +586,14 @@ static void back_off(const struct reg *g, const struct resp *r, unsigned *delay,
 	*delay = *delay * 2 > 30 ? 30 : *delay * 2;
 }
 
-/* GET URL; body into memory (fd < 0) or appended to FD with Range resume.
- * LIMIT bounds a successful body (r->limit); UINT64_MAX for none.
- * Answers one auth challenge; retries transient failures, 429 and 5xx
- * with backoff. */
-static int reg_get(struct reg *g, const char *url, const char *accept, int fd, uint64_t limit,
-                   struct resp *r, const char *what, struct sifu_err *err)
+/* GET URL (or send what S says); body into memory (fd < 0) or appended
+ * to FD with Range resume.  LIMIT bounds a successful body (r->limit);
+ * UINT64_MAX for none.  Answers one auth challenge; retries transient
+ * failures, 429 and 5xx with backoff.  A GET succeeds with 200 or 206, a
+ * request S sends with any 2xx (201 Created, 202 Accepted). */
+static int reg_request(struct reg *g, const char *url, const char *accept, struct fetch_send *s,
+                       int fd, uint64_t limit, struct resp *r, const char *what,
+                       struct sifu_err *err)
 {
 	bool auth_tried = false;
 	unsigned delay = 1;
@@ -543,7 +604,7 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 	for (int attempt = 0;; attempt++) {
 		CURLcode cc;
 		long status;
-		if (get_once(g, url, accept, size, r, what, &cc, &status) == 1)
+		if (get_once(g, url, accept, s, size, r, what, &cc, &status) == 1)
 			return 0; /* already complete */
 		int rc = body_error(r, status, what, err);
 		if (rc < 0)
@@ -566,7 +627,7 @@ static int reg_get(struct reg *g, const char *url, const char *accept, int fd, u
 			char why[32];
 			snprintf(why, sizeof(why), "HTTP %ld", status);
 			back_off(g, r, &delay, attempt, what, why);
-		} else if (status == 200 || status == 206) {
+		} else if (status == 200 || status == 206 || (s && status >= 200 && status < 300)) {
 			return 0;
 		} else {
 			return http_error(g, status, r, what, err);
@@ -582,9 +643,16 @@ static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *er
 	if (!realm || (strncmp(realm, "https://", 8) != 0 && strncmp(realm, "http://", 7) != 0))
 		return sifu_err_set(err, SIFU_E_UNSUPPORTED, 0,
 		                    "%s: token challenge without a usable realm", g->host);
-	/* a login (no repository) asks for no scope, as docker login does */
-	if (!scope && g->repo)
+	/* a login (no repository) asks for no scope, as docker login does; a
+	 * push asks for pull and push at once, so that one token serves the
+	 * HEAD, the uploads and the manifest (the registry's challenge names
+	 * only what the one request it refused needed) */
+	if (g->push && g->repo) {
+		free(scope);
+		scope = sifu_xasprintf("repository:%s:pull,push", g->repo);
+	} else if (!scope && g->repo) {
 		scope = sifu_xasprintf("repository:%s:pull", g->repo);
+	}
 	char *es = curl_easy_escape(g->curl, service ? service : "", 0);
 	char *esc = scope ? curl_easy_escape(g->curl, scope, 0) : NULL;
 	_cleanup_free_ char *url =
@@ -598,7 +666,8 @@ static int fetch_token(struct reg *g, const char *challenge, struct sifu_err *er
 	free(g->token);
 	g->token = NULL;
 	g->use_basic = g->user != NULL;
-	int rc = reg_get(g, url, NULL, -1, TOKEN_MAX, &r, "getting a registry token", err);
+	int rc =
+	    reg_request(g, url, NULL, NULL, -1, TOKEN_MAX, &r, "getting a registry token", err);
 	g->use_basic = saved_basic;
 	if (rc < 0) {
 		resp_clear(&r);
@@ -636,7 +705,7 @@ static int reg_get_manifest(struct fetch_source *s, const char *digest, char **o
 	_cleanup_free_ char *what = sifu_xasprintf("manifest %s/%s%s%s", g->host, g->repo,
 	                                           strchr(refname, ':') ? "@" : ":", refname);
 	struct resp r = {.fd = -1, .limit_what = "the 4 MiB limit for a manifest"};
-	int rc = reg_get(g, url, ACCEPT_MANIFESTS, -1, MANIFEST_MAX, &r, what, err);
+	int rc = reg_request(g, url, ACCEPT_MANIFESTS, NULL, -1, MANIFEST_MAX, &r, what, err);
 	if (rc < 0) {
 		resp_clear(&r);
 		return rc;
@@ -691,7 +760,7 @@ static int download_blob(struct reg *g, const struct fetch_blob *b, const char *
 	         (unsigned long long)b->size);
 	struct resp r = {.fd = fd, .limit_what = limit};
 	r.progress = g->quiet ? NULL : sifu_progress_new(label, b->size);
-	int rc = reg_get(g, url, NULL, fd, b->size, &r, what, err);
+	int rc = reg_request(g, url, NULL, NULL, fd, b->size, &r, what, err);
 	if (r.progress)
 		sifu_progress_done(r.progress);
 	resp_clear(&r);
@@ -1036,7 +1105,7 @@ int fetch_registry_check_login(const char *host, const struct fetch_pull_opts *o
 		return -EIO;
 	_cleanup_free_ char *url = sifu_xasprintf("%s/v2/", g->base_url);
 	struct resp r = {.fd = -1, .limit_what = "64 KiB"};
-	int rc = reg_get(g, url, NULL, -1, ERRBODY_MAX, &r, "checking the login", err);
+	int rc = reg_request(g, url, NULL, NULL, -1, ERRBODY_MAX, &r, "checking the login", err);
 	bool challenged = g->token || g->use_basic;
 	resp_clear(&r);
 	if (rc < 0 && err->code == SIFU_E_DENIED) {
@@ -1082,7 +1151,7 @@ int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd
 		         (unsigned long long)limit);
 	}
 	r.progress = o->quiet ? NULL : sifu_progress_new("download", 0);
-	int rc = reg_get(&g, url, NULL, fd, limit, &r, url, err);
+	int rc = reg_request(&g, url, NULL, NULL, fd, limit, &r, url, err);
 	if (r.progress)
 		sifu_progress_done(r.progress);
 	resp_clear(&r);
@@ -1090,4 +1159,64 @@ int fetch_http_download(const char *url, const struct fetch_pull_opts *o, int fd
 	free(g.host);
 	free(g.label);
 	return rc;
+}
+
+/* ----------------------------------------------------------------- push */
+
+struct reg *fetch_reg_open(const char *host, const char *repo, const struct fetch_pull_opts *o,
+                           struct sifu_err *err)
+{
+	struct reg *g = reg_new(host, o, err);
+	if (!g)
+		return NULL;
+	g->repo = sifu_xstrdup(repo);
+	g->push = true;
+	return g;
+}
+
+void fetch_reg_close(struct reg *g)
+{
+	if (g)
+		reg_free(&g->base);
+}
+
+/* A Location the registry gave: a path on it, or a URL that stays on it.
+ * Credentials go to no other host, so an upload elsewhere is refused. */
+static char *reg_url(const struct reg *g, const char *where, const char *what, struct sifu_err *err)
+{
+	if (where[0] == '/')
+		return sifu_xasprintf("%s%s", g->base_url, where);
+	size_t n = strlen(g->base_url);
+	if (strncmp(where, g->base_url, n) == 0 && where[n] == '/')
+		return sifu_xstrdup(where);
+	sifu_err_set(err, SIFU_E_UNSUPPORTED, 0, "%s: registry %s sends the upload to %s", what,
+	             g->host, where);
+	sifu_err_hint(err, "sifu uploads only to the registry itself (with --nohttps, over "
+	                   "plain HTTP): check the registry's configuration");
+	return NULL;
+}
+
+int fetch_reg_send(struct reg *g, const char *where, struct fetch_send *s, struct fetch_answer *a,
+                   const char *what, struct sifu_err *err)
+{
+	_cleanup_free_ char *url = reg_url(g, where, what, err);
+	if (!url)
+		return -EINVAL;
+	struct resp r = {.fd = -1, .limit_what = "64 KiB"};
+	memset(a, 0, sizeof(*a));
+	/* a HEAD's Content-Length is the blob's size, not a body to bound */
+	uint64_t limit = strcmp(s->method, "HEAD") == 0 ? UINT64_MAX : ERRBODY_MAX;
+	int rc = reg_request(g, url, NULL, s, -1, limit, &r, what, err);
+	curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &a->status);
+	a->location = TAKE_PTR(r.location);
+	a->digest = TAKE_PTR(r.content_digest);
+	resp_clear(&r);
+	return rc;
+}
+
+void fetch_answer_free(struct fetch_answer *a)
+{
+	free(a->location);
+	free(a->digest);
+	memset(a, 0, sizeof(*a));
 }
