@@ -543,7 +543,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	require_feature "nested user namespaces" unshare -U -r -m true
 	run unshare -U -r -m sh -c "mount --bind /dev/null /dev/fuse && exec '$SIFU' exec '$(img)' sh -c 'echo \$MYVAR'"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"sifu warning: "*"FUSE"*"extracting the image to a private temporary directory instead"* ]]
+	[[ "$output" == *"WARNING: "*"FUSE"*"extracting the image to a private temporary directory instead"* ]]
 	[ "${lines[-1]}" = Hello ]
 }
 

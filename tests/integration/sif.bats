@@ -223,7 +223,7 @@ corrupt_case() { # corrupt_case EXPECTED-SUBSTRING ACTION...
 	run "$SIFU" sif list "$T/c.sif"
 	[ "$status" -eq 255 ] || { echo "status $status for: $want" >&2; return 1; }
 	[ "${#lines[@]}" -eq 1 ] || { echo "not one line: $output" >&2; return 1; }
-	[[ "$output" == sifu:* ]] || { echo "no sifu: prefix: $output" >&2; return 1; }
+	[[ "$output" == FATAL:* ]] || { echo "no FATAL: prefix: $output" >&2; return 1; }
 	[[ "$output" == *"$want"* ]] || { echo "want '$want', got: $output" >&2; return 1; }
 	# the launcher's entry point refuses it too, and nothing crashed on the way
 	run "$SIFU" sif header "$T/c.sif"
