@@ -7,8 +7,13 @@
 # terminal, and at --debug in sylog's debug form.
 load helpers
 
+setup_file() {
+	busybox_tree "$BATS_FILE_TMPDIR/bb" # no test script: `sifu test` says so in an INFO line
+}
+
 setup() {
 	cd "$BATS_TEST_TMPDIR"
+	BB=$BATS_FILE_TMPDIR/bb
 	AUTH=$BATS_TEST_TMPDIR/auth.json
 }
 
@@ -47,6 +52,10 @@ setup() {
 	run "$SIFU" registry list --authfile "$AUTH"
 	[ "$status" -eq 0 ]
 	[ "$output" = "INFO:    no registry credentials are stored in $AUTH" ] || { echo "got: $output"; false; }
+	# Apptainer's `test` without a test script: sylog.Infof
+	run "$SIFU" test "$BB"
+	[ "$status" -eq 0 ]
+	[ "$output" = "INFO:    no test script in the container, exiting" ] || { echo "got: $output"; false; }
 }
 
 # cmd/internal/cli/apptainer.go setSylogMessageLevel: -q is LogLevel (-1),
@@ -58,6 +67,13 @@ setup() {
 	[ -z "$output" ] || { echo "-q printed: $output"; false; }
 	run "$SIFU" -s registry list --authfile "$AUTH"
 	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "-s printed: $output"; false; }
+	run "$SIFU" test "$BB"
+	[[ "$output" == "INFO:    "* ]]
+	run "$SIFU" -q test "$BB"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "-q printed: $output"; false; }
+	run "$SIFU" -s test "$BB"
 	[ -z "$output" ] || { echo "-s printed: $output"; false; }
 	run "$SIFU" -q registry logout --authfile "$AUTH" docker://registry.invalid
 	[[ "$output" == "WARNING: "* ]]
