@@ -60,7 +60,7 @@ setup() {
 @test "the user's apt example is valid and gives exactly one line" {
 	run "$SIFU" build -f nodir/apt-search "$DEFS/good/apt-search.def"
 	[ "$status" -eq 255 ]
-	[ "${#lines[@]}" -eq 2 ]
+	[ "$(message_count)" -eq 2 ]
 	[[ "${lines[0]}" == "INFO:    $DEFS/good/apt-search.def is valid (1 stage, Bootstrap: docker)" ]]
 	[[ "${lines[1]}" == "FATAL:   cannot write nodir/apt-search: its directory does not exist"* ]]
 }
@@ -79,7 +79,7 @@ setup() {
 	printf '# build arguments\nextra = curl\n\ntag=trixie\n' >args.txt
 	run "$SIFU" build --build-arg-file args.txt nodir/out.sif "$def"
 	[[ "$output" == *"is valid"* ]]
-	[ "${#lines[@]}" -eq 2 ]
+	[ "$(message_count)" -eq 2 ]
 
 	# the environment sets it too, as every flag
 	SIFU_BUILD_ARG=extra=wget run "$SIFU" build nodir/out.sif "$def"

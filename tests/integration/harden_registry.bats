@@ -39,7 +39,7 @@ cache_clean() {
 
 one_line() { # the error is one line naming what failed
 	assert_sifu_error
-	[ "$(printf '%s\n' "$output" | grep -c .)" -eq 1 ] || { echo "not one line: $output" >&2; return 1; }
+	[ "$(message_count)" -eq 1 ] || { echo "not one line: $output" >&2; return 1; }
 }
 
 @test "the fake registry serves an image sifu pulls" {
