@@ -161,7 +161,8 @@ void cli_print_bash_completion(FILE *f, const struct cli_verb *verbs, size_t nve
 extern const struct cli_verb cli_verbs[];
 extern const size_t cli_nverbs;
 
-/* One error line, "sifu: <message>", then the hint; with --debug the chain. */
+/* The error that ends the command: "FATAL:   <message>", the hint indented
+ * on the next line; with --debug the chain. */
 void cli_report(const char *verb, const struct sifu_err *err);
 /* verbs.c: print sifu's version; once main has seen sifu called as
  * apptainer or singularity (argv[0], e.g. a symlink), Apptainer's

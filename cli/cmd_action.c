@@ -303,12 +303,11 @@ static uint64_t parse_caps(const struct cli_args *a, enum cli_opt_id id)
 		} else if (bit >= 0) {
 			set |= UINT64_C(1) << bit;
 		} else if (*w) {
-			fprintf(stderr, "WARNING: won't %s unknown capability: %s",
-			        id == O_ADD_CAPS ? "add" : "drop",
-			        strncasecmp(w, "CAP_", 4) ? "CAP_" : "");
 			for (char *p = w; *p; p++)
-				fputc(toupper((unsigned char)*p), stderr);
-			fputc('\n', stderr);
+				*p = (char)toupper((unsigned char)*p);
+			sifu_warning("won't %s unknown capability: %s%s",
+			             id == O_ADD_CAPS ? "add" : "drop",
+			             strncasecmp(w, "CAP_", 4) ? "CAP_" : "", w);
 		}
 	}
 	return set;

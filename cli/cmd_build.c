@@ -309,6 +309,6 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 	recipe_free(r);
 done:
 	if (ret == 0 && sifu_log_get_level() >= SIFU_LOG_INFO)
-		fprintf(stderr, "INFO:    Build complete: %s\n", o.output);
+		sifu_info("Build complete: %s", o.output);
 	return ret;
 }

@@ -298,8 +298,7 @@ int cmd_cache(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		if (yes <= 0) {
 			fetch_cache_close(&c);
 			if (yes == 0) { /* declining is an answer, not a failure */
-				fprintf(stderr,
-				        "INFO:    Cache cleanup canceled, nothing removed\n");
+				sifu_info("Cache cleanup canceled, nothing removed");
 				return 0;
 			}
 			sifu_err_set(err, SIFU_E_USAGE, 0,

@@ -272,18 +272,16 @@ static void print_stats(const struct sqf_image *img, const char *ops, uint64_t n
 	sqf_image_stats(img, &s);
 	char b[32];
 	sifu_fmt_bytes(s.backend_bytes, b, sizeof(b));
-	fprintf(stderr,
-	        "sifu: read %s in %" PRIu64 " requests from the image; cache: %" PRIu64
-	        " hits, %" PRIu64 " misses, %" PRIu64 " read-ahead hits (%s, served %.1f s)\n",
-	        b, s.backend_requests, s.cache_hits, s.cache_misses, s.readahead_hits,
-	        s.pagecache ? "page-cache mode" : "chunk mode", ns / 1e9);
-	fprintf(stderr, "sifu: requests: %s\n", ops);
+	sifu_info("read %s in %" PRIu64 " requests from the image; cache: %" PRIu64
+	          " hits, %" PRIu64 " misses, %" PRIu64 " read-ahead hits (%s, served %.1f s)",
+	          b, s.backend_requests, s.cache_hits, s.cache_misses, s.readahead_hits,
+	          s.pagecache ? "page-cache mode" : "chunk mode", ns / 1e9);
+	sifu_info("requests: %s", ops);
 	if (!s.kept)
 		return;
 	sifu_fmt_bytes(s.kept_added, b, sizeof(b));
-	fprintf(stderr,
-	        "sifu: block cache: %" PRIu64 " blocks found, %" PRIu64 " not found, %s added\n",
-	        s.kept_hits, s.kept_misses, b);
+	sifu_info("block cache: %" PRIu64 " blocks found, %" PRIu64 " not found, %s added",
+	          s.kept_hits, s.kept_misses, b);
 }
 
 int cmd_mount(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)

@@ -155,6 +155,6 @@ int cmd_pull(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 	if (r < 0)
 		return r;
 	if (!o.quiet)
-		fprintf(stderr, "INFO:    Wrote %s\n", out);
+		sifu_info("Wrote %s", out);
 	return 0;
 }

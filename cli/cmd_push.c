@@ -78,8 +78,8 @@ int cmd_push(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)
 	if (r < 0)
 		return r;
 	if (!o.quiet) {
-		fprintf(stderr, "INFO:    Digest: %s\n", digest);
-		fprintf(stderr, "INFO:    Upload complete\n");
+		sifu_info("Digest: %s", digest);
+		sifu_info("Upload complete");
 	}
 	return 0;
 }

@@ -161,10 +161,9 @@ static int check_login(struct cli_args *a, const char *host, const char *user, c
 	o.password = pw;
 	int r = fetch_registry_check_login(host, &o, err);
 	if (r == 1)
-		fprintf(stderr,
-		        "WARNING: registry %s lets anyone in (GET /v2/ needs no credentials): "
-		        "they are stored unchecked\n",
-		        host);
+		sifu_warning("registry %s lets anyone in (GET /v2/ needs no credentials): "
+		             "they are stored unchecked",
+		             host);
 	return r < 0 ? r : 0;
 }
 
@@ -198,7 +197,7 @@ static int do_login(struct cli_args *a, const char *host, struct sifu_err *err)
 	r = save(path, j, err);
 	json_decref(j);
 	if (r == 0)
-		fprintf(stderr, "INFO:    Token stored in %s\n", path);
+		sifu_info("Token stored in %s", path);
 	return r;
 }
 
@@ -213,9 +212,7 @@ static int do_logout(struct cli_args *a, const char *host, struct sifu_err *err)
 	json_t *entry = json_object_get(auths, host);
 	if (!entry) {
 		json_decref(j);
-		fprintf(stderr,
-		        "WARNING: no credentials for %s are stored in %s: nothing removed\n", host,
-		        path);
+		sifu_warning("no credentials for %s are stored in %s: nothing removed", host, path);
 		return 0;
 	}
 	_cleanup_free_ char *user = auth_user(entry);
@@ -223,9 +220,8 @@ static int do_logout(struct cli_args *a, const char *host, struct sifu_err *err)
 	int r = save(path, j, err);
 	json_decref(j);
 	if (r == 0)
-		fprintf(stderr,
-		        "INFO:    Logout succeeded: removed the credentials%s%s%s for %s from %s\n",
-		        *user ? " of '" : "", user, *user ? "'" : "", host, path);
+		sifu_info("Logout succeeded: removed the credentials%s%s%s for %s from %s",
+		          *user ? " of '" : "", user, *user ? "'" : "", host, path);
 	return r;
 }
 
@@ -243,7 +239,7 @@ static int do_list(struct cli_args *a)
 		printf("docker://%s%s%s\n", host, *user ? "  " : "", user);
 	}
 	if (json_object_size(auths) == 0)
-		fprintf(stderr, "INFO:    no registry credentials are stored in %s\n", path);
+		sifu_info("no registry credentials are stored in %s", path);
 	json_decref(j);
 	return 0;
 }

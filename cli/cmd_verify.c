@@ -143,7 +143,7 @@ int cmd_verify(const struct cli_verb *v, struct cli_args *a, struct sifu_err *er
 		print_text(path, img, &rep);
 	fflush(stdout);
 	for (size_t i = 0; i < rep.nproblems; i++)
-		fprintf(stderr, "sifu: verify: %s\n", rep.problems[i]);
+		sifu_log(SIFU_LOG_ERROR, "verify: %s", rep.problems[i]);
 	if (r == 0 && !a->set[O_JSON])
 		printf("Verified signature(s) of %s\n", path);
 	sif_verify_report_free(&rep);

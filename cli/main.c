@@ -54,24 +54,26 @@ int cli_delegate_full(struct sifu_err *err)
 }
 #endif
 
+/* Apptainer ends a command with sylog.Fatalf: "FATAL:   message", exit 255.
+ * The hint goes on the next line, indented under the message rather than
+ * as an INFO line: it is part of the error, so -s (errors only) keeps it,
+ * and `grep ^FATAL` still finds the one line that says what failed. */
 void cli_report(const char *verb, const struct sifu_err *err)
 {
+	(void)verb;
 	char line[2 * SIFU_ERR_MSG_MAX];
 	sifu_err_format(err, line, sizeof(line));
-	bool color = sifu_log_color();
-	/* one line: what is wrong, then what to do */
-	fprintf(stderr, "%ssifu: %s%s%s%s%s\n", color ? "\033[31m" : "", line,
-	        err->hint[0] ? " (" : "", err->hint, err->hint[0] ? ")" : "",
-	        color ? "\033[0m" : "");
+	sifu_log(SIFU_LOG_FATAL, "%s", line);
+	if (err->hint[0])
+		fprintf(stderr, "%9s%s\n", "", err->hint);
 
 	if (debug_chain && err->depth > 1) {
-		fprintf(stderr, "sifu debug: error chain (outermost first, code '%s'):\n",
-		        sifu_errcode_name(err->code));
+		sifu_debug("error chain (outermost first, code '%s'):",
+		           sifu_errcode_name(err->code));
 		for (unsigned i = err->depth; i-- > 0;)
-			fprintf(stderr, "sifu debug:   %s\n", err->chain[i]);
+			sifu_debug("  %s", err->chain[i]);
 		if (err->errnum)
-			fprintf(stderr, "sifu debug:   errno %d (%s)\n", err->errnum,
-			        strerror(err->errnum));
+			sifu_debug("  errno %d (%s)", err->errnum, strerror(err->errnum));
 	}
 }
 

@@ -321,10 +321,10 @@ void cli_print_version(bool flag)
 	else
 		printf("%s\n", SIFU_APPTAINER_VERSION);
 	if (sifu_log_get_level() >= SIFU_LOG_DEBUG)
-		fprintf(stderr, "DEBUG:   this is sifu %s, which matches Apptainer %s%s\n",
-		        SIFU_VERSION, SIFU_APPTAINER_VERSION,
-		        as_apptainer ? " and answers as it when called apptainer or singularity"
-		                     : "");
+		sifu_debug("this is sifu %s, which matches Apptainer %s%s", SIFU_VERSION,
+		           SIFU_APPTAINER_VERSION,
+		           as_apptainer ? " and answers as it when called apptainer or singularity"
+		                        : "");
 }
 
 int cmd_version(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err)

@@ -169,8 +169,11 @@ char *sifu_buf_take(struct sifu_buf *b);
 /* --------------------------------------------------------------- logging -- */
 
 /* Apptainer's levels (pkg/sylog): -s shows errors only (SIFU_LOG_QUIET), -q
- * errors and warnings (SIFU_LOG_WARN), the default adds INFO lines. */
+ * errors and warnings (SIFU_LOG_WARN), the default adds INFO lines.  FATAL
+ * and ERROR lines print at every level, as sylog's do. */
 enum sifu_loglevel {
+	SIFU_LOG_FATAL = -2, /* the error that ends the command (cli_report) */
+	SIFU_LOG_ERROR = -1,
 	SIFU_LOG_QUIET = 0, /* errors only: -s/--silent */
 	SIFU_LOG_WARN = 1,  /* errors and warnings: -q/--quiet */
 	SIFU_LOG_INFO = 2,  /* default */
@@ -184,9 +187,17 @@ void sifu_log_set_level(enum sifu_loglevel lvl);
 enum sifu_loglevel sifu_log_get_level(void);
 void sifu_log_set_color(bool on);
 bool sifu_log_color(void);
-void sifu_log(enum sifu_loglevel lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define sifu_debug(...)   sifu_log(SIFU_LOG_DEBUG, __VA_ARGS__)
-#define sifu_verbose(...) sifu_log(SIFU_LOG_VERBOSE, __VA_ARGS__)
+/* One line with sylog's prefix: "INFO:    ", "WARNING: ", "FATAL:   "...
+ * (the label and its colon padded to 8, then a space); at DEBUG level every
+ * line carries sylog's debug form instead: label, [U=uid,P=pid], function.
+ * FUNC is the caller's __func__ (sifu_log passes it). */
+void sifu_log_at(enum sifu_loglevel lvl, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define sifu_log(lvl, ...) sifu_log_at(lvl, __func__, __VA_ARGS__)
+#define sifu_info(...)     sifu_log(SIFU_LOG_INFO, __VA_ARGS__)
+#define sifu_warning(...)  sifu_log(SIFU_LOG_WARN, __VA_ARGS__)
+#define sifu_debug(...)    sifu_log(SIFU_LOG_DEBUG, __VA_ARGS__)
+#define sifu_verbose(...)  sifu_log(SIFU_LOG_VERBOSE, __VA_ARGS__)
 /* Monotonic time in nanoseconds, for --debug phase timings. */
 uint64_t sifu_now_ns(void);
 

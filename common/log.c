@@ -30,23 +30,53 @@ uint64_t sifu_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void sifu_log(enum sifu_loglevel lvl, const char *fmt, ...)
+/* pkg/sylog/sylog_common.go messageLabels, and sylog.go messageColors: only
+ * the label is coloured, and only on a terminal (cmd/internal/cli
+ * apptainer.go: !term.IsTerminal(2) turns colour off). */
+static const char *label(enum sifu_loglevel lvl, const char **color)
+{
+	switch (lvl) {
+	case SIFU_LOG_FATAL: *color = "\033[31m"; return "FATAL";
+	case SIFU_LOG_ERROR:
+	case SIFU_LOG_QUIET: /* "errors only": a message at it is an error */
+		*color = "\033[31m";
+		return "ERROR";
+	case SIFU_LOG_WARN: *color = "\033[33m"; return "WARNING";
+	case SIFU_LOG_INFO: *color = "\033[34m"; return "INFO";
+	case SIFU_LOG_VERBOSE: *color = ""; return "VERBOSE";
+	default: *color = ""; return "DEBUG";
+	}
+}
+
+void sifu_log_at(enum sifu_loglevel lvl, const char *func, const char *fmt, ...)
 {
 	if (lvl > log_level)
 		return;
-	const char *tag = lvl >= SIFU_LOG_DEBUG  ? "debug"
-	                  : lvl == SIFU_LOG_WARN ? "warning"
-	                                         : "info";
-	const char *on = "", *off = "";
-	if (log_color) {
-		on = lvl >= SIFU_LOG_DEBUG ? "\033[2m" : lvl == SIFU_LOG_WARN ? "\033[33m" : "";
-		off = *on ? "\033[0m" : "";
-	}
+	const char *color;
+	const char *name = label(lvl, &color);
+	const char *reset = log_color && *color ? "\033[0m" : "";
+	if (!log_color)
+		color = "";
 	char line[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* one write per line so concurrent threads do not interleave */
-	fprintf(stderr, "%ssifu %s: %s%s\n", on, tag, line, off);
+	size_t n = strlen(line);
+	while (n && line[n - 1] == '\n') /* sylog trims trailing newlines */
+		line[--n] = '\0';
+	char who[96] = "";
+	if (log_level >= SIFU_LOG_DEBUG) {
+		/* sylog's prefix(): "%-8s" label, "%-19s" [U=,P=], "%-30s" func() */
+		char ids[32], fn[48];
+		snprintf(ids, sizeof(ids), "[U=%u,P=%d]", (unsigned)geteuid(), (int)getpid());
+		snprintf(fn, sizeof(fn), "%s()", func ? func : "????");
+		snprintf(who, sizeof(who), "%-19s%-30s", ids, fn);
+		/* one write per line so concurrent threads do not interleave */
+		fprintf(stderr, "%s%-8s%s%s%s\n", color, name, reset, who, line);
+		return;
+	}
+	char tag[16];
+	snprintf(tag, sizeof(tag), "%s:", name);
+	fprintf(stderr, "%s%-8s%s %s\n", color, tag, reset, line);
 }

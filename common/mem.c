@@ -4,7 +4,7 @@
 
 static void oom(void)
 {
-	static const char msg[] = "sifu: out of memory\n";
+	static const char msg[] = "FATAL:   out of memory\n";
 	ssize_t r = write(2, msg, sizeof(msg) - 1);
 	(void)r;
 	abort();

@@ -410,7 +410,7 @@ static const char script_source[] =
  * node is there but the root is nodev (EACCES).  `true`, not `:`: a
  * redirection error on a special built-in would end the shell. */
 static const char exec_check[] =
-    "__sifu_cant() { echo \"sifu: cannot run '$1' in the container: $2\" >&2; exit 255; }\n"
+    "__sifu_cant() { echo \"FATAL:   cannot run '$1' in the container: $2\" >&2; exit 255; }\n"
     "case $1 in\n"
     "*/*)\n"
     "\t[ -e \"$1\" ] || __sifu_cant \"$1\" \"not found (not in the image)\"\n"

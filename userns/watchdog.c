@@ -82,10 +82,10 @@ void ns_watch_payload(struct ns_run *l)
 		snprintf(limit, sizeof(limit), "%lus", w->ms / 1000);
 	else
 		snprintf(limit, sizeof(limit), "%lums", w->ms);
-	l->env.script_head =
-	    sifu_xasprintf("trap 'echo \"sifu: the environment scripts of the image did not finish "
-	                   "within %s (--runscript-timeout)\" >&2; exit 255' USR2\n",
-	                   limit);
+	l->env.script_head = sifu_xasprintf(
+	    "trap 'echo \"FATAL:   the environment scripts of the image did not finish "
+	    "within %s (--runscript-timeout)\" >&2; exit 255' USR2\n",
+	    limit);
 	l->env.script_tail =
 	    sifu_xasprintf("trap - USR2\n{ printf x >&%d; } 2>/dev/null\nexec %d>&-\n", fd, fd);
 }

@@ -212,7 +212,7 @@ if "sifu-before" in med:
 
 # phases: the time of the first line matching each marker (median over runs)
 marks = {
-    "sifu": [("pull: download, layers -> temporary base SquashFS", r"sifu info: layer \d+: "),
+    "sifu": [("pull: download, layers -> temporary base SquashFS", r"INFO:    layer \d+: "),
              ("finish base SquashFS, extract it to a directory", r"Running post scriptlet"),
              ("%post (apt)", r"Creating SIF file"),
              ("SquashFS + SIF", None)],

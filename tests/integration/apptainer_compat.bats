@@ -1469,7 +1469,7 @@ DEF
 @test "inspect of a missing path: one line that says what inspect reads, exit 255" {
 	run_sifu inspect "$D/no-such-image.sif"
 	[ "$status" -eq 255 ]
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[[ "$output" == *"cannot open $D/no-such-image.sif"* ]]
 	[[ "$output" == *"SIF image, a sandbox directory or a SquashFS file"* ]]
 }

@@ -45,7 +45,7 @@ load helpers
 @test "unknown verb: one line, a suggestion, exit 255" {
 	run_sifu frobnicate
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[[ "$output" == *"unknown verb 'frobnicate'"* ]]
 	run_sifu exce
 	assert_sifu_error
@@ -55,7 +55,7 @@ load helpers
 @test "unknown flag: one line, a suggestion, exit 255" {
 	run_sifu exec --bnid /x img true
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[[ "$output" == *"--bnid"* ]]
 	[[ "$output" == *"--bind"* ]]
 	run_sifu --debgu version

@@ -151,7 +151,7 @@ fsck_clean() {
 	printf '\123\357' | dd of="$T/bad" bs=1 seek=1080 conv=notrunc status=none
 	run "$SIFU" mount "$T/bad" "$MNT"
 	assert_sifu_error
-	[ "$(printf '%s\n' "$output" | grep -c '^sifu: ')" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | grep -c '^FATAL:   ')" -eq 1 ]
 	[[ "$output" == *"not a usable ext2/3/4 file system"* ]]
 	run ! mountpoint -q "$MNT"
 	# a journal left to replay (a crashed kernel's) is refused, not served stale

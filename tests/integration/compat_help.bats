@@ -109,7 +109,7 @@ setup_file() {
 	for dir in "$D/empty" "$D/data"; do
 		run_sifu exec "$dir" true
 		[ "$status" -eq 255 ] || { echo "$dir: $output"; false; }
-		[ "${#lines[@]}" -eq 1 ] || { echo "$dir: $output"; false; }
+		[ "$(message_count)" -eq 1 ] || { echo "$dir: $output"; false; }
 		[[ "$output" == *"$dir is not a container image"* ]] || { echo "$output"; false; }
 	done
 	# a root file system without /.singularity.d still runs
@@ -195,7 +195,7 @@ setup_file() {
 	for c in /etc /etc/passwd /no/such/cmd nosuchcmd; do
 		run_sifu exec "$D/root" "$c"
 		[ "$status" -eq 255 ] || { echo "$c: $output"; false; }
-		[ "${#lines[@]}" -eq 1 ] || { echo "$c: $output"; false; }
+		[ "$(message_count)" -eq 1 ] || { echo "$c: $output"; false; }
 		[[ "$output" == *"cannot run '$c' in the container"* ]] || { echo "$output"; false; }
 		[[ ! "$output" =~ line\ [0-9] ]] || { echo "$output"; false; }
 	done

@@ -204,7 +204,7 @@ PY
 		# shellcheck disable=SC2086
 		run_sifu remote $args
 		assert_sifu_error
-		[ "${#lines[@]}" -eq 1 ] || { echo "$output"; false; }
+		[ "$(message_count)" -eq 1 ] || { echo "$output"; false; }
 		[[ "$output" == *"sifu does not have"* || "$output" == *"does not apply to sifu"* ]]
 		[[ "$output" != *"unknown"* ]]
 	done
@@ -218,12 +218,12 @@ PY
 @test "search and plugin say they do not apply, and what to do instead" {
 	run_sifu search --library https://library.example.org alpine
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[[ "$output" == *"'search' does not apply to sifu"* && "$output" == *"skopeo list-tags"* ]]
 	[[ "$output" != *"unknown verb"* && "$output" != *"did you mean"* ]]
 	run_sifu plugin list
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[[ "$output" == *"'plugin' does not apply to sifu"* ]]
 	[[ "$output" != *"unknown verb"* && "$output" != *"did you mean"* ]]
 }

@@ -23,12 +23,12 @@ setup() {
 			echo "$f: status $status, want 255" >&2
 			failed=1
 		fi
-		if [ "$(printf '%s\n' "$output" | grep -c '^sifu: ')" -ne 1 ]; then
-			echo "$f: want exactly one 'sifu:' line, got: $output" >&2
+		if [ "$(printf '%s\n' "$output" | grep -c '^FATAL:   ')" -ne 1 ]; then
+			echo "$f: want exactly one 'FATAL:' line, got: $output" >&2
 			failed=1
 		fi
-		if ! printf '%s\n' "$output" | grep -qF "sifu: $f:$expect"; then
-			echo "$f: want 'sifu: $f:$expect'" >&2
+		if ! printf '%s\n' "$output" | grep -qF "FATAL:   $f:$expect"; then
+			echo "$f: want 'FATAL:   $f:$expect'" >&2
 			echo "      got  '$output'" >&2
 			failed=1
 		fi
@@ -60,9 +60,9 @@ setup() {
 @test "the user's apt example is valid and gives exactly one line" {
 	run "$SIFU" build -f nodir/apt-search "$DEFS/good/apt-search.def"
 	[ "$status" -eq 255 ]
-	[ "${#lines[@]}" -eq 2 ]
-	[[ "${lines[0]}" == "sifu info: $DEFS/good/apt-search.def is valid (1 stage, Bootstrap: docker)" ]]
-	[[ "${lines[1]}" == "sifu: cannot write nodir/apt-search: its directory does not exist"* ]]
+	[ "$(message_count)" -eq 2 ]
+	[[ "${lines[0]}" == "INFO:    $DEFS/good/apt-search.def is valid (1 stage, Bootstrap: docker)" ]]
+	[[ "${lines[1]}" == "FATAL:   cannot write nodir/apt-search: its directory does not exist"* ]]
 }
 
 @test "templates: --build-arg, --build-arg-file and %arguments defaults" {
@@ -70,7 +70,7 @@ setup() {
 	# %arguments's pkgs default uses {{ extra }}, which only a build arg gives
 	run "$SIFU" build out.sif "$def"
 	[ "$status" -eq 255 ]
-	[[ "$output" == "sifu: $def:7: build variable 'extra' is not defined"*"--build-arg extra=VALUE"* ]]
+	[[ "$output" == "FATAL:   $def:7: build variable 'extra' is not defined"*"--build-arg extra=VALUE"* ]]
 
 	run "$SIFU" build --build-arg extra=curl nodir/out.sif "$def"
 	[ "$status" -eq 255 ]
@@ -79,7 +79,7 @@ setup() {
 	printf '# build arguments\nextra = curl\n\ntag=trixie\n' >args.txt
 	run "$SIFU" build --build-arg-file args.txt nodir/out.sif "$def"
 	[[ "$output" == *"is valid"* ]]
-	[ "${#lines[@]}" -eq 2 ]
+	[ "$(message_count)" -eq 2 ]
 
 	# the environment sets it too, as every flag
 	SIFU_BUILD_ARG=extra=wget run "$SIFU" build nodir/out.sif "$def"

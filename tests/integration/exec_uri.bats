@@ -47,6 +47,6 @@ setup() {
 @test "exec docker:// of a missing image: one line, exit 255, nothing cached" {
 	run_sifu -q exec --nohttps docker://"$REGISTRY"/sifu/none:1 true
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[[ "$output" == *"docker://$REGISTRY/sifu/none:1"* ]]
 }

@@ -215,7 +215,7 @@ open(p, "wb").write(d)' "$img.$field" "$field"
 			MPID=
 			echo "# $field: refused: $(cat "$MNT.$field.log")" >&3
 			[ "$st" -eq 255 ]
-			[ "$(grep -c '^sifu: ' "$MNT.$field.log")" -eq 1 ]
+			[ "$(grep -c '^FATAL:   ' "$MNT.$field.log")" -eq 1 ]
 			continue
 		fi
 		local st=0
@@ -286,7 +286,7 @@ open(p, "wb").write(d)' "$img.range"
 	MPID=
 	grep -q 'read .* in .* requests from the image' "$MNT.log"
 	# the request counts: the ls above was a readdirplus, nothing was opened
-	grep -q '^sifu: requests: .*readdirplus [0-9]' "$MNT.log"
+	grep -q '^INFO:    requests: .*readdirplus [0-9]' "$MNT.log"
 	run ! grep -q 'release' "$MNT.log"
 }
 

@@ -52,7 +52,7 @@ listing() { (cd "$1" && find . -type f -printf '%p %s\n' | sort); }
 	# nothing written through the link
 	[ "$(listing "$victim")" = "$before" ]
 	# one warning: which directory, what is wrong, what to do
-	[ "$(printf '%s\n' "$output" | grep -c 'sifu warning: ')" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | grep -c 'WARNING: ')" -eq 1 ]
 	[[ "$output" == *"block cache: $TMPDIR/sifu-$uid is a symbolic link"* ]]
 	[[ "$output" == *"running without the block cache"* ]]
 	[[ "$output" == *"set TMPDIR"* ]]

@@ -64,7 +64,7 @@ setup() {
 # one error line, exit 255, naming the directory, the problem and the fixes
 assert_refused() { # DIR PROBLEM
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ] || { echo "more than one line: $output"; false; }
+	[ "$(message_count)" -eq 1 ] || { echo "more than one line: $output"; false; }
 	[[ "$output" == *"$1 "*"$2"* ]] || { echo "want '$1 … $2': $output"; false; }
 	[[ "$output" == *"SIFU_CACHEDIR"* && "$output" == *"--disable-cache"* ]] || { echo "no remedy: $output"; false; }
 }

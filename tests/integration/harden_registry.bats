@@ -39,7 +39,7 @@ cache_clean() {
 
 one_line() { # the error is one line naming what failed
 	assert_sifu_error
-	[ "$(printf '%s\n' "$output" | grep -c .)" -eq 1 ] || { echo "not one line: $output" >&2; return 1; }
+	[ "$(message_count)" -eq 1 ] || { echo "not one line: $output" >&2; return 1; }
 }
 
 @test "the fake registry serves an image sifu pulls" {
@@ -123,7 +123,7 @@ one_line() { # the error is one line naming what failed
 		run unshare -Urm sh -c "mount -t tmpfs -o size=1m tmpfs small && cd small && '$SIFU' -q pull http://$R/file/$f.sif; echo status=\$?; ls -A"
 		[[ "$output" == *"status=255"* ]] || { echo "$output"; false; }
 		[[ "$output" == *"free where it is written; nothing was kept"* ]] || { echo "$output"; false; }
-		[ "$(printf '%s\n' "$output" | grep -c '^sifu: ')" -eq 1 ]
+		[ "$(printf '%s\n' "$output" | grep -c '^FATAL:   ')" -eq 1 ]
 		# nothing left: no SIF, no temporary file
 		[ "$(printf '%s\n' "$output" | tail -n1)" = status=255 ] || { echo "$output"; false; }
 	done

@@ -153,7 +153,7 @@ exec_refused() { # image file
 	run bash -c "$limit exec timeout -k 5 60 \"\$0\" exec \"\$1\" true" "$SIFU" "$1"
 	echo "$output"
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[[ "$output" == *"$2"* ]]
 }
 

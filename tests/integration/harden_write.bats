@@ -31,7 +31,7 @@ write_new() { run_sifu sif new "$1"; }
 	for w in write_build write_pull write_new; do
 		"$w" out/o.sif
 		assert_sifu_error
-		[ "${#lines[@]}" -eq 1 ] || { echo "$w: $output" >&2; false; }
+		[ "$(message_count)" -eq 1 ] || { echo "$w: $output" >&2; false; }
 		[[ "$output" == *"directory"* ]]
 		# no temporary file of any name beside it, nothing in it
 		[ "$(ls -A out)" = o.sif ] || { echo "$w left: $(ls -A out)" >&2; false; }
@@ -41,7 +41,7 @@ write_new() { run_sifu sif new "$1"; }
 	mkdir out/o.sqfs
 	write_pull out/o.sqfs
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[ "$(ls -A out | sort | tr '\n' ' ')" = "o.sif o.sqfs " ]
 }
 
@@ -70,7 +70,7 @@ write_new() { run_sifu sif new "$1"; }
 	for w in write_build write_pull write_new; do
 		"$w" sticky/o.sif
 		assert_sifu_error
-		[ "${#lines[@]}" -eq 1 ] || { echo "$w: $output" >&2; false; }
+		[ "$(message_count)" -eq 1 ] || { echo "$w: $output" >&2; false; }
 		[[ "$output" == *"symbolic link owned by uid $(id -u sifu-subid)"* ]]
 		[ -L sticky/o.sif ] && [ "$(stat -c %U sticky/o.sif)" = sifu-subid ]
 		[ "$(cat target)" = victim ]
@@ -79,7 +79,7 @@ write_new() { run_sifu sif new "$1"; }
 	done
 	write_pull sticky/o.sqfs
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[ "$(ls -A sticky | sort | tr '\n' ' ')" = "o.sif o.sqfs " ]
 	[ "$(cat target)" = victim ]
 }

@@ -53,6 +53,6 @@ assert "echo running" in d["runscript"]
 assert "startscript" not in d'
 	run_sifu inspect --startscript "$D/img.sif"
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[[ "$output" == *"has no startscript"* ]]
 }

@@ -99,7 +99,7 @@ no_sifu_left() {
 	[ "$output" = f ]
 	run_sifu exec -B /nonexistent/src:/x "$(img)" true
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	run_sifu exec -B "$BATS_TEST_TMPDIR/d:/x:bogus" "$(img)" true
 	assert_sifu_error
 }
@@ -488,7 +488,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	run env TMPDIR="$BATS_TEST_TMPDIR" unshare -U -r sh -c "echo 0 >/proc/sys/user/max_user_namespaces && exec '$SIFU' exec '$(img)' true"
 	assert_sifu_error
 	[[ "$output" == *"refused to create a user namespace"*"user.max_user_namespaces"* ]]
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 }
 
 @test "shell on a terminal: the prompt, the tty and job control" {
@@ -543,7 +543,7 @@ type=bind,src=$IMG/opt,dst=/m2" run_sifu exec "$(img)" ls /m1 /m2
 	require_feature "nested user namespaces" unshare -U -r -m true
 	run unshare -U -r -m sh -c "mount --bind /dev/null /dev/fuse && exec '$SIFU' exec '$(img)' sh -c 'echo \$MYVAR'"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"sifu warning: "*"FUSE"*"extracting the image to a private temporary directory instead"* ]]
+	[[ "$output" == *"WARNING: "*"FUSE"*"extracting the image to a private temporary directory instead"* ]]
 	[ "${lines[-1]}" = Hello ]
 }
 

@@ -123,7 +123,7 @@ PY
 	run_sifu push --nohttps bad.sif oras://"$REG"/sif/bad:1
 	assert_sifu_error
 	[[ "$output" == *'"bad.sif" is not a SIF'* ]]
-	[ "$(wc -l <<<"$output")" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	mkdir dir
 	run_sifu push --nohttps dir oras://"$REG"/sif/bad:1
 	assert_sifu_error

@@ -222,8 +222,8 @@ corrupt_case() { # corrupt_case EXPECTED-SUBSTRING ACTION...
 	"$@"
 	run "$SIFU" sif list "$T/c.sif"
 	[ "$status" -eq 255 ] || { echo "status $status for: $want" >&2; return 1; }
-	[ "${#lines[@]}" -eq 1 ] || { echo "not one line: $output" >&2; return 1; }
-	[[ "$output" == sifu:* ]] || { echo "no sifu: prefix: $output" >&2; return 1; }
+	[ "$(message_count)" -eq 1 ] || { echo "not one line: $output" >&2; return 1; }
+	[[ "$output" == FATAL:* ]] || { echo "no FATAL: prefix: $output" >&2; return 1; }
 	[[ "$output" == *"$want"* ]] || { echo "want '$want', got: $output" >&2; return 1; }
 	# the launcher's entry point refuses it too, and nothing crashed on the way
 	run "$SIFU" sif header "$T/c.sif"
@@ -304,7 +304,7 @@ set32() { put "$T/c.sif" "$1" "$(le 4 "$2")"; }
 	# "file system" is random bytes (inspect_image.bats reads real ones)
 	run_sifu inspect --runscript "$T/i.sif"
 	assert_sifu_error
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 	[[ "$output" == *"reading /.singularity.d/runscript from the image: not a SquashFS"* ]]
 	# Apptainer's inspect-metadata.json object answers it
 	printf '{"attributes":{"runscript":"#!/bin/sh\\necho hi\\n","labels":{"A":"b"}},"type":"container"}' >"$T/m.json"

@@ -35,7 +35,7 @@ teardown() {
 	openssl pkey -in "$T/k.pem" -pubout -out "$T/k.pub"
 	run_sifu verify --key "$T/k.pub" "$F/one-group-signed-dsse.sif"
 	[ "$status" -eq 255 ]
-	[[ "$output" == *"sifu: verify: signature object 3: no trusted key"*"SHA256:x6l8ZblpSSXGaPMCzySedWg88BwIFcz8jlPb6el0mFs"* ]]
+	[[ "$output" == *"ERROR:   verify: signature object 3: no trusted key"*"SHA256:x6l8ZblpSSXGaPMCzySedWg88BwIFcz8jlPb6el0mFs"* ]]
 	# with no key at all: it says what to give
 	run_sifu verify "$F/one-group-signed-dsse.sif"
 	[ "$status" -eq 255 ]
@@ -154,7 +154,7 @@ teardown() {
 	printf '\x00' | dd of="$T/img.sif" bs=1 seek=36866 conv=notrunc status=none
 	run_sifu verify --key "$F/ed25519-public.pem" "$T/img.sif"
 	[ "$status" -eq 255 ]
-	[ "$(printf '%s\n' "$output" | grep -c '^sifu: verify: ')" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | grep -c '^ERROR:   verify: ')" -eq 1 ]
 	[[ "$output" == *"object 2: digest differs"* ]]
 	# a byte of descriptor 1's name (descriptor table at 4096, name at +73)
 	cp "$F/one-group-signed-dsse.sif" "$T/img.sif"
@@ -172,7 +172,7 @@ teardown() {
 	# JSON for scripts
 	run "$SIFU" verify --json --key "$F/ed25519-public.pem" "$T/img.sif"
 	[ "$status" -eq 255 ]
-	printf '%s\n' "$output" | sed '/^sifu:/d' | jq -e '.verified == false and (.problems | length) == 1'
+	printf '%s\n' "$output" | sed '/^ERROR:/d' | jq -e '.verified == false and (.problems | length) == 1'
 }
 
 @test "--sif-id and --group-id select what is signed and verified; --json reports coverage" {

@@ -41,7 +41,7 @@ setup_file() {
 	run_sifu exec --verify="$SIFU_FIXTURES/sif/ed25519-public.pem" "$D/tampered.sif" echo no
 	assert_sifu_error
 	[[ "$output" == *"refusing to run"* ]]
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$(message_count)" -eq 1 ]
 }
 
 @test "exec --verify on a bare SquashFS says only SIF images carry signatures" {

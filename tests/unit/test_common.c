@@ -204,6 +204,59 @@ static void test_progress_only_on_tty(void **state)
 	assert_int_equal(lines, 1);
 }
 
+/* The log lines, written with stderr on a file, read back. */
+static void log_into(char *buf, size_t len, enum sifu_loglevel at, bool color)
+{
+	char path[] = "/tmp/sifu-log-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	fflush(stderr);
+	int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	assert_true(dup2(fd, 2) == 2);
+	sifu_log_set_level(at);
+	sifu_log_set_color(color);
+	sifu_log(SIFU_LOG_FATAL, "f %d", 1);
+	sifu_log(SIFU_LOG_ERROR, "e");
+	sifu_log(SIFU_LOG_WARN, "w\n"); /* sylog trims the newline */
+	sifu_log(SIFU_LOG_INFO, "i");
+	sifu_log(SIFU_LOG_VERBOSE, "v");
+	sifu_log(SIFU_LOG_DEBUG, "d");
+	sifu_log_set_level(SIFU_LOG_INFO);
+	sifu_log_set_color(false);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	ssize_t n = pread(fd, buf, len - 1, 0);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	close(fd);
+}
+
+/* pkg/sylog/sylog.go prefix(): "%-8s " of "LABEL:", colour on the label
+ * only; at DebugLevel "%-8s" label, "%-19s" [U=,P=], "%-30s" func(). */
+static void test_log_prefixes(void **state)
+{
+	(void)state;
+	char buf[2048];
+	log_into(buf, sizeof(buf), SIFU_LOG_INFO, false);
+	assert_string_equal(buf, "FATAL:   f 1\nERROR:   e\nWARNING: w\nINFO:    i\n");
+	log_into(buf, sizeof(buf), SIFU_LOG_QUIET, false); /* -s */
+	assert_string_equal(buf, "FATAL:   f 1\nERROR:   e\n");
+	log_into(buf, sizeof(buf), SIFU_LOG_WARN, true); /* -q, on a terminal */
+	assert_string_equal(buf, "\033[31mFATAL:  \033[0m f 1\n\033[31mERROR:  \033[0m e\n"
+	                         "\033[33mWARNING:\033[0m w\n");
+	log_into(buf, sizeof(buf), SIFU_LOG_DEBUG, false);
+	char want[128];
+	snprintf(want, sizeof(want), "VERBOSE [U=%u,P=%d]", (unsigned)geteuid(), (int)getpid());
+	assert_non_null(strstr(buf, want));
+	char *d = strstr(buf, "DEBUG   [U=");
+	assert_non_null(d);
+	char fn[64];
+	snprintf(fn, sizeof(fn), "%-30sd\n", "log_into()");
+	assert_string_equal(d + 8 + 19, fn);
+}
+
 /* sifu_privdir_open: made 0700 when missing; refused when open to others,
  * a symbolic link, or not a directory; leading components followed. */
 static void test_privdir(void **state)
@@ -411,6 +464,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_in_root_fallback, make_tree, drop_tree),
 	    cmocka_unit_test(test_fmt),
 	    cmocka_unit_test(test_progress_only_on_tty),
+	    cmocka_unit_test(test_log_prefixes),
 	    cmocka_unit_test(test_privdir),
 	    cmocka_unit_test(test_spawn_status),
 	    cmocka_unit_test(test_spawn_capture),
