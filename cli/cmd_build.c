@@ -87,6 +87,7 @@ static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct si
 	    .update = a->set[O_UPDATE],
 	    .notest = a->set[O_NOTEST],
 	    .fix_perms = a->set[O_FIX_PERMS],
+	    .data = a->set[O_BUILD_DATA],
 	    .userns_subid = a->set[O_USERNS_SUBID],
 	    .writable_tmpfs = a->set[O_WRITABLE_TMPFS],
 	    .host_env = environ,
@@ -281,6 +282,18 @@ int cmd_build(const struct cli_verb *v, struct cli_args *a, struct sifu_err *err
 		o.sections = sections;
 	}
 	int ret;
+	if (o.data && (o.sandbox || classify(src) == SRC_DEFFILE || classify(src) == SRC_URI)) {
+		/* Apptainer also runs a definition file into a data partition;
+		 * sifu does not yet */
+		sifu_err_set(err, SIFU_E_USAGE, EINVAL,
+		             "--data makes a SIF from a directory or a SquashFS file, not from %s",
+		             o.sandbox                  ? "--sandbox"
+		             : classify(src) == SRC_URI ? "a URI"
+		                                        : "a definition file");
+		sifu_err_hint(
+		    err, "build the tree first (a sandbox), then: sifu build --data DATA.sif DIR");
+		return -EINVAL;
+	}
 	switch (classify(src)) {
 	case SRC_URI:
 	case SRC_SANDBOX:

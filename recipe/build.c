@@ -423,8 +423,8 @@ static char *inspect_metadata(int root)
 /* -------------------------------------------------------------- output -- */
 
 static int write_sif(int root, const struct bld_owners *owners, const char *out,
-                     const char *deffile, struct sq_opts *sq, const struct sif_write_opts *wo,
-                     struct sifu_err *err)
+                     const char *deffile, bool data, struct sq_opts *sq,
+                     const struct sif_write_opts *wo, struct sifu_err *err)
 {
 	struct sif_writer *w = NULL;
 	int r = sif_writer_create(out, wo, &w, err);
@@ -455,7 +455,8 @@ static int write_sif(int root, const struct bld_owners *owners, const char *out,
 		r = sq_image_finish(img, &size, err);
 	sq_image_free(img);
 	if (r == 0)
-		r = sif_writer_end_partition(w, size, SIF_FS_SQUASH, SIF_PART_PRIMSYS, NULL, true,
+		r = sif_writer_end_partition(w, size, SIF_FS_SQUASH,
+		                             data ? SIF_PART_DATA : SIF_PART_PRIMSYS, NULL, !data,
 		                             err);
 	if (r == 0)
 		r = bld_check_interrupted(err);
@@ -463,6 +464,57 @@ static int write_sif(int root, const struct bld_owners *owners, const char *out,
 		return sif_writer_commit(w, err);
 	sif_writer_abort(w);
 	return r;
+}
+
+/* --data from a SquashFS file: its bytes as the SIF's data partition, as
+ * Apptainer's CopyPacker does (nothing unpacked, nothing re-encoded). */
+static int write_sif_copy(int src, const char *out, const struct sif_write_opts *wo,
+                          struct sifu_err *err)
+{
+	struct stat st;
+	if (fstat(src, &st) < 0)
+		return sifu_err_sys(err, "stat the SquashFS file");
+	struct sif_writer *w = NULL;
+	int r = sif_writer_create(out, wo, &w, err);
+	int fd;
+	uint64_t off;
+	if (r == 0)
+		r = sif_writer_begin_partition(w, &fd, &off, err);
+	char buf[1 << 16];
+	for (uint64_t done = 0; r == 0 && done < (uint64_t)st.st_size;) {
+		ssize_t n = pread(src, buf, sizeof(buf), (off_t)done);
+		if (n <= 0) {
+			r = n < 0 ? sifu_err_sys(err, "reading the SquashFS file")
+			          : sifu_err_set(err, SIFU_E_SYS, EIO, "the SquashFS file shrank");
+			break;
+		}
+		if (pwrite(fd, buf, (size_t)n, (off_t)(off + done)) != n) {
+			r = sifu_err_sys(err, "writing %s", out);
+			break;
+		}
+		done += (uint64_t)n;
+		r = bld_check_interrupted(err);
+	}
+	if (r == 0)
+		r = sif_writer_end_partition(w, (uint64_t)st.st_size, SIF_FS_SQUASH, SIF_PART_DATA,
+		                             NULL, false, err);
+	if (r == 0)
+		return sif_writer_commit(w, err);
+	if (w)
+		sif_writer_abort(w);
+	return r;
+}
+
+static bool is_squashfs_file(const char *path, int *fd)
+{
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	char m[4];
+	if (*fd >= 0 && pread(*fd, m, 4, 0) == 4 && !memcmp(m, "hsqs", 4))
+		return true;
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	return false;
 }
 
 /* Rename the finished directory into place (a forced replacement moves the
@@ -683,8 +735,8 @@ static int build_run(struct build *b, const struct recipe_build_opts *o, struct 
 		return place_sandbox(b, b->roots[last], err);
 	struct sq_opts sq = o->pull ? o->pull->squash : (struct sq_opts){0};
 	sifu_log(SIFU_LOG_INFO, "Creating SIF file...");
-	return write_sif(b->rootfds[last], &b->owners, o->output, o->source_text, &sq, o->sif_write,
-	                 err);
+	return write_sif(b->rootfds[last], &b->owners, o->output, o->source_text, false, &sq,
+	                 o->sif_write, err);
 }
 
 /* --userns-subid: the whole build (bootstrap, %post, the SquashFS and the
@@ -739,9 +791,15 @@ int recipe_convert(const char *source, const struct recipe_build_opts *o, struct
 			return sifu_err_set(err, SIFU_E_USAGE, 0, "no pull options for %s", source);
 		return fetch_pull(source, o->output, o->pull, err);
 	}
-	struct build b = {.o = o, .nstages = 1, .workfd = -1};
 	struct bld_signals sigs;
 	bld_signals_catch(&sigs);
+	_cleanup_close_ int sqfd = -1;
+	if (o->data && is_squashfs_file(source, &sqfd)) {
+		ret = write_sif_copy(sqfd, o->output, o->sif_write, err);
+		bld_signals_restore(&sigs);
+		return ret;
+	}
+	struct build b = {.o = o, .nstages = 1, .workfd = -1};
 	ret = make_workdir(&b, err);
 	b.roots = sifu_xcalloc(1, sizeof(*b.roots));
 	b.rootfds = sifu_xcalloc(1, sizeof(*b.rootfds));
@@ -777,8 +835,8 @@ int recipe_convert(const char *source, const struct recipe_build_opts *o, struct
 			ret = place_sandbox(&b, b.roots[0], err);
 		} else {
 			struct sq_opts sq = o->pull ? o->pull->squash : (struct sq_opts){0};
-			ret =
-			    write_sif(b.rootfds[0], NULL, o->output, NULL, &sq, o->sif_write, err);
+			ret = write_sif(b.rootfds[0], NULL, o->output, NULL, o->data, &sq,
+			                o->sif_write, err);
 		}
 	}
 	build_free(&b);

@@ -167,13 +167,14 @@ struct ns_bind;
 
 /* What `sifu build` was asked for. */
 struct recipe_build_opts {
-	const char *output;                 /* the SIF, or the directory with sandbox */
-	bool sandbox;                       /* write a directory instead of a SIF */
-	bool force;                         /* replace an existing output */
-	bool update;                        /* run the sections over an existing sandbox */
-	bool notest;                        /* skip %test */
-	bool fix_perms;                     /* owner rwX on everything in the result */
-	bool userns_subid;                  /* map the caller's /etc/subuid range (newuidmap) */
+	const char *output; /* the SIF, or the directory with sandbox */
+	bool sandbox;       /* write a directory instead of a SIF */
+	bool force;         /* replace an existing output */
+	bool update;        /* run the sections over an existing sandbox */
+	bool notest;        /* skip %test */
+	bool fix_perms;     /* owner rwX on everything in the result */
+	bool data;          /* recipe_convert: a data partition, no container metadata (--data) */
+	bool userns_subid;  /* map the caller's /etc/subuid range (newuidmap) */
 	char *const *sections;              /* --section names (NULL-terminated) or NULL: all */
 	const struct fetch_pull_opts *pull; /* how to reach docker:// etc. */
 	char *const *host_env;              /* %setup's and debootstrap's environment */

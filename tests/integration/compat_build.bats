@@ -145,3 +145,33 @@ dump_squash() {
 	run "$SIFU" exec args.sif cat /used
 	[ "$output" = 1 ]
 }
+
+# e2e/imgbuild/imgbuild.go buildDataPartition ("--data" from a SquashFS
+# file, ensureImageHasDataPartition); internal/pkg/build/sources CopyPacker
+# (the SquashFS is copied, not re-encoded) and assemblers/sif.go (PartData,
+# the host's architecture).  The result is what an image bind reads.
+@test "build --data: a SquashFS file or a directory becomes a SIF's data partition" {
+	local d=$BATS_TEST_TMPDIR
+	mkdir -p "$d/tree/sub"
+	echo hi >"$d/tree/sub/f"
+	mksquashfs "$d/tree" "$d/t.sqfs" -quiet -noappend >/dev/null
+	run "$SIFU" build --data "$d/a.sif" "$d/t.sqfs"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run "$SIFU" sif list "$d/a.sif"
+	[[ "$output" == *"FS (Squashfs/Data/"* ]] || { echo "$output"; false; }
+	[[ "$output" != *"Definition"* ]]
+	"$SIFU" sif dump 1 "$d/a.sif" | cmp - "$d/t.sqfs"
+	run "$SIFU" build --data "$d/b.sif" "$d/tree"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run "$SIFU" sif list "$d/b.sif"
+	[[ "$output" == *"FS (Squashfs/Data/"* ]]
+	busybox_tree "$d/base"
+	mksquashfs "$d/base" "$d/base.sqfs" -quiet -noappend >/dev/null
+	run "$SIFU" exec -B "$d/b.sif:/data:image-src=/" "$d/base.sqfs" cat /data/sub/f
+	[ "$status" -eq 0 ] && [ "$output" = hi ] || { echo "$output"; false; }
+	# a definition file into a data partition: not in sifu yet, said so
+	run "$SIFU" build --data "$d/c.sif" binds.def
+	assert_sifu_error
+	[[ "$output" == *"--data makes a SIF from a directory or a SquashFS file"* ]]
+	[ ! -e "$d/c.sif" ]
+}
