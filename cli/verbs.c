@@ -220,8 +220,8 @@ const struct cli_verb cli_verbs[] = {
      "  $ sifu sif info 2 image.sif\n"
      "  $ sifu sif dump 1 image.sif > recipe.def\n"
      "  $ sifu sif new tool.sif\n"
-     "  $ sifu sif add tool.sif rootfs.sqfs --datatype 4 --partfs 1 --parttype 2 --partarch 2 "
-     "--groupid 1\n"
+     "  $ sifu sif add tool.sif rootfs.sqfs --datatype 4 --partfs 1 --parttype 2 \\\n"
+     "        --partarch 2 --groupid 1\n"
      "  $ sifu sif add tool.sif tool.def --datatype 1 --groupid 1\n"
      "  $ sifu sif setprim 2 tool.sif\n"},
     {"overlay", V_OVERLAY, cmd_overlay, true, "sifu overlay create [options] IMAGE",
