@@ -106,7 +106,10 @@ struct cli_env {
 	const char *keysdir;             /* SIFU_KEYSDIR */
 	const char *passphrase;          /* SIFU_PASSPHRASE ("" is one) */
 	const char *key_algo;            /* SIFU_KEY_ALGO */
-	const char *no_color;            /* NO_COLOR (set at all), or a true *_NOCOLOR: no colour */
+	/* Apptainer's per-user directory: $APPTAINER_CONFIGDIR (then
+	 * SINGULARITY_CONFIGDIR), else HOME/.apptainer; NULL without either */
+	const char *configdir;
+	const char *no_color; /* NO_COLOR (set at all), or a true *_NOCOLOR: no colour */
 	/* Apptainer's global flags as variables (APPTAINER_DEBUG, then
 	 * SINGULARITY_DEBUG, …): true/false words as Go's ParseBool reads them */
 	const char *debug, *verbose, *quiet, *silent, *nocolor;

@@ -18,6 +18,7 @@ const struct sif_keyring_opts *cli_keyring(void)
 	kr = (struct sif_keyring_opts){.keysdir = e->keysdir,
 	                               .xdg_config_home = e->xdg_config_home,
 	                               .home = e->home,
+	                               .configdir = e->configdir,
 	                               .passphrase = e->passphrase,
 	                               .key_algo = e->key_algo};
 	return &kr;

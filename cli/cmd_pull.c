@@ -70,6 +70,7 @@ int cli_pull_opts(struct cli_args *a, struct fetch_pull_opts *o, char **user, ch
 	const struct cli_env *env = cli_env_get();
 	o->ca_bundle = env->ca_bundle;
 	o->home = env->home;
+	o->configdir = env->configdir;
 	o->docker_config = env->docker_config;
 	o->retries =
 	    env->pull_retries ? (int)strtol(env->pull_retries, NULL, 10) : FETCH_RETRIES_DEFAULT;

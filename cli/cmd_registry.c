@@ -18,8 +18,8 @@ static char *config_path(struct cli_args *a)
 {
 	if (a->set[O_AUTHFILE])
 		return sifu_xstrdup(a->val[O_AUTHFILE]);
-	const char *home = cli_env_get()->home;
-	return sifu_xasprintf("%s/.apptainer/docker-config.json", home ? home : ".");
+	const char *dir = cli_env_get()->configdir;
+	return sifu_xasprintf("%s/docker-config.json", dir ? dir : "./.apptainer");
 }
 
 static int save(const char *path, json_t *j, struct sifu_err *err)

@@ -23,6 +23,7 @@ void cli_env_fill(struct cli_env *e, cli_getenv_fn get)
 {
 	*e = (struct cli_env){
 	    .home = FIRST("HOME"),
+	    .configdir = FIRST("APPTAINER_CONFIGDIR", "SINGULARITY_CONFIGDIR"),
 	    .user = FIRST("USER"),
 	    .path = FIRST("PATH"),
 	    .tmpdir = FIRST("TMPDIR"),
@@ -76,6 +77,13 @@ const struct cli_env *cli_env_get(void)
 		struct passwd *pw = env.home ? NULL : getpwuid(geteuid());
 		if (pw && pw->pw_dir && *pw->pw_dir == '/')
 			env.home = pw->pw_dir;
+		/* registry logins and public keys live there (Apptainer's
+		 * syfs.ConfigDir), kept for the whole run */
+		static char dflt[4096];
+		if (!env.configdir && env.home) {
+			snprintf(dflt, sizeof(dflt), "%s/.apptainer", env.home);
+			env.configdir = dflt;
+		}
 		filled = true;
 	}
 	return &env;

@@ -174,8 +174,9 @@ const struct cli_verb cli_verbs[] = {
     {"key", V_KEY, cmd_key, true, "sifu key newpair|list|import|export|remove [options]",
      "Manage OpenPGP keys",
      "Manages the OpenPGP keyring sign and verify use: a GnuPG home at\n"
-     "$XDG_CONFIG_HOME/sifu/keys/gnupg. Public keys in ~/.apptainer/keys and\n"
-     "~/.singularity/sypgp are read (never written) when a signer is missing.\n\n"
+     "$XDG_CONFIG_HOME/sifu/keys/gnupg. Public keys in ~/.apptainer/keys\n"
+     "($APPTAINER_CONFIGDIR/keys) and ~/.singularity/sypgp are read (never\n"
+     "written) when a signer is missing.\n\n"
      "  newpair [--name N --email E --comment C --password --bit-length B]\n"
      "  list [--secret] [--json]\n"
      "  import KEYFILE            armored or binary, public or secret keys\n"
@@ -254,7 +255,8 @@ const struct cli_verb cli_verbs[] = {
      "Log in to or out of an OCI registry",
      "login checks the user name and password (or token) with the registry, as\n"
      "docker login does, and only then stores them (in\n"
-     "~/.apptainer/docker-config.json, or --authfile), where pull, build and\n"
+     "~/.apptainer/docker-config.json: $APPTAINER_CONFIGDIR/docker-config.json\n"
+     "when set; or --authfile), where pull, build and\n"
      "exec find them; credentials the registry refuses change nothing. logout\n"
      "says what it removed; list shows the registries with stored credentials.\n"
      "oras://HOST names the same login.\n",

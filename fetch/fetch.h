@@ -210,7 +210,8 @@ struct fetch_pull_opts {
 	/* What the environment says, read by cli/ (cli_pull_opts, from
 	 * cli_env_get()); this module reads none.  The strings are borrowed. */
 	const char *ca_bundle;     /* CA certificates for TLS, or NULL: libcurl's own */
-	const char *home;          /* ~/.apptainer/docker-config.json, ~/.docker/config.json */
+	const char *home;          /* ~/.docker/config.json */
+	const char *configdir;     /* its docker-config.json ($APPTAINER_CONFIGDIR, ~/.apptainer) */
 	const char *docker_config; /* $DOCKER_CONFIG: its config.json replaces ~/.docker's */
 	int retries;               /* a transient failure is retried this often */
 	const struct sif_write_opts *sif_write; /* SIF times (NULL: the clock) */

@@ -1028,7 +1028,7 @@ static int find_creds(struct reg *g, const struct fetch_pull_opts *o, struct sif
 	}
 	const char *home = o->home, *dc = o->docker_config;
 	_cleanup_free_ char *f1 =
-	    home ? sifu_xasprintf("%s/.apptainer/docker-config.json", home) : NULL;
+	    o->configdir ? sifu_xasprintf("%s/docker-config.json", o->configdir) : NULL;
 	_cleanup_free_ char *f2 = dc     ? sifu_xasprintf("%s/config.json", dc)
 	                          : home ? sifu_xasprintf("%s/.docker/config.json", home)
 	                                 : NULL;

@@ -477,7 +477,8 @@ static int import_known_pubrings(const struct sif_keyring_opts *kr, gpgme_ctx_t 
 		return 0;
 	char *files[3] = {
 	    sifu_xasprintf("%s/pgp-public", kd),
-	    sifu_xasprintf("%s/.apptainer/keys/pgp-public", h ? h : ""),
+	    sifu_xasprintf("%s/keys/pgp-public",
+	                   KR(kr)->configdir ? KR(kr)->configdir : "/nonexistent"),
 	    sifu_xasprintf("%s/.singularity/sypgp/pgp-public", h ? h : ""),
 	};
 	int n = 0;

@@ -395,7 +395,8 @@ int sif_dsse_verify(const void *env, size_t len, struct sif_pemkey *const *keys,
 struct sif_keyring_opts {
 	const char *keysdir;         /* $SIFU_KEYSDIR: the keys directory itself */
 	const char *xdg_config_home; /* $XDG_CONFIG_HOME: keys in sifu/keys under it (absolute) */
-	const char *home;            /* $HOME: else ~/.config/sifu/keys; Apptainer's keyrings */
+	const char *home;            /* $HOME: else ~/.config/sifu/keys; Singularity's keyring */
+	const char *configdir;       /* Apptainer's directory: its keys/pgp-public is read */
 	const char *passphrase;      /* $SIFU_PASSPHRASE: given instead of asking ("" is one) */
 	const char *key_algo;        /* $SIFU_KEY_ALGO: newpair's algorithm (default rsa4096) */
 };

@@ -156,3 +156,21 @@ accepted_vars() {
 	[ "$status" -eq 0 ]
 	grep -q "$REGISTRY" "$HOME/.apptainer/docker-config.json"
 }
+
+# internal/pkg/syfs (ConfigDir: APPTAINER_CONFIGDIR, else ~/.apptainer):
+# registry logins are kept in its docker-config.json, which pull reads,
+# and its keys/pgp-public is among the public keys verify trusts
+@test "APPTAINER_CONFIGDIR holds the registry logins, instead of ~/.apptainer" {
+	export HOME=$BATS_TEST_TMPDIR/home
+	mkdir -p "$HOME"
+	APPTAINER_CONFIGDIR=$BATS_TEST_TMPDIR/cfg APPTAINER_LOGIN_USERNAME=u \
+		APPTAINER_LOGIN_PASSWORD=p APPTAINER_LOGIN_INSECURE=1 \
+		run_sifu registry login docker://"$REGISTRY"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	grep -q "$REGISTRY" "$BATS_TEST_TMPDIR/cfg/docker-config.json"
+	[ ! -e "$HOME/.apptainer/docker-config.json" ]
+	SINGULARITY_CONFIGDIR=$BATS_TEST_TMPDIR/cfg run_sifu registry list
+	[[ "$output" == *"$REGISTRY"* ]] || { echo "$output"; false; }
+	run_sifu registry list
+	[[ "$output" != *"$REGISTRY"* ]] || { echo "$output"; false; }
+}
