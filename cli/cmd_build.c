@@ -88,6 +88,7 @@ static int build_opts(struct cli_args *a, struct recipe_build_opts *o, struct si
 	    .notest = a->set[O_NOTEST],
 	    .fix_perms = a->set[O_FIX_PERMS],
 	    .data = a->set[O_BUILD_DATA],
+	    .no_cleanup = a->set[O_NO_CLEANUP],
 	    .userns_subid = a->set[O_USERNS_SUBID],
 	    .writable_tmpfs = a->set[O_WRITABLE_TMPFS],
 	    .host_env = environ,

@@ -590,8 +590,22 @@ static int make_workdir(struct build *b, struct sifu_err *err)
 	return 0;
 }
 
-static void build_free(struct build *b)
+/* FAILED: --no-cleanup keeps the temporary tree of a failed build for a
+ * look inside (Apptainer's); a subordinate-id build's tree holds files of
+ * ids the caller cannot remove, so it goes anyway. */
+static void build_free(struct build *b, bool failed)
 {
+	const struct recipe_build_opts *o = b->o;
+	if (failed && o->no_cleanup && b->workdir) {
+		if (o->userns_subid) {
+			sifu_log(SIFU_LOG_WARN, "--no-cleanup: a --userns-subid build's directory "
+			                        "holds files you could not remove; removed");
+		} else {
+			sifu_log(SIFU_LOG_INFO, "the failed build's directory is kept: %s",
+			         b->workdir);
+			free(TAKE_PTR(b->workdir));
+		}
+	}
 	for (size_t i = 0; i < b->nstages; i++) {
 		if (b->rootfds && b->rootfds[i] >= 0)
 			close(b->rootfds[i]);
@@ -775,7 +789,7 @@ int recipe_build(const struct recipe *r, const struct recipe_build_opts *o, stru
 	struct bld_signals sigs;
 	bld_signals_catch(&sigs);
 	ret = build_run(&b, o, err);
-	build_free(&b);
+	build_free(&b, ret < 0);
 	bld_signals_restore(&sigs);
 	return ret;
 }
@@ -839,7 +853,7 @@ int recipe_convert(const char *source, const struct recipe_build_opts *o, struct
 			                o->sif_write, err);
 		}
 	}
-	build_free(&b);
+	build_free(&b, ret < 0);
 	bld_signals_restore(&sigs);
 	return ret;
 }

@@ -174,6 +174,7 @@ struct recipe_build_opts {
 	bool notest;        /* skip %test */
 	bool fix_perms;     /* owner rwX on everything in the result */
 	bool data;          /* recipe_convert: a data partition, no container metadata (--data) */
+	bool no_cleanup;    /* keep a failed build's temporary directory (--no-cleanup) */
 	bool userns_subid;  /* map the caller's /etc/subuid range (newuidmap) */
 	char *const *sections;              /* --section names (NULL-terminated) or NULL: all */
 	const struct fetch_pull_opts *pull; /* how to reach docker:// etc. */

@@ -175,3 +175,24 @@ dump_squash() {
 	[[ "$output" == *"--data makes a SIF from a directory or a SquashFS file"* ]]
 	[ ! -e "$d/c.sif" ]
 }
+
+# cmd/internal/cli/build.go --no-cleanup ("do NOT clean up bundle after
+# failed build, can be helpful for debugging", EnvKeys NOCLEANUP)
+@test "build --no-cleanup keeps a failed build's directory and names it" {
+	local d=$BATS_TEST_TMPDIR
+	mkdir -p "$d/t1" "$d/t2"
+	printf 'Bootstrap: busybox\n%%post\n    echo was-here >/marker\n    exit 3\n' >"$d/fail.def"
+	TMPDIR=$d/t1 run "$SIFU" build --no-cleanup "$d/f.sif" "$d/fail.def"
+	[ "$status" -eq 255 ] || { echo "$output"; false; }
+	[ ! -e "$d/f.sif" ]
+	local kept
+	kept=$(printf '%s\n' "$output" | sed -n 's/.*the failed build.s directory is kept: //p')
+	[ -n "$kept" ] && [ -d "$kept" ] || { echo "$output"; false; }
+	[[ "$kept" == "$d/t1/"* ]]
+	grep -rqs was-here "$kept" || find "$kept" -name marker | grep -q .
+	# without it, nothing is left behind
+	TMPDIR=$d/t2 APPTAINER_NOCLEANUP= run "$SIFU" build "$d/f.sif" "$d/fail.def"
+	[ "$status" -eq 255 ]
+	[ -z "$(ls -A "$d/t2")" ] || { ls -la "$d/t2"; false; }
+	chmod -R u+rwX "$kept" && rm -rf "$kept"
+}
