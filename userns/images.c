@@ -88,7 +88,7 @@ struct section {
 static int unsupported_fs(const char *what, struct sifu_err *err)
 {
 	sifu_err_set(err, SIFU_E_UNSUPPORTED, ENOTSUP, "%s", what);
-	sifu_err_hint(err, "use a SquashFS or ext3 image, or an overlay directory");
+	sifu_err_hint(err, "give a SquashFS or ext3 image file, or a SIF with such a partition");
 	return -ENOTSUP;
 }
 
@@ -285,7 +285,7 @@ static int open_layer(struct ns_run *l, const char *spec, struct sifu_err *err)
 		fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		sifu_err_sys(err, "--overlay %s", p);
-		sifu_err_hint(err, "give an existing directory, SquashFS file or SIF file");
+		sifu_err_hint(err, "give an existing directory, or a SquashFS, ext3 or SIF file");
 		return -errno;
 	}
 	struct stat st;
